@@ -1,0 +1,165 @@
+// Package kubeauth is a Vault auth method that logs Kubernetes workloads in with
+// their service-account tokens, verified through the Kubernetes TokenReview API.
+package kubeauth
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/helper/locksutil"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// Version is reported to Vault so that `vault plugin register -version` and
+// `vault auth tune -plugin-version` can pin it. Release builds set it with
+// -ldflags "-X github.com/kubeauth/vault-plugin-auth-kubernetes.Version=vX.Y.Z".
+var Version = "v0.0.0-dev"
+
+const (
+	configPath = "config"
+	rolePrefix = "role/"
+
+	// defaultRequestTimeout bounds every call to the Kubernetes API so that a
+	// hung API server turns into a clear error instead of a stuck login.
+	defaultRequestTimeout = 10 * time.Second
+)
+
+// Factory creates a configured backend; Vault calls it once per mount.
+func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
+	b := newBackend()
+	if err := b.Setup(ctx, conf); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+type backend struct {
+	*framework.Backend
+
+	// mu guards state. It is never held across storage or network calls:
+	// readers copy the pointer and release it.
+	mu sync.RWMutex
+	// state is what is derived from the stored config (parsed keys, the
+	// Kubernetes client and its TLS settings); nil until first needed and
+	// after the config changes.
+	state *configState
+	// generation counts config changes so that a lazy load that raced with a
+	// write or an invalidation does not install a stale state.
+	generation uint64
+
+	// roleLocks serialise read-modify-write of a single role.
+	roleLocks []*locksutil.LockEntry
+
+	// now and requestTimeout are fields so tests can control time and bounds.
+	now            func() time.Time
+	requestTimeout time.Duration
+	// localFiles locates the pod's service-account CA and token when Vault
+	// runs inside Kubernetes.
+	localFiles localFiles
+}
+
+func newBackend() *backend {
+	b := &backend{
+		roleLocks:      locksutil.CreateLocks(),
+		now:            time.Now,
+		requestTimeout: defaultRequestTimeout,
+		localFiles:     defaultLocalFiles(),
+	}
+	b.Backend = &framework.Backend{
+		Help:        strings.TrimSpace(backendHelp),
+		BackendType: logical.TypeCredential,
+		PathsSpecial: &logical.Paths{
+			Unauthenticated: []string{"login"},
+			SealWrapStorage: []string{configPath},
+		},
+		Paths: framework.PathAppend(
+			[]*framework.Path{pathConfig(b), pathLogin(b)},
+			pathRoles(b),
+		),
+		AuthRenew:      b.pathLoginRenew,
+		Invalidate:     b.invalidate,
+		Clean:          b.clean,
+		RunningVersion: Version,
+	}
+	return b
+}
+
+// invalidate is called by Vault (performance standbys, replication) when a
+// storage key changed elsewhere; only config-derived state is cached here.
+func (b *backend) invalidate(_ context.Context, key string) {
+	if key == configPath {
+		b.resetState()
+	}
+}
+
+func (b *backend) clean(context.Context) {
+	b.resetState()
+}
+
+// resetState drops everything derived from the config; the next login
+// rebuilds it from storage.
+func (b *backend) resetState() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.generation++
+	if b.state != nil {
+		b.state.close()
+	}
+	b.state = nil
+}
+
+// installState replaces the derived state after a config write.
+func (b *backend) installState(s *configState) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.generation++
+	if b.state != nil {
+		b.state.close()
+	}
+	b.state = s
+}
+
+// currentState returns the derived state, building it from storage on first
+// use. It returns (nil, nil) when the mount has no config yet.
+func (b *backend) currentState(ctx context.Context, s logical.Storage) (*configState, error) {
+	b.mu.RLock()
+	st, gen := b.state, b.generation
+	b.mu.RUnlock()
+	if st != nil {
+		return st, nil
+	}
+
+	cfg, err := loadConfig(ctx, s)
+	if err != nil || cfg == nil {
+		return nil, err
+	}
+	st, err = b.buildState(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("stored config is unusable: %w", err)
+	}
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.state != nil:
+		// Another login built it first; keep one client so connections are shared.
+		st.close()
+		return b.state, nil
+	case b.generation == gen:
+		b.state = st
+	}
+	// When the generation moved, the config changed while we read it: use
+	// what we built for this one request, but do not cache it.
+	return st, nil
+}
+
+const backendHelp = `
+The Kubernetes auth method lets Kubernetes service accounts log in to Vault
+with their JWTs. Each login is verified with the Kubernetes TokenReview API and
+checked against a role that binds service-account names and namespaces to
+Vault policies and token settings.
+`

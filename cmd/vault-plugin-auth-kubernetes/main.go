@@ -1,0 +1,35 @@
+// Command vault-plugin-auth-kubernetes serves the Kubernetes auth method to
+// Vault as an external plugin.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/sdk/plugin"
+
+	kubeauth "github.com/kubeauth/vault-plugin-auth-kubernetes"
+)
+
+func main() {
+	flags := flag.NewFlagSet(os.Args[0], flag.ContinueOnError)
+	showVersion := flags.Bool("version", false, "print the plugin version and exit")
+	if err := flags.Parse(os.Args[1:]); err != nil {
+		os.Exit(2)
+	}
+	if *showVersion {
+		fmt.Println(kubeauth.Version)
+		return
+	}
+
+	logger := hclog.New(&hclog.LoggerOptions{Name: "kubeauth", JSONFormat: true})
+	if err := plugin.ServeMultiplex(&plugin.ServeOpts{
+		BackendFactoryFunc: kubeauth.Factory,
+		Logger:             logger,
+	}); err != nil {
+		logger.Error("plugin shutting down", "error", err)
+		os.Exit(1)
+	}
+}

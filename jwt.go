@@ -1,0 +1,227 @@
+package kubeauth
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// allowedAlgorithms are the asymmetric algorithms Kubernetes can sign with.
+// "none" and HMAC are never accepted: a token must be provably issued by
+// whoever holds the signing key, not by anyone who knows a shared secret.
+var allowedAlgorithms = []jose.SignatureAlgorithm{
+	jose.RS256, jose.RS384, jose.RS512,
+	jose.ES256, jose.ES384, jose.ES512,
+	jose.PS256, jose.PS384, jose.PS512,
+}
+
+// clockSkew tolerates clocks of Vault and the API server that disagree a
+// little; the TokenReview enforces the API server's own view of time anyway.
+const clockSkew = 60 * time.Second
+
+// serviceAccountClaims are the claims of both token kinds Kubernetes issues:
+// legacy Secret-based tokens use flat "kubernetes.io/serviceaccount/..."
+// keys, projected (TokenRequest) tokens a nested "kubernetes.io" object.
+type serviceAccountClaims struct {
+	jwt.Claims
+
+	Kubernetes *projectedClaims `json:"kubernetes.io,omitempty"`
+
+	LegacyNamespace  string `json:"kubernetes.io/serviceaccount/namespace,omitempty"`
+	LegacyName       string `json:"kubernetes.io/serviceaccount/service-account.name,omitempty"`
+	LegacyUID        string `json:"kubernetes.io/serviceaccount/service-account.uid,omitempty"`
+	LegacySecretName string `json:"kubernetes.io/serviceaccount/secret.name,omitempty"`
+}
+
+type projectedClaims struct {
+	Namespace      string           `json:"namespace"`
+	ServiceAccount objectRef        `json:"serviceaccount"`
+	Pod            *objectRef       `json:"pod,omitempty"`
+	Secret         *objectRef       `json:"secret,omitempty"`
+	Node           *objectRef       `json:"node,omitempty"`
+	WarnAfter      *jwt.NumericDate `json:"warnafter,omitempty"`
+}
+
+type objectRef struct {
+	Name string `json:"name"`
+	UID  string `json:"uid"`
+}
+
+// serviceAccount is the identity a token claims to be.
+type serviceAccount struct {
+	namespace, name, uid string
+	secretName           string
+	podName, podUID      string
+}
+
+// parsedToken is a structurally valid JWT whose claims are not yet trusted.
+type parsedToken struct {
+	jws    *jwt.JSONWebToken
+	claims serviceAccountClaims
+}
+
+// parseToken accepts only a compact JWS with an allowed algorithm and JSON
+// claims; anything else is bad input, not a failed login.
+func parseToken(raw string) (*parsedToken, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return nil, invalidInput("jwt: is required")
+	}
+	tok, err := jwt.ParseSigned(raw, allowedAlgorithms)
+	if err != nil {
+		var algErr *jose.ErrUnexpectedSignatureAlgorithm
+		if errors.As(err, &algErr) {
+			return nil, invalidInput("jwt: signing algorithm %q is not allowed; want one of RS256/384/512, ES256/384/512, PS256/384/512", algErr.Got)
+		}
+		return nil, invalidInput("jwt: is not a signed JWT in compact form (header.payload.signature)")
+	}
+	p := &parsedToken{jws: tok}
+	if err := tok.UnsafeClaimsWithoutVerification(&p.claims); err != nil {
+		return nil, invalidInput("jwt: claims are not a valid JSON object of JWT claims")
+	}
+	return p, nil
+}
+
+// checkTimes enforces exp, nbf and iat with a small allowance for skew.
+// Legacy Secret-based tokens have no exp; the TokenReview decides for them.
+func checkTimes(c *jwt.Claims, now time.Time) error {
+	err := c.ValidateWithLeeway(jwt.Expected{Time: now}, clockSkew)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, jwt.ErrExpired):
+		return refuse(reasonExpired, "token expired at %s", c.Expiry.Time().UTC().Format(time.RFC3339))
+	case errors.Is(err, jwt.ErrNotValidYet):
+		return refuse(reasonNotYetValid, "token not valid before %s", c.NotBefore.Time().UTC().Format(time.RFC3339))
+	case errors.Is(err, jwt.ErrIssuedInTheFuture):
+		return refuse(reasonNotYetValid, "token issued in the future at %s", c.IssuedAt.Time().UTC().Format(time.RFC3339))
+	default:
+		return refuse(reasonClaims, "%v", err)
+	}
+}
+
+// verifySignature checks the token against the configured keys; with no
+// keys configured the TokenReview alone vouches for the signature.
+func verifySignature(tok *jwt.JSONWebToken, keys []crypto.PublicKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	for _, key := range keys {
+		var discard map[string]any
+		if err := tok.Claims(key, &discard); err == nil {
+			return nil
+		}
+	}
+	return refuse(reasonSignature, "signature does not verify with any of the %d pem_keys", len(keys))
+}
+
+// checkIssuer enforces the issuer when issuer validation is on (want != "").
+func checkIssuer(iss, want string) error {
+	if want != "" && iss != want {
+		return refuse(reasonIssuer, "issuer %q, want %q", iss, want)
+	}
+	return nil
+}
+
+// checkAudienceClaim requires the role's audience, when it has one, among
+// the token's own audiences: a cheap refusal before any network call.
+func checkAudienceClaim(aud jwt.Audience, want string) error {
+	if want != "" && !aud.Contains(want) {
+		return refuse(reasonAudienceMismatch, "token audiences %q do not include the role's audience %q", []string(aud), want)
+	}
+	return nil
+}
+
+// serviceAccountFromClaims reads the identity from projected claims, else
+// legacy ones, and cross-checks it with the subject when one is present.
+func serviceAccountFromClaims(c *serviceAccountClaims) (serviceAccount, error) {
+	var sa serviceAccount
+	if k := c.Kubernetes; k != nil {
+		sa = serviceAccount{namespace: k.Namespace, name: k.ServiceAccount.Name, uid: k.ServiceAccount.UID}
+		if k.Pod != nil {
+			sa.podName, sa.podUID = k.Pod.Name, k.Pod.UID
+		}
+		if k.Secret != nil {
+			sa.secretName = k.Secret.Name
+		}
+	} else {
+		sa = serviceAccount{
+			namespace:  c.LegacyNamespace,
+			name:       c.LegacyName,
+			uid:        c.LegacyUID,
+			secretName: c.LegacySecretName,
+		}
+	}
+	switch {
+	case sa.namespace == "":
+		return sa, refuse(reasonClaims, "token has no service-account namespace claim")
+	case sa.name == "":
+		return sa, refuse(reasonClaims, "token has no service-account name claim")
+	case sa.uid == "":
+		return sa, refuse(reasonClaims, "token has no service-account UID claim")
+	}
+	if c.Subject != "" {
+		if want := "system:serviceaccount:" + sa.namespace + ":" + sa.name; c.Subject != want {
+			return sa, refuse(reasonClaims, "subject %q does not match the service-account claims %q", c.Subject, want)
+		}
+	}
+	return sa, nil
+}
+
+// parsePEMKeys parses pem_keys: each entry a PEM public key (PKIX or PKCS#1)
+// or a certificate whose key is used. Only RSA and ECDSA keys can verify the
+// allowed algorithms.
+func parsePEMKeys(entries []string) ([]crypto.PublicKey, error) {
+	var keys []crypto.PublicKey
+	for i, entry := range entries {
+		block, rest := pem.Decode([]byte(strings.TrimSpace(entry)))
+		if block == nil {
+			return nil, fmt.Errorf("pem_keys[%d]: is not PEM-encoded", i)
+		}
+		if strings.TrimSpace(string(rest)) != "" {
+			return nil, fmt.Errorf("pem_keys[%d]: holds more than one PEM block; give one key per entry", i)
+		}
+		key, err := publicKeyFromPEM(block)
+		if err != nil {
+			return nil, fmt.Errorf("pem_keys[%d]: %w", i, err)
+		}
+		keys = append(keys, key)
+	}
+	return keys, nil
+}
+
+func publicKeyFromPEM(block *pem.Block) (crypto.PublicKey, error) {
+	var key any
+	var err error
+	switch block.Type {
+	case "PUBLIC KEY":
+		key, err = x509.ParsePKIXPublicKey(block.Bytes)
+	case "RSA PUBLIC KEY":
+		key, err = x509.ParsePKCS1PublicKey(block.Bytes)
+	case "CERTIFICATE":
+		var cert *x509.Certificate
+		if cert, err = x509.ParseCertificate(block.Bytes); err == nil {
+			key = cert.PublicKey
+		}
+	default:
+		return nil, fmt.Errorf("PEM type %q is not a public key or certificate", block.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot parse the %s: %w", strings.ToLower(block.Type), err)
+	}
+	switch key.(type) {
+	case *rsa.PublicKey, *ecdsa.PublicKey:
+		return key, nil
+	default:
+		return nil, fmt.Errorf("key type %T is not RSA or ECDSA", key)
+	}
+}

@@ -1,0 +1,59 @@
+package kubeauth
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// aliasMetadataAnnotationPrefix marks service-account annotations that are
+// copied into entity alias metadata when use_annotations_as_alias_metadata.
+const aliasMetadataAnnotationPrefix = "vault.hashicorp.com/alias-metadata-"
+
+// namespaceLabels returns the labels of a namespace, for the role's selector.
+func (k *kubeClient) namespaceLabels(ctx context.Context, loginJWT, namespace string) (map[string]string, error) {
+	ctx, cancel, err := k.callContext(ctx, loginJWT)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	ns, err := k.clientset.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
+	if err != nil {
+		return nil, k.apiError("namespace lookup", err)
+	}
+	return ns.Labels, nil
+}
+
+// serviceAccountAnnotations returns the annotations of a service account.
+func (k *kubeClient) serviceAccountAnnotations(ctx context.Context, loginJWT, namespace, name string) (map[string]string, error) {
+	ctx, cancel, err := k.callContext(ctx, loginJWT)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	sa, err := k.clientset.CoreV1().ServiceAccounts(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, k.apiError("service account lookup", err)
+	}
+	return sa.Annotations, nil
+}
+
+// aliasMetadataFromAnnotations keeps the prefixed annotations, without the
+// prefix. A key that would overwrite one of the plugin's own metadata keys is
+// an error: silently dropping or overriding it would mislead policy authors.
+func aliasMetadataFromAnnotations(annotations map[string]string) (map[string]string, error) {
+	out := map[string]string{}
+	for k, v := range annotations {
+		key, ok := strings.CutPrefix(k, aliasMetadataAnnotationPrefix)
+		if !ok || key == "" {
+			continue
+		}
+		if isReservedMetadataKey(key) {
+			return nil, fmt.Errorf("service account annotation %q would overwrite the reserved alias metadata key %q", k, key)
+		}
+		out[key] = v
+	}
+	return out, nil
+}

@@ -1,0 +1,243 @@
+package kubeauth
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/hashicorp/vault/sdk/helper/cidrutil"
+	"github.com/hashicorp/vault/sdk/logical"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// attempt is one login as it moves through the pipeline: the inputs, then
+// what each step establishes for the steps after it.
+type attempt struct {
+	roleName string
+	role     *roleEntry
+	rawJWT   string
+	conn     *logical.Connection
+	state    *configState
+
+	token         *parsedToken     // set by parse
+	claimed       serviceAccount   // set by identity: what the claims say
+	reviewed      reviewedIdentity // set by review: what Kubernetes vouches for
+	aliasMetadata map[string]string
+}
+
+// loginStep is one check. Steps run in order and the first error ends the
+// login: cheap local checks come first, network calls last. New checks
+// (caching, pod constraints, local JWKS verification) are new steps.
+type loginStep struct {
+	name string
+	run  func(context.Context, *attempt) error
+}
+
+// localSteps establish who the token claims to be and whether the role
+// binds it, without asking Kubernetes to review the token. They are all that
+// alias lookahead runs.
+func (b *backend) localSteps() []loginStep {
+	return []loginStep{
+		{"source_address", stepSourceAddress},
+		{"parse", stepParse},
+		{"times", b.stepTimes},
+		{"signature", stepSignature},
+		{"issuer", stepIssuer},
+		{"audience", stepAudience},
+		{"identity", stepIdentity},
+		{"bindings", b.stepBindings},
+	}
+}
+
+// loginSteps are the full login: the local steps, then the TokenReview and
+// the service-account lookups that only a verified token deserves.
+func (b *backend) loginSteps() []loginStep {
+	return append(b.localSteps(),
+		loginStep{"review", stepReview},
+		loginStep{"alias_metadata", stepAliasMetadata},
+	)
+}
+
+func runSteps(ctx context.Context, steps []loginStep, a *attempt) error {
+	for _, s := range steps {
+		if err := s.run(ctx, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func stepSourceAddress(_ context.Context, a *attempt) error {
+	cidrs := a.role.TokenBoundCIDRs
+	if len(cidrs) == 0 {
+		return nil
+	}
+	if a.conn == nil || a.conn.RemoteAddr == "" {
+		return refuse(reasonCIDR, "token_bound_cidrs is set but the client address is unknown")
+	}
+	if !cidrutil.RemoteAddrIsOk(a.conn.RemoteAddr, cidrs) {
+		return refuse(reasonCIDR, "client address %s is not in token_bound_cidrs", a.conn.RemoteAddr)
+	}
+	return nil
+}
+
+func stepParse(_ context.Context, a *attempt) error {
+	tok, err := parseToken(a.rawJWT)
+	a.token = tok
+	return err
+}
+
+func (b *backend) stepTimes(_ context.Context, a *attempt) error {
+	return checkTimes(&a.token.claims.Claims, b.now())
+}
+
+func stepSignature(_ context.Context, a *attempt) error {
+	return verifySignature(a.token.jws, a.state.keys)
+}
+
+func stepIssuer(_ context.Context, a *attempt) error {
+	return checkIssuer(a.token.claims.Issuer, a.state.config.expectedIssuer())
+}
+
+func stepAudience(_ context.Context, a *attempt) error {
+	return checkAudienceClaim(a.token.claims.Audience, a.role.Audience)
+}
+
+func stepIdentity(_ context.Context, a *attempt) error {
+	sa, err := serviceAccountFromClaims(&a.token.claims)
+	a.claimed = sa
+	return err
+}
+
+func (b *backend) stepBindings(ctx context.Context, a *attempt) error {
+	if err := checkServiceAccountName(a.role, a.claimed.name); err != nil {
+		return err
+	}
+	return checkNamespace(ctx, a.role, a.state.kube, a.rawJWT, a.claimed.namespace)
+}
+
+// checkNamespace applies the namespace globs, then, only if they do not
+// bind the namespace, the selector against the namespace's real labels.
+func checkNamespace(ctx context.Context, r *roleEntry, kube *kubeClient, loginJWT, namespace string) error {
+	if namespaceBoundByGlob(r, namespace) {
+		return nil
+	}
+	if r.ServiceAccountNamespaceSelector == "" {
+		return refuse(reasonNamespace, "namespace %q is not in bound_service_account_namespaces %q", namespace, r.ServiceAccountNamespaces)
+	}
+	sel, err := parseNamespaceSelector(r.ServiceAccountNamespaceSelector)
+	if err != nil {
+		return fmt.Errorf("stored role is invalid: %w", err)
+	}
+	nsLabels, err := kube.namespaceLabels(ctx, loginJWT, namespace)
+	if err != nil {
+		if apiStatus(err) == http.StatusNotFound {
+			return refuse(reasonNamespace, "namespace %q does not exist", namespace)
+		}
+		return credentialFault(kube, err, "get on namespaces")
+	}
+	if !sel.Matches(labels.Set(nsLabels)) {
+		return refuse(reasonNamespace, "namespace %q is not in bound_service_account_namespaces %q and its labels do not match the selector %q",
+			namespace, r.ServiceAccountNamespaces, sel.String())
+	}
+	return nil
+}
+
+// credentialFault decides who is at fault when Kubernetes refuses a call.
+// When the login JWT itself is the credential, a 401 or 403 means the
+// workload's token is not good enough: a refusal. With a reviewer
+// credential it is the operator's setup, which must not look like a bad
+// login, so the error says what permission is missing.
+func credentialFault(kube *kubeClient, err error, permission string) error {
+	status := apiStatus(err)
+	if status != http.StatusUnauthorized && status != http.StatusForbidden {
+		return err
+	}
+	if _, selfReview := kube.credential.(loginJWTCredential); selfReview {
+		return refuse(reasonReviewForbidden, "%v", err)
+	}
+	return fmt.Errorf("%w (the reviewer credential needs %s; check token_reviewer_jwt and its RBAC bindings)", err, permission)
+}
+
+func stepReview(ctx context.Context, a *attempt) error {
+	audiences := reviewAudiences(a.role.Audience, a.token.claims.Audience)
+	status, err := a.state.kube.reviewToken(ctx, a.rawJWT, audiences)
+	if err != nil {
+		return credentialFault(a.state.kube, err, "create on tokenreviews (ClusterRole system:auth-delegator)")
+	}
+	a.reviewed, err = checkReview(status, a.claimed, a.role.Audience)
+	return err
+}
+
+func stepAliasMetadata(ctx context.Context, a *attempt) error {
+	if !a.state.config.UseAnnotationsAsAliasMetadata {
+		return nil
+	}
+	kube := a.state.kube
+	annotations, err := kube.serviceAccountAnnotations(ctx, a.rawJWT, a.reviewed.namespace, a.reviewed.name)
+	if err != nil {
+		return credentialFault(kube, err, "get on serviceaccounts")
+	}
+	md, err := aliasMetadataFromAnnotations(annotations)
+	if err != nil {
+		return invalidInput("%v", err)
+	}
+	a.aliasMetadata = md
+	return nil
+}
+
+// Metadata keys of issued tokens and entity aliases.
+const (
+	metaRole         = "role"
+	metaSAName       = "service_account_name"
+	metaSANamespace  = "service_account_namespace"
+	metaSASecretName = "service_account_secret_name"
+	metaSAUID        = "service_account_uid"
+)
+
+func isReservedMetadataKey(k string) bool {
+	switch k {
+	case metaSAName, metaSANamespace, metaSASecretName, metaSAUID:
+		return true
+	}
+	return false
+}
+
+// aliasName is the entity alias name the role's alias_name_source asks for.
+func aliasName(r *roleEntry, sa serviceAccount) string {
+	if r.AliasNameSource == aliasNameSourceName {
+		return sa.namespace + "/" + sa.name
+	}
+	return sa.uid
+}
+
+// auth is the Vault token a successful attempt earns.
+func (a *attempt) auth() *logical.Auth {
+	sa := a.claimed
+	identity := map[string]string{
+		metaSAName:       a.reviewed.name,
+		metaSANamespace:  a.reviewed.namespace,
+		metaSASecretName: sa.secretName,
+		metaSAUID:        a.reviewed.uid,
+	}
+	aliasMeta := make(map[string]string, len(identity)+len(a.aliasMetadata))
+	for k, v := range a.aliasMetadata {
+		aliasMeta[k] = v
+	}
+	metadata := map[string]string{metaRole: a.roleName}
+	for k, v := range identity {
+		aliasMeta[k] = v
+		metadata[k] = v
+	}
+	auth := &logical.Auth{
+		InternalData: map[string]interface{}{metaRole: a.roleName},
+		Metadata:     metadata,
+		DisplayName:  a.reviewed.namespace + "-" + a.reviewed.name,
+		Alias: &logical.Alias{
+			Name:     aliasName(a.role, sa),
+			Metadata: aliasMeta,
+		},
+	}
+	a.role.PopulateTokenAuth(auth)
+	return auth
+}

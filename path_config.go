@@ -1,0 +1,299 @@
+package kubeauth
+
+import (
+	"context"
+	"crypto"
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// defaultIssuer is the issuer of legacy (Secret-based) service-account
+// tokens; it is enforced when issuer validation is on and no issuer is set.
+const defaultIssuer = "kubernetes/serviceaccount"
+
+// kubeConfig is the stored config. Its JSON names are those of Vault's
+// built-in kubernetes auth method so either can read what the other wrote.
+type kubeConfig struct {
+	Host                          string   `json:"host"`
+	CACert                        string   `json:"ca_cert"`
+	TokenReviewerJWT              string   `json:"token_reviewer_jwt"`
+	PEMKeys                       []string `json:"pem_keys"`
+	Issuer                        string   `json:"issuer"`
+	DisableISSValidation          bool     `json:"disable_iss_validation"`
+	DisableLocalCAJwt             bool     `json:"disable_local_ca_jwt"`
+	UseAnnotationsAsAliasMetadata bool     `json:"use_annotations_as_alias_metadata"`
+}
+
+// expectedIssuer is the issuer a login token must carry, or "" when the
+// issuer is not checked.
+func (c *kubeConfig) expectedIssuer() string {
+	if c.DisableISSValidation {
+		return ""
+	}
+	if c.Issuer != "" {
+		return c.Issuer
+	}
+	return defaultIssuer
+}
+
+// configState is everything derived from one stored config, built once and
+// shared by all logins until the config changes.
+type configState struct {
+	config *kubeConfig
+	keys   []crypto.PublicKey
+	kube   *kubeClient
+}
+
+func (s *configState) close() {
+	if s != nil && s.kube != nil {
+		s.kube.close()
+	}
+}
+
+// buildState parses keys and builds the Kubernetes client for cfg.
+func (b *backend) buildState(cfg *kubeConfig) (*configState, error) {
+	keys, err := parsePEMKeys(cfg.PEMKeys)
+	if err != nil {
+		return nil, err
+	}
+	kube, err := newKubeClient(kubeClientOptions{
+		host:       cfg.Host,
+		caPEM:      b.effectiveCA(cfg),
+		credential: b.reviewerCredential(cfg),
+		timeout:    b.requestTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &configState{config: cfg, keys: keys, kube: kube}, nil
+}
+
+// effectiveCA is the CA bundle to trust: the configured one, else the pod's
+// own CA when running in Kubernetes and allowed to, else "" for the system
+// trust store.
+func (b *backend) effectiveCA(cfg *kubeConfig) string {
+	if cfg.CACert != "" || cfg.DisableLocalCAJwt {
+		return cfg.CACert
+	}
+	return b.localFiles.caPEM()
+}
+
+// reviewerCredential decides which bearer token authorises calls to the
+// Kubernetes API: the configured reviewer JWT, else the pod's own rotating
+// token, else the JWT being reviewed.
+func (b *backend) reviewerCredential(cfg *kubeConfig) credentialSource {
+	switch {
+	case cfg.TokenReviewerJWT != "":
+		return staticCredential(cfg.TokenReviewerJWT)
+	case !cfg.DisableLocalCAJwt && b.localFiles.hasToken():
+		return b.localFiles.tokenCredential()
+	default:
+		return loginJWTCredential{}
+	}
+}
+
+func loadConfig(ctx context.Context, s logical.Storage) (*kubeConfig, error) {
+	entry, err := s.Get(ctx, configPath)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	if entry == nil {
+		return nil, nil
+	}
+	cfg := &kubeConfig{}
+	if err := entry.DecodeJSON(cfg); err != nil {
+		return nil, fmt.Errorf("decoding config: %w", err)
+	}
+	return cfg, nil
+}
+
+func pathConfig(b *backend) *framework.Path {
+	return &framework.Path{
+		Pattern: "config$",
+		DisplayAttrs: &framework.DisplayAttributes{
+			OperationPrefix: "kubernetes",
+		},
+		Fields: map[string]*framework.FieldSchema{
+			"kubernetes_host": {
+				Type:        framework.TypeString,
+				Description: "The Kubernetes API server: a host, a host:port pair, or an https:// URL.",
+				Required:    true,
+				DisplayAttrs: &framework.DisplayAttributes{
+					Name: "Kubernetes Host",
+				},
+			},
+			"kubernetes_ca_cert": {
+				Type: framework.TypeString,
+				Description: "PEM-encoded CA certificates that sign the API server's serving certificate. " +
+					"When unset, the pod's own CA is used inside Kubernetes (unless disable_local_ca_jwt), else the system trust store.",
+				DisplayAttrs: &framework.DisplayAttributes{
+					Name: "Kubernetes CA Certificate",
+				},
+			},
+			"token_reviewer_jwt": {
+				Type: framework.TypeString,
+				Description: "Bearer token allowed to create TokenReviews. Never returned. When unset, the pod's own " +
+					"service-account token is used inside Kubernetes (unless disable_local_ca_jwt), else the JWT being reviewed.",
+				DisplayAttrs: &framework.DisplayAttributes{
+					Name:      "Token Reviewer JWT",
+					Sensitive: true,
+				},
+			},
+			"pem_keys": {
+				Type: framework.TypeCommaStringSlice,
+				Description: "PEM-encoded public keys or certificates of the service-account signing keys. " +
+					"When set, token signatures are also verified locally before the TokenReview.",
+				DisplayAttrs: &framework.DisplayAttributes{
+					Name: "Service Account Verification Keys",
+				},
+			},
+			"issuer": {
+				Type:        framework.TypeString,
+				Description: "The issuer (iss) that tokens must carry when issuer validation is on. Defaults to " + defaultIssuer + ".",
+				DisplayAttrs: &framework.DisplayAttributes{
+					Name: "JWT Issuer",
+				},
+			},
+			"disable_iss_validation": {
+				Type:        framework.TypeBool,
+				Default:     true,
+				Description: "Skip the local issuer check; the TokenReview still verifies the token.",
+				DisplayAttrs: &framework.DisplayAttributes{
+					Name: "Disable JWT Issuer Validation",
+				},
+			},
+			"disable_local_ca_jwt": {
+				Type:        framework.TypeBool,
+				Default:     false,
+				Description: "Do not fall back to the pod's own CA certificate and service-account token when Vault runs in Kubernetes.",
+				DisplayAttrs: &framework.DisplayAttributes{
+					Name: "Disable Local CA and JWT",
+				},
+			},
+			"use_annotations_as_alias_metadata": {
+				Type: framework.TypeBool,
+				Description: "Copy the service account's " + aliasMetadataAnnotationPrefix + "* annotations into the entity alias metadata. " +
+					"The reviewer credential then also needs get on serviceaccounts.",
+				DisplayAttrs: &framework.DisplayAttributes{
+					Name: "Use Annotations As Alias Metadata",
+				},
+			},
+		},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.UpdateOperation: &framework.PathOperation{
+				Callback: b.pathConfigWrite,
+				Summary:  "Configure how the auth method reaches and trusts the Kubernetes API.",
+				DisplayAttrs: &framework.DisplayAttributes{
+					OperationVerb:   "configure",
+					OperationSuffix: "auth",
+				},
+			},
+			logical.ReadOperation: &framework.PathOperation{
+				Callback: b.pathConfigRead,
+				Summary:  "Read the configuration (the reviewer JWT is reported as set or not, never returned).",
+				DisplayAttrs: &framework.DisplayAttributes{
+					OperationVerb:   "read",
+					OperationSuffix: "auth-configuration",
+				},
+			},
+		},
+		HelpSynopsis:    "Configure the Kubernetes API this auth method verifies tokens with.",
+		HelpDescription: strings.TrimSpace(configHelp),
+	}
+}
+
+func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	cfg, err := loadConfig(ctx, req.Storage)
+	if err != nil || cfg == nil {
+		return nil, err
+	}
+	pemKeys := cfg.PEMKeys
+	if pemKeys == nil {
+		pemKeys = []string{}
+	}
+	return &logical.Response{Data: map[string]interface{}{
+		"kubernetes_host":                   cfg.Host,
+		"kubernetes_ca_cert":                cfg.CACert,
+		"pem_keys":                          pemKeys,
+		"issuer":                            cfg.Issuer,
+		"disable_iss_validation":            cfg.DisableISSValidation,
+		"disable_local_ca_jwt":              cfg.DisableLocalCAJwt,
+		"token_reviewer_jwt_set":            cfg.TokenReviewerJWT != "",
+		"use_annotations_as_alias_metadata": cfg.UseAnnotationsAsAliasMetadata,
+	}}, nil
+}
+
+// pathConfigWrite replaces the whole config, as Vault's kubernetes auth
+// method does: a field left out takes its default. Everything is validated,
+// and the client built, before anything is stored.
+func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	cfg, err := configFromFields(d)
+	if err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	st, err := b.buildState(cfg)
+	if err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+
+	entry, err := logical.StorageEntryJSON(configPath, cfg)
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	if err := req.Storage.Put(ctx, entry); err != nil {
+		st.close()
+		return nil, fmt.Errorf("storing config: %w", err)
+	}
+	b.installState(st)
+
+	var resp *logical.Response
+	if cfg.CACert == "" && b.effectiveCA(cfg) == "" && strings.HasPrefix(normalizeHostURL(cfg.Host), "https://") {
+		resp = &logical.Response{}
+		resp.AddWarning("kubernetes_ca_cert is not set: the API server's certificate is checked against the system trust store")
+	}
+	return resp, nil
+}
+
+// configFromFields validates the request fields into a config.
+func configFromFields(d *framework.FieldData) (*kubeConfig, error) {
+	cfg := &kubeConfig{
+		Host:                          strings.TrimSpace(d.Get("kubernetes_host").(string)),
+		CACert:                        strings.TrimSpace(d.Get("kubernetes_ca_cert").(string)),
+		TokenReviewerJWT:              strings.TrimSpace(d.Get("token_reviewer_jwt").(string)),
+		PEMKeys:                       d.Get("pem_keys").([]string),
+		Issuer:                        strings.TrimSpace(d.Get("issuer").(string)),
+		DisableISSValidation:          d.Get("disable_iss_validation").(bool),
+		DisableLocalCAJwt:             d.Get("disable_local_ca_jwt").(bool),
+		UseAnnotationsAsAliasMetadata: d.Get("use_annotations_as_alias_metadata").(bool),
+	}
+	if err := validateHost(cfg.Host); err != nil {
+		return nil, err
+	}
+	if cfg.CACert != "" {
+		if _, err := parseCABundle(cfg.CACert); err != nil {
+			return nil, fmt.Errorf("kubernetes_ca_cert: %w", err)
+		}
+	}
+	if err := validateBearerToken(cfg.TokenReviewerJWT); err != nil {
+		return nil, fmt.Errorf("token_reviewer_jwt: %w", err)
+	}
+	if len(cfg.PEMKeys) == 0 {
+		cfg.PEMKeys = nil
+	}
+	if _, err := parsePEMKeys(cfg.PEMKeys); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+const configHelp = `
+Tells the auth method where the Kubernetes API server is (kubernetes_host),
+which CA signs its certificate (kubernetes_ca_cert) and which bearer token may
+create TokenReviews (token_reviewer_jwt). Optional pem_keys add a local
+signature check, and issuer with disable_iss_validation=false adds a local
+issuer check, both before the TokenReview. A write replaces the whole config.
+`

@@ -1,0 +1,208 @@
+package kubeauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+func pathLogin(b *backend) *framework.Path {
+	return &framework.Path{
+		Pattern: "login$",
+		DisplayAttrs: &framework.DisplayAttributes{
+			OperationPrefix: "kubernetes",
+			OperationVerb:   "login",
+		},
+		Fields: map[string]*framework.FieldSchema{
+			"role": {
+				Type:        framework.TypeString,
+				Description: "Name of the role to log in with.",
+				Required:    true,
+			},
+			"jwt": {
+				Type:        framework.TypeString,
+				Description: "The service-account JWT to authenticate with.",
+				Required:    true,
+				DisplayAttrs: &framework.DisplayAttributes{
+					Sensitive: true,
+				},
+			},
+		},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.UpdateOperation: &framework.PathOperation{
+				Callback: b.pathLogin,
+				Summary:  "Log in with a service-account JWT.",
+			},
+			logical.AliasLookaheadOperation: &framework.PathOperation{
+				Callback: b.pathLoginAliasLookahead,
+			},
+			logical.ResolveRoleOperation: &framework.PathOperation{
+				Callback: b.pathLoginResolveRole,
+			},
+		},
+		HelpSynopsis:    "Log in with a Kubernetes service-account JWT.",
+		HelpDescription: strings.TrimSpace(loginHelp),
+	}
+}
+
+// newAttempt reads the request's role and JWT and loads what the login
+// needs. A non-nil response is the answer to send instead of logging in.
+func (b *backend) newAttempt(ctx context.Context, req *logical.Request, d *framework.FieldData) (*attempt, *logical.Response, error) {
+	roleName := strings.ToLower(strings.TrimSpace(d.Get("role").(string)))
+	if roleName == "" {
+		return nil, logical.ErrorResponse("role: is required"), nil
+	}
+	rawJWT := strings.TrimSpace(d.Get("jwt").(string))
+	if rawJWT == "" {
+		return nil, logical.ErrorResponse("jwt: is required"), nil
+	}
+	role, err := loadRole(ctx, req.Storage, roleName)
+	if err != nil {
+		return nil, nil, err
+	}
+	if role == nil {
+		return nil, logical.ErrorResponse("role: %q does not exist", roleName), nil
+	}
+	state, err := b.currentState(ctx, req.Storage)
+	if err != nil {
+		return nil, nil, err
+	}
+	if state == nil {
+		return nil, nil, errors.New("the auth method is not configured: write its config first")
+	}
+	return &attempt{roleName: roleName, role: role, rawJWT: rawJWT, conn: req.Connection, state: state}, nil, nil
+}
+
+func (b *backend) pathLogin(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	a, resp, err := b.newAttempt(ctx, req, d)
+	if a == nil {
+		return resp, err
+	}
+	if err := runSteps(ctx, b.loginSteps(), a); err != nil {
+		return b.loginFailed(a, err)
+	}
+	return &logical.Response{Auth: a.auth()}, nil
+}
+
+// pathLoginAliasLookahead tells Vault which entity alias a login would use
+// (for MFA and quotas) from the local checks alone, without a TokenReview.
+func (b *backend) pathLoginAliasLookahead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	a, resp, err := b.newAttempt(ctx, req, d)
+	if a == nil {
+		return resp, err
+	}
+	if err := runSteps(ctx, b.localSteps(), a); err != nil {
+		return b.loginFailed(a, err)
+	}
+	return &logical.Response{Auth: &logical.Auth{Alias: &logical.Alias{Name: aliasName(a.role, a.claimed)}}}, nil
+}
+
+// pathLoginResolveRole names the role a login uses, so role-based quotas
+// apply before any token is verified.
+func (b *backend) pathLoginResolveRole(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	roleName := strings.ToLower(strings.TrimSpace(d.Get("role").(string)))
+	if roleName == "" {
+		return logical.ErrorResponse("role: is required"), nil
+	}
+	role, err := loadRole(ctx, req.Storage, roleName)
+	if err != nil {
+		return nil, err
+	}
+	if role == nil {
+		return logical.ErrorResponse("role: %q does not exist", roleName), nil
+	}
+	return logical.ResolveRoleResponse(roleName)
+}
+
+// loginFailed turns a step's error into the answer: 403 for a refusal (the
+// reason goes to the log only), 400 for malformed input, and the error itself
+// for faults such as an unreachable Kubernetes API.
+func (b *backend) loginFailed(a *attempt, err error) (*logical.Response, error) {
+	var ref *refusal
+	var bad *inputError
+	switch {
+	case errors.As(err, &ref):
+		b.Logger().Info("login refused", "role", a.roleName, "reason", ref.reason, "detail", ref.detail,
+			"service_account", a.claimed.namespace+"/"+a.claimed.name, "remote_addr", remoteAddr(a.conn))
+		return nil, logical.ErrPermissionDenied
+	case errors.As(err, &bad):
+		return logical.ErrorResponse(bad.msg), nil
+	default:
+		b.Logger().Error("login failed", "role", a.roleName, "error", err)
+		return nil, err
+	}
+}
+
+func remoteAddr(c *logical.Connection) string {
+	if c == nil {
+		return ""
+	}
+	return c.RemoteAddr
+}
+
+// pathLoginRenew renews a token only while its role exists and still binds
+// the token's service account; the TTLs come from the role as it is now.
+func (b *backend) pathLoginRenew(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	if req.Auth == nil {
+		return nil, errors.New("renewal request carries no auth")
+	}
+	roleName, _ := req.Auth.InternalData[metaRole].(string)
+	if roleName == "" {
+		return nil, errors.New("renewal refused: the token does not name its role")
+	}
+	role, err := loadRole(ctx, req.Storage, roleName)
+	if err != nil {
+		return nil, err
+	}
+	if role == nil {
+		return nil, fmt.Errorf("renewal refused: role %q no longer exists", roleName)
+	}
+	name, namespace := req.Auth.Metadata[metaSAName], req.Auth.Metadata[metaSANamespace]
+	if err := b.checkStillBound(ctx, req.Storage, role, namespace, name); err != nil {
+		var ref *refusal
+		if errors.As(err, &ref) {
+			return nil, fmt.Errorf("renewal refused: role %q no longer binds service account %s/%s: %s", roleName, namespace, name, ref.detail)
+		}
+		return nil, err
+	}
+
+	resp := &logical.Response{Auth: req.Auth}
+	resp.Auth.TTL = role.TokenTTL
+	resp.Auth.MaxTTL = role.TokenMaxTTL
+	resp.Auth.Period = role.TokenPeriod
+	return resp, nil
+}
+
+// checkStillBound re-applies the role's bindings at renewal. Only a
+// namespace selector needs Kubernetes, and then a reviewer credential,
+// since the login JWT is long gone.
+func (b *backend) checkStillBound(ctx context.Context, s logical.Storage, role *roleEntry, namespace, name string) error {
+	if err := checkServiceAccountName(role, name); err != nil {
+		return err
+	}
+	if namespaceBoundByGlob(role, namespace) || role.ServiceAccountNamespaceSelector == "" {
+		return checkNamespace(ctx, role, nil, "", namespace)
+	}
+	state, err := b.currentState(ctx, s)
+	if err != nil {
+		return err
+	}
+	if state == nil {
+		return errors.New("renewal refused: the auth method is not configured")
+	}
+	if _, selfReview := state.kube.credential.(loginJWTCredential); selfReview {
+		return errors.New("renewal refused: the namespace selector cannot be re-checked without a reviewer credential (token_reviewer_jwt)")
+	}
+	return checkNamespace(ctx, role, state.kube, "", namespace)
+}
+
+const loginHelp = `
+Exchange a Kubernetes service-account JWT for a Vault token. The JWT is
+checked against the role's bindings, then verified with the Kubernetes
+TokenReview API; the token carries the role's policies and the service
+account's identity as metadata.
+`

@@ -1,0 +1,437 @@
+package kubeauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-secure-stdlib/parseutil"
+	sockaddr "github.com/hashicorp/go-sockaddr"
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/helper/locksutil"
+	"github.com/hashicorp/vault/sdk/helper/policyutil"
+	"github.com/hashicorp/vault/sdk/helper/tokenutil"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// Values of alias_name_source.
+const (
+	aliasNameSourceUID  = "serviceaccount_uid"
+	aliasNameSourceName = "serviceaccount_name"
+)
+
+// roleEntry is a stored role. Its JSON names are those of Vault's built-in
+// kubernetes auth method, so either can read what the other wrote.
+type roleEntry struct {
+	tokenutil.TokenParams
+
+	ServiceAccountNames             []string `json:"bound_service_account_names"`
+	ServiceAccountNamespaces        []string `json:"bound_service_account_namespaces"`
+	ServiceAccountNamespaceSelector string   `json:"bound_service_account_namespace_selector"`
+	Audience                        string   `json:"audience"`
+	AliasNameSource                 string   `json:"alias_name_source"`
+
+	legacyRoleFields
+}
+
+// legacyRoleFields are the pre-tokenutil fields that older roles still
+// carry in storage. They are read once, folded into the token_* fields by
+// upgradeLegacy, and always written back empty: in memory a role has one
+// representation.
+type legacyRoleFields struct {
+	Policies   []string                      `json:"policies"`
+	NumUses    int                           `json:"num_uses"`
+	TTL        time.Duration                 `json:"ttl"`
+	MaxTTL     time.Duration                 `json:"max_ttl"`
+	Period     time.Duration                 `json:"period"`
+	BoundCIDRs []*sockaddr.SockAddrMarshaler `json:"BoundCIDRs"`
+}
+
+// upgradeLegacy moves legacy values into the token_* fields they predate,
+// where the token_* field is unset, and clears the legacy fields.
+func (r *roleEntry) upgradeLegacy() {
+	l := r.legacyRoleFields
+	if len(r.TokenPolicies) == 0 && len(l.Policies) > 0 {
+		r.TokenPolicies = l.Policies
+	}
+	if r.TokenNumUses == 0 && l.NumUses > 0 {
+		r.TokenNumUses = l.NumUses
+	}
+	if r.TokenTTL == 0 && l.TTL > 0 {
+		r.TokenTTL = l.TTL
+	}
+	if r.TokenMaxTTL == 0 && l.MaxTTL > 0 {
+		r.TokenMaxTTL = l.MaxTTL
+	}
+	if r.TokenPeriod == 0 && l.Period > 0 {
+		r.TokenPeriod = l.Period
+	}
+	if len(r.TokenBoundCIDRs) == 0 && len(l.BoundCIDRs) > 0 {
+		r.TokenBoundCIDRs = l.BoundCIDRs
+	}
+	if r.AliasNameSource == "" {
+		r.AliasNameSource = aliasNameSourceUID
+	}
+	r.legacyRoleFields = legacyRoleFields{}
+}
+
+func roleKey(name string) string { return rolePrefix + strings.ToLower(name) }
+
+func loadRole(ctx context.Context, s logical.Storage, name string) (*roleEntry, error) {
+	entry, err := s.Get(ctx, roleKey(name))
+	if err != nil {
+		return nil, fmt.Errorf("reading role %q: %w", name, err)
+	}
+	if entry == nil {
+		return nil, nil
+	}
+	r := &roleEntry{}
+	if err := entry.DecodeJSON(r); err != nil {
+		return nil, fmt.Errorf("decoding role %q: %w", name, err)
+	}
+	r.upgradeLegacy()
+	return r, nil
+}
+
+func pathRoles(b *backend) []*framework.Path {
+	fields := map[string]*framework.FieldSchema{
+		"name": {
+			Type:        framework.TypeLowerCaseString,
+			Description: "Name of the role.",
+			Required:    true,
+		},
+		"bound_service_account_names": {
+			Type:        framework.TypeCommaStringSlice,
+			Description: `Service-account names allowed to log in; globs ("*" matches any run of characters). Required.`,
+			DisplayAttrs: &framework.DisplayAttributes{
+				Name: "Bound Service Account Names",
+			},
+		},
+		"bound_service_account_namespaces": {
+			Type:        framework.TypeCommaStringSlice,
+			Description: `Namespaces allowed to log in; globs. Required unless bound_service_account_namespace_selector is set.`,
+			DisplayAttrs: &framework.DisplayAttributes{
+				Name: "Bound Service Account Namespaces",
+			},
+		},
+		"bound_service_account_namespace_selector": {
+			Type: framework.TypeString,
+			Description: "A Kubernetes LabelSelector (matchLabels, matchExpressions) in JSON or YAML; namespaces whose labels " +
+				"match may log in, in addition to bound_service_account_namespaces. The reviewer credential needs get on namespaces.",
+			DisplayAttrs: &framework.DisplayAttributes{
+				Name: "Bound Service Account Namespace Selector",
+			},
+		},
+		"audience": {
+			Type:        framework.TypeString,
+			Description: "The audience (aud) tokens must be issued for; it is also the audience the TokenReview checks.",
+		},
+		"alias_name_source": {
+			Type:        framework.TypeString,
+			Default:     aliasNameSourceUID,
+			Description: `Source of the entity alias name: "serviceaccount_uid" (default) or "serviceaccount_name" (namespace/name).`,
+			AllowedValues: []interface{}{
+				aliasNameSourceUID, aliasNameSourceName,
+			},
+		},
+		"policies": {
+			Type:        framework.TypeCommaStringSlice,
+			Description: tokenutil.DeprecationText("token_policies"),
+			Deprecated:  true,
+		},
+		"num_uses": {
+			Type:        framework.TypeInt,
+			Description: tokenutil.DeprecationText("token_num_uses"),
+			Deprecated:  true,
+		},
+		"ttl": {
+			Type:        framework.TypeDurationSecond,
+			Description: tokenutil.DeprecationText("token_ttl"),
+			Deprecated:  true,
+		},
+		"max_ttl": {
+			Type:        framework.TypeDurationSecond,
+			Description: tokenutil.DeprecationText("token_max_ttl"),
+			Deprecated:  true,
+		},
+		"period": {
+			Type:        framework.TypeDurationSecond,
+			Description: tokenutil.DeprecationText("token_period"),
+			Deprecated:  true,
+		},
+		"bound_cidrs": {
+			Type:        framework.TypeCommaStringSlice,
+			Description: tokenutil.DeprecationText("token_bound_cidrs"),
+			Deprecated:  true,
+		},
+	}
+	tokenutil.AddTokenFields(fields)
+
+	return []*framework.Path{
+		{
+			Pattern: "role/?$",
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: "kubernetes",
+				OperationSuffix: "roles",
+			},
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ListOperation: &framework.PathOperation{
+					Callback: b.pathRoleList,
+					Summary:  "List the roles.",
+				},
+			},
+			HelpSynopsis:    "List the roles.",
+			HelpDescription: "Lists the names of the roles of this auth method.",
+		},
+		{
+			Pattern: "role/" + framework.GenericNameRegex("name"),
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: "kubernetes",
+				OperationSuffix: "role",
+			},
+			Fields: fields,
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.CreateOperation: &framework.PathOperation{
+					Callback: b.pathRoleWrite,
+					Summary:  "Create a role.",
+				},
+				logical.UpdateOperation: &framework.PathOperation{
+					Callback: b.pathRoleWrite,
+					Summary:  "Update a role; fields not sent keep their values.",
+				},
+				logical.ReadOperation: &framework.PathOperation{
+					Callback: b.pathRoleRead,
+					Summary:  "Read a role.",
+				},
+				logical.DeleteOperation: &framework.PathOperation{
+					Callback: b.pathRoleDelete,
+					Summary:  "Delete a role.",
+				},
+			},
+			ExistenceCheck:  b.roleExists,
+			HelpSynopsis:    "Bind service accounts to Vault policies and token settings.",
+			HelpDescription: strings.TrimSpace(roleHelp),
+		},
+	}
+}
+
+func (b *backend) roleExists(ctx context.Context, req *logical.Request, d *framework.FieldData) (bool, error) {
+	r, err := loadRole(ctx, req.Storage, d.Get("name").(string))
+	return r != nil, err
+}
+
+func (b *backend) pathRoleList(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	names, err := req.Storage.List(ctx, rolePrefix)
+	if err != nil {
+		return nil, fmt.Errorf("listing roles: %w", err)
+	}
+	return logical.ListResponse(names), nil
+}
+
+func (b *backend) pathRoleRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	r, err := loadRole(ctx, req.Storage, d.Get("name").(string))
+	if err != nil || r == nil {
+		return nil, err
+	}
+	return &logical.Response{Data: r.responseData()}, nil
+}
+
+// responseData is the read shape of a role.
+func (r *roleEntry) responseData() map[string]interface{} {
+	data := map[string]interface{}{
+		"bound_service_account_names":              nonNil(r.ServiceAccountNames),
+		"bound_service_account_namespaces":         nonNil(r.ServiceAccountNamespaces),
+		"bound_service_account_namespace_selector": r.ServiceAccountNamespaceSelector,
+		"audience":          r.Audience,
+		"alias_name_source": r.AliasNameSource,
+	}
+	r.PopulateTokenData(data)
+	return data
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (b *backend) pathRoleDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	name := d.Get("name").(string)
+	lock := locksutil.LockForKey(b.roleLocks, name)
+	lock.Lock()
+	defer lock.Unlock()
+	if err := req.Storage.Delete(ctx, roleKey(name)); err != nil {
+		return nil, fmt.Errorf("deleting role %q: %w", name, err)
+	}
+	return nil, nil
+}
+
+// pathRoleWrite creates a role or updates the fields a request sends; a
+// field that is not sent keeps its stored value. Nothing is stored unless
+// the whole resulting role is valid.
+func (b *backend) pathRoleWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	name := d.Get("name").(string)
+	if name == "" {
+		return logical.ErrorResponse("name: is required"), nil
+	}
+	lock := locksutil.LockForKey(b.roleLocks, name)
+	lock.Lock()
+	defer lock.Unlock()
+
+	r, err := loadRole(ctx, req.Storage, name)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		r = &roleEntry{AliasNameSource: aliasNameSourceUID}
+	}
+	if err := applyRoleFields(r, req, d); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	if err := validateRole(r, b.System().MaxLeaseTTL()); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+
+	entry, err := logical.StorageEntryJSON(roleKey(name), r)
+	if err != nil {
+		return nil, err
+	}
+	if err := req.Storage.Put(ctx, entry); err != nil {
+		return nil, fmt.Errorf("storing role %q: %w", name, err)
+	}
+
+	resp := &logical.Response{}
+	for _, w := range roleWarnings(r, b.System().MaxLeaseTTL()) {
+		resp.AddWarning(w)
+	}
+	if len(resp.Warnings) == 0 {
+		return nil, nil
+	}
+	return resp, nil
+}
+
+// applyRoleFields copies the fields the request sent onto r, accepting the
+// legacy names for the token_* fields.
+func applyRoleFields(r *roleEntry, req *logical.Request, d *framework.FieldData) error {
+	if v, ok := d.GetOk("bound_service_account_names"); ok {
+		r.ServiceAccountNames = v.([]string)
+	}
+	if v, ok := d.GetOk("bound_service_account_namespaces"); ok {
+		r.ServiceAccountNamespaces = v.([]string)
+	}
+	if v, ok := d.GetOk("bound_service_account_namespace_selector"); ok {
+		r.ServiceAccountNamespaceSelector = strings.TrimSpace(v.(string))
+	}
+	if v, ok := d.GetOk("audience"); ok {
+		r.Audience = strings.TrimSpace(v.(string))
+	}
+	if v, ok := d.GetOk("alias_name_source"); ok {
+		r.AliasNameSource = v.(string)
+	}
+
+	for _, field := range []string{"token_bound_cidrs", "bound_cidrs"} {
+		if v, ok := d.GetOk(field); ok {
+			if _, err := parseutil.ParseAddrs(v); err != nil {
+				return fmt.Errorf("%s: %w", field, err)
+			}
+		}
+	}
+	if err := r.ParseTokenFields(req, d); err != nil {
+		return err
+	}
+	// Legacy names fill their token_* field only when it was not sent too.
+	legacy := &r.legacyRoleFields
+	upgrades := []struct {
+		old, new       string
+		oldVal, newVal any
+	}{
+		{"policies", "token_policies", &legacy.Policies, &r.TokenPolicies},
+		{"bound_cidrs", "token_bound_cidrs", &legacy.BoundCIDRs, &r.TokenBoundCIDRs},
+		{"num_uses", "token_num_uses", &legacy.NumUses, &r.TokenNumUses},
+		{"ttl", "token_ttl", &legacy.TTL, &r.TokenTTL},
+		{"max_ttl", "token_max_ttl", &legacy.MaxTTL, &r.TokenMaxTTL},
+		{"period", "token_period", &legacy.Period, &r.TokenPeriod},
+	}
+	for _, u := range upgrades {
+		if err := tokenutil.UpgradeValue(d, u.old, u.new, u.oldVal, u.newVal); err != nil {
+			return fmt.Errorf("%s: %w", u.old, err)
+		}
+	}
+	r.legacyRoleFields = legacyRoleFields{}
+	r.TokenPolicies = policyutil.SanitizePolicies(r.TokenPolicies, false)
+	return nil
+}
+
+// validateRole checks a whole role; the message names the field at fault.
+func validateRole(r *roleEntry, mountMaxTTL time.Duration) error {
+	if len(r.ServiceAccountNames) == 0 {
+		return errors.New(`bound_service_account_names: is required (service-account names or globs, or "*")`)
+	}
+	if err := validateBindingList("bound_service_account_names", r.ServiceAccountNames); err != nil {
+		return err
+	}
+	if err := validateBindingList("bound_service_account_namespaces", r.ServiceAccountNamespaces); err != nil {
+		return err
+	}
+	if len(r.ServiceAccountNamespaces) == 0 && r.ServiceAccountNamespaceSelector == "" {
+		return errors.New("bound_service_account_namespaces: is required unless bound_service_account_namespace_selector is set")
+	}
+	if r.ServiceAccountNamespaceSelector != "" {
+		if _, err := parseNamespaceSelector(r.ServiceAccountNamespaceSelector); err != nil {
+			return err
+		}
+	}
+	if r.AliasNameSource != aliasNameSourceUID && r.AliasNameSource != aliasNameSourceName {
+		return fmt.Errorf("alias_name_source: %q is not one of %q, %q", r.AliasNameSource, aliasNameSourceUID, aliasNameSourceName)
+	}
+	if slices.Contains(r.TokenPolicies, "root") {
+		return errors.New("token_policies: the root policy cannot be granted through an auth method")
+	}
+	for field, v := range map[string]time.Duration{
+		"token_ttl": r.TokenTTL, "token_max_ttl": r.TokenMaxTTL,
+		"token_period": r.TokenPeriod, "token_explicit_max_ttl": r.TokenExplicitMaxTTL,
+	} {
+		if v < 0 {
+			return fmt.Errorf("%s: cannot be negative", field)
+		}
+	}
+	if r.TokenNumUses < 0 {
+		return errors.New("token_num_uses: cannot be negative")
+	}
+	if r.TokenMaxTTL > 0 && r.TokenTTL > r.TokenMaxTTL {
+		return fmt.Errorf("token_ttl: %s is greater than token_max_ttl %s", r.TokenTTL, r.TokenMaxTTL)
+	}
+	if mountMaxTTL > 0 && r.TokenPeriod > mountMaxTTL {
+		return fmt.Errorf("token_period: %s is greater than the mount's maximum lease TTL %s", r.TokenPeriod, mountMaxTTL)
+	}
+	return nil
+}
+
+// roleWarnings are valid but probably unintended settings.
+func roleWarnings(r *roleEntry, mountMaxTTL time.Duration) []string {
+	var w []string
+	if r.Audience == "" {
+		w = append(w, "audience is not set: any audience the API server accepts will do; "+
+			"set one (for example \"vault\") so tokens minted for other services cannot log in")
+	}
+	if mountMaxTTL > 0 && r.TokenMaxTTL > mountMaxTTL {
+		w = append(w, fmt.Sprintf("token_max_ttl %s is greater than the mount's maximum lease TTL %s; tokens will be capped at the latter",
+			r.TokenMaxTTL, mountMaxTTL))
+	}
+	if sel, err := parseNamespaceSelector(r.ServiceAccountNamespaceSelector); err == nil && r.ServiceAccountNamespaceSelector != "" && sel.Empty() {
+		w = append(w, "bound_service_account_namespace_selector is empty and selects every namespace")
+	}
+	return w
+}
+
+const roleHelp = `
+A role decides which service accounts may log in (bound_service_account_names,
+and bound_service_account_namespaces and/or
+bound_service_account_namespace_selector), for which audience, and what token
+they get (token_policies, token_ttl and the other token_* fields). The legacy
+names policies, ttl, max_ttl, period, num_uses and bound_cidrs are accepted.
+`

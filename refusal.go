@@ -1,0 +1,43 @@
+package kubeauth
+
+import "fmt"
+
+// A refusal is a failed authentication. The caller only ever sees
+// "permission denied"; the reason code and detail go to the log, and the
+// code is stable so that counting refusals by reason can build on it.
+type refusal struct {
+	reason string
+	detail string
+}
+
+func (r *refusal) Error() string { return r.reason + ": " + r.detail }
+
+func refuse(reason, format string, args ...any) error {
+	return &refusal{reason: reason, detail: fmt.Sprintf(format, args...)}
+}
+
+// Reason codes, one per login check.
+const (
+	reasonCIDR             = "source_address_not_allowed"
+	reasonExpired          = "token_expired"
+	reasonNotYetValid      = "token_not_yet_valid"
+	reasonSignature        = "signature_invalid"
+	reasonIssuer           = "issuer_mismatch"
+	reasonAudienceMismatch = "audience_mismatch"
+	reasonClaims           = "claims_invalid"
+	reasonName             = "service_account_name_not_bound"
+	reasonNamespace        = "namespace_not_bound"
+	reasonReviewRejected   = "token_review_rejected"
+	reasonReviewMismatch   = "token_review_identity_mismatch"
+	reasonReviewForbidden  = "token_review_forbidden"
+)
+
+// An inputError is a malformed request: HTTP 400 with this message, which
+// names the field and the problem.
+type inputError struct{ msg string }
+
+func (e *inputError) Error() string { return e.msg }
+
+func invalidInput(format string, args ...any) error {
+	return &inputError{msg: fmt.Sprintf(format, args...)}
+}

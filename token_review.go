@@ -1,0 +1,103 @@
+package kubeauth
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	authv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Keys of TokenReview status.user.extra for pod-bound tokens.
+const (
+	extraPodName = "authentication.kubernetes.io/pod-name"
+	extraPodUID  = "authentication.kubernetes.io/pod-uid"
+)
+
+// reviewToken asks Kubernetes whether jwt is genuine and current for the
+// given audiences (none: the API server's own audiences).
+func (k *kubeClient) reviewToken(ctx context.Context, jwt string, audiences []string) (*authv1.TokenReviewStatus, error) {
+	ctx, cancel, err := k.callContext(ctx, jwt)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	review := &authv1.TokenReview{Spec: authv1.TokenReviewSpec{Token: jwt, Audiences: audiences}}
+	out, err := k.clientset.AuthenticationV1().TokenReviews().Create(ctx, review, metav1.CreateOptions{})
+	if err != nil {
+		return nil, k.apiError("TokenReview", err)
+	}
+	return &out.Status, nil
+}
+
+// reviewedIdentity is what a successful TokenReview vouches for.
+type reviewedIdentity struct {
+	namespace, name, uid string
+	podName, podUID      string
+}
+
+// checkReview holds the TokenReview answer against the token's claims: the
+// API server must have authenticated exactly the service account the claims
+// name, and for the audience the role requires.
+func checkReview(st *authv1.TokenReviewStatus, claimed serviceAccount, audience string) (reviewedIdentity, error) {
+	if st.Error != "" && !st.Authenticated {
+		return reviewedIdentity{}, refuse(reasonReviewRejected, "TokenReview: %s", st.Error)
+	}
+	if !st.Authenticated {
+		return reviewedIdentity{}, refuse(reasonReviewRejected, "TokenReview: not authenticated")
+	}
+	ns, name, ok := parseServiceAccountUsername(st.User.Username)
+	if !ok {
+		return reviewedIdentity{}, refuse(reasonReviewMismatch, "TokenReview user %q is not a service account", st.User.Username)
+	}
+	if ns != claimed.namespace || name != claimed.name {
+		return reviewedIdentity{}, refuse(reasonReviewMismatch,
+			"TokenReview authenticated %s/%s but the token claims %s/%s", ns, name, claimed.namespace, claimed.name)
+	}
+	if st.User.UID != claimed.uid {
+		return reviewedIdentity{}, refuse(reasonReviewMismatch,
+			"TokenReview UID %q differs from the token's service-account UID %q", st.User.UID, claimed.uid)
+	}
+	if audience != "" && !slices.Contains(st.Audiences, audience) {
+		return reviewedIdentity{}, refuse(reasonAudienceMismatch,
+			"TokenReview audiences %q do not include the role's audience %q", st.Audiences, audience)
+	}
+	return reviewedIdentity{
+		namespace: ns,
+		name:      name,
+		uid:       st.User.UID,
+		podName:   firstExtra(st.User.Extra, extraPodName),
+		podUID:    firstExtra(st.User.Extra, extraPodUID),
+	}, nil
+}
+
+// parseServiceAccountUsername splits system:serviceaccount:<ns>:<name>.
+func parseServiceAccountUsername(username string) (namespace, name string, ok bool) {
+	rest, found := strings.CutPrefix(username, "system:serviceaccount:")
+	if !found {
+		return "", "", false
+	}
+	namespace, name, found = strings.Cut(rest, ":")
+	if !found || namespace == "" || name == "" || strings.Contains(name, ":") {
+		return "", "", false
+	}
+	return namespace, name, true
+}
+
+func firstExtra(extra map[string]authv1.ExtraValue, key string) string {
+	if v := extra[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// reviewAudiences is what the TokenReview is asked to check: the role's
+// audience, else the token's own audiences (without any, the API server
+// would check its own audience and refuse tokens minted for Vault).
+func reviewAudiences(roleAudience string, tokenAudiences []string) []string {
+	if roleAudience != "" {
+		return []string{roleAudience}
+	}
+	return tokenAudiences
+}
