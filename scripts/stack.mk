@@ -31,3 +31,9 @@ down:
 ## demo: build everything, start the stack, log a workload in through the plugin
 demo:
 	$(STACK_SCRIPTS)/demo.sh
+
+.PHONY: bench-stack
+
+## bench-stack: logins/s and p50/p99 through Vault's HTTP API, plugin vs built-in kubernetes auth vs auth/token/create, on a private stack (scripts/bench.sh; BENCH_ARGS passed to loginbench)
+bench-stack:
+	$(STACK_SCRIPTS)/bench.sh $(BENCH_ARGS)
