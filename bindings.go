@@ -29,9 +29,6 @@ func validateBindingList(field string, patterns []string) error {
 		if strings.TrimSpace(p) == "" {
 			return fmt.Errorf("%s: entry %d is empty", field, i)
 		}
-		if p != strings.TrimSpace(p) {
-			return fmt.Errorf("%s: entry %q has leading or trailing spaces", field, p)
-		}
 	}
 	if len(patterns) > 1 && slices.Contains(patterns, "*") {
 		return fmt.Errorf("%s: \"*\" cannot be combined with other values", field)

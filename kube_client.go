@@ -2,6 +2,7 @@ package kubeauth
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -99,6 +100,7 @@ type kubeAPIError struct {
 	host    string
 	status  int
 	timeout time.Duration
+	tls     bool
 	err     error
 }
 
@@ -106,6 +108,8 @@ func (e *kubeAPIError) Error() string {
 	switch {
 	case e.timeout > 0:
 		return fmt.Sprintf("kubernetes API at %s did not answer the %s within %s", e.host, e.op, e.timeout)
+	case e.tls:
+		return fmt.Sprintf("kubernetes API at %s failed TLS verification for the %s (check kubernetes_ca_cert): %v", e.host, e.op, e.err)
 	case e.status != 0:
 		return fmt.Sprintf("kubernetes API at %s refused the %s with HTTP %d: %v", e.host, e.op, e.status, e.err)
 	default:
@@ -119,9 +123,12 @@ func (k *kubeClient) apiError(op string, err error) error {
 	e := &kubeAPIError{op: op, host: k.host, err: err}
 	var status apierrors.APIStatus
 	var netErr net.Error
+	var certErr *tls.CertificateVerificationError
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 		e.timeout = k.timeout
+	case errors.As(err, &certErr):
+		e.tls = true
 	case errors.As(err, &status) && status.Status().Code != 0:
 		e.status = int(status.Status().Code)
 		e.err = errors.New(status.Status().Message)

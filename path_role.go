@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -343,7 +344,8 @@ func applyRoleFields(r *roleEntry, req *logical.Request, d *framework.FieldData)
 	if err := r.ParseTokenFields(req, d); err != nil {
 		return err
 	}
-	// Legacy names fill their token_* field only when it was not sent too.
+	// Legacy names fill their token_* field only when it was not sent too;
+	// sending both with different values is ambiguous, so it is refused.
 	legacy := &r.legacyRoleFields
 	upgrades := []struct {
 		old, new       string
@@ -357,6 +359,11 @@ func applyRoleFields(r *roleEntry, req *logical.Request, d *framework.FieldData)
 		{"period", "token_period", &legacy.Period, &r.TokenPeriod},
 	}
 	for _, u := range upgrades {
+		oldRaw, oldSent := d.GetOk(u.old)
+		newRaw, newSent := d.GetOk(u.new)
+		if oldSent && newSent && !reflect.DeepEqual(oldRaw, newRaw) {
+			return fmt.Errorf("%s: conflicts with %s, which was also sent; send only %s", u.old, u.new, u.new)
+		}
 		if err := tokenutil.UpgradeValue(d, u.old, u.new, u.oldVal, u.newVal); err != nil {
 			return fmt.Errorf("%s: %w", u.old, err)
 		}

@@ -1,0 +1,268 @@
+package kubeauth
+
+import (
+	"crypto"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4/jwt"
+	authv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+)
+
+// fakeAPIAudience is the fake API server's own audience: what a TokenReview
+// without spec.audiences checks against, as a real API server does.
+const fakeAPIAudience = "https://kubernetes.default.svc"
+
+// fakeKube is a TLS Kubernetes API server with just enough behaviour for the
+// plugin's calls: TokenReview (really verifying signatures, expiry,
+// audiences and that the service account still exists with the same UID),
+// and GET of namespaces and service accounts. It is the unit tests' stand-in;
+// the end-to-end suite runs against a real kube-apiserver.
+type fakeKube struct {
+	srv   *httptest.Server
+	caPEM string
+	key   crypto.PublicKey // verifies service-account tokens
+
+	mu sync.Mutex
+	// reviewerToken is the bearer token every call must carry; "" lets any
+	// token that itself verifies call (the self-review mode).
+	reviewerToken   string
+	serviceAccounts map[string]fakeServiceAccount // "ns/name"
+	namespaces      map[string]map[string]string  // name -> labels
+	// intercept, when set, answers a request instead of the fake's logic;
+	// returning false falls through to it.
+	intercept func(w http.ResponseWriter, r *http.Request) bool
+	// lastReview is the spec of the most recent TokenReview.
+	lastReview authv1.TokenReviewSpec
+
+	reviews atomic.Int64
+}
+
+type fakeServiceAccount struct {
+	uid         string
+	annotations map[string]string
+}
+
+func newFakeKube(t testing.TB, key crypto.PublicKey) *fakeKube {
+	t.Helper()
+	f := &fakeKube{
+		key:             key,
+		serviceAccounts: map[string]fakeServiceAccount{},
+		namespaces:      map[string]map[string]string{},
+	}
+	f.srv = httptest.NewTLSServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.srv.Close)
+	f.caPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw}))
+	return f
+}
+
+func (f *fakeKube) addServiceAccount(namespace, name, uid string, annotations map[string]string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.serviceAccounts[namespace+"/"+name] = fakeServiceAccount{uid: uid, annotations: annotations}
+	if _, ok := f.namespaces[namespace]; !ok {
+		f.namespaces[namespace] = map[string]string{}
+	}
+}
+
+func (f *fakeKube) deleteServiceAccount(namespace, name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.serviceAccounts, namespace+"/"+name)
+}
+
+func (f *fakeKube) setNamespaceLabels(namespace string, labels map[string]string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.namespaces[namespace] = labels
+}
+
+func (f *fakeKube) setReviewerToken(token string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reviewerToken = token
+}
+
+func (f *fakeKube) setIntercept(h func(w http.ResponseWriter, r *http.Request) bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.intercept = h
+}
+
+func (f *fakeKube) lastReviewSpec() authv1.TokenReviewSpec {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lastReview
+}
+
+func (f *fakeKube) serve(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	intercept, reviewer := f.intercept, f.reviewerToken
+	f.mu.Unlock()
+	if intercept != nil && intercept(w, r) {
+		return
+	}
+
+	bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if bearer == "" || (reviewer != "" && bearer != reviewer) || (reviewer == "" && f.verify(bearer, nil) != nil) {
+		writeStatus(w, http.StatusUnauthorized, "Unauthorized")
+		return
+	}
+
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == "/apis/authentication.k8s.io/v1/tokenreviews":
+		f.serveTokenReview(w, r)
+	case r.Method == http.MethodGet && len(parts) == 4 && parts[0] == "api" && parts[2] == "namespaces":
+		f.serveNamespace(w, parts[3])
+	case r.Method == http.MethodGet && len(parts) == 6 && parts[2] == "namespaces" && parts[4] == "serviceaccounts":
+		f.serveServiceAccount(w, parts[3], parts[5])
+	default:
+		writeStatus(w, http.StatusNotFound, "no such path in the fake API server: "+r.URL.Path)
+	}
+}
+
+func (f *fakeKube) serveTokenReview(w http.ResponseWriter, r *http.Request) {
+	f.reviews.Add(1)
+	// client-go sends protobuf by default, JSON when asked: decode either.
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeStatus(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var review authv1.TokenReview
+	if _, _, err := scheme.Codecs.UniversalDeserializer().Decode(body, nil, &review); err != nil {
+		writeStatus(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	f.mu.Lock()
+	f.lastReview = review.Spec
+	f.mu.Unlock()
+
+	review.Status = f.review(review.Spec)
+	review.APIVersion, review.Kind = "authentication.k8s.io/v1", "TokenReview"
+	writeJSON(w, http.StatusCreated, review)
+}
+
+// review decides a TokenReview the way the API server does for
+// service-account tokens.
+func (f *fakeKube) review(spec authv1.TokenReviewSpec) authv1.TokenReviewStatus {
+	audiences := spec.Audiences
+	if len(audiences) == 0 {
+		audiences = []string{fakeAPIAudience}
+	}
+	var claims serviceAccountClaims
+	if err := f.verify(spec.Token, &claims); err != nil {
+		return authv1.TokenReviewStatus{Error: "invalid bearer token, " + err.Error()}
+	}
+	var matched []string
+	for _, a := range audiences {
+		if claims.Audience.Contains(a) {
+			matched = append(matched, a)
+		}
+	}
+	if len(matched) == 0 {
+		return authv1.TokenReviewStatus{Error: fmt.Sprintf("token audiences %q is invalid for the target audiences %q", []string(claims.Audience), audiences)}
+	}
+	sa, err := serviceAccountFromClaims(&claims)
+	if err != nil {
+		return authv1.TokenReviewStatus{Error: "invalid bearer token, " + err.Error()}
+	}
+	f.mu.Lock()
+	stored, ok := f.serviceAccounts[sa.namespace+"/"+sa.name]
+	f.mu.Unlock()
+	if !ok || stored.uid != sa.uid {
+		return authv1.TokenReviewStatus{Error: fmt.Sprintf("service account %s/%s has been deleted", sa.namespace, sa.name)}
+	}
+	user := authv1.UserInfo{
+		Username: "system:serviceaccount:" + sa.namespace + ":" + sa.name,
+		UID:      sa.uid,
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + sa.namespace, "system:authenticated"},
+	}
+	if sa.podName != "" {
+		user.Extra = map[string]authv1.ExtraValue{extraPodName: {sa.podName}, extraPodUID: {sa.podUID}}
+	}
+	return authv1.TokenReviewStatus{Authenticated: true, User: user, Audiences: matched}
+}
+
+// verify checks a token's signature and expiry, decoding its claims into out.
+func (f *fakeKube) verify(token string, out *serviceAccountClaims) error {
+	tok, err := jwt.ParseSigned(token, allowedAlgorithms)
+	if err != nil {
+		return err
+	}
+	var c serviceAccountClaims
+	if err := tok.Claims(f.key, &c); err != nil {
+		return err
+	}
+	if err := c.ValidateWithLeeway(jwt.Expected{Time: time.Now()}, 0); err != nil {
+		return err
+	}
+	if out != nil {
+		*out = c
+	}
+	return nil
+}
+
+func (f *fakeKube) serveNamespace(w http.ResponseWriter, name string) {
+	f.mu.Lock()
+	labels, ok := f.namespaces[name]
+	f.mu.Unlock()
+	if !ok {
+		writeStatus(w, http.StatusNotFound, fmt.Sprintf("namespaces %q not found", name))
+		return
+	}
+	writeJSON(w, http.StatusOK, corev1.Namespace{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+	})
+}
+
+func (f *fakeKube) serveServiceAccount(w http.ResponseWriter, namespace, name string) {
+	f.mu.Lock()
+	sa, ok := f.serviceAccounts[namespace+"/"+name]
+	f.mu.Unlock()
+	if !ok {
+		writeStatus(w, http.StatusNotFound, fmt.Sprintf("serviceaccounts %q not found", name))
+		return
+	}
+	writeJSON(w, http.StatusOK, corev1.ServiceAccount{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, UID: "x", Annotations: sa.annotations},
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeStatus answers with a metav1.Status, as the API server does for errors.
+func writeStatus(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, metav1.Status{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Status"},
+		Status:   metav1.StatusFailure,
+		Message:  msg,
+		Reason:   metav1.StatusReason(http.StatusText(code)),
+		Code:     int32(code),
+	})
+}
+
+// hasAudience is a readability helper for assertions on review specs.
+func hasAudience(spec authv1.TokenReviewSpec, aud string) bool {
+	return slices.Contains(spec.Audiences, aud)
+}
