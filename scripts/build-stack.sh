@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the real stack's binaries (etcd, kube-apiserver, Vault) from the Go
+# Builds the real stack's binaries (etcd, kube-apiserver, kubectl, Vault) from the Go
 # module proxy, each only when its versioned binary is not cached yet:
 #   $KUBEAUTH_CACHE/bin/<name>-<version>   (default $REPO/.cache/stack/bin)
 # None of them can be downloaded as a release binary here, so they are built
@@ -7,7 +7,7 @@
 # in each go.mod). Builds run one after another: the machine has 2 cores and
 # Vault alone needs ~4 GB of build cache and ~9 minutes cold.
 #
-# Usage: scripts/build-stack.sh [etcd|kube-apiserver|vault ...]   (default: all)
+# Usage: scripts/build-stack.sh [etcd|kube-apiserver|kubectl|vault ...]   (default: all)
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -72,7 +72,7 @@ kube_ldflags() {
 
 want=("$@")
 if ((${#want[@]} == 0)); then
-  want=(etcd kube-apiserver vault)
+  want=(etcd kube-apiserver kubectl vault)
 fi
 
 total_start=$SECONDS
@@ -85,12 +85,17 @@ for c in "${want[@]}"; do
       build_one kube-apiserver "$KUBE_APISERVER_BIN" "~4 min" \
         k8s.io/kubernetes/cmd/kube-apiserver -ldflags "$(kube_ldflags)"
       ;;
+    kubectl)
+      # Shares most packages with kube-apiserver: after it, ~1 min.
+      build_one kube-apiserver "$KUBECTL_BIN" "~1-2 min" \
+        k8s.io/kubernetes/cmd/kubectl -ldflags "$(kube_ldflags)"
+      ;;
     vault)
       # Vault embeds its version from its own VERSION file; no -X needed.
       build_one vault "$VAULT_BIN" "~10 min" github.com/hashicorp/vault -ldflags "-s -w"
       ;;
     *)
-      die "unknown component '$c' (want etcd, kube-apiserver or vault)"
+      die "unknown component '$c' (want etcd, kube-apiserver, kubectl or vault)"
       ;;
   esac
 done

@@ -42,8 +42,9 @@ POLICY=demo-read
 ALLOWED_PATH=demo/allowed
 FORBIDDEN_PATH=demo/forbidden
 
-# The Vault CLI of the stack, whatever `vault` may be on PATH.
+# The stack's own Vault CLI and kubectl, whatever may be on PATH.
 vault() { "$VAULT_BIN" "$@"; }
+kubectl() { "$KUBECTL_BIN" "$@"; }
 
 # on_exit names the step that failed, whatever command inside it failed.
 current_step=""
@@ -132,6 +133,10 @@ fi
 vault read "sys/auth/$MOUNT"
 
 demo_step "create the token reviewer service account $REVIEWER_NS/$REVIEWER_SA (ClusterRole system:auth-delegator)"
+# system:auth-delegator lets it create TokenReviews. The second ClusterRole
+# lets it read namespace labels and service-account annotations, which a
+# role's bound_service_account_namespace_selector and the config's
+# use_annotations_as_alias_metadata need.
 # There is no controller-manager: no ServiceAccount exists until created here.
 kubectl apply -f - <<EOF
 apiVersion: v1
@@ -153,6 +158,28 @@ roleRef:
   apiGroup: rbac.authorization.k8s.io
   kind: ClusterRole
   name: system:auth-delegator
+subjects:
+- kind: ServiceAccount
+  name: $REVIEWER_SA
+  namespace: $REVIEWER_NS
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: $REVIEWER_SA-lookups
+rules:
+- apiGroups: [""]
+  resources: ["namespaces", "serviceaccounts"]
+  verbs: ["get"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: $REVIEWER_SA-lookups
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: $REVIEWER_SA-lookups
 subjects:
 - kind: ServiceAccount
   name: $REVIEWER_SA
@@ -244,5 +271,6 @@ cat <<EOF
   export KUBECONFIG=$KUBECONFIG
   (or: source $STACK_DIR/env)
   vault CLI: $VAULT_BIN
+  kubectl:   $KUBECTL_BIN
   make down to stop
 EOF

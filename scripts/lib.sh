@@ -99,6 +99,9 @@ VAULT_VERSION="$(gomod_version vault github.com/hashicorp/vault)"
 
 ETCD_BIN="$STACK_BIN_DIR/etcd-$ETCD_VERSION"
 KUBE_APISERVER_BIN="$STACK_BIN_DIR/kube-apiserver-$KUBE_VERSION"
+# kubectl is built from the same Kubernetes tree: the machine's own kubectl,
+# if it has one at all, may be too far from the server's version.
+KUBECTL_BIN="$STACK_BIN_DIR/kubectl-$KUBE_VERSION"
 VAULT_BIN="$STACK_BIN_DIR/vault-$VAULT_VERSION"
 
 # ---------------------------------------------------------------------------

@@ -27,10 +27,10 @@ case "${1:-}" in
   *) die "usage: $0 [--restart]" ;;
 esac
 
-for tool in openssl curl kubectl; do
+for tool in openssl curl; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool is required but not on PATH"
 done
-for bin in "$ETCD_BIN" "$KUBE_APISERVER_BIN" "$VAULT_BIN"; do
+for bin in "$ETCD_BIN" "$KUBE_APISERVER_BIN" "$KUBECTL_BIN" "$VAULT_BIN"; do
   [[ -x "$bin" ]] || die "$bin is missing: run scripts/build-stack.sh (make stack) first"
 done
 
@@ -124,12 +124,12 @@ kube_ca_file() {
 write_kubeconfig() {
   local kc="$KUBECONFIG_FILE.tmp"
   rm -f "$kc"
-  kubectl config --kubeconfig "$kc" set-cluster stack --server "$KUBE_HOST" \
+  "$KUBECTL_BIN" config --kubeconfig "$kc" set-cluster stack --server "$KUBE_HOST" \
     --certificate-authority "$KUBE_CA_FILE" --embed-certs >/dev/null
-  kubectl config --kubeconfig "$kc" set-credentials admin \
+  "$KUBECTL_BIN" config --kubeconfig "$kc" set-credentials admin \
     --client-certificate "$PKI_DIR/admin.crt" --client-key "$PKI_DIR/admin.key" --embed-certs >/dev/null
-  kubectl config --kubeconfig "$kc" set-context stack --cluster stack --user admin >/dev/null
-  kubectl config --kubeconfig "$kc" use-context stack >/dev/null
+  "$KUBECTL_BIN" config --kubeconfig "$kc" set-context stack --cluster stack --user admin >/dev/null
+  "$KUBECTL_BIN" config --kubeconfig "$kc" use-context stack >/dev/null
   chmod 600 "$kc"
   mv -f "$kc" "$KUBECONFIG_FILE"
 }
@@ -147,6 +147,7 @@ write_env() {
       "VAULT_TOKEN=root" \
       "VAULT_BIN=$VAULT_BIN" \
       "VAULT_PLUGIN_DIR=$PLUGIN_DIR" \
+      "KUBECTL_BIN=$KUBECTL_BIN" \
       "KUBECONFIG=$KUBECONFIG_FILE" \
       "KUBE_HOST=$KUBE_HOST" \
       "KUBE_CA_FILE=$KUBE_CA_FILE" \

@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Tokens the apiserver cannot mint on request (already expired, signed with
+// another key, unsigned) are written here by hand, with the same claims a
+// TokenRequest token carries.
+
+func loadRSAKey(path string) (*rsa.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, fmt.Errorf("%s: no PEM block", path)
+	}
+	if k, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+		return k, nil
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: not an RSA private key: %w", path, err)
+	}
+	rk, ok := k.(*rsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: %T is not an RSA key", path, k)
+	}
+	return rk, nil
+}
+
+// saClaims are the claims of a projected service-account token.
+type saClaims struct {
+	jwt.Claims
+	Kubernetes kubeClaims `json:"kubernetes.io"`
+}
+
+type kubeClaims struct {
+	Namespace      string    `json:"namespace"`
+	ServiceAccount claimsRef `json:"serviceaccount"`
+}
+
+type claimsRef struct {
+	Name string `json:"name"`
+	UID  string `json:"uid"`
+}
+
+// claimsFor describes sa with audience "vault", valid from a minute ago
+// until exp.
+func claimsFor(sa *corev1.ServiceAccount, exp time.Time) saClaims {
+	now := time.Now()
+	return saClaims{
+		Claims: jwt.Claims{
+			Issuer:    stk.saIssuer,
+			Subject:   "system:serviceaccount:" + sa.Namespace + ":" + sa.Name,
+			Audience:  jwt.Audience{"vault"},
+			Expiry:    jwt.NewNumericDate(exp),
+			IssuedAt:  jwt.NewNumericDate(now.Add(-time.Minute)),
+			NotBefore: jwt.NewNumericDate(now.Add(-time.Minute)),
+		},
+		Kubernetes: kubeClaims{
+			Namespace:      sa.Namespace,
+			ServiceAccount: claimsRef{Name: sa.Name, UID: string(sa.UID)},
+		},
+	}
+}
+
+// signRS256 signs claims with key as the apiserver does (RS256, with a key
+// ID header; the apiserver does not require any particular kid).
+func signRS256(t *testing.T, key *rsa.PrivateKey, claims any) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key},
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "e2e"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := jwt.Signed(signer).Claims(claims).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// unsignedJWT is claims with `alg: none` and an empty signature, the classic
+// attempt to skip verification altogether.
+func unsignedJWT(t *testing.T, claims any) string {
+	t.Helper()
+	enc := base64.RawURLEncoding
+	header, err := json.Marshal(map[string]string{"alg": "none", "typ": "JWT"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return enc.EncodeToString(header) + "." + enc.EncodeToString(payload) + "."
+}
+
+func newRSAKey(t *testing.T) *rsa.PrivateKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// privateKeyPEM is a private key in PEM: a plausible mistake for pem_keys.
+func privateKeyPEM(t *testing.T) string {
+	t.Helper()
+	return string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(newRSAKey(t))}))
+}

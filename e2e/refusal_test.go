@@ -1,0 +1,141 @@
+package e2e
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+// Every way a login must fail, each against the real apiserver. A refusal
+// is 403 "permission denied" with no reason given; a request that is not a
+// JWT at all is 400 naming the jwt field.
+func TestLoginRefusals(t *testing.T) {
+	t.Parallel()
+	m := configuredMount(t)
+	w := newWorkload(t, "app")
+	m.bindRole(t, "app", w, nil)
+	// The control: this workload and role do log in, so each refusal below
+	// is down to the one thing the case changes.
+	m.mustLogin(t, "app", vaultToken(t, w))
+
+	t.Run("wrong service account name", func(t *testing.T) {
+		t.Parallel()
+		other := newServiceAccount(t, w.namespace, "intruder", nil)
+		expectDenied(t, m.login(t, "app", mintToken(t, w.namespace, other.Name, tokenOptions{audiences: []string{"vault"}})))
+	})
+	t.Run("wrong namespace", func(t *testing.T) {
+		t.Parallel()
+		// Same service-account name, another namespace.
+		elsewhere := newWorkload(t, w.sa.Name)
+		expectDenied(t, m.login(t, "app", vaultToken(t, elsewhere)))
+	})
+	t.Run("audience mismatch", func(t *testing.T) {
+		t.Parallel()
+		expectDenied(t, m.login(t, "app", mintToken(t, w.namespace, w.sa.Name, tokenOptions{audiences: []string{"not-vault"}})))
+	})
+	t.Run("apiserver audience on an audience role", func(t *testing.T) {
+		t.Parallel()
+		// The default audience: a token meant for the apiserver itself.
+		expectDenied(t, m.login(t, "app", mintToken(t, w.namespace, w.sa.Name, tokenOptions{})))
+	})
+	t.Run("expired", func(t *testing.T) {
+		t.Parallel()
+		// Signed with the apiserver's own key, so only the expiry is wrong;
+		// the same token with a future expiry logs in.
+		expectDenied(t, m.login(t, "app", signRS256(t, stk.saKey, claimsFor(w.sa, time.Now().Add(-time.Minute)))))
+		m.mustLogin(t, "app", signRS256(t, stk.saKey, claimsFor(w.sa, time.Now().Add(5*time.Minute))))
+	})
+	t.Run("unknown signing key", func(t *testing.T) {
+		t.Parallel()
+		expectDenied(t, m.login(t, "app", signRS256(t, newRSAKey(t), claimsFor(w.sa, time.Now().Add(5*time.Minute)))))
+	})
+	t.Run("alg none", func(t *testing.T) {
+		t.Parallel()
+		expectBadRequest(t, m.login(t, "app", unsignedJWT(t, claimsFor(w.sa, time.Now().Add(5*time.Minute)))), "jwt", "none")
+	})
+	t.Run("garbage", func(t *testing.T) {
+		t.Parallel()
+		for _, jwt := range []string{"garbage", "a.b.c", "e30.e30.e30"} {
+			expectBadRequest(t, m.login(t, "app", jwt), "jwt")
+		}
+	})
+	t.Run("no jwt", func(t *testing.T) {
+		t.Parallel()
+		expectBadRequest(t, m.login(t, "app", ""), "jwt")
+	})
+	t.Run("unknown role", func(t *testing.T) {
+		t.Parallel()
+		expectBadRequest(t, m.login(t, "nope", vaultToken(t, w)), "role", "nope")
+	})
+}
+
+// With pem_keys set, a token from another key is refused by the plugin's
+// own signature check, before Kubernetes is asked.
+func TestLoginRefusesUnknownKeyLocally(t *testing.T) {
+	t.Parallel()
+	m := newMount(t)
+	m.configure(t, map[string]any{"pem_keys": []string{stk.saPubPEM}})
+	w := newWorkload(t, "app")
+	m.bindRole(t, "app", w, nil)
+	m.mustLogin(t, "app", vaultToken(t, w))
+	expectDenied(t, m.login(t, "app", signRS256(t, newRSAKey(t), claimsFor(w.sa, time.Now().Add(5*time.Minute)))))
+}
+
+// Name and namespace globs: "*" matches any run of characters.
+func TestLoginGlobs(t *testing.T) {
+	t.Parallel()
+	m := configuredMount(t)
+	m.writeRole(t, "globs", map[string]any{
+		"bound_service_account_names":      "api-*,*-worker",
+		"bound_service_account_namespaces": "ns*-team-a",
+		"audience":                         "vault",
+	})
+	m.writeRole(t, "any", map[string]any{
+		"bound_service_account_names":      "*",
+		"bound_service_account_namespaces": "*",
+		"audience":                         "vault",
+	})
+	// uniqueName gives "ns<N>-<test name>", so these namespaces match or
+	// miss "ns*-team-a" as their names say.
+	t.Run("team-a", func(t *testing.T) {
+		t.Parallel()
+		ns := newNamespace(t, nil)
+		for _, name := range []string{"api-orders", "batch-worker"} {
+			newServiceAccount(t, ns, name, nil)
+			jwt := mintToken(t, ns, name, tokenOptions{audiences: []string{"vault"}})
+			m.mustLogin(t, "globs", jwt)
+			m.mustLogin(t, "any", jwt)
+		}
+		newServiceAccount(t, ns, "frontend", nil)
+		jwt := mintToken(t, ns, "frontend", tokenOptions{audiences: []string{"vault"}})
+		expectDenied(t, m.login(t, "globs", jwt))
+		m.mustLogin(t, "any", jwt)
+	})
+	t.Run("team-b", func(t *testing.T) {
+		t.Parallel()
+		ns := newNamespace(t, nil)
+		newServiceAccount(t, ns, "api-orders", nil)
+		jwt := mintToken(t, ns, "api-orders", tokenOptions{audiences: []string{"vault"}})
+		expectDenied(t, m.login(t, "globs", jwt))
+		m.mustLogin(t, "any", jwt)
+	})
+}
+
+// token_bound_cidrs: the tests reach Vault from 127.0.0.1.
+func TestLoginTokenBoundCIDRs(t *testing.T) {
+	t.Parallel()
+	m := configuredMount(t)
+	w := newWorkload(t, "app")
+	m.bindRole(t, "loopback", w, map[string]any{"token_bound_cidrs": "127.0.0.0/8"})
+	m.bindRole(t, "elsewhere", w, map[string]any{"token_bound_cidrs": "10.0.0.0/8,192.0.2.0/24"})
+	m.bindRole(t, "legacy", w, map[string]any{"bound_cidrs": "198.51.100.0/24"})
+
+	a := m.mustLogin(t, "loopback", vaultToken(t, w))
+	r := call(t, http.MethodGet, "auth/token/lookup-self", str(a, "client_token"), nil)
+	expectStatus(t, r, http.StatusOK)
+	if got := strs(r.data(), "bound_cidrs"); len(got) != 1 || got[0] != "127.0.0.0/8" {
+		t.Errorf("token bound_cidrs = %q, want [127.0.0.0/8]", got)
+	}
+	expectDenied(t, m.login(t, "elsewhere", vaultToken(t, w)))
+	expectDenied(t, m.login(t, "legacy", vaultToken(t, w)))
+}

@@ -1,0 +1,64 @@
+package e2e
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// A token renews while its role exists and still binds its service account;
+// the TTL comes from the role as it is at renewal time.
+func TestRenewal(t *testing.T) {
+	t.Parallel()
+	m := configuredMount(t)
+	w := newWorkload(t, "renewer")
+	m.bindRole(t, "renewer", w, map[string]any{"token_ttl": "2m", "token_max_ttl": "1h"})
+	a := m.mustLogin(t, "renewer", vaultToken(t, w))
+	tok := str(a, "client_token")
+	renew := func() *reply {
+		return call(t, http.MethodPost, "auth/token/renew-self", tok, map[string]any{})
+	}
+
+	r := renew()
+	expectStatus(t, r, http.StatusOK)
+	if str(r.auth(), "client_token") != tok || num(r.auth(), "lease_duration") != 120 || r.auth()["renewable"] != true {
+		t.Errorf("renewal: want the same token for another 120 s, got %s", r)
+	}
+
+	m.writeRole(t, "renewer", map[string]any{"token_ttl": "3m"})
+	r = renew()
+	expectStatus(t, r, http.StatusOK)
+	if got := num(r.auth(), "lease_duration"); got != 180 {
+		t.Errorf("renewal after token_ttl=3m: lease_duration %d, want 180", got)
+	}
+
+	// The role no longer binds the service account: no renewal.
+	m.writeRole(t, "renewer", map[string]any{"bound_service_account_names": "someone-else"})
+	expectRenewRefused(t, renew(), "renewer")
+	m.writeRole(t, "renewer", map[string]any{"bound_service_account_names": w.sa.Name})
+	expectStatus(t, renew(), http.StatusOK)
+
+	// The role is gone: no renewal, and the token keeps only what is left
+	// of its current lease.
+	expectStatus(t, root(t, http.MethodDelete, "auth/"+m.path+"/role/renewer", nil), http.StatusNoContent)
+	expectRenewRefused(t, renew(), "renewer")
+	r = call(t, http.MethodGet, "auth/token/lookup-self", tok, nil)
+	expectStatus(t, r, http.StatusOK)
+	if ttl := num(r.data(), "ttl"); ttl <= 0 || ttl > 180 {
+		t.Errorf("after a refused renewal the token's ttl is %d, want what remained (1..180)", ttl)
+	}
+}
+
+// expectRenewRefused checks a refused renewal names the role.
+func expectRenewRefused(t *testing.T, r *reply, role string) {
+	t.Helper()
+	if r.status < 400 || r.status >= 500 && r.status != http.StatusInternalServerError {
+		t.Fatalf("want the renewal refused, got %s", r)
+	}
+	if !strings.Contains(strings.Join(r.errors(), "\n"), role) {
+		t.Fatalf("the refused renewal does not name role %q: %s", role, r)
+	}
+	if r.auth() != nil {
+		t.Fatalf("a refused renewal carries auth: %s", r)
+	}
+}
