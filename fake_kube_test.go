@@ -65,8 +65,13 @@ func newFakeKube(t testing.TB, key crypto.PublicKey) *fakeKube {
 	}
 	f.srv = httptest.NewTLSServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
-	f.caPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw}))
+	f.caPEM = pemCert(f.srv)
 	return f
+}
+
+// pemCert is a TLS test server's certificate, to trust as its CA.
+func pemCert(srv *httptest.Server) string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
 }
 
 func (f *fakeKube) addServiceAccount(namespace, name, uid string, annotations map[string]string) {

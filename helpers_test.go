@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"net/http"
@@ -295,4 +296,20 @@ func (e *testEnv) rawEntry(key string) map[string]any {
 		e.t.Fatal(err)
 	}
 	return m
+}
+
+func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// hmacToken is a well-formed token signed with a shared secret (HS256).
+func hmacToken(t testing.TB) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte("0123456789abcdef0123456789abcdef")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := jwt.Signed(signer).Claims(tokenClaims(testNamespace, testSAName, testSAUID, "vault")).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -165,6 +165,10 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// WrappedRoundTripper lets client-go see through this wrapper (for request
+// cancellation and debugging wrappers).
+func (t *authTransport) WrappedRoundTripper() http.RoundTripper { return t.next }
+
 // limitedBody fails, rather than truncating, once more than remaining bytes
 // arrive, so a cut-off body is never decoded as if it were whole.
 type limitedBody struct {
