@@ -102,17 +102,10 @@ func (b *backend) clean(context.Context) {
 
 // resetState drops everything derived from the config; the next login
 // rebuilds it from storage.
-func (b *backend) resetState() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.generation++
-	if b.state != nil {
-		b.state.close()
-	}
-	b.state = nil
-}
+func (b *backend) resetState() { b.installState(nil) }
 
-// installState replaces the derived state after a config write.
+// installState replaces the derived state (nil: rebuild on next use) and
+// closes the old one's idle connections.
 func (b *backend) installState(s *configState) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -49,23 +49,33 @@ func pathLogin(b *backend) *framework.Path {
 	}
 }
 
+// loginRole reads the request's role name and loads the role. A non-nil
+// response is the 400 to send instead.
+func loginRole(ctx context.Context, req *logical.Request, d *framework.FieldData) (string, *roleEntry, *logical.Response, error) {
+	name := strings.ToLower(strings.TrimSpace(d.Get("role").(string)))
+	if name == "" {
+		return "", nil, logical.ErrorResponse("role: is required"), nil
+	}
+	role, err := loadRole(ctx, req.Storage, name)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if role == nil {
+		return "", nil, logical.ErrorResponse("role: %q does not exist", name), nil
+	}
+	return name, role, nil, nil
+}
+
 // newAttempt reads the request's role and JWT and loads what the login
 // needs. A non-nil response is the answer to send instead of logging in.
 func (b *backend) newAttempt(ctx context.Context, req *logical.Request, d *framework.FieldData) (*attempt, *logical.Response, error) {
-	roleName := strings.ToLower(strings.TrimSpace(d.Get("role").(string)))
-	if roleName == "" {
-		return nil, logical.ErrorResponse("role: is required"), nil
+	roleName, role, resp, err := loginRole(ctx, req, d)
+	if role == nil {
+		return nil, resp, err
 	}
 	rawJWT := strings.TrimSpace(d.Get("jwt").(string))
 	if rawJWT == "" {
 		return nil, logical.ErrorResponse("jwt: is required"), nil
-	}
-	role, err := loadRole(ctx, req.Storage, roleName)
-	if err != nil {
-		return nil, nil, err
-	}
-	if role == nil {
-		return nil, logical.ErrorResponse("role: %q does not exist", roleName), nil
 	}
 	state, err := b.currentState(ctx, req.Storage)
 	if err != nil {
@@ -104,18 +114,11 @@ func (b *backend) pathLoginAliasLookahead(ctx context.Context, req *logical.Requ
 // pathLoginResolveRole names the role a login uses, so role-based quotas
 // apply before any token is verified.
 func (b *backend) pathLoginResolveRole(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	roleName := strings.ToLower(strings.TrimSpace(d.Get("role").(string)))
-	if roleName == "" {
-		return logical.ErrorResponse("role: is required"), nil
-	}
-	role, err := loadRole(ctx, req.Storage, roleName)
-	if err != nil {
-		return nil, err
-	}
+	name, role, resp, err := loginRole(ctx, req, d)
 	if role == nil {
-		return logical.ErrorResponse("role: %q does not exist", roleName), nil
+		return resp, err
 	}
-	return logical.ResolveRoleResponse(roleName)
+	return logical.ResolveRoleResponse(name)
 }
 
 // loginFailed turns a step's error into the answer: 403 for a refusal (the
