@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -108,7 +109,7 @@ func TestConfigRejectsBadInput(t *testing.T) {
 		})
 	}
 	after := root(t, http.MethodGet, cfgPath, nil)
-	if string(after.raw) != string(before.raw) {
+	if !reflect.DeepEqual(after.data(), before.data()) {
 		t.Errorf("a rejected write changed the config:\nbefore %s\nafter  %s", before, after)
 	}
 }

@@ -60,18 +60,18 @@ type claimsRef struct {
 	UID  string `json:"uid"`
 }
 
-// claimsFor describes sa with audience "vault", valid from a minute ago
-// until exp.
+// claimsFor describes sa with audience "vault": a token issued ten minutes
+// before exp (the shortest a TokenRequest grants) and valid until exp.
 func claimsFor(sa *corev1.ServiceAccount, exp time.Time) saClaims {
-	now := time.Now()
+	issued := exp.Add(-10 * time.Minute)
 	return saClaims{
 		Claims: jwt.Claims{
 			Issuer:    stk.saIssuer,
 			Subject:   "system:serviceaccount:" + sa.Namespace + ":" + sa.Name,
 			Audience:  jwt.Audience{"vault"},
 			Expiry:    jwt.NewNumericDate(exp),
-			IssuedAt:  jwt.NewNumericDate(now.Add(-time.Minute)),
-			NotBefore: jwt.NewNumericDate(now.Add(-time.Minute)),
+			IssuedAt:  jwt.NewNumericDate(issued),
+			NotBefore: jwt.NewNumericDate(issued),
 		},
 		Kubernetes: kubeClaims{
 			Namespace:      sa.Namespace,
@@ -80,12 +80,13 @@ func claimsFor(sa *corev1.ServiceAccount, exp time.Time) saClaims {
 	}
 }
 
-// signRS256 signs claims with key as the apiserver does (RS256, with a key
-// ID header; the apiserver does not require any particular kid).
+// signRS256 signs claims with key (RS256, as the apiserver does). There is
+// no kid header: the apiserver looks a kid up among its own key IDs and
+// finds none for a made-up one, whereas without a kid it tries every key.
 func signRS256(t *testing.T, key *rsa.PrivateKey, claims any) string {
 	t.Helper()
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key},
-		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "e2e"))
+		(&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
 		t.Fatal(err)
 	}

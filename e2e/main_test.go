@@ -20,7 +20,19 @@ var stk *stack
 // runs the tests and stops the stack whatever happened.
 func TestMain(m *testing.M) {
 	flag.Parse()
+	raiseParallel()
 	os.Exit(run(m))
+}
+
+// raiseParallel lets more parallel tests run at once than go test's default
+// of GOMAXPROCS (2 on CI): they mostly wait on Vault, the apiserver or the
+// apiserver's 10 s review cache, not on the CPU. An explicit -parallel wins.
+func raiseParallel() {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		_ = flag.Set("test.parallel", "8")
+	}
 }
 
 func run(m *testing.M) int {
