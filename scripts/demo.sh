@@ -77,7 +77,7 @@ plugin_version() {
 
 # ---------------------------------------------------------------------------
 
-demo_step "build stack binaries (etcd, kube-apiserver, vault) if missing"
+demo_step "build stack binaries (etcd, kube-apiserver, kubectl, vault) if missing"
 "$SCRIPTS_DIR/build-stack.sh"
 
 if [[ "$PLUGIN_BUILTIN" != 1 ]]; then

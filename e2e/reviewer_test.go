@@ -1,0 +1,85 @@
+package e2e
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Without token_reviewer_jwt the login JWT reviews itself: a workload may log
+// in only if it may create TokenReviews, which is how Vault running outside
+// the cluster is commonly set up. Its token must then also be good for the
+// apiserver's own audience, or the apiserver does not take it as a
+// credential at all.
+func TestLoginWithoutReviewerJWT(t *testing.T) {
+	t.Parallel()
+	m := newMount(t)
+	expectOK(t, root(t, http.MethodPost, "auth/"+m.path+"/config", map[string]any{
+		"kubernetes_host":    stk.kubeHost,
+		"kubernetes_ca_cert": stk.kubeCA,
+	}))
+	w := newWorkload(t, "self")
+	m.bindRole(t, "self", w, nil)
+
+	selfToken := func() string {
+		return mintToken(t, w.namespace, w.sa.Name, tokenOptions{audiences: []string{"vault", stk.saIssuer}})
+	}
+	// A token for "vault" alone is no credential for the apiserver.
+	expectDenied(t, m.login(t, "self", vaultToken(t, w)))
+	// Kubernetes refuses the review to a token that may not create one:
+	// to Vault that is a failed login like any other.
+	expectDenied(t, m.login(t, "self", selfToken()))
+
+	bindAuthDelegator(t, w)
+	jwt := selfToken()
+	// RBAC sees a new binding once the apiserver's informer has it, which
+	// takes a moment.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := m.login(t, "self", jwt)
+		if r.status == http.StatusOK {
+			break
+		}
+		expectDenied(t, r)
+		if time.Now().After(deadline) {
+			t.Fatalf("still refused 30 s after binding system:auth-delegator: %s", r)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// A reviewer JWT without the right to create TokenReviews is the operator's
+// mistake, not the workload's: the error says which permission is missing
+// instead of posing as a refused login.
+func TestLoginReviewerWithoutPermission(t *testing.T) {
+	t.Parallel()
+	weak := newWorkload(t, "weak-reviewer")
+	m := newMount(t)
+	m.configure(t, map[string]any{"token_reviewer_jwt": mintToken(t, weak.namespace, weak.sa.Name, tokenOptions{})})
+	w := newWorkload(t, "app")
+	m.bindRole(t, "app", w, nil)
+
+	r := m.login(t, "app", vaultToken(t, w))
+	if r.status != http.StatusInternalServerError || !strings.Contains(strings.Join(r.errors(), "\n"), "tokenreviews") {
+		t.Fatalf("want HTTP 500 naming the missing tokenreviews permission, got %s", r)
+	}
+	if r.auth() != nil {
+		t.Fatalf("a failed login carries auth: %s", r)
+	}
+}
+
+func bindAuthDelegator(t *testing.T, w workload) {
+	t.Helper()
+	_, err := stk.kube.RbacV1().ClusterRoleBindings().Create(kubeCtx(t), &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: w.namespace + "-" + w.sa.Name + "-auth-delegator"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:auth-delegator"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: w.sa.Name, Namespace: w.namespace}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("binding %s/%s to system:auth-delegator: %v", w.namespace, w.sa.Name, err)
+	}
+}
