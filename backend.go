@@ -5,6 +5,7 @@ package kubeauth
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -26,15 +27,37 @@ const (
 	// defaultRequestTimeout bounds every call to the Kubernetes API so that a
 	// hung API server turns into a clear error instead of a stuck login.
 	defaultRequestTimeout = 10 * time.Second
+	// requestTimeoutEnv overrides it for the plugin process (set with
+	// `vault plugin register -env`), keeping the config API identical to
+	// Vault's own method.
+	requestTimeoutEnv = "KUBEAUTH_REQUEST_TIMEOUT"
 )
 
 // Factory creates a configured backend; Vault calls it once per mount.
 func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
 	b := newBackend()
+	timeout, err := requestTimeoutFromEnv(os.Getenv(requestTimeoutEnv))
+	if err != nil {
+		return nil, err
+	}
+	b.requestTimeout = timeout
 	if err := b.Setup(ctx, conf); err != nil {
 		return nil, err
 	}
 	return b, nil
+}
+
+// requestTimeoutFromEnv parses the KUBEAUTH_REQUEST_TIMEOUT value, a Go
+// duration such as "3s"; empty means the default.
+func requestTimeoutFromEnv(v string) (time.Duration, error) {
+	if v == "" {
+		return defaultRequestTimeout, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive duration such as 5s", requestTimeoutEnv, v)
+	}
+	return d, nil
 }
 
 type backend struct {
