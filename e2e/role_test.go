@@ -132,6 +132,10 @@ func TestRoleRejectsBadInput(t *testing.T) {
 		{"unknown alias source", map[string]any{"alias_name_source": "pod_name"}, "", []string{"alias_name_source"}},
 		{"ttl over max_ttl", map[string]any{"token_ttl": "2h", "token_max_ttl": "1h"}, "", []string{"token_ttl"}},
 		{"root policy", map[string]any{"token_policies": "root"}, "", []string{"root"}},
+		// Only a value that is neither an IP, a CIDR nor a path: the SDK's
+		// parser takes anything with a slash ("10.0.0.0/99") for a Unix
+		// socket path, in Vault's built-in method as here.
+		{"cidr not an address", map[string]any{"token_bound_cidrs": "not-an-ip"}, "", []string{"token_bound_cidrs", "not-an-ip"}},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
