@@ -16,7 +16,7 @@ export KUBEAUTH_CACHE STACK_DIR ETCD_PORT KUBE_PORT VAULT_PORT
 
 .PHONY: stack up down demo
 
-## stack: build etcd, kube-apiserver and Vault into $(KUBEAUTH_CACHE)/bin if missing
+## stack: build etcd, kube-apiserver, kubectl and Vault into $(KUBEAUTH_CACHE)/bin if missing
 stack:
 	$(STACK_SCRIPTS)/build-stack.sh
 
