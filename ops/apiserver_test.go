@@ -1,0 +1,275 @@
+package ops
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A privateAPIServer is a second kube-apiserver over the stack's etcd, with
+// the stack apiserver's own flags (read from its command line, so the two
+// never drift apart) except its port and its serving certificate, which the
+// suite issues from a CA of its own. It shares etcd, the service-account
+// signing key and the client CA with the stack's apiserver, so tokens,
+// service accounts and RBAC are the same on both; but this one the test
+// may stop, freeze, restart and re-certify without disturbing the tests
+// that use the stack's apiserver at the same time.
+type privateAPIServer struct {
+	name    string
+	port    int
+	dir     string
+	logPath string
+	args    []string
+	caPEM   string // the CA that signed the current serving certificate
+	proc    *proc
+}
+
+func newPrivateAPIServer(t *testing.T, name string, port int) *privateAPIServer {
+	t.Helper()
+	a := &privateAPIServer{name: name, port: port, dir: filepath.Join(ops.runDir, "apiserver-"+name)}
+	a.logPath = filepath.Join(a.dir, "kube-apiserver.log")
+	if err := os.MkdirAll(a.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	args, err := privateAPIServerArgs(ops.apiserverCmd, port,
+		filepath.Join(a.dir, "serving.crt"), filepath.Join(a.dir, "serving.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.args = args
+	a.issueServingCert(t)
+	t.Cleanup(a.stop)
+	return a
+}
+
+// privateAPIServerArgs rewrites the stack apiserver's argv: another
+// --secure-port, and fixed serving-certificate files in place of the
+// self-signed --cert-dir. Both "--flag value" and "--flag=value" are read.
+func privateAPIServerArgs(stack []string, port int, certFile, keyFile string) ([]string, error) {
+	if len(stack) < 2 {
+		return nil, fmt.Errorf("the stack apiserver's command line %q is too short", stack)
+	}
+	out := []string{stack[0]}
+	sawPort := false
+	for i := 1; i < len(stack); i++ {
+		arg := stack[i]
+		name, _, inline := strings.Cut(arg, "=")
+		switch name {
+		case "--secure-port", "--cert-dir", "--tls-cert-file", "--tls-private-key-file":
+			if !inline {
+				i++ // the value is the next word
+			}
+			sawPort = sawPort || name == "--secure-port"
+			continue
+		}
+		out = append(out, arg)
+	}
+	if !sawPort {
+		return nil, fmt.Errorf("the stack apiserver's command line has no --secure-port: %q", stack)
+	}
+	return append(out, "--secure-port", strconv.Itoa(port), "--tls-cert-file", certFile, "--tls-private-key-file", keyFile), nil
+}
+
+func (a *privateAPIServer) host() string { return fmt.Sprintf("https://127.0.0.1:%d", a.port) }
+
+// issueServingCert writes a serving certificate for 127.0.0.1 signed by a
+// brand-new CA: called before the first start, and again to rotate the CA.
+func (a *privateAPIServer) issueServingCert(t *testing.T) {
+	t.Helper()
+	caPEM, certPEM, keyPEM, err := newServingCert(a.name+" serving CA "+time.Now().Format(time.RFC3339Nano), "kube-apiserver-"+a.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(a.dir, "serving.crt"), certPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(a.dir, "serving.key"), keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a.caPEM = string(caPEM)
+}
+
+// start runs the apiserver with its flags and waits for /readyz.
+func (a *privateAPIServer) start(t *testing.T) {
+	t.Helper()
+	p, err := startProc("kube-apiserver-"+a.name, a.logPath, a.args, cleanEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.proc = p
+	a.waitReady(t, 3*time.Minute)
+}
+
+func (a *privateAPIServer) stop() {
+	if a.proc != nil {
+		a.proc.stop(30 * time.Second)
+	}
+}
+
+func (a *privateAPIServer) waitReady(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(ops.adminCert, ops.adminKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM([]byte(a.caPEM))
+	client := &http.Client{
+		Timeout:   3 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: roots}},
+	}
+	defer client.CloseIdleConnections()
+	start := time.Now()
+	var last string
+	for {
+		if !a.proc.running() {
+			t.Fatalf("kube-apiserver %s exited during startup\n%s", a.name, logTail(a.logPath, 30))
+		}
+		resp, err := client.Get(a.host() + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				t.Logf("kube-apiserver %s (pid %d) ready on %s after %v", a.name, a.proc.pid(), a.host(), time.Since(start).Round(100*time.Millisecond))
+				return
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		if time.Since(start) > timeout {
+			t.Fatalf("kube-apiserver %s not ready after %v (last: %s)\n%s", a.name, timeout, last, logTail(a.logPath, 30))
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// newServingCert makes a CA and a serving certificate for 127.0.0.1 and
+// localhost signed by it, all PEM.
+func newServingCert(caName, serverName string) (caPEM, certPEM, keyPEM []byte, err error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               pkix.Name{CommonName: caName},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: serverName},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:     []string{"localhost", "kubernetes", "kubernetes.default.svc"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
+}
+
+func serial() *big.Int {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		panic(err)
+	}
+	return n
+}
+
+// hungListener accepts TCP connections and never answers, never closes
+// them: an API server that is up to the kernel but dead to its clients.
+type hungListener struct {
+	l     net.Listener
+	conns chan net.Conn
+}
+
+func newHungListener(t *testing.T) *hungListener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &hungListener{l: l, conns: make(chan net.Conn, 1024)}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			select {
+			case h.conns <- c: // held open until cleanup
+			default:
+				c.Close()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		for {
+			select {
+			case c := <-h.conns:
+				c.Close()
+			default:
+				return
+			}
+		}
+	})
+	return h
+}
+
+func (h *hungListener) host() string { return "https://" + h.l.Addr().String() }
+
+// accepted is how many connections the listener holds.
+func (h *hungListener) accepted() int { return len(h.conns) }
+
+// ctxSleep waits d unless ctx ends first.
+func ctxSleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
