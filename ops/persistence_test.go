@@ -1,0 +1,71 @@
+package ops
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// pluginName is the catalog name on the suite's own Vault servers: the name
+// operators use for this plugin.
+const pluginName = "vault-plugin-auth-kubernetes"
+
+// A production Vault (integrated storage on disk, not dev mode) is
+// restarted: it comes back sealed, and once unsealed the mount, its config
+// and roles are all there, logins work and tokens issued before the restart
+// are still valid and renew, with nothing reconfigured.
+func TestPersistenceAcrossRestart(t *testing.T) {
+	t.Parallel()
+	n := newVaultNode(t, "persist", ops.persistentVaultPort())
+	n.start(t)
+	rootToken, key := n.initialise(t)
+	n.api = n.api.withToken(rootToken)
+	n.unseal(t, key)
+	n.waitFor(t, "active", 2*time.Minute, health.active)
+
+	e := installPlugin(t, n.api, n.pluginDir, pluginName, ops.plugin)
+	const mount = "kubernetes"
+	enableAuth(t, n.api, mount, e.name, e.version)
+	n.api.must(t, http.MethodPost, "auth/"+mount+"/config",
+		reviewerConfig(map[string]any{"disable_iss_validation": false, "issuer": ops.saIssuer}))
+	app := newWorkload(t, "app")
+	team := newWorkloadLabeled(t, "worker", map[string]string{"team": "blue"})
+	n.api.must(t, http.MethodPost, "auth/"+mount+"/role/app",
+		bindRole(app, map[string]any{"token_policies": []string{"app"}, "token_ttl": "10m", "token_max_ttl": "1h"}))
+	n.api.must(t, http.MethodPost, "auth/"+mount+"/role/team", map[string]any{
+		"bound_service_account_names":              []string{"worker"},
+		"bound_service_account_namespace_selector": `{"matchLabels":{"team":"blue"}}`,
+		"audience":       "vault",
+		"token_policies": []string{"team"},
+	})
+	appJWT := app.token(t)
+	before := n.api.mustLogin(t, mount, "app", appJWT)
+	n.api.mustLogin(t, mount, "team", team.token(t))
+	snap := snapshot(t, n.api, mount, "app", "team")
+
+	stopped := time.Now()
+	n.stop()
+	n.start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	h, err := n.health(ctx)
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.Initialized || !h.Sealed {
+		t.Fatalf("after a restart Vault is %s, want initialised and sealed (state on disk)", h)
+	}
+	n.unseal(t, key)
+	n.waitFor(t, "active", 2*time.Minute, health.active)
+	t.Logf("restarted and unsealed in %v", time.Since(stopped).Round(100*time.Millisecond))
+
+	expectRunning(t, n.api, mount, e)
+	expectSameSnapshot(t, "the restart", snap, snapshot(t, n.api, mount, "app", "team"))
+	n.api.mustLogin(t, mount, "app", appJWT)
+	n.api.mustLogin(t, mount, "team", team.token(t))
+	if got := strs(lookupSelf(t, n.api, before), "policies"); len(got) != 2 || got[0] != "app" || got[1] != "default" {
+		t.Errorf("token issued before the restart has policies %q, want [app default]", got)
+	}
+	renewSelf(t, n.api, before, 600)
+}
