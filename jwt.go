@@ -70,7 +70,8 @@ type parsedToken struct {
 }
 
 // parseToken accepts only a compact JWS with an allowed algorithm and JSON
-// claims; anything else is bad input, not a failed login.
+// claims. Something that is not a JWT at all is bad input; a JWT signed
+// with an algorithm we never accept is refused.
 func parseToken(raw string) (*parsedToken, error) {
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
@@ -80,7 +81,9 @@ func parseToken(raw string) (*parsedToken, error) {
 	if err != nil {
 		var algErr *jose.ErrUnexpectedSignatureAlgorithm
 		if errors.As(err, &algErr) {
-			return nil, invalidInput("jwt: signing algorithm %q is not allowed; want one of RS256/384/512, ES256/384/512, PS256/384/512", algErr.Got)
+			// A well-formed token we will not trust ("none", HMAC) is a
+			// failed authentication, not bad input: it is how forgeries look.
+			return nil, refuse(reasonAlgorithm, "signing algorithm %q is not allowed; want one of RS256/384/512, ES256/384/512, PS256/384/512", algErr.Got)
 		}
 		return nil, invalidInput("jwt: is not a signed JWT in compact form (header.payload.signature)")
 	}

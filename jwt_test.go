@@ -21,9 +21,13 @@ func TestParseTokenAlgorithms(t *testing.T) {
 	if _, err := parseToken(signJWT(t, ecKey, jose.ES256, claims)); err != nil {
 		t.Errorf("ES256: %v", err)
 	}
+	var ref *refusal
+	if _, err := parseToken(hmacToken(t)); !errors.As(err, &ref) || ref.reason != reasonAlgorithm {
+		t.Errorf("HS256 not refused: %v", err)
+	}
 	var bad *inputError
-	if _, err := parseToken(hmacToken(t)); !errors.As(err, &bad) {
-		t.Errorf("HS256 accepted: %v", err)
+	if _, err := parseToken("not.a-jwt"); !errors.As(err, &bad) {
+		t.Errorf("garbage is not bad input: %v", err)
 	}
 }
 

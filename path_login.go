@@ -129,8 +129,11 @@ func (b *backend) loginFailed(a *attempt, err error) (*logical.Response, error) 
 	var bad *inputError
 	switch {
 	case errors.As(err, &ref):
-		b.Logger().Info("login refused", "role", a.roleName, "reason", ref.reason, "detail", ref.detail,
-			"service_account", a.claimed.namespace+"/"+a.claimed.name, "remote_addr", remoteAddr(a.conn))
+		args := []any{"role", a.roleName, "reason", ref.reason, "detail", ref.detail, "remote_addr", remoteAddr(a.conn)}
+		if a.claimed.name != "" {
+			args = append(args, "service_account", a.claimed.namespace+"/"+a.claimed.name)
+		}
+		b.Logger().Info("login refused", args...)
 		return nil, logical.ErrPermissionDenied
 	case errors.As(err, &bad):
 		return logical.ErrorResponse(bad.msg), nil

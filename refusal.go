@@ -19,6 +19,7 @@ func refuse(reason, format string, args ...any) error {
 // Reason codes, one per login check.
 const (
 	reasonCIDR             = "source_address_not_allowed"
+	reasonAlgorithm        = "algorithm_not_allowed"
 	reasonExpired          = "token_expired"
 	reasonNotYetValid      = "token_not_yet_valid"
 	reasonSignature        = "signature_invalid"
