@@ -40,7 +40,7 @@ func (r *runResult) rate() float64 {
 // it carries.
 type request struct {
 	path  string
-	token string
+	token func(worker int) string
 	body  func(worker int) map[string]any
 }
 
@@ -61,7 +61,7 @@ func requestFor(target string, env *benchEnv) request {
 	default:
 		return request{
 			path:  "auth/token/create",
-			token: env.floorToken,
+			token: func(worker int) string { return env.floorTokens[worker%len(env.floorTokens)] },
 			body:  func(int) map[string]any { return env.floorBody },
 		}
 	}
@@ -114,7 +114,11 @@ func runOnce(ctx context.Context, o *options, env *benchEnv, target string, clie
 	req := requestFor(target, env)
 	workers := make([]*vault.Client, clients)
 	for i := range workers {
-		c, err := newVaultClient(o, env.transport, req.token)
+		token := ""
+		if req.token != nil {
+			token = req.token(i)
+		}
+		c, err := newVaultClient(o, env.transport, token)
 		if err != nil {
 			return nil, err
 		}

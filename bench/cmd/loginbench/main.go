@@ -32,6 +32,9 @@ type options struct {
 	timeout   time.Duration
 	allowErrs bool
 
+	floorChild  bool
+	floorShared bool
+
 	vaultAddr  string
 	vaultToken string
 	kubeconfig string
@@ -99,6 +102,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unrecorded load per target before the first round (connections, plugin process, caches)")
 	fs.IntVar(&o.rounds, "rounds", 3, "how many times the targets are measured in alternation")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "per-request timeout; a request that exceeds it counts as an error")
+	fs.BoolVar(&o.floorChild, "floor-child", false, "floor issues child tokens of the issuing token instead of tokens without a parent (as login tokens are)")
+	fs.BoolVar(&o.floorShared, "floor-shared-token", false, "all floor clients issue tokens with one token instead of one each")
 	fs.BoolVar(&o.allowErrs, "allow-errors", false, "exit 0 even when requests failed (they are still counted and reported)")
 
 	fs.StringVar(&o.vaultAddr, "vault-addr", os.Getenv("VAULT_ADDR"), "Vault address")

@@ -6,8 +6,10 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -75,6 +77,7 @@ var targetLabel = map[string]string{
 // printReport writes Markdown, so the output can go into BENCHMARKS.md as is.
 func printReport(w io.Writer, o *options, env *benchEnv, results []*runResult) {
 	fmt.Fprintf(w, "\n## loginbench results\n\n")
+	fmt.Fprintf(w, "- command: `%s`\n", commandLine())
 	fmt.Fprintf(w, "- Vault %s, kube-apiserver %s, built-in kubernetes auth %s\n", env.vaultVersion, env.kubeVersion, orDash(env.builtinPlugin))
 	if o.wants(targetPlugin) {
 		fmt.Fprintf(w, "- plugin %s %s, sha256 %s\n", o.pluginName, o.pluginVersion, env.pluginSHA256)
@@ -82,6 +85,17 @@ func printReport(w io.Writer, o *options, env *benchEnv, results []*runResult) {
 	fmt.Fprintf(w, "- load generator: %s, GOMAXPROCS %d, %d CPUs (%s)\n", runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), cpuModel())
 	fmt.Fprintf(w, "- %d round(s) of %s per target and client count, targets alternating %s; warm-up %s per target\n",
 		o.rounds, o.duration, strings.Join(o.targets, " → "), o.warmup)
+	if o.wants(targetFloor) {
+		kind := "tokens without a parent (no_parent=true), like the tokens logins return"
+		if o.floorChild {
+			kind = "child tokens of the issuing token (-floor-child)"
+		}
+		issuer := "one issuing token per client"
+		if o.floorShared {
+			issuer = "one issuing token shared by all clients (-floor-shared-token)"
+		}
+		fmt.Fprintf(w, "- floor: auth/token/create by non-root tokens (%s), same policies, metadata and TTL as a built-in login's token; %s\n", issuer, kind)
+	}
 	fmt.Fprintf(w, "- logins/s = successful requests / wall time of the runs; p50/p99 over every successful request (nearest rank)\n")
 
 	for _, n := range o.clients {
@@ -131,6 +145,19 @@ func printReport(w io.Writer, o *options, env *benchEnv, results []*runResult) {
 		}
 	}
 	fmt.Fprintln(w)
+}
+
+// commandLine is how this process was started, with the binary's directory
+// dropped: the report should say which flags produced it, not where the
+// binary happened to be built.
+func commandLine() string {
+	args := append([]string{filepath.Base(os.Args[0])}, os.Args[1:]...)
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t'\"") {
+			args[i] = strconv.Quote(a)
+		}
+	}
+	return strings.Join(args, " ")
 }
 
 func ratio(a, b float64) string {

@@ -55,11 +55,11 @@ type benchEnv struct {
 	// plugin and the built-in method get exactly the same ones.
 	workloadJWTs []string
 
-	// floorToken is a non-root token whose only extra right is
-	// auth/token/create; floorBody is what it sends there: the policies and
-	// metadata a login on the built-in mount returned.
-	floorToken string
-	floorBody  map[string]any
+	// floorTokens are non-root tokens whose only extra right is
+	// auth/token/create, one per client; floorBody is what they send there:
+	// the policies and metadata a login on the built-in mount returned.
+	floorTokens []string
+	floorBody   map[string]any
 
 	vaultVersion  string
 	kubeVersion   string
@@ -286,7 +286,9 @@ func writePolicies(ctx context.Context, admin *vault.Client) error {
 	// policy only has to exist so both methods attach the same one.
 	policies := map[string]string{
 		workloadPolicy: `path "secret/data/bench/*" { capabilities = ["read"] }`,
-		issuerPolicy:   `path "auth/token/create" { capabilities = ["update"] }`,
+		// sudo: only a privileged caller may ask for a token without a
+		// parent (no_parent), see setupFloor.
+		issuerPolicy: `path "auth/token/create" { capabilities = ["update", "sudo"] }`,
 	}
 	for name, rules := range policies {
 		if err := admin.Sys().PutPolicyWithContext(ctx, name, rules); err != nil {
@@ -433,25 +435,33 @@ func sortedCopy(s []string) []string {
 	return c
 }
 
-// setupFloor creates the token that issues the floor's tokens: a client that
+// setupFloor creates the tokens that issue the floor's tokens: each client
 // already holds a token with the workload's policy plus the right to create
-// children, as a service that hands out tokens would.
+// tokens, as a service that hands out tokens would. One issuing token per
+// client, as every login client presents its own JWT (-floor-shared-token
+// gives all clients the same one).
 func setupFloor(ctx context.Context, o *options, env *benchEnv, login *vault.SecretAuth) error {
 	if login == nil {
 		return errors.New("no login on the built-in mount to copy policies and metadata from")
 	}
-	parent, err := env.admin.Auth().Token().CreateWithContext(ctx, &vault.TokenCreateRequest{
-		Policies:    []string{workloadPolicy, issuerPolicy},
-		TTL:         "24h",
-		DisplayName: "loginbench-floor",
-	})
-	if err != nil {
-		return fmt.Errorf("parent token: %w", err)
+	n := o.maxClients()
+	if o.floorShared {
+		n = 1
 	}
-	if err := checkIssued(parent); err != nil {
-		return fmt.Errorf("parent token: %w", err)
+	for range n {
+		parent, err := env.admin.Auth().Token().CreateWithContext(ctx, &vault.TokenCreateRequest{
+			Policies:    []string{workloadPolicy, issuerPolicy},
+			TTL:         "24h",
+			DisplayName: "loginbench-floor",
+		})
+		if err == nil {
+			err = checkIssued(parent)
+		}
+		if err != nil {
+			return fmt.Errorf("issuing token: %w", err)
+		}
+		env.floorTokens = append(env.floorTokens, parent.Auth.ClientToken)
 	}
-	env.floorToken = parent.Auth.ClientToken
 
 	var policies []string
 	for _, p := range login.TokenPolicies {
@@ -465,8 +475,14 @@ func setupFloor(ctx context.Context, o *options, env *benchEnv, login *vault.Sec
 		"meta":     login.Metadata,
 		"ttl":      issuedTTL,
 	}
+	if !o.floorChild {
+		// A login's token has no parent; a child token costs Vault an extra
+		// parent lookup and a parent-index write per issue, which would
+		// raise the floor above what a login has to pay.
+		env.floorBody["no_parent"] = true
+	}
 	// One request outside the timing, as for the logins.
-	c, err := newVaultClient(o, env.transport, env.floorToken)
+	c, err := newVaultClient(o, env.transport, env.floorTokens[0])
 	if err != nil {
 		return err
 	}
