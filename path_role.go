@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -336,7 +337,7 @@ func applyRoleFields(r *roleEntry, req *logical.Request, d *framework.FieldData)
 
 	for _, field := range []string{"token_bound_cidrs", "bound_cidrs"} {
 		if v, ok := d.GetOk(field); ok {
-			if _, err := parseutil.ParseAddrs(v); err != nil {
+			if err := validateCIDRs(v); err != nil {
 				return fmt.Errorf("%s: %w", field, err)
 			}
 		}
@@ -370,6 +371,26 @@ func applyRoleFields(r *roleEntry, req *logical.Request, d *framework.FieldData)
 	}
 	r.legacyRoleFields = legacyRoleFields{}
 	r.TokenPolicies = policyutil.SanitizePolicies(r.TokenPolicies, false)
+	return nil
+}
+
+// validateCIDRs accepts IP addresses and CIDR blocks only. The SDK's parser
+// also takes any string with a slash as a Unix socket path, so a typo such as
+// 10.0.0.0/99 would be stored and then refuse every login.
+func validateCIDRs(v any) error {
+	addrs, err := parseutil.ParseAddrs(v)
+	if err != nil {
+		return err
+	}
+	for _, a := range addrs {
+		if a.Type()&sockaddr.TypeIP == 0 {
+			name := a.String() // a Unix socket path renders quoted
+			if unquoted, err := strconv.Unquote(name); err == nil {
+				name = unquoted
+			}
+			return fmt.Errorf("%q is not an IP address or CIDR block", name)
+		}
+	}
 	return nil
 }
 

@@ -216,6 +216,7 @@ func TestRoleInvalid(t *testing.T) {
 		{"negative num_uses", false, map[string]any{"token_num_uses": -1}, "token_num_uses"},
 		{"period above mount max", false, map[string]any{"token_period": "1000h"}, "token_period: 1000h0m0s is greater than the mount's maximum lease TTL"},
 		{"bad cidr", false, map[string]any{"token_bound_cidrs": "10.0.0.0/8,not-a-cidr"}, "token_bound_cidrs"},
+		{"cidr prefix too long", false, map[string]any{"token_bound_cidrs": "10.0.0.0/99"}, `token_bound_cidrs: "10.0.0.0/99" is not an IP address or CIDR block`},
 		{"bad legacy cidr", false, map[string]any{"bound_cidrs": "nope"}, "bound_cidrs"},
 		{"bad token_type", false, map[string]any{"token_type": "weird"}, "token_type"},
 		{"bad ttl syntax", false, map[string]any{"token_ttl": "soon"}, "token_ttl"},
