@@ -97,6 +97,20 @@ func signRS256(t *testing.T, key *rsa.PrivateKey, claims any) string {
 	return raw
 }
 
+// signHS256 signs claims with HMAC-SHA256 and secret.
+func signHS256(t *testing.T, secret []byte, claims any) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: secret}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := jwt.Signed(signer).Claims(claims).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
 // unsignedJWT is claims with `alg: none` and an empty signature, the classic
 // attempt to skip verification altogether.
 func unsignedJWT(t *testing.T, claims any) string {

@@ -50,13 +50,27 @@ func TestLoginRefusals(t *testing.T) {
 		t.Parallel()
 		expectDenied(t, m.login(t, "app", signRS256(t, newRSAKey(t), claimsFor(w.sa, time.Now().Add(5*time.Minute)))))
 	})
+	// A well-formed JWT with an algorithm that is never trusted is a
+	// forgery attempt, refused like any other; Vault's built-in method does
+	// the same.
 	t.Run("alg none", func(t *testing.T) {
 		t.Parallel()
-		expectBadRequest(t, m.login(t, "app", unsignedJWT(t, claimsFor(w.sa, time.Now().Add(5*time.Minute)))), "jwt", "none")
+		expectDenied(t, m.login(t, "app", unsignedJWT(t, claimsFor(w.sa, time.Now().Add(5*time.Minute)))))
 	})
+	t.Run("alg HS256 keyed with the public key", func(t *testing.T) {
+		t.Parallel()
+		// The classic confusion: the verifier's public key used as an HMAC
+		// secret, hoping it is taken for the RSA key it is.
+		expectDenied(t, m.login(t, "app", signHS256(t, []byte(stk.saPubPEM), claimsFor(w.sa, time.Now().Add(5*time.Minute)))))
+	})
+	t.Run("no alg", func(t *testing.T) {
+		t.Parallel()
+		expectDenied(t, m.login(t, "app", "e30.e30.e30")) // {}.{}.{}
+	})
+	// Something that is not a JWT at all is bad input.
 	t.Run("garbage", func(t *testing.T) {
 		t.Parallel()
-		for _, jwt := range []string{"garbage", "a.b.c", "e30.e30.e30"} {
+		for _, jwt := range []string{"garbage", "a.b.c", "not.a.jwt.at.all"} {
 			expectBadRequest(t, m.login(t, "app", jwt), "jwt")
 		}
 	})

@@ -132,10 +132,11 @@ func TestRoleRejectsBadInput(t *testing.T) {
 		{"unknown alias source", map[string]any{"alias_name_source": "pod_name"}, "", []string{"alias_name_source"}},
 		{"ttl over max_ttl", map[string]any{"token_ttl": "2h", "token_max_ttl": "1h"}, "", []string{"token_ttl"}},
 		{"root policy", map[string]any{"token_policies": "root"}, "", []string{"root"}},
-		// Only a value that is neither an IP, a CIDR nor a path: the SDK's
-		// parser takes anything with a slash ("10.0.0.0/99") for a Unix
-		// socket path, in Vault's built-in method as here.
 		{"cidr not an address", map[string]any{"token_bound_cidrs": "not-an-ip"}, "", []string{"token_bound_cidrs", "not-an-ip"}},
+		// The SDK's parser alone would store this as a Unix socket path
+		// (Vault's built-in method does), so no client address could match.
+		{"cidr prefix too long", map[string]any{"token_bound_cidrs": "10.0.0.0/99"}, "", []string{"token_bound_cidrs", "10.0.0.0/99"}},
+		{"legacy cidr prefix too long", map[string]any{"bound_cidrs": "10.0.0.0/99"}, "", []string{"bound_cidrs", "10.0.0.0/99"}},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
