@@ -44,7 +44,8 @@ func run(m *testing.M) int {
 		stopBeforeTimeout(stop)
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: cannot start the stack: %v\n", err)
+		fmt.Fprintf(os.Stderr, "e2e: cannot start the stack: %v\n"+
+			"e2e: its state is in E2E_STACK_DIR, its ports are E2E_ETCD_PORT, E2E_KUBE_PORT and E2E_VAULT_PORT (see e2e/README.md)\n", err)
 		return 1
 	}
 	stk = s
