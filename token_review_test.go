@@ -33,6 +33,9 @@ func TestReviewTokenClient(t *testing.T) {
 		wantErr    string
 		wantStatus int
 		wantReason string
+		// timeout is the client's bound; 0 means a generous one, so that
+		// only the slow-server case depends on time.
+		timeout time.Duration
 	}{
 		{name: "authenticated", handler: answer(http.StatusCreated, good)},
 		{name: "unauthenticated", handler: answer(http.StatusCreated, authv1.TokenReviewStatus{}), wantReason: reasonReviewRejected},
@@ -48,7 +51,7 @@ func TestReviewTokenClient(t *testing.T) {
 		{name: "slow server", handler: func(w http.ResponseWriter, r *http.Request) {
 			time.Sleep(400 * time.Millisecond) // well past the client's 100ms
 			answer(http.StatusCreated, good)(w, r)
-		}, wantErr: "did not answer the TokenReview within 100ms"},
+		}, wantErr: "did not answer the TokenReview within 100ms", timeout: 100 * time.Millisecond},
 		{name: "oversized body", handler: func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusCreated)
@@ -68,7 +71,11 @@ func TestReviewTokenClient(t *testing.T) {
 				tc.handler(w, r)
 			}))
 			defer srv.Close()
-			kube := testClient(t, srv, staticCredential("reviewer"), 100*time.Millisecond)
+			timeout := tc.timeout
+			if timeout == 0 {
+				timeout = 30 * time.Second
+			}
+			kube := testClient(t, srv, staticCredential("reviewer"), timeout)
 
 			st, err := kube.reviewToken(t.Context(), "the-jwt", []string{"vault"})
 			if tc.wantErr != "" {
