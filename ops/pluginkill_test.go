@@ -1,0 +1,54 @@
+package ops
+
+import (
+	"net/http"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The plugin process dies (SIGKILL by its PID, as the OOM killer would):
+// Vault starts a new one and the next login succeeds; a token issued by the
+// dead process renews through the new one.
+func TestPluginProcessKilled(t *testing.T) {
+	t.Parallel()
+	e := installPlugin(t, ops.dev, ops.devPlugs, "kubeauth-kill", ops.plugin)
+	mount := uniqueName(t, "k")
+	enableAuth(t, ops.dev, mount, e.name, e.version)
+	ops.dev.must(t, http.MethodPost, "auth/"+mount+"/config", reviewerConfig(nil))
+	w := newWorkload(t, "app")
+	ops.dev.must(t, http.MethodPost, "auth/"+mount+"/role/app", bindRole(w, map[string]any{"token_ttl": "10m"}))
+	jwt := w.token(t)
+	issued := ops.dev.mustLogin(t, mount, "app", jwt)
+
+	pids := childrenRunning(ops.devPID, e.exe)
+	if len(pids) != 1 {
+		t.Fatalf("want one process of %s under the dev Vault (pid %d), found %v", e.exe, ops.devPID, pids)
+	}
+	victim := pids[0]
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for processRunning(victim) {
+		if time.Now().After(deadline) {
+			t.Fatalf("plugin process %d still running 10 s after SIGKILL", victim)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	killed := time.Now()
+	r := ops.dev.login(t, mount, "app", jwt)
+	if r.status != http.StatusOK {
+		t.Fatalf("first login after the plugin process was killed: want HTTP 200, got %s", r)
+	}
+	t.Logf("plugin process %d killed; the next login took %v", victim, time.Since(killed).Round(time.Millisecond))
+	now := childrenRunning(ops.devPID, e.exe)
+	if len(now) != 1 || slices.Contains(now, victim) {
+		t.Fatalf("want one new process of %s after the kill, found %v (killed %d)", e.exe, now, victim)
+	}
+	t.Logf("Vault restarted the plugin as pid %d", now[0])
+	expectRunning(t, ops.dev, mount, e)
+	renewSelf(t, ops.dev, issued, 600)
+}
