@@ -126,15 +126,24 @@ func printReport(w io.Writer, o *options, env *benchEnv, results []*runResult) {
 				targetLabel[t], s.runs, s.ok, s.errors, s.rate, s.minRate, s.maxRate, ms(s.p50), ms(s.p99))
 		}
 
-		fmt.Fprintln(w, "\n| ratio | throughput | p50 latency | p99 latency |")
-		fmt.Fprintln(w, "| --- | ---: | ---: | ---: |")
+		header := false
 		for _, pair := range [][2]string{{targetPlugin, targetBuiltin}, {targetPlugin, targetFloor}, {targetBuiltin, targetFloor}} {
 			a, okA := sums[pair[0]]
 			b, okB := sums[pair[1]]
 			if !okA || !okB {
 				continue
 			}
-			fmt.Fprintf(w, "| %s / %s | %s | %s | %s |\n", pair[0], pair[1],
+			if !header {
+				fmt.Fprintln(w, "\n| ratio | throughput | p50 latency | p99 latency |")
+				fmt.Fprintln(w, "| --- | ---: | ---: | ---: |")
+				header = true
+			}
+			label := pair[0] + " / " + pair[1]
+			if a.errors > 0 || b.errors > 0 {
+				// The ratio compares successful requests only; say so where it is read.
+				label += " (with failed requests)"
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s |\n", label,
 				ratio(a.rate, b.rate), ratio(ms(a.p50), ms(b.p50)), ratio(ms(a.p99), ms(b.p99)))
 		}
 		for _, t := range o.targets {
