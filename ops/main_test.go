@@ -53,14 +53,17 @@ func settingsFromEnv() (settings, error) {
 		pluginBin: envOr("PLUGIN_BIN", filepath.Join(root, "bin", "vault-plugin-auth-kubernetes")),
 		keepStack: os.Getenv("OPS_KEEP_STACK") == "1",
 	}
+	// Default ports sit below Linux's ephemeral range (32768-60999), where
+	// any outgoing connection may hold a port for a while, and apart from
+	// the demo (2379, 6443, 8200), e2e (1xxxx) and the benchmark (2xxxx).
 	ints := []struct {
 		key string
 		def int
 		dst *int
 	}{
-		{"OPS_ETCD_PORT", 32379, &s.etcdPort},
-		{"OPS_KUBE_PORT", 36443, &s.kubePort},
-		{"OPS_VAULT_PORT", 38200, &s.vaultPort},
+		{"OPS_ETCD_PORT", 30379, &s.etcdPort},
+		{"OPS_KUBE_PORT", 30443, &s.kubePort},
+		{"OPS_VAULT_PORT", 30200, &s.vaultPort},
 		{"OPS_LOAD_CLIENTS", 16, &s.loadClients},
 	}
 	for _, v := range ints {

@@ -9,7 +9,7 @@ import (
 )
 
 // The plugin process dies (SIGKILL by its PID, as the OOM killer would):
-// Vault starts a new one and the next login succeeds; a token issued by the
+// Vault starts a new one and logins succeed again; a token issued by the
 // dead process renews through the new one.
 func TestPluginProcessKilled(t *testing.T) {
 	t.Parallel()
@@ -38,12 +38,15 @@ func TestPluginProcessKilled(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
+	// Vault restarts a plugin lazily, when a request finds it shut down. A
+	// request that reaches Vault in the instant between the process dying
+	// and Vault's plugin client noticing gets an "internal error" instead
+	// (Vault restarts only on its own "plugin shut down" error), so the
+	// login is retried for a while and the attempts are reported.
 	killed := time.Now()
-	r := ops.dev.login(t, mount, "app", jwt)
-	if r.status != http.StatusOK {
-		t.Fatalf("first login after the plugin process was killed: want HTTP 200, got %s", r)
-	}
-	t.Logf("plugin process %d killed; the next login took %v", victim, time.Since(killed).Round(time.Millisecond))
+	_, attempts, first := ops.dev.loginEventually(t, mount, "app", jwt, time.Minute)
+	t.Logf("plugin process %d killed; login succeeded at attempt %d, %v later (first failure: %q)",
+		victim, attempts, time.Since(killed).Round(time.Millisecond), first)
 	now := childrenRunning(ops.devPID, e.exe)
 	if len(now) != 1 || slices.Contains(now, victim) {
 		t.Fatalf("want one new process of %s after the kill, found %v (killed %d)", e.exe, now, victim)
