@@ -76,6 +76,8 @@ type backend struct {
 
 	// roleLocks serialise read-modify-write of a single role.
 	roleLocks []*locksutil.LockEntry
+	// roles caches decoded roles for logins and renewals.
+	roles *roleCache
 
 	// now and requestTimeout are fields so tests can control time and bounds.
 	now            func() time.Time
@@ -88,6 +90,7 @@ type backend struct {
 func newBackend() *backend {
 	b := &backend{
 		roleLocks:      locksutil.CreateLocks(),
+		roles:          newRoleCache(),
 		now:            time.Now,
 		requestTimeout: defaultRequestTimeout,
 		localFiles:     defaultLocalFiles(),
@@ -112,15 +115,19 @@ func newBackend() *backend {
 }
 
 // invalidate is called by Vault (performance standbys, replication) when a
-// storage key changed elsewhere; only config-derived state is cached here.
+// storage key changed elsewhere; it drops what is cached from that key.
 func (b *backend) invalidate(_ context.Context, key string) {
-	if key == configPath {
+	switch {
+	case key == configPath:
 		b.resetState()
+	case strings.HasPrefix(key, rolePrefix):
+		b.roles.forget(strings.TrimPrefix(key, rolePrefix))
 	}
 }
 
 func (b *backend) clean(context.Context) {
 	b.resetState()
+	b.roles.reset()
 }
 
 // resetState drops everything derived from the config; the next login

@@ -51,12 +51,12 @@ func pathLogin(b *backend) *framework.Path {
 
 // loginRole reads the request's role name and loads the role. A non-nil
 // response is the 400 to send instead.
-func loginRole(ctx context.Context, req *logical.Request, d *framework.FieldData) (string, *roleEntry, *logical.Response, error) {
+func (b *backend) loginRole(ctx context.Context, req *logical.Request, d *framework.FieldData) (string, *roleEntry, *logical.Response, error) {
 	name := strings.ToLower(strings.TrimSpace(d.Get("role").(string)))
 	if name == "" {
 		return "", nil, logical.ErrorResponse("role: is required"), nil
 	}
-	role, err := loadRole(ctx, req.Storage, name)
+	role, err := b.roles.get(ctx, req.Storage, name)
 	if err != nil {
 		return "", nil, nil, err
 	}
@@ -69,7 +69,7 @@ func loginRole(ctx context.Context, req *logical.Request, d *framework.FieldData
 // newAttempt reads the request's role and JWT and loads what the login
 // needs. A non-nil response is the answer to send instead of logging in.
 func (b *backend) newAttempt(ctx context.Context, req *logical.Request, d *framework.FieldData) (*attempt, *logical.Response, error) {
-	roleName, role, resp, err := loginRole(ctx, req, d)
+	roleName, role, resp, err := b.loginRole(ctx, req, d)
 	if role == nil {
 		return nil, resp, err
 	}
@@ -114,7 +114,7 @@ func (b *backend) pathLoginAliasLookahead(ctx context.Context, req *logical.Requ
 // pathLoginResolveRole names the role a login uses, so role-based quotas
 // apply before any token is verified.
 func (b *backend) pathLoginResolveRole(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	name, role, resp, err := loginRole(ctx, req, d)
+	name, role, resp, err := b.loginRole(ctx, req, d)
 	if role == nil {
 		return resp, err
 	}
@@ -160,7 +160,7 @@ func (b *backend) pathLoginRenew(ctx context.Context, req *logical.Request, _ *f
 	if roleName == "" {
 		return nil, errors.New("renewal refused: the token does not name its role")
 	}
-	role, err := loadRole(ctx, req.Storage, roleName)
+	role, err := b.roles.get(ctx, req.Storage, roleName)
 	if err != nil {
 		return nil, err
 	}

@@ -269,6 +269,7 @@ func (b *backend) pathRoleDelete(ctx context.Context, req *logical.Request, d *f
 	if err := req.Storage.Delete(ctx, roleKey(name)); err != nil {
 		return nil, fmt.Errorf("deleting role %q: %w", name, err)
 	}
+	b.roles.forget(name)
 	return nil, nil
 }
 
@@ -305,6 +306,7 @@ func (b *backend) pathRoleWrite(ctx context.Context, req *logical.Request, d *fr
 	if err := req.Storage.Put(ctx, entry); err != nil {
 		return nil, fmt.Errorf("storing role %q: %w", name, err)
 	}
+	b.roles.forget(name)
 
 	resp := &logical.Response{}
 	for _, w := range roleWarnings(r, b.System().MaxLeaseTTL()) {
