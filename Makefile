@@ -13,7 +13,7 @@ GOLANGCI ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.
 
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit-test e2e-test lint fmt fmt-check vet tidy-check bench bench-unit print-version clean
+.PHONY: all build test unit-test e2e-test ops-test test-ops lint fmt fmt-check vet tidy-check bench bench-unit print-version clean
 
 all: build
 
@@ -27,7 +27,7 @@ print-version:
 	@echo $(VERSION)
 
 ## test: everything CI runs (format, vet, unit tests with -race, end-to-end tests)
-test: fmt-check vet unit-test e2e-test
+test: fmt-check vet unit-test e2e-test ops-test
 
 ## unit-test: the plugin's unit tests with the race detector
 unit-test:
@@ -37,6 +37,14 @@ unit-test:
 ## (e2e/ is its own module; it starts and stops a stack of its own, see e2e/README.md)
 e2e-test: build stack
 	cd e2e && $(GO) vet ./... && $(GO) test -count=1 -timeout 30m ./...
+
+## ops-test: restarts, upgrades, switch-over, a 3-node Raft cluster, Kubernetes API
+## outages, a killed plugin process, in-pod credentials and load (ops/README.md)
+ops-test: build stack
+	cd ops && $(GO) vet ./... && $(GO) test -count=1 -timeout 45m ./...
+
+## test-ops: alias of ops-test
+test-ops: ops-test
 
 ## vet: go vet over the module
 vet:
