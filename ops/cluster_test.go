@@ -84,7 +84,11 @@ func TestRaftClusterFailover(t *testing.T) {
 	snap := snapshot(t, active.api, mount, "app", "late")
 
 	killed := time.Now()
-	plugins := childrenRunning(active.pid(), filepath.Join(active.pluginDir, e.command))
+	pluginExe := filepath.Join(active.pluginDir, e.command)
+	plugins := childrenRunning(active.pid(), pluginExe)
+	for _, pid := range plugins {
+		recordOrphan(pid, pluginExe)
+	}
 	active.proc.kill()
 	var survivors []*vaultNode
 	for _, n := range nodes {
@@ -94,7 +98,7 @@ func TestRaftClusterFailover(t *testing.T) {
 	}
 	leader := waitActive(t, survivors, 2*time.Minute)
 	t.Logf("killed the active node %s (SIGKILL): %s active after %v", active.name, leader.name, time.Since(killed).Round(100*time.Millisecond))
-	stopOrphans(t, active, plugins)
+	stopOrphans(t, active, pluginExe, plugins)
 	for _, n := range survivors {
 		_, attempts, firstErr := n.api.loginEventually(t, mount, "late", jwt, time.Minute)
 		t.Logf("after the kill, login through %s succeeded at attempt %d (first failure: %q)", n.name, attempts, firstErr)
@@ -199,19 +203,18 @@ func waitVoters(t *testing.T, n *vaultNode, want int, timeout time.Duration) {
 // stopOrphans deals with the plugin processes of a Vault node that was
 // killed: Vault had no chance to stop them. Any still running a few seconds
 // later is reported and stopped by its PID.
-func stopOrphans(t *testing.T, n *vaultNode, pids []int) {
+func stopOrphans(t *testing.T, n *vaultNode, exe string, pids []int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for _, pid := range pids {
-		exe := procExe(pid)
 		for processRunning(pid) && time.Now().Before(deadline) {
 			time.Sleep(100 * time.Millisecond)
 		}
-		if processRunning(pid) && exe != "" && procExe(pid) == exe {
+		if processRunning(pid) && procExe(pid) == exe {
 			t.Logf("plugin process %d (%s) outlived its killed Vault %s by 5 s; stopping it", pid, exe, n.name)
-			recordOrphan(pid, exe)
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
+		forgetOrphan(pid)
 	}
 }
 

@@ -144,13 +144,18 @@ func stopAllProcs() {
 	killRecordedOrphans()
 }
 
-// recordOrphan notes a plugin process whose Vault was killed and which did
-// not exit with it: it is the suite's doing, so the suite stops it (by this
-// recorded PID) at the end, and a later run does if this one cannot.
+// recordOrphan notes a plugin process that may outlive its Vault (the test
+// is about to kill that Vault): the suite stops it by this recorded PID at
+// the end, and a later run does if this one cannot. forgetOrphan drops the
+// note once the process is known to be gone.
 func recordOrphan(pid int, exe string) {
 	_ = os.MkdirAll(pidDir(), 0o755)
-	_ = os.WriteFile(filepath.Join(pidDir(), fmt.Sprintf("orphan.%d.pid", pid)), fmt.Appendf(nil, "%d %s\n", pid, exe), 0o644)
+	_ = os.WriteFile(orphanFile(pid), fmt.Appendf(nil, "%d %s\n", pid, exe), 0o644)
 }
+
+func forgetOrphan(pid int) { _ = os.Remove(orphanFile(pid)) }
+
+func orphanFile(pid int) string { return filepath.Join(pidDir(), fmt.Sprintf("orphan.%d.pid", pid)) }
 
 func killRecordedOrphans() {
 	files, _ := filepath.Glob(filepath.Join(pidDir(), "orphan.*.pid"))
@@ -159,16 +164,20 @@ func killRecordedOrphans() {
 	}
 }
 
-// reapLeftovers kills what an earlier run recorded and left running. A PID
+// reapLeftovers stops what an earlier run recorded and left running. A PID
 // is signalled only while it still runs the recorded executable: a number
 // reused by an unrelated process is left alone.
 func reapLeftovers(dir string) {
 	files, _ := filepath.Glob(filepath.Join(dir, "pids", "*.pid"))
+	var wg sync.WaitGroup
 	for _, f := range files {
-		killRecorded(f)
+		wg.Go(func() { killRecorded(f) })
 	}
+	wg.Wait()
 }
 
+// killRecorded stops the process a PID file names: SIGTERM first, so a
+// Vault server stops its plugin processes on the way out, then SIGKILL.
 func killRecorded(file string) {
 	defer os.Remove(file)
 	b, err := os.ReadFile(file)
@@ -183,8 +192,17 @@ func killRecorded(file string) {
 	if got := procExe(pid); got == "" || got != exe {
 		return
 	}
-	fmt.Fprintf(os.Stderr, "ops: killing left-over %s (pid %d)\n", exe, pid)
-	_ = syscall.Kill(pid, syscall.SIGKILL)
+	fmt.Fprintf(os.Stderr, "ops: stopping left-over %s (pid %d)\n", exe, pid)
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	for range 100 {
+		if !processRunning(pid) {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if procExe(pid) == exe {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
 }
 
 // procExe is the executable a PID runs ("" when it is gone or a zombie),
