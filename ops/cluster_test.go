@@ -67,7 +67,7 @@ func TestRaftClusterFailover(t *testing.T) {
 	// Step-down: the active node gives up; logins go on through every node.
 	active := activeNode(t, nodes)
 	stepped := time.Now()
-	active.api.must(t, http.MethodPut, "sys/step-down", nil)
+	vaultCLI(t, active.api, "operator", "step-down")
 	next := waitActive(t, nodes, 2*time.Minute)
 	t.Logf("step-down of %s: %s active after %v", active.name, next.name, time.Since(stepped).Round(100*time.Millisecond))
 	for _, n := range nodes {

@@ -45,10 +45,12 @@ func buildVersion(t *testing.T, version string) pluginBuild {
 	return pluginBuild{path: out, version: version}
 }
 
-// The plugin is upgraded in place: a new version registered beside the old,
-// the mount pinned to it (`vault auth tune -plugin-version`) and reloaded
-// (`vault plugin reload -mounts`). Config and roles are untouched, tokens
-// issued by the old version renew through the new one, and logins work.
+// The plugin is upgraded in place with Vault's own commands: a new version
+// registered beside the old (`vault plugin register -version`), the mount
+// pinned to it (`vault auth tune -plugin-version`) and reloaded (`vault
+// plugin reload -type=auth -plugin=NAME`). Config and roles are untouched,
+// tokens issued by the old version renew through the new one, and logins
+// work.
 func TestUpgradeInPlace(t *testing.T) {
 	t.Parallel()
 	nextVersion, err := nextMinor(ops.plugin.version)
@@ -83,10 +85,13 @@ func TestUpgradeInPlace(t *testing.T) {
 	if str(catalog.data(), "sha256") != old.sha256 {
 		t.Fatalf("registering %s replaced %s in the catalog: %s", next.version, old.version, catalog)
 	}
-	ops.dev.must(t, http.MethodPost, "sys/auth/"+mount+"/tune", map[string]any{"plugin_version": upgraded.version})
+	vaultCLI(t, ops.dev, "auth", "tune", "-plugin-version="+upgraded.version, mount)
 	// Tuning only pins the version; the running backend changes on reload.
 	expectRunning(t, ops.dev, mount, old)
-	ops.dev.must(t, http.MethodPut, "sys/plugins/reload/backend", map[string]any{"mounts": []string{"auth/" + mount}})
+	// `vault plugin reload -mounts=...` of Vault 1.21.1 sends a root-namespace
+	// reload to sys/plugins/reload/unknown (404) and ignores -mounts; the
+	// by-name form works, and only this test's mount uses this name.
+	vaultCLI(t, ops.dev, "plugin", "reload", "-type=auth", "-plugin="+name)
 	expectRunning(t, ops.dev, mount, upgraded)
 
 	expectSameSnapshot(t, "the upgrade", snap, snapshot(t, ops.dev, mount, "app", "anyone"))

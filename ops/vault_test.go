@@ -11,6 +11,7 @@ import (
 	"maps"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -245,8 +246,8 @@ type catalogEntry struct {
 }
 
 // installPlugin copies bin into pluginDir and registers it in v's catalog
-// under name, with bin's version and the given environment, the way an
-// operator does with `vault plugin register -sha256 -version -env`.
+// under name, with bin's version and the given environment:
+// `vault plugin register -sha256 -version -command -env auth NAME`.
 func installPlugin(t *testing.T, v vaultAPI, pluginDir, name string, bin pluginBuild, env ...string) catalogEntry {
 	t.Helper()
 	raw, err := os.ReadFile(bin.path)
@@ -270,12 +271,28 @@ func installPlugin(t *testing.T, v vaultAPI, pluginDir, name string, bin pluginB
 	if err := os.Rename(tmp, e.exe); err != nil {
 		t.Fatal(err)
 	}
-	body := map[string]any{"sha256": e.sha256, "command": e.command, "version": e.version}
-	if len(env) > 0 {
-		body["env"] = env
+	args := []string{"plugin", "register", "-sha256=" + e.sha256, "-version=" + e.version, "-command=" + e.command}
+	for _, kv := range env {
+		args = append(args, "-env="+kv)
 	}
-	v.must(t, http.MethodPost, "sys/plugins/catalog/auth/"+name, body)
+	vaultCLI(t, v, append(args, "auth", name)...)
 	return e
+}
+
+// vaultCLI runs Vault's own command line against v, for the steps an
+// operator types (plugin register, auth tune, plugin reload, operator
+// step-down), and returns its output.
+func vaultCLI(t *testing.T, v vaultAPI, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, ops.vaultBin, args...)
+	cmd.Env = append(cleanEnv(), "VAULT_ADDR="+v.addr, "VAULT_TOKEN="+v.token, "VAULT_FORMAT=json")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("vault %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
 }
 
 // enableAuth mounts a method (a catalog name, or "kubernetes" for Vault's
