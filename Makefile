@@ -9,7 +9,7 @@ VERSION  ?= v0.1.0
 LDFLAGS  := -s -w -X $(MODULE).Version=$(VERSION)
 GO       ?= go
 # golangci-lint v2, run through the module proxy so nothing needs installing.
-GOLANGCI ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.6.2
+GOLANGCI ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
 export CGO_ENABLED ?= 0
 

@@ -74,7 +74,7 @@ type backend struct {
 	// write or an invalidation does not install a stale state.
 	generation uint64
 
-	// roleLocks serialise read-modify-write of a single role.
+	// roleLocks serialize read-modify-write of a single role.
 	roleLocks []*locksutil.LockEntry
 	// roles caches decoded roles for logins and renewals.
 	roles *roleCache

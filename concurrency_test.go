@@ -30,7 +30,7 @@ func TestConcurrentLoginsAndWrites(t *testing.T) {
 				case err != nil:
 					errs <- fmt.Errorf("worker %d login %d: %w", w, i, err)
 				case resp.IsError():
-					errs <- fmt.Errorf("worker %d login %d: %v", w, i, resp.Error())
+					errs <- fmt.Errorf("worker %d login %d: %w", w, i, resp.Error())
 				}
 			}
 		}()

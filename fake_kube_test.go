@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,7 +25,7 @@ import (
 // without spec.audiences checks against, as a real API server does.
 const fakeAPIAudience = "https://kubernetes.default.svc"
 
-// fakeKube is a TLS Kubernetes API server with just enough behaviour for the
+// fakeKube is a TLS Kubernetes API server with just enough behavior for the
 // plugin's calls: TokenReview (really verifying signatures, expiry,
 // audiences and that the service account still exists with the same UID),
 // and GET of namespaces and service accounts. It is the unit tests' stand-in;
@@ -265,9 +264,4 @@ func writeStatus(w http.ResponseWriter, code int, msg string) {
 		Reason:   metav1.StatusReason(http.StatusText(code)),
 		Code:     int32(code),
 	})
-}
-
-// hasAudience is a readability helper for assertions on review specs.
-func hasAudience(spec authv1.TokenReviewSpec, aud string) bool {
-	return slices.Contains(spec.Audiences, aud)
 }

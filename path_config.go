@@ -81,7 +81,7 @@ func (b *backend) effectiveCA(cfg *kubeConfig) string {
 	return b.localFiles.caPEM()
 }
 
-// reviewerCredential decides which bearer token authorises calls to the
+// reviewerCredential decides which bearer token authorizes calls to the
 // Kubernetes API: the configured reviewer JWT, else the pod's own rotating
 // token, else the JWT being reviewed.
 func (b *backend) reviewerCredential(cfg *kubeConfig) credentialSource {

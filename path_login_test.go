@@ -1,6 +1,7 @@
 package kubeauth
 
 import (
+	"errors"
 	"net/http"
 	"reflect"
 	"strings"
@@ -411,7 +412,7 @@ func TestLoginKubernetesFaults(t *testing.T) {
 	})
 }
 
-func errorsIsDenied(err error) bool { return err == logical.ErrPermissionDenied }
+func errorsIsDenied(err error) bool { return errors.Is(err, logical.ErrPermissionDenied) }
 
 func TestLoginAliasLookahead(t *testing.T) {
 	e := configured(t)
