@@ -198,6 +198,8 @@ func (l *limitedBody) Close() error { return l.rc.Close() }
 // credentialSource yields the bearer token for one call to Kubernetes.
 type credentialSource interface {
 	token(loginJWT string) (string, error)
+	// String names the credential for an operator fixing its permissions.
+	String() string
 }
 
 // staticCredential is the configured token_reviewer_jwt.
@@ -205,11 +207,15 @@ type staticCredential string
 
 func (c staticCredential) token(string) (string, error) { return string(c), nil }
 
+func (staticCredential) String() string { return "token_reviewer_jwt" }
+
 // loginJWTCredential reviews a token with itself: the service account being
 // logged in must then be allowed to create TokenReviews.
 type loginJWTCredential struct{}
 
 func (loginJWTCredential) token(loginJWT string) (string, error) { return loginJWT, nil }
+
+func (loginJWTCredential) String() string { return "the login JWT" }
 
 // normalizeHostURL turns host or host:port into an https URL; client-go
 // would otherwise pick plain http when no CA is configured.

@@ -60,6 +60,10 @@ type fileCredential struct {
 	cached  string
 }
 
+func (f *fileCredential) String() string {
+	return "the pod's service-account token " + f.path
+}
+
 func (f *fileCredential) token(string) (string, error) {
 	info, err := os.Stat(f.path)
 	if err != nil {

@@ -156,7 +156,7 @@ func credentialFault(kube *kubeClient, err error, permission string) error {
 	if _, selfReview := kube.credential.(loginJWTCredential); selfReview {
 		return refuse(reasonReviewForbidden, "%v", err)
 	}
-	return fmt.Errorf("%w (the reviewer credential needs %s; check token_reviewer_jwt and its RBAC bindings)", err, permission)
+	return fmt.Errorf("%w (the reviewer credential needs %s; check %s and its RBAC bindings)", err, permission, kube.credential)
 }
 
 func stepReview(ctx context.Context, a *attempt) error {

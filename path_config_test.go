@@ -189,6 +189,12 @@ func TestConfigLocalPodFiles(t *testing.T) {
 		t.Fatalf("login with the pod's CA and token: resp=%#v err=%v", resp, err)
 	}
 
+	// A token the API server does not accept is named in the error.
+	e.kube.setReviewerToken("rotated-token")
+	if _, err := e.login(testRole, e.token()); err == nil || !strings.Contains(err.Error(), "check the pod's service-account token "+filepath.Join(dir, "token")) {
+		t.Fatalf("want an error naming the pod's token file, got %v", err)
+	}
+
 	// The kubelet rotates the token file: the next call uses the new token,
 	// which is the only one the API server now accepts.
 	e.kube.setReviewerToken("rotated-token")
@@ -224,7 +230,7 @@ func TestConfigChangeRebuildsClient(t *testing.T) {
 	first, _ := e.b.currentState(t.Context(), e.storage)
 
 	e.writeConfig(map[string]any{"token_reviewer_jwt": "wrong"})
-	if _, err := e.login(testRole, e.token()); err == nil || !strings.Contains(err.Error(), "HTTP 401") {
+	if _, err := e.login(testRole, e.token()); err == nil || !strings.Contains(err.Error(), "HTTP 401") || !strings.Contains(err.Error(), "check token_reviewer_jwt") {
 		t.Fatalf("want the new (wrong) reviewer token to be used, got %v", err)
 	}
 

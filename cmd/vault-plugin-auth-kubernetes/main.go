@@ -25,6 +25,10 @@ func main() {
 	}
 
 	logger := hclog.New(&hclog.LoggerOptions{Name: "kubeauth", JSONFormat: true})
+	go watchParent(os.Getppid, parentCheckInterval, nil, func(oldParent, newParent int) {
+		logger.Warn("the Vault process that started this plugin is gone; exiting", "vault_pid", oldParent, "new_parent_pid", newParent)
+		os.Exit(1)
+	})
 	if err := plugin.ServeMultiplex(&plugin.ServeOpts{
 		BackendFactoryFunc: kubeauth.Factory,
 		Logger:             logger,

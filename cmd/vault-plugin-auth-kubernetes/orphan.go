@@ -1,0 +1,35 @@
+package main
+
+import (
+	"time"
+)
+
+// parentCheckInterval is how often the plugin checks that the Vault process
+// that started it is still there.
+const parentCheckInterval = 2 * time.Second
+
+// watchParent calls onOrphan once the process has been re-parented, which
+// happens when the Vault that started it dies without stopping it (kill -9,
+// OOM kill). go-plugin does not notice that on its own, so without this
+// every Vault crash would leave one idle plugin process behind per mount
+// type. A process started directly by init (parent 1) is not watched: there
+// is no parent change to observe.
+func watchParent(getppid func() int, interval time.Duration, stop <-chan struct{}, onOrphan func(oldParent, newParent int)) {
+	parent := getppid()
+	if parent <= 1 {
+		return
+	}
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ticker.C:
+			if now := getppid(); now != parent {
+				onOrphan(parent, now)
+				return
+			}
+		}
+	}
+}
