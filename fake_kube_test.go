@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -62,7 +63,11 @@ func newFakeKube(t testing.TB, key crypto.PublicKey) *fakeKube {
 		serviceAccounts: map[string]fakeServiceAccount{},
 		namespaces:      map[string]map[string]string{},
 	}
-	f.srv = httptest.NewTLSServer(http.HandlerFunc(f.serve))
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
+	// Tests that distrust the server's certificate on purpose would
+	// otherwise print handshake errors.
+	f.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	f.srv.StartTLS()
 	t.Cleanup(f.srv.Close)
 	f.caPEM = pemCert(f.srv)
 	return f
