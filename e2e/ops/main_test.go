@@ -43,7 +43,8 @@ type settings struct {
 }
 
 func settingsFromEnv() (settings, error) {
-	root, err := filepath.Abs("..")
+	// go test runs in the package's folder, e2e/ops.
+	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		return settings{}, err
 	}
