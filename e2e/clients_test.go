@@ -117,15 +117,15 @@ auto_auth {
     }
   }
 }
-`, stk.vaultAddr, "auth/"+m.path, jwtFile, sink)
+`, stk.VaultAddr, "auth/"+m.path, jwtFile, sink)
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
 	var log bytes.Buffer
-	agent := exec.Command(stk.vaultBin, "agent", "-config="+cfgFile)
+	agent := exec.Command(stk.VaultBin, "agent", "-config="+cfgFile)
 	// No VAULT_TOKEN from the environment: the agent must authenticate.
-	agent.Env = append(os.Environ(), "VAULT_TOKEN=", "VAULT_ADDR="+stk.vaultAddr)
+	agent.Env = append(os.Environ(), "VAULT_TOKEN=", "VAULT_ADDR="+stk.VaultAddr)
 	// One writer for both: exec then never calls it from two goroutines.
 	agent.Stdout, agent.Stderr = &log, &log
 	if err := agent.Start(); err != nil {
@@ -188,8 +188,8 @@ func TestClientVaultCLIAtAuthKubernetes(t *testing.T) {
 
 	// The CLI shows a refusal as Vault's 403.
 	other := newWorkload(t, "cli")
-	cmd := exec.Command(stk.vaultBin, "write", "auth/kubernetes/login", "role=cli", "jwt="+vaultToken(t, other))
-	cmd.Env = append(os.Environ(), "VAULT_ADDR="+stk.vaultAddr, "VAULT_TOKEN=")
+	cmd := exec.Command(stk.VaultBin, "write", "auth/kubernetes/login", "role=cli", "jwt="+vaultToken(t, other))
+	cmd.Env = append(os.Environ(), "VAULT_ADDR="+stk.VaultAddr, "VAULT_TOKEN=")
 	b, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(b), "Code: 403") || !strings.Contains(string(b), "permission denied") {
 		t.Fatalf("vault write login for an unbound account: want code 403 permission denied, got %v:\n%s", err, b)
@@ -199,8 +199,8 @@ func TestClientVaultCLIAtAuthKubernetes(t *testing.T) {
 // vaultCLI runs the stack's vault binary against the stack.
 func vaultCLI(t *testing.T, token string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(stk.vaultBin, args...)
-	cmd.Env = append(os.Environ(), "VAULT_ADDR="+stk.vaultAddr, "VAULT_TOKEN="+token)
+	cmd := exec.Command(stk.VaultBin, args...)
+	cmd.Env = append(os.Environ(), "VAULT_ADDR="+stk.VaultAddr, "VAULT_TOKEN="+token)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -28,7 +28,7 @@ func TestConfigCreateReadUpdate(t *testing.T) {
 	r := root(t, http.MethodGet, cfgPath, nil)
 	expectStatus(t, r, http.StatusOK)
 	d := r.data()
-	if str(d, "kubernetes_host") != stk.kubeHost || str(d, "kubernetes_ca_cert") != strings.TrimSpace(stk.kubeCA) {
+	if str(d, "kubernetes_host") != stk.KubeHost || str(d, "kubernetes_ca_cert") != strings.TrimSpace(stk.KubeCA) {
 		t.Errorf("config read does not return the host and CA written: %s", r)
 	}
 	if d["token_reviewer_jwt_set"] != true {
@@ -46,16 +46,16 @@ func TestConfigCreateReadUpdate(t *testing.T) {
 	// A write replaces the whole config: fields left out go back to their
 	// defaults, and the reviewer JWT left out is gone.
 	expectOK(t, root(t, http.MethodPost, cfgPath, map[string]any{
-		"kubernetes_host":        stk.kubeHost,
-		"kubernetes_ca_cert":     stk.kubeCA,
-		"pem_keys":               []string{stk.saPubPEM},
-		"issuer":                 stk.saIssuer,
+		"kubernetes_host":        stk.KubeHost,
+		"kubernetes_ca_cert":     stk.KubeCA,
+		"pem_keys":               []string{stk.SAPubPEM},
+		"issuer":                 stk.SAIssuer,
 		"disable_iss_validation": false,
 	}))
 	r = root(t, http.MethodGet, cfgPath, nil)
 	expectStatus(t, r, http.StatusOK)
 	d = r.data()
-	if d["token_reviewer_jwt_set"] != false || str(d, "issuer") != stk.saIssuer ||
+	if d["token_reviewer_jwt_set"] != false || str(d, "issuer") != stk.SAIssuer ||
 		d["disable_iss_validation"] != false || len(strs(d, "pem_keys")) != 1 {
 		t.Errorf("config after a replacing write: %s", r)
 	}
@@ -63,8 +63,8 @@ func TestConfigCreateReadUpdate(t *testing.T) {
 	// Back to the reviewer, now with the local signature and issuer checks
 	// on: the apiserver's own tokens still log in.
 	m.configure(t, map[string]any{
-		"pem_keys":               []string{stk.saPubPEM},
-		"issuer":                 stk.saIssuer,
+		"pem_keys":               []string{stk.SAPubPEM},
+		"issuer":                 stk.SAIssuer,
 		"disable_iss_validation": false,
 	})
 	r = root(t, http.MethodGet, cfgPath, nil)
@@ -121,7 +121,7 @@ func TestConfigRejectsBadInput(t *testing.T) {
 // field that could carry it.
 func expectNoReviewerJWT(t *testing.T, r *reply) {
 	t.Helper()
-	if strings.Contains(string(r.raw), stk.reviewerJWT) {
+	if strings.Contains(string(r.raw), stk.ReviewerJWT) {
 		t.Fatalf("the reviewer JWT is in the reply to %s", r.req)
 	}
 	if _, ok := r.data()["token_reviewer_jwt"]; ok {

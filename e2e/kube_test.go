@@ -11,64 +11,9 @@ import (
 
 	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
-
-// The token reviewer Vault uses for every mount the tests create.
-const (
-	reviewerNamespace = "vault-auth"
-	reviewerName      = "vault-reviewer"
-	// reviewerLookups lets the reviewer read namespace labels (namespace
-	// selectors) and service-account annotations (alias metadata), which
-	// system:auth-delegator does not cover.
-	reviewerLookups = "kubeauth-e2e-reviewer-lookups"
-)
-
-// createReviewer creates the reviewer service account with its two cluster
-// role bindings and mints its token. The stack has no controller-manager, so
-// nothing else would create the account or a token for it.
-func (s *stack) createReviewer(ctx context.Context) error {
-	k := s.kube
-	if _, err := k.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
-		ObjectMeta: metav1.ObjectMeta{Name: reviewerNamespace},
-	}, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("creating namespace %s: %w", reviewerNamespace, err)
-	}
-	if _, err := k.CoreV1().ServiceAccounts(reviewerNamespace).Create(ctx, &corev1.ServiceAccount{
-		ObjectMeta: metav1.ObjectMeta{Name: reviewerName},
-	}, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("creating the reviewer service account: %w", err)
-	}
-	if _, err := k.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
-		ObjectMeta: metav1.ObjectMeta{Name: reviewerLookups},
-		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{""}, Resources: []string{"namespaces", "serviceaccounts"}, Verbs: []string{"get"}},
-		},
-	}, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("creating cluster role %s: %w", reviewerLookups, err)
-	}
-	subject := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: reviewerName, Namespace: reviewerNamespace}
-	for _, role := range []string{"system:auth-delegator", reviewerLookups} {
-		if _, err := k.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: reviewerName + "-" + strings.ReplaceAll(role, ":", "-")},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
-			Subjects:   []rbacv1.Subject{subject},
-		}, metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("binding the reviewer to %s: %w", role, err)
-		}
-	}
-	day := int64(24 * 3600)
-	tr, err := k.CoreV1().ServiceAccounts(reviewerNamespace).CreateToken(ctx, reviewerName, &authnv1.TokenRequest{
-		Spec: authnv1.TokenRequestSpec{ExpirationSeconds: &day},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		return fmt.Errorf("minting the reviewer token: %w", err)
-	}
-	s.reviewerJWT = tr.Status.Token
-	return nil
-}
 
 var nameSeq atomic.Int64
 
@@ -99,7 +44,7 @@ func kubeCtx(t *testing.T) context.Context {
 func newNamespace(t *testing.T, labels map[string]string) string {
 	t.Helper()
 	name := uniqueName(t, "ns")
-	_, err := stk.kube.CoreV1().Namespaces().Create(kubeCtx(t), &corev1.Namespace{
+	_, err := stk.Kube.CoreV1().Namespaces().Create(kubeCtx(t), &corev1.Namespace{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
 	}, metav1.CreateOptions{})
 	if err != nil {
@@ -110,7 +55,7 @@ func newNamespace(t *testing.T, labels map[string]string) string {
 
 func newServiceAccount(t *testing.T, namespace, name string, annotations map[string]string) *corev1.ServiceAccount {
 	t.Helper()
-	sa, err := stk.kube.CoreV1().ServiceAccounts(namespace).Create(kubeCtx(t), &corev1.ServiceAccount{
+	sa, err := stk.Kube.CoreV1().ServiceAccounts(namespace).Create(kubeCtx(t), &corev1.ServiceAccount{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: annotations},
 	}, metav1.CreateOptions{})
 	if err != nil {
@@ -121,7 +66,7 @@ func newServiceAccount(t *testing.T, namespace, name string, annotations map[str
 
 func deleteServiceAccount(t *testing.T, namespace, name string) {
 	t.Helper()
-	err := stk.kube.CoreV1().ServiceAccounts(namespace).Delete(kubeCtx(t), name, metav1.DeleteOptions{})
+	err := stk.Kube.CoreV1().ServiceAccounts(namespace).Delete(kubeCtx(t), name, metav1.DeleteOptions{})
 	if err != nil {
 		t.Fatalf("deleting service account %s/%s: %v", namespace, name, err)
 	}
@@ -155,7 +100,7 @@ func mintToken(t *testing.T, namespace, saName string, opts tokenOptions) string
 	if p := opts.pod; p != nil {
 		spec.BoundObjectRef = &authnv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: p.Name, UID: p.UID}
 	}
-	tr, err := stk.kube.CoreV1().ServiceAccounts(namespace).CreateToken(kubeCtx(t), saName,
+	tr, err := stk.Kube.CoreV1().ServiceAccounts(namespace).CreateToken(kubeCtx(t), saName,
 		&authnv1.TokenRequest{Spec: spec}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("TokenRequest for %s/%s: %v", namespace, saName, err)
@@ -174,7 +119,7 @@ func vaultToken(t *testing.T, w workload) string {
 // it stays Pending, which is all a pod-bound token needs.
 func newPod(t *testing.T, namespace, saName string) *corev1.Pod {
 	t.Helper()
-	pod, err := stk.kube.CoreV1().Pods(namespace).Create(kubeCtx(t), &corev1.Pod{
+	pod, err := stk.Kube.CoreV1().Pods(namespace).Create(kubeCtx(t), &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "app"},
 		Spec: corev1.PodSpec{
 			ServiceAccountName: saName,
@@ -192,7 +137,7 @@ func newPod(t *testing.T, namespace, saName string) *corev1.Pod {
 func deletePod(t *testing.T, pod *corev1.Pod) {
 	t.Helper()
 	ctx := kubeCtx(t)
-	pods := stk.kube.CoreV1().Pods(pod.Namespace)
+	pods := stk.Kube.CoreV1().Pods(pod.Namespace)
 	zero := int64(0)
 	if err := pods.Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
 		t.Fatalf("deleting pod %s/%s: %v", pod.Namespace, pod.Name, err)

@@ -26,7 +26,7 @@ type legacyClaims struct {
 // legacyToken makes a token Secret for w and returns its token.
 func legacyToken(t *testing.T, w workload, secretName string) string {
 	t.Helper()
-	tok := signRS256(t, stk.saKey, legacyClaims{
+	tok := signRS256(t, stk.SAKey, legacyClaims{
 		Claims: jwt.Claims{
 			Issuer:  "kubernetes/serviceaccount",
 			Subject: "system:serviceaccount:" + w.namespace + ":" + w.sa.Name,
@@ -36,7 +36,7 @@ func legacyToken(t *testing.T, w workload, secretName string) string {
 		Name:       w.sa.Name,
 		UID:        string(w.sa.UID),
 	})
-	_, err := stk.kube.CoreV1().Secrets(w.namespace).Create(kubeCtx(t), &corev1.Secret{
+	_, err := stk.Kube.CoreV1().Secrets(w.namespace).Create(kubeCtx(t), &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: secretName, Annotations: map[string]string{
 			corev1.ServiceAccountNameKey: w.sa.Name,
 			corev1.ServiceAccountUIDKey:  string(w.sa.UID),
@@ -77,7 +77,7 @@ func TestLoginLegacySecretToken(t *testing.T) {
 	// The Secret is what makes the token valid: a token whose Secret is
 	// gone (and that the apiserver has not reviewed yet) is refused.
 	orphan := legacyToken(t, w, "legacy-token-q9w4z")
-	if err := stk.kube.CoreV1().Secrets(w.namespace).Delete(kubeCtx(t), "legacy-token-q9w4z", metav1.DeleteOptions{}); err != nil {
+	if err := stk.Kube.CoreV1().Secrets(w.namespace).Delete(kubeCtx(t), "legacy-token-q9w4z", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	expectDenied(t, m.login(t, "legacy", orphan))

@@ -38,9 +38,9 @@ func newMount(t *testing.T) *mount {
 // the reviewer's token.
 func reviewerConfig() map[string]any {
 	return map[string]any{
-		"kubernetes_host":    stk.kubeHost,
-		"kubernetes_ca_cert": stk.kubeCA,
-		"token_reviewer_jwt": stk.reviewerJWT,
+		"kubernetes_host":    stk.KubeHost,
+		"kubernetes_ca_cert": stk.KubeCA,
+		"token_reviewer_jwt": stk.ReviewerJWT,
 	}
 }
 

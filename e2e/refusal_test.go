@@ -43,8 +43,8 @@ func TestLoginRefusals(t *testing.T) {
 		// Signed with the apiserver's own key, so only the expiry is wrong;
 		// the same token with a future expiry logs in. Five minutes ago is
 		// well past any allowance for clock skew.
-		expectDenied(t, m.login(t, "app", signRS256(t, stk.saKey, claimsFor(w.sa, time.Now().Add(-5*time.Minute)))))
-		m.mustLogin(t, "app", signRS256(t, stk.saKey, claimsFor(w.sa, time.Now().Add(5*time.Minute))))
+		expectDenied(t, m.login(t, "app", signRS256(t, stk.SAKey, claimsFor(w.sa, time.Now().Add(-5*time.Minute)))))
+		m.mustLogin(t, "app", signRS256(t, stk.SAKey, claimsFor(w.sa, time.Now().Add(5*time.Minute))))
 	})
 	t.Run("unknown signing key", func(t *testing.T) {
 		t.Parallel()
@@ -61,7 +61,7 @@ func TestLoginRefusals(t *testing.T) {
 		t.Parallel()
 		// The classic confusion: the verifier's public key used as an HMAC
 		// secret, hoping it is taken for the RSA key it is.
-		expectDenied(t, m.login(t, "app", signHS256(t, []byte(stk.saPubPEM), claimsFor(w.sa, time.Now().Add(5*time.Minute)))))
+		expectDenied(t, m.login(t, "app", signHS256(t, []byte(stk.SAPubPEM), claimsFor(w.sa, time.Now().Add(5*time.Minute)))))
 	})
 	t.Run("no alg", func(t *testing.T) {
 		t.Parallel()
@@ -89,7 +89,7 @@ func TestLoginRefusals(t *testing.T) {
 func TestLoginRefusesUnknownKeyLocally(t *testing.T) {
 	t.Parallel()
 	m := newMount(t)
-	m.configure(t, map[string]any{"pem_keys": []string{stk.saPubPEM}})
+	m.configure(t, map[string]any{"pem_keys": []string{stk.SAPubPEM}})
 	w := newWorkload(t, "app")
 	m.bindRole(t, "app", w, nil)
 	m.mustLogin(t, "app", vaultToken(t, w))

@@ -19,14 +19,14 @@ func TestLoginWithoutReviewerJWT(t *testing.T) {
 	t.Parallel()
 	m := newMount(t)
 	expectOK(t, root(t, http.MethodPost, "auth/"+m.path+"/config", map[string]any{
-		"kubernetes_host":    stk.kubeHost,
-		"kubernetes_ca_cert": stk.kubeCA,
+		"kubernetes_host":    stk.KubeHost,
+		"kubernetes_ca_cert": stk.KubeCA,
 	}))
 	w := newWorkload(t, "self")
 	m.bindRole(t, "self", w, nil)
 
 	selfToken := func() string {
-		return mintToken(t, w.namespace, w.sa.Name, tokenOptions{audiences: []string{"vault", stk.saIssuer}})
+		return mintToken(t, w.namespace, w.sa.Name, tokenOptions{audiences: []string{"vault", stk.SAIssuer}})
 	}
 	// A token for "vault" alone is no credential for the apiserver.
 	expectDenied(t, m.login(t, "self", vaultToken(t, w)))
@@ -74,7 +74,7 @@ func TestLoginReviewerWithoutPermission(t *testing.T) {
 
 func bindAuthDelegator(t *testing.T, w workload) {
 	t.Helper()
-	_, err := stk.kube.RbacV1().ClusterRoleBindings().Create(kubeCtx(t), &rbacv1.ClusterRoleBinding{
+	_, err := stk.Kube.RbacV1().ClusterRoleBindings().Create(kubeCtx(t), &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: w.namespace + "-" + w.sa.Name + "-auth-delegator"},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:auth-delegator"},
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: w.sa.Name, Namespace: w.namespace}},

@@ -51,7 +51,7 @@ func TestLoginNamespaceSelector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := stk.kube.CoreV1().Namespaces().Patch(kubeCtx(t), red, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+	if _, err := stk.Kube.CoreV1().Namespaces().Patch(kubeCtx(t), red, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatalf("relabelling %s: %v", red, err)
 	}
 	m.mustLogin(t, "json", tokenIn(red))

@@ -54,7 +54,7 @@ func TestUpgradeFromBuiltinAndBack(t *testing.T) {
 	// The built-in method's config and role, read by the plugin.
 	r = root(t, http.MethodGet, "auth/"+path+"/config", nil)
 	expectStatus(t, r, http.StatusOK)
-	if str(r.data(), "kubernetes_host") != stk.kubeHost || r.data()["token_reviewer_jwt_set"] != true {
+	if str(r.data(), "kubernetes_host") != stk.KubeHost || r.data()["token_reviewer_jwt_set"] != true {
 		t.Errorf("the plugin does not read the built-in method's config: %s", r)
 	}
 	expectNoReviewerJWT(t, r)

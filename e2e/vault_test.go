@@ -32,7 +32,7 @@ func newVaultClient(addr, token string) (*vault.Client, error) {
 // client is a Vault API client with the given token ("" for none).
 func client(t *testing.T, token string) *vault.Client {
 	t.Helper()
-	c, err := newVaultClient(stk.vaultAddr, token)
+	c, err := newVaultClient(stk.VaultAddr, token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func call(t *testing.T, method, path, token string, body any) *reply {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, stk.vaultAddr+"/v1/"+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, stk.VaultAddr+"/v1/"+path, rd)
 	if err != nil {
 		t.Fatal(err)
 	}

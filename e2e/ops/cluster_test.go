@@ -4,12 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // A three-node Raft cluster of Vault servers on loopback, the plugin in each
@@ -45,9 +46,11 @@ func TestRaftClusterFailover(t *testing.T) {
 	// The binary goes into every node's plugin directory before it is
 	// registered: whichever node becomes active must be able to run it.
 	for _, n := range nodes[1:] {
-		copyFile(t, ops.plugin.path, filepath.Join(n.pluginDir, pluginName+"-"+ops.plugin.version))
+		if _, err := realstack.InstallPlugin(ops.plugin.path, n.pluginDir, realstack.PluginName+"-"+ops.plugin.version); err != nil {
+			t.Fatal(err)
+		}
 	}
-	e := installPlugin(t, first.api, first.pluginDir, pluginName, ops.plugin)
+	e := installPlugin(t, first.api, first.pluginDir, realstack.PluginName, ops.plugin)
 	const mount = "kubernetes"
 	enableAuth(t, first.api, mount, e.name, e.version)
 	first.api.must(t, http.MethodPost, "auth/"+mount+"/config", reviewerConfig(nil))
@@ -234,19 +237,5 @@ func waitForwarding(t *testing.T, n, leader *vaultNode, timeout time.Duration) {
 			t.Fatalf("standby %s does not know the active node %s after %v (last: %v %v)", n.name, leader.name, timeout, r, err)
 		}
 		time.Sleep(250 * time.Millisecond)
-	}
-}
-
-func copyFile(t *testing.T, src, dst string) {
-	t.Helper()
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst+".tmp", b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(dst+".tmp", dst); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // projectedVolume lays files out the way the kubelet writes a projected
@@ -75,28 +77,28 @@ func TestInPodTokenRotation(t *testing.T) {
 	ctx := kubeCtx(t)
 	vol := newProjectedVolume(t)
 	podNS := uniqueName(t, "ns")
-	if _, err := ops.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
+	if _, err := ops.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
 		ObjectMeta: metav1.ObjectMeta{Name: podNS},
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	const podSA = "vault"
-	if err := createBoundServiceAccount(ctx, ops.kube, podNS, podSA); err != nil {
+	if err := ops.CreateBoundServiceAccount(ctx, podNS, podSA); err != nil {
 		t.Fatal(err)
 	}
 	// A pod's own token: the API server's default audience, as the kubelet
 	// requests it.
-	oldToken, err := requestToken(ctx, ops.kube, podNS, podSA, nil, time.Hour)
+	oldToken, err := ops.RequestToken(ctx, podNS, podSA, realstack.TokenOptions{TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	vol.write(t, map[string]string{"ca.crt": ops.kubeCA, "token": oldToken})
+	vol.write(t, map[string]string{"ca.crt": ops.KubeCA, "token": oldToken})
 
-	e := installPlugin(t, ops.dev, ops.devPlugs, "kubeauth-inpod", ops.plugin, "KUBEAUTH_LOCAL_SA_DIR="+vol.dir)
+	e := installPlugin(t, ops.dev, ops.PluginDir, "kubeauth-inpod", ops.plugin, "KUBEAUTH_LOCAL_SA_DIR="+vol.dir)
 	mount := uniqueName(t, "k")
 	enableAuth(t, ops.dev, mount, e.name, e.version)
 	ops.dev.must(t, http.MethodPost, "auth/"+mount+"/config", map[string]any{
-		"kubernetes_host":      ops.kubeHost,
+		"kubernetes_host":      ops.KubeHost,
 		"disable_local_ca_jwt": false,
 	})
 	cfg := ops.dev.must(t, http.MethodGet, "auth/"+mount+"/config", nil).data()
@@ -111,10 +113,10 @@ func TestInPodTokenRotation(t *testing.T) {
 	// The pod's service account is deleted and recreated (a new UID): its
 	// old token dies once the API server's 10 s authentication cache lets
 	// go of it.
-	if err := ops.kube.CoreV1().ServiceAccounts(podNS).Delete(ctx, podSA, metav1.DeleteOptions{}); err != nil {
+	if err := ops.Kube.CoreV1().ServiceAccounts(podNS).Delete(ctx, podSA, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := createBoundServiceAccount(ctx, ops.kube, podNS, podSA); err != nil {
+	if err := ops.CreateBoundServiceAccount(ctx, podNS, podSA); err != nil {
 		t.Fatal(err)
 	}
 	waitTokenDead(t, oldToken)
@@ -122,11 +124,11 @@ func TestInPodTokenRotation(t *testing.T) {
 	expectFault(t, r, "refused the TokenReview with HTTP 401")
 	t.Logf("with the dead token still in the pod's files: HTTP %d: %s", r.status, r.errorText())
 
-	newToken, err := requestToken(ctx, ops.kube, podNS, podSA, nil, time.Hour)
+	newToken, err := ops.RequestToken(ctx, podNS, podSA, realstack.TokenOptions{TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	vol.write(t, map[string]string{"ca.crt": ops.kubeCA, "token": newToken})
+	vol.write(t, map[string]string{"ca.crt": ops.KubeCA, "token": newToken})
 	r = ops.dev.login(t, mount, "app", jwt)
 	if r.status != http.StatusOK {
 		t.Fatalf("first login after the token file was rotated (no reload): want HTTP 200, got %s", r)
@@ -139,7 +141,7 @@ func waitTokenDead(t *testing.T, token string) {
 	start := time.Now()
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		tr, err := ops.kube.AuthenticationV1().TokenReviews().Create(ctx,
+		tr, err := ops.Kube.AuthenticationV1().TokenReviews().Create(ctx,
 			&authnv1.TokenReview{Spec: authnv1.TokenReviewSpec{Token: token}}, metav1.CreateOptions{})
 		cancel()
 		if err != nil {

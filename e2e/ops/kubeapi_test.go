@@ -31,7 +31,7 @@ func faultsPlugin(t *testing.T) catalogEntry {
 	faults.Lock()
 	defer faults.Unlock()
 	if faults.entry == nil {
-		e := installPlugin(t, ops.dev, ops.devPlugs, "kubeauth-faults", ops.plugin,
+		e := installPlugin(t, ops.dev, ops.PluginDir, "kubeauth-faults", ops.plugin,
 			"KUBEAUTH_REQUEST_TIMEOUT="+faultTimeout.String())
 		faults.entry = &e
 	}
@@ -122,7 +122,7 @@ func TestKubeAPIHung(t *testing.T) {
 	t.Parallel()
 	hung := newHungListener(t)
 	w := newWorkload(t, "app")
-	mount := faultMount(t, hung.host(), ops.kubeCA, w)
+	mount := faultMount(t, hung.host(), ops.KubeCA, w)
 	jwt := w.token(t)
 
 	r := ops.dev.login(t, mount, "app", jwt)

@@ -98,13 +98,13 @@ func (s sample) String() string {
 // does not skew their timing checks and their activity does not blur its
 // measurements.
 func TestLoadWhileRewriting(t *testing.T) {
-	e := installPlugin(t, ops.dev, ops.devPlugs, "kubeauth-load", ops.plugin)
+	e := installPlugin(t, ops.dev, ops.PluginDir, "kubeauth-load", ops.plugin)
 	mount := uniqueName(t, "k")
 	enableAuth(t, ops.dev, mount, e.name, e.version)
 	w := newWorkload(t, "app")
 	configs := []map[string]any{
 		reviewerConfig(nil),
-		reviewerConfig(map[string]any{"disable_iss_validation": false, "issuer": ops.saIssuer}),
+		reviewerConfig(map[string]any{"disable_iss_validation": false, "issuer": ops.SAIssuer}),
 	}
 	// Batch tokens: Vault stores nothing per login, so its own memory
 	// reflects leaks rather than a token store filling up.

@@ -5,11 +5,9 @@ import (
 	"net/http"
 	"testing"
 	"time"
-)
 
-// pluginName is the catalog name on the suite's own Vault servers: the name
-// operators use for this plugin.
-const pluginName = "vault-plugin-auth-kubernetes"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
+)
 
 // A production Vault (integrated storage on disk, not dev mode) is
 // restarted: it comes back sealed, and once unsealed the mount, its config
@@ -24,11 +22,11 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	n.unseal(t, key)
 	n.waitFor(t, "active", 2*time.Minute, health.active)
 
-	e := installPlugin(t, n.api, n.pluginDir, pluginName, ops.plugin)
+	e := installPlugin(t, n.api, n.pluginDir, realstack.PluginName, ops.plugin)
 	const mount = "kubernetes"
 	enableAuth(t, n.api, mount, e.name, e.version)
 	n.api.must(t, http.MethodPost, "auth/"+mount+"/config",
-		reviewerConfig(map[string]any{"disable_iss_validation": false, "issuer": ops.saIssuer}))
+		reviewerConfig(map[string]any{"disable_iss_validation": false, "issuer": ops.SAIssuer}))
 	app := newWorkload(t, "app")
 	team := newWorkloadLabeled(t, "worker", map[string]string{"team": "blue"})
 	n.api.must(t, http.MethodPost, "auth/"+mount+"/role/app",

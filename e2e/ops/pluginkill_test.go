@@ -13,7 +13,7 @@ import (
 // dead process renews through the new one.
 func TestPluginProcessKilled(t *testing.T) {
 	t.Parallel()
-	e := installPlugin(t, ops.dev, ops.devPlugs, "kubeauth-kill", ops.plugin)
+	e := installPlugin(t, ops.dev, ops.PluginDir, "kubeauth-kill", ops.plugin)
 	mount := uniqueName(t, "k")
 	enableAuth(t, ops.dev, mount, e.name, e.version)
 	ops.dev.must(t, http.MethodPost, "auth/"+mount+"/config", reviewerConfig(nil))

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // loginOutcome is what a login grants, to compare the built-in method's
@@ -48,7 +50,7 @@ func TestSwitchOverFromBuiltin(t *testing.T) {
 	}
 
 	ops.dev.must(t, http.MethodPost, "auth/"+mount+"/config",
-		reviewerConfig(map[string]any{"disable_iss_validation": false, "issuer": ops.saIssuer}))
+		reviewerConfig(map[string]any{"disable_iss_validation": false, "issuer": ops.SAIssuer}))
 	app := newWorkload(t, "app")
 	blue := newWorkloadLabeled(t, "worker", map[string]string{"team": "blue"})
 	roles := map[string]map[string]any{
@@ -86,7 +88,7 @@ func TestSwitchOverFromBuiltin(t *testing.T) {
 		ops.dev.must(t, http.MethodPost, "auth/"+mount+"/role/"+name, body)
 	}
 	appVault := app.token(t)
-	plainTok, err := requestToken(kubeCtx(t), ops.kube, app.namespace, app.sa, nil, time.Hour)
+	plainTok, err := ops.RequestToken(kubeCtx(t), app.namespace, app.sa, realstack.TokenOptions{TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +111,7 @@ func TestSwitchOverFromBuiltin(t *testing.T) {
 		}
 	}
 
-	e := installPlugin(t, ops.dev, ops.devPlugs, "kubernetes", ops.plugin)
+	e := installPlugin(t, ops.dev, ops.PluginDir, "kubernetes", ops.plugin)
 	vaultCLI(t, ops.dev, "auth", "tune", "-plugin-version="+e.version, mount)
 	// `vault plugin reload -mounts=...` of Vault 1.21.1 sends a root-namespace
 	// reload to sys/plugins/reload/unknown (404) and ignores -mounts; the

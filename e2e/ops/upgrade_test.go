@@ -29,7 +29,7 @@ func nextMinor(v string) (string, error) {
 func buildVersion(t *testing.T, version string) pluginBuild {
 	t.Helper()
 	out := filepath.Join(ops.runDir, "build", "vault-plugin-auth-kubernetes-"+version)
-	cmd := exec.Command("make", "-s", "-C", ops.repoRoot, "--no-print-directory", "build",
+	cmd := exec.Command("make", "-s", "-C", ops.RepoRoot, "--no-print-directory", "build",
 		"VERSION="+version, "BINARY="+out)
 	cmd.Env = os.Environ()
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -60,7 +60,7 @@ func TestUpgradeInPlace(t *testing.T) {
 	next := buildVersion(t, nextVersion)
 
 	const name = "kubeauth-upgrade"
-	old := installPlugin(t, ops.dev, ops.devPlugs, name, ops.plugin)
+	old := installPlugin(t, ops.dev, ops.PluginDir, name, ops.plugin)
 	mount := uniqueName(t, "k")
 	enableAuth(t, ops.dev, mount, old.name, old.version)
 	expectRunning(t, ops.dev, mount, old)
@@ -80,7 +80,7 @@ func TestUpgradeInPlace(t *testing.T) {
 	ops.dev.mustLogin(t, mount, "anyone", jwt)
 	snap := snapshot(t, ops.dev, mount, "app", "anyone")
 
-	upgraded := installPlugin(t, ops.dev, ops.devPlugs, name, next)
+	upgraded := installPlugin(t, ops.dev, ops.PluginDir, name, next)
 	catalog := ops.dev.must(t, http.MethodGet, "sys/plugins/catalog/auth/"+name+"?version="+old.version, nil)
 	if str(catalog.data(), "sha256") != old.sha256 {
 		t.Fatalf("registering %s replaced %s in the catalog: %s", next.version, old.version, catalog)

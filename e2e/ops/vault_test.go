@@ -3,14 +3,11 @@ package ops
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -19,6 +16,8 @@ import (
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // vaultAPI is one Vault server's HTTP API and the token to call it with.
@@ -250,27 +249,18 @@ type catalogEntry struct {
 // `vault plugin register -sha256 -version -command -env auth NAME`.
 func installPlugin(t *testing.T, v vaultAPI, pluginDir, name string, bin pluginBuild, env ...string) catalogEntry {
 	t.Helper()
-	raw, err := os.ReadFile(bin.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(raw)
 	e := catalogEntry{
 		name:    name,
 		version: bin.version,
 		command: name + "-" + bin.version,
-		sha256:  hex.EncodeToString(sum[:]),
 		env:     env,
 	}
 	e.exe = filepath.Join(pluginDir, e.command)
-	// Written beside and renamed: Vault must never exec a half-written file.
-	tmp := e.exe + ".tmp"
-	if err := os.WriteFile(tmp, raw, 0o755); err != nil {
+	sha, err := realstack.InstallPlugin(bin.path, pluginDir, e.command)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Rename(tmp, e.exe); err != nil {
-		t.Fatal(err)
-	}
+	e.sha256 = sha
 	args := []string{"plugin", "register", "-sha256=" + e.sha256, "-version=" + e.version, "-command=" + e.command}
 	for _, kv := range env {
 		args = append(args, "-env="+kv)
@@ -286,8 +276,8 @@ func vaultCLI(t *testing.T, v vaultAPI, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, ops.vaultBin, args...)
-	cmd.Env = append(cleanEnv(), "VAULT_ADDR="+v.addr, "VAULT_TOKEN="+v.token, "VAULT_FORMAT=json")
+	cmd := exec.CommandContext(ctx, ops.VaultBin, args...)
+	cmd.Env = append(realstack.CleanEnv(), "VAULT_ADDR="+v.addr, "VAULT_TOKEN="+v.token, "VAULT_FORMAT=json")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("vault %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -325,9 +315,9 @@ func expectRunning(t *testing.T, v vaultAPI, path string, e catalogEntry) {
 // reviewerConfig is a complete config for the stack's apiserver.
 func reviewerConfig(extra map[string]any) map[string]any {
 	cfg := map[string]any{
-		"kubernetes_host":    ops.kubeHost,
-		"kubernetes_ca_cert": ops.kubeCA,
-		"token_reviewer_jwt": ops.reviewerJWT,
+		"kubernetes_host":    ops.KubeHost,
+		"kubernetes_ca_cert": ops.KubeCA,
+		"token_reviewer_jwt": ops.ReviewerJWT,
 	}
 	maps.Copy(cfg, extra)
 	return cfg

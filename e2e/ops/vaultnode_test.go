@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // A vaultNode is a production-style Vault server: integrated storage
@@ -78,7 +80,7 @@ listener "tcp" {
 // uninitialised on the first start).
 func (n *vaultNode) start(t *testing.T) {
 	t.Helper()
-	p, err := startProc("vault-"+n.name, n.logPath, []string{ops.vaultBin, "server", "-config", n.cfgPath}, cleanEnv())
+	p, err := startProc("vault-"+n.name, n.logPath, []string{ops.VaultBin, "server", "-config", n.cfgPath}, realstack.CleanEnv())
 	if err != nil {
 		t.Fatal(err)
 	}
