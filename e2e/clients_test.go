@@ -16,6 +16,8 @@ import (
 
 	vault "github.com/hashicorp/vault/api"
 	k8sauth "github.com/hashicorp/vault/api/auth/kubernetes"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // Clients we did not write log in through the plugin: Vault's own Go
@@ -73,7 +75,7 @@ func expectLookup(t *testing.T, c *vault.Client, role string, w workload, polici
 	if err != nil {
 		t.Fatalf("token lookup: %v", err)
 	}
-	meta := stringMap(s.Data["meta"])
+	meta := realstack.Object(s.Data).StringMap("meta")
 	if meta["role"] != role || meta["service_account_uid"] != string(w.sa.UID) ||
 		meta["service_account_namespace"] != w.namespace {
 		t.Errorf("token metadata %v is not role %s for %s/%s", meta, role, w.namespace, w.sa.Name)
@@ -117,7 +119,7 @@ auto_auth {
     }
   }
 }
-`, stk.VaultAddr, "auth/"+m.path, jwtFile, sink)
+`, stk.Vault.Addr, "auth/"+m.path, jwtFile, sink)
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +127,7 @@ auto_auth {
 	var log bytes.Buffer
 	agent := exec.Command(stk.VaultBin, "agent", "-config="+cfgFile)
 	// No VAULT_TOKEN from the environment: the agent must authenticate.
-	agent.Env = append(os.Environ(), "VAULT_TOKEN=", "VAULT_ADDR="+stk.VaultAddr)
+	agent.Env = append(os.Environ(), "VAULT_TOKEN=", "VAULT_ADDR="+stk.Vault.Addr)
 	// One writer for both: exec then never calls it from two goroutines.
 	agent.Stdout, agent.Stderr = &log, &log
 	if err := agent.Start(); err != nil {
@@ -189,7 +191,7 @@ func TestClientVaultCLIAtAuthKubernetes(t *testing.T) {
 	// The CLI shows a refusal as Vault's 403.
 	other := newWorkload(t, "cli")
 	cmd := exec.Command(stk.VaultBin, "write", "auth/kubernetes/login", "role=cli", "jwt="+vaultToken(t, other))
-	cmd.Env = append(os.Environ(), "VAULT_ADDR="+stk.VaultAddr, "VAULT_TOKEN=")
+	cmd.Env = append(os.Environ(), "VAULT_ADDR="+stk.Vault.Addr, "VAULT_TOKEN=")
 	b, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(b), "Code: 403") || !strings.Contains(string(b), "permission denied") {
 		t.Fatalf("vault write login for an unbound account: want code 403 permission denied, got %v:\n%s", err, b)
@@ -200,7 +202,7 @@ func TestClientVaultCLIAtAuthKubernetes(t *testing.T) {
 func vaultCLI(t *testing.T, token string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(stk.VaultBin, args...)
-	cmd.Env = append(os.Environ(), "VAULT_ADDR="+stk.VaultAddr, "VAULT_TOKEN="+token)
+	cmd.Env = append(os.Environ(), "VAULT_ADDR="+stk.Vault.Addr, "VAULT_TOKEN="+token)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

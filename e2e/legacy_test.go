@@ -6,6 +6,8 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // Legacy Secret-based tokens: the documented sample response still shows
@@ -63,16 +65,16 @@ func TestLoginLegacySecretToken(t *testing.T) {
 	tok := legacyToken(t, w, "legacy-token-x7k2p")
 
 	a := m.mustLogin(t, "legacy", tok)
-	if got := stringMap(a["metadata"])["service_account_secret_name"]; got != "legacy-token-x7k2p" {
+	if got := a.StringMap("metadata")["service_account_secret_name"]; got != "legacy-token-x7k2p" {
 		t.Errorf("service_account_secret_name = %q, want legacy-token-x7k2p", got)
 	}
-	expectDenied(t, m.login(t, "audience", tok))
+	realstack.ExpectDenied(t, m.login(t, "audience", tok))
 
 	// Issuer validation on, with no issuer configured: the legacy issuer is
 	// the default, so the legacy token passes and a projected one does not.
 	m.configure(t, map[string]any{"disable_iss_validation": false})
 	m.mustLogin(t, "legacy", tok)
-	expectDenied(t, m.login(t, "legacy", mintToken(t, w.namespace, w.sa.Name, tokenOptions{})))
+	realstack.ExpectDenied(t, m.login(t, "legacy", mintToken(t, w.namespace, w.sa.Name, tokenOptions{})))
 
 	// The Secret is what makes the token valid: a token whose Secret is
 	// gone (and that the apiserver has not reviewed yet) is refused.
@@ -80,5 +82,5 @@ func TestLoginLegacySecretToken(t *testing.T) {
 	if err := stk.Kube.CoreV1().Secrets(w.namespace).Delete(kubeCtx(t), "legacy-token-q9w4z", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	expectDenied(t, m.login(t, "legacy", orphan))
+	realstack.ExpectDenied(t, m.login(t, "legacy", orphan))
 }

@@ -63,7 +63,7 @@ func (s *suite) setUp() error {
 	if err := s.Start(); err != nil {
 		return err
 	}
-	if s.root, err = newVaultClient(s.VaultAddr, s.VaultToken); err != nil {
+	if s.root, err = s.Vault.Client(); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

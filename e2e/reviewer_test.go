@@ -8,6 +8,8 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // Without token_reviewer_jwt the login JWT reviews itself: a workload may log
@@ -29,10 +31,10 @@ func TestLoginWithoutReviewerJWT(t *testing.T) {
 		return mintToken(t, w.namespace, w.sa.Name, tokenOptions{audiences: []string{"vault", stk.SAIssuer}})
 	}
 	// A token for "vault" alone is no credential for the apiserver.
-	expectDenied(t, m.login(t, "self", vaultToken(t, w)))
+	realstack.ExpectDenied(t, m.login(t, "self", vaultToken(t, w)))
 	// Kubernetes refuses the review to a token that may not create one:
 	// to Vault that is a failed login like any other.
-	expectDenied(t, m.login(t, "self", selfToken()))
+	realstack.ExpectDenied(t, m.login(t, "self", selfToken()))
 
 	bindAuthDelegator(t, w)
 	jwt := selfToken()
@@ -41,10 +43,10 @@ func TestLoginWithoutReviewerJWT(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		r := m.login(t, "self", jwt)
-		if r.status == http.StatusOK {
+		if r.Status == http.StatusOK {
 			break
 		}
-		expectDenied(t, r)
+		realstack.ExpectDenied(t, r)
 		if time.Now().After(deadline) {
 			t.Fatalf("still refused 30 s after binding system:auth-delegator: %s", r)
 		}
@@ -64,10 +66,10 @@ func TestLoginReviewerWithoutPermission(t *testing.T) {
 	m.bindRole(t, "app", w, nil)
 
 	r := m.login(t, "app", vaultToken(t, w))
-	if r.status != http.StatusInternalServerError || !strings.Contains(strings.Join(r.errors(), "\n"), "tokenreviews") {
+	if r.Status != http.StatusInternalServerError || !strings.Contains(strings.Join(r.Errors(), "\n"), "tokenreviews") {
 		t.Fatalf("want HTTP 500 naming the missing tokenreviews permission, got %s", r)
 	}
-	if r.auth() != nil {
+	if r.Auth() != nil {
 		t.Fatalf("a failed login carries auth: %s", r)
 	}
 }

@@ -6,6 +6,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // bound_service_account_namespace_selector is matched against the labels
@@ -41,9 +43,9 @@ func TestLoginNamespaceSelector(t *testing.T) {
 
 	for _, role := range []string{"json", "yaml"} {
 		m.mustLogin(t, role, tokenIn(blue))
-		expectDenied(t, m.login(t, role, tokenIn(red)))
+		realstack.ExpectDenied(t, m.login(t, role, tokenIn(red)))
 	}
-	expectDenied(t, m.login(t, "json", tokenIn(listed)))
+	realstack.ExpectDenied(t, m.login(t, "json", tokenIn(listed)))
 	m.mustLogin(t, "yaml", tokenIn(listed))
 
 	// Relabel red as blue: the next login sees the new labels.
@@ -77,7 +79,7 @@ func TestLoginAnnotationsAsAliasMetadata(t *testing.T) {
 		m.bindRole(t, "payer", w, nil)
 		a := m.mustLogin(t, "payer", vaultToken(t, w))
 
-		meta := stringMap(entityAlias(t, m, str(a, "entity_id"))["metadata"])
+		meta := entityAlias(t, m, a.Str("entity_id")).StringMap("metadata")
 		want := map[string]string{
 			"team":                      "payments",
 			"env":                       "prod",
@@ -94,7 +96,7 @@ func TestLoginAnnotationsAsAliasMetadata(t *testing.T) {
 			t.Errorf("an annotation without the prefix was copied: %v", meta)
 		}
 		// The token's own metadata stays the documented five keys.
-		if got := stringMap(a["metadata"]); len(got) != 5 || got["team"] != "" {
+		if got := a.StringMap("metadata"); len(got) != 5 || got["team"] != "" {
 			t.Errorf("token metadata = %v, want only role and service_account_*", got)
 		}
 
@@ -114,7 +116,7 @@ func TestLoginAnnotationsAsAliasMetadata(t *testing.T) {
 		w := workload{namespace: ns, sa: newServiceAccount(t, ns, "payer", annotations)}
 		m.bindRole(t, "payer", w, nil)
 		a := m.mustLogin(t, "payer", vaultToken(t, w))
-		meta := stringMap(entityAlias(t, m, str(a, "entity_id"))["metadata"])
+		meta := entityAlias(t, m, a.Str("entity_id")).StringMap("metadata")
 		if _, ok := meta["team"]; ok {
 			t.Errorf("annotations copied although use_annotations_as_alias_metadata is off: %v", meta)
 		}

@@ -36,7 +36,7 @@ func TestRaftClusterFailover(t *testing.T) {
 		n.unseal(t, key)
 	}
 	for _, n := range nodes {
-		n.api = n.api.withToken(rootToken)
+		n.api = n.api.WithToken(rootToken)
 		if n != first {
 			n.waitFor(t, "a standby", 2*time.Minute, health.standby)
 		}
@@ -53,15 +53,15 @@ func TestRaftClusterFailover(t *testing.T) {
 	e := installPlugin(t, first.api, first.pluginDir, realstack.PluginName, ops.plugin)
 	const mount = "kubernetes"
 	enableAuth(t, first.api, mount, e.name, e.version)
-	first.api.must(t, http.MethodPost, "auth/"+mount+"/config", reviewerConfig(nil))
+	first.api.Must(t, http.MethodPost, "auth/"+mount+"/config", ops.ReviewerConfig(nil))
 	w := newWorkload(t, "app")
-	first.api.must(t, http.MethodPost, "auth/"+mount+"/role/app",
+	first.api.Must(t, http.MethodPost, "auth/"+mount+"/role/app",
 		bindRole(w, map[string]any{"token_policies": []string{"app"}, "token_ttl": "10m"}))
 	jwt := w.token(t)
 
 	var tokens []string
 	for _, n := range nodes {
-		tokens = append(tokens, n.api.mustLogin(t, mount, "app", jwt))
+		tokens = append(tokens, n.api.MustLogin(t, mount, "app", jwt))
 	}
 
 	waitVoters(t, first, 3, 2*time.Minute)
@@ -74,7 +74,7 @@ func TestRaftClusterFailover(t *testing.T) {
 	next := waitActive(t, nodes, 2*time.Minute)
 	t.Logf("step-down of %s: %s active after %v", active.name, next.name, time.Since(stepped).Round(100*time.Millisecond))
 	for _, n := range nodes {
-		_, attempts, firstErr := n.api.loginEventually(t, mount, "app", jwt, time.Minute)
+		_, attempts, firstErr := n.api.LoginEventually(t, mount, "app", jwt, time.Minute)
 		if attempts > 1 {
 			t.Logf("after the step-down, login through %s succeeded at attempt %d (first failure: %s)", n.name, attempts, firstErr)
 		}
@@ -83,7 +83,7 @@ func TestRaftClusterFailover(t *testing.T) {
 	// A role written just before the crash must survive it: Raft commits
 	// it on a quorum before Vault answers.
 	active = activeNode(t, nodes)
-	active.api.must(t, http.MethodPost, "auth/"+mount+"/role/late", bindRole(w, nil))
+	active.api.Must(t, http.MethodPost, "auth/"+mount+"/role/late", bindRole(w, nil))
 	snap := snapshot(t, active.api, mount, "app", "late")
 
 	killed := time.Now()
@@ -103,9 +103,9 @@ func TestRaftClusterFailover(t *testing.T) {
 	t.Logf("killed the active node %s (SIGKILL): %s active after %v", active.name, leader.name, time.Since(killed).Round(100*time.Millisecond))
 	stopOrphans(t, active, pluginExe, plugins)
 	for _, n := range survivors {
-		_, attempts, firstErr := n.api.loginEventually(t, mount, "late", jwt, time.Minute)
+		_, attempts, firstErr := n.api.LoginEventually(t, mount, "late", jwt, time.Minute)
 		t.Logf("after the kill, login through %s succeeded at attempt %d (first failure: %q)", n.name, attempts, firstErr)
-		n.api.mustLogin(t, mount, "app", jwt)
+		n.api.MustLogin(t, mount, "app", jwt)
 		for _, tok := range tokens {
 			lookupSelf(t, n.api, tok)
 		}
@@ -118,7 +118,7 @@ func TestRaftClusterFailover(t *testing.T) {
 	active.unseal(t, key)
 	active.waitFor(t, "a standby again", 2*time.Minute, health.standby)
 	waitForwarding(t, active, leader, time.Minute)
-	active.api.mustLogin(t, mount, "late", jwt)
+	active.api.MustLogin(t, mount, "late", jwt)
 	waitVoters(t, leader, 3, 2*time.Minute)
 }
 
@@ -177,13 +177,13 @@ func waitVoters(t *testing.T, n *vaultNode, want int, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		r, err := n.api.do(ctx, httpClient, http.MethodGet, "sys/storage/raft/configuration", nil)
+		r, err := n.api.Do(ctx, realstack.HTTPClient, http.MethodGet, "sys/storage/raft/configuration", nil)
 		cancel()
 		var last string
 		if err != nil {
 			last = err.Error()
 		} else {
-			cfg, _ := r.data()["config"].(map[string]any)
+			cfg, _ := r.Data()["config"].(map[string]any)
 			servers, _ := cfg["servers"].([]any)
 			voters := 0
 			for _, s := range servers {
@@ -228,9 +228,9 @@ func waitForwarding(t *testing.T, n, leader *vaultNode, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		r, err := n.api.do(ctx, httpClient, http.MethodGet, "sys/leader", nil)
+		r, err := n.api.Do(ctx, realstack.HTTPClient, http.MethodGet, "sys/leader", nil)
 		cancel()
-		if err == nil && r.status == http.StatusOK && str(r.body, "leader_address") == leader.api.addr {
+		if err == nil && r.Status == http.StatusOK && r.Body.Str("leader_address") == leader.api.Addr {
 			return
 		}
 		if time.Now().After(deadline) {

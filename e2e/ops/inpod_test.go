@@ -94,21 +94,21 @@ func TestInPodTokenRotation(t *testing.T) {
 	}
 	vol.write(t, map[string]string{"ca.crt": ops.KubeCA, "token": oldToken})
 
-	e := installPlugin(t, ops.dev, ops.PluginDir, "kubeauth-inpod", ops.plugin, "KUBEAUTH_LOCAL_SA_DIR="+vol.dir)
+	e := installPlugin(t, ops.Vault, ops.PluginDir, "kubeauth-inpod", ops.plugin, "KUBEAUTH_LOCAL_SA_DIR="+vol.dir)
 	mount := uniqueName(t, "k")
-	enableAuth(t, ops.dev, mount, e.name, e.version)
-	ops.dev.must(t, http.MethodPost, "auth/"+mount+"/config", map[string]any{
+	enableAuth(t, ops.Vault, mount, e.name, e.version)
+	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/config", map[string]any{
 		"kubernetes_host":      ops.KubeHost,
 		"disable_local_ca_jwt": false,
 	})
-	cfg := ops.dev.must(t, http.MethodGet, "auth/"+mount+"/config", nil).data()
-	if str(cfg, "kubernetes_ca_cert") != "" || cfg["token_reviewer_jwt_set"] != false {
+	cfg := ops.Vault.Must(t, http.MethodGet, "auth/"+mount+"/config", nil).Data()
+	if cfg.Str("kubernetes_ca_cert") != "" || cfg["token_reviewer_jwt_set"] != false {
 		t.Fatalf("config should leave the CA and reviewer JWT to the pod's files: %v", cfg)
 	}
 	w := newWorkload(t, "app")
-	ops.dev.must(t, http.MethodPost, "auth/"+mount+"/role/app", bindRole(w, nil))
+	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/role/app", bindRole(w, nil))
 	jwt := w.token(t)
-	ops.dev.mustLogin(t, mount, "app", jwt)
+	ops.Vault.MustLogin(t, mount, "app", jwt)
 
 	// The pod's service account is deleted and recreated (a new UID): its
 	// old token dies once the API server's 10 s authentication cache lets
@@ -120,17 +120,17 @@ func TestInPodTokenRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitTokenDead(t, oldToken)
-	r := ops.dev.login(t, mount, "app", jwt)
+	r := ops.Vault.Login(t, mount, "app", jwt)
 	expectFault(t, r, "refused the TokenReview with HTTP 401")
-	t.Logf("with the dead token still in the pod's files: HTTP %d: %s", r.status, r.errorText())
+	t.Logf("with the dead token still in the pod's files: HTTP %d: %s", r.Status, r.ErrorText())
 
 	newToken, err := ops.RequestToken(ctx, podNS, podSA, realstack.TokenOptions{TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	vol.write(t, map[string]string{"ca.crt": ops.KubeCA, "token": newToken})
-	r = ops.dev.login(t, mount, "app", jwt)
-	if r.status != http.StatusOK {
+	r = ops.Vault.Login(t, mount, "app", jwt)
+	if r.Status != http.StatusOK {
 		t.Fatalf("first login after the token file was rotated (no reload): want HTTP 200, got %s", r)
 	}
 }

@@ -24,7 +24,6 @@ type suite struct {
 	*realstack.Stack
 	runDir string // $OPS_STACK_DIR/ops: the suite's own processes' state
 
-	dev          vaultAPI // the stack's dev-mode Vault (root token)
 	devPID       int
 	apiserverCmd []string // how the stack started its apiserver (from /proc)
 	plugin       pluginBuild
@@ -89,7 +88,6 @@ func (s *suite) setUp() error {
 	if err := s.Start(); err != nil {
 		return err
 	}
-	s.dev = vaultAPI{addr: s.VaultAddr, token: s.VaultToken}
 	return s.readStackProcs()
 }
 

@@ -21,17 +21,17 @@ type loginOutcome struct {
 	Renewable bool              `json:"renewable"`
 }
 
-func outcomeOf(t *testing.T, r *reply) (loginOutcome, string) {
+func outcomeOf(t *testing.T, r *realstack.Reply) (loginOutcome, string) {
 	t.Helper()
-	if r.status != http.StatusOK || str(r.auth(), "client_token") == "" {
+	if r.Status != http.StatusOK || r.Auth().Str("client_token") == "" {
 		t.Fatalf("want HTTP 200 with a client token, got %s", r)
 	}
-	b, _ := json.Marshal(r.auth())
+	b, _ := json.Marshal(r.Auth())
 	var o loginOutcome
 	if err := json.Unmarshal(b, &o); err != nil {
 		t.Fatal(err)
 	}
-	return o, str(r.auth(), "client_token")
+	return o, r.Auth().Str("client_token")
 }
 
 // A mount created with Vault's built-in kubernetes method, configured and
@@ -43,14 +43,14 @@ func outcomeOf(t *testing.T, r *reply) (loginOutcome, string) {
 func TestSwitchOverFromBuiltin(t *testing.T) {
 	t.Parallel()
 	mount := uniqueName(t, "k")
-	enableAuth(t, ops.dev, mount, "kubernetes", "")
-	typ, version, _ := mountInfo(t, ops.dev, mount)
+	enableAuth(t, ops.Vault, mount, "kubernetes", "")
+	typ, version, _ := mountInfo(t, ops.Vault, mount)
 	if typ != "kubernetes" || !strings.HasSuffix(version, "+builtin") {
 		t.Fatalf("auth/%s runs %s %s, want Vault's built-in kubernetes method", mount, typ, version)
 	}
 
-	ops.dev.must(t, http.MethodPost, "auth/"+mount+"/config",
-		reviewerConfig(map[string]any{"disable_iss_validation": false, "issuer": ops.SAIssuer}))
+	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/config",
+		ops.ReviewerConfig(map[string]any{"disable_iss_validation": false, "issuer": ops.SAIssuer}))
 	app := newWorkload(t, "app")
 	blue := newWorkloadLabeled(t, "worker", map[string]string{"team": "blue"})
 	roles := map[string]map[string]any{
@@ -85,7 +85,7 @@ func TestSwitchOverFromBuiltin(t *testing.T) {
 		},
 	}
 	for name, body := range roles {
-		ops.dev.must(t, http.MethodPost, "auth/"+mount+"/role/"+name, body)
+		ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/role/"+name, body)
 	}
 	appVault := app.token(t)
 	plainTok, err := ops.RequestToken(kubeCtx(t), app.namespace, app.sa, realstack.TokenOptions{TTL: time.Hour})
@@ -100,7 +100,7 @@ func TestSwitchOverFromBuiltin(t *testing.T) {
 	builtin := map[string]loginOutcome{}
 	var builtinToken string
 	for name := range roles {
-		o, tok := outcomeOf(t, ops.dev.login(t, mount, name, jwts[name]))
+		o, tok := outcomeOf(t, ops.Vault.Login(t, mount, name, jwts[name]))
 		// Empty fields on both sides would compare equal and prove nothing.
 		if o.EntityID == "" || o.Metadata["service_account_uid"] == "" || len(o.Policies) == 0 {
 			t.Fatalf("role %s: the built-in method's login lacks an entity, metadata or policies: %+v", name, o)
@@ -111,17 +111,17 @@ func TestSwitchOverFromBuiltin(t *testing.T) {
 		}
 	}
 
-	e := installPlugin(t, ops.dev, ops.PluginDir, "kubernetes", ops.plugin)
-	vaultCLI(t, ops.dev, "auth", "tune", "-plugin-version="+e.version, mount)
+	e := installPlugin(t, ops.Vault, ops.PluginDir, "kubernetes", ops.plugin)
+	vaultCLI(t, ops.Vault, "auth", "tune", "-plugin-version="+e.version, mount)
 	// `vault plugin reload -mounts=...` of Vault 1.21.1 sends a root-namespace
 	// reload to sys/plugins/reload/unknown (404) and ignores -mounts; the
 	// by-name form works, and only this test's mount uses this name.
-	vaultCLI(t, ops.dev, "plugin", "reload", "-type=auth", "-plugin="+"kubernetes")
-	expectRunning(t, ops.dev, mount, e)
+	vaultCLI(t, ops.Vault, "plugin", "reload", "-type=auth", "-plugin="+"kubernetes")
+	expectRunning(t, ops.Vault, mount, e)
 
 	for name := range roles {
 		t.Run(name, func(t *testing.T) {
-			got, _ := outcomeOf(t, ops.dev.login(t, mount, name, jwts[name]))
+			got, _ := outcomeOf(t, ops.Vault.Login(t, mount, name, jwts[name]))
 			want := builtin[name]
 			gb, _ := json.Marshal(got)
 			wb, _ := json.Marshal(want)
@@ -130,5 +130,5 @@ func TestSwitchOverFromBuiltin(t *testing.T) {
 			}
 		})
 	}
-	renewSelf(t, ops.dev, builtinToken, 600)
+	renewSelf(t, ops.Vault, builtinToken, 600)
 }

@@ -24,18 +24,17 @@ import (
 type Stack struct {
 	Settings
 
-	VaultAddr  string // the dev Vault
-	VaultToken string // its root token
-	VaultBin   string
-	PluginDir  string // the dev Vault's plugin directory
-	Kube       *kubernetes.Clientset
-	KubeHost   string
-	KubeCA     string // PEM of the apiserver's serving CA
-	AdminCert  string // files of the apiserver's admin client certificate
-	AdminKey   string
-	SAIssuer   string
-	SAKey      *rsa.PrivateKey // the apiserver's service-account signing key
-	SAPubPEM   string
+	Vault     Vault // the dev Vault, with its root token
+	VaultBin  string
+	PluginDir string // the dev Vault's plugin directory
+	Kube      *kubernetes.Clientset
+	KubeHost  string
+	KubeCA    string // PEM of the apiserver's serving CA
+	AdminCert string // files of the apiserver's admin client certificate
+	AdminKey  string
+	SAIssuer  string
+	SAKey     *rsa.PrivateKey // the apiserver's service-account signing key
+	SAPubPEM  string
 
 	// ReviewerJWT is a day-long token of the token reviewer Start creates.
 	ReviewerJWT string
@@ -126,7 +125,7 @@ func (s *Stack) loadEnv() error {
 		env[k] = v
 	}
 
-	s.VaultAddr, s.VaultToken = env["VAULT_ADDR"], env["VAULT_TOKEN"]
+	s.Vault = Vault{Addr: env["VAULT_ADDR"], Token: env["VAULT_TOKEN"]}
 	s.VaultBin, s.PluginDir = env["VAULT_BIN"], env["VAULT_PLUGIN_DIR"]
 	s.KubeHost, s.SAIssuer = env["KUBE_HOST"], env["KUBE_SA_ISSUER"]
 	s.AdminCert, s.AdminKey = env["KUBE_ADMIN_CERT"], env["KUBE_ADMIN_KEY"]
