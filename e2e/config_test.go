@@ -17,7 +17,7 @@ func TestConfigCreateReadUpdate(t *testing.T) {
 
 	// Nothing is configured yet: no config to read, and no login possible.
 	expectStatus(t, root(t, http.MethodGet, cfgPath, nil), http.StatusNotFound)
-	w := newWorkload(t, "app")
+	w := stk.NewWorkload(t, "app", nil)
 	m.bindRole(t, "app", w, nil)
 	// An operator's omission, not the workload's fault: HTTP 500 (as in
 	// Vault's built-in method) with a message that says what is missing.

@@ -26,28 +26,28 @@ type legacyClaims struct {
 }
 
 // legacyToken makes a token Secret for w and returns its token.
-func legacyToken(t *testing.T, w workload, secretName string) string {
+func legacyToken(t *testing.T, w realstack.Workload, secretName string) string {
 	t.Helper()
 	tok := signRS256(t, stk.SAKey, legacyClaims{
 		Claims: jwt.Claims{
 			Issuer:  "kubernetes/serviceaccount",
-			Subject: "system:serviceaccount:" + w.namespace + ":" + w.sa.Name,
+			Subject: "system:serviceaccount:" + w.Namespace + ":" + w.SA.Name,
 		},
-		Namespace:  w.namespace,
+		Namespace:  w.Namespace,
 		SecretName: secretName,
-		Name:       w.sa.Name,
-		UID:        string(w.sa.UID),
+		Name:       w.SA.Name,
+		UID:        string(w.SA.UID),
 	})
-	_, err := stk.Kube.CoreV1().Secrets(w.namespace).Create(kubeCtx(t), &corev1.Secret{
+	_, err := stk.Kube.CoreV1().Secrets(w.Namespace).Create(realstack.KubeCtx(t), &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: secretName, Annotations: map[string]string{
-			corev1.ServiceAccountNameKey: w.sa.Name,
-			corev1.ServiceAccountUIDKey:  string(w.sa.UID),
+			corev1.ServiceAccountNameKey: w.SA.Name,
+			corev1.ServiceAccountUIDKey:  string(w.SA.UID),
 		}},
 		Type: corev1.SecretTypeServiceAccountToken,
 		Data: map[string][]byte{corev1.ServiceAccountTokenKey: []byte(tok)},
 	}, metav1.CreateOptions{})
 	if err != nil {
-		t.Fatalf("creating token secret %s/%s: %v", w.namespace, secretName, err)
+		t.Fatalf("creating token secret %s/%s: %v", w.Namespace, secretName, err)
 	}
 	return tok
 }
@@ -55,11 +55,11 @@ func legacyToken(t *testing.T, w workload, secretName string) string {
 func TestLoginLegacySecretToken(t *testing.T) {
 	t.Parallel()
 	m := configuredMount(t)
-	w := newWorkload(t, "legacy")
+	w := stk.NewWorkload(t, "legacy", nil)
 	// Legacy tokens carry no audience, so only a role without one takes them.
 	m.writeRole(t, "legacy", map[string]any{
-		"bound_service_account_names":      w.sa.Name,
-		"bound_service_account_namespaces": w.namespace,
+		"bound_service_account_names":      w.SA.Name,
+		"bound_service_account_namespaces": w.Namespace,
 	})
 	m.bindRole(t, "audience", w, nil)
 	tok := legacyToken(t, w, "legacy-token-x7k2p")
@@ -74,12 +74,12 @@ func TestLoginLegacySecretToken(t *testing.T) {
 	// the default, so the legacy token passes and a projected one does not.
 	m.configure(t, map[string]any{"disable_iss_validation": false})
 	m.mustLogin(t, "legacy", tok)
-	realstack.ExpectDenied(t, m.login(t, "legacy", mintToken(t, w.namespace, w.sa.Name, tokenOptions{})))
+	realstack.ExpectDenied(t, m.login(t, "legacy", mintToken(t, w.Namespace, w.SA.Name, realstack.TokenOptions{})))
 
 	// The Secret is what makes the token valid: a token whose Secret is
 	// gone (and that the apiserver has not reviewed yet) is refused.
 	orphan := legacyToken(t, w, "legacy-token-q9w4z")
-	if err := stk.Kube.CoreV1().Secrets(w.namespace).Delete(kubeCtx(t), "legacy-token-q9w4z", metav1.DeleteOptions{}); err != nil {
+	if err := stk.Kube.CoreV1().Secrets(w.Namespace).Delete(realstack.KubeCtx(t), "legacy-token-q9w4z", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	realstack.ExpectDenied(t, m.login(t, "legacy", orphan))

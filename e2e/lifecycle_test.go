@@ -45,34 +45,34 @@ func eventuallyDenied(t *testing.T, m *mount, role, jwt string, since time.Time)
 func TestLoginAfterServiceAccountDeleted(t *testing.T) {
 	t.Parallel()
 	m := configuredMount(t)
-	w := newWorkload(t, "gone")
+	w := stk.NewWorkload(t, "gone", nil)
 	m.bindRole(t, "gone", w, nil)
 	jwt := vaultToken(t, w)
 	m.mustLogin(t, "gone", jwt) // reviewed: the apiserver caches the success
 
-	deleteServiceAccount(t, w.namespace, w.sa.Name)
+	deleteServiceAccount(t, w.Namespace, w.SA.Name)
 	eventuallyDenied(t, m, "gone", jwt, time.Now())
 }
 
 func TestLoginAfterServiceAccountRecreated(t *testing.T) {
 	t.Parallel()
 	m := configuredMount(t)
-	w := newWorkload(t, "phoenix")
+	w := stk.NewWorkload(t, "phoenix", nil)
 	m.bindRole(t, "phoenix", w, nil)
 	oldJWT := vaultToken(t, w)
 	oldAuth := m.mustLogin(t, "phoenix", oldJWT)
 
-	deleteServiceAccount(t, w.namespace, w.sa.Name)
+	deleteServiceAccount(t, w.Namespace, w.SA.Name)
 	changed := time.Now()
-	reborn := workload{namespace: w.namespace, sa: newServiceAccount(t, w.namespace, w.sa.Name, nil)}
-	if reborn.sa.UID == w.sa.UID {
-		t.Fatalf("the recreated service account kept UID %s", w.sa.UID)
+	reborn := realstack.Workload{Namespace: w.Namespace, SA: stk.NewServiceAccount(t, w.Namespace, w.SA.Name, nil)}
+	if reborn.SA.UID == w.SA.UID {
+		t.Fatalf("the recreated service account kept UID %s", w.SA.UID)
 	}
 
 	// The new account logs in at once, as a new identity.
 	newAuth := m.mustLogin(t, "phoenix", vaultToken(t, reborn))
-	if got := newAuth.StringMap("metadata")["service_account_uid"]; got != string(reborn.sa.UID) {
-		t.Errorf("service_account_uid = %q, want the new UID %q", got, reborn.sa.UID)
+	if got := newAuth.StringMap("metadata")["service_account_uid"]; got != string(reborn.SA.UID) {
+		t.Errorf("service_account_uid = %q, want the new UID %q", got, reborn.SA.UID)
 	}
 	if newAuth.Str("entity_id") == oldAuth.Str("entity_id") {
 		t.Errorf("the recreated service account shares the old one's entity %s", oldAuth.Str("entity_id"))
@@ -85,14 +85,14 @@ func TestLoginAfterServiceAccountRecreated(t *testing.T) {
 func TestLoginWithPodBoundToken(t *testing.T) {
 	t.Parallel()
 	m := configuredMount(t)
-	w := newWorkload(t, "runner")
+	w := stk.NewWorkload(t, "runner", nil)
 	m.bindRole(t, "runner", w, nil)
-	pod := newPod(t, w.namespace, w.sa.Name)
-	jwt := mintToken(t, w.namespace, w.sa.Name, tokenOptions{audiences: []string{"vault"}, pod: pod})
+	pod := newPod(t, w.Namespace, w.SA.Name)
+	jwt := mintToken(t, w.Namespace, w.SA.Name, realstack.TokenOptions{Audiences: []string{"vault"}, Pod: pod})
 
 	a := m.mustLogin(t, "runner", jwt)
-	if got := a.StringMap("metadata")["service_account_uid"]; got != string(w.sa.UID) {
-		t.Errorf("service_account_uid = %q, want %q", got, w.sa.UID)
+	if got := a.StringMap("metadata")["service_account_uid"]; got != string(w.SA.UID) {
+		t.Errorf("service_account_uid = %q, want %q", got, w.SA.UID)
 	}
 
 	deletePod(t, pod)

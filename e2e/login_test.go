@@ -16,7 +16,7 @@ import (
 func TestLoginResponseShape(t *testing.T) {
 	t.Parallel()
 	m := configuredMount(t)
-	w := newWorkload(t, "billing")
+	w := stk.NewWorkload(t, "billing", nil)
 	m.bindRole(t, "billing", w, map[string]any{"token_policies": "billing-read", "token_ttl": "15m"})
 
 	r := m.login(t, "billing", vaultToken(t, w))
@@ -41,10 +41,10 @@ func TestLoginResponseShape(t *testing.T) {
 	}
 	wantMeta := map[string]string{
 		"role":                        "billing",
-		"service_account_name":        w.sa.Name,
-		"service_account_namespace":   w.namespace,
+		"service_account_name":        w.SA.Name,
+		"service_account_namespace":   w.Namespace,
 		"service_account_secret_name": "", // projected tokens name no secret
-		"service_account_uid":         string(w.sa.UID),
+		"service_account_uid":         string(w.SA.UID),
 	}
 	if got := a.StringMap("metadata"); !maps.Equal(got, wantMeta) {
 		t.Errorf("auth.metadata = %v, want %v", got, wantMeta)
@@ -56,7 +56,7 @@ func TestLoginResponseShape(t *testing.T) {
 func TestLoginTokenLookup(t *testing.T) {
 	t.Parallel()
 	m := configuredMount(t)
-	w := newWorkload(t, "worker")
+	w := stk.NewWorkload(t, "worker", nil)
 	m.bindRole(t, "worker", w, map[string]any{"token_policies": "p1,p2", "token_ttl": "10m", "token_num_uses": 7})
 	a := m.mustLogin(t, "worker", vaultToken(t, w))
 	tok := a.Str("client_token")
@@ -74,8 +74,8 @@ func TestLoginTokenLookup(t *testing.T) {
 		d.Str("accessor") != a.Str("accessor") {
 		t.Errorf("lookup: path, entity or accessor differ from the login: %s", r)
 	}
-	if !strings.Contains(d.Str("display_name"), w.namespace+"-"+w.sa.Name) {
-		t.Errorf("display_name %q does not name %s-%s", d.Str("display_name"), w.namespace, w.sa.Name)
+	if !strings.Contains(d.Str("display_name"), w.Namespace+"-"+w.SA.Name) {
+		t.Errorf("display_name %q does not name %s-%s", d.Str("display_name"), w.Namespace, w.SA.Name)
 	}
 	// The lookup itself used one of the seven uses.
 	if ttl, uses := d.Num("ttl"), d.Num("num_uses"); ttl <= 0 || ttl > 600 || uses != 6 {
@@ -89,17 +89,17 @@ func TestLoginEntityAlias(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		source string
-		name   func(w workload) string
+		name   func(w realstack.Workload) string
 	}{
-		{"", func(w workload) string { return string(w.sa.UID) }}, // the default
-		{"serviceaccount_uid", func(w workload) string { return string(w.sa.UID) }},
-		{"serviceaccount_name", func(w workload) string { return w.namespace + "/" + w.sa.Name }},
+		{"", func(w realstack.Workload) string { return string(w.SA.UID) }}, // the default
+		{"serviceaccount_uid", func(w realstack.Workload) string { return string(w.SA.UID) }},
+		{"serviceaccount_name", func(w realstack.Workload) string { return w.Namespace + "/" + w.SA.Name }},
 	}
 	for _, tc := range cases {
 		t.Run("source="+tc.source, func(t *testing.T) {
 			t.Parallel()
 			m := configuredMount(t)
-			w := newWorkload(t, "svc")
+			w := stk.NewWorkload(t, "svc", nil)
 			extra := map[string]any{}
 			if tc.source != "" {
 				extra["alias_name_source"] = tc.source
@@ -113,9 +113,9 @@ func TestLoginEntityAlias(t *testing.T) {
 			}
 			meta := alias.StringMap("metadata")
 			for k, v := range map[string]string{
-				"service_account_name":      w.sa.Name,
-				"service_account_namespace": w.namespace,
-				"service_account_uid":       string(w.sa.UID),
+				"service_account_name":      w.SA.Name,
+				"service_account_namespace": w.Namespace,
+				"service_account_uid":       string(w.SA.UID),
 			} {
 				if meta[k] != v {
 					t.Errorf("alias metadata %s = %q, want %q (all: %v)", k, meta[k], v, meta)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"maps"
 	"net/http"
 	"testing"
 
@@ -19,7 +18,7 @@ type mount struct {
 // the test ends. It is not configured: see configure.
 func newMount(t *testing.T) *mount {
 	t.Helper()
-	path := uniqueName(t, "k")
+	path := realstack.UniqueName(t, "k")
 	expectOK(t, root(t, http.MethodPost, "sys/auth/"+path, map[string]any{
 		"type":   pluginName,
 		"config": map[string]any{"plugin_version": stk.pluginVersion},
@@ -58,15 +57,9 @@ func (m *mount) writeRole(t *testing.T, name string, fields map[string]any) {
 
 // bindRole writes a role binding exactly this workload, for audience
 // "vault", with the given fields added or replaced.
-func (m *mount) bindRole(t *testing.T, name string, w workload, extra map[string]any) {
+func (m *mount) bindRole(t *testing.T, name string, w realstack.Workload, extra map[string]any) {
 	t.Helper()
-	fields := map[string]any{
-		"bound_service_account_names":      []string{w.sa.Name},
-		"bound_service_account_namespaces": []string{w.namespace},
-		"audience":                         "vault",
-	}
-	maps.Copy(fields, extra)
-	m.writeRole(t, name, fields)
+	m.writeRole(t, name, realstack.BindRole(w, extra))
 }
 
 // login is `vault write auth/<mount>/login role=... jwt=...` as plain HTTP:

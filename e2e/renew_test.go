@@ -13,7 +13,7 @@ import (
 func TestRenewal(t *testing.T) {
 	t.Parallel()
 	m := configuredMount(t)
-	w := newWorkload(t, "renewer")
+	w := stk.NewWorkload(t, "renewer", nil)
 	m.bindRole(t, "renewer", w, map[string]any{"token_ttl": "2m", "token_max_ttl": "1h"})
 	a := m.mustLogin(t, "renewer", vaultToken(t, w))
 	tok := a.Str("client_token")
@@ -37,7 +37,7 @@ func TestRenewal(t *testing.T) {
 	// The role no longer binds the service account: no renewal.
 	m.writeRole(t, "renewer", map[string]any{"bound_service_account_names": "someone-else"})
 	expectRenewRefused(t, renew(), "renewer")
-	m.writeRole(t, "renewer", map[string]any{"bound_service_account_names": w.sa.Name})
+	m.writeRole(t, "renewer", map[string]any{"bound_service_account_names": w.SA.Name})
 	expectStatus(t, renew(), http.StatusOK)
 
 	// The role is gone: no renewal, and the token keeps only what is left

@@ -24,11 +24,11 @@ func TestLoginWithoutReviewerJWT(t *testing.T) {
 		"kubernetes_host":    stk.KubeHost,
 		"kubernetes_ca_cert": stk.KubeCA,
 	}))
-	w := newWorkload(t, "self")
+	w := stk.NewWorkload(t, "self", nil)
 	m.bindRole(t, "self", w, nil)
 
 	selfToken := func() string {
-		return mintToken(t, w.namespace, w.sa.Name, tokenOptions{audiences: []string{"vault", stk.SAIssuer}})
+		return mintToken(t, w.Namespace, w.SA.Name, realstack.TokenOptions{Audiences: []string{"vault", stk.SAIssuer}})
 	}
 	// A token for "vault" alone is no credential for the apiserver.
 	realstack.ExpectDenied(t, m.login(t, "self", vaultToken(t, w)))
@@ -59,10 +59,10 @@ func TestLoginWithoutReviewerJWT(t *testing.T) {
 // instead of posing as a refused login.
 func TestLoginReviewerWithoutPermission(t *testing.T) {
 	t.Parallel()
-	weak := newWorkload(t, "weak-reviewer")
+	weak := stk.NewWorkload(t, "weak-reviewer", nil)
 	m := newMount(t)
-	m.configure(t, map[string]any{"token_reviewer_jwt": mintToken(t, weak.namespace, weak.sa.Name, tokenOptions{})})
-	w := newWorkload(t, "app")
+	m.configure(t, map[string]any{"token_reviewer_jwt": mintToken(t, weak.Namespace, weak.SA.Name, realstack.TokenOptions{})})
+	w := stk.NewWorkload(t, "app", nil)
 	m.bindRole(t, "app", w, nil)
 
 	r := m.login(t, "app", vaultToken(t, w))
@@ -74,14 +74,14 @@ func TestLoginReviewerWithoutPermission(t *testing.T) {
 	}
 }
 
-func bindAuthDelegator(t *testing.T, w workload) {
+func bindAuthDelegator(t *testing.T, w realstack.Workload) {
 	t.Helper()
-	_, err := stk.Kube.RbacV1().ClusterRoleBindings().Create(kubeCtx(t), &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: w.namespace + "-" + w.sa.Name + "-auth-delegator"},
+	_, err := stk.Kube.RbacV1().ClusterRoleBindings().Create(realstack.KubeCtx(t), &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: w.Namespace + "-" + w.SA.Name + "-auth-delegator"},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:auth-delegator"},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: w.sa.Name, Namespace: w.namespace}},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: w.SA.Name, Namespace: w.Namespace}},
 	}, metav1.CreateOptions{})
 	if err != nil {
-		t.Fatalf("binding %s/%s to system:auth-delegator: %v", w.namespace, w.sa.Name, err)
+		t.Fatalf("binding %s/%s to system:auth-delegator: %v", w.Namespace, w.SA.Name, err)
 	}
 }

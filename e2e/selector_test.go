@@ -15,14 +15,14 @@ import (
 func TestLoginNamespaceSelector(t *testing.T) {
 	t.Parallel()
 	m := configuredMount(t)
-	blue := newNamespace(t, map[string]string{"e2e-team": "blue", "tier": "prod"})
-	red := newNamespace(t, map[string]string{"e2e-team": "red", "tier": "prod"})
-	listed := newNamespace(t, nil)
+	blue := stk.NewNamespace(t, map[string]string{"e2e-team": "blue", "tier": "prod"})
+	red := stk.NewNamespace(t, map[string]string{"e2e-team": "red", "tier": "prod"})
+	listed := stk.NewNamespace(t, nil)
 	for _, ns := range []string{blue, red, listed} {
-		newServiceAccount(t, ns, "app", nil)
+		stk.NewServiceAccount(t, ns, "app", nil)
 	}
 	tokenIn := func(ns string) string {
-		return mintToken(t, ns, "app", tokenOptions{audiences: []string{"vault"}})
+		return mintToken(t, ns, "app", realstack.TokenOptions{Audiences: []string{"vault"}})
 	}
 
 	m.writeRole(t, "json", map[string]any{
@@ -53,7 +53,7 @@ func TestLoginNamespaceSelector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := stk.Kube.CoreV1().Namespaces().Patch(kubeCtx(t), red, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+	if _, err := stk.Kube.CoreV1().Namespaces().Patch(realstack.KubeCtx(t), red, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatalf("relabelling %s: %v", red, err)
 	}
 	m.mustLogin(t, "json", tokenIn(red))
@@ -74,8 +74,8 @@ func TestLoginAnnotationsAsAliasMetadata(t *testing.T) {
 		t.Parallel()
 		m := newMount(t)
 		m.configure(t, map[string]any{"use_annotations_as_alias_metadata": true})
-		ns := newNamespace(t, nil)
-		w := workload{namespace: ns, sa: newServiceAccount(t, ns, "payer", annotations)}
+		ns := stk.NewNamespace(t, nil)
+		w := realstack.Workload{Namespace: ns, SA: stk.NewServiceAccount(t, ns, "payer", annotations)}
 		m.bindRole(t, "payer", w, nil)
 		a := m.mustLogin(t, "payer", vaultToken(t, w))
 
@@ -85,7 +85,7 @@ func TestLoginAnnotationsAsAliasMetadata(t *testing.T) {
 			"env":                       "prod",
 			"service_account_name":      "payer",
 			"service_account_namespace": ns,
-			"service_account_uid":       string(w.sa.UID),
+			"service_account_uid":       string(w.SA.UID),
 		}
 		for k, v := range want {
 			if meta[k] != v {
@@ -101,19 +101,19 @@ func TestLoginAnnotationsAsAliasMetadata(t *testing.T) {
 		}
 
 		// An annotation may not pose as one of the plugin's own keys.
-		forger := newServiceAccount(t, ns, "forger", map[string]string{
+		forger := stk.NewServiceAccount(t, ns, "forger", map[string]string{
 			"vault.hashicorp.com/alias-metadata-service_account_name": "payer",
 		})
-		m.bindRole(t, "forger", workload{namespace: ns, sa: forger}, nil)
-		expectBadRequest(t, m.login(t, "forger", mintToken(t, ns, "forger", tokenOptions{audiences: []string{"vault"}})),
+		m.bindRole(t, "forger", realstack.Workload{Namespace: ns, SA: forger}, nil)
+		expectBadRequest(t, m.login(t, "forger", mintToken(t, ns, "forger", realstack.TokenOptions{Audiences: []string{"vault"}})),
 			"service_account_name")
 	})
 
 	t.Run("off", func(t *testing.T) {
 		t.Parallel()
 		m := configuredMount(t)
-		ns := newNamespace(t, nil)
-		w := workload{namespace: ns, sa: newServiceAccount(t, ns, "payer", annotations)}
+		ns := stk.NewNamespace(t, nil)
+		w := realstack.Workload{Namespace: ns, SA: stk.NewServiceAccount(t, ns, "payer", annotations)}
 		m.bindRole(t, "payer", w, nil)
 		a := m.mustLogin(t, "payer", vaultToken(t, w))
 		meta := entityAlias(t, m, a.Str("entity_id")).StringMap("metadata")

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // The plugin is a drop-in replacement: a mount of Vault's built-in
@@ -18,7 +20,7 @@ import (
 // then back again.
 func TestUpgradeFromBuiltinAndBack(t *testing.T) {
 	t.Parallel()
-	path := uniqueName(t, "builtin")
+	path := realstack.UniqueName(t, "builtin")
 	expectOK(t, root(t, http.MethodPost, "sys/auth/"+path, map[string]any{"type": "kubernetes"}))
 	t.Cleanup(func() { root(t, http.MethodDelete, "sys/auth/"+path, nil) })
 	r := root(t, http.MethodGet, "sys/auth/"+path, nil)
@@ -28,7 +30,7 @@ func TestUpgradeFromBuiltinAndBack(t *testing.T) {
 
 	// Set up with the built-in method.
 	m.configure(t, nil)
-	w := newWorkload(t, "migrant")
+	w := stk.NewWorkload(t, "migrant", nil)
 	m.bindRole(t, "migrant", w, map[string]any{"token_policies": "mig", "token_ttl": "5m"})
 	before := m.mustLogin(t, "migrant", vaultToken(t, w))
 	oldToken := before.Str("client_token")
@@ -61,7 +63,7 @@ func TestUpgradeFromBuiltinAndBack(t *testing.T) {
 	r = root(t, http.MethodGet, "auth/"+path+"/role/migrant", nil)
 	expectStatus(t, r, http.StatusOK)
 	if !slices.Equal(r.Data().Strs("token_policies"), []string{"mig"}) || r.Data().Num("token_ttl") != 300 ||
-		r.Data().Str("audience") != "vault" || !slices.Equal(r.Data().Strs("bound_service_account_names"), []string{w.sa.Name}) {
+		r.Data().Str("audience") != "vault" || !slices.Equal(r.Data().Strs("bound_service_account_names"), []string{w.SA.Name}) {
 		t.Errorf("the plugin does not read the built-in method's role: %s", r)
 	}
 
@@ -84,8 +86,8 @@ func TestUpgradeFromBuiltinAndBack(t *testing.T) {
 	if got := a.Strs("token_policies"); !slices.Equal(got, []string{"default", "from-plugin"}) {
 		t.Errorf("built-in login with the plugin's role: token_policies %q, want [default from-plugin]", got)
 	}
-	if got := entityAlias(t, m, a.Str("entity_id")).Str("name"); got != w.namespace+"/"+w.sa.Name {
-		t.Errorf("built-in alias name for the plugin's role = %q, want %s/%s", got, w.namespace, w.sa.Name)
+	if got := entityAlias(t, m, a.Str("entity_id")).Str("name"); got != w.Namespace+"/"+w.SA.Name {
+		t.Errorf("built-in alias name for the plugin's role = %q, want %s/%s", got, w.Namespace, w.SA.Name)
 	}
 }
 

@@ -54,10 +54,10 @@ func TestRaftClusterFailover(t *testing.T) {
 	const mount = "kubernetes"
 	enableAuth(t, first.api, mount, e.name, e.version)
 	first.api.Must(t, http.MethodPost, "auth/"+mount+"/config", ops.ReviewerConfig(nil))
-	w := newWorkload(t, "app")
+	w := ops.NewWorkload(t, "app", nil)
 	first.api.Must(t, http.MethodPost, "auth/"+mount+"/role/app",
-		bindRole(w, map[string]any{"token_policies": []string{"app"}, "token_ttl": "10m"}))
-	jwt := w.token(t)
+		realstack.BindRole(w, map[string]any{"token_policies": []string{"app"}, "token_ttl": "10m"}))
+	jwt := token(t, w)
 
 	var tokens []string
 	for _, n := range nodes {
@@ -83,7 +83,7 @@ func TestRaftClusterFailover(t *testing.T) {
 	// A role written just before the crash must survive it: Raft commits
 	// it on a quorum before Vault answers.
 	active = activeNode(t, nodes)
-	active.api.Must(t, http.MethodPost, "auth/"+mount+"/role/late", bindRole(w, nil))
+	active.api.Must(t, http.MethodPost, "auth/"+mount+"/role/late", realstack.BindRole(w, nil))
 	snap := snapshot(t, active.api, mount, "app", "late")
 
 	killed := time.Now()

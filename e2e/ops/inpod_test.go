@@ -10,7 +10,6 @@ import (
 	"time"
 
 	authnv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
@@ -74,14 +73,9 @@ func (v *projectedVolume) write(t *testing.T, files map[string]string) {
 // the next login uses the new token with no reload and no config write.
 func TestInPodTokenRotation(t *testing.T) {
 	t.Parallel()
-	ctx := kubeCtx(t)
+	ctx := realstack.KubeCtx(t)
 	vol := newProjectedVolume(t)
-	podNS := uniqueName(t, "ns")
-	if _, err := ops.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
-		ObjectMeta: metav1.ObjectMeta{Name: podNS},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	podNS := ops.NewNamespace(t, nil)
 	const podSA = "vault"
 	if err := ops.CreateBoundServiceAccount(ctx, podNS, podSA); err != nil {
 		t.Fatal(err)
@@ -95,7 +89,7 @@ func TestInPodTokenRotation(t *testing.T) {
 	vol.write(t, map[string]string{"ca.crt": ops.KubeCA, "token": oldToken})
 
 	e := installPlugin(t, ops.Vault, ops.PluginDir, "kubeauth-inpod", ops.plugin, "KUBEAUTH_LOCAL_SA_DIR="+vol.dir)
-	mount := uniqueName(t, "k")
+	mount := realstack.UniqueName(t, "k")
 	enableAuth(t, ops.Vault, mount, e.name, e.version)
 	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/config", map[string]any{
 		"kubernetes_host":      ops.KubeHost,
@@ -105,9 +99,9 @@ func TestInPodTokenRotation(t *testing.T) {
 	if cfg.Str("kubernetes_ca_cert") != "" || cfg["token_reviewer_jwt_set"] != false {
 		t.Fatalf("config should leave the CA and reviewer JWT to the pod's files: %v", cfg)
 	}
-	w := newWorkload(t, "app")
-	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/role/app", bindRole(w, nil))
-	jwt := w.token(t)
+	w := ops.NewWorkload(t, "app", nil)
+	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/role/app", realstack.BindRole(w, nil))
+	jwt := token(t, w)
 	ops.Vault.MustLogin(t, mount, "app", jwt)
 
 	// The pod's service account is deleted and recreated (a new UID): its

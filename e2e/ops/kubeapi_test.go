@@ -42,15 +42,15 @@ func faultsPlugin(t *testing.T) catalogEntry {
 
 // faultMount mounts the fault tests' plugin with a config for host and
 // caPEM and a role "app" for w, and returns the mount path.
-func faultMount(t *testing.T, host, caPEM string, w workload) string {
+func faultMount(t *testing.T, host, caPEM string, w realstack.Workload) string {
 	t.Helper()
 	e := faultsPlugin(t)
-	mount := uniqueName(t, "k")
+	mount := realstack.UniqueName(t, "k")
 	enableAuth(t, ops.Vault, mount, e.name, e.version)
 	expectRunning(t, ops.Vault, mount, e)
 	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/config",
 		ops.ReviewerConfig(map[string]any{"kubernetes_host": host, "kubernetes_ca_cert": caPEM}))
-	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/role/app", bindRole(w, nil))
+	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/role/app", realstack.BindRole(w, nil))
 	return mount
 }
 
@@ -73,9 +73,9 @@ func TestKubeAPIDownAndBack(t *testing.T) {
 	t.Parallel()
 	api := newPrivateAPIServer(t, "down", ops.privateKubePort(0))
 	api.start(t)
-	w := newWorkload(t, "app")
+	w := ops.NewWorkload(t, "app", nil)
 	mount := faultMount(t, api.host(), api.caPEM, w)
-	jwt := w.token(t)
+	jwt := token(t, w)
 	ops.Vault.MustLogin(t, mount, "app", jwt)
 
 	api.stop()
@@ -123,9 +123,9 @@ func TestKubeAPIDownAndBack(t *testing.T) {
 func TestKubeAPIHung(t *testing.T) {
 	t.Parallel()
 	hung := newHungListener(t)
-	w := newWorkload(t, "app")
+	w := ops.NewWorkload(t, "app", nil)
 	mount := faultMount(t, hung.host(), ops.KubeCA, w)
-	jwt := w.token(t)
+	jwt := token(t, w)
 
 	r := ops.Vault.Login(t, mount, "app", jwt)
 	expectFault(t, r, "kubernetes API at "+hung.host()+" did not answer the TokenReview within "+faultTimeout.String())
@@ -168,10 +168,10 @@ func TestKubeAPIServingCARotation(t *testing.T) {
 	t.Parallel()
 	api := newPrivateAPIServer(t, "ca", ops.privateKubePort(1))
 	api.start(t)
-	w := newWorkload(t, "app")
+	w := ops.NewWorkload(t, "app", nil)
 	oldCA := api.caPEM
 	mount := faultMount(t, api.host(), oldCA, w)
-	jwt := w.token(t)
+	jwt := token(t, w)
 	ops.Vault.MustLogin(t, mount, "app", jwt)
 
 	api.stop()

@@ -101,9 +101,9 @@ func (s sample) String() string {
 // measurements.
 func TestLoadWhileRewriting(t *testing.T) {
 	e := installPlugin(t, ops.Vault, ops.PluginDir, "kubeauth-load", ops.plugin)
-	mount := uniqueName(t, "k")
+	mount := realstack.UniqueName(t, "k")
 	enableAuth(t, ops.Vault, mount, e.name, e.version)
-	w := newWorkload(t, "app")
+	w := ops.NewWorkload(t, "app", nil)
 	configs := []map[string]any{
 		ops.ReviewerConfig(nil),
 		ops.ReviewerConfig(map[string]any{"disable_iss_validation": false, "issuer": ops.SAIssuer}),
@@ -111,11 +111,11 @@ func TestLoadWhileRewriting(t *testing.T) {
 	// Batch tokens: Vault stores nothing per login, so its own memory
 	// reflects leaks rather than a token store filling up.
 	steady := func(i int) map[string]any {
-		return bindRole(w, map[string]any{"token_type": "batch", "token_ttl": []string{"5m", "10m"}[i%2],
+		return realstack.BindRole(w, map[string]any{"token_type": "batch", "token_ttl": []string{"5m", "10m"}[i%2],
 			"token_policies": []string{"load", fmt.Sprintf("load-%d", i%2)}})
 	}
 	flip := func(i int) map[string]any {
-		r := bindRole(w, map[string]any{"token_type": "batch", "token_ttl": "5m"})
+		r := realstack.BindRole(w, map[string]any{"token_type": "batch", "token_ttl": "5m"})
 		if i%2 == 1 {
 			r["bound_service_account_names"] = []string{"someone-else"}
 		}
@@ -126,7 +126,7 @@ func TestLoadWhileRewriting(t *testing.T) {
 	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/role/flip", flip(0))
 	jwts := make([]string, ops.loadClients)
 	for i := range jwts {
-		jwts[i] = w.token(t)
+		jwts[i] = token(t, w)
 	}
 	ops.Vault.MustLogin(t, mount, "steady", jwts[0])
 	pids := childrenRunning(ops.devPID, e.exe)

@@ -27,19 +27,19 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	enableAuth(t, n.api, mount, e.name, e.version)
 	n.api.Must(t, http.MethodPost, "auth/"+mount+"/config",
 		ops.ReviewerConfig(map[string]any{"disable_iss_validation": false, "issuer": ops.SAIssuer}))
-	app := newWorkload(t, "app")
-	team := newWorkloadLabeled(t, "worker", map[string]string{"team": "blue"})
+	app := ops.NewWorkload(t, "app", nil)
+	team := ops.NewWorkload(t, "worker", map[string]string{"team": "blue"})
 	n.api.Must(t, http.MethodPost, "auth/"+mount+"/role/app",
-		bindRole(app, map[string]any{"token_policies": []string{"app"}, "token_ttl": "10m", "token_max_ttl": "1h"}))
+		realstack.BindRole(app, map[string]any{"token_policies": []string{"app"}, "token_ttl": "10m", "token_max_ttl": "1h"}))
 	n.api.Must(t, http.MethodPost, "auth/"+mount+"/role/team", map[string]any{
 		"bound_service_account_names":              []string{"worker"},
 		"bound_service_account_namespace_selector": `{"matchLabels":{"team":"blue"}}`,
 		"audience":       "vault",
 		"token_policies": []string{"team"},
 	})
-	appJWT := app.token(t)
+	appJWT := token(t, app)
 	before := n.api.MustLogin(t, mount, "app", appJWT)
-	n.api.MustLogin(t, mount, "team", team.token(t))
+	n.api.MustLogin(t, mount, "team", token(t, team))
 	snap := snapshot(t, n.api, mount, "app", "team")
 
 	stopped := time.Now()
@@ -61,7 +61,7 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	expectRunning(t, n.api, mount, e)
 	expectSameSnapshot(t, "the restart", snap, snapshot(t, n.api, mount, "app", "team"))
 	n.api.MustLogin(t, mount, "app", appJWT)
-	n.api.MustLogin(t, mount, "team", team.token(t))
+	n.api.MustLogin(t, mount, "team", token(t, team))
 	if got := lookupSelf(t, n.api, before).Strs("policies"); len(got) != 2 || got[0] != "app" || got[1] != "default" {
 		t.Errorf("token issued before the restart has policies %q, want [app default]", got)
 	}

@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // The plugin process dies (SIGKILL by its PID, as the OOM killer would):
@@ -14,12 +16,12 @@ import (
 func TestPluginProcessKilled(t *testing.T) {
 	t.Parallel()
 	e := installPlugin(t, ops.Vault, ops.PluginDir, "kubeauth-kill", ops.plugin)
-	mount := uniqueName(t, "k")
+	mount := realstack.UniqueName(t, "k")
 	enableAuth(t, ops.Vault, mount, e.name, e.version)
 	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/config", ops.ReviewerConfig(nil))
-	w := newWorkload(t, "app")
-	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/role/app", bindRole(w, map[string]any{"token_ttl": "10m"}))
-	jwt := w.token(t)
+	w := ops.NewWorkload(t, "app", nil)
+	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/role/app", realstack.BindRole(w, map[string]any{"token_ttl": "10m"}))
+	jwt := token(t, w)
 	issued := ops.Vault.MustLogin(t, mount, "app", jwt)
 
 	pids := childrenRunning(ops.devPID, e.exe)

@@ -42,7 +42,7 @@ func outcomeOf(t *testing.T, r *realstack.Reply) (loginOutcome, string) {
 // entity and token shape, and a token the built-in method issued renews.
 func TestSwitchOverFromBuiltin(t *testing.T) {
 	t.Parallel()
-	mount := uniqueName(t, "k")
+	mount := realstack.UniqueName(t, "k")
 	enableAuth(t, ops.Vault, mount, "kubernetes", "")
 	typ, version, _ := mountInfo(t, ops.Vault, mount)
 	if typ != "kubernetes" || !strings.HasSuffix(version, "+builtin") {
@@ -51,15 +51,15 @@ func TestSwitchOverFromBuiltin(t *testing.T) {
 
 	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/config",
 		ops.ReviewerConfig(map[string]any{"disable_iss_validation": false, "issuer": ops.SAIssuer}))
-	app := newWorkload(t, "app")
-	blue := newWorkloadLabeled(t, "worker", map[string]string{"team": "blue"})
+	app := ops.NewWorkload(t, "app", nil)
+	blue := ops.NewWorkload(t, "worker", map[string]string{"team": "blue"})
 	roles := map[string]map[string]any{
-		"by-name": bindRole(app, map[string]any{
+		"by-name": realstack.BindRole(app, map[string]any{
 			"token_policies": []string{"app"}, "token_ttl": "10m", "token_max_ttl": "1h",
 		}),
 		"any-name": {
 			"bound_service_account_names":      []string{"*"},
-			"bound_service_account_namespaces": []string{app.namespace},
+			"bound_service_account_namespaces": []string{app.Namespace},
 			"audience":                         "vault",
 			"alias_name_source":                "serviceaccount_name",
 			"token_policies":                   []string{"any"},
@@ -71,29 +71,29 @@ func TestSwitchOverFromBuiltin(t *testing.T) {
 			"token_policies": []string{"team"},
 		},
 		// The deprecated field names, as roles written years ago have them.
-		"legacy": bindRole(app, map[string]any{
+		"legacy": realstack.BindRole(app, map[string]any{
 			"policies": []string{"legacy"}, "ttl": "5m", "max_ttl": "30m", "bound_cidrs": []string{"127.0.0.0/8"},
 		}),
-		"batch": bindRole(app, map[string]any{
+		"batch": realstack.BindRole(app, map[string]any{
 			"token_type": "batch", "token_ttl": "2m", "token_bound_cidrs": []string{"127.0.0.1/32"},
 		}),
 		// No audience: the TokenReview checks the API server's own audience.
 		"no-audience": {
 			"bound_service_account_names":      []string{"app"},
-			"bound_service_account_namespaces": []string{app.namespace},
+			"bound_service_account_namespaces": []string{app.Namespace},
 			"token_policies":                   []string{"plain"},
 		},
 	}
 	for name, body := range roles {
 		ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/role/"+name, body)
 	}
-	appVault := app.token(t)
-	plainTok, err := ops.RequestToken(kubeCtx(t), app.namespace, app.sa, realstack.TokenOptions{TTL: time.Hour})
+	appVault := token(t, app)
+	plainTok, err := ops.RequestToken(realstack.KubeCtx(t), app.Namespace, app.SA.Name, realstack.TokenOptions{TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	jwts := map[string]string{
-		"by-name": appVault, "any-name": appVault, "selector": blue.token(t),
+		"by-name": appVault, "any-name": appVault, "selector": token(t, blue),
 		"legacy": appVault, "batch": appVault, "no-audience": plainTok,
 	}
 

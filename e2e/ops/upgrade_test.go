@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strconv"
 	"testing"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 var semver = regexp.MustCompile(`^v(\d+)\.(\d+)\.(\d+)`)
@@ -61,21 +63,21 @@ func TestUpgradeInPlace(t *testing.T) {
 
 	const name = "kubeauth-upgrade"
 	old := installPlugin(t, ops.Vault, ops.PluginDir, name, ops.plugin)
-	mount := uniqueName(t, "k")
+	mount := realstack.UniqueName(t, "k")
 	enableAuth(t, ops.Vault, mount, old.name, old.version)
 	expectRunning(t, ops.Vault, mount, old)
 	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/config", ops.ReviewerConfig(nil))
-	w := newWorkload(t, "app")
+	w := ops.NewWorkload(t, "app", nil)
 	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/role/app",
-		bindRole(w, map[string]any{"token_policies": []string{"app"}, "token_ttl": "5m", "token_max_ttl": "1h"}))
+		realstack.BindRole(w, map[string]any{"token_policies": []string{"app"}, "token_ttl": "5m", "token_max_ttl": "1h"}))
 	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/role/anyone", map[string]any{
 		"bound_service_account_names":      []string{"*"},
-		"bound_service_account_namespaces": []string{w.namespace},
+		"bound_service_account_namespaces": []string{w.Namespace},
 		"audience":                         "vault",
 		"alias_name_source":                "serviceaccount_name",
 		"token_type":                       "batch",
 	})
-	jwt := w.token(t)
+	jwt := token(t, w)
 	issued := ops.Vault.MustLogin(t, mount, "app", jwt)
 	ops.Vault.MustLogin(t, mount, "anyone", jwt)
 	snap := snapshot(t, ops.Vault, mount, "app", "anyone")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"maps"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -112,18 +111,6 @@ func expectRunning(t *testing.T, v realstack.Vault, path string, e catalogEntry)
 	if typ != e.name || version != e.version || sha != e.sha256 {
 		t.Fatalf("auth/%s runs %s %s (sha256 %s), want %s %s (sha256 %s)", path, typ, version, sha, e.name, e.version, e.sha256)
 	}
-}
-
-// bindRole is a role body binding exactly this service account, for the
-// audience "vault", with extra fields added or replaced.
-func bindRole(w workload, extra map[string]any) map[string]any {
-	r := map[string]any{
-		"bound_service_account_names":      []string{w.sa},
-		"bound_service_account_namespaces": []string{w.namespace},
-		"audience":                         "vault",
-	}
-	maps.Copy(r, extra)
-	return r
 }
 
 // snapshot reads a mount's config and the given roles, to compare before

@@ -7,7 +7,10 @@ import (
 	"encoding/pem"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
+	"sync/atomic"
+	"testing"
 	"time"
 
 	authnv1 "k8s.io/api/authentication/v1"
@@ -128,4 +131,68 @@ func LoadRSAKey(path string) (*rsa.PrivateKey, error) {
 		return nil, fmt.Errorf("%s: %T is not an RSA key", path, k)
 	}
 	return rk, nil
+}
+
+var nameSeq atomic.Int64
+
+var notDNS = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// UniqueName makes a DNS-label name from the test's name, unique within the
+// run, so parallel tests never share a Kubernetes object or a Vault mount.
+func UniqueName(t testing.TB, prefix string) string {
+	t.Helper()
+	slug := strings.Trim(notDNS.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
+	if len(slug) > 40 {
+		slug = strings.Trim(slug[len(slug)-40:], "-")
+	}
+	return fmt.Sprintf("%s%d-%s", prefix, nameSeq.Add(1), slug)
+}
+
+// KubeCtx bounds a test's Kubernetes calls to a minute.
+func KubeCtx(t testing.TB) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// NewNamespace creates a namespace with the given labels. Deleted
+// namespaces stay Terminating here (no namespace controller), so none is
+// deleted: each run starts with an empty etcd anyway.
+func (s *Stack) NewNamespace(t testing.TB, labels map[string]string) string {
+	t.Helper()
+	name := UniqueName(t, "ns")
+	_, err := s.Kube.CoreV1().Namespaces().Create(KubeCtx(t), &corev1.Namespace{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("creating namespace %s: %v", name, err)
+	}
+	return name
+}
+
+// NewServiceAccount creates a service account with the given annotations.
+func (s *Stack) NewServiceAccount(t testing.TB, namespace, name string, annotations map[string]string) *corev1.ServiceAccount {
+	t.Helper()
+	sa, err := s.Kube.CoreV1().ServiceAccounts(namespace).Create(KubeCtx(t), &corev1.ServiceAccount{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: annotations},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("creating service account %s/%s: %v", namespace, name, err)
+	}
+	return sa
+}
+
+// Workload is a service account in a namespace of its own: what logs in.
+type Workload struct {
+	Namespace string
+	SA        *corev1.ServiceAccount
+}
+
+// NewWorkload creates a namespace with the given labels and a service
+// account named sa in it.
+func (s *Stack) NewWorkload(t testing.TB, sa string, labels map[string]string) Workload {
+	t.Helper()
+	ns := s.NewNamespace(t, labels)
+	return Workload{Namespace: ns, SA: s.NewServiceAccount(t, ns, sa, nil)}
 }

@@ -256,3 +256,15 @@ func (s *Stack) ReviewerConfig(extra map[string]any) map[string]any {
 	maps.Copy(cfg, extra)
 	return cfg
 }
+
+// BindRole is a role body binding exactly this workload's service account,
+// for the audience "vault", with the given fields added or replaced.
+func BindRole(w Workload, extra map[string]any) map[string]any {
+	r := map[string]any{
+		"bound_service_account_names":      []string{w.SA.Name},
+		"bound_service_account_namespaces": []string{w.Namespace},
+		"audience":                         "vault",
+	}
+	maps.Copy(r, extra)
+	return r
+}
