@@ -16,6 +16,8 @@ import (
 
 	vault "github.com/hashicorp/vault/api"
 	k8sauth "github.com/hashicorp/vault/api/auth/kubernetes"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // Clients we did not write log in through the plugin: Vault's own Go
@@ -24,7 +26,7 @@ import (
 func TestClientVaultAPIAuthKubernetes(t *testing.T) {
 	t.Parallel()
 	m := configuredMount(t)
-	w := newWorkload(t, "sdk")
+	w := stk.NewWorkload(t, "sdk", nil)
 	m.bindRole(t, "sdk", w, map[string]any{"token_policies": "sdk-policy"})
 	jwtFile := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(jwtFile, []byte(vaultToken(t, w)), 0o600); err != nil {
@@ -53,7 +55,7 @@ func TestClientVaultAPIAuthKubernetes(t *testing.T) {
 	}
 
 	// A refusal reaches the package's caller as Vault's 403.
-	other := newWorkload(t, "sdk")
+	other := stk.NewWorkload(t, "sdk", nil)
 	method, err := k8sauth.NewKubernetesAuth("sdk", k8sauth.WithServiceAccountToken(vaultToken(t, other)), k8sauth.WithMountPath(m.path))
 	if err != nil {
 		t.Fatal(err)
@@ -67,16 +69,16 @@ func TestClientVaultAPIAuthKubernetes(t *testing.T) {
 
 // expectLookup checks, through the API package, that the client's token is
 // one of role for workload w with the policies.
-func expectLookup(t *testing.T, c *vault.Client, role string, w workload, policies []string) {
+func expectLookup(t *testing.T, c *vault.Client, role string, w realstack.Workload, policies []string) {
 	t.Helper()
 	s, err := c.Auth().Token().LookupSelf()
 	if err != nil {
 		t.Fatalf("token lookup: %v", err)
 	}
-	meta := stringMap(s.Data["meta"])
-	if meta["role"] != role || meta["service_account_uid"] != string(w.sa.UID) ||
-		meta["service_account_namespace"] != w.namespace {
-		t.Errorf("token metadata %v is not role %s for %s/%s", meta, role, w.namespace, w.sa.Name)
+	meta := realstack.Object(s.Data).StringMap("meta")
+	if meta["role"] != role || meta["service_account_uid"] != string(w.SA.UID) ||
+		meta["service_account_namespace"] != w.Namespace {
+		t.Errorf("token metadata %v is not role %s for %s/%s", meta, role, w.Namespace, w.SA.Name)
 	}
 	got, err := s.TokenPolicies()
 	if err != nil || strings.Join(got, ",") != strings.Join(policies, ",") {
@@ -89,7 +91,7 @@ func expectLookup(t *testing.T, c *vault.Client, role string, w workload, polici
 func TestClientVaultAgent(t *testing.T) {
 	t.Parallel()
 	m := configuredMount(t)
-	w := newWorkload(t, "agent")
+	w := stk.NewWorkload(t, "agent", nil)
 	m.bindRole(t, "agent", w, map[string]any{"token_policies": "agent-policy", "token_ttl": "10m"})
 
 	dir := t.TempDir()
@@ -117,15 +119,15 @@ auto_auth {
     }
   }
 }
-`, stk.vaultAddr, "auth/"+m.path, jwtFile, sink)
+`, stk.Vault.Addr, "auth/"+m.path, jwtFile, sink)
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
 	var log bytes.Buffer
-	agent := exec.Command(stk.vaultBin, "agent", "-config="+cfgFile)
+	agent := exec.Command(stk.VaultBin, "agent", "-config="+cfgFile)
 	// No VAULT_TOKEN from the environment: the agent must authenticate.
-	agent.Env = append(os.Environ(), "VAULT_TOKEN=", "VAULT_ADDR="+stk.vaultAddr)
+	agent.Env = append(os.Environ(), "VAULT_TOKEN=", "VAULT_ADDR="+stk.Vault.Addr)
 	// One writer for both: exec then never calls it from two goroutines.
 	agent.Stdout, agent.Stderr = &log, &log
 	if err := agent.Start(); err != nil {
@@ -180,16 +182,16 @@ func TestClientVaultCLIAtAuthKubernetes(t *testing.T) {
 	t.Cleanup(func() { root(t, http.MethodDelete, "sys/auth/"+path, nil) })
 	m := &mount{path: path}
 	m.configure(t, nil)
-	w := newWorkload(t, "cli")
+	w := stk.NewWorkload(t, "cli", nil)
 	m.bindRole(t, "cli", w, map[string]any{"token_policies": "cli-policy"})
 
 	out := vaultCLI(t, stk.root.Token(), "write", "-field=token", "auth/kubernetes/login", "role=cli", "jwt="+vaultToken(t, w))
 	expectLookup(t, client(t, strings.TrimSpace(out)), "cli", w, []string{"cli-policy", "default"})
 
 	// The CLI shows a refusal as Vault's 403.
-	other := newWorkload(t, "cli")
-	cmd := exec.Command(stk.vaultBin, "write", "auth/kubernetes/login", "role=cli", "jwt="+vaultToken(t, other))
-	cmd.Env = append(os.Environ(), "VAULT_ADDR="+stk.vaultAddr, "VAULT_TOKEN=")
+	other := stk.NewWorkload(t, "cli", nil)
+	cmd := exec.Command(stk.VaultBin, "write", "auth/kubernetes/login", "role=cli", "jwt="+vaultToken(t, other))
+	cmd.Env = append(os.Environ(), "VAULT_ADDR="+stk.Vault.Addr, "VAULT_TOKEN=")
 	b, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(b), "Code: 403") || !strings.Contains(string(b), "permission denied") {
 		t.Fatalf("vault write login for an unbound account: want code 403 permission denied, got %v:\n%s", err, b)
@@ -199,8 +201,8 @@ func TestClientVaultCLIAtAuthKubernetes(t *testing.T) {
 // vaultCLI runs the stack's vault binary against the stack.
 func vaultCLI(t *testing.T, token string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(stk.vaultBin, args...)
-	cmd.Env = append(os.Environ(), "VAULT_ADDR="+stk.vaultAddr, "VAULT_TOKEN="+token)
+	cmd := exec.Command(stk.VaultBin, args...)
+	cmd.Env = append(os.Environ(), "VAULT_ADDR="+stk.Vault.Addr, "VAULT_TOKEN="+token)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

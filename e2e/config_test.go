@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 func TestConfigCreateReadUpdate(t *testing.T) {
@@ -15,28 +17,28 @@ func TestConfigCreateReadUpdate(t *testing.T) {
 
 	// Nothing is configured yet: no config to read, and no login possible.
 	expectStatus(t, root(t, http.MethodGet, cfgPath, nil), http.StatusNotFound)
-	w := newWorkload(t, "app")
+	w := stk.NewWorkload(t, "app", nil)
 	m.bindRole(t, "app", w, nil)
 	// An operator's omission, not the workload's fault: HTTP 500 (as in
 	// Vault's built-in method) with a message that says what is missing.
-	if r := m.login(t, "app", vaultToken(t, w)); r.status != http.StatusInternalServerError ||
-		!strings.Contains(strings.Join(r.errors(), "\n"), "config") {
+	if r := m.login(t, "app", vaultToken(t, w)); r.Status != http.StatusInternalServerError ||
+		!strings.Contains(strings.Join(r.Errors(), "\n"), "config") {
 		t.Fatalf("login on an unconfigured mount: want HTTP 500 naming the missing config, got %s", r)
 	}
 
 	m.configure(t, nil)
 	r := root(t, http.MethodGet, cfgPath, nil)
 	expectStatus(t, r, http.StatusOK)
-	d := r.data()
-	if str(d, "kubernetes_host") != stk.kubeHost || str(d, "kubernetes_ca_cert") != strings.TrimSpace(stk.kubeCA) {
+	d := r.Data()
+	if d.Str("kubernetes_host") != stk.KubeHost || d.Str("kubernetes_ca_cert") != strings.TrimSpace(stk.KubeCA) {
 		t.Errorf("config read does not return the host and CA written: %s", r)
 	}
 	if d["token_reviewer_jwt_set"] != true {
 		t.Errorf("token_reviewer_jwt_set: want true, got %s", r)
 	}
 	if d["disable_iss_validation"] != true || d["disable_local_ca_jwt"] != false ||
-		d["use_annotations_as_alias_metadata"] != false || str(d, "issuer") != "" ||
-		len(strs(d, "pem_keys")) != 0 {
+		d["use_annotations_as_alias_metadata"] != false || d.Str("issuer") != "" ||
+		len(d.Strs("pem_keys")) != 0 {
 		t.Errorf("config defaults: want disable_iss_validation=true, the rest unset, got %s", r)
 	}
 	expectNoReviewerJWT(t, r)
@@ -46,25 +48,25 @@ func TestConfigCreateReadUpdate(t *testing.T) {
 	// A write replaces the whole config: fields left out go back to their
 	// defaults, and the reviewer JWT left out is gone.
 	expectOK(t, root(t, http.MethodPost, cfgPath, map[string]any{
-		"kubernetes_host":        stk.kubeHost,
-		"kubernetes_ca_cert":     stk.kubeCA,
-		"pem_keys":               []string{stk.saPubPEM},
-		"issuer":                 stk.saIssuer,
+		"kubernetes_host":        stk.KubeHost,
+		"kubernetes_ca_cert":     stk.KubeCA,
+		"pem_keys":               []string{stk.SAPubPEM},
+		"issuer":                 stk.SAIssuer,
 		"disable_iss_validation": false,
 	}))
 	r = root(t, http.MethodGet, cfgPath, nil)
 	expectStatus(t, r, http.StatusOK)
-	d = r.data()
-	if d["token_reviewer_jwt_set"] != false || str(d, "issuer") != stk.saIssuer ||
-		d["disable_iss_validation"] != false || len(strs(d, "pem_keys")) != 1 {
+	d = r.Data()
+	if d["token_reviewer_jwt_set"] != false || d.Str("issuer") != stk.SAIssuer ||
+		d["disable_iss_validation"] != false || len(d.Strs("pem_keys")) != 1 {
 		t.Errorf("config after a replacing write: %s", r)
 	}
 
 	// Back to the reviewer, now with the local signature and issuer checks
 	// on: the apiserver's own tokens still log in.
 	m.configure(t, map[string]any{
-		"pem_keys":               []string{stk.saPubPEM},
-		"issuer":                 stk.saIssuer,
+		"pem_keys":               []string{stk.SAPubPEM},
+		"issuer":                 stk.SAIssuer,
 		"disable_iss_validation": false,
 	})
 	r = root(t, http.MethodGet, cfgPath, nil)
@@ -73,11 +75,11 @@ func TestConfigCreateReadUpdate(t *testing.T) {
 
 	// A wrong issuer, checked locally, refuses the same token.
 	m.configure(t, map[string]any{"issuer": "https://issuer.invalid", "disable_iss_validation": false})
-	expectDenied(t, m.login(t, "app", vaultToken(t, w)))
+	realstack.ExpectDenied(t, m.login(t, "app", vaultToken(t, w)))
 
 	// There is no delete: like Vault's built-in method, config can only be
 	// replaced. The config stays.
-	if r := root(t, http.MethodDelete, cfgPath, nil); r.status != http.StatusMethodNotAllowed {
+	if r := root(t, http.MethodDelete, cfgPath, nil); r.Status != http.StatusMethodNotAllowed {
 		t.Errorf("DELETE config: want HTTP 405, got %s", r)
 	}
 	expectStatus(t, root(t, http.MethodGet, cfgPath, nil), http.StatusOK)
@@ -104,7 +106,7 @@ func TestConfigRejectsBadInput(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := reviewerConfig()
+			cfg := stk.ReviewerConfig(nil)
 			for k, v := range tc.field {
 				cfg[k] = v
 			}
@@ -112,26 +114,26 @@ func TestConfigRejectsBadInput(t *testing.T) {
 		})
 	}
 	after := root(t, http.MethodGet, cfgPath, nil)
-	if !reflect.DeepEqual(after.data(), before.data()) {
+	if !reflect.DeepEqual(after.Data(), before.Data()) {
 		t.Errorf("a rejected write changed the config:\nbefore %s\nafter  %s", before, after)
 	}
 }
 
 // expectNoReviewerJWT checks a reply holds neither the reviewer JWT nor a
 // field that could carry it.
-func expectNoReviewerJWT(t *testing.T, r *reply) {
+func expectNoReviewerJWT(t *testing.T, r *realstack.Reply) {
 	t.Helper()
-	if strings.Contains(string(r.raw), stk.reviewerJWT) {
-		t.Fatalf("the reviewer JWT is in the reply to %s", r.req)
+	if strings.Contains(string(r.Raw), stk.ReviewerJWT) {
+		t.Fatalf("the reviewer JWT is in the reply to %s", r.Req)
 	}
-	if _, ok := r.data()["token_reviewer_jwt"]; ok {
-		t.Fatalf("%s returns a token_reviewer_jwt field", r.req)
+	if _, ok := r.Data()["token_reviewer_jwt"]; ok {
+		t.Fatalf("%s returns a token_reviewer_jwt field", r.Req)
 	}
-	keys := make([]string, 0, len(r.data()))
-	for k := range r.data() {
+	keys := make([]string, 0, len(r.Data()))
+	for k := range r.Data() {
 		keys = append(keys, k)
 	}
 	if !slices.Contains(keys, "token_reviewer_jwt_set") {
-		t.Fatalf("%s does not say whether a reviewer JWT is set: %s", r.req, r)
+		t.Fatalf("%s does not say whether a reviewer JWT is set: %s", r.Req, r)
 	}
 }

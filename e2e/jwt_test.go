@@ -7,8 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -20,29 +18,6 @@ import (
 // Tokens the apiserver cannot mint on request (already expired, signed with
 // another key, unsigned) are written here by hand, with the same claims a
 // TokenRequest token carries.
-
-func loadRSAKey(path string) (*rsa.PrivateKey, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		return nil, fmt.Errorf("%s: no PEM block", path)
-	}
-	if k, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
-		return k, nil
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("%s: not an RSA private key: %w", path, err)
-	}
-	rk, ok := k.(*rsa.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("%s: %T is not an RSA key", path, k)
-	}
-	return rk, nil
-}
 
 // saClaims are the claims of a projected service-account token.
 type saClaims struct {
@@ -66,7 +41,7 @@ func claimsFor(sa *corev1.ServiceAccount, exp time.Time) saClaims {
 	issued := exp.Add(-10 * time.Minute)
 	return saClaims{
 		Claims: jwt.Claims{
-			Issuer:    stk.saIssuer,
+			Issuer:    stk.SAIssuer,
 			Subject:   "system:serviceaccount:" + sa.Namespace + ":" + sa.Name,
 			Audience:  jwt.Audience{"vault"},
 			Expiry:    jwt.NewNumericDate(exp),

@@ -1,180 +1,48 @@
 package e2e
 
 import (
-	"context"
-	"fmt"
-	"regexp"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
-
-// The token reviewer Vault uses for every mount the tests create.
-const (
-	reviewerNamespace = "vault-auth"
-	reviewerName      = "vault-reviewer"
-	// reviewerLookups lets the reviewer read namespace labels (namespace
-	// selectors) and service-account annotations (alias metadata), which
-	// system:auth-delegator does not cover.
-	reviewerLookups = "kubeauth-e2e-reviewer-lookups"
-)
-
-// createReviewer creates the reviewer service account with its two cluster
-// role bindings and mints its token. The stack has no controller-manager, so
-// nothing else would create the account or a token for it.
-func (s *stack) createReviewer(ctx context.Context) error {
-	k := s.kube
-	if _, err := k.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
-		ObjectMeta: metav1.ObjectMeta{Name: reviewerNamespace},
-	}, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("creating namespace %s: %w", reviewerNamespace, err)
-	}
-	if _, err := k.CoreV1().ServiceAccounts(reviewerNamespace).Create(ctx, &corev1.ServiceAccount{
-		ObjectMeta: metav1.ObjectMeta{Name: reviewerName},
-	}, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("creating the reviewer service account: %w", err)
-	}
-	if _, err := k.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
-		ObjectMeta: metav1.ObjectMeta{Name: reviewerLookups},
-		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{""}, Resources: []string{"namespaces", "serviceaccounts"}, Verbs: []string{"get"}},
-		},
-	}, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("creating cluster role %s: %w", reviewerLookups, err)
-	}
-	subject := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: reviewerName, Namespace: reviewerNamespace}
-	for _, role := range []string{"system:auth-delegator", reviewerLookups} {
-		if _, err := k.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: reviewerName + "-" + strings.ReplaceAll(role, ":", "-")},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
-			Subjects:   []rbacv1.Subject{subject},
-		}, metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("binding the reviewer to %s: %w", role, err)
-		}
-	}
-	day := int64(24 * 3600)
-	tr, err := k.CoreV1().ServiceAccounts(reviewerNamespace).CreateToken(ctx, reviewerName, &authnv1.TokenRequest{
-		Spec: authnv1.TokenRequestSpec{ExpirationSeconds: &day},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		return fmt.Errorf("minting the reviewer token: %w", err)
-	}
-	s.reviewerJWT = tr.Status.Token
-	return nil
-}
-
-var nameSeq atomic.Int64
-
-var notDNS = regexp.MustCompile(`[^a-z0-9-]+`)
-
-// uniqueName makes a DNS-label name from the test's name, unique within the
-// run, so parallel tests never share a Kubernetes object or a Vault mount.
-func uniqueName(t *testing.T, prefix string) string {
-	t.Helper()
-	slug := notDNS.ReplaceAllString(strings.ToLower(t.Name()), "-")
-	slug = strings.Trim(slug, "-")
-	if len(slug) > 40 {
-		slug = strings.Trim(slug[len(slug)-40:], "-")
-	}
-	return fmt.Sprintf("%s%d-%s", prefix, nameSeq.Add(1), slug)
-}
-
-func kubeCtx(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// newNamespace creates a namespace with the given labels. Deleted namespaces
-// stay Terminating here (no namespace controller), so none is deleted: each
-// test run starts with an empty etcd anyway.
-func newNamespace(t *testing.T, labels map[string]string) string {
-	t.Helper()
-	name := uniqueName(t, "ns")
-	_, err := stk.kube.CoreV1().Namespaces().Create(kubeCtx(t), &corev1.Namespace{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("creating namespace %s: %v", name, err)
-	}
-	return name
-}
-
-func newServiceAccount(t *testing.T, namespace, name string, annotations map[string]string) *corev1.ServiceAccount {
-	t.Helper()
-	sa, err := stk.kube.CoreV1().ServiceAccounts(namespace).Create(kubeCtx(t), &corev1.ServiceAccount{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: annotations},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("creating service account %s/%s: %v", namespace, name, err)
-	}
-	return sa
-}
 
 func deleteServiceAccount(t *testing.T, namespace, name string) {
 	t.Helper()
-	err := stk.kube.CoreV1().ServiceAccounts(namespace).Delete(kubeCtx(t), name, metav1.DeleteOptions{})
+	err := stk.Kube.CoreV1().ServiceAccounts(namespace).Delete(realstack.KubeCtx(t), name, metav1.DeleteOptions{})
 	if err != nil {
 		t.Fatalf("deleting service account %s/%s: %v", namespace, name, err)
 	}
 }
 
-// workload is a service account in a namespace of its own.
-type workload struct {
-	namespace string
-	sa        *corev1.ServiceAccount
-}
-
-func newWorkload(t *testing.T, saName string) workload {
-	t.Helper()
-	ns := newNamespace(t, nil)
-	return workload{namespace: ns, sa: newServiceAccount(t, ns, saName, nil)}
-}
-
-// tokenOptions shape a TokenRequest; the zero value asks for the default
-// audience (the apiserver's own) and ten minutes, the shortest it allows.
-type tokenOptions struct {
-	audiences []string
-	pod       *corev1.Pod
-}
-
 // mintToken asks the apiserver for a projected service-account token, the
-// kind a pod's projected volume carries.
-func mintToken(t *testing.T, namespace, saName string, opts tokenOptions) string {
+// kind a pod's projected volume carries; the zero options ask for the
+// apiserver's own audience and ten minutes, the shortest it allows.
+func mintToken(t *testing.T, namespace, saName string, opts realstack.TokenOptions) string {
 	t.Helper()
-	ttl := int64(600)
-	spec := authnv1.TokenRequestSpec{Audiences: opts.audiences, ExpirationSeconds: &ttl}
-	if p := opts.pod; p != nil {
-		spec.BoundObjectRef = &authnv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: p.Name, UID: p.UID}
-	}
-	tr, err := stk.kube.CoreV1().ServiceAccounts(namespace).CreateToken(kubeCtx(t), saName,
-		&authnv1.TokenRequest{Spec: spec}, metav1.CreateOptions{})
+	tok, err := stk.RequestToken(realstack.KubeCtx(t), namespace, saName, opts)
 	if err != nil {
-		t.Fatalf("TokenRequest for %s/%s: %v", namespace, saName, err)
+		t.Fatal(err)
 	}
-	return tr.Status.Token
+	return tok
 }
 
 // vaultToken mints a token for the "vault" audience, what every role in
 // these tests expects unless a test says otherwise.
-func vaultToken(t *testing.T, w workload) string {
+func vaultToken(t *testing.T, w realstack.Workload) string {
 	t.Helper()
-	return mintToken(t, w.namespace, w.sa.Name, tokenOptions{audiences: []string{"vault"}})
+	return mintToken(t, w.Namespace, w.SA.Name, realstack.TokenOptions{Audiences: []string{"vault"}})
 }
 
 // newPod creates a pod that runs as the service account. With no scheduler
 // it stays Pending, which is all a pod-bound token needs.
 func newPod(t *testing.T, namespace, saName string) *corev1.Pod {
 	t.Helper()
-	pod, err := stk.kube.CoreV1().Pods(namespace).Create(kubeCtx(t), &corev1.Pod{
+	pod, err := stk.Kube.CoreV1().Pods(namespace).Create(realstack.KubeCtx(t), &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "app"},
 		Spec: corev1.PodSpec{
 			ServiceAccountName: saName,
@@ -191,8 +59,8 @@ func newPod(t *testing.T, namespace, saName string) *corev1.Pod {
 // (an unscheduled pod has no kubelet to wait for, so it goes at once).
 func deletePod(t *testing.T, pod *corev1.Pod) {
 	t.Helper()
-	ctx := kubeCtx(t)
-	pods := stk.kube.CoreV1().Pods(pod.Namespace)
+	ctx := realstack.KubeCtx(t)
+	pods := stk.Kube.CoreV1().Pods(pod.Namespace)
 	zero := int64(0)
 	if err := pods.Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
 		t.Fatalf("deleting pod %s/%s: %v", pod.Namespace, pod.Name, err)

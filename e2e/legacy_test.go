@@ -6,6 +6,8 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // Legacy Secret-based tokens: the documented sample response still shows
@@ -24,28 +26,28 @@ type legacyClaims struct {
 }
 
 // legacyToken makes a token Secret for w and returns its token.
-func legacyToken(t *testing.T, w workload, secretName string) string {
+func legacyToken(t *testing.T, w realstack.Workload, secretName string) string {
 	t.Helper()
-	tok := signRS256(t, stk.saKey, legacyClaims{
+	tok := signRS256(t, stk.SAKey, legacyClaims{
 		Claims: jwt.Claims{
 			Issuer:  "kubernetes/serviceaccount",
-			Subject: "system:serviceaccount:" + w.namespace + ":" + w.sa.Name,
+			Subject: "system:serviceaccount:" + w.Namespace + ":" + w.SA.Name,
 		},
-		Namespace:  w.namespace,
+		Namespace:  w.Namespace,
 		SecretName: secretName,
-		Name:       w.sa.Name,
-		UID:        string(w.sa.UID),
+		Name:       w.SA.Name,
+		UID:        string(w.SA.UID),
 	})
-	_, err := stk.kube.CoreV1().Secrets(w.namespace).Create(kubeCtx(t), &corev1.Secret{
+	_, err := stk.Kube.CoreV1().Secrets(w.Namespace).Create(realstack.KubeCtx(t), &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: secretName, Annotations: map[string]string{
-			corev1.ServiceAccountNameKey: w.sa.Name,
-			corev1.ServiceAccountUIDKey:  string(w.sa.UID),
+			corev1.ServiceAccountNameKey: w.SA.Name,
+			corev1.ServiceAccountUIDKey:  string(w.SA.UID),
 		}},
 		Type: corev1.SecretTypeServiceAccountToken,
 		Data: map[string][]byte{corev1.ServiceAccountTokenKey: []byte(tok)},
 	}, metav1.CreateOptions{})
 	if err != nil {
-		t.Fatalf("creating token secret %s/%s: %v", w.namespace, secretName, err)
+		t.Fatalf("creating token secret %s/%s: %v", w.Namespace, secretName, err)
 	}
 	return tok
 }
@@ -53,32 +55,32 @@ func legacyToken(t *testing.T, w workload, secretName string) string {
 func TestLoginLegacySecretToken(t *testing.T) {
 	t.Parallel()
 	m := configuredMount(t)
-	w := newWorkload(t, "legacy")
+	w := stk.NewWorkload(t, "legacy", nil)
 	// Legacy tokens carry no audience, so only a role without one takes them.
 	m.writeRole(t, "legacy", map[string]any{
-		"bound_service_account_names":      w.sa.Name,
-		"bound_service_account_namespaces": w.namespace,
+		"bound_service_account_names":      w.SA.Name,
+		"bound_service_account_namespaces": w.Namespace,
 	})
 	m.bindRole(t, "audience", w, nil)
 	tok := legacyToken(t, w, "legacy-token-x7k2p")
 
 	a := m.mustLogin(t, "legacy", tok)
-	if got := stringMap(a["metadata"])["service_account_secret_name"]; got != "legacy-token-x7k2p" {
+	if got := a.StringMap("metadata")["service_account_secret_name"]; got != "legacy-token-x7k2p" {
 		t.Errorf("service_account_secret_name = %q, want legacy-token-x7k2p", got)
 	}
-	expectDenied(t, m.login(t, "audience", tok))
+	realstack.ExpectDenied(t, m.login(t, "audience", tok))
 
 	// Issuer validation on, with no issuer configured: the legacy issuer is
 	// the default, so the legacy token passes and a projected one does not.
 	m.configure(t, map[string]any{"disable_iss_validation": false})
 	m.mustLogin(t, "legacy", tok)
-	expectDenied(t, m.login(t, "legacy", mintToken(t, w.namespace, w.sa.Name, tokenOptions{})))
+	realstack.ExpectDenied(t, m.login(t, "legacy", mintToken(t, w.Namespace, w.SA.Name, realstack.TokenOptions{})))
 
 	// The Secret is what makes the token valid: a token whose Secret is
 	// gone (and that the apiserver has not reviewed yet) is refused.
 	orphan := legacyToken(t, w, "legacy-token-q9w4z")
-	if err := stk.kube.CoreV1().Secrets(w.namespace).Delete(kubeCtx(t), "legacy-token-q9w4z", metav1.DeleteOptions{}); err != nil {
+	if err := stk.Kube.CoreV1().Secrets(w.Namespace).Delete(realstack.KubeCtx(t), "legacy-token-q9w4z", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	expectDenied(t, m.login(t, "legacy", orphan))
+	realstack.ExpectDenied(t, m.login(t, "legacy", orphan))
 }

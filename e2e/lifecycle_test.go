@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // The apiserver keeps a successful TokenReview for 10 s (no flag changes
@@ -24,9 +26,9 @@ func eventuallyDenied(t *testing.T, m *mount, role, jwt string, since time.Time)
 	t.Helper()
 	for {
 		r := m.login(t, role, jwt)
-		switch r.status {
+		switch r.Status {
 		case http.StatusForbidden:
-			expectDenied(t, r)
+			realstack.ExpectDenied(t, r)
 			t.Logf("refused %.1f s after the change", time.Since(since).Seconds())
 			return
 		case http.StatusOK:
@@ -34,7 +36,7 @@ func eventuallyDenied(t *testing.T, m *mount, role, jwt string, since time.Time)
 			t.Fatalf("want HTTP 200 or 403 while waiting for the refusal, got %s", r)
 		}
 		if time.Since(since) > refusalDeadline {
-			t.Fatalf("still logged in %v after the change: %s", time.Since(since).Round(time.Second), r.req)
+			t.Fatalf("still logged in %v after the change: %s", time.Since(since).Round(time.Second), r.Req)
 		}
 		time.Sleep(time.Second)
 	}
@@ -43,37 +45,37 @@ func eventuallyDenied(t *testing.T, m *mount, role, jwt string, since time.Time)
 func TestLoginAfterServiceAccountDeleted(t *testing.T) {
 	t.Parallel()
 	m := configuredMount(t)
-	w := newWorkload(t, "gone")
+	w := stk.NewWorkload(t, "gone", nil)
 	m.bindRole(t, "gone", w, nil)
 	jwt := vaultToken(t, w)
 	m.mustLogin(t, "gone", jwt) // reviewed: the apiserver caches the success
 
-	deleteServiceAccount(t, w.namespace, w.sa.Name)
+	deleteServiceAccount(t, w.Namespace, w.SA.Name)
 	eventuallyDenied(t, m, "gone", jwt, time.Now())
 }
 
 func TestLoginAfterServiceAccountRecreated(t *testing.T) {
 	t.Parallel()
 	m := configuredMount(t)
-	w := newWorkload(t, "phoenix")
+	w := stk.NewWorkload(t, "phoenix", nil)
 	m.bindRole(t, "phoenix", w, nil)
 	oldJWT := vaultToken(t, w)
 	oldAuth := m.mustLogin(t, "phoenix", oldJWT)
 
-	deleteServiceAccount(t, w.namespace, w.sa.Name)
+	deleteServiceAccount(t, w.Namespace, w.SA.Name)
 	changed := time.Now()
-	reborn := workload{namespace: w.namespace, sa: newServiceAccount(t, w.namespace, w.sa.Name, nil)}
-	if reborn.sa.UID == w.sa.UID {
-		t.Fatalf("the recreated service account kept UID %s", w.sa.UID)
+	reborn := realstack.Workload{Namespace: w.Namespace, SA: stk.NewServiceAccount(t, w.Namespace, w.SA.Name, nil)}
+	if reborn.SA.UID == w.SA.UID {
+		t.Fatalf("the recreated service account kept UID %s", w.SA.UID)
 	}
 
 	// The new account logs in at once, as a new identity.
 	newAuth := m.mustLogin(t, "phoenix", vaultToken(t, reborn))
-	if got := stringMap(newAuth["metadata"])["service_account_uid"]; got != string(reborn.sa.UID) {
-		t.Errorf("service_account_uid = %q, want the new UID %q", got, reborn.sa.UID)
+	if got := newAuth.StringMap("metadata")["service_account_uid"]; got != string(reborn.SA.UID) {
+		t.Errorf("service_account_uid = %q, want the new UID %q", got, reborn.SA.UID)
 	}
-	if str(newAuth, "entity_id") == str(oldAuth, "entity_id") {
-		t.Errorf("the recreated service account shares the old one's entity %s", str(oldAuth, "entity_id"))
+	if newAuth.Str("entity_id") == oldAuth.Str("entity_id") {
+		t.Errorf("the recreated service account shares the old one's entity %s", oldAuth.Str("entity_id"))
 	}
 	// The old account's token names the old UID: refused once the cache
 	// has forgotten it.
@@ -83,14 +85,14 @@ func TestLoginAfterServiceAccountRecreated(t *testing.T) {
 func TestLoginWithPodBoundToken(t *testing.T) {
 	t.Parallel()
 	m := configuredMount(t)
-	w := newWorkload(t, "runner")
+	w := stk.NewWorkload(t, "runner", nil)
 	m.bindRole(t, "runner", w, nil)
-	pod := newPod(t, w.namespace, w.sa.Name)
-	jwt := mintToken(t, w.namespace, w.sa.Name, tokenOptions{audiences: []string{"vault"}, pod: pod})
+	pod := newPod(t, w.Namespace, w.SA.Name)
+	jwt := mintToken(t, w.Namespace, w.SA.Name, realstack.TokenOptions{Audiences: []string{"vault"}, Pod: pod})
 
 	a := m.mustLogin(t, "runner", jwt)
-	if got := stringMap(a["metadata"])["service_account_uid"]; got != string(w.sa.UID) {
-		t.Errorf("service_account_uid = %q, want %q", got, w.sa.UID)
+	if got := a.StringMap("metadata")["service_account_uid"]; got != string(w.SA.UID) {
+		t.Errorf("service_account_uid = %q, want %q", got, w.SA.UID)
 	}
 
 	deletePod(t, pod)

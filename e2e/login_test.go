@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // A login answers in the shape of Vault's documented sample for the
@@ -14,37 +16,37 @@ import (
 func TestLoginResponseShape(t *testing.T) {
 	t.Parallel()
 	m := configuredMount(t)
-	w := newWorkload(t, "billing")
+	w := stk.NewWorkload(t, "billing", nil)
 	m.bindRole(t, "billing", w, map[string]any{"token_policies": "billing-read", "token_ttl": "15m"})
 
 	r := m.login(t, "billing", vaultToken(t, w))
 	expectStatus(t, r, http.StatusOK)
-	if r.body["data"] != nil || str(r.body, "lease_id") != "" || r.body["renewable"] != false {
+	if r.Body["data"] != nil || r.Body.Str("lease_id") != "" || r.Body["renewable"] != false {
 		t.Errorf("a login reply carries a secret: %s", r)
 	}
-	a := r.auth()
+	a := r.Auth()
 	for _, key := range []string{"client_token", "accessor", "entity_id"} {
-		if str(a, key) == "" {
+		if a.Str(key) == "" {
 			t.Errorf("auth.%s is empty: %s", key, r)
 		}
 	}
-	if got := strs(a, "policies"); !slices.Equal(got, []string{"billing-read", "default"}) {
+	if got := a.Strs("policies"); !slices.Equal(got, []string{"billing-read", "default"}) {
 		t.Errorf("auth.policies = %q, want [billing-read default]", got)
 	}
-	if got := strs(a, "token_policies"); !slices.Equal(got, []string{"billing-read", "default"}) {
+	if got := a.Strs("token_policies"); !slices.Equal(got, []string{"billing-read", "default"}) {
 		t.Errorf("auth.token_policies = %q, want [billing-read default]", got)
 	}
-	if num(a, "lease_duration") != 900 || a["renewable"] != true || str(a, "token_type") != "service" {
+	if a.Num("lease_duration") != 900 || a["renewable"] != true || a.Str("token_type") != "service" {
 		t.Errorf("auth lease: want 900 s, renewable, a service token; got %s", r)
 	}
 	wantMeta := map[string]string{
 		"role":                        "billing",
-		"service_account_name":        w.sa.Name,
-		"service_account_namespace":   w.namespace,
+		"service_account_name":        w.SA.Name,
+		"service_account_namespace":   w.Namespace,
 		"service_account_secret_name": "", // projected tokens name no secret
-		"service_account_uid":         string(w.sa.UID),
+		"service_account_uid":         string(w.SA.UID),
 	}
-	if got := stringMap(a["metadata"]); !maps.Equal(got, wantMeta) {
+	if got := a.StringMap("metadata"); !maps.Equal(got, wantMeta) {
 		t.Errorf("auth.metadata = %v, want %v", got, wantMeta)
 	}
 }
@@ -54,29 +56,29 @@ func TestLoginResponseShape(t *testing.T) {
 func TestLoginTokenLookup(t *testing.T) {
 	t.Parallel()
 	m := configuredMount(t)
-	w := newWorkload(t, "worker")
+	w := stk.NewWorkload(t, "worker", nil)
 	m.bindRole(t, "worker", w, map[string]any{"token_policies": "p1,p2", "token_ttl": "10m", "token_num_uses": 7})
 	a := m.mustLogin(t, "worker", vaultToken(t, w))
-	tok := str(a, "client_token")
+	tok := a.Str("client_token")
 
 	r := call(t, http.MethodGet, "auth/token/lookup-self", tok, nil)
 	expectStatus(t, r, http.StatusOK)
-	d := r.data()
-	if got := strs(d, "policies"); !slices.Equal(got, []string{"default", "p1", "p2"}) {
+	d := r.Data()
+	if got := d.Strs("policies"); !slices.Equal(got, []string{"default", "p1", "p2"}) {
 		t.Errorf("lookup policies = %q, want [default p1 p2]", got)
 	}
-	if got, want := stringMap(d["meta"]), stringMap(a["metadata"]); !maps.Equal(got, want) {
+	if got, want := d.StringMap("meta"), a.StringMap("metadata"); !maps.Equal(got, want) {
 		t.Errorf("lookup meta = %v, want the login's metadata %v", got, want)
 	}
-	if str(d, "path") != "auth/"+m.path+"/login" || str(d, "entity_id") != str(a, "entity_id") ||
-		str(d, "accessor") != str(a, "accessor") {
+	if d.Str("path") != "auth/"+m.path+"/login" || d.Str("entity_id") != a.Str("entity_id") ||
+		d.Str("accessor") != a.Str("accessor") {
 		t.Errorf("lookup: path, entity or accessor differ from the login: %s", r)
 	}
-	if !strings.Contains(str(d, "display_name"), w.namespace+"-"+w.sa.Name) {
-		t.Errorf("display_name %q does not name %s-%s", str(d, "display_name"), w.namespace, w.sa.Name)
+	if !strings.Contains(d.Str("display_name"), w.Namespace+"-"+w.SA.Name) {
+		t.Errorf("display_name %q does not name %s-%s", d.Str("display_name"), w.Namespace, w.SA.Name)
 	}
 	// The lookup itself used one of the seven uses.
-	if ttl, uses := num(d, "ttl"), num(d, "num_uses"); ttl <= 0 || ttl > 600 || uses != 6 {
+	if ttl, uses := d.Num("ttl"), d.Num("num_uses"); ttl <= 0 || ttl > 600 || uses != 6 {
 		t.Errorf("lookup ttl %d (want 1..600), num_uses %d (want 6)", ttl, uses)
 	}
 }
@@ -87,17 +89,17 @@ func TestLoginEntityAlias(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		source string
-		name   func(w workload) string
+		name   func(w realstack.Workload) string
 	}{
-		{"", func(w workload) string { return string(w.sa.UID) }}, // the default
-		{"serviceaccount_uid", func(w workload) string { return string(w.sa.UID) }},
-		{"serviceaccount_name", func(w workload) string { return w.namespace + "/" + w.sa.Name }},
+		{"", func(w realstack.Workload) string { return string(w.SA.UID) }}, // the default
+		{"serviceaccount_uid", func(w realstack.Workload) string { return string(w.SA.UID) }},
+		{"serviceaccount_name", func(w realstack.Workload) string { return w.Namespace + "/" + w.SA.Name }},
 	}
 	for _, tc := range cases {
 		t.Run("source="+tc.source, func(t *testing.T) {
 			t.Parallel()
 			m := configuredMount(t)
-			w := newWorkload(t, "svc")
+			w := stk.NewWorkload(t, "svc", nil)
 			extra := map[string]any{}
 			if tc.source != "" {
 				extra["alias_name_source"] = tc.source
@@ -105,15 +107,15 @@ func TestLoginEntityAlias(t *testing.T) {
 			m.bindRole(t, "svc", w, extra)
 
 			first := m.mustLogin(t, "svc", vaultToken(t, w))
-			alias := entityAlias(t, m, str(first, "entity_id"))
-			if got := str(alias, "name"); got != tc.name(w) {
+			alias := entityAlias(t, m, first.Str("entity_id"))
+			if got := alias.Str("name"); got != tc.name(w) {
 				t.Errorf("alias name = %q, want %q", got, tc.name(w))
 			}
-			meta := stringMap(alias["metadata"])
+			meta := alias.StringMap("metadata")
 			for k, v := range map[string]string{
-				"service_account_name":      w.sa.Name,
-				"service_account_namespace": w.namespace,
-				"service_account_uid":       string(w.sa.UID),
+				"service_account_name":      w.SA.Name,
+				"service_account_namespace": w.Namespace,
+				"service_account_uid":       string(w.SA.UID),
 			} {
 				if meta[k] != v {
 					t.Errorf("alias metadata %s = %q, want %q (all: %v)", k, meta[k], v, meta)
@@ -121,40 +123,29 @@ func TestLoginEntityAlias(t *testing.T) {
 			}
 
 			second := m.mustLogin(t, "svc", vaultToken(t, w))
-			if str(second, "entity_id") != str(first, "entity_id") {
+			if second.Str("entity_id") != first.Str("entity_id") {
 				t.Errorf("a second login of the same service account made another entity: %s then %s",
-					str(first, "entity_id"), str(second, "entity_id"))
+					first.Str("entity_id"), second.Str("entity_id"))
 			}
 		})
 	}
 }
 
 // entityAlias returns the alias of entity id that belongs to mount m.
-func entityAlias(t *testing.T, m *mount, entityID string) map[string]any {
+func entityAlias(t *testing.T, m *mount, entityID string) realstack.Object {
 	t.Helper()
 	if entityID == "" {
 		t.Fatal("login made no entity")
 	}
 	r := root(t, http.MethodGet, "identity/entity/id/"+entityID, nil)
 	expectStatus(t, r, http.StatusOK)
-	aliases, _ := r.data()["aliases"].([]any)
+	aliases, _ := r.Data()["aliases"].([]any)
 	for _, a := range aliases {
 		alias, _ := a.(map[string]any)
-		if str(alias, "mount_accessor") == m.accessor {
+		if realstack.Object(alias).Str("mount_accessor") == m.accessor {
 			return alias
 		}
 	}
 	t.Fatalf("entity %s has no alias on auth/%s (accessor %s): %s", entityID, m.path, m.accessor, r)
 	return nil
-}
-
-// stringMap converts a decoded JSON object of strings.
-func stringMap(v any) map[string]string {
-	in, _ := v.(map[string]any)
-	out := make(map[string]string, len(in))
-	for k, v := range in {
-		s, _ := v.(string)
-		out[k] = s
-	}
-	return out
 }

@@ -1,91 +1,108 @@
 package e2e
 
 import (
-	"flag"
+	"context"
 	"fmt"
 	"os"
-	"os/signal"
-	"sync"
-	"syscall"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
+
+	vault "github.com/hashicorp/vault/api"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // stk is the running stack every test talks to; TestMain sets it before any
 // test runs and nothing writes it afterwards.
-var stk *stack
+var stk *suite
+
+// pluginName is the catalog name the suite registers the binary under.
+const pluginName = realstack.PluginName
+
+// suite is the stack and what this suite adds to it: Vault's Go client with
+// the root token, and the plugin as registered in the catalog.
+type suite struct {
+	*realstack.Stack
+	root          *vault.Client
+	pluginVersion string // PLUGIN_VERSION, or what `make print-version` says
+	pluginSHA     string
+}
 
 // TestMain starts a stack of its own (its own state directory and ports, so
-// it runs beside `make demo` and a benchmark's stack), registers the plugin,
-// runs the tests and stops the stack whatever happened.
+// it runs beside `make demo`, the ops suite and a benchmark's stack),
+// registers the plugin, runs the tests and stops the stack whatever happened.
 func TestMain(m *testing.M) {
-	flag.Parse()
-	raiseParallel()
-	os.Exit(run(m))
+	s := &suite{}
+	realstack.Suite{
+		Name:     "e2e",
+		Stopping: "the stack",
+		Parallel: 8,
+		Margin:   30 * time.Second,
+		Hint:     "its state is in E2E_STACK_DIR, its ports are E2E_ETCD_PORT, E2E_KUBE_PORT and E2E_VAULT_PORT (see e2e/README.md)",
+	}.Main(m, s.setUp, s.tearDown)
 }
 
-// raiseParallel lets more parallel tests run at once than go test's default
-// of GOMAXPROCS (2 on CI): they mostly wait on Vault, the apiserver or the
-// apiserver's 10 s review cache, not on the CPU. An explicit -parallel wins.
-func raiseParallel() {
-	set := false
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
-	if !set {
-		_ = flag.Set("test.parallel", "8")
-	}
-}
-
-func run(m *testing.M) int {
-	s, err := startStack(settingsFromEnv())
-	if s != nil {
-		stop := stopOnce(s)
-		defer stop()
-		stopOnSignal(stop)
-		stopBeforeTimeout(stop)
-	}
+func (s *suite) setUp() error {
+	set, err := realstack.SettingsFromEnv("e2e", realstack.Ports{Etcd: 12379, Kube: 16443, Vault: 18200})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: cannot start the stack: %v\n"+
-			"e2e: its state is in E2E_STACK_DIR, its ports are E2E_ETCD_PORT, E2E_KUBE_PORT and E2E_VAULT_PORT (see e2e/README.md)\n", err)
-		return 1
+		return err
+	}
+	if err := realstack.EnsurePlugin(set.RepoRoot, set.PluginBin); err != nil {
+		return err
+	}
+	if s.pluginVersion = os.Getenv("PLUGIN_VERSION"); s.pluginVersion == "" {
+		out, err := exec.Command("make", "-s", "-C", set.RepoRoot, "--no-print-directory", "print-version").Output()
+		if err != nil {
+			return fmt.Errorf("make print-version: %w", err)
+		}
+		s.pluginVersion = strings.TrimSpace(string(out))
+	}
+	s.Stack = realstack.NewStack(set)
+	if err := s.Start(); err != nil {
+		return err
+	}
+	if s.root, err = s.Vault.Client(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := s.registerPlugin(ctx); err != nil {
+		return err
 	}
 	stk = s
-	return m.Run()
+	return nil
 }
 
-// stopOnce makes stopping safe to call from the normal exit path, a signal
-// handler and the timeout guard alike.
-func stopOnce(s *stack) func() {
-	var once sync.Once
-	return func() { once.Do(s.stop) }
-}
-
-// stopOnSignal stops the stack on Ctrl-C or SIGTERM: its processes run in a
-// session of their own and would otherwise outlive the test binary.
-func stopOnSignal(stop func()) {
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		sig := <-ch
-		fmt.Fprintf(os.Stderr, "e2e: %v: stopping the stack\n", sig)
-		stop()
-		os.Exit(1)
-	}()
-}
-
-// stopBeforeTimeout stops the stack shortly before `go test -timeout`
-// panics: that panic skips deferred calls, TestMain's included.
-func stopBeforeTimeout(stop func()) {
-	f := flag.Lookup("test.timeout")
-	if f == nil {
+// tearDown stops the stack; E2E_KEEP_STACK=1 leaves it up to poke at after
+// a failure.
+func (s *suite) tearDown() {
+	if s.Stack != nil && s.KeepStack {
+		fmt.Fprintf(os.Stderr, "e2e: E2E_KEEP_STACK=1: stack left up; source %s/env, stop with STACK_DIR=%s scripts/stack-down.sh\n",
+			s.StackDir, s.StackDir)
 		return
 	}
-	timeout, ok := f.Value.(flag.Getter).Get().(time.Duration)
-	if !ok || timeout <= 0 {
-		return
+	s.Stop()
+}
+
+// registerPlugin copies the binary into Vault's plugin directory and records
+// it in the catalog with its sha256 and version, the way an operator does.
+func (s *suite) registerPlugin(ctx context.Context) error {
+	sha, err := realstack.InstallPlugin(s.PluginBin, s.PluginDir, pluginName)
+	if err != nil {
+		return err
 	}
-	margin := min(30*time.Second, timeout/10)
-	time.AfterFunc(timeout-margin, func() {
-		fmt.Fprintf(os.Stderr, "e2e: the %v test timeout is near: stopping the stack\n", timeout)
-		stop()
+	s.pluginSHA = sha
+	err = s.root.Sys().RegisterPluginWithContext(ctx, &vault.RegisterPluginInput{
+		Name:    pluginName,
+		Type:    vault.PluginTypeCredential,
+		Command: pluginName,
+		SHA256:  s.pluginSHA,
+		Version: s.pluginVersion,
 	})
+	if err != nil {
+		return fmt.Errorf("registering %s %s: %w", pluginName, s.pluginVersion, err)
+	}
+	return nil
 }

@@ -1,9 +1,10 @@
 package e2e
 
 import (
-	"maps"
 	"net/http"
 	"testing"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // mount is one auth mount of the plugin. Every test gets its own, with its
@@ -17,7 +18,7 @@ type mount struct {
 // the test ends. It is not configured: see configure.
 func newMount(t *testing.T) *mount {
 	t.Helper()
-	path := uniqueName(t, "k")
+	path := realstack.UniqueName(t, "k")
 	expectOK(t, root(t, http.MethodPost, "sys/auth/"+path, map[string]any{
 		"type":   pluginName,
 		"config": map[string]any{"plugin_version": stk.pluginVersion},
@@ -25,32 +26,20 @@ func newMount(t *testing.T) *mount {
 	t.Cleanup(func() {
 		// Not a t.Fatal: the test is over, and a leftover mount of a
 		// stack that is about to stop harms nothing.
-		if r := root(t, http.MethodDelete, "sys/auth/"+path, nil); r.status != http.StatusNoContent {
+		if r := root(t, http.MethodDelete, "sys/auth/"+path, nil); r.Status != http.StatusNoContent {
 			t.Logf("disabling auth/%s: %s", path, r)
 		}
 	})
 	r := root(t, http.MethodGet, "sys/auth/"+path, nil)
 	expectStatus(t, r, http.StatusOK)
-	return &mount{path: path, accessor: str(r.data(), "accessor")}
-}
-
-// reviewerConfig is a complete config: the stack's apiserver, its CA and
-// the reviewer's token.
-func reviewerConfig() map[string]any {
-	return map[string]any{
-		"kubernetes_host":    stk.kubeHost,
-		"kubernetes_ca_cert": stk.kubeCA,
-		"token_reviewer_jwt": stk.reviewerJWT,
-	}
+	return &mount{path: path, accessor: r.Data().Str("accessor")}
 }
 
 // configure writes the reviewer config with the given fields added or
 // replaced.
 func (m *mount) configure(t *testing.T, extra map[string]any) {
 	t.Helper()
-	cfg := reviewerConfig()
-	maps.Copy(cfg, extra)
-	expectOK(t, root(t, http.MethodPost, "auth/"+m.path+"/config", cfg))
+	expectOK(t, root(t, http.MethodPost, "auth/"+m.path+"/config", stk.ReviewerConfig(extra)))
 }
 
 // configuredMount is a new mount with the reviewer config.
@@ -68,31 +57,25 @@ func (m *mount) writeRole(t *testing.T, name string, fields map[string]any) {
 
 // bindRole writes a role binding exactly this workload, for audience
 // "vault", with the given fields added or replaced.
-func (m *mount) bindRole(t *testing.T, name string, w workload, extra map[string]any) {
+func (m *mount) bindRole(t *testing.T, name string, w realstack.Workload, extra map[string]any) {
 	t.Helper()
-	fields := map[string]any{
-		"bound_service_account_names":      []string{w.sa.Name},
-		"bound_service_account_namespaces": []string{w.namespace},
-		"audience":                         "vault",
-	}
-	maps.Copy(fields, extra)
-	m.writeRole(t, name, fields)
+	m.writeRole(t, name, realstack.BindRole(w, extra))
 }
 
 // login is `vault write auth/<mount>/login role=... jwt=...` as plain HTTP:
 // no Vault token, only the role and the service-account JWT.
-func (m *mount) login(t *testing.T, role, jwt string) *reply {
+func (m *mount) login(t *testing.T, role, jwt string) *realstack.Reply {
 	t.Helper()
 	return call(t, http.MethodPost, "auth/"+m.path+"/login", "", map[string]any{"role": role, "jwt": jwt})
 }
 
 // mustLogin logs in and returns the auth block of the reply.
-func (m *mount) mustLogin(t *testing.T, role, jwt string) map[string]any {
+func (m *mount) mustLogin(t *testing.T, role, jwt string) realstack.Object {
 	t.Helper()
 	r := m.login(t, role, jwt)
 	expectStatus(t, r, http.StatusOK)
-	a := r.auth()
-	if str(a, "client_token") == "" {
+	a := r.Auth()
+	if a.Str("client_token") == "" {
 		t.Fatalf("login returned no client token: %s", r)
 	}
 	return a

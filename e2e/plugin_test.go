@@ -11,11 +11,11 @@ func TestPluginIsRegisteredAndRunning(t *testing.T) {
 	t.Parallel()
 	r := root(t, http.MethodGet, "sys/plugins/catalog/auth/"+pluginName+"?version="+stk.pluginVersion, nil)
 	expectStatus(t, r, http.StatusOK)
-	d := r.data()
-	if got := str(d, "sha256"); got != stk.pluginSHA {
+	d := r.Data()
+	if got := d.Str("sha256"); got != stk.pluginSHA {
 		t.Errorf("catalog sha256 = %q, want %q (the binary's)", got, stk.pluginSHA)
 	}
-	if got := str(d, "version"); got != stk.pluginVersion {
+	if got := d.Str("version"); got != stk.pluginVersion {
 		t.Errorf("catalog version = %q, want %q", got, stk.pluginVersion)
 	}
 	if d["builtin"] != false {
@@ -25,9 +25,9 @@ func TestPluginIsRegisteredAndRunning(t *testing.T) {
 	m := configuredMount(t)
 	r = root(t, http.MethodGet, "sys/auth/"+m.path, nil)
 	expectStatus(t, r, http.StatusOK)
-	d = r.data()
-	if str(d, "type") != pluginName || str(d, "running_plugin_version") != stk.pluginVersion ||
-		str(d, "running_sha256") != stk.pluginSHA {
+	d = r.Data()
+	if d.Str("type") != pluginName || d.Str("running_plugin_version") != stk.pluginVersion ||
+		d.Str("running_sha256") != stk.pluginSHA {
 		t.Errorf("auth/%s is not served by %s %s (sha256 %s): %s", m.path, pluginName, stk.pluginVersion, stk.pluginSHA, r)
 	}
 }

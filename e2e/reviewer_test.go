@@ -8,6 +8,8 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // Without token_reviewer_jwt the login JWT reviews itself: a workload may log
@@ -19,20 +21,20 @@ func TestLoginWithoutReviewerJWT(t *testing.T) {
 	t.Parallel()
 	m := newMount(t)
 	expectOK(t, root(t, http.MethodPost, "auth/"+m.path+"/config", map[string]any{
-		"kubernetes_host":    stk.kubeHost,
-		"kubernetes_ca_cert": stk.kubeCA,
+		"kubernetes_host":    stk.KubeHost,
+		"kubernetes_ca_cert": stk.KubeCA,
 	}))
-	w := newWorkload(t, "self")
+	w := stk.NewWorkload(t, "self", nil)
 	m.bindRole(t, "self", w, nil)
 
 	selfToken := func() string {
-		return mintToken(t, w.namespace, w.sa.Name, tokenOptions{audiences: []string{"vault", stk.saIssuer}})
+		return mintToken(t, w.Namespace, w.SA.Name, realstack.TokenOptions{Audiences: []string{"vault", stk.SAIssuer}})
 	}
 	// A token for "vault" alone is no credential for the apiserver.
-	expectDenied(t, m.login(t, "self", vaultToken(t, w)))
+	realstack.ExpectDenied(t, m.login(t, "self", vaultToken(t, w)))
 	// Kubernetes refuses the review to a token that may not create one:
 	// to Vault that is a failed login like any other.
-	expectDenied(t, m.login(t, "self", selfToken()))
+	realstack.ExpectDenied(t, m.login(t, "self", selfToken()))
 
 	bindAuthDelegator(t, w)
 	jwt := selfToken()
@@ -41,10 +43,10 @@ func TestLoginWithoutReviewerJWT(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		r := m.login(t, "self", jwt)
-		if r.status == http.StatusOK {
+		if r.Status == http.StatusOK {
 			break
 		}
-		expectDenied(t, r)
+		realstack.ExpectDenied(t, r)
 		if time.Now().After(deadline) {
 			t.Fatalf("still refused 30 s after binding system:auth-delegator: %s", r)
 		}
@@ -57,29 +59,29 @@ func TestLoginWithoutReviewerJWT(t *testing.T) {
 // instead of posing as a refused login.
 func TestLoginReviewerWithoutPermission(t *testing.T) {
 	t.Parallel()
-	weak := newWorkload(t, "weak-reviewer")
+	weak := stk.NewWorkload(t, "weak-reviewer", nil)
 	m := newMount(t)
-	m.configure(t, map[string]any{"token_reviewer_jwt": mintToken(t, weak.namespace, weak.sa.Name, tokenOptions{})})
-	w := newWorkload(t, "app")
+	m.configure(t, map[string]any{"token_reviewer_jwt": mintToken(t, weak.Namespace, weak.SA.Name, realstack.TokenOptions{})})
+	w := stk.NewWorkload(t, "app", nil)
 	m.bindRole(t, "app", w, nil)
 
 	r := m.login(t, "app", vaultToken(t, w))
-	if r.status != http.StatusInternalServerError || !strings.Contains(strings.Join(r.errors(), "\n"), "tokenreviews") {
+	if r.Status != http.StatusInternalServerError || !strings.Contains(strings.Join(r.Errors(), "\n"), "tokenreviews") {
 		t.Fatalf("want HTTP 500 naming the missing tokenreviews permission, got %s", r)
 	}
-	if r.auth() != nil {
+	if r.Auth() != nil {
 		t.Fatalf("a failed login carries auth: %s", r)
 	}
 }
 
-func bindAuthDelegator(t *testing.T, w workload) {
+func bindAuthDelegator(t *testing.T, w realstack.Workload) {
 	t.Helper()
-	_, err := stk.kube.RbacV1().ClusterRoleBindings().Create(kubeCtx(t), &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: w.namespace + "-" + w.sa.Name + "-auth-delegator"},
+	_, err := stk.Kube.RbacV1().ClusterRoleBindings().Create(realstack.KubeCtx(t), &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: w.Namespace + "-" + w.SA.Name + "-auth-delegator"},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:auth-delegator"},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: w.sa.Name, Namespace: w.namespace}},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: w.SA.Name, Namespace: w.Namespace}},
 	}, metav1.CreateOptions{})
 	if err != nil {
-		t.Fatalf("binding %s/%s to system:auth-delegator: %v", w.namespace, w.sa.Name, err)
+		t.Fatalf("binding %s/%s to system:auth-delegator: %v", w.Namespace, w.SA.Name, err)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 func TestRoleCreateReadUpdateDeleteList(t *testing.T) {
@@ -25,33 +27,33 @@ func TestRoleCreateReadUpdateDeleteList(t *testing.T) {
 	})
 	r := root(t, http.MethodGet, rolePath+"web", nil)
 	expectStatus(t, r, http.StatusOK)
-	d := r.data()
+	d := r.Data()
 	want := map[string][]string{
 		"bound_service_account_names":      {"web", "api-*"},
 		"bound_service_account_namespaces": {"shop", "team-*"},
 		"token_policies":                   {"read-web", "write-web"},
 	}
 	for field, v := range want {
-		if got := strs(d, field); !slices.Equal(got, v) {
+		if got := d.Strs(field); !slices.Equal(got, v) {
 			t.Errorf("%s = %q, want %q", field, got, v)
 		}
 	}
-	if str(d, "audience") != "vault" || str(d, "alias_name_source") != "serviceaccount_uid" ||
-		num(d, "token_ttl") != 600 || num(d, "token_max_ttl") != 3600 ||
-		str(d, "bound_service_account_namespace_selector") != "" {
+	if d.Str("audience") != "vault" || d.Str("alias_name_source") != "serviceaccount_uid" ||
+		d.Num("token_ttl") != 600 || d.Num("token_max_ttl") != 3600 ||
+		d.Str("bound_service_account_namespace_selector") != "" {
 		t.Errorf("role read: %s", r)
 	}
 
 	// An update changes only the fields it sends.
 	m.writeRole(t, "web", map[string]any{"token_ttl": "20m", "alias_name_source": "serviceaccount_name"})
 	r = root(t, http.MethodGet, rolePath+"web", nil)
-	d = r.data()
-	if num(d, "token_ttl") != 1200 || str(d, "alias_name_source") != "serviceaccount_name" {
+	d = r.Data()
+	if d.Num("token_ttl") != 1200 || d.Str("alias_name_source") != "serviceaccount_name" {
 		t.Errorf("update not applied: %s", r)
 	}
-	if !slices.Equal(strs(d, "bound_service_account_names"), want["bound_service_account_names"]) ||
-		!slices.Equal(strs(d, "token_policies"), want["token_policies"]) ||
-		num(d, "token_max_ttl") != 3600 || str(d, "audience") != "vault" {
+	if !slices.Equal(d.Strs("bound_service_account_names"), want["bound_service_account_names"]) ||
+		!slices.Equal(d.Strs("token_policies"), want["token_policies"]) ||
+		d.Num("token_max_ttl") != 3600 || d.Str("audience") != "vault" {
 		t.Errorf("an update cleared fields it did not send: %s", r)
 	}
 
@@ -64,13 +66,13 @@ func TestRoleCreateReadUpdateDeleteList(t *testing.T) {
 	expectStatus(t, root(t, http.MethodGet, rolePath+"BATCH", nil), http.StatusOK)
 
 	// Both spellings of a list.
-	for _, r := range []*reply{
+	for _, r := range []*realstack.Reply{
 		root(t, "LIST", rolePath, nil),
 		root(t, http.MethodGet, rolePath+"?list=true", nil),
 	} {
 		expectStatus(t, r, http.StatusOK)
-		if got := strs(r.data(), "keys"); !slices.Equal(got, []string{"batch", "web"}) {
-			t.Errorf("%s: keys = %q, want [batch web]", r.req, got)
+		if got := r.Data().Strs("keys"); !slices.Equal(got, []string{"batch", "web"}) {
+			t.Errorf("%s: keys = %q, want [batch web]", r.Req, got)
 		}
 	}
 
@@ -78,7 +80,7 @@ func TestRoleCreateReadUpdateDeleteList(t *testing.T) {
 	expectStatus(t, root(t, http.MethodGet, rolePath+"web", nil), http.StatusNotFound)
 	r = root(t, "LIST", rolePath, nil)
 	expectStatus(t, r, http.StatusOK)
-	if got := strs(r.data(), "keys"); !slices.Equal(got, []string{"batch"}) {
+	if got := r.Data().Strs("keys"); !slices.Equal(got, []string{"batch"}) {
 		t.Errorf("after delete: keys = %q, want [batch]", got)
 	}
 	// Deleting what is not there is not an error.
@@ -100,10 +102,10 @@ func TestRoleLegacyFieldNames(t *testing.T) {
 	})
 	r := root(t, http.MethodGet, "auth/"+m.path+"/role/old", nil)
 	expectStatus(t, r, http.StatusOK)
-	d := r.data()
-	if !slices.Equal(strs(d, "token_policies"), []string{"legacy-a", "legacy-b"}) ||
-		num(d, "token_ttl") != 300 || num(d, "token_max_ttl") != 3600 ||
-		!slices.Equal(strs(d, "token_bound_cidrs"), []string{"127.0.0.1"}) {
+	d := r.Data()
+	if !slices.Equal(d.Strs("token_policies"), []string{"legacy-a", "legacy-b"}) ||
+		d.Num("token_ttl") != 300 || d.Num("token_max_ttl") != 3600 ||
+		!slices.Equal(d.Strs("token_bound_cidrs"), []string{"127.0.0.1"}) {
 		t.Errorf("legacy fields not carried into token_*: %s", r)
 	}
 }

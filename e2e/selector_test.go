@@ -6,6 +6,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // bound_service_account_namespace_selector is matched against the labels
@@ -13,14 +15,14 @@ import (
 func TestLoginNamespaceSelector(t *testing.T) {
 	t.Parallel()
 	m := configuredMount(t)
-	blue := newNamespace(t, map[string]string{"e2e-team": "blue", "tier": "prod"})
-	red := newNamespace(t, map[string]string{"e2e-team": "red", "tier": "prod"})
-	listed := newNamespace(t, nil)
+	blue := stk.NewNamespace(t, map[string]string{"e2e-team": "blue", "tier": "prod"})
+	red := stk.NewNamespace(t, map[string]string{"e2e-team": "red", "tier": "prod"})
+	listed := stk.NewNamespace(t, nil)
 	for _, ns := range []string{blue, red, listed} {
-		newServiceAccount(t, ns, "app", nil)
+		stk.NewServiceAccount(t, ns, "app", nil)
 	}
 	tokenIn := func(ns string) string {
-		return mintToken(t, ns, "app", tokenOptions{audiences: []string{"vault"}})
+		return mintToken(t, ns, "app", realstack.TokenOptions{Audiences: []string{"vault"}})
 	}
 
 	m.writeRole(t, "json", map[string]any{
@@ -41,9 +43,9 @@ func TestLoginNamespaceSelector(t *testing.T) {
 
 	for _, role := range []string{"json", "yaml"} {
 		m.mustLogin(t, role, tokenIn(blue))
-		expectDenied(t, m.login(t, role, tokenIn(red)))
+		realstack.ExpectDenied(t, m.login(t, role, tokenIn(red)))
 	}
-	expectDenied(t, m.login(t, "json", tokenIn(listed)))
+	realstack.ExpectDenied(t, m.login(t, "json", tokenIn(listed)))
 	m.mustLogin(t, "yaml", tokenIn(listed))
 
 	// Relabel red as blue: the next login sees the new labels.
@@ -51,7 +53,7 @@ func TestLoginNamespaceSelector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := stk.kube.CoreV1().Namespaces().Patch(kubeCtx(t), red, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+	if _, err := stk.Kube.CoreV1().Namespaces().Patch(realstack.KubeCtx(t), red, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatalf("relabelling %s: %v", red, err)
 	}
 	m.mustLogin(t, "json", tokenIn(red))
@@ -72,18 +74,18 @@ func TestLoginAnnotationsAsAliasMetadata(t *testing.T) {
 		t.Parallel()
 		m := newMount(t)
 		m.configure(t, map[string]any{"use_annotations_as_alias_metadata": true})
-		ns := newNamespace(t, nil)
-		w := workload{namespace: ns, sa: newServiceAccount(t, ns, "payer", annotations)}
+		ns := stk.NewNamespace(t, nil)
+		w := realstack.Workload{Namespace: ns, SA: stk.NewServiceAccount(t, ns, "payer", annotations)}
 		m.bindRole(t, "payer", w, nil)
 		a := m.mustLogin(t, "payer", vaultToken(t, w))
 
-		meta := stringMap(entityAlias(t, m, str(a, "entity_id"))["metadata"])
+		meta := entityAlias(t, m, a.Str("entity_id")).StringMap("metadata")
 		want := map[string]string{
 			"team":                      "payments",
 			"env":                       "prod",
 			"service_account_name":      "payer",
 			"service_account_namespace": ns,
-			"service_account_uid":       string(w.sa.UID),
+			"service_account_uid":       string(w.SA.UID),
 		}
 		for k, v := range want {
 			if meta[k] != v {
@@ -94,27 +96,27 @@ func TestLoginAnnotationsAsAliasMetadata(t *testing.T) {
 			t.Errorf("an annotation without the prefix was copied: %v", meta)
 		}
 		// The token's own metadata stays the documented five keys.
-		if got := stringMap(a["metadata"]); len(got) != 5 || got["team"] != "" {
+		if got := a.StringMap("metadata"); len(got) != 5 || got["team"] != "" {
 			t.Errorf("token metadata = %v, want only role and service_account_*", got)
 		}
 
 		// An annotation may not pose as one of the plugin's own keys.
-		forger := newServiceAccount(t, ns, "forger", map[string]string{
+		forger := stk.NewServiceAccount(t, ns, "forger", map[string]string{
 			"vault.hashicorp.com/alias-metadata-service_account_name": "payer",
 		})
-		m.bindRole(t, "forger", workload{namespace: ns, sa: forger}, nil)
-		expectBadRequest(t, m.login(t, "forger", mintToken(t, ns, "forger", tokenOptions{audiences: []string{"vault"}})),
+		m.bindRole(t, "forger", realstack.Workload{Namespace: ns, SA: forger}, nil)
+		expectBadRequest(t, m.login(t, "forger", mintToken(t, ns, "forger", realstack.TokenOptions{Audiences: []string{"vault"}})),
 			"service_account_name")
 	})
 
 	t.Run("off", func(t *testing.T) {
 		t.Parallel()
 		m := configuredMount(t)
-		ns := newNamespace(t, nil)
-		w := workload{namespace: ns, sa: newServiceAccount(t, ns, "payer", annotations)}
+		ns := stk.NewNamespace(t, nil)
+		w := realstack.Workload{Namespace: ns, SA: stk.NewServiceAccount(t, ns, "payer", annotations)}
 		m.bindRole(t, "payer", w, nil)
 		a := m.mustLogin(t, "payer", vaultToken(t, w))
-		meta := stringMap(entityAlias(t, m, str(a, "entity_id"))["metadata"])
+		meta := entityAlias(t, m, a.Str("entity_id")).StringMap("metadata")
 		if _, ok := meta["team"]; ok {
 			t.Errorf("annotations copied although use_annotations_as_alias_metadata is off: %v", meta)
 		}

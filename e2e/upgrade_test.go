@@ -9,6 +9,8 @@ import (
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // The plugin is a drop-in replacement: a mount of Vault's built-in
@@ -18,20 +20,20 @@ import (
 // then back again.
 func TestUpgradeFromBuiltinAndBack(t *testing.T) {
 	t.Parallel()
-	path := uniqueName(t, "builtin")
+	path := realstack.UniqueName(t, "builtin")
 	expectOK(t, root(t, http.MethodPost, "sys/auth/"+path, map[string]any{"type": "kubernetes"}))
 	t.Cleanup(func() { root(t, http.MethodDelete, "sys/auth/"+path, nil) })
 	r := root(t, http.MethodGet, "sys/auth/"+path, nil)
 	expectStatus(t, r, http.StatusOK)
-	builtinVersion := str(r.data(), "running_plugin_version")
-	m := &mount{path: path, accessor: str(r.data(), "accessor")}
+	builtinVersion := r.Data().Str("running_plugin_version")
+	m := &mount{path: path, accessor: r.Data().Str("accessor")}
 
 	// Set up with the built-in method.
 	m.configure(t, nil)
-	w := newWorkload(t, "migrant")
+	w := stk.NewWorkload(t, "migrant", nil)
 	m.bindRole(t, "migrant", w, map[string]any{"token_policies": "mig", "token_ttl": "5m"})
 	before := m.mustLogin(t, "migrant", vaultToken(t, w))
-	oldToken := str(before, "client_token")
+	oldToken := before.Str("client_token")
 
 	// Switch the mount to the plugin. Registering under the built-in's
 	// name with a version shadows nothing: mounts that pin no version keep
@@ -47,32 +49,32 @@ func TestUpgradeFromBuiltinAndBack(t *testing.T) {
 	}
 	switchMount(ctx, t, m, stk.pluginVersion)
 	r = root(t, http.MethodGet, "sys/auth/"+path, nil)
-	if str(r.data(), "running_sha256") != stk.pluginSHA {
+	if r.Data().Str("running_sha256") != stk.pluginSHA {
 		t.Fatalf("after the switch auth/%s is not served by the plugin binary: %s", path, r)
 	}
 
 	// The built-in method's config and role, read by the plugin.
 	r = root(t, http.MethodGet, "auth/"+path+"/config", nil)
 	expectStatus(t, r, http.StatusOK)
-	if str(r.data(), "kubernetes_host") != stk.kubeHost || r.data()["token_reviewer_jwt_set"] != true {
+	if r.Data().Str("kubernetes_host") != stk.KubeHost || r.Data()["token_reviewer_jwt_set"] != true {
 		t.Errorf("the plugin does not read the built-in method's config: %s", r)
 	}
 	expectNoReviewerJWT(t, r)
 	r = root(t, http.MethodGet, "auth/"+path+"/role/migrant", nil)
 	expectStatus(t, r, http.StatusOK)
-	if !slices.Equal(strs(r.data(), "token_policies"), []string{"mig"}) || num(r.data(), "token_ttl") != 300 ||
-		str(r.data(), "audience") != "vault" || !slices.Equal(strs(r.data(), "bound_service_account_names"), []string{w.sa.Name}) {
+	if !slices.Equal(r.Data().Strs("token_policies"), []string{"mig"}) || r.Data().Num("token_ttl") != 300 ||
+		r.Data().Str("audience") != "vault" || !slices.Equal(r.Data().Strs("bound_service_account_names"), []string{w.SA.Name}) {
 		t.Errorf("the plugin does not read the built-in method's role: %s", r)
 	}
 
 	// Logins find the same entity; a token the built-in method issued
 	// renews through the plugin.
 	after := m.mustLogin(t, "migrant", vaultToken(t, w))
-	if str(after, "entity_id") != str(before, "entity_id") {
+	if after.Str("entity_id") != before.Str("entity_id") {
 		t.Errorf("after the switch the same service account has another entity: %s, was %s",
-			str(after, "entity_id"), str(before, "entity_id"))
+			after.Str("entity_id"), before.Str("entity_id"))
 	}
-	if got, want := stringMap(after["metadata"]), stringMap(before["metadata"]); !maps.Equal(got, want) {
+	if got, want := after.StringMap("metadata"), before.StringMap("metadata"); !maps.Equal(got, want) {
 		t.Errorf("token metadata differs: plugin %v, built-in %v", got, want)
 	}
 	expectStatus(t, call(t, http.MethodPost, "auth/token/renew-self", oldToken, map[string]any{}), http.StatusOK)
@@ -81,11 +83,11 @@ func TestUpgradeFromBuiltinAndBack(t *testing.T) {
 	m.bindRole(t, "written-by-plugin", w, map[string]any{"token_policies": "from-plugin", "alias_name_source": "serviceaccount_name"})
 	switchMount(ctx, t, m, builtinVersion)
 	a := m.mustLogin(t, "written-by-plugin", vaultToken(t, w))
-	if got := strs(a, "token_policies"); !slices.Equal(got, []string{"default", "from-plugin"}) {
+	if got := a.Strs("token_policies"); !slices.Equal(got, []string{"default", "from-plugin"}) {
 		t.Errorf("built-in login with the plugin's role: token_policies %q, want [default from-plugin]", got)
 	}
-	if got := str(entityAlias(t, m, str(a, "entity_id")), "name"); got != w.namespace+"/"+w.sa.Name {
-		t.Errorf("built-in alias name for the plugin's role = %q, want %s/%s", got, w.namespace, w.sa.Name)
+	if got := entityAlias(t, m, a.Str("entity_id")).Str("name"); got != w.Namespace+"/"+w.SA.Name {
+		t.Errorf("built-in alias name for the plugin's role = %q, want %s/%s", got, w.Namespace, w.SA.Name)
 	}
 }
 
@@ -99,7 +101,7 @@ func switchMount(ctx context.Context, t *testing.T, m *mount, version string) {
 	}
 	r := root(t, http.MethodGet, "sys/auth/"+m.path, nil)
 	expectStatus(t, r, http.StatusOK)
-	if got := str(r.data(), "running_plugin_version"); got != version {
+	if got := r.Data().Str("running_plugin_version"); got != version {
 		t.Fatalf("auth/%s runs version %q after the reload, want %q", m.path, got, version)
 	}
 }

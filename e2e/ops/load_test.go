@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // Tolerances for what may be left over once the load has ended and things
@@ -98,35 +100,35 @@ func (s sample) String() string {
 // does not skew their timing checks and their activity does not blur its
 // measurements.
 func TestLoadWhileRewriting(t *testing.T) {
-	e := installPlugin(t, ops.dev, ops.devPlugs, "kubeauth-load", ops.plugin)
-	mount := uniqueName(t, "k")
-	enableAuth(t, ops.dev, mount, e.name, e.version)
-	w := newWorkload(t, "app")
+	e := installPlugin(t, ops.Vault, ops.PluginDir, "kubeauth-load", ops.plugin)
+	mount := realstack.UniqueName(t, "k")
+	enableAuth(t, ops.Vault, mount, e.name, e.version)
+	w := ops.NewWorkload(t, "app", nil)
 	configs := []map[string]any{
-		reviewerConfig(nil),
-		reviewerConfig(map[string]any{"disable_iss_validation": false, "issuer": ops.saIssuer}),
+		ops.ReviewerConfig(nil),
+		ops.ReviewerConfig(map[string]any{"disable_iss_validation": false, "issuer": ops.SAIssuer}),
 	}
 	// Batch tokens: Vault stores nothing per login, so its own memory
 	// reflects leaks rather than a token store filling up.
 	steady := func(i int) map[string]any {
-		return bindRole(w, map[string]any{"token_type": "batch", "token_ttl": []string{"5m", "10m"}[i%2],
+		return realstack.BindRole(w, map[string]any{"token_type": "batch", "token_ttl": []string{"5m", "10m"}[i%2],
 			"token_policies": []string{"load", fmt.Sprintf("load-%d", i%2)}})
 	}
 	flip := func(i int) map[string]any {
-		r := bindRole(w, map[string]any{"token_type": "batch", "token_ttl": "5m"})
+		r := realstack.BindRole(w, map[string]any{"token_type": "batch", "token_ttl": "5m"})
 		if i%2 == 1 {
 			r["bound_service_account_names"] = []string{"someone-else"}
 		}
 		return r
 	}
-	ops.dev.must(t, http.MethodPost, "auth/"+mount+"/config", configs[0])
-	ops.dev.must(t, http.MethodPost, "auth/"+mount+"/role/steady", steady(0))
-	ops.dev.must(t, http.MethodPost, "auth/"+mount+"/role/flip", flip(0))
+	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/config", configs[0])
+	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/role/steady", steady(0))
+	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/role/flip", flip(0))
 	jwts := make([]string, ops.loadClients)
 	for i := range jwts {
-		jwts[i] = w.token(t)
+		jwts[i] = token(t, w)
 	}
-	ops.dev.mustLogin(t, mount, "steady", jwts[0])
+	ops.Vault.MustLogin(t, mount, "steady", jwts[0])
 	pids := childrenRunning(ops.devPID, e.exe)
 	if len(pids) != 1 {
 		t.Fatalf("want one process of %s under the dev Vault, found %v", e.exe, pids)
@@ -160,12 +162,12 @@ func TestLoadWhileRewriting(t *testing.T) {
 					path, body = "auth/"+mount+"/role/flip", flip(i/4+1)
 				}
 				rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
-				r, err := ops.dev.do(rctx, client, http.MethodPost, path, body)
+				r, err := ops.Vault.Do(rctx, client, http.MethodPost, path, body)
 				rcancel()
 				switch {
 				case err != nil:
 					st.bad("rewrite %s: %v", path, err)
-				case !r.ok():
+				case !r.OK():
 					st.bad("rewrite: %s", r)
 				default:
 					st.rewrites.Add(1)
@@ -225,7 +227,7 @@ func TestLoadWhileRewriting(t *testing.T) {
 // loadClient logs in until ctx ends: three logins through "steady" for one
 // through "flip", each client with a token of its own.
 func loadClient(ctx context.Context, client *http.Client, mount, jwt string, id int, st *loadStats) {
-	anon := vaultAPI{addr: ops.dev.addr}
+	anon := realstack.Vault{Addr: ops.Vault.Addr}
 	var lat []time.Duration
 	defer func() {
 		st.mu.Lock()
@@ -238,19 +240,19 @@ func loadClient(ctx context.Context, client *http.Client, mount, jwt string, id 
 			role = "flip"
 		}
 		rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		r, err := anon.do(rctx, client, http.MethodPost, "auth/"+mount+"/login", map[string]any{"role": role, "jwt": jwt})
+		r, err := anon.Do(rctx, client, http.MethodPost, "auth/"+mount+"/login", map[string]any{"role": role, "jwt": jwt})
 		cancel()
 		if err != nil {
 			st.bad("login %s: %v", role, err)
 			continue
 		}
-		lat = append(lat, r.elapsed)
+		lat = append(lat, r.Elapsed)
 		switch {
-		case r.status == http.StatusOK && str(r.auth(), "client_token") != "":
+		case r.Status == http.StatusOK && r.Auth().Str("client_token") != "":
 			st.mu.Lock()
 			st.ok[role]++
 			st.mu.Unlock()
-		case role == "flip" && r.status == http.StatusForbidden && r.errorText() == "permission denied":
+		case role == "flip" && r.Status == http.StatusForbidden && r.ErrorText() == "permission denied":
 			st.mu.Lock()
 			st.denied[role]++
 			st.mu.Unlock()
@@ -285,12 +287,12 @@ func takeSample(t *testing.T, pluginPID int) sample {
 // (sys/pprof/goroutine?debug=1 starts with "goroutine profile: total N").
 func vaultGoroutines(t *testing.T) int {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, ops.dev.addr+"/v1/sys/pprof/goroutine?debug=1", nil)
+	req, err := http.NewRequest(http.MethodGet, ops.Vault.Addr+"/v1/sys/pprof/goroutine?debug=1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("X-Vault-Token", ops.dev.token)
-	resp, err := httpClient.Do(req)
+	req.Header.Set("X-Vault-Token", ops.Vault.Token)
+	resp, err := realstack.HTTPClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,12 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // A three-node Raft cluster of Vault servers on loopback, the plugin in each
@@ -35,7 +36,7 @@ func TestRaftClusterFailover(t *testing.T) {
 		n.unseal(t, key)
 	}
 	for _, n := range nodes {
-		n.api = n.api.withToken(rootToken)
+		n.api = n.api.WithToken(rootToken)
 		if n != first {
 			n.waitFor(t, "a standby", 2*time.Minute, health.standby)
 		}
@@ -45,20 +46,22 @@ func TestRaftClusterFailover(t *testing.T) {
 	// The binary goes into every node's plugin directory before it is
 	// registered: whichever node becomes active must be able to run it.
 	for _, n := range nodes[1:] {
-		copyFile(t, ops.plugin.path, filepath.Join(n.pluginDir, pluginName+"-"+ops.plugin.version))
+		if _, err := realstack.InstallPlugin(ops.plugin.path, n.pluginDir, realstack.PluginName+"-"+ops.plugin.version); err != nil {
+			t.Fatal(err)
+		}
 	}
-	e := installPlugin(t, first.api, first.pluginDir, pluginName, ops.plugin)
+	e := installPlugin(t, first.api, first.pluginDir, realstack.PluginName, ops.plugin)
 	const mount = "kubernetes"
 	enableAuth(t, first.api, mount, e.name, e.version)
-	first.api.must(t, http.MethodPost, "auth/"+mount+"/config", reviewerConfig(nil))
-	w := newWorkload(t, "app")
-	first.api.must(t, http.MethodPost, "auth/"+mount+"/role/app",
-		bindRole(w, map[string]any{"token_policies": []string{"app"}, "token_ttl": "10m"}))
-	jwt := w.token(t)
+	first.api.Must(t, http.MethodPost, "auth/"+mount+"/config", ops.ReviewerConfig(nil))
+	w := ops.NewWorkload(t, "app", nil)
+	first.api.Must(t, http.MethodPost, "auth/"+mount+"/role/app",
+		realstack.BindRole(w, map[string]any{"token_policies": []string{"app"}, "token_ttl": "10m"}))
+	jwt := token(t, w)
 
 	var tokens []string
 	for _, n := range nodes {
-		tokens = append(tokens, n.api.mustLogin(t, mount, "app", jwt))
+		tokens = append(tokens, n.api.MustLogin(t, mount, "app", jwt))
 	}
 
 	waitVoters(t, first, 3, 2*time.Minute)
@@ -71,7 +74,7 @@ func TestRaftClusterFailover(t *testing.T) {
 	next := waitActive(t, nodes, 2*time.Minute)
 	t.Logf("step-down of %s: %s active after %v", active.name, next.name, time.Since(stepped).Round(100*time.Millisecond))
 	for _, n := range nodes {
-		_, attempts, firstErr := n.api.loginEventually(t, mount, "app", jwt, time.Minute)
+		_, attempts, firstErr := n.api.LoginEventually(t, mount, "app", jwt, time.Minute)
 		if attempts > 1 {
 			t.Logf("after the step-down, login through %s succeeded at attempt %d (first failure: %s)", n.name, attempts, firstErr)
 		}
@@ -80,7 +83,7 @@ func TestRaftClusterFailover(t *testing.T) {
 	// A role written just before the crash must survive it: Raft commits
 	// it on a quorum before Vault answers.
 	active = activeNode(t, nodes)
-	active.api.must(t, http.MethodPost, "auth/"+mount+"/role/late", bindRole(w, nil))
+	active.api.Must(t, http.MethodPost, "auth/"+mount+"/role/late", realstack.BindRole(w, nil))
 	snap := snapshot(t, active.api, mount, "app", "late")
 
 	killed := time.Now()
@@ -100,9 +103,9 @@ func TestRaftClusterFailover(t *testing.T) {
 	t.Logf("killed the active node %s (SIGKILL): %s active after %v", active.name, leader.name, time.Since(killed).Round(100*time.Millisecond))
 	stopOrphans(t, active, pluginExe, plugins)
 	for _, n := range survivors {
-		_, attempts, firstErr := n.api.loginEventually(t, mount, "late", jwt, time.Minute)
+		_, attempts, firstErr := n.api.LoginEventually(t, mount, "late", jwt, time.Minute)
 		t.Logf("after the kill, login through %s succeeded at attempt %d (first failure: %q)", n.name, attempts, firstErr)
-		n.api.mustLogin(t, mount, "app", jwt)
+		n.api.MustLogin(t, mount, "app", jwt)
 		for _, tok := range tokens {
 			lookupSelf(t, n.api, tok)
 		}
@@ -115,7 +118,7 @@ func TestRaftClusterFailover(t *testing.T) {
 	active.unseal(t, key)
 	active.waitFor(t, "a standby again", 2*time.Minute, health.standby)
 	waitForwarding(t, active, leader, time.Minute)
-	active.api.mustLogin(t, mount, "late", jwt)
+	active.api.MustLogin(t, mount, "late", jwt)
 	waitVoters(t, leader, 3, 2*time.Minute)
 }
 
@@ -174,13 +177,13 @@ func waitVoters(t *testing.T, n *vaultNode, want int, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		r, err := n.api.do(ctx, httpClient, http.MethodGet, "sys/storage/raft/configuration", nil)
+		r, err := n.api.Do(ctx, realstack.HTTPClient, http.MethodGet, "sys/storage/raft/configuration", nil)
 		cancel()
 		var last string
 		if err != nil {
 			last = err.Error()
 		} else {
-			cfg, _ := r.data()["config"].(map[string]any)
+			cfg, _ := r.Data()["config"].(map[string]any)
 			servers, _ := cfg["servers"].([]any)
 			voters := 0
 			for _, s := range servers {
@@ -225,28 +228,14 @@ func waitForwarding(t *testing.T, n, leader *vaultNode, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		r, err := n.api.do(ctx, httpClient, http.MethodGet, "sys/leader", nil)
+		r, err := n.api.Do(ctx, realstack.HTTPClient, http.MethodGet, "sys/leader", nil)
 		cancel()
-		if err == nil && r.status == http.StatusOK && str(r.body, "leader_address") == leader.api.addr {
+		if err == nil && r.Status == http.StatusOK && r.Body.Str("leader_address") == leader.api.Addr {
 			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("standby %s does not know the active node %s after %v (last: %v %v)", n.name, leader.name, timeout, r, err)
 		}
 		time.Sleep(250 * time.Millisecond)
-	}
-}
-
-func copyFile(t *testing.T, src, dst string) {
-	t.Helper()
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst+".tmp", b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(dst+".tmp", dst); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // A privateAPIServer is a second kube-apiserver over the stack's etcd, with
@@ -107,7 +109,7 @@ func (a *privateAPIServer) issueServingCert(t *testing.T) {
 // start runs the apiserver with its flags and waits for /readyz.
 func (a *privateAPIServer) start(t *testing.T) {
 	t.Helper()
-	p, err := startProc("kube-apiserver-"+a.name, a.logPath, a.args, cleanEnv())
+	p, err := startProc("kube-apiserver-"+a.name, a.logPath, a.args, realstack.CleanEnv())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +125,7 @@ func (a *privateAPIServer) stop() {
 
 func (a *privateAPIServer) waitReady(t *testing.T, timeout time.Duration) {
 	t.Helper()
-	cert, err := tls.LoadX509KeyPair(ops.adminCert, ops.adminKey)
+	cert, err := tls.LoadX509KeyPair(ops.AdminCert, ops.AdminKey)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,9 @@ import (
 	"time"
 
 	authnv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // projectedVolume lays files out the way the kubelet writes a projected
@@ -72,63 +73,58 @@ func (v *projectedVolume) write(t *testing.T, files map[string]string) {
 // the next login uses the new token with no reload and no config write.
 func TestInPodTokenRotation(t *testing.T) {
 	t.Parallel()
-	ctx := kubeCtx(t)
+	ctx := realstack.KubeCtx(t)
 	vol := newProjectedVolume(t)
-	podNS := uniqueName(t, "ns")
-	if _, err := ops.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
-		ObjectMeta: metav1.ObjectMeta{Name: podNS},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	podNS := ops.NewNamespace(t, nil)
 	const podSA = "vault"
-	if err := createBoundServiceAccount(ctx, ops.kube, podNS, podSA); err != nil {
+	if err := ops.CreateBoundServiceAccount(ctx, podNS, podSA); err != nil {
 		t.Fatal(err)
 	}
 	// A pod's own token: the API server's default audience, as the kubelet
 	// requests it.
-	oldToken, err := requestToken(ctx, ops.kube, podNS, podSA, nil, time.Hour)
+	oldToken, err := ops.RequestToken(ctx, podNS, podSA, realstack.TokenOptions{TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	vol.write(t, map[string]string{"ca.crt": ops.kubeCA, "token": oldToken})
+	vol.write(t, map[string]string{"ca.crt": ops.KubeCA, "token": oldToken})
 
-	e := installPlugin(t, ops.dev, ops.devPlugs, "kubeauth-inpod", ops.plugin, "KUBEAUTH_LOCAL_SA_DIR="+vol.dir)
-	mount := uniqueName(t, "k")
-	enableAuth(t, ops.dev, mount, e.name, e.version)
-	ops.dev.must(t, http.MethodPost, "auth/"+mount+"/config", map[string]any{
-		"kubernetes_host":      ops.kubeHost,
+	e := installPlugin(t, ops.Vault, ops.PluginDir, "kubeauth-inpod", ops.plugin, "KUBEAUTH_LOCAL_SA_DIR="+vol.dir)
+	mount := realstack.UniqueName(t, "k")
+	enableAuth(t, ops.Vault, mount, e.name, e.version)
+	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/config", map[string]any{
+		"kubernetes_host":      ops.KubeHost,
 		"disable_local_ca_jwt": false,
 	})
-	cfg := ops.dev.must(t, http.MethodGet, "auth/"+mount+"/config", nil).data()
-	if str(cfg, "kubernetes_ca_cert") != "" || cfg["token_reviewer_jwt_set"] != false {
+	cfg := ops.Vault.Must(t, http.MethodGet, "auth/"+mount+"/config", nil).Data()
+	if cfg.Str("kubernetes_ca_cert") != "" || cfg["token_reviewer_jwt_set"] != false {
 		t.Fatalf("config should leave the CA and reviewer JWT to the pod's files: %v", cfg)
 	}
-	w := newWorkload(t, "app")
-	ops.dev.must(t, http.MethodPost, "auth/"+mount+"/role/app", bindRole(w, nil))
-	jwt := w.token(t)
-	ops.dev.mustLogin(t, mount, "app", jwt)
+	w := ops.NewWorkload(t, "app", nil)
+	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/role/app", realstack.BindRole(w, nil))
+	jwt := token(t, w)
+	ops.Vault.MustLogin(t, mount, "app", jwt)
 
 	// The pod's service account is deleted and recreated (a new UID): its
 	// old token dies once the API server's 10 s authentication cache lets
 	// go of it.
-	if err := ops.kube.CoreV1().ServiceAccounts(podNS).Delete(ctx, podSA, metav1.DeleteOptions{}); err != nil {
+	if err := ops.Kube.CoreV1().ServiceAccounts(podNS).Delete(ctx, podSA, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := createBoundServiceAccount(ctx, ops.kube, podNS, podSA); err != nil {
+	if err := ops.CreateBoundServiceAccount(ctx, podNS, podSA); err != nil {
 		t.Fatal(err)
 	}
 	waitTokenDead(t, oldToken)
-	r := ops.dev.login(t, mount, "app", jwt)
+	r := ops.Vault.Login(t, mount, "app", jwt)
 	expectFault(t, r, "refused the TokenReview with HTTP 401")
-	t.Logf("with the dead token still in the pod's files: HTTP %d: %s", r.status, r.errorText())
+	t.Logf("with the dead token still in the pod's files: HTTP %d: %s", r.Status, r.ErrorText())
 
-	newToken, err := requestToken(ctx, ops.kube, podNS, podSA, nil, time.Hour)
+	newToken, err := ops.RequestToken(ctx, podNS, podSA, realstack.TokenOptions{TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	vol.write(t, map[string]string{"ca.crt": ops.kubeCA, "token": newToken})
-	r = ops.dev.login(t, mount, "app", jwt)
-	if r.status != http.StatusOK {
+	vol.write(t, map[string]string{"ca.crt": ops.KubeCA, "token": newToken})
+	r = ops.Vault.Login(t, mount, "app", jwt)
+	if r.Status != http.StatusOK {
 		t.Fatalf("first login after the token file was rotated (no reload): want HTTP 200, got %s", r)
 	}
 }
@@ -139,7 +135,7 @@ func waitTokenDead(t *testing.T, token string) {
 	start := time.Now()
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		tr, err := ops.kube.AuthenticationV1().TokenReviews().Create(ctx,
+		tr, err := ops.Kube.AuthenticationV1().TokenReviews().Create(ctx,
 			&authnv1.TokenReview{Spec: authnv1.TokenReviewSpec{Token: token}}, metav1.CreateOptions{})
 		cancel()
 		if err != nil {

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strconv"
 	"testing"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 var semver = regexp.MustCompile(`^v(\d+)\.(\d+)\.(\d+)`)
@@ -29,7 +31,7 @@ func nextMinor(v string) (string, error) {
 func buildVersion(t *testing.T, version string) pluginBuild {
 	t.Helper()
 	out := filepath.Join(ops.runDir, "build", "vault-plugin-auth-kubernetes-"+version)
-	cmd := exec.Command("make", "-s", "-C", ops.repoRoot, "--no-print-directory", "build",
+	cmd := exec.Command("make", "-s", "-C", ops.RepoRoot, "--no-print-directory", "build",
 		"VERSION="+version, "BINARY="+out)
 	cmd.Env = os.Environ()
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -60,44 +62,44 @@ func TestUpgradeInPlace(t *testing.T) {
 	next := buildVersion(t, nextVersion)
 
 	const name = "kubeauth-upgrade"
-	old := installPlugin(t, ops.dev, ops.devPlugs, name, ops.plugin)
-	mount := uniqueName(t, "k")
-	enableAuth(t, ops.dev, mount, old.name, old.version)
-	expectRunning(t, ops.dev, mount, old)
-	ops.dev.must(t, http.MethodPost, "auth/"+mount+"/config", reviewerConfig(nil))
-	w := newWorkload(t, "app")
-	ops.dev.must(t, http.MethodPost, "auth/"+mount+"/role/app",
-		bindRole(w, map[string]any{"token_policies": []string{"app"}, "token_ttl": "5m", "token_max_ttl": "1h"}))
-	ops.dev.must(t, http.MethodPost, "auth/"+mount+"/role/anyone", map[string]any{
+	old := installPlugin(t, ops.Vault, ops.PluginDir, name, ops.plugin)
+	mount := realstack.UniqueName(t, "k")
+	enableAuth(t, ops.Vault, mount, old.name, old.version)
+	expectRunning(t, ops.Vault, mount, old)
+	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/config", ops.ReviewerConfig(nil))
+	w := ops.NewWorkload(t, "app", nil)
+	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/role/app",
+		realstack.BindRole(w, map[string]any{"token_policies": []string{"app"}, "token_ttl": "5m", "token_max_ttl": "1h"}))
+	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/role/anyone", map[string]any{
 		"bound_service_account_names":      []string{"*"},
-		"bound_service_account_namespaces": []string{w.namespace},
+		"bound_service_account_namespaces": []string{w.Namespace},
 		"audience":                         "vault",
 		"alias_name_source":                "serviceaccount_name",
 		"token_type":                       "batch",
 	})
-	jwt := w.token(t)
-	issued := ops.dev.mustLogin(t, mount, "app", jwt)
-	ops.dev.mustLogin(t, mount, "anyone", jwt)
-	snap := snapshot(t, ops.dev, mount, "app", "anyone")
+	jwt := token(t, w)
+	issued := ops.Vault.MustLogin(t, mount, "app", jwt)
+	ops.Vault.MustLogin(t, mount, "anyone", jwt)
+	snap := snapshot(t, ops.Vault, mount, "app", "anyone")
 
-	upgraded := installPlugin(t, ops.dev, ops.devPlugs, name, next)
-	catalog := ops.dev.must(t, http.MethodGet, "sys/plugins/catalog/auth/"+name+"?version="+old.version, nil)
-	if str(catalog.data(), "sha256") != old.sha256 {
+	upgraded := installPlugin(t, ops.Vault, ops.PluginDir, name, next)
+	catalog := ops.Vault.Must(t, http.MethodGet, "sys/plugins/catalog/auth/"+name+"?version="+old.version, nil)
+	if catalog.Data().Str("sha256") != old.sha256 {
 		t.Fatalf("registering %s replaced %s in the catalog: %s", next.version, old.version, catalog)
 	}
-	vaultCLI(t, ops.dev, "auth", "tune", "-plugin-version="+upgraded.version, mount)
+	vaultCLI(t, ops.Vault, "auth", "tune", "-plugin-version="+upgraded.version, mount)
 	// Tuning only pins the version; the running backend changes on reload.
-	expectRunning(t, ops.dev, mount, old)
+	expectRunning(t, ops.Vault, mount, old)
 	// `vault plugin reload -mounts=...` of Vault 1.21.1 sends a root-namespace
 	// reload to sys/plugins/reload/unknown (404) and ignores -mounts; the
 	// by-name form works, and only this test's mount uses this name.
-	vaultCLI(t, ops.dev, "plugin", "reload", "-type=auth", "-plugin="+name)
-	expectRunning(t, ops.dev, mount, upgraded)
+	vaultCLI(t, ops.Vault, "plugin", "reload", "-type=auth", "-plugin="+name)
+	expectRunning(t, ops.Vault, mount, upgraded)
 
-	expectSameSnapshot(t, "the upgrade", snap, snapshot(t, ops.dev, mount, "app", "anyone"))
-	renewSelf(t, ops.dev, issued, 300)
-	ops.dev.mustLogin(t, mount, "app", jwt)
-	ops.dev.mustLogin(t, mount, "anyone", jwt)
+	expectSameSnapshot(t, "the upgrade", snap, snapshot(t, ops.Vault, mount, "app", "anyone"))
+	renewSelf(t, ops.Vault, issued, 300)
+	ops.Vault.MustLogin(t, mount, "app", jwt)
+	ops.Vault.MustLogin(t, mount, "anyone", jwt)
 	if running := childrenRunning(ops.devPID, upgraded.exe); len(running) != 1 {
 		t.Errorf("want one process of %s under the dev Vault (pid %d), found %v", upgraded.exe, ops.devPID, running)
 	}

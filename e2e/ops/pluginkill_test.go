@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // The plugin process dies (SIGKILL by its PID, as the OOM killer would):
@@ -13,14 +15,14 @@ import (
 // dead process renews through the new one.
 func TestPluginProcessKilled(t *testing.T) {
 	t.Parallel()
-	e := installPlugin(t, ops.dev, ops.devPlugs, "kubeauth-kill", ops.plugin)
-	mount := uniqueName(t, "k")
-	enableAuth(t, ops.dev, mount, e.name, e.version)
-	ops.dev.must(t, http.MethodPost, "auth/"+mount+"/config", reviewerConfig(nil))
-	w := newWorkload(t, "app")
-	ops.dev.must(t, http.MethodPost, "auth/"+mount+"/role/app", bindRole(w, map[string]any{"token_ttl": "10m"}))
-	jwt := w.token(t)
-	issued := ops.dev.mustLogin(t, mount, "app", jwt)
+	e := installPlugin(t, ops.Vault, ops.PluginDir, "kubeauth-kill", ops.plugin)
+	mount := realstack.UniqueName(t, "k")
+	enableAuth(t, ops.Vault, mount, e.name, e.version)
+	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/config", ops.ReviewerConfig(nil))
+	w := ops.NewWorkload(t, "app", nil)
+	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/role/app", realstack.BindRole(w, map[string]any{"token_ttl": "10m"}))
+	jwt := token(t, w)
+	issued := ops.Vault.MustLogin(t, mount, "app", jwt)
 
 	pids := childrenRunning(ops.devPID, e.exe)
 	if len(pids) != 1 {
@@ -44,7 +46,7 @@ func TestPluginProcessKilled(t *testing.T) {
 	// (Vault restarts only on its own "plugin shut down" error), so the
 	// login is retried for a while and the attempts are reported.
 	killed := time.Now()
-	_, attempts, first := ops.dev.loginEventually(t, mount, "app", jwt, time.Minute)
+	_, attempts, first := ops.Vault.LoginEventually(t, mount, "app", jwt, time.Minute)
 	t.Logf("plugin process %d killed; login succeeded at attempt %d, %v later (first failure: %q)",
 		victim, attempts, time.Since(killed).Round(time.Millisecond), first)
 	now := childrenRunning(ops.devPID, e.exe)
@@ -52,6 +54,6 @@ func TestPluginProcessKilled(t *testing.T) {
 		t.Fatalf("want one new process of %s after the kill, found %v (killed %d)", e.exe, now, victim)
 	}
 	t.Logf("Vault restarted the plugin as pid %d", now[0])
-	expectRunning(t, ops.dev, mount, e)
-	renewSelf(t, ops.dev, issued, 600)
+	expectRunning(t, ops.Vault, mount, e)
+	renewSelf(t, ops.Vault, issued, 600)
 }

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // faultTimeout is the KUBEAUTH_REQUEST_TIMEOUT the fault tests register the
@@ -31,7 +33,7 @@ func faultsPlugin(t *testing.T) catalogEntry {
 	faults.Lock()
 	defer faults.Unlock()
 	if faults.entry == nil {
-		e := installPlugin(t, ops.dev, ops.devPlugs, "kubeauth-faults", ops.plugin,
+		e := installPlugin(t, ops.Vault, ops.PluginDir, "kubeauth-faults", ops.plugin,
 			"KUBEAUTH_REQUEST_TIMEOUT="+faultTimeout.String())
 		faults.entry = &e
 	}
@@ -40,26 +42,26 @@ func faultsPlugin(t *testing.T) catalogEntry {
 
 // faultMount mounts the fault tests' plugin with a config for host and
 // caPEM and a role "app" for w, and returns the mount path.
-func faultMount(t *testing.T, host, caPEM string, w workload) string {
+func faultMount(t *testing.T, host, caPEM string, w realstack.Workload) string {
 	t.Helper()
 	e := faultsPlugin(t)
-	mount := uniqueName(t, "k")
-	enableAuth(t, ops.dev, mount, e.name, e.version)
-	expectRunning(t, ops.dev, mount, e)
-	ops.dev.must(t, http.MethodPost, "auth/"+mount+"/config",
-		reviewerConfig(map[string]any{"kubernetes_host": host, "kubernetes_ca_cert": caPEM}))
-	ops.dev.must(t, http.MethodPost, "auth/"+mount+"/role/app", bindRole(w, nil))
+	mount := realstack.UniqueName(t, "k")
+	enableAuth(t, ops.Vault, mount, e.name, e.version)
+	expectRunning(t, ops.Vault, mount, e)
+	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/config",
+		ops.ReviewerConfig(map[string]any{"kubernetes_host": host, "kubernetes_ca_cert": caPEM}))
+	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/role/app", realstack.BindRole(w, nil))
 	return mount
 }
 
 // expectBounded fails unless a login that waited on a silent API server
 // gave up at the configured timeout: not before (it did wait for the
 // server) and not much after (nothing else held it up).
-func expectBounded(t *testing.T, r *reply) {
+func expectBounded(t *testing.T, r *realstack.Reply) {
 	t.Helper()
-	if r.elapsed < faultTimeout-200*time.Millisecond || r.elapsed > faultTimeout+faultSlack {
+	if r.Elapsed < faultTimeout-200*time.Millisecond || r.Elapsed > faultTimeout+faultSlack {
 		t.Fatalf("want the login to give up after about %v (at most %v), it took %v: %s",
-			faultTimeout, faultTimeout+faultSlack, r.elapsed.Round(time.Millisecond), r)
+			faultTimeout, faultTimeout+faultSlack, r.Elapsed.Round(time.Millisecond), r)
 	}
 }
 
@@ -71,31 +73,31 @@ func TestKubeAPIDownAndBack(t *testing.T) {
 	t.Parallel()
 	api := newPrivateAPIServer(t, "down", ops.privateKubePort(0))
 	api.start(t)
-	w := newWorkload(t, "app")
+	w := ops.NewWorkload(t, "app", nil)
 	mount := faultMount(t, api.host(), api.caPEM, w)
-	jwt := w.token(t)
-	ops.dev.mustLogin(t, mount, "app", jwt)
+	jwt := token(t, w)
+	ops.Vault.MustLogin(t, mount, "app", jwt)
 
 	api.stop()
 	if api.proc.running() {
 		t.Fatal("the apiserver is still running after stop")
 	}
 	for i := range 3 {
-		r := ops.dev.login(t, mount, "app", jwt)
+		r := ops.Vault.Login(t, mount, "app", jwt)
 		expectFault(t, r, "kubernetes API at "+api.host()+" is unreachable for the TokenReview")
-		if r.elapsed >= faultTimeout {
+		if r.Elapsed >= faultTimeout {
 			t.Fatalf("login %d with the API down took %v, want a fast failure (under the %v timeout): %s",
-				i+1, r.elapsed.Round(time.Millisecond), faultTimeout, r)
+				i+1, r.Elapsed.Round(time.Millisecond), faultTimeout, r)
 		}
-		t.Logf("API down, login %d: HTTP %d in %v: %s", i+1, r.status, r.elapsed.Round(time.Millisecond), r.errorText())
+		t.Logf("API down, login %d: HTTP %d in %v: %s", i+1, r.Status, r.Elapsed.Round(time.Millisecond), r.ErrorText())
 	}
 
 	api.start(t)
-	r := ops.dev.login(t, mount, "app", jwt)
-	if r.status != http.StatusOK {
+	r := ops.Vault.Login(t, mount, "app", jwt)
+	if r.Status != http.StatusOK {
 		t.Fatalf("first login after the API came back (no reload): want HTTP 200, got %s", r)
 	}
-	t.Logf("API back: first login HTTP 200 in %v", r.elapsed.Round(time.Millisecond))
+	t.Logf("API back: first login HTTP 200 in %v", r.Elapsed.Round(time.Millisecond))
 
 	if err := api.proc.signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
@@ -103,15 +105,15 @@ func TestKubeAPIDownAndBack(t *testing.T) {
 	// Registered after the stop in newPrivateAPIServer, so it runs first: a
 	// stopped process would sit on SIGTERM until killed.
 	t.Cleanup(func() { _ = api.proc.signal(syscall.SIGCONT) })
-	r = ops.dev.login(t, mount, "app", jwt)
+	r = ops.Vault.Login(t, mount, "app", jwt)
 	expectFault(t, r, "kubernetes API at "+api.host()+" did not answer the TokenReview within "+faultTimeout.String())
 	expectBounded(t, r)
-	t.Logf("API frozen: HTTP %d in %v: %s", r.status, r.elapsed.Round(time.Millisecond), r.errorText())
+	t.Logf("API frozen: HTTP %d in %v: %s", r.Status, r.Elapsed.Round(time.Millisecond), r.ErrorText())
 
 	if err := api.proc.signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	_, attempts, first := ops.dev.loginEventually(t, mount, "app", jwt, 30*time.Second)
+	_, attempts, first := ops.Vault.LoginEventually(t, mount, "app", jwt, 30*time.Second)
 	t.Logf("API thawed: login succeeded after %d attempt(s) (first failure: %q)", attempts, first)
 }
 
@@ -121,24 +123,24 @@ func TestKubeAPIDownAndBack(t *testing.T) {
 func TestKubeAPIHung(t *testing.T) {
 	t.Parallel()
 	hung := newHungListener(t)
-	w := newWorkload(t, "app")
-	mount := faultMount(t, hung.host(), ops.kubeCA, w)
-	jwt := w.token(t)
+	w := ops.NewWorkload(t, "app", nil)
+	mount := faultMount(t, hung.host(), ops.KubeCA, w)
+	jwt := token(t, w)
 
-	r := ops.dev.login(t, mount, "app", jwt)
+	r := ops.Vault.Login(t, mount, "app", jwt)
 	expectFault(t, r, "kubernetes API at "+hung.host()+" did not answer the TokenReview within "+faultTimeout.String())
 	expectBounded(t, r)
-	t.Logf("hung API: HTTP %d in %v: %s", r.status, r.elapsed.Round(time.Millisecond), r.errorText())
+	t.Logf("hung API: HTTP %d in %v: %s", r.Status, r.Elapsed.Round(time.Millisecond), r.ErrorText())
 
 	const concurrent = 4
-	replies := make([]*reply, concurrent)
+	replies := make([]*realstack.Reply, concurrent)
 	errs := make([]error, concurrent)
 	var wg sync.WaitGroup
 	for i := range concurrent {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			replies[i], errs[i] = ops.dev.withToken("").do(ctx, httpClient, http.MethodPost, "auth/"+mount+"/login",
+			replies[i], errs[i] = ops.Vault.WithToken("").Do(ctx, realstack.HTTPClient, http.MethodPost, "auth/"+mount+"/login",
 				map[string]any{"role": "app", "jwt": jwt})
 		})
 	}
@@ -149,14 +151,14 @@ func TestKubeAPIHung(t *testing.T) {
 		}
 		expectFault(t, r, "did not answer the TokenReview within "+faultTimeout.String())
 		expectBounded(t, r)
-		t.Logf("hung API, concurrent login %d: %v", i+1, r.elapsed.Round(time.Millisecond))
+		t.Logf("hung API, concurrent login %d: %v", i+1, r.Elapsed.Round(time.Millisecond))
 	}
 	if hung.accepted() == 0 {
 		t.Fatal("the hung listener never saw a connection: the logins did not reach it")
 	}
 
-	ops.dev.must(t, http.MethodPost, "auth/"+mount+"/config", reviewerConfig(nil))
-	ops.dev.mustLogin(t, mount, "app", jwt)
+	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/config", ops.ReviewerConfig(nil))
+	ops.Vault.MustLogin(t, mount, "app", jwt)
 }
 
 // The API server's serving CA is rotated: with the old CA still in config
@@ -166,11 +168,11 @@ func TestKubeAPIServingCARotation(t *testing.T) {
 	t.Parallel()
 	api := newPrivateAPIServer(t, "ca", ops.privateKubePort(1))
 	api.start(t)
-	w := newWorkload(t, "app")
+	w := ops.NewWorkload(t, "app", nil)
 	oldCA := api.caPEM
 	mount := faultMount(t, api.host(), oldCA, w)
-	jwt := w.token(t)
-	ops.dev.mustLogin(t, mount, "app", jwt)
+	jwt := token(t, w)
+	ops.Vault.MustLogin(t, mount, "app", jwt)
 
 	api.stop()
 	api.issueServingCert(t)
@@ -179,14 +181,14 @@ func TestKubeAPIServingCARotation(t *testing.T) {
 	}
 	api.start(t)
 
-	r := ops.dev.login(t, mount, "app", jwt)
+	r := ops.Vault.Login(t, mount, "app", jwt)
 	expectFault(t, r, "kubernetes API at "+api.host()+" failed TLS verification for the TokenReview (check kubernetes_ca_cert)")
-	t.Logf("old CA in config: HTTP %d: %s", r.status, r.errorText())
+	t.Logf("old CA in config: HTTP %d: %s", r.Status, r.ErrorText())
 
-	ops.dev.must(t, http.MethodPost, "auth/"+mount+"/config",
-		reviewerConfig(map[string]any{"kubernetes_host": api.host(), "kubernetes_ca_cert": api.caPEM}))
-	if got := str(ops.dev.must(t, http.MethodGet, "auth/"+mount+"/config", nil).data(), "kubernetes_ca_cert"); strings.TrimSpace(got) != strings.TrimSpace(api.caPEM) {
+	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/config",
+		ops.ReviewerConfig(map[string]any{"kubernetes_host": api.host(), "kubernetes_ca_cert": api.caPEM}))
+	if got := ops.Vault.Must(t, http.MethodGet, "auth/"+mount+"/config", nil).Data().Str("kubernetes_ca_cert"); strings.TrimSpace(got) != strings.TrimSpace(api.caPEM) {
 		t.Fatalf("config reads back another CA than the one written:\n%s", got)
 	}
-	ops.dev.mustLogin(t, mount, "app", jwt)
+	ops.Vault.MustLogin(t, mount, "app", jwt)
 }

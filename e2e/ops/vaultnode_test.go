@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // A vaultNode is a production-style Vault server: integrated storage
@@ -18,7 +20,7 @@ type vaultNode struct {
 	name      string
 	dir       string
 	apiPort   int
-	api       vaultAPI // the root token is set once the cluster is initialised
+	api       realstack.Vault // the root token is set once the cluster is initialised
 	pluginDir string
 	cfgPath   string
 	logPath   string
@@ -33,7 +35,7 @@ func newVaultNode(t *testing.T, name string, apiPort int) *vaultNode {
 		name:    name,
 		dir:     filepath.Join(ops.runDir, "vault-"+name),
 		apiPort: apiPort,
-		api:     vaultAPI{addr: fmt.Sprintf("http://127.0.0.1:%d", apiPort)},
+		api:     realstack.Vault{Addr: fmt.Sprintf("http://127.0.0.1:%d", apiPort)},
 	}
 	n.pluginDir = filepath.Join(n.dir, "plugins")
 	n.cfgPath = filepath.Join(n.dir, "vault.hcl")
@@ -78,7 +80,7 @@ listener "tcp" {
 // uninitialised on the first start).
 func (n *vaultNode) start(t *testing.T) {
 	t.Helper()
-	p, err := startProc("vault-"+n.name, n.logPath, []string{ops.vaultBin, "server", "-config", n.cfgPath}, cleanEnv())
+	p, err := startProc("vault-"+n.name, n.logPath, []string{ops.VaultBin, "server", "-config", n.cfgPath}, realstack.CleanEnv())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,17 +123,17 @@ func (h health) String() string {
 func (n *vaultNode) health(ctx context.Context) (health, error) {
 	// sys/health answers with a JSON body whatever the state; the status
 	// code (200, 429, 501, 503, ...) only encodes the same facts.
-	r, err := vaultAPI{addr: n.api.addr}.do(ctx, httpClient, http.MethodGet, "sys/health", nil)
+	r, err := realstack.Vault{Addr: n.api.Addr}.Do(ctx, realstack.HTTPClient, http.MethodGet, "sys/health", nil)
 	if err != nil {
 		return health{}, err
 	}
-	if r.body == nil {
+	if r.Body == nil {
 		return health{}, fmt.Errorf("%s: no JSON body", r)
 	}
 	return health{
-		Initialized: r.body["initialized"] == true,
-		Sealed:      r.body["sealed"] == true,
-		Standby:     r.body["standby"] == true,
+		Initialized: r.Body["initialized"] == true,
+		Sealed:      r.Body["sealed"] == true,
+		Standby:     r.Body["standby"] == true,
 	}, nil
 }
 
@@ -165,9 +167,9 @@ func (n *vaultNode) waitFor(t *testing.T, what string, timeout time.Duration, co
 // initialise is `vault operator init -key-shares=1 -key-threshold=1`.
 func (n *vaultNode) initialise(t *testing.T) (rootToken, unsealKey string) {
 	t.Helper()
-	r := n.api.withToken("").must(t, http.MethodPut, "sys/init", map[string]any{"secret_shares": 1, "secret_threshold": 1})
-	keys := strs(r.body, "keys_base64")
-	rootToken = str(r.body, "root_token")
+	r := n.api.WithToken("").Must(t, http.MethodPut, "sys/init", map[string]any{"secret_shares": 1, "secret_threshold": 1})
+	keys := r.Body.Strs("keys_base64")
+	rootToken = r.Body.Str("root_token")
 	if len(keys) != 1 || rootToken == "" {
 		t.Fatalf("sys/init: want one key and a root token, got %s", r)
 	}
@@ -179,15 +181,15 @@ func (n *vaultNode) initialise(t *testing.T) (rootToken, unsealKey string) {
 // waits for the state it wants (active, standby) with waitFor.
 func (n *vaultNode) unseal(t *testing.T, key string) {
 	t.Helper()
-	n.api.withToken("").must(t, http.MethodPut, "sys/unseal", map[string]any{"key": key})
+	n.api.WithToken("").Must(t, http.MethodPut, "sys/unseal", map[string]any{"key": key})
 }
 
 // join is `vault operator raft join LEADER` on a fresh, sealed node; the
 // node finishes joining once it is unsealed with the cluster's key.
 func (n *vaultNode) join(t *testing.T, leader *vaultNode) {
 	t.Helper()
-	r := n.api.withToken("").must(t, http.MethodPut, "sys/storage/raft/join", map[string]any{"leader_api_addr": leader.api.addr})
-	if r.body["joined"] != true {
+	r := n.api.WithToken("").Must(t, http.MethodPut, "sys/storage/raft/join", map[string]any{"leader_api_addr": leader.api.Addr})
+	if r.Body["joined"] != true {
 		t.Fatalf("vault node %s did not join %s: %s", n.name, leader.name, r)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
 // loginOutcome is what a login grants, to compare the built-in method's
@@ -19,17 +21,17 @@ type loginOutcome struct {
 	Renewable bool              `json:"renewable"`
 }
 
-func outcomeOf(t *testing.T, r *reply) (loginOutcome, string) {
+func outcomeOf(t *testing.T, r *realstack.Reply) (loginOutcome, string) {
 	t.Helper()
-	if r.status != http.StatusOK || str(r.auth(), "client_token") == "" {
+	if r.Status != http.StatusOK || r.Auth().Str("client_token") == "" {
 		t.Fatalf("want HTTP 200 with a client token, got %s", r)
 	}
-	b, _ := json.Marshal(r.auth())
+	b, _ := json.Marshal(r.Auth())
 	var o loginOutcome
 	if err := json.Unmarshal(b, &o); err != nil {
 		t.Fatal(err)
 	}
-	return o, str(r.auth(), "client_token")
+	return o, r.Auth().Str("client_token")
 }
 
 // A mount created with Vault's built-in kubernetes method, configured and
@@ -40,24 +42,24 @@ func outcomeOf(t *testing.T, r *reply) (loginOutcome, string) {
 // entity and token shape, and a token the built-in method issued renews.
 func TestSwitchOverFromBuiltin(t *testing.T) {
 	t.Parallel()
-	mount := uniqueName(t, "k")
-	enableAuth(t, ops.dev, mount, "kubernetes", "")
-	typ, version, _ := mountInfo(t, ops.dev, mount)
+	mount := realstack.UniqueName(t, "k")
+	enableAuth(t, ops.Vault, mount, "kubernetes", "")
+	typ, version, _ := mountInfo(t, ops.Vault, mount)
 	if typ != "kubernetes" || !strings.HasSuffix(version, "+builtin") {
 		t.Fatalf("auth/%s runs %s %s, want Vault's built-in kubernetes method", mount, typ, version)
 	}
 
-	ops.dev.must(t, http.MethodPost, "auth/"+mount+"/config",
-		reviewerConfig(map[string]any{"disable_iss_validation": false, "issuer": ops.saIssuer}))
-	app := newWorkload(t, "app")
-	blue := newWorkloadLabeled(t, "worker", map[string]string{"team": "blue"})
+	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/config",
+		ops.ReviewerConfig(map[string]any{"disable_iss_validation": false, "issuer": ops.SAIssuer}))
+	app := ops.NewWorkload(t, "app", nil)
+	blue := ops.NewWorkload(t, "worker", map[string]string{"team": "blue"})
 	roles := map[string]map[string]any{
-		"by-name": bindRole(app, map[string]any{
+		"by-name": realstack.BindRole(app, map[string]any{
 			"token_policies": []string{"app"}, "token_ttl": "10m", "token_max_ttl": "1h",
 		}),
 		"any-name": {
 			"bound_service_account_names":      []string{"*"},
-			"bound_service_account_namespaces": []string{app.namespace},
+			"bound_service_account_namespaces": []string{app.Namespace},
 			"audience":                         "vault",
 			"alias_name_source":                "serviceaccount_name",
 			"token_policies":                   []string{"any"},
@@ -69,36 +71,36 @@ func TestSwitchOverFromBuiltin(t *testing.T) {
 			"token_policies": []string{"team"},
 		},
 		// The deprecated field names, as roles written years ago have them.
-		"legacy": bindRole(app, map[string]any{
+		"legacy": realstack.BindRole(app, map[string]any{
 			"policies": []string{"legacy"}, "ttl": "5m", "max_ttl": "30m", "bound_cidrs": []string{"127.0.0.0/8"},
 		}),
-		"batch": bindRole(app, map[string]any{
+		"batch": realstack.BindRole(app, map[string]any{
 			"token_type": "batch", "token_ttl": "2m", "token_bound_cidrs": []string{"127.0.0.1/32"},
 		}),
 		// No audience: the TokenReview checks the API server's own audience.
 		"no-audience": {
 			"bound_service_account_names":      []string{"app"},
-			"bound_service_account_namespaces": []string{app.namespace},
+			"bound_service_account_namespaces": []string{app.Namespace},
 			"token_policies":                   []string{"plain"},
 		},
 	}
 	for name, body := range roles {
-		ops.dev.must(t, http.MethodPost, "auth/"+mount+"/role/"+name, body)
+		ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/role/"+name, body)
 	}
-	appVault := app.token(t)
-	plainTok, err := requestToken(kubeCtx(t), ops.kube, app.namespace, app.sa, nil, time.Hour)
+	appVault := token(t, app)
+	plainTok, err := ops.RequestToken(realstack.KubeCtx(t), app.Namespace, app.SA.Name, realstack.TokenOptions{TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	jwts := map[string]string{
-		"by-name": appVault, "any-name": appVault, "selector": blue.token(t),
+		"by-name": appVault, "any-name": appVault, "selector": token(t, blue),
 		"legacy": appVault, "batch": appVault, "no-audience": plainTok,
 	}
 
 	builtin := map[string]loginOutcome{}
 	var builtinToken string
 	for name := range roles {
-		o, tok := outcomeOf(t, ops.dev.login(t, mount, name, jwts[name]))
+		o, tok := outcomeOf(t, ops.Vault.Login(t, mount, name, jwts[name]))
 		// Empty fields on both sides would compare equal and prove nothing.
 		if o.EntityID == "" || o.Metadata["service_account_uid"] == "" || len(o.Policies) == 0 {
 			t.Fatalf("role %s: the built-in method's login lacks an entity, metadata or policies: %+v", name, o)
@@ -109,17 +111,17 @@ func TestSwitchOverFromBuiltin(t *testing.T) {
 		}
 	}
 
-	e := installPlugin(t, ops.dev, ops.devPlugs, "kubernetes", ops.plugin)
-	vaultCLI(t, ops.dev, "auth", "tune", "-plugin-version="+e.version, mount)
+	e := installPlugin(t, ops.Vault, ops.PluginDir, "kubernetes", ops.plugin)
+	vaultCLI(t, ops.Vault, "auth", "tune", "-plugin-version="+e.version, mount)
 	// `vault plugin reload -mounts=...` of Vault 1.21.1 sends a root-namespace
 	// reload to sys/plugins/reload/unknown (404) and ignores -mounts; the
 	// by-name form works, and only this test's mount uses this name.
-	vaultCLI(t, ops.dev, "plugin", "reload", "-type=auth", "-plugin="+"kubernetes")
-	expectRunning(t, ops.dev, mount, e)
+	vaultCLI(t, ops.Vault, "plugin", "reload", "-type=auth", "-plugin="+"kubernetes")
+	expectRunning(t, ops.Vault, mount, e)
 
 	for name := range roles {
 		t.Run(name, func(t *testing.T) {
-			got, _ := outcomeOf(t, ops.dev.login(t, mount, name, jwts[name]))
+			got, _ := outcomeOf(t, ops.Vault.Login(t, mount, name, jwts[name]))
 			want := builtin[name]
 			gb, _ := json.Marshal(got)
 			wb, _ := json.Marshal(want)
@@ -128,5 +130,5 @@ func TestSwitchOverFromBuiltin(t *testing.T) {
 			}
 		})
 	}
-	renewSelf(t, ops.dev, builtinToken, 600)
+	renewSelf(t, ops.Vault, builtinToken, 600)
 }

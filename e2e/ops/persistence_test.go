@@ -5,11 +5,9 @@ import (
 	"net/http"
 	"testing"
 	"time"
-)
 
-// pluginName is the catalog name on the suite's own Vault servers: the name
-// operators use for this plugin.
-const pluginName = "vault-plugin-auth-kubernetes"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
+)
 
 // A production Vault (integrated storage on disk, not dev mode) is
 // restarted: it comes back sealed, and once unsealed the mount, its config
@@ -20,28 +18,28 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	n := newVaultNode(t, "persist", ops.persistentVaultPort())
 	n.start(t)
 	rootToken, key := n.initialise(t)
-	n.api = n.api.withToken(rootToken)
+	n.api = n.api.WithToken(rootToken)
 	n.unseal(t, key)
 	n.waitFor(t, "active", 2*time.Minute, health.active)
 
-	e := installPlugin(t, n.api, n.pluginDir, pluginName, ops.plugin)
+	e := installPlugin(t, n.api, n.pluginDir, realstack.PluginName, ops.plugin)
 	const mount = "kubernetes"
 	enableAuth(t, n.api, mount, e.name, e.version)
-	n.api.must(t, http.MethodPost, "auth/"+mount+"/config",
-		reviewerConfig(map[string]any{"disable_iss_validation": false, "issuer": ops.saIssuer}))
-	app := newWorkload(t, "app")
-	team := newWorkloadLabeled(t, "worker", map[string]string{"team": "blue"})
-	n.api.must(t, http.MethodPost, "auth/"+mount+"/role/app",
-		bindRole(app, map[string]any{"token_policies": []string{"app"}, "token_ttl": "10m", "token_max_ttl": "1h"}))
-	n.api.must(t, http.MethodPost, "auth/"+mount+"/role/team", map[string]any{
+	n.api.Must(t, http.MethodPost, "auth/"+mount+"/config",
+		ops.ReviewerConfig(map[string]any{"disable_iss_validation": false, "issuer": ops.SAIssuer}))
+	app := ops.NewWorkload(t, "app", nil)
+	team := ops.NewWorkload(t, "worker", map[string]string{"team": "blue"})
+	n.api.Must(t, http.MethodPost, "auth/"+mount+"/role/app",
+		realstack.BindRole(app, map[string]any{"token_policies": []string{"app"}, "token_ttl": "10m", "token_max_ttl": "1h"}))
+	n.api.Must(t, http.MethodPost, "auth/"+mount+"/role/team", map[string]any{
 		"bound_service_account_names":              []string{"worker"},
 		"bound_service_account_namespace_selector": `{"matchLabels":{"team":"blue"}}`,
 		"audience":       "vault",
 		"token_policies": []string{"team"},
 	})
-	appJWT := app.token(t)
-	before := n.api.mustLogin(t, mount, "app", appJWT)
-	n.api.mustLogin(t, mount, "team", team.token(t))
+	appJWT := token(t, app)
+	before := n.api.MustLogin(t, mount, "app", appJWT)
+	n.api.MustLogin(t, mount, "team", token(t, team))
 	snap := snapshot(t, n.api, mount, "app", "team")
 
 	stopped := time.Now()
@@ -62,9 +60,9 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 
 	expectRunning(t, n.api, mount, e)
 	expectSameSnapshot(t, "the restart", snap, snapshot(t, n.api, mount, "app", "team"))
-	n.api.mustLogin(t, mount, "app", appJWT)
-	n.api.mustLogin(t, mount, "team", team.token(t))
-	if got := strs(lookupSelf(t, n.api, before), "policies"); len(got) != 2 || got[0] != "app" || got[1] != "default" {
+	n.api.MustLogin(t, mount, "app", appJWT)
+	n.api.MustLogin(t, mount, "team", token(t, team))
+	if got := lookupSelf(t, n.api, before).Strs("policies"); len(got) != 2 || got[0] != "app" || got[1] != "default" {
 		t.Errorf("token issued before the restart has policies %q, want [app default]", got)
 	}
 	renewSelf(t, n.api, before, 600)
