@@ -29,9 +29,10 @@ print-version:
 ## test: everything CI runs (format, vet, unit tests with -race, end-to-end tests)
 test: fmt-check vet unit-test e2e-test ops-test
 
-## unit-test: the plugin's unit tests with the race detector
+## unit-test: the plugin's unit tests with the race detector, and the load tool's
 unit-test:
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+	cd bench && $(GO) test -count=1 ./...
 
 ## e2e-test: the plugin inside a real Vault against a real kube-apiserver
 ## (e2e/ is its own module; it starts and stops a stack of its own, see e2e/README.md).
@@ -48,13 +49,16 @@ ops-test: build stack
 ## test-ops: alias of ops-test
 test-ops: ops-test
 
-## vet: go vet over the module
+## vet: go vet over the plugin and the load tool (e2e-test vets e2e/)
 vet:
 	$(GO) vet ./...
+	cd bench && $(GO) vet ./...
 
-## lint: golangci-lint with .golangci.yml
+## lint: golangci-lint with .golangci.yml over the plugin, e2e and bench modules
 lint:
 	$(GOLANGCI) run ./...
+	cd e2e && $(GOLANGCI) run --config ../.golangci.yml ./...
+	cd bench && $(GOLANGCI) run --config ../.golangci.yml ./...
 
 ## fmt: rewrite Go files with gofmt
 fmt:

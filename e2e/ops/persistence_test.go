@@ -17,7 +17,7 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	t.Parallel()
 	n := newVaultNode(t, "persist", ops.persistentVaultPort())
 	n.start(t)
-	rootToken, key := n.initialise(t)
+	rootToken, key := n.initialize(t)
 	n.api = n.api.WithToken(rootToken)
 	n.unseal(t, key)
 	n.waitFor(t, "active", 2*time.Minute, health.active)
@@ -52,7 +52,7 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !h.Initialized || !h.Sealed {
-		t.Fatalf("after a restart Vault is %s, want initialised and sealed (state on disk)", h)
+		t.Fatalf("after a restart Vault is %s, want initialized and sealed (state on disk)", h)
 	}
 	n.unseal(t, key)
 	n.waitFor(t, "active", 2*time.Minute, health.active)

@@ -165,7 +165,7 @@ func killRecordedOrphans() {
 }
 
 // reapLeftovers stops what an earlier run recorded and left running. A PID
-// is signalled only while it still runs the recorded executable: a number
+// is signaled only while it still runs the recorded executable: a number
 // reused by an unrelated process is left alone.
 func reapLeftovers(dir string) {
 	files, _ := filepath.Glob(filepath.Join(dir, "pids", "*.pid"))

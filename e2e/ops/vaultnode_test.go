@@ -14,13 +14,13 @@ import (
 )
 
 // A vaultNode is a production-style Vault server: integrated storage
-// (Raft) on disk, a TCP listener, a plugin directory, initialised and
+// (Raft) on disk, a TCP listener, a plugin directory, initialized and
 // unsealed with one Shamir key. Not dev mode: its state survives restarts.
 type vaultNode struct {
 	name      string
 	dir       string
 	apiPort   int
-	api       realstack.Vault // the root token is set once the cluster is initialised
+	api       realstack.Vault // the root token is set once the cluster is initialized
 	pluginDir string
 	cfgPath   string
 	logPath   string
@@ -77,7 +77,7 @@ listener "tcp" {
 }
 
 // start runs the server and waits until its API answers (sealed, and
-// uninitialised on the first start).
+// uninitialized on the first start).
 func (n *vaultNode) start(t *testing.T) {
 	t.Helper()
 	p, err := startProc("vault-"+n.name, n.logPath, []string{ops.VaultBin, "server", "-config", n.cfgPath}, realstack.CleanEnv())
@@ -110,7 +110,7 @@ func (h health) standby() bool { return h.Initialized && !h.Sealed && h.Standby 
 func (h health) String() string {
 	switch {
 	case !h.Initialized:
-		return "uninitialised"
+		return "uninitialized"
 	case h.Sealed:
 		return "sealed"
 	case h.Standby:
@@ -164,8 +164,8 @@ func (n *vaultNode) waitFor(t *testing.T, what string, timeout time.Duration, co
 	}
 }
 
-// initialise is `vault operator init -key-shares=1 -key-threshold=1`.
-func (n *vaultNode) initialise(t *testing.T) (rootToken, unsealKey string) {
+// initialize is `vault operator init -key-shares=1 -key-threshold=1`.
+func (n *vaultNode) initialize(t *testing.T) (rootToken, unsealKey string) {
 	t.Helper()
 	r := n.api.WithToken("").Must(t, http.MethodPut, "sys/init", map[string]any{"secret_shares": 1, "secret_threshold": 1})
 	keys := r.Body.Strs("keys_base64")
