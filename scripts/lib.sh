@@ -129,7 +129,7 @@ port_owner() {
 # live_pid prints the PID recorded in file $1 (named <component>.pid) when that
 # process is running AND is still the component's binary
 # (<component>-<version>): a stale PID file whose number was reused by an
-# unrelated process must never be waited on or signalled.
+# unrelated process must never be waited on or signaled.
 live_pid() {
   local file="$1" pid exe component
   [[ -s "$file" ]] || return 1
@@ -168,7 +168,7 @@ wait_until() {
 
 # stop_pidfile stops the process recorded in $2 (component name $1): TERM,
 # then KILL after a grace period, then removes the PID file. Only the
-# recorded PID is signalled, never a process found by name.
+# recorded PID is signaled, never a process found by name.
 stop_pidfile() {
   local name="$1" file="$2" pid i
   [[ -e "$file" ]] || return 0

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stops the stack that stack-up.sh started in $STACK_DIR (default
-# $REPO/.cache/run): only the PIDs recorded there are signalled, so another
+# $REPO/.cache/run): only the PIDs recorded there are signaled, so another
 # stack (another STACK_DIR) and unrelated processes are left alone. Safe to run
 # when nothing is up. Logs, certificates and keys stay in $STACK_DIR for
 # post-mortems; --purge removes the whole state directory as well.
