@@ -60,22 +60,18 @@ func claimsFor(sa *corev1.ServiceAccount, exp time.Time) saClaims {
 // finds none for a made-up one, whereas without a kid it tries every key.
 func signRS256(t *testing.T, key *rsa.PrivateKey, claims any) string {
 	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key},
-		(&jose.SignerOptions{}).WithType("JWT"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := jwt.Signed(signer).Claims(claims).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
+	return signWith(t, jose.SigningKey{Algorithm: jose.RS256, Key: key}, claims)
 }
 
 // signHS256 signs claims with HMAC-SHA256 and secret.
 func signHS256(t *testing.T, secret []byte, claims any) string {
 	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: secret}, (&jose.SignerOptions{}).WithType("JWT"))
+	return signWith(t, jose.SigningKey{Algorithm: jose.HS256, Key: secret}, claims)
+}
+
+func signWith(t *testing.T, key jose.SigningKey, claims any) string {
+	t.Helper()
+	signer, err := jose.NewSigner(key, (&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
 		t.Fatal(err)
 	}
