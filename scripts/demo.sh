@@ -241,9 +241,12 @@ while (($(printf '%s' "$payload" | wc -c) % 4)); do payload+="="; done
 printf 'workload token claims: %s\n' "$(printf '%s' "$payload" | base64 -d 2>/dev/null || echo '(undecodable)')"
 
 demo_step "log in: vault write auth/$MOUNT/login role=$ROLE jwt=<workload token>"
-client_token="$(vault write -field=token "auth/$MOUNT/login" role="$ROLE" jwt="$app_jwt")"
+# Show the login response itself (token, policies, token_meta_*), then take
+# the client token from its "token" row.
+login_out="$(vault write "auth/$MOUNT/login" role="$ROLE" jwt="$app_jwt")"
+printf '%s\n' "$login_out"
+client_token="$(awk '$1 == "token" { print $2 }' <<<"$login_out")"
 [[ -n "$client_token" ]] || die "login returned no client token"
-VAULT_TOKEN="$client_token" vault token lookup
 
 # expect_http reads Vault path $2 with the workload's token via plain HTTP and
 # checks the status code is $1; the body is shown either way.
