@@ -284,9 +284,7 @@ func configFromFields(d *framework.FieldData) (*kubeConfig, error) {
 	if len(cfg.PEMKeys) == 0 {
 		cfg.PEMKeys = nil
 	}
-	if _, err := parsePEMKeys(cfg.PEMKeys); err != nil {
-		return nil, err
-	}
+	// pem_keys are parsed, and their errors reported, by buildState.
 	return cfg, nil
 }
 
