@@ -49,7 +49,7 @@ func TestVerifySignature(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := signJWT(t, privateKey(t, tc.key), tc.alg, claims)
-			tok, err := jwt.ParseSigned(raw, append(allowedAlgorithms, jose.EdDSA))
+			tok, err := jose.ParseSignedCompact(raw, append(allowedAlgorithms, jose.EdDSA))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -60,7 +60,7 @@ func TestVerifySignature(t *testing.T) {
 		})
 	}
 	// Without keys the TokenReview alone decides.
-	tok, _ := jwt.ParseSigned(signJWT(t, privateKey(t, "other.key"), jose.RS256, claims), allowedAlgorithms)
+	tok, _ := jose.ParseSignedCompact(signJWT(t, privateKey(t, "other.key"), jose.RS256, claims), allowedAlgorithms)
 	if err := verifySignature(tok, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -191,9 +191,8 @@ func TestConfigLocalPodFiles(t *testing.T) {
 
 	// A token the API server does not accept is named in the error.
 	e.kube.setReviewerToken("rotated-token")
-	if _, err := e.login(testRole, e.token()); err == nil || !strings.Contains(err.Error(), "check the pod's service-account token "+filepath.Join(dir, "token")) {
-		t.Fatalf("want an error naming the pod's token file, got %v", err)
-	}
+	resp, err := e.login(testRole, e.token())
+	e.requireKubeFault(resp, err, "check the pod's service-account token "+filepath.Join(dir, "token"))
 
 	// The kubelet rotates the token file: the next call uses the new token,
 	// which is the only one the API server now accepts.
@@ -215,9 +214,8 @@ func TestConfigLocalPodFiles(t *testing.T) {
 	if _, ok := st.kube.credential.(loginJWTCredential); !ok {
 		t.Fatalf("with disable_local_ca_jwt the credential is %T, want the login JWT", st.kube.credential)
 	}
-	if _, err := e.login(testRole, e.token()); err == nil || !strings.Contains(err.Error(), "failed TLS verification") {
-		t.Fatalf("want a TLS verification failure naming the CA, got %v", err)
-	}
+	resp, err = e.login(testRole, e.token())
+	e.requireKubeFault(resp, err, "failed TLS verification", `"kind":"kubernetes_tls"`)
 }
 
 // A config write rebuilds the client, and Invalidate drops it, so the next
@@ -230,9 +228,8 @@ func TestConfigChangeRebuildsClient(t *testing.T) {
 	first, _ := e.b.currentState(t.Context(), e.storage)
 
 	e.writeConfig(map[string]any{"token_reviewer_jwt": "wrong"})
-	if _, err := e.login(testRole, e.token()); err == nil || !strings.Contains(err.Error(), "HTTP 401") || !strings.Contains(err.Error(), "check token_reviewer_jwt") {
-		t.Fatalf("want the new (wrong) reviewer token to be used, got %v", err)
-	}
+	resp, err := e.login(testRole, e.token())
+	e.requireKubeFault(resp, err, "HTTP 401", "check token_reviewer_jwt")
 
 	// Another node rewrote the config in storage; Vault calls Invalidate.
 	entry, err := logical.StorageEntryJSON(configPath, &kubeConfig{

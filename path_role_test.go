@@ -172,7 +172,6 @@ func TestRoleWarnings(t *testing.T) {
 	}{
 		{"no audience", map[string]any{"audience": nil}, "audience is not set"},
 		{"max_ttl above mount", map[string]any{"token_max_ttl": "1000h"}, "greater than the mount's maximum lease TTL"},
-		{"empty selector", map[string]any{"bound_service_account_namespaces": nil, "bound_service_account_namespace_selector": "{}"}, "selects every namespace"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -93,7 +93,7 @@ func TestReviewTokenClient(t *testing.T) {
 			if gotAuth != "Bearer reviewer" {
 				t.Fatalf("Authorization %q", gotAuth)
 			}
-			id, err := checkReview(st, claimed, "vault")
+			id, err := checkReview(st, claimed, []string{"vault"})
 			var ref *refusal
 			switch {
 			case tc.wantReason == "" && err != nil:

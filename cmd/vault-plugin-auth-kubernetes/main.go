@@ -24,7 +24,13 @@ func main() {
 		return
 	}
 
-	logger := hclog.New(&hclog.LoggerOptions{Name: "kubeauth", JSONFormat: true})
+	// Vault decides what of the plugin's log is shown: it reads each JSON
+	// line the plugin writes to stderr and logs it through its own logger,
+	// which drops lines below Vault's log level (log_level, -log-level,
+	// sys/loggers). Vault does not tell the plugin that level, so the plugin
+	// writes every level and Vault filters; a fixed Info here would hide the
+	// plugin's debug lines from a Vault running at debug or trace.
+	logger := hclog.New(&hclog.LoggerOptions{Name: "kubeauth", JSONFormat: true, Level: hclog.Trace})
 	go watchParent(os.Getppid, parentCheckInterval, nil, func(oldParent, newParent int) {
 		logger.Warn("the Vault process that started this plugin is gone; exiting", "vault_pid", oldParent, "new_parent_pid", newParent)
 		os.Exit(1)
