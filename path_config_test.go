@@ -85,6 +85,26 @@ func TestConfigWarnsWithoutCA(t *testing.T) {
 	}
 }
 
+// An issuer that disable_iss_validation keeps from being checked is
+// stored, as with the built-in method, but the write says it is not enforced.
+func TestConfigWarnsIssuerNotEnforced(t *testing.T) {
+	e := newTestEnv(t)
+	data := e.configData()
+	data["issuer"] = "https://kubernetes.default.svc"
+	resp := e.mustDo(logical.UpdateOperation, "config", data)
+	if resp == nil || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "issuer is set but not enforced") ||
+		!strings.Contains(resp.Warnings[0], "disable_iss_validation=false") {
+		t.Fatalf("want a warning that the issuer is not enforced, got %#v", resp)
+	}
+	if got := e.mustDo(logical.ReadOperation, "config", nil).Data["issuer"]; got != "https://kubernetes.default.svc" {
+		t.Fatalf("issuer %v not stored", got)
+	}
+	data["disable_iss_validation"] = false
+	if resp := e.mustDo(logical.UpdateOperation, "config", data); resp != nil && len(resp.Warnings) > 0 {
+		t.Fatalf("unexpected warnings with issuer validation on: %v", resp.Warnings)
+	}
+}
+
 func TestConfigHostForms(t *testing.T) {
 	for _, host := range []string{"kube.example", "kube.example:6443", "https://kube.example:6443", "https://10.0.0.1", "http://127.0.0.1:8080", "https://[::1]:6443/"} {
 		t.Run(host, func(t *testing.T) {
