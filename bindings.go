@@ -93,9 +93,13 @@ func namespaceBoundByGlob(r *roleEntry, namespace string) bool {
 
 // selector is the role's namespace selector as parsed when the role was
 // loaded (loadRole), so that logins through the role cache do not parse it
-// again. A role built any other way is parsed here, each time.
+// again. A role built any other way is parsed here, each time. A role
+// without a selector binds no namespace through it.
 func (r *roleEntry) selector() (labels.Selector, error) {
-	if r.namespaceSelector != nil || r.namespaceSelectorErr != nil {
+	switch {
+	case r.ServiceAccountNamespaceSelector == "":
+		return labels.Nothing(), nil
+	case r.namespaceSelector != nil || r.namespaceSelectorErr != nil:
 		return r.namespaceSelector, r.namespaceSelectorErr
 	}
 	return parseNamespaceSelector(r.ServiceAccountNamespaceSelector)

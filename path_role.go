@@ -464,7 +464,7 @@ func roleWarnings(r *roleEntry, mountMaxTTL time.Duration) []string {
 		w = append(w, fmt.Sprintf("token_max_ttl %s is greater than the mount's maximum lease TTL %s; tokens will be capped at the latter",
 			r.TokenMaxTTL, mountMaxTTL))
 	}
-	if sel, err := r.selector(); err == nil && r.ServiceAccountNamespaceSelector != "" && sel.Empty() {
+	if sel, err := r.selector(); err == nil && sel.Empty() {
 		// Only a selector stored before such selectors were refused gets here.
 		w = append(w, "bound_service_account_namespace_selector selects every namespace; "+
 			"replace it with bound_service_account_namespaces=* if that is meant")
