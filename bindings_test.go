@@ -49,3 +49,16 @@ func TestParseNamespaceSelector(t *testing.T) {
 		}
 	}
 }
+
+// A role without a selector binds no namespace through it, whatever the
+// namespace's labels; an empty string must never read as "select all".
+func TestRoleWithoutSelectorSelectsNothing(t *testing.T) {
+	r := &roleEntry{}
+	sel, err := r.selector()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sel.Empty() || sel.Matches(labels.Set{}) || sel.Matches(labels.Set{"a": "b"}) {
+		t.Fatalf("selector %q of a role without one matches", sel)
+	}
+}

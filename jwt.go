@@ -1,10 +1,12 @@
 package kubeauth
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/x509"
+	stdjson "encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -12,7 +14,9 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // allowedAlgorithms are the asymmetric algorithms Kubernetes can sign with.
@@ -23,6 +27,12 @@ var allowedAlgorithms = []jose.SignatureAlgorithm{
 	jose.ES256, jose.ES384, jose.ES512,
 	jose.PS256, jose.PS384, jose.PS512,
 }
+
+// maxJWTBytes caps the login JWT, checked before any parsing. Service-account
+// tokens are one to two KiB; the cap is far above any real one and keeps a
+// huge forged token from costing parse time or being forwarded to
+// Kubernetes.
+const maxJWTBytes = 64 << 10
 
 // clockSkew tolerates clocks of Vault and the API server that disagree a
 // little; the TokenReview enforces the API server's own view of time anyway.
@@ -65,19 +75,20 @@ type serviceAccount struct {
 
 // parsedToken is a structurally valid JWT whose claims are not yet trusted.
 type parsedToken struct {
-	jws    *jwt.JSONWebToken
+	jws    *jose.JSONWebSignature
 	claims serviceAccountClaims
 }
 
 // parseToken accepts only a compact JWS with an allowed algorithm and JSON
 // claims. Something that is not a JWT at all is bad input; a JWT signed
-// with an algorithm we never accept is refused.
+// with an algorithm we never accept is refused, and so is one whose claims
+// are JSON that cannot be read unambiguously (see decodeClaims).
 func parseToken(raw string) (*parsedToken, error) {
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
 		return nil, invalidInput("jwt: is required")
 	}
-	tok, err := jwt.ParseSigned(raw, allowedAlgorithms)
+	tok, err := jose.ParseSignedCompact(raw, allowedAlgorithms)
 	if err != nil {
 		var algErr *jose.ErrUnexpectedSignatureAlgorithm
 		if errors.As(err, &algErr) {
@@ -88,10 +99,33 @@ func parseToken(raw string) (*parsedToken, error) {
 		return nil, invalidInput("jwt: is not a signed JWT in compact form (header.payload.signature)")
 	}
 	p := &parsedToken{jws: tok}
-	if err := tok.UnsafeClaimsWithoutVerification(&p.claims); err != nil {
-		return nil, invalidInput("jwt: claims are not a valid JSON object of JWT claims")
+	if err := decodeClaims(tok.UnsafePayloadWithoutVerification(), &p.claims); err != nil {
+		return nil, err
 	}
 	return p, nil
+}
+
+// decodeClaims reads the payload with go-jose's strict decoder, the one
+// Kubernetes itself reads tokens with. A payload that is not a JSON object
+// is bad input. A JSON object the strict decoder refuses (a duplicate key at
+// any depth, a claim of the wrong type) is refused as claims_invalid: two
+// parsers could read such claims differently, and it is a claims problem,
+// not a signature problem, whatever the signature says.
+func decodeClaims(payload []byte, out *serviceAccountClaims) error {
+	trimmed := bytes.TrimSpace(payload)
+	if !stdjson.Valid(trimmed) || len(trimmed) == 0 || trimmed[0] != '{' {
+		return invalidInput("jwt: claims are not a valid JSON object of JWT claims")
+	}
+	// The struct decode skips objects it has no field for; decoding the
+	// whole payload generically as well finds duplicates anywhere.
+	var all map[string]any
+	if err := josejson.Unmarshal(payload, &all); err != nil {
+		return refuse(reasonClaims, "claims cannot be read unambiguously: %v", err)
+	}
+	if err := josejson.Unmarshal(payload, out); err != nil {
+		return refuse(reasonClaims, "claims cannot be read: %v", err)
+	}
+	return nil
 }
 
 // checkTimes enforces exp, nbf and iat with a small allowance for skew.
@@ -113,14 +147,15 @@ func checkTimes(c *jwt.Claims, now time.Time) error {
 }
 
 // verifySignature checks the token against the configured keys; with no
-// keys configured the TokenReview alone vouches for the signature.
-func verifySignature(tok *jwt.JSONWebToken, keys []crypto.PublicKey) error {
+// keys configured the TokenReview alone vouches for the signature. Only the
+// signature over the raw payload is checked here: the claims were decoded,
+// and any decoding problem reported, when the token was parsed.
+func verifySignature(tok *jose.JSONWebSignature, keys []crypto.PublicKey) error {
 	if len(keys) == 0 {
 		return nil
 	}
 	for _, key := range keys {
-		var discard map[string]any
-		if err := tok.Claims(key, &discard); err == nil {
+		if _, err := tok.Verify(key); err == nil {
 			return nil
 		}
 	}
@@ -172,12 +207,31 @@ func serviceAccountFromClaims(c *serviceAccountClaims) (serviceAccount, error) {
 	case sa.uid == "":
 		return sa, refuse(reasonClaims, "token has no service-account UID claim")
 	}
+	if err := validateServiceAccountNames(sa.namespace, sa.name); err != nil {
+		return sa, err
+	}
 	if c.Subject != "" {
 		if want := "system:serviceaccount:" + sa.namespace + ":" + sa.name; c.Subject != want {
 			return sa, refuse(reasonClaims, "subject %q does not match the service-account claims %q", c.Subject, want)
 		}
 	}
 	return sa, nil
+}
+
+// validateServiceAccountNames requires the namespace and name claims to be
+// names Kubernetes could have given: a namespace is a DNS-1123 label, a
+// service-account name a DNS-1123 subdomain. Before any lookup uses them a
+// forged claim such as "a/b" is refused here, cheaply, instead of reaching
+// a request path or a log line as something else. Details are cut short: a
+// hostile claim can be long.
+func validateServiceAccountNames(namespace, name string) error {
+	if errs := validation.IsDNS1123Label(namespace); len(errs) > 0 {
+		return refuse(reasonClaims, "service-account namespace claim %.64q is not a valid namespace name: %s", namespace, errs[0])
+	}
+	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+		return refuse(reasonClaims, "service-account name claim %.64q is not a valid service-account name: %s", name, errs[0])
+	}
+	return nil
 }
 
 // parsePEMKeys parses pem_keys: each entry a PEM public key (PKIX or PKCS#1)

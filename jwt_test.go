@@ -49,7 +49,7 @@ func TestVerifySignature(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := signJWT(t, privateKey(t, tc.key), tc.alg, claims)
-			tok, err := jwt.ParseSigned(raw, append(allowedAlgorithms, jose.EdDSA))
+			tok, err := jose.ParseSignedCompact(raw, append(allowedAlgorithms, jose.EdDSA))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -60,7 +60,7 @@ func TestVerifySignature(t *testing.T) {
 		})
 	}
 	// Without keys the TokenReview alone decides.
-	tok, _ := jwt.ParseSigned(signJWT(t, privateKey(t, "other.key"), jose.RS256, claims), allowedAlgorithms)
+	tok, _ := jose.ParseSignedCompact(signJWT(t, privateKey(t, "other.key"), jose.RS256, claims), allowedAlgorithms)
 	if err := verifySignature(tok, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -131,5 +131,95 @@ func TestCheckIssuerAndAudience(t *testing.T) {
 	}
 	if err := checkAudienceClaim(nil, ""); err != nil {
 		t.Error("audience checked without a role audience")
+	}
+}
+
+func TestValidateServiceAccountNames(t *testing.T) {
+	cases := []struct {
+		namespace, name string
+		ok              bool
+	}{
+		{"apps", "web", true},
+		{"kube-system", "system.reader-1", true},
+		{"a", "a", true},
+		{strings.Repeat("a", 63), strings.Repeat("b", 253), true},
+		{strings.Repeat("a", 64), "web", false},
+		{"apps", strings.Repeat("b", 254), false},
+		{"a/b", "web", false},
+		{"apps", "a/b", false},
+		{"apps.x", "web", false},
+		{"-apps", "web", false},
+		{"apps", "web-", false},
+		{"Apps", "web", false},
+		{"apps", "Web", false},
+		{"apps", "..", false},
+		{"apps", "web\n", false},
+	}
+	for _, tc := range cases {
+		err := validateServiceAccountNames(tc.namespace, tc.name)
+		var ref *refusal
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("%q/%q refused: %v", tc.namespace, tc.name, err)
+		case !tc.ok && (!errors.As(err, &ref) || ref.reason != reasonClaims):
+			t.Errorf("%q/%q: got %v, want a claims_invalid refusal", tc.namespace, tc.name, err)
+		}
+	}
+}
+
+// Decoding problems and signature problems are told apart: a payload that
+// is not a JSON object is bad input, a JSON object with a duplicate key is a
+// claims refusal, and the signature of either is checked over the raw bytes.
+func TestParseTokenClaimsDecoding(t *testing.T) {
+	key := privateKey(t, "signer.key")
+	keys, err := parsePEMKeys([]string{readTestdata(t, "signer.pub")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, payload string
+		bad           bool   // 400
+		reason        string // else a refusal with this reason, or "" for none
+	}{
+		{"not JSON", "not json", true, ""},
+		{"a JSON array", "[1,2]", true, ""},
+		{"a JSON string", `"x"`, true, ""},
+		{"duplicate nested key", `{"sub":"x","extra":{"a":1,"a":1}}`, false, reasonClaims},
+		{"duplicate top-level key", `{"sub":"x","sub":"x"}`, false, reasonClaims},
+		{"claim of the wrong type", `{"exp":"tomorrow"}`, false, reasonClaims},
+		{"unknown claims", `{"sub":"x","extra":{"a":1,"b":[1,2]}}`, false, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := signPayload(t, key, tc.payload)
+			tok, err := parseToken(raw)
+			var bad *inputError
+			var ref *refusal
+			switch {
+			case tc.bad:
+				if !errors.As(err, &bad) {
+					t.Fatalf("got %v, want bad input", err)
+				}
+				return
+			case tc.reason != "":
+				if !errors.As(err, &ref) || ref.reason != tc.reason {
+					t.Fatalf("got %v, want reason %s", err, tc.reason)
+				}
+			case err != nil:
+				t.Fatalf("parse: %v", err)
+			default:
+				if err := verifySignature(tok.jws, keys); err != nil {
+					t.Fatalf("signature: %v", err)
+				}
+			}
+			// Whatever the claims, the signature itself is good.
+			sig, err := jose.ParseSignedCompact(raw, allowedAlgorithms)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := verifySignature(sig, keys); err != nil {
+				t.Fatalf("signature over the raw payload: %v", err)
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/helper/cidrutil"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -19,41 +20,51 @@ type attempt struct {
 	conn     *logical.Connection
 	state    *configState
 
-	token         *parsedToken     // set by parse
-	claimed       serviceAccount   // set by identity: what the claims say
-	reviewed      reviewedIdentity // set by review: what Kubernetes vouches for
-	aliasMetadata map[string]string
+	token   *parsedToken   // set by parse
+	claimed serviceAccount // set by identity: what the claims say
+	// selectorPending is set by bindings when the namespace globs do not bind
+	// the namespace but the role's selector may: the namespace_selector step
+	// decides, once the TokenReview has vouched for the token.
+	selectorPending bool
+	reviewed        reviewedIdentity // set by review: what Kubernetes vouches for
+	reviewTook      time.Duration    // how long the TokenReview took, for the log
+	aliasMetadata   map[string]string
 }
 
 // loginStep is one check. Steps run in order and the first error ends the
-// login: cheap local checks come first, network calls last. New checks
-// (caching, pod constraints, local JWKS verification) are new steps.
+// login. New checks (caching, pod constraints, local JWKS verification) are
+// new steps, placed by what they need.
 type loginStep struct {
 	name string
 	run  func(context.Context, *attempt) error
 }
 
-// localSteps establish who the token claims to be and whether the role
-// binds it, without asking Kubernetes to review the token. They are all that
-// alias lookahead runs.
+// localSteps need nothing but the connection, the token and the role: no
+// call to Kubernetes. They run cheapest first, so a forged or misdirected
+// token is refused before any API round trip; the signature check (only
+// with pem_keys) comes last among them as the one that costs real CPU. They
+// are all that alias lookahead runs. A namespace only the selector could
+// bind is left pending here, since deciding it needs a lookup.
 func (b *backend) localSteps() []loginStep {
 	return []loginStep{
 		{"source_address", stepSourceAddress},
 		{"parse", stepParse},
 		{"times", b.stepTimes},
-		{"signature", stepSignature},
 		{"issuer", stepIssuer},
 		{"audience", stepAudience},
 		{"identity", stepIdentity},
-		{"bindings", b.stepBindings},
+		{"bindings", stepBindings},
+		{"signature", stepSignature},
 	}
 }
 
-// loginSteps are the full login: the local steps, then the TokenReview and
-// the service-account lookups that only a verified token deserves.
+// loginSteps are the full login: the local steps, then the TokenReview, and
+// only then the lookups that only a verified token deserves (the
+// namespace's labels for a selector, the service account's annotations).
 func (b *backend) loginSteps() []loginStep {
 	return append(b.localSteps(),
 		loginStep{"review", stepReview},
+		loginStep{"namespace_selector", stepNamespaceSelector},
 		loginStep{"alias_metadata", stepAliasMetadata},
 	)
 }
@@ -91,10 +102,6 @@ func (b *backend) stepTimes(_ context.Context, a *attempt) error {
 	return checkTimes(&a.token.claims.Claims, b.now())
 }
 
-func stepSignature(_ context.Context, a *attempt) error {
-	return verifySignature(a.token.jws, a.state.keys)
-}
-
 func stepIssuer(_ context.Context, a *attempt) error {
 	return checkIssuer(a.token.claims.Issuer, a.state.config.expectedIssuer())
 }
@@ -103,29 +110,64 @@ func stepAudience(_ context.Context, a *attempt) error {
 	return checkAudienceClaim(a.token.claims.Audience, a.role.Audience)
 }
 
+// stepIdentity reads the claimed service account and refuses names
+// Kubernetes could not have given before anything uses them.
 func stepIdentity(_ context.Context, a *attempt) error {
 	sa, err := serviceAccountFromClaims(&a.token.claims)
 	a.claimed = sa
 	return err
 }
 
-func (b *backend) stepBindings(ctx context.Context, a *attempt) error {
+func stepBindings(_ context.Context, a *attempt) error {
 	if err := checkServiceAccountName(a.role, a.claimed.name); err != nil {
 		return err
 	}
-	return checkNamespace(ctx, a.role, a.state.kube, a.rawJWT, a.claimed.namespace)
+	pending, err := bindNamespace(a.role, a.claimed.namespace)
+	a.selectorPending = pending
+	return err
+}
+
+func stepSignature(_ context.Context, a *attempt) error {
+	return verifySignature(a.token.jws, a.state.keys)
+}
+
+// bindNamespace applies the namespace globs. A namespace they do not bind
+// is refused, unless the role has a selector that may still bind it: then
+// pending says the namespace's labels must be looked up, which is left to
+// the caller because it costs an API round trip.
+func bindNamespace(r *roleEntry, namespace string) (pending bool, err error) {
+	if namespaceBoundByGlob(r, namespace) {
+		return false, nil
+	}
+	if r.ServiceAccountNamespaceSelector == "" {
+		return false, refuse(reasonNamespace, "namespace %q is not in bound_service_account_namespaces %q", namespace, r.ServiceAccountNamespaces)
+	}
+	return true, nil
+}
+
+func stepNamespaceSelector(ctx context.Context, a *attempt) error {
+	if !a.selectorPending {
+		return nil
+	}
+	return checkNamespaceSelector(ctx, a.role, a.state.kube, a.rawJWT, a.reviewed.namespace)
 }
 
 // checkNamespace applies the namespace globs, then, only if they do not
 // bind the namespace, the selector against the namespace's real labels.
 func checkNamespace(ctx context.Context, r *roleEntry, kube *kubeClient, loginJWT, namespace string) error {
-	if namespaceBoundByGlob(r, namespace) {
-		return nil
+	pending, err := bindNamespace(r, namespace)
+	if !pending {
+		return err
 	}
-	if r.ServiceAccountNamespaceSelector == "" {
-		return refuse(reasonNamespace, "namespace %q is not in bound_service_account_namespaces %q", namespace, r.ServiceAccountNamespaces)
-	}
-	sel, err := parseNamespaceSelector(r.ServiceAccountNamespaceSelector)
+	return checkNamespaceSelector(ctx, r, kube, loginJWT, namespace)
+}
+
+// checkNamespaceSelector matches the role's selector, parsed when the role
+// was loaded, against the namespace's live labels. A selector that selects
+// everything (only stored before such selectors were refused on write)
+// still needs the namespace to exist, as with Vault's built-in method.
+func checkNamespaceSelector(ctx context.Context, r *roleEntry, kube *kubeClient, loginJWT, namespace string) error {
+	sel, err := r.selector()
 	if err != nil {
 		return fmt.Errorf("stored role is invalid: %w", err)
 	}
@@ -161,11 +203,13 @@ func credentialFault(kube *kubeClient, err error, permission string) error {
 
 func stepReview(ctx context.Context, a *attempt) error {
 	audiences := reviewAudiences(a.role.Audience, a.token.claims.Audience)
+	start := time.Now()
 	status, err := a.state.kube.reviewToken(ctx, a.rawJWT, audiences)
+	a.reviewTook = time.Since(start)
 	if err != nil {
 		return credentialFault(a.state.kube, err, "create on tokenreviews (ClusterRole system:auth-delegator)")
 	}
-	a.reviewed, err = checkReview(status, a.claimed, a.role.Audience)
+	a.reviewed, err = checkReview(status, a.claimed, audiences)
 	return err
 }
 

@@ -255,6 +255,14 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 		resp = &logical.Response{}
 		resp.AddWarning("kubernetes_ca_cert is not set: the API server's certificate is checked against the system trust store")
 	}
+	// An issuer nobody checks looks like protection and is none.
+	if cfg.Issuer != "" && cfg.DisableISSValidation {
+		if resp == nil {
+			resp = &logical.Response{}
+		}
+		resp.AddWarning("issuer is set but not enforced while disable_iss_validation is true; " +
+			"write the config with disable_iss_validation=false to require it")
+	}
 	return resp, nil
 }
 

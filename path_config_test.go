@@ -85,6 +85,26 @@ func TestConfigWarnsWithoutCA(t *testing.T) {
 	}
 }
 
+// An issuer that disable_iss_validation keeps from being checked is
+// stored, as with the built-in method, but the write says it is not enforced.
+func TestConfigWarnsIssuerNotEnforced(t *testing.T) {
+	e := newTestEnv(t)
+	data := e.configData()
+	data["issuer"] = "https://kubernetes.default.svc"
+	resp := e.mustDo(logical.UpdateOperation, "config", data)
+	if resp == nil || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "issuer is set but not enforced") ||
+		!strings.Contains(resp.Warnings[0], "disable_iss_validation=false") {
+		t.Fatalf("want a warning that the issuer is not enforced, got %#v", resp)
+	}
+	if got := e.mustDo(logical.ReadOperation, "config", nil).Data["issuer"]; got != "https://kubernetes.default.svc" {
+		t.Fatalf("issuer %v not stored", got)
+	}
+	data["disable_iss_validation"] = false
+	if resp := e.mustDo(logical.UpdateOperation, "config", data); resp != nil && len(resp.Warnings) > 0 {
+		t.Fatalf("unexpected warnings with issuer validation on: %v", resp.Warnings)
+	}
+}
+
 func TestConfigHostForms(t *testing.T) {
 	for _, host := range []string{"kube.example", "kube.example:6443", "https://kube.example:6443", "https://10.0.0.1", "http://127.0.0.1:8080", "https://[::1]:6443/"} {
 		t.Run(host, func(t *testing.T) {
@@ -191,9 +211,8 @@ func TestConfigLocalPodFiles(t *testing.T) {
 
 	// A token the API server does not accept is named in the error.
 	e.kube.setReviewerToken("rotated-token")
-	if _, err := e.login(testRole, e.token()); err == nil || !strings.Contains(err.Error(), "check the pod's service-account token "+filepath.Join(dir, "token")) {
-		t.Fatalf("want an error naming the pod's token file, got %v", err)
-	}
+	resp, err := e.login(testRole, e.token())
+	e.requireKubeFault(resp, err, "check the pod's service-account token "+filepath.Join(dir, "token"))
 
 	// The kubelet rotates the token file: the next call uses the new token,
 	// which is the only one the API server now accepts.
@@ -215,9 +234,8 @@ func TestConfigLocalPodFiles(t *testing.T) {
 	if _, ok := st.kube.credential.(loginJWTCredential); !ok {
 		t.Fatalf("with disable_local_ca_jwt the credential is %T, want the login JWT", st.kube.credential)
 	}
-	if _, err := e.login(testRole, e.token()); err == nil || !strings.Contains(err.Error(), "failed TLS verification") {
-		t.Fatalf("want a TLS verification failure naming the CA, got %v", err)
-	}
+	resp, err = e.login(testRole, e.token())
+	e.requireKubeFault(resp, err, "failed TLS verification", `"kind":"kubernetes_tls"`)
 }
 
 // A config write rebuilds the client, and Invalidate drops it, so the next
@@ -230,9 +248,8 @@ func TestConfigChangeRebuildsClient(t *testing.T) {
 	first, _ := e.b.currentState(t.Context(), e.storage)
 
 	e.writeConfig(map[string]any{"token_reviewer_jwt": "wrong"})
-	if _, err := e.login(testRole, e.token()); err == nil || !strings.Contains(err.Error(), "HTTP 401") || !strings.Contains(err.Error(), "check token_reviewer_jwt") {
-		t.Fatalf("want the new (wrong) reviewer token to be used, got %v", err)
-	}
+	resp, err := e.login(testRole, e.token())
+	e.requireKubeFault(resp, err, "HTTP 401", "check token_reviewer_jwt")
 
 	// Another node rewrote the config in storage; Vault calls Invalidate.
 	entry, err := logical.StorageEntryJSON(configPath, &kubeConfig{

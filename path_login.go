@@ -77,6 +77,9 @@ func (b *backend) newAttempt(ctx context.Context, req *logical.Request, d *frame
 	if rawJWT == "" {
 		return nil, logical.ErrorResponse("jwt: is required"), nil
 	}
+	if len(rawJWT) > maxJWTBytes {
+		return nil, logical.ErrorResponse("jwt: is %d bytes; the limit is %d bytes (64 KiB)", len(rawJWT), maxJWTBytes), nil
+	}
 	state, err := b.currentState(ctx, req.Storage)
 	if err != nil {
 		return nil, nil, err
@@ -95,11 +98,15 @@ func (b *backend) pathLogin(ctx context.Context, req *logical.Request, d *framew
 	if err := runSteps(ctx, b.loginSteps(), a); err != nil {
 		return b.loginFailed(a, err)
 	}
+	b.Logger().Debug("login passed", "role", a.roleName, "service_account", a.reviewed.namespace+"/"+a.reviewed.name,
+		"token_review_duration", a.reviewTook, "remote_addr", remoteAddr(a.conn))
 	return &logical.Response{Auth: a.auth()}, nil
 }
 
 // pathLoginAliasLookahead tells Vault which entity alias a login would use
-// (for MFA and quotas) from the local checks alone, without a TokenReview.
+// (for MFA and quotas) from the local checks alone: no call to Kubernetes,
+// so no TokenReview and no namespace lookup for a selector (the login
+// itself decides those).
 func (b *backend) pathLoginAliasLookahead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	a, resp, err := b.newAttempt(ctx, req, d)
 	if a == nil {
@@ -121,9 +128,11 @@ func (b *backend) pathLoginResolveRole(ctx context.Context, req *logical.Request
 	return logical.ResolveRoleResponse(name)
 }
 
-// loginFailed turns a step's error into the answer: 403 for a refusal (the
-// reason goes to the log only), 400 for malformed input, and the error itself
-// for faults such as an unreachable Kubernetes API.
+// loginFailed turns a step's error into the answer: 403 for a refusal, 400
+// for malformed input, and a generic error for a fault such as an
+// unreachable Kubernetes API. The login path is unauthenticated, so the
+// caller learns nothing about the setup (the API's address, a CA problem, a
+// missing permission): the details go to the log only.
 func (b *backend) loginFailed(a *attempt, err error) (*logical.Response, error) {
 	var ref *refusal
 	var bad *inputError
@@ -138,8 +147,9 @@ func (b *backend) loginFailed(a *attempt, err error) (*logical.Response, error) 
 	case errors.As(err, &bad):
 		return logical.ErrorResponse(bad.msg), nil
 	default:
-		b.Logger().Error("login failed", "role", a.roleName, "error", err)
-		return nil, err
+		kind, public := classifyFault(err)
+		b.Logger().Error("login failed", "role", a.roleName, "kind", kind, "error", err, "remote_addr", remoteAddr(a.conn))
+		return nil, public
 	}
 }
 

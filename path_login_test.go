@@ -188,12 +188,21 @@ func TestLoginNamespaceSelector(t *testing.T) {
 	}
 }
 
+// A namespace the API server no longer has is not bound by any selector
+// (the TokenReview, which runs first, still vouches for the token here).
 func TestLoginNamespaceSelectorMissingNamespace(t *testing.T) {
 	e := configured(t)
 	e.writeRole(testRole, map[string]any{"bound_service_account_namespaces": "", "bound_service_account_namespace_selector": `{"matchLabels":{"a":"b"}}`})
+	e.kube.addServiceAccount("gone", testSAName, testSAUID, nil)
+	e.kube.mu.Lock()
+	delete(e.kube.namespaces, "gone")
+	e.kube.mu.Unlock()
 	tok := signJWT(t, e.signer, jose.RS256, tokenClaims("gone", testSAName, testSAUID, "vault"))
 	resp, err := e.login(testRole, tok)
 	e.requireDenied(resp, err, reasonNamespace)
+	if !strings.Contains(e.logs.String(), `namespace \"gone\" does not exist`) {
+		t.Fatalf("log does not say the namespace is missing:\n%s", e.logs.String())
+	}
 }
 
 // Each check refuses with 403 and logs its own reason; the TokenReview is
@@ -359,15 +368,16 @@ func TestLoginUnconfigured(t *testing.T) {
 	}
 }
 
-// Kubernetes being down or slow is reported as such, never as a refusal.
+// Kubernetes being down, slow or refusing the reviewer is a fault, never a
+// refusal: HTTP 500 with a generic message, since the login path is
+// unauthenticated, and the details (which API, what went wrong, which
+// permission is missing) in the log with the role and the client address.
 func TestLoginKubernetesFaults(t *testing.T) {
 	t.Run("unreachable", func(t *testing.T) {
 		e := configured(t)
 		e.kube.srv.Close()
-		_, err := e.login(testRole, e.token())
-		if err == nil || !strings.Contains(err.Error(), "is unreachable for the TokenReview") {
-			t.Fatalf("got %v", err)
-		}
+		resp, err := e.login(testRole, e.token())
+		e.requireKubeFault(resp, err, "is unreachable for the TokenReview", `"kind":"kubernetes_unreachable"`)
 	})
 	t.Run("timeout", func(t *testing.T) {
 		e := newTestEnv(t)
@@ -383,10 +393,8 @@ func TestLoginKubernetesFaults(t *testing.T) {
 			}
 			return true
 		})
-		_, err := e.login(testRole, e.token())
-		if err == nil || !strings.Contains(err.Error(), "did not answer the TokenReview within 200ms") {
-			t.Fatalf("got %v", err)
-		}
+		resp, err := e.login(testRole, e.token())
+		e.requireKubeFault(resp, err, "did not answer the TokenReview within 200ms", `"kind":"kubernetes_timeout"`)
 	})
 	t.Run("reviewer lacks permission", func(t *testing.T) {
 		e := configured(t)
@@ -395,9 +403,7 @@ func TestLoginKubernetesFaults(t *testing.T) {
 			return true
 		})
 		resp, err := e.login(testRole, e.token())
-		if err == nil || errorsIsDenied(err) || !strings.Contains(err.Error(), "create on tokenreviews") {
-			t.Fatalf("want an error naming the missing permission, got %v %#v", err, resp)
-		}
+		e.requireKubeFault(resp, err, "create on tokenreviews", `"kind":"kubernetes_status"`)
 	})
 	t.Run("server error", func(t *testing.T) {
 		e := configured(t)
@@ -405,11 +411,54 @@ func TestLoginKubernetesFaults(t *testing.T) {
 			writeStatus(w, http.StatusInternalServerError, "etcd is down")
 			return true
 		})
-		_, err := e.login(testRole, e.token())
-		if err == nil || errorsIsDenied(err) || !strings.Contains(err.Error(), "HTTP 500") {
-			t.Fatalf("got %v", err)
-		}
+		resp, err := e.login(testRole, e.token())
+		e.requireKubeFault(resp, err, "HTTP 500", "etcd is down")
 	})
+	t.Run("TLS verification", func(t *testing.T) {
+		e := configured(t)
+		// A CA that did not sign the fake's certificate.
+		e.writeConfig(map[string]any{"kubernetes_ca_cert": readTestdata(t, "signer.crt")})
+		resp, err := e.login(testRole, e.token())
+		e.requireKubeFault(resp, err, "failed TLS verification", "check kubernetes_ca_cert")
+	})
+	t.Run("namespace lookup forbidden", func(t *testing.T) {
+		e := configured(t)
+		e.writeRole(testRole, map[string]any{"bound_service_account_namespaces": "", "bound_service_account_namespace_selector": `{"matchLabels":{"a":"b"}}`})
+		e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+			if !strings.Contains(r.URL.Path, "/namespaces/") {
+				return false
+			}
+			writeStatus(w, http.StatusForbidden, "namespaces is forbidden")
+			return true
+		})
+		resp, err := e.login(testRole, e.token())
+		e.requireKubeFault(resp, err, "get on namespaces")
+	})
+}
+
+// requireKubeFault asserts the generic HTTP 500 a caller gets when the
+// Kubernetes API could not be reached or refused the check, that it says
+// nothing of the setup, and that the log line "login failed" has the
+// details (each of logWant) with the role and the client address.
+func (e *testEnv) requireKubeFault(resp *logical.Response, err error, logWant ...string) {
+	e.t.Helper()
+	if !errors.Is(err, errKubeFault) || resp != nil {
+		e.t.Fatalf("want the generic Kubernetes fault, got err=%v resp=%#v", err, resp)
+	}
+	if code, _ := logical.RespondErrorCommon(&logical.Request{Operation: logical.UpdateOperation}, resp, err); code != http.StatusInternalServerError {
+		e.t.Fatalf("status %d, want 500", code)
+	}
+	for _, leak := range []string{e.kube.srv.URL, "127.0.0.1", "kubernetes_ca_cert", "token_reviewer_jwt", "tokenreviews", "namespaces"} {
+		if strings.Contains(err.Error(), leak) {
+			e.t.Fatalf("the caller's error %q reveals %q", err, leak)
+		}
+	}
+	logs := e.logs.String()
+	for _, want := range append([]string{`"@message":"login failed"`, `"role":"web"`, `"remote_addr":"10.1.2.3"`}, logWant...) {
+		if !strings.Contains(logs, want) {
+			e.t.Fatalf("log lacks %q:\n%s", want, logs)
+		}
+	}
 }
 
 func errorsIsDenied(err error) bool { return errors.Is(err, logical.ErrPermissionDenied) }

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/policyutil"
 	"github.com/hashicorp/vault/sdk/helper/tokenutil"
 	"github.com/hashicorp/vault/sdk/logical"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // Values of alias_name_source.
@@ -37,6 +38,11 @@ type roleEntry struct {
 	AliasNameSource                 string   `json:"alias_name_source"`
 
 	legacyRoleFields
+
+	// namespaceSelector is ServiceAccountNamespaceSelector parsed once, by
+	// loadRole (see selector); namespaceSelectorErr is why it did not parse.
+	namespaceSelector    labels.Selector
+	namespaceSelectorErr error
 }
 
 // legacyRoleFields are the pre-tokenutil fields that older roles still
@@ -95,6 +101,7 @@ func loadRole(ctx context.Context, s logical.Storage, name string) (*roleEntry, 
 		return nil, fmt.Errorf("decoding role %q: %w", name, err)
 	}
 	r.upgradeLegacy()
+	r.parseSelector()
 	return r, nil
 }
 
@@ -329,6 +336,13 @@ func applyRoleFields(r *roleEntry, req *logical.Request, d *framework.FieldData)
 	}
 	if v, ok := d.GetOk("bound_service_account_namespace_selector"); ok {
 		r.ServiceAccountNamespaceSelector = strings.TrimSpace(v.(string))
+		// The size cap and the select-all refusal apply to what a write
+		// sends; a role stored before them keeps working and updating.
+		if r.ServiceAccountNamespaceSelector != "" {
+			if err := validateNamespaceSelectorWrite(r.ServiceAccountNamespaceSelector); err != nil {
+				return err
+			}
+		}
 	}
 	if v, ok := d.GetOk("audience"); ok {
 		r.Audience = strings.TrimSpace(v.(string))
@@ -410,10 +424,8 @@ func validateRole(r *roleEntry, mountMaxTTL time.Duration) error {
 	if len(r.ServiceAccountNamespaces) == 0 && r.ServiceAccountNamespaceSelector == "" {
 		return errors.New("bound_service_account_namespaces: is required unless bound_service_account_namespace_selector is set")
 	}
-	if r.ServiceAccountNamespaceSelector != "" {
-		if _, err := parseNamespaceSelector(r.ServiceAccountNamespaceSelector); err != nil {
-			return err
-		}
+	if r.parseSelector(); r.namespaceSelectorErr != nil {
+		return r.namespaceSelectorErr
 	}
 	if r.AliasNameSource != aliasNameSourceUID && r.AliasNameSource != aliasNameSourceName {
 		return fmt.Errorf("alias_name_source: %q is not one of %q, %q", r.AliasNameSource, aliasNameSourceUID, aliasNameSourceName)
@@ -452,8 +464,10 @@ func roleWarnings(r *roleEntry, mountMaxTTL time.Duration) []string {
 		w = append(w, fmt.Sprintf("token_max_ttl %s is greater than the mount's maximum lease TTL %s; tokens will be capped at the latter",
 			r.TokenMaxTTL, mountMaxTTL))
 	}
-	if sel, err := parseNamespaceSelector(r.ServiceAccountNamespaceSelector); err == nil && r.ServiceAccountNamespaceSelector != "" && sel.Empty() {
-		w = append(w, "bound_service_account_namespace_selector is empty and selects every namespace")
+	if sel, err := r.selector(); err == nil && sel.Empty() {
+		// Only a selector stored before such selectors were refused gets here.
+		w = append(w, "bound_service_account_namespace_selector selects every namespace; "+
+			"replace it with bound_service_account_namespaces=* if that is meant")
 	}
 	return w
 }

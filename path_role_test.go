@@ -172,7 +172,6 @@ func TestRoleWarnings(t *testing.T) {
 	}{
 		{"no audience", map[string]any{"audience": nil}, "audience is not set"},
 		{"max_ttl above mount", map[string]any{"token_max_ttl": "1000h"}, "greater than the mount's maximum lease TTL"},
-		{"empty selector", map[string]any{"bound_service_account_namespaces": nil, "bound_service_account_namespace_selector": "{}"}, "selects every namespace"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -209,6 +208,12 @@ func TestRoleInvalid(t *testing.T) {
 		{"selector unknown field", false, map[string]any{"bound_service_account_namespace_selector": `{"matchLabel":{"a":"b"}}`}, "bound_service_account_namespace_selector: not a LabelSelector"},
 		{"selector bad operator", false, map[string]any{"bound_service_account_namespace_selector": `{"matchExpressions":[{"key":"a","operator":"Near","values":["b"]}]}`}, "bound_service_account_namespace_selector: "},
 		{"selector bad label value", false, map[string]any{"bound_service_account_namespace_selector": `{"matchLabels":{"a":"b c"}}`}, "bound_service_account_namespace_selector: "},
+		{"selector over the cap", false, map[string]any{"bound_service_account_namespace_selector": `{"matchLabels":{"a":"` + strings.Repeat("b", 4097) + `"}}`},
+			"bound_service_account_namespace_selector: is 4121 bytes; the limit is 4096 bytes (4 KiB)"},
+		{"selector selects all ({})", false, map[string]any{"bound_service_account_namespace_selector": "{}"}, "selects every namespace; to bind all namespaces say so with bound_service_account_namespaces=*"},
+		{"selector selects all (null)", false, map[string]any{"bound_service_account_namespace_selector": "null"}, "bound_service_account_namespaces=*"},
+		{"selector selects all (comment)", false, map[string]any{"bound_service_account_namespace_selector": "# every namespace"}, "bound_service_account_namespaces=*"},
+		{"selector selects all (empty lists)", false, map[string]any{"bound_service_account_namespace_selector": `{"matchLabels":{},"matchExpressions":[]}`}, "bound_service_account_namespaces=*"},
 		{"alias_name_source", false, map[string]any{"alias_name_source": "pod"}, "alias_name_source"},
 		{"root policy", false, map[string]any{"token_policies": "default,root"}, "token_policies: the root policy cannot be granted"},
 		{"ttl above max_ttl", false, map[string]any{"token_ttl": "2h", "token_max_ttl": "1h"}, "token_ttl"},

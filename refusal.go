@@ -1,6 +1,9 @@
 package kubeauth
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // A refusal is a failed authentication. The caller only ever sees
 // "permission denied"; the reason code and detail go to the log, and the
@@ -41,4 +44,38 @@ func (e *inputError) Error() string { return e.msg }
 
 func invalidInput(format string, args ...any) error {
 	return &inputError{msg: fmt.Sprintf(format, args...)}
+}
+
+// Kinds of login faults, the "kind" field of the log line "login failed".
+const (
+	faultKubeTimeout     = "kubernetes_timeout"
+	faultKubeTLS         = "kubernetes_tls"
+	faultKubeStatus      = "kubernetes_status"
+	faultKubeUnreachable = "kubernetes_unreachable"
+	faultInternal        = "internal"
+)
+
+// What an unauthenticated caller is told about a fault; the log says more.
+var (
+	errKubeFault     = errors.New("login failed: the Kubernetes API could not be reached or refused the check; see the Vault server log")
+	errInternalFault = errors.New("login failed on an internal error; see the Vault server log")
+)
+
+// classifyFault names a fault for the log and picks the generic error the
+// caller gets in its place.
+func classifyFault(err error) (kind string, public error) {
+	var api *kubeAPIError
+	if !errors.As(err, &api) {
+		return faultInternal, errInternalFault
+	}
+	switch {
+	case api.timeout > 0:
+		return faultKubeTimeout, errKubeFault
+	case api.tls:
+		return faultKubeTLS, errKubeFault
+	case api.status != 0:
+		return faultKubeStatus, errKubeFault
+	default:
+		return faultKubeUnreachable, errKubeFault
+	}
 }

@@ -39,9 +39,13 @@ type reviewedIdentity struct {
 
 // checkReview holds the TokenReview answer against the token's claims: the
 // API server must have authenticated exactly the service account the claims
-// name, and for the audience the role requires.
-func checkReview(st *authv1.TokenReviewStatus, claimed serviceAccount, audience string) (reviewedIdentity, error) {
-	if st.Error != "" && !st.Authenticated {
+// name, without any error, and for one of the audiences the review asked
+// about (asked: what reviewAudiences chose; none means the API server's own
+// audience, which an answer does not have to repeat).
+func checkReview(st *authv1.TokenReviewStatus, claimed serviceAccount, asked []string) (reviewedIdentity, error) {
+	// An error next to authenticated=true is a contradictory answer; the
+	// stricter reading wins.
+	if st.Error != "" {
 		return reviewedIdentity{}, refuse(reasonReviewRejected, "TokenReview: %s", st.Error)
 	}
 	if !st.Authenticated {
@@ -59,9 +63,12 @@ func checkReview(st *authv1.TokenReviewStatus, claimed serviceAccount, audience 
 		return reviewedIdentity{}, refuse(reasonReviewMismatch,
 			"TokenReview UID %q differs from the token's service-account UID %q", st.User.UID, claimed.uid)
 	}
-	if audience != "" && !slices.Contains(st.Audiences, audience) {
+	// The TokenReview API asks clients that set spec.audiences to check that
+	// status.audiences holds one of them: an API server that is not
+	// audience-aware answers without any and has checked none.
+	if len(asked) > 0 && !slices.ContainsFunc(st.Audiences, func(a string) bool { return slices.Contains(asked, a) }) {
 		return reviewedIdentity{}, refuse(reasonAudienceMismatch,
-			"TokenReview audiences %q do not include the role's audience %q", st.Audiences, audience)
+			"TokenReview audiences %q include none of the audiences asked about %q", st.Audiences, asked)
 	}
 	return reviewedIdentity{
 		namespace: ns,

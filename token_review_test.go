@@ -93,7 +93,7 @@ func TestReviewTokenClient(t *testing.T) {
 			if gotAuth != "Bearer reviewer" {
 				t.Fatalf("Authorization %q", gotAuth)
 			}
-			id, err := checkReview(st, claimed, "vault")
+			id, err := checkReview(st, claimed, []string{"vault"})
 			var ref *refusal
 			switch {
 			case tc.wantReason == "" && err != nil:
@@ -184,5 +184,40 @@ func TestReviewReusesConnections(t *testing.T) {
 	}
 	if n := conns.Load(); n != 1 {
 		t.Fatalf("%d connections for 5 sequential reviews, want 1", n)
+	}
+}
+
+// The answer is held to the letter of the TokenReview API: an error next to
+// authenticated=true is a refusal, and when the review asked about
+// audiences, the answer must name one of them.
+func TestCheckReviewStrict(t *testing.T) {
+	claimed := serviceAccount{namespace: testNamespace, name: testSAName, uid: testSAUID}
+	user := authv1.UserInfo{Username: "system:serviceaccount:apps:web", UID: testSAUID}
+	cases := []struct {
+		name   string
+		status authv1.TokenReviewStatus
+		asked  []string
+		reason string // "" = accepted
+	}{
+		{"authenticated with an error", authv1.TokenReviewStatus{Authenticated: true, User: user, Audiences: []string{"vault"}, Error: "token has been invalidated"}, []string{"vault"}, reasonReviewRejected},
+		{"token's own audiences, answer names none", authv1.TokenReviewStatus{Authenticated: true, User: user}, []string{"vault", "other"}, reasonAudienceMismatch},
+		{"token's own audiences, answer names others", authv1.TokenReviewStatus{Authenticated: true, User: user, Audiences: []string{"api"}}, []string{"vault", "other"}, reasonAudienceMismatch},
+		{"token's own audiences, answer names one", authv1.TokenReviewStatus{Authenticated: true, User: user, Audiences: []string{"other"}}, []string{"vault", "other"}, ""},
+		{"role audience named", authv1.TokenReviewStatus{Authenticated: true, User: user, Audiences: []string{"vault"}}, []string{"vault"}, ""},
+		// Nothing asked (a legacy token without aud): the API server checked
+		// its own audience, which the answer need not repeat.
+		{"nothing asked, none answered", authv1.TokenReviewStatus{Authenticated: true, User: user}, nil, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := checkReview(&tc.status, claimed, tc.asked)
+			var ref *refusal
+			switch {
+			case tc.reason == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.reason != "" && (!errors.As(err, &ref) || ref.reason != tc.reason):
+				t.Fatalf("got %v, want reason %s", err, tc.reason)
+			}
+		})
 	}
 }

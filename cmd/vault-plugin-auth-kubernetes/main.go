@@ -5,6 +5,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/hashicorp/go-hclog"
@@ -12,6 +13,16 @@ import (
 
 	kubeauth "github.com/kubeauth/vault-plugin-auth-kubernetes"
 )
+
+// newLogger is the plugin's logger. Vault decides what of the plugin's log
+// is shown: it reads each JSON line the plugin writes to stderr and logs it
+// through its own logger, which drops lines below Vault's log level
+// (log_level, -log-level, sys/loggers). Vault does not tell the plugin that
+// level, so the plugin writes every level and Vault filters; a fixed Info
+// here would hide the plugin's debug lines from a Vault running at debug.
+func newLogger(w io.Writer) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: "kubeauth", JSONFormat: true, Level: hclog.Trace, Output: w})
+}
 
 func main() {
 	flags := flag.NewFlagSet(os.Args[0], flag.ContinueOnError)
@@ -24,7 +35,7 @@ func main() {
 		return
 	}
 
-	logger := hclog.New(&hclog.LoggerOptions{Name: "kubeauth", JSONFormat: true})
+	logger := newLogger(os.Stderr)
 	go watchParent(os.Getppid, parentCheckInterval, nil, func(oldParent, newParent int) {
 		logger.Warn("the Vault process that started this plugin is gone; exiting", "vault_pid", oldParent, "new_parent_pid", newParent)
 		os.Exit(1)

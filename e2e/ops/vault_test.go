@@ -15,17 +15,25 @@ import (
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
 
-// expectFault checks an HTTP 500 whose error names every given fragment.
+// expectFault checks an HTTP 500 with the generic fault message, and that
+// Vault's log, never the reply, names every given fragment.
 func expectFault(t *testing.T, r *realstack.Reply, fragments ...string) {
 	t.Helper()
 	if r.Status != http.StatusInternalServerError || r.Auth() != nil {
 		t.Fatalf("want HTTP 500, got %s", r)
 	}
+	// The login path is unauthenticated: the caller is told only that
+	// Kubernetes could not be reached or refused the check; what happened
+	// (the API's address, the TLS or permission problem) is in Vault's log.
+	if !strings.Contains(r.ErrorText(), "the Kubernetes API could not be reached or refused the check") {
+		t.Fatalf("the error of %s is not the generic one", r)
+	}
 	for _, f := range fragments {
-		if !strings.Contains(r.ErrorText(), f) {
-			t.Fatalf("the error of %s does not say %q", r, f)
+		if strings.Contains(r.ErrorText(), f) {
+			t.Fatalf("the error of %s reveals %q to the unauthenticated caller", r, f)
 		}
 	}
+	realstack.WaitForLog(t, ops.VaultLogPath(), 10*time.Second, fragments...)
 }
 
 // ---------------------------------------------------------------------------
