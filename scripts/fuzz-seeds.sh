@@ -43,6 +43,16 @@ seed() {
   info "wrote $dir/real-$2"
 }
 
+# seed_payload TARGET NAME JWT writes the JWT's decoded claims as a []byte
+# argument: real claim sets for targets that sign their own tokens.
+seed_payload() {
+  local dir="$corpus/$1" payload
+  mkdir -p "$dir"
+  payload="$(python3 -c 'import base64,sys; p=sys.argv[1].split(".")[1]; print(base64.urlsafe_b64decode(p+"="*(-len(p)%4)).decode())' "$3")"
+  printf 'go test fuzz v1\n[]byte(%s)\n' "$(go_quote "$payload")" >"$dir/real-$2"
+  info "wrote $dir/real-$2"
+}
+
 # go_quote prints $1 as a Go string literal.
 go_quote() {
   python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"
@@ -73,8 +83,10 @@ pod_uid="$(k -n fuzz-seeds get pod seed-pod -o jsonpath='{.metadata.uid}')"
 seed FuzzParseToken projected "$(k -n fuzz-seeds create token app --audience vault)"
 seed FuzzParseToken projected-default-audience "$(k -n fuzz-seeds create token app)"
 seed FuzzParseToken projected-two-audiences "$(k -n fuzz-seeds create token app --audience vault --audience other)"
-seed FuzzParseToken pod-bound "$(k -n fuzz-seeds create token app --audience vault \
+pod_bound="$(k -n fuzz-seeds create token app --audience vault \
   --bound-object-kind Pod --bound-object-name seed-pod --bound-object-uid "$pod_uid")"
+seed FuzzParseToken pod-bound "$pod_bound"
+seed_payload FuzzSignedClaims pod-bound "$pod_bound"
 seed FuzzPEMKeys apiserver-rsa "$(cat "$KUBE_SA_PUBLIC_KEY")"
 seed FuzzCABundle apiserver-serving-ca "$(cat "$KUBE_CA_FILE")"
 info "seeds written under $corpus"
