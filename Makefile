@@ -13,7 +13,7 @@ GOLANGCI ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.
 
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit-test e2e-test ops-test test-ops lint fmt fmt-check vet tidy-check bench bench-unit print-version clean
+.PHONY: all build test unit-test fuzz-smoke fuzz e2e-test ops-test test-ops lint fmt fmt-check vet tidy-check bench bench-unit print-version clean
 
 all: build
 
@@ -26,13 +26,24 @@ build:
 print-version:
 	@echo $(VERSION)
 
-## test: everything CI runs (format, vet, unit tests with -race, end-to-end tests)
-test: fmt-check vet unit-test e2e-test ops-test
+## test: everything CI runs (format, vet, unit tests with -race, every fuzz target briefly, end-to-end tests)
+test: fmt-check vet unit-test fuzz-smoke e2e-test ops-test
 
 ## unit-test: the plugin's unit tests with the race detector, and the load tool's
 unit-test:
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 	cd bench && $(GO) test -count=1 ./...
+
+## fuzz-smoke: every fuzz target for FUZZ_SMOKE_TIME (default 3s) each, as part of make test
+FUZZ_SMOKE_TIME ?= 3s
+fuzz-smoke:
+	FUZZTIME=$(FUZZ_SMOKE_TIME) scripts/fuzz.sh
+
+## fuzz: every fuzz target for FUZZTIME (default 10m) each; FUZZ=FuzzParseToken picks targets by regexp
+FUZZTIME ?= 10m
+FUZZ ?= .
+fuzz:
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh '$(FUZZ)'
 
 ## e2e-test: the plugin inside a real Vault against a real kube-apiserver
 ## (e2e/ is its own module; it starts and stops a stack of its own, see e2e/README.md).

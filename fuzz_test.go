@@ -1,0 +1,307 @@
+package kubeauth
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/hashicorp/go-secure-stdlib/parseutil"
+	"github.com/hashicorp/vault/sdk/helper/cidrutil"
+	"github.com/hashicorp/vault/sdk/logical"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// Fuzz targets for every parser that sees untrusted input (the login JWT,
+// claims) or stored input (config and roles, possibly written by Vault's
+// built-in method or an older version). Seeds: the f.Add calls below, and
+// testdata/fuzz/<Target>/ (tokens, keys and CAs minted by a real
+// kube-apiserver with scripts/fuzz-seeds.sh, plus every crasher found).
+// `make fuzz-smoke` runs each for a few seconds, `make fuzz` for longer.
+
+// FuzzParseToken: any string is either a parsed token or a 400/403, never a
+// panic, and the claims of a parsed one are safe to check.
+func FuzzParseToken(f *testing.F) {
+	f.Add("")
+	f.Add("a.b.c")
+	f.Add("eyJhbGciOiJub25lIn0." + b64(`{"sub":"x"}`) + ".")
+	f.Add(b64(`{"alg":"RS256"}`) + "." + b64(`{"kubernetes.io":{"namespace":"a/b"}}`) + ".c2ln")
+	f.Add(b64(`{"alg":"RS256"}`) + "." + b64(`{"exp":"soon","aud":7}`) + ".c2ln")
+	f.Fuzz(func(t *testing.T, raw string) {
+		tok, err := parseToken(raw)
+		if err != nil {
+			requireLoginError(t, err)
+			return
+		}
+		_ = checkTimes(&tok.claims.Claims, time.Now())
+		if sa, err := serviceAccountFromClaims(&tok.claims); err != nil {
+			requireLoginError(t, err)
+		} else if sa.namespace == "" || sa.name == "" || sa.uid == "" {
+			t.Fatalf("identity accepted with an empty part: %+v", sa)
+		}
+	})
+}
+
+// FuzzSignedClaims signs arbitrary payload bytes with a key the backend
+// trusts: whatever the payload holds, a correct signature is never reported
+// as a bad one (decode problems are claims problems).
+func FuzzSignedClaims(f *testing.F) {
+	key := privateKey(f, "ec-signer.key")
+	keys, err := parsePEMKeys([]string{readTestdata(f, "ec-signer.pub")})
+	if err != nil {
+		f.Fatal(err)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add([]byte(`{"sub":"system:serviceaccount:apps:web","kubernetes.io":{"namespace":"apps","serviceaccount":{"name":"web","uid":"u"}}}`))
+	f.Add([]byte(`{"kubernetes.io":{"namespace":"apps","namespace":"other"}}`))
+	f.Add([]byte(`{"a":1,"a":2}`))
+	// Duplicate keys in a nested object the claims struct does not decode.
+	f.Add([]byte(`{"sub":"system:serviceaccount:apps:web","x":{"y":1,"y":2}}`))
+	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"exp":1e400}`))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		jws, err := signer.Sign(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := jws.CompactSerialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := parseToken(raw)
+		if err != nil {
+			requireLoginError(t, err)
+			return
+		}
+		if err := verifySignature(tok.jws, keys); err != nil {
+			var ref *refusal
+			if errors.As(err, &ref) && ref.reason == reasonSignature {
+				t.Fatalf("a correctly signed token was refused as %s: %v", reasonSignature, err)
+			}
+			requireLoginError(t, err)
+		}
+	})
+}
+
+// FuzzPEMKeys: a pem_keys entry parses into exactly one RSA or ECDSA key,
+// or is refused with an error; never a panic.
+func FuzzPEMKeys(f *testing.F) {
+	for _, name := range []string{"signer.pub", "signer-pkcs1.pub", "signer.crt", "ec-signer.pub", "ed25519.pub"} {
+		f.Add(readTestdata(f, name))
+	}
+	f.Add(readTestdata(f, "signer.pub") + readTestdata(f, "other.pub"))
+	f.Add(readTestdata(f, "signer.pub") + "trailing text\n")
+	f.Add("-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n")
+	f.Fuzz(func(t *testing.T, entry string) {
+		keys, err := parsePEMKeys([]string{entry})
+		if err == nil && len(keys) != 1 {
+			t.Fatalf("one entry gave %d keys", len(keys))
+		}
+	})
+}
+
+// FuzzCABundle: a CA bundle parses into at least one certificate or is
+// refused; never a panic.
+func FuzzCABundle(f *testing.F) {
+	f.Add(readTestdata(f, "signer.crt"))
+	f.Add(readTestdata(f, "signer.crt") + readTestdata(f, "signer.crt"))
+	f.Add(readTestdata(f, "signer.crt") + "# trailing comment\n")
+	f.Add(readTestdata(f, "signer.pub"))
+	f.Add("")
+	f.Fuzz(func(t *testing.T, bundle string) {
+		certs, err := parseCABundle(bundle)
+		if err == nil && len(certs) == 0 {
+			t.Fatal("a bundle without certificates was accepted")
+		}
+	})
+}
+
+// FuzzNamespaceSelector: a selector in JSON or YAML either parses into a
+// selector that is safe to match with, deterministically, or is refused.
+func FuzzNamespaceSelector(f *testing.F) {
+	f.Add(`{"matchLabels":{"team":"a"}}`, "team", "a")
+	f.Add("matchExpressions:\n- key: env\n  operator: In\n  values: [prod, stage]\n", "env", "prod")
+	f.Add(`{"matchExpressions":[{"key":"x","operator":"DoesNotExist"}]}`, "x", "")
+	f.Add(`{}`, "", "")
+	f.Add(`null`, "a", "b")
+	f.Add(`# only a comment`, "a", "b")
+	f.Add(`{"matchLabel":{"team":"a"}}`, "team", "a")
+	f.Fuzz(func(t *testing.T, s, key, value string) {
+		sel, err := parseNamespaceSelector(s)
+		if err != nil {
+			return
+		}
+		again, err := parseNamespaceSelector(s)
+		if err != nil || again.String() != sel.String() {
+			t.Fatalf("parsing %q twice differs: %v / %q vs %q", s, err, sel, again)
+		}
+		set := labels.Set{key: value}
+		if sel.Matches(set) != again.Matches(set) {
+			t.Fatal("the same selector matched differently")
+		}
+	})
+}
+
+// FuzzGlob holds the bound_service_account_* globs to their meaning: a
+// pattern without "*" is an exact name, a lone "*" matches everything.
+func FuzzGlob(f *testing.F) {
+	f.Add("web", "web")
+	f.Add("web-*", "web-1")
+	f.Add("*-api", "x-api")
+	f.Add("a*b*c", "abc")
+	f.Add("*", "")
+	f.Fuzz(func(t *testing.T, pattern, value string) {
+		got := matchesAny([]string{pattern}, value)
+		switch {
+		case pattern == "*" && !got:
+			t.Fatalf("%q did not match %q", pattern, value)
+		case pattern == value && !got:
+			t.Fatalf("%q did not match itself", pattern)
+		case !strings.Contains(pattern, "*") && got != (pattern == value):
+			t.Fatalf("literal %q vs %q: match=%v", pattern, value, got)
+		}
+	})
+}
+
+// FuzzCIDRs: token_bound_cidrs and bound_cidrs accept only IP addresses and
+// CIDR blocks, and what they accept is usable at login.
+func FuzzCIDRs(f *testing.F) {
+	f.Add("10.0.0.0/8")
+	f.Add("10.0.0.0/8,192.168.1.1")
+	f.Add("fd00::/8, 127.0.0.1/32")
+	f.Add("10.0.0.0/99")
+	f.Add("/var/run/sock")
+	f.Fuzz(func(t *testing.T, list string) {
+		if err := validateCIDRs(list); err != nil {
+			return
+		}
+		cidrs, err := parseutil.ParseAddrs(list)
+		if err != nil {
+			t.Fatalf("validated %q but the SDK cannot parse it: %v", list, err)
+		}
+		_ = cidrutil.RemoteAddrIsOk("10.1.2.3", cidrs)
+	})
+}
+
+// FuzzServiceAccountUsername: only system:serviceaccount:<ns>:<name> is a
+// service account, and the parts put back together give the input.
+func FuzzServiceAccountUsername(f *testing.F) {
+	f.Add("system:serviceaccount:apps:web")
+	f.Add("system:serviceaccount:apps:web:extra")
+	f.Add("system:node:n1")
+	f.Add("system:serviceaccount::")
+	f.Fuzz(func(t *testing.T, username string) {
+		ns, name, ok := parseServiceAccountUsername(username)
+		if ok && "system:serviceaccount:"+ns+":"+name != username {
+			t.Fatalf("%q split into %q and %q", username, ns, name)
+		}
+	})
+}
+
+// FuzzRoleWrite sends arbitrary values for the duration, count and list
+// fields of a role write (new and legacy names): each write is stored whole
+// or refused with a 400, and what is stored reads back and logs in.
+func FuzzRoleWrite(f *testing.F) {
+	e := configured(f)
+	fields := []string{
+		"token_ttl", "token_max_ttl", "token_period", "token_explicit_max_ttl",
+		"ttl", "max_ttl", "period", "token_num_uses", "num_uses",
+		"token_policies", "policies", "token_bound_cidrs", "bound_cidrs",
+		"token_type", "alias_metadata", "alias_name_source", "audience",
+	}
+	f.Add(uint8(0), "1h")
+	f.Add(uint8(4), "3600")
+	f.Add(uint8(1), "-5s")
+	f.Add(uint8(6), "99999999999999999999h")
+	f.Add(uint8(7), "-1")
+	f.Add(uint8(8), "3")
+	f.Add(uint8(9), "a,,b, root")
+	f.Add(uint8(12), "10.0.0.0/8")
+	f.Add(uint8(13), "batch")
+	f.Add(uint8(14), `{"team":"a"}`)
+	f.Fuzz(func(t *testing.T, which uint8, value string) {
+		e.t = t
+		field := fields[int(which)%len(fields)]
+		data := roleData()
+		data[field] = value
+		resp, err := e.do(logical.UpdateOperation, "role/fuzzed", data)
+		if err != nil {
+			t.Fatalf("role write with %s=%q: internal error %v", field, value, err)
+		}
+		if resp != nil && resp.IsError() {
+			if e.rawEntry("role/fuzzed") != nil {
+				t.Fatalf("the write of %s=%q was refused (%v) but stored the role", field, value, resp.Error())
+			}
+			return
+		}
+		read := e.mustDo(logical.ReadOperation, "role/fuzzed", nil)
+		for _, k := range []string{"token_ttl", "token_max_ttl", "token_period", "token_explicit_max_ttl", "token_num_uses"} {
+			if n, ok := read.Data[k].(int64); ok && n < 0 {
+				t.Fatalf("%s=%q stored a negative %s: %d", field, value, k, n)
+			}
+		}
+		_, _ = e.login("fuzzed", e.token())
+		e.mustDo(logical.DeleteOperation, "role/fuzzed", nil)
+	})
+}
+
+// FuzzStoredRole: a role as any version of either method may have stored it
+// loads, reads and logs in, or fails cleanly; never a panic.
+func FuzzStoredRole(f *testing.F) {
+	e := configured(f)
+	f.Add([]byte(vaultLegacyRole))
+	f.Add([]byte(vaultModernRole))
+	f.Add([]byte(`{"bound_service_account_names":["web"],"bound_service_account_namespaces":["apps"],"ttl":"1h","BoundCIDRs":["x"]}`))
+	f.Add([]byte(`{"bound_service_account_names":null,"token_type":7,"alias_name_source":"?"}`))
+	f.Add([]byte(`{"bound_service_account_names":["*"],"bound_service_account_namespace_selector":"{}"}`))
+	f.Add([]byte(`not json`))
+	f.Fuzz(func(t *testing.T, stored []byte) {
+		e.t = t
+		if err := e.storage.Put(t.Context(), &logical.StorageEntry{Key: "role/stored", Value: stored}); err != nil {
+			t.Fatal(err)
+		}
+		e.b.roles.forget("stored")
+		_, _ = e.do(logical.ReadOperation, "role/stored", nil)
+		_, _ = e.login("stored", e.token())
+	})
+}
+
+// FuzzStoredConfig: a config as any version of either method may have
+// stored it is used or refused cleanly at login; never a panic.
+func FuzzStoredConfig(f *testing.F) {
+	e := configured(f)
+	f.Add([]byte(vaultConfig(e)))
+	f.Add([]byte(`{"host":"https://127.0.0.1:1","pem_keys":["-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"]}`))
+	f.Add([]byte(`{"host":"","ca_cert":"junk","pem_keys":"not a list"}`))
+	f.Add([]byte(`{"host":"::::","disable_iss_validation":"yes"}`))
+	f.Fuzz(func(t *testing.T, stored []byte) {
+		e.t = t
+		if err := e.storage.Put(t.Context(), &logical.StorageEntry{Key: configPath, Value: stored}); err != nil {
+			t.Fatal(err)
+		}
+		e.b.resetState()
+		_, _ = e.do(logical.ReadOperation, "config", nil)
+		// Logins only where the stored host is the fake API server: a fuzzed
+		// host must never make the test talk to another address.
+		if cfg, err := loadConfig(t.Context(), e.storage); err == nil && cfg != nil && cfg.Host == e.kube.srv.URL {
+			_, _ = e.login(testRole, e.token())
+		} else {
+			_, _ = e.b.currentState(t.Context(), e.storage)
+		}
+	})
+}
+
+// requireLoginError fails unless err is one of the two answers a caller may
+// get for a bad token: a 400 naming the field, or a refusal (403).
+func requireLoginError(t *testing.T, err error) {
+	t.Helper()
+	var ref *refusal
+	var bad *inputError
+	if !errors.As(err, &ref) && !errors.As(err, &bad) {
+		t.Fatalf("want a refusal or an input error, got %T: %v", err, err)
+	}
+}
