@@ -33,7 +33,7 @@ func TestParseTokenAlgorithms(t *testing.T) {
 
 func TestVerifySignature(t *testing.T) {
 	claims := tokenClaims(testNamespace, testSAName, testSAUID, "vault")
-	keys, err := parsePEMKeys([]string{readTestdata(t, "other.pub"), readTestdata(t, "ec-signer.pub"), readTestdata(t, "signer.crt")})
+	keys, err := parsePEMKeys([]string{readTestdata(t, "other.pub"), readTestdata(t, "ec-signer.pub"), readTestdata(t, "signer.crt")}, parseStrict)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,9 +50,12 @@ func pathLogin(b *backend) *framework.Path {
 }
 
 // loginRole reads the request's role name and loads the role. A non-nil
-// response is the 400 to send instead.
+// response is the 400 to send instead. Roles are found whatever the case of
+// the name, but the name is returned as the client sent it: Vault's method
+// puts it in the token's metadata that way, and scripts or audit filters
+// reading it must see no change.
 func (b *backend) loginRole(ctx context.Context, req *logical.Request, d *framework.FieldData) (string, *roleEntry, *logical.Response, error) {
-	name := strings.ToLower(strings.TrimSpace(d.Get("role").(string)))
+	name := strings.TrimSpace(d.Get("role").(string))
 	if name == "" {
 		return "", nil, logical.ErrorResponse("role: is required"), nil
 	}
@@ -118,7 +121,10 @@ func (b *backend) pathLoginResolveRole(ctx context.Context, req *logical.Request
 	if role == nil {
 		return resp, err
 	}
-	return logical.ResolveRoleResponse(name)
+	// The stored (lower-cased) name, unlike Vault's method: Vault matches
+	// role-based quotas case-sensitively, so "WEB" must not escape a quota
+	// set on "web".
+	return logical.ResolveRoleResponse(strings.ToLower(name))
 }
 
 // loginFailed turns a step's error into the answer: 403 for a refusal (the

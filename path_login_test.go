@@ -22,8 +22,10 @@ func TestLoginSuccess(t *testing.T) {
 		t.Fatalf("login: err=%v resp=%#v", err, resp)
 	}
 	auth := resp.Auth
+	// The role is found whatever the case, and named as the client sent it,
+	// as Vault's method does.
 	wantMeta := map[string]string{
-		"role":                        testRole,
+		"role":                        "WEB",
 		"service_account_name":        testSAName,
 		"service_account_namespace":   testNamespace,
 		"service_account_secret_name": "",
@@ -44,7 +46,7 @@ func TestLoginSuccess(t *testing.T) {
 	if auth.DisplayName != "apps-web" {
 		t.Errorf("display name %q", auth.DisplayName)
 	}
-	if auth.InternalData["role"] != testRole {
+	if auth.InternalData["role"] != "WEB" {
 		t.Errorf("internal data %v", auth.InternalData)
 	}
 	if auth.Alias == nil || auth.Alias.Name != testSAUID {
