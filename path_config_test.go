@@ -119,6 +119,10 @@ func TestConfigInvalid(t *testing.T) {
 		{"pem key wrong type", map[string]any{"pem_keys": []string{"PRIVATE"}}, `pem_keys[0]: PEM type "PRIVATE KEY" is not a public key or certificate`},
 		{"pem key ed25519", map[string]any{"pem_keys": []string{"ED25519"}}, "pem_keys[0]: key type ed25519.PublicKey is not RSA or ECDSA"},
 		{"pem keys two blocks in one", map[string]any{"pem_keys": []string{"TWO"}}, "pem_keys[0]: holds 2 PEM blocks; send each key as its own entry"},
+		{"pem key with text after it", map[string]any{"pem_keys": []string{other, other + "rotated 2026-01-01"}}, "pem_keys[1]: has text after its PEM block; remove it"},
+		{"CA certificate with PEM headers", map[string]any{"kubernetes_ca_cert": "CA+headers"}, "kubernetes_ca_cert: PEM block 1 has PEM headers, so the certificate would be ignored; remove the header lines"},
+		{"CA key block before the certificate", map[string]any{"kubernetes_ca_cert": "key+CA"}, `kubernetes_ca_cert: PEM block 1 is a "PUBLIC KEY", not a CERTIFICATE; remove it`},
+		{"issuer with a newline", map[string]any{"issuer": "https://kubernetes.default.svc\n"}, `issuer: "https://kubernetes.default.svc\n" starts or ends with white space; send "https://kubernetes.default.svc"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -131,6 +135,10 @@ func TestConfigInvalid(t *testing.T) {
 				switch v {
 				case "CA+junk":
 					v = e.kube.caPEM + "\njunk"
+				case "CA+headers":
+					v = withHeader(t, e.kube.caPEM)
+				case "key+CA":
+					v = other + e.kube.caPEM
 				}
 				if keys, ok := v.([]string); ok && len(keys) == 1 {
 					switch keys[0] {

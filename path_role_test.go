@@ -227,6 +227,8 @@ func TestRoleInvalid(t *testing.T) {
 		{"selector bad label value", false, map[string]any{"bound_service_account_namespace_selector": `{"matchLabels":{"a":"b c"}}`}, "bound_service_account_namespace_selector: "},
 		{"alias_name_source", false, map[string]any{"alias_name_source": "pod"}, "alias_name_source"},
 		{"root policy", false, map[string]any{"token_policies": "default,root"}, "token_policies: the root policy cannot be granted"},
+		{"root policy in capitals", false, map[string]any{"token_policies": []string{"default", " Root"}}, "token_policies: the root policy cannot be granted"},
+		{"audience with a newline", false, map[string]any{"audience": "vault\n"}, `audience: "vault\n" starts or ends with white space; send "vault"`},
 		{"ttl above max_ttl", false, map[string]any{"token_ttl": "2h", "token_max_ttl": "1h"}, "token_ttl"},
 		{"negative ttl", false, map[string]any{"token_ttl": -5}, "token_ttl"},
 		{"negative num_uses", false, map[string]any{"token_num_uses": -1}, "token_num_uses"},
