@@ -160,7 +160,7 @@ func (b *backend) currentState(ctx context.Context, s logical.Storage) (*configS
 	if err != nil || cfg == nil {
 		return nil, err
 	}
-	st, err = b.buildState(cfg)
+	st, err = b.buildState(cfg, parseStored)
 	if err != nil {
 		return nil, fmt.Errorf("stored config is unusable: %w", err)
 	}

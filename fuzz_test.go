@@ -2,6 +2,7 @@ package kubeauth
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -48,7 +49,7 @@ func FuzzParseToken(f *testing.F) {
 // as a bad one (decode problems are claims problems).
 func FuzzSignedClaims(f *testing.F) {
 	key := privateKey(f, "ec-signer.key")
-	keys, err := parsePEMKeys([]string{readTestdata(f, "ec-signer.pub")})
+	keys, err := parsePEMKeys([]string{readTestdata(f, "ec-signer.pub")}, parseStrict)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -87,8 +88,9 @@ func FuzzSignedClaims(f *testing.F) {
 	})
 }
 
-// FuzzPEMKeys: a pem_keys entry parses into exactly one RSA or ECDSA key,
-// or is refused with an error; never a panic.
+// FuzzPEMKeys: a pem_keys entry gives exactly one RSA or ECDSA key or an
+// error, in both modes; whatever a write accepts, stored data reads as the
+// same key (a config this plugin wrote never becomes unusable).
 func FuzzPEMKeys(f *testing.F) {
 	for _, name := range []string{"signer.pub", "signer-pkcs1.pub", "signer.crt", "ec-signer.pub", "ed25519.pub"} {
 		f.Add(readTestdata(f, name))
@@ -97,15 +99,19 @@ func FuzzPEMKeys(f *testing.F) {
 	f.Add(readTestdata(f, "signer.pub") + "trailing text\n")
 	f.Add("-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n")
 	f.Fuzz(func(t *testing.T, entry string) {
-		keys, err := parsePEMKeys([]string{entry})
-		if err == nil && len(keys) != 1 {
-			t.Fatalf("one entry gave %d keys", len(keys))
+		strict, strictErr := parsePEMKeys([]string{entry}, parseStrict)
+		stored, storedErr := parsePEMKeys([]string{entry}, parseStored)
+		if strictErr == nil && len(strict) != 1 || storedErr == nil && len(stored) != 1 {
+			t.Fatalf("one entry gave %d keys (write) and %d (stored)", len(strict), len(stored))
+		}
+		if strictErr == nil && (storedErr != nil || !reflect.DeepEqual(strict, stored)) {
+			t.Fatalf("a key accepted on write reads differently from storage: %v", storedErr)
 		}
 	})
 }
 
-// FuzzCABundle: a CA bundle parses into at least one certificate or is
-// refused; never a panic.
+// FuzzCABundle: a CA bundle gives at least one certificate or an error, in
+// both modes; what a write accepts, stored data trusts alike.
 func FuzzCABundle(f *testing.F) {
 	f.Add(readTestdata(f, "signer.crt"))
 	f.Add(readTestdata(f, "signer.crt") + readTestdata(f, "signer.crt"))
@@ -113,9 +119,13 @@ func FuzzCABundle(f *testing.F) {
 	f.Add(readTestdata(f, "signer.pub"))
 	f.Add("")
 	f.Fuzz(func(t *testing.T, bundle string) {
-		certs, err := parseCABundle(bundle)
-		if err == nil && len(certs) == 0 {
+		strict, strictErr := parseCABundle(bundle, parseStrict)
+		stored, storedErr := parseCABundle(bundle, parseStored)
+		if strictErr == nil && len(strict) == 0 || storedErr == nil && len(stored) == 0 {
 			t.Fatal("a bundle without certificates was accepted")
+		}
+		if strictErr == nil && (storedErr != nil || len(stored) != len(strict)) {
+			t.Fatalf("a bundle accepted on write reads differently from storage: %d vs %d certificates, %v", len(strict), len(stored), storedErr)
 		}
 	})
 }

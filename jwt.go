@@ -237,17 +237,25 @@ func validateServiceAccountNames(namespace, name string) error {
 // parsePEMKeys parses pem_keys: each entry a PEM public key (PKIX or PKCS#1)
 // or a certificate whose key is used. Only RSA and ECDSA keys can verify the
 // allowed algorithms.
-func parsePEMKeys(entries []string) ([]crypto.PublicKey, error) {
+//
+// A write (parseStrict) takes exactly one PEM block per entry, so a second
+// key pasted into the same entry is refused rather than silently ignored.
+// Stored data (parseStored) is read as Vault's built-in method reads it: the
+// first PEM block of each entry is the key and anything after it is
+// ignored, so a config it accepted keeps working, with the same keys.
+func parsePEMKeys(entries []string, mode parseMode) ([]crypto.PublicKey, error) {
 	var keys []crypto.PublicKey
 	for i, entry := range entries {
-		block, rest := pem.Decode([]byte(strings.TrimSpace(entry)))
+		block, rest := pem.Decode([]byte(entry))
 		if block == nil {
-			return nil, fmt.Errorf("pem_keys[%d]: is not PEM-encoded", i)
+			return nil, fmt.Errorf("pem_keys[%d]: is not PEM-encoded; send a -----BEGIN PUBLIC KEY----- block or a certificate", i)
 		}
-		if strings.TrimSpace(string(rest)) != "" {
-			return nil, fmt.Errorf("pem_keys[%d]: holds more than one PEM block; give one key per entry", i)
+		if mode == parseStrict {
+			if err := onlyBlock(rest); err != nil {
+				return nil, fmt.Errorf("pem_keys[%d]: %w", i, err)
+			}
 		}
-		key, err := publicKeyFromPEM(block)
+		key, err := publicKeyFromPEM(block, mode)
 		if err != nil {
 			return nil, fmt.Errorf("pem_keys[%d]: %w", i, err)
 		}
@@ -256,7 +264,48 @@ func parsePEMKeys(entries []string) ([]crypto.PublicKey, error) {
 	return keys, nil
 }
 
-func publicKeyFromPEM(block *pem.Block) (crypto.PublicKey, error) {
+// onlyBlock checks that nothing but white space follows an entry's PEM
+// block, and says what to change when something does.
+func onlyBlock(rest []byte) error {
+	if len(bytes.TrimSpace(rest)) == 0 {
+		return nil
+	}
+	blocks := 1
+	for {
+		var block *pem.Block
+		if block, rest = pem.Decode(rest); block == nil {
+			break
+		}
+		blocks++
+	}
+	if blocks > 1 {
+		return fmt.Errorf("holds %d PEM blocks; send each key as its own entry", blocks)
+	}
+	return errors.New("has text after its PEM block; remove it")
+}
+
+// publicKeyFromPEM reads the key of one block according to its label.
+// Stored data falls back to what Vault's built-in method does, which ignores
+// the label and tries the bytes as a PKIX public key, then as a certificate.
+func publicKeyFromPEM(block *pem.Block, mode parseMode) (crypto.PublicKey, error) {
+	key, err := labeledPublicKey(block)
+	if err != nil && mode == parseStored {
+		if k, lerr := unlabeledPublicKey(block.Bytes); lerr == nil {
+			key, err = k, nil
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch key.(type) {
+	case *rsa.PublicKey, *ecdsa.PublicKey:
+		return key, nil
+	default:
+		return nil, fmt.Errorf("key type %T is not RSA or ECDSA", key)
+	}
+}
+
+func labeledPublicKey(block *pem.Block) (crypto.PublicKey, error) {
 	var key any
 	var err error
 	switch block.Type {
@@ -275,10 +324,16 @@ func publicKeyFromPEM(block *pem.Block) (crypto.PublicKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot parse the %s: %w", strings.ToLower(block.Type), err)
 	}
-	switch key.(type) {
-	case *rsa.PublicKey, *ecdsa.PublicKey:
+	return key, nil
+}
+
+func unlabeledPublicKey(der []byte) (crypto.PublicKey, error) {
+	if key, err := x509.ParsePKIXPublicKey(der); err == nil {
 		return key, nil
-	default:
-		return nil, fmt.Errorf("key type %T is not RSA or ECDSA", key)
 	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	return cert.PublicKey, nil
 }

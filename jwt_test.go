@@ -33,7 +33,7 @@ func TestParseTokenAlgorithms(t *testing.T) {
 
 func TestVerifySignature(t *testing.T) {
 	claims := tokenClaims(testNamespace, testSAName, testSAUID, "vault")
-	keys, err := parsePEMKeys([]string{readTestdata(t, "other.pub"), readTestdata(t, "ec-signer.pub"), readTestdata(t, "signer.crt")})
+	keys, err := parsePEMKeys([]string{readTestdata(t, "other.pub"), readTestdata(t, "ec-signer.pub"), readTestdata(t, "signer.crt")}, parseStrict)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestValidateServiceAccountNames(t *testing.T) {
 // claims refusal, and the signature of either is checked over the raw bytes.
 func TestParseTokenClaimsDecoding(t *testing.T) {
 	key := privateKey(t, "signer.key")
-	keys, err := parsePEMKeys([]string{readTestdata(t, "signer.pub")})
+	keys, err := parsePEMKeys([]string{readTestdata(t, "signer.pub")}, parseStrict)
 	if err != nil {
 		t.Fatal(err)
 	}

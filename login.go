@@ -247,7 +247,8 @@ func isReservedMetadataKey(k string) bool {
 	return false
 }
 
-// aliasName is the entity alias name the role's alias_name_source asks for.
+// aliasName is the entity alias name the role's alias_name_source asks for;
+// a role older than the field (stored with none) uses the UID, the default.
 func aliasName(r *roleEntry, sa serviceAccount) string {
 	if r.AliasNameSource == aliasNameSourceName {
 		return sa.namespace + "/" + sa.name

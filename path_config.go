@@ -53,15 +53,30 @@ func (s *configState) close() {
 	}
 }
 
+// parseMode says whose data a parser reads. A write is checked strictly,
+// so a mistake is refused with what to change; stored data is read the way
+// Vault's built-in method reads it, so whatever that method accepted and
+// stored keeps working after a switch-over, trusting exactly what it trusted.
+type parseMode int
+
+const (
+	parseStrict parseMode = iota
+	parseStored
+)
+
 // buildState parses keys and builds the Kubernetes client for cfg.
-func (b *backend) buildState(cfg *kubeConfig) (*configState, error) {
-	keys, err := parsePEMKeys(cfg.PEMKeys)
+func (b *backend) buildState(cfg *kubeConfig, mode parseMode) (*configState, error) {
+	keys, err := parsePEMKeys(cfg.PEMKeys, mode)
+	if err != nil {
+		return nil, err
+	}
+	caPEM, err := b.trustedCA(cfg, mode)
 	if err != nil {
 		return nil, err
 	}
 	kube, err := newKubeClient(kubeClientOptions{
 		host:       cfg.Host,
-		caPEM:      b.effectiveCA(cfg),
+		caPEM:      caPEM,
 		credential: b.reviewerCredential(cfg),
 		timeout:    b.requestTimeout,
 	})
@@ -81,13 +96,32 @@ func (b *backend) effectiveCA(cfg *kubeConfig) string {
 	return b.localFiles.caPEM()
 }
 
+// trustedCA is the effective CA bundle reduced to the certificates it
+// trusts, as PEM ("" for the system trust store). The pod's own CA file is
+// not the caller's input, so it is always read leniently.
+func (b *backend) trustedCA(cfg *kubeConfig, mode parseMode) (string, error) {
+	bundle, field := b.effectiveCA(cfg), "kubernetes_ca_cert"
+	if bundle == "" {
+		return "", nil
+	}
+	if cfg.CACert == "" {
+		field, mode = "the pod's CA file "+b.localFiles.caPath(), parseStored
+	}
+	certs, err := parseCABundle(bundle, mode)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", field, err)
+	}
+	return encodeCertificates(certs), nil
+}
+
 // reviewerCredential decides which bearer token authorizes calls to the
 // Kubernetes API: the configured reviewer JWT, else the pod's own rotating
 // token, else the JWT being reviewed.
 func (b *backend) reviewerCredential(cfg *kubeConfig) credentialSource {
 	switch {
 	case cfg.TokenReviewerJWT != "":
-		return staticCredential(cfg.TokenReviewerJWT)
+		// Stored as sent; a line break around it would not fit in a header.
+		return staticCredential(strings.TrimSpace(cfg.TokenReviewerJWT))
 	case !cfg.DisableLocalCAJwt && b.localFiles.hasToken():
 		return b.localFiles.tokenCredential()
 	default:
@@ -210,14 +244,13 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, _ *f
 	if err != nil || cfg == nil {
 		return nil, err
 	}
-	pemKeys := cfg.PEMKeys
-	if pemKeys == nil {
-		pemKeys = []string{}
-	}
+	// Every value as stored, as Vault's built-in method returns it: a CA
+	// written with a final newline reads back with it, and pem_keys stored
+	// as null (by old versions) reads back as null.
 	return &logical.Response{Data: map[string]interface{}{
 		"kubernetes_host":                   cfg.Host,
 		"kubernetes_ca_cert":                cfg.CACert,
-		"pem_keys":                          pemKeys,
+		"pem_keys":                          cfg.PEMKeys,
 		"issuer":                            cfg.Issuer,
 		"disable_iss_validation":            cfg.DisableISSValidation,
 		"disable_local_ca_jwt":              cfg.DisableLocalCAJwt,
@@ -234,7 +267,7 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	if err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	st, err := b.buildState(cfg)
+	st, err := b.buildState(cfg, parseStrict)
 	if err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
@@ -266,34 +299,42 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	return resp, nil
 }
 
-// configFromFields validates the request fields into a config.
+// configFromFields validates the request fields into a config. Values are
+// stored as sent, as Vault's built-in method stores them, so reads return
+// what was written. pem_keys and the CA bundle are checked strictly when
+// the client is built from them.
 func configFromFields(d *framework.FieldData) (*kubeConfig, error) {
 	cfg := &kubeConfig{
-		Host:                          strings.TrimSpace(d.Get("kubernetes_host").(string)),
-		CACert:                        strings.TrimSpace(d.Get("kubernetes_ca_cert").(string)),
-		TokenReviewerJWT:              strings.TrimSpace(d.Get("token_reviewer_jwt").(string)),
+		Host:                          d.Get("kubernetes_host").(string),
+		CACert:                        d.Get("kubernetes_ca_cert").(string),
+		TokenReviewerJWT:              d.Get("token_reviewer_jwt").(string),
 		PEMKeys:                       d.Get("pem_keys").([]string),
-		Issuer:                        strings.TrimSpace(d.Get("issuer").(string)),
+		Issuer:                        d.Get("issuer").(string),
 		DisableISSValidation:          d.Get("disable_iss_validation").(bool),
 		DisableLocalCAJwt:             d.Get("disable_local_ca_jwt").(bool),
 		UseAnnotationsAsAliasMetadata: d.Get("use_annotations_as_alias_metadata").(bool),
 	}
-	if err := validateHost(cfg.Host); err != nil {
+	if err := validateHost(strings.TrimSpace(cfg.Host)); err != nil {
 		return nil, err
 	}
-	if cfg.CACert != "" {
-		if _, err := parseCABundle(cfg.CACert); err != nil {
-			return nil, fmt.Errorf("kubernetes_ca_cert: %w", err)
-		}
-	}
-	if err := validateBearerToken(cfg.TokenReviewerJWT); err != nil {
+	if err := validateBearerToken(strings.TrimSpace(cfg.TokenReviewerJWT)); err != nil {
 		return nil, fmt.Errorf("token_reviewer_jwt: %w", err)
 	}
-	if len(cfg.PEMKeys) == 0 {
-		cfg.PEMKeys = nil
+	// The issuer is compared with the token's exactly; padded, it would
+	// refuse every token.
+	if err := noSurroundingSpace("issuer", cfg.Issuer); err != nil {
+		return nil, err
 	}
-	// pem_keys are parsed, and their errors reported, by buildState.
 	return cfg, nil
+}
+
+// noSurroundingSpace refuses a value that must match exactly but starts or
+// ends with white space (typically a newline from a file).
+func noSurroundingSpace(field, v string) error {
+	if t := strings.TrimSpace(v); t != v {
+		return fmt.Errorf("%s: %q starts or ends with white space; send %q", field, v, t)
+	}
+	return nil
 }
 
 const configHelp = `

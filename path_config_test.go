@@ -31,7 +31,7 @@ func TestConfigWriteAndRead(t *testing.T) {
 	got := e.mustDo(logical.ReadOperation, "config", nil).Data
 	want := map[string]any{
 		"kubernetes_host":                   e.kube.srv.URL,
-		"kubernetes_ca_cert":                strings.TrimSpace(e.kube.caPEM),
+		"kubernetes_ca_cert":                e.kube.caPEM, // as written, final newline included
 		"pem_keys":                          []string{strings.TrimSpace(pub)},
 		"issuer":                            "https://kubernetes.default.svc.cluster.local",
 		"disable_iss_validation":            false,
@@ -130,15 +130,19 @@ func TestConfigInvalid(t *testing.T) {
 		{"query", map[string]any{"kubernetes_host": "https://kube?x=1"}, "must not have a query"},
 		{"credentials in URL", map[string]any{"kubernetes_host": "https://u:p@kube"}, "must not carry credentials"},
 		{"bad port", map[string]any{"kubernetes_host": "kube:99999"}, "kubernetes_host"},
-		{"CA not PEM", map[string]any{"kubernetes_ca_cert": "not a cert"}, "kubernetes_ca_cert: is not a PEM bundle"},
-		{"CA is a key", map[string]any{"kubernetes_ca_cert": other}, `kubernetes_ca_cert: PEM block 1 is a "PUBLIC KEY", want CERTIFICATE`},
-		{"CA garbage after cert", map[string]any{"kubernetes_ca_cert": "CA+junk"}, "kubernetes_ca_cert: is not a PEM bundle"},
+		{"CA not PEM", map[string]any{"kubernetes_ca_cert": "not a cert"}, "kubernetes_ca_cert: holds no PEM certificate; send the CA certificates as -----BEGIN CERTIFICATE----- blocks"},
+		{"CA is a key", map[string]any{"kubernetes_ca_cert": other}, `kubernetes_ca_cert: PEM block 1 is a "PUBLIC KEY", not a CERTIFICATE; remove it`},
+		{"CA garbage after cert", map[string]any{"kubernetes_ca_cert": "CA+junk"}, "kubernetes_ca_cert: has text after its last PEM block (a certificate cut short?); remove it"},
 		{"reviewer JWT with newline", map[string]any{"token_reviewer_jwt": "abc\ndef"}, "token_reviewer_jwt: must be a single bearer token"},
 		{"pem key not PEM", map[string]any{"pem_keys": []string{"nope"}}, "pem_keys[0]: is not PEM-encoded"},
 		{"pem key second bad", map[string]any{"pem_keys": []string{other, "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"}}, "pem_keys[1]: cannot parse the public key"},
 		{"pem key wrong type", map[string]any{"pem_keys": []string{"PRIVATE"}}, `pem_keys[0]: PEM type "PRIVATE KEY" is not a public key or certificate`},
 		{"pem key ed25519", map[string]any{"pem_keys": []string{"ED25519"}}, "pem_keys[0]: key type ed25519.PublicKey is not RSA or ECDSA"},
-		{"pem keys two blocks in one", map[string]any{"pem_keys": []string{"TWO"}}, "pem_keys[0]: holds more than one PEM block"},
+		{"pem keys two blocks in one", map[string]any{"pem_keys": []string{"TWO"}}, "pem_keys[0]: holds 2 PEM blocks; send each key as its own entry"},
+		{"pem key with text after it", map[string]any{"pem_keys": []string{other, other + "rotated 2026-01-01"}}, "pem_keys[1]: has text after its PEM block; remove it"},
+		{"CA certificate with PEM headers", map[string]any{"kubernetes_ca_cert": "CA+headers"}, "kubernetes_ca_cert: PEM block 1 has PEM headers, so the certificate would be ignored; remove the header lines"},
+		{"CA key block before the certificate", map[string]any{"kubernetes_ca_cert": "key+CA"}, `kubernetes_ca_cert: PEM block 1 is a "PUBLIC KEY", not a CERTIFICATE; remove it`},
+		{"issuer with a newline", map[string]any{"issuer": "https://kubernetes.default.svc\n"}, `issuer: "https://kubernetes.default.svc\n" starts or ends with white space; send "https://kubernetes.default.svc"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -151,6 +155,10 @@ func TestConfigInvalid(t *testing.T) {
 				switch v {
 				case "CA+junk":
 					v = e.kube.caPEM + "\njunk"
+				case "CA+headers":
+					v = withHeader(t, e.kube.caPEM)
+				case "key+CA":
+					v = other + e.kube.caPEM
 				}
 				if keys, ok := v.([]string); ok && len(keys) == 1 {
 					switch keys[0] {

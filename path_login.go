@@ -50,9 +50,12 @@ func pathLogin(b *backend) *framework.Path {
 }
 
 // loginRole reads the request's role name and loads the role. A non-nil
-// response is the 400 to send instead.
+// response is the 400 to send instead. Roles are found whatever the case of
+// the name, but the name is returned as the client sent it: Vault's method
+// puts it in the token's metadata that way, and scripts or audit filters
+// reading it must see no change.
 func (b *backend) loginRole(ctx context.Context, req *logical.Request, d *framework.FieldData) (string, *roleEntry, *logical.Response, error) {
-	name := strings.ToLower(strings.TrimSpace(d.Get("role").(string)))
+	name := strings.TrimSpace(d.Get("role").(string))
 	if name == "" {
 		return "", nil, logical.ErrorResponse("role: is required"), nil
 	}
@@ -70,8 +73,11 @@ func (b *backend) loginRole(ctx context.Context, req *logical.Request, d *framew
 // needs. A non-nil response is the answer to send instead of logging in.
 func (b *backend) newAttempt(ctx context.Context, req *logical.Request, d *framework.FieldData) (*attempt, *logical.Response, error) {
 	roleName, role, resp, err := b.loginRole(ctx, req, d)
+	if err != nil {
+		return nil, nil, b.loginFault(roleName, req.Connection, err)
+	}
 	if role == nil {
-		return nil, resp, err
+		return nil, resp, nil
 	}
 	rawJWT := strings.TrimSpace(d.Get("jwt").(string))
 	if rawJWT == "" {
@@ -81,11 +87,11 @@ func (b *backend) newAttempt(ctx context.Context, req *logical.Request, d *frame
 		return nil, logical.ErrorResponse("jwt: is %d bytes; the limit is %d bytes (64 KiB)", len(rawJWT), maxJWTBytes), nil
 	}
 	state, err := b.currentState(ctx, req.Storage)
-	if err != nil {
-		return nil, nil, err
+	if err == nil && state == nil {
+		err = errNotConfigured
 	}
-	if state == nil {
-		return nil, nil, errors.New("the auth method is not configured: write its config first")
+	if err != nil {
+		return nil, nil, b.loginFault(roleName, req.Connection, err)
 	}
 	return &attempt{roleName: roleName, role: role, rawJWT: rawJWT, conn: req.Connection, state: state}, nil, nil
 }
@@ -125,7 +131,10 @@ func (b *backend) pathLoginResolveRole(ctx context.Context, req *logical.Request
 	if role == nil {
 		return resp, err
 	}
-	return logical.ResolveRoleResponse(name)
+	// The stored (lower-cased) name, unlike Vault's method: Vault matches
+	// role-based quotas case-sensitively, so "WEB" must not escape a quota
+	// set on "web".
+	return logical.ResolveRoleResponse(strings.ToLower(name))
 }
 
 // loginFailed turns a step's error into the answer: 403 for a refusal, 400
@@ -147,10 +156,16 @@ func (b *backend) loginFailed(a *attempt, err error) (*logical.Response, error) 
 	case errors.As(err, &bad):
 		return logical.ErrorResponse(bad.msg), nil
 	default:
-		kind, public := classifyFault(err)
-		b.Logger().Error("login failed", "role", a.roleName, "kind", kind, "error", err, "remote_addr", remoteAddr(a.conn))
-		return nil, public
+		return nil, b.loginFault(a.roleName, a.conn, err)
 	}
+}
+
+// loginFault logs a fault with everything an operator needs and returns the
+// generic error the unauthenticated caller gets in its place.
+func (b *backend) loginFault(role string, conn *logical.Connection, err error) error {
+	kind, public := classifyFault(err)
+	b.Logger().Error("login failed", "role", role, "kind", kind, "error", err, "remote_addr", remoteAddr(conn))
+	return public
 }
 
 func remoteAddr(c *logical.Connection) string {

@@ -22,8 +22,10 @@ func TestLoginSuccess(t *testing.T) {
 		t.Fatalf("login: err=%v resp=%#v", err, resp)
 	}
 	auth := resp.Auth
+	// The role is found whatever the case, and named as the client sent it,
+	// as Vault's method does.
 	wantMeta := map[string]string{
-		"role":                        testRole,
+		"role":                        "WEB",
 		"service_account_name":        testSAName,
 		"service_account_namespace":   testNamespace,
 		"service_account_secret_name": "",
@@ -44,7 +46,7 @@ func TestLoginSuccess(t *testing.T) {
 	if auth.DisplayName != "apps-web" {
 		t.Errorf("display name %q", auth.DisplayName)
 	}
-	if auth.InternalData["role"] != testRole {
+	if auth.InternalData["role"] != "WEB" {
 		t.Errorf("internal data %v", auth.InternalData)
 	}
 	if auth.Alias == nil || auth.Alias.Name != testSAUID {
@@ -442,8 +444,14 @@ func TestLoginKubernetesFaults(t *testing.T) {
 // details (each of logWant) with the role and the client address.
 func (e *testEnv) requireKubeFault(resp *logical.Response, err error, logWant ...string) {
 	e.t.Helper()
-	if !errors.Is(err, errKubeFault) || resp != nil {
-		e.t.Fatalf("want the generic Kubernetes fault, got err=%v resp=%#v", err, resp)
+	e.requireFault(errKubeFault, resp, err, logWant...)
+}
+
+// requireFault asserts the generic fault public, as requireKubeFault does.
+func (e *testEnv) requireFault(public error, resp *logical.Response, err error, logWant ...string) {
+	e.t.Helper()
+	if !errors.Is(err, public) || resp != nil {
+		e.t.Fatalf("want the generic fault %q, got err=%v resp=%#v", public, err, resp)
 	}
 	if code, _ := logical.RespondErrorCommon(&logical.Request{Operation: logical.UpdateOperation}, resp, err); code != http.StatusInternalServerError {
 		e.t.Fatalf("status %d, want 500", code)

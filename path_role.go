@@ -14,7 +14,6 @@ import (
 	sockaddr "github.com/hashicorp/go-sockaddr"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
-	"github.com/hashicorp/vault/sdk/helper/policyutil"
 	"github.com/hashicorp/vault/sdk/helper/tokenutil"
 	"github.com/hashicorp/vault/sdk/logical"
 	"k8s.io/apimachinery/pkg/labels"
@@ -45,10 +44,11 @@ type roleEntry struct {
 	namespaceSelectorErr error
 }
 
-// legacyRoleFields are the pre-tokenutil fields that older roles still
-// carry in storage. They are read once, folded into the token_* fields by
-// upgradeLegacy, and always written back empty: in memory a role has one
-// representation.
+// legacyRoleFields are the pre-tokenutil fields. Roles written by old
+// Vault versions carry only these, and Vault's method keeps them, and
+// reports them on read, until the token_* name is written. Logins and
+// renewals use only the token_* fields (filled from these on load); these
+// are kept solely so storage and reads stay what Vault's method has.
 type legacyRoleFields struct {
 	Policies   []string                      `json:"policies"`
 	NumUses    int                           `json:"num_uses"`
@@ -58,9 +58,9 @@ type legacyRoleFields struct {
 	BoundCIDRs []*sockaddr.SockAddrMarshaler `json:"BoundCIDRs"`
 }
 
-// upgradeLegacy moves legacy values into the token_* fields they predate,
-// where the token_* field is unset, and clears the legacy fields.
-func (r *roleEntry) upgradeLegacy() {
+// fillFromLegacy gives each unset token_* field the value of its legacy
+// field, as Vault's method does whenever it loads a role.
+func (r *roleEntry) fillFromLegacy() {
 	l := r.legacyRoleFields
 	if len(r.TokenPolicies) == 0 && len(l.Policies) > 0 {
 		r.TokenPolicies = l.Policies
@@ -80,10 +80,30 @@ func (r *roleEntry) upgradeLegacy() {
 	if len(r.TokenBoundCIDRs) == 0 && len(l.BoundCIDRs) > 0 {
 		r.TokenBoundCIDRs = l.BoundCIDRs
 	}
-	if r.AliasNameSource == "" {
-		r.AliasNameSource = aliasNameSourceUID
+}
+
+// legacyReadData is what Vault's method adds to a role read for each legacy
+// field still set: policies and bound_cidrs repeat the token_* values, the
+// others report the legacy value itself.
+func (l *legacyRoleFields) legacyReadData(data map[string]interface{}) {
+	if len(l.Policies) > 0 {
+		data["policies"] = data["token_policies"]
 	}
-	r.legacyRoleFields = legacyRoleFields{}
+	if len(l.BoundCIDRs) > 0 {
+		data["bound_cidrs"] = data["token_bound_cidrs"]
+	}
+	if l.TTL > 0 {
+		data["ttl"] = int64(l.TTL.Seconds())
+	}
+	if l.MaxTTL > 0 {
+		data["max_ttl"] = int64(l.MaxTTL.Seconds())
+	}
+	if l.Period > 0 {
+		data["period"] = int64(l.Period.Seconds())
+	}
+	if l.NumUses > 0 {
+		data["num_uses"] = l.NumUses
+	}
 }
 
 func roleKey(name string) string { return rolePrefix + strings.ToLower(name) }
@@ -100,7 +120,7 @@ func loadRole(ctx context.Context, s logical.Storage, name string) (*roleEntry, 
 	if err := entry.DecodeJSON(r); err != nil {
 		return nil, fmt.Errorf("decoding role %q: %w", name, err)
 	}
-	r.upgradeLegacy()
+	r.fillFromLegacy()
 	r.parseSelector()
 	return r, nil
 }
@@ -248,24 +268,23 @@ func (b *backend) pathRoleRead(ctx context.Context, req *logical.Request, d *fra
 	return &logical.Response{Data: r.responseData()}, nil
 }
 
-// responseData is the read shape of a role.
+// responseData is the read shape of a role: the keys, types and values
+// Vault's method returns for the same stored role. Lists read back as
+// stored (null when never set), audience only when set, alias_name_source
+// as stored ("" for a role older than the field).
 func (r *roleEntry) responseData() map[string]interface{} {
 	data := map[string]interface{}{
-		"bound_service_account_names":              nonNil(r.ServiceAccountNames),
-		"bound_service_account_namespaces":         nonNil(r.ServiceAccountNamespaces),
+		"bound_service_account_names":              r.ServiceAccountNames,
+		"bound_service_account_namespaces":         r.ServiceAccountNamespaces,
 		"bound_service_account_namespace_selector": r.ServiceAccountNamespaceSelector,
-		"audience":          r.Audience,
-		"alias_name_source": r.AliasNameSource,
+		"alias_name_source":                        r.AliasNameSource,
+	}
+	if r.Audience != "" {
+		data["audience"] = r.Audience
 	}
 	r.PopulateTokenData(data)
+	r.legacyReadData(data)
 	return data
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }
 
 func (b *backend) pathRoleDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -297,7 +316,7 @@ func (b *backend) pathRoleWrite(ctx context.Context, req *logical.Request, d *fr
 		return nil, err
 	}
 	if r == nil {
-		r = &roleEntry{AliasNameSource: aliasNameSourceUID}
+		r = &roleEntry{}
 	}
 	if err := applyRoleFields(r, req, d); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
@@ -326,7 +345,8 @@ func (b *backend) pathRoleWrite(ctx context.Context, req *logical.Request, d *fr
 }
 
 // applyRoleFields copies the fields the request sent onto r, accepting the
-// legacy names for the token_* fields.
+// legacy names for the token_* fields. Values are stored as sent, as Vault's
+// method stores them (token_policies in the order written, not sorted).
 func applyRoleFields(r *roleEntry, req *logical.Request, d *framework.FieldData) error {
 	if v, ok := d.GetOk("bound_service_account_names"); ok {
 		r.ServiceAccountNames = v.([]string)
@@ -335,7 +355,11 @@ func applyRoleFields(r *roleEntry, req *logical.Request, d *framework.FieldData)
 		r.ServiceAccountNamespaces = v.([]string)
 	}
 	if v, ok := d.GetOk("bound_service_account_namespace_selector"); ok {
-		r.ServiceAccountNamespaceSelector = strings.TrimSpace(v.(string))
+		// Stored as sent (a YAML file ends in a newline); blank means none.
+		r.ServiceAccountNamespaceSelector = v.(string)
+		if strings.TrimSpace(r.ServiceAccountNamespaceSelector) == "" {
+			r.ServiceAccountNamespaceSelector = ""
+		}
 		// The size cap and the select-all refusal apply to what a write
 		// sends; a role stored before them keeps working and updating.
 		if r.ServiceAccountNamespaceSelector != "" {
@@ -345,10 +369,19 @@ func applyRoleFields(r *roleEntry, req *logical.Request, d *framework.FieldData)
 		}
 	}
 	if v, ok := d.GetOk("audience"); ok {
-		r.Audience = strings.TrimSpace(v.(string))
+		// Compared with the token's audiences exactly; padded, it would
+		// refuse every token.
+		if err := noSurroundingSpace("audience", v.(string)); err != nil {
+			return err
+		}
+		r.Audience = v.(string)
 	}
 	if v, ok := d.GetOk("alias_name_source"); ok {
 		r.AliasNameSource = v.(string)
+	}
+	if r.AliasNameSource == "" {
+		// Roles older than the field, and a field sent empty, get the default.
+		r.AliasNameSource = aliasNameSourceUID
 	}
 
 	for _, field := range []string{"token_bound_cidrs", "bound_cidrs"} {
@@ -358,11 +391,19 @@ func applyRoleFields(r *roleEntry, req *logical.Request, d *framework.FieldData)
 			}
 		}
 	}
+	// The SDK empties alias_metadata whenever it is not sent; an update
+	// changes only what it sends, so an unsent alias_metadata is kept.
+	aliasMetadata := r.AliasMetadata
 	if err := r.ParseTokenFields(req, d); err != nil {
 		return err
 	}
+	if _, sent := d.GetOk("alias_metadata"); !sent && len(aliasMetadata) > 0 {
+		r.AliasMetadata = aliasMetadata
+	}
 	// Legacy names fill their token_* field only when it was not sent too;
-	// sending both with different values is ambiguous, so it is refused.
+	// sending both with different values is ambiguous, so it is refused. As
+	// in Vault's method, a legacy field keeps its value until the token_*
+	// name is written.
 	legacy := &r.legacyRoleFields
 	upgrades := []struct {
 		old, new       string
@@ -385,8 +426,6 @@ func applyRoleFields(r *roleEntry, req *logical.Request, d *framework.FieldData)
 			return fmt.Errorf("%s: %w", u.old, err)
 		}
 	}
-	r.legacyRoleFields = legacyRoleFields{}
-	r.TokenPolicies = policyutil.SanitizePolicies(r.TokenPolicies, false)
 	return nil
 }
 
@@ -430,7 +469,7 @@ func validateRole(r *roleEntry, mountMaxTTL time.Duration) error {
 	if r.AliasNameSource != aliasNameSourceUID && r.AliasNameSource != aliasNameSourceName {
 		return fmt.Errorf("alias_name_source: %q is not one of %q, %q", r.AliasNameSource, aliasNameSourceUID, aliasNameSourceName)
 	}
-	if slices.Contains(r.TokenPolicies, "root") {
+	if slices.ContainsFunc(r.TokenPolicies, isRootPolicy) {
 		return errors.New("token_policies: the root policy cannot be granted through an auth method")
 	}
 	for field, v := range map[string]time.Duration{
@@ -452,6 +491,10 @@ func validateRole(r *roleEntry, mountMaxTTL time.Duration) error {
 	}
 	return nil
 }
+
+// isRootPolicy matches the way Vault normalizes policy names when it
+// issues a token (trimmed, lower-cased), so " Root" cannot slip through.
+func isRootPolicy(p string) bool { return strings.EqualFold(strings.TrimSpace(p), "root") }
 
 // roleWarnings are valid but probably unintended settings.
 func roleWarnings(r *roleEntry, mountMaxTTL time.Duration) []string {

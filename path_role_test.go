@@ -40,7 +40,7 @@ func TestRoleCreateAndRead(t *testing.T) {
 		"bound_service_account_namespace_selector": `{"matchLabels":{"vault":"yes"}}`,
 		"audience":                "vault",
 		"alias_name_source":       "serviceaccount_name",
-		"token_policies":          []string{"read", "write"},
+		"token_policies":          []string{"Read", "write"}, // as written, like Vault's method
 		"token_ttl":               int64(3600),
 		"token_max_ttl":           int64(7200),
 		"token_num_uses":          3,
@@ -70,7 +70,8 @@ func TestRoleDefaults(t *testing.T) {
 		"bound_service_account_names": "*", "bound_service_account_namespaces": "*",
 	})
 	got := e.mustDo(logical.ReadOperation, "role/min", nil).Data
-	if got["audience"] != "" || got["alias_name_source"] != aliasNameSourceUID ||
+	_, hasAudience := got["audience"] // Vault's method reports audience only when set
+	if hasAudience || got["alias_name_source"] != aliasNameSourceUID ||
 		got["bound_service_account_namespace_selector"] != "" || len(got["token_policies"].([]string)) != 0 ||
 		got["token_type"] != "default" {
 		t.Fatalf("defaults: %#v", got)
@@ -95,7 +96,7 @@ func TestRoleUpdateKeepsUnsentFields(t *testing.T) {
 	// A field sent empty is cleared.
 	e.mustDo(logical.UpdateOperation, "role/web", map[string]any{"audience": "", "bound_service_account_namespace_selector": ""})
 	got = e.mustDo(logical.ReadOperation, "role/web", nil).Data
-	if got["audience"] != "" || got["bound_service_account_namespace_selector"] != "" {
+	if _, ok := got["audience"]; ok || got["bound_service_account_namespace_selector"] != "" {
 		t.Fatalf("fields sent empty were kept: %#v", got)
 	}
 }
@@ -118,11 +119,26 @@ func TestRoleLegacyFieldNames(t *testing.T) {
 		!reflect.DeepEqual(cidrStrings(got["token_bound_cidrs"]), []string{"192.168.0.0/16"}) {
 		t.Fatalf("legacy names not mapped to token_* fields: %#v", got)
 	}
+	// As in Vault's method, the legacy fields are stored too and reported
+	// by reads until the token_* name is written.
 	raw := e.rawEntry("role/old")
-	for _, legacy := range []string{"policies", "ttl", "max_ttl", "period", "num_uses", "BoundCIDRs"} {
-		if v := fmt.Sprint(raw[legacy]); v != "<nil>" && v != "0" {
-			t.Fatalf("legacy field %s stored as %v; only token_* fields should carry values", legacy, v)
+	wantRaw := map[string]string{"policies": "[a b]", "ttl": "300000000000", "max_ttl": "600000000000",
+		"period": "120000000000", "num_uses": "4", "BoundCIDRs": "[192.168.0.0/16]"}
+	for k, v := range wantRaw {
+		if got := fmt.Sprint(raw[k]); got != v {
+			t.Errorf("stored legacy field %s = %s, want %s", k, got, v)
 		}
+	}
+	if !reflect.DeepEqual(got["policies"], []string{"a", "b"}) || got["ttl"] != int64(300) || got["max_ttl"] != int64(600) ||
+		got["period"] != int64(120) || got["num_uses"] != 4 ||
+		!reflect.DeepEqual(cidrStrings(got["bound_cidrs"]), []string{"192.168.0.0/16"}) {
+		t.Errorf("read does not report the legacy fields as Vault's method does: %#v", got)
+	}
+	// Writing the token_* name retires the legacy field.
+	e.mustDo(logical.UpdateOperation, "role/old", map[string]any{"token_ttl": "6m"})
+	got = e.mustDo(logical.ReadOperation, "role/old", nil).Data
+	if _, ok := got["ttl"]; ok || got["token_ttl"] != int64(360) || got["max_ttl"] != int64(600) {
+		t.Errorf("after writing token_ttl: %#v", got)
 	}
 
 	// Both names at once is a conflict that names the fields.
@@ -216,6 +232,8 @@ func TestRoleInvalid(t *testing.T) {
 		{"selector selects all (empty lists)", false, map[string]any{"bound_service_account_namespace_selector": `{"matchLabels":{},"matchExpressions":[]}`}, "bound_service_account_namespaces=*"},
 		{"alias_name_source", false, map[string]any{"alias_name_source": "pod"}, "alias_name_source"},
 		{"root policy", false, map[string]any{"token_policies": "default,root"}, "token_policies: the root policy cannot be granted"},
+		{"root policy in capitals", false, map[string]any{"token_policies": []string{"default", " Root"}}, "token_policies: the root policy cannot be granted"},
+		{"audience with a newline", false, map[string]any{"audience": "vault\n"}, `audience: "vault\n" starts or ends with white space; send "vault"`},
 		{"ttl above max_ttl", false, map[string]any{"token_ttl": "2h", "token_max_ttl": "1h"}, "token_ttl"},
 		{"negative ttl", false, map[string]any{"token_ttl": -5}, "token_ttl"},
 		{"negative num_uses", false, map[string]any{"token_num_uses": -1}, "token_num_uses"},

@@ -53,17 +53,23 @@ const (
 	faultKubeStatus      = "kubernetes_status"
 	faultKubeUnreachable = "kubernetes_unreachable"
 	faultInternal        = "internal"
+	faultNotConfigured   = "not_configured"
 )
 
 // What an unauthenticated caller is told about a fault; the log says more.
 var (
 	errKubeFault     = errors.New("login failed: the Kubernetes API could not be reached or refused the check; see the Vault server log")
 	errInternalFault = errors.New("login failed on an internal error; see the Vault server log")
+	// Vault's method says as much ("could not load backend configuration").
+	errNotConfigured = errors.New("login failed: the auth method is not configured")
 )
 
 // classifyFault names a fault for the log and picks the generic error the
 // caller gets in its place.
 func classifyFault(err error) (kind string, public error) {
+	if errors.Is(err, errNotConfigured) {
+		return faultNotConfigured, errNotConfigured
+	}
 	var api *kubeAPIError
 	if !errors.As(err, &api) {
 		return faultInternal, errInternalFault

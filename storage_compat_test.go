@@ -2,9 +2,12 @@ package kubeauth
 
 import (
 	"encoding/json"
+	"encoding/pem"
+	"errors"
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,8 +54,52 @@ const (
 	}`
 )
 
-func vaultConfig(e *testEnv) string {
-	b, _ := json.Marshal(map[string]any{
+// vaultRoleFor is role "web" (service account apps/web, audience vault,
+// policy web-read) as Vault's method v0.24 stores it when written with the
+// token_* names, with stored fields replaced and the drop keys removed (as
+// older versions, which lacked them, left them out).
+func vaultRoleFor(t *testing.T, stored map[string]any, drop ...string) string {
+	t.Helper()
+	role := map[string]any{
+		"token_bound_cidrs":                        nil,
+		"token_explicit_max_ttl":                   0,
+		"token_max_ttl":                            0,
+		"token_no_default_policy":                  false,
+		"token_num_uses":                           0,
+		"token_period":                             0,
+		"token_policies":                           []string{"web-read"},
+		"token_type":                               0,
+		"token_ttl":                                0,
+		"alias_metadata":                           map[string]string{},
+		"bound_service_account_names":              []string{testSAName},
+		"bound_service_account_namespaces":         []string{testNamespace},
+		"bound_service_account_namespace_selector": "",
+		"audience":                                 "vault",
+		"alias_name_source":                        aliasNameSourceUID,
+		"policies":                                 nil,
+		"num_uses":                                 0,
+		"ttl":                                      0,
+		"max_ttl":                                  0,
+		"period":                                   0,
+		"BoundCIDRs":                               nil,
+	}
+	maps.Copy(role, stored)
+	for _, k := range drop {
+		delete(role, k)
+	}
+	b, err := json.Marshal(role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func vaultConfig(e *testEnv) string { return vaultConfigWith(e, nil) }
+
+// vaultConfigWith is the config Vault's method stores for the fake API
+// server, with the given stored fields replaced.
+func vaultConfigWith(e *testEnv, stored map[string]any) string {
+	cfg := map[string]any{
 		"host":                              e.kube.srv.URL,
 		"ca_cert":                           e.kube.caPEM,
 		"token_reviewer_jwt":                testReviewer,
@@ -61,7 +108,12 @@ func vaultConfig(e *testEnv) string {
 		"disable_iss_validation":            true,
 		"disable_local_ca_jwt":              false,
 		"use_annotations_as_alias_metadata": false,
-	})
+	}
+	maps.Copy(cfg, stored)
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	return string(b)
 }
 
@@ -102,7 +154,7 @@ func TestStorageWrittenByVaultLogsIn(t *testing.T) {
 	// The legacy role reads in the modern shape and enforces its CIDRs.
 	got := e.mustDo(logical.ReadOperation, "role/legacy", nil).Data
 	if !reflect.DeepEqual(got["token_policies"], []string{"legacy-read"}) || got["token_ttl"] != int64(600) ||
-		got["alias_name_source"] != aliasNameSourceUID {
+		got["alias_name_source"] != "" {
 		t.Fatalf("legacy role read: %#v", got)
 	}
 	req := &logical.Request{Operation: logical.UpdateOperation, Path: "login", Storage: e.storage,
@@ -110,10 +162,12 @@ func TestStorageWrittenByVaultLogsIn(t *testing.T) {
 	_, err = e.b.HandleRequest(t.Context(), req)
 	e.requireDenied(nil, err, reasonCIDR)
 
-	// An update of one field keeps the legacy values, now as token_* fields.
+	// An update of one field keeps the legacy values, now also as token_*
+	// fields (Vault's method stores both), and sets alias_name_source.
 	e.mustDo(logical.UpdateOperation, "role/legacy", map[string]any{"audience": "vault"})
 	raw := e.rawEntry("role/legacy")
-	if raw["ttl"] != json.Number("0") || raw["token_ttl"] != json.Number("600000000000") ||
+	if raw["ttl"] != json.Number("600000000000") || raw["token_ttl"] != json.Number("600000000000") ||
+		raw["alias_name_source"] != aliasNameSourceUID ||
 		!reflect.DeepEqual(raw["token_policies"], []any{"legacy-read"}) || !reflect.DeepEqual(raw["token_bound_cidrs"], []any{"10.0.0.0/8"}) {
 		t.Fatalf("legacy role rewritten as %v", raw)
 	}
@@ -152,5 +206,264 @@ func TestStorageKeysMatchVault(t *testing.T) {
 	}
 	if !slices.Contains(e.b.PathsSpecial.Unauthenticated, "login") {
 		t.Error("login is not unauthenticated")
+	}
+}
+
+// relabel is the first PEM block of text under another label.
+func relabel(t *testing.T, text, label string) string {
+	t.Helper()
+	block, _ := pem.Decode([]byte(text))
+	if block == nil {
+		t.Fatal("not PEM")
+	}
+	block.Type = label
+	return string(pem.EncodeToMemory(block))
+}
+
+// withHeader is the first PEM block of text with a PEM header added.
+func withHeader(t *testing.T, text string) string {
+	t.Helper()
+	block, _ := pem.Decode([]byte(text))
+	if block == nil {
+		t.Fatal("not PEM")
+	}
+	block.Headers = map[string]string{"Comment": "cluster A"}
+	return string(pem.EncodeToMemory(block))
+}
+
+// pem_keys entries that Vault's method accepted and stored log in with the
+// key it used (the first PEM block of each entry), and with no other.
+func TestStoredPEMKeysReadAsVaultDoes(t *testing.T) {
+	signer, other := readTestdata(t, "signer.pub"), readTestdata(t, "other.pub")
+	cases := []struct {
+		name   string
+		entry  string
+		signed bool // the login token's signer is the key Vault's method uses
+	}{
+		{"signer then another key in one entry", signer + other, true},
+		{"another key then the signer in one entry", other + signer, false},
+		{"text after the key", signer + "\nrotated 2026-01-01 by ops\n", true},
+		{"text before the key", "# cluster A\n" + signer, true},
+		{"certificate labeled PUBLIC KEY", relabel(t, readTestdata(t, "signer.crt"), "PUBLIC KEY"), true},
+		{"PKIX key labeled RSA PUBLIC KEY", relabel(t, signer, "RSA PUBLIC KEY"), true},
+		{"PKCS#1 key this plugin stored", readTestdata(t, "signer-pkcs1.pub"), true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestEnv(t)
+			putRaw(t, e, "config", vaultConfigWith(e, map[string]any{"pem_keys": []string{tc.entry}}))
+			putRaw(t, e, "role/web", vaultRoleFor(t, nil))
+
+			resp, err := e.login(testRole, e.token())
+			if tc.signed {
+				if err != nil || resp.IsError() {
+					t.Fatalf("login: err=%v resp=%#v", err, resp)
+				}
+			} else {
+				e.requireDenied(resp, err, reasonSignature)
+			}
+			got := e.mustDo(logical.ReadOperation, "config", nil).Data["pem_keys"]
+			if !reflect.DeepEqual(got, []string{tc.entry}) {
+				t.Fatalf("pem_keys read back as %q, want them as stored", got)
+			}
+		})
+	}
+}
+
+// A CA bundle Vault's method accepted and stored is trusted exactly as it
+// trusted it: the certificates Go's AppendCertsFromPEM adds, nothing else.
+func TestStoredCABundleReadAsVaultDoes(t *testing.T) {
+	cases := []struct {
+		name    string
+		bundle  func(ca string) string
+		trusted bool
+	}{
+		{"text after the certificate", func(ca string) string { return ca + "\n# end of bundle\n" }, true},
+		{"openssl text before the certificate", func(ca string) string { return "subject=O = Acme Co\nissuer=O = Acme Co\n" + ca }, true},
+		{"a public key block before the certificate", func(ca string) string { return readTestdata(t, "other.pub") + ca }, true},
+		{"no final newline", func(ca string) string { return strings.TrimSpace(ca) }, true},
+		{"the certificate with PEM headers (ignored)", func(ca string) string { return withHeader(t, ca) }, false},
+		{"another certificate only, with trailing text", func(string) string { return readTestdata(t, "signer.crt") + "junk" }, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestEnv(t)
+			bundle := tc.bundle(e.kube.caPEM)
+			putRaw(t, e, "config", vaultConfigWith(e, map[string]any{"ca_cert": bundle}))
+			putRaw(t, e, "role/web", vaultRoleFor(t, nil))
+			resp, err := e.login(testRole, e.token())
+			if tc.trusted {
+				if err != nil || resp.IsError() {
+					t.Fatalf("login: err=%v resp=%#v", err, resp)
+				}
+			} else {
+				// The caller gets a generic fault; the log says why: the
+				// stored CA trusts nothing, or the API's certificate fails.
+				public, why := errKubeFault, "failed TLS verification"
+				if errors.Is(err, errInternalFault) {
+					public, why = errInternalFault, "kubernetes_ca_cert: holds no usable CERTIFICATE block"
+				}
+				e.requireFault(public, resp, err, why)
+			}
+			if got := e.mustDo(logical.ReadOperation, "config", nil).Data["kubernetes_ca_cert"]; got != bundle {
+				t.Fatalf("kubernetes_ca_cert read back as %q, want it as stored", got)
+			}
+		})
+	}
+}
+
+// readJSON reads path and returns its data as Vault's HTTP API renders it
+// (JSON), so keys, nulls, list order and value types can be compared with
+// what Vault's method returns for the same stored object.
+func readJSON(t *testing.T, e *testEnv, path string) map[string]any {
+	t.Helper()
+	b, err := json.Marshal(e.mustDo(logical.ReadOperation, path, nil).Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return decodeJSON(t, string(b))
+}
+
+func decodeJSON(t *testing.T, s string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		t.Fatalf("%v in %s", err, s)
+	}
+	return m
+}
+
+// requireSameJSON compares two decoded objects key by key.
+func requireSameJSON(t *testing.T, what string, got, want map[string]any) {
+	t.Helper()
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		g, ok := got[k]
+		if !ok {
+			t.Errorf("%s: key %s missing, want %v", what, k, want[k])
+		} else if !reflect.DeepEqual(g, want[k]) {
+			t.Errorf("%s: %s = %#v, want %#v", what, k, g, want[k])
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(got)) {
+		if _, ok := want[k]; !ok {
+			t.Errorf("%s: extra key %s = %#v", what, k, got[k])
+		}
+	}
+}
+
+// Every role shape Vault's method can have stored logs in, applies its
+// settings, and reads back exactly as Vault's method reads it (the wanted
+// reads follow its path_role.go: audience only when set, legacy keys while
+// the legacy fields are set, lists and alias_name_source as stored).
+func TestStoredRoleShapes(t *testing.T) {
+	cases := []struct {
+		name     string
+		stored   string
+		labels   map[string]string // the namespace's labels
+		wantRead string
+		check    func(t *testing.T, a *logical.Auth)
+	}{{
+		name:   "legacy fields only, as old versions wrote",
+		stored: vaultLegacyRole,
+		wantRead: `{"bound_service_account_names":["web"],"bound_service_account_namespaces":["apps"],
+			"bound_service_account_namespace_selector":"","alias_name_source":"",
+			"token_bound_cidrs":["10.0.0.0/8"],"token_explicit_max_ttl":0,"token_max_ttl":3600,
+			"token_no_default_policy":false,"token_period":0,"token_policies":["legacy-read"],
+			"token_type":"default","token_ttl":600,"token_num_uses":5,"alias_metadata":{},
+			"policies":["legacy-read"],"bound_cidrs":["10.0.0.0/8"],"ttl":600,"max_ttl":3600,"num_uses":5}`,
+		check: func(t *testing.T, a *logical.Auth) {
+			if a.Alias.Name != testSAUID || a.TTL != 10*time.Minute || a.NumUses != 5 {
+				t.Errorf("auth %#v", a)
+			}
+		},
+	}, {
+		name: "legacy and token_* fields, written with the legacy names",
+		stored: vaultRoleFor(t, map[string]any{
+			"policies": []string{"a", "b"}, "token_policies": []string{"a", "b"},
+			"period": 120e9, "token_period": 120e9,
+		}),
+		wantRead: `{"bound_service_account_names":["web"],"bound_service_account_namespaces":["apps"],
+			"bound_service_account_namespace_selector":"","audience":"vault","alias_name_source":"serviceaccount_uid",
+			"token_bound_cidrs":[],"token_explicit_max_ttl":0,"token_max_ttl":0,"token_no_default_policy":false,
+			"token_period":120,"token_policies":["a","b"],"token_type":"default","token_ttl":0,"token_num_uses":0,
+			"alias_metadata":{},"policies":["a","b"],"period":120}`,
+		check: func(t *testing.T, a *logical.Auth) {
+			if a.Period != 2*time.Minute || !reflect.DeepEqual(a.Policies, []string{"a", "b"}) {
+				t.Errorf("auth %#v", a)
+			}
+		},
+	}, {
+		name:   "older than alias_name_source and alias_metadata",
+		stored: vaultRoleFor(t, nil, "alias_name_source", "alias_metadata"),
+		wantRead: `{"bound_service_account_names":["web"],"bound_service_account_namespaces":["apps"],
+			"bound_service_account_namespace_selector":"","audience":"vault","alias_name_source":"",
+			"token_bound_cidrs":[],"token_explicit_max_ttl":0,"token_max_ttl":0,"token_no_default_policy":false,
+			"token_period":0,"token_policies":["web-read"],"token_type":"default","token_ttl":0,"token_num_uses":0,
+			"alias_metadata":{}}`,
+		check: func(t *testing.T, a *logical.Auth) {
+			if a.Alias.Name != testSAUID || len(a.Alias.CustomMetadata) != 0 {
+				t.Errorf("alias %#v, want the UID and no custom metadata", a.Alias)
+			}
+		},
+	}, {
+		name:   "alias_metadata",
+		stored: vaultRoleFor(t, map[string]any{"alias_metadata": map[string]string{"team": "payments", "tier": "1"}}),
+		wantRead: `{"bound_service_account_names":["web"],"bound_service_account_namespaces":["apps"],
+			"bound_service_account_namespace_selector":"","audience":"vault","alias_name_source":"serviceaccount_uid",
+			"token_bound_cidrs":[],"token_explicit_max_ttl":0,"token_max_ttl":0,"token_no_default_policy":false,
+			"token_period":0,"token_policies":["web-read"],"token_type":"default","token_ttl":0,"token_num_uses":0,
+			"alias_metadata":{"team":"payments","tier":"1"}}`,
+		check: func(t *testing.T, a *logical.Auth) {
+			if want := map[string]string{"team": "payments", "tier": "1"}; !maps.Equal(a.Alias.CustomMetadata, want) {
+				t.Errorf("alias custom metadata %v, want %v", a.Alias.CustomMetadata, want)
+			}
+			if _, ok := a.Alias.Metadata["team"]; ok || a.Alias.Metadata[metaSAUID] != testSAUID {
+				t.Errorf("alias metadata %v: want the service-account keys only", a.Alias.Metadata)
+			}
+		},
+	}, {
+		name: "selector only, namespaces never set, YAML with its final newline",
+		stored: vaultRoleFor(t, map[string]any{
+			"bound_service_account_namespaces":         nil,
+			"bound_service_account_namespace_selector": "matchLabels:\n  team: a\n",
+		}),
+		labels: map[string]string{"team": "a"},
+		wantRead: `{"bound_service_account_names":["web"],"bound_service_account_namespaces":null,
+			"bound_service_account_namespace_selector":"matchLabels:\n  team: a\n","audience":"vault",
+			"alias_name_source":"serviceaccount_uid","token_bound_cidrs":[],"token_explicit_max_ttl":0,
+			"token_max_ttl":0,"token_no_default_policy":false,"token_period":0,"token_policies":["web-read"],
+			"token_type":"default","token_ttl":0,"token_num_uses":0,"alias_metadata":{}}`,
+	}, {
+		name:   "policies in the order written, no audience",
+		stored: vaultRoleFor(t, map[string]any{"token_policies": []string{"zeta", "Alpha", "zeta"}, "audience": ""}),
+		wantRead: `{"bound_service_account_names":["web"],"bound_service_account_namespaces":["apps"],
+			"bound_service_account_namespace_selector":"","alias_name_source":"serviceaccount_uid",
+			"token_bound_cidrs":[],"token_explicit_max_ttl":0,"token_max_ttl":0,"token_no_default_policy":false,
+			"token_period":0,"token_policies":["zeta","Alpha","zeta"],"token_type":"default","token_ttl":0,
+			"token_num_uses":0,"alias_metadata":{}}`,
+		check: func(t *testing.T, a *logical.Auth) {
+			// Vault normalizes token policies itself when it issues the token.
+			if !reflect.DeepEqual(a.Policies, []string{"zeta", "Alpha", "zeta"}) {
+				t.Errorf("policies %v", a.Policies)
+			}
+		},
+	}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestEnv(t)
+			putRaw(t, e, "config", vaultConfig(e))
+			putRaw(t, e, "role/web", tc.stored)
+			if tc.labels != nil {
+				e.kube.setNamespaceLabels(testNamespace, tc.labels)
+			}
+			requireSameJSON(t, "role read", readJSON(t, e, "role/web"), decodeJSON(t, tc.wantRead))
+			resp, err := e.login(testRole, e.token())
+			if err != nil || resp.IsError() {
+				t.Fatalf("login: err=%v resp=%#v", err, resp)
+			}
+			if tc.check != nil {
+				tc.check(t, resp.Auth)
+			}
+		})
 	}
 }

@@ -30,7 +30,7 @@ func TestConfigCreateReadUpdate(t *testing.T) {
 	r := root(t, http.MethodGet, cfgPath, nil)
 	expectStatus(t, r, http.StatusOK)
 	d := r.Data()
-	if d.Str("kubernetes_host") != stk.KubeHost || d.Str("kubernetes_ca_cert") != strings.TrimSpace(stk.KubeCA) {
+	if d.Str("kubernetes_host") != stk.KubeHost || d.Str("kubernetes_ca_cert") != stk.KubeCA {
 		t.Errorf("config read does not return the host and CA written: %s", r)
 	}
 	if d["token_reviewer_jwt_set"] != true {

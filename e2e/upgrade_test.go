@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,13 +29,47 @@ func TestUpgradeFromBuiltinAndBack(t *testing.T) {
 	expectStatus(t, r, http.StatusOK)
 	builtinVersion := r.Data().Str("running_plugin_version")
 	m := &mount{path: path, accessor: r.Data().Str("accessor")}
+	mountUUID := r.Data().Str("uuid")
 
-	// Set up with the built-in method.
-	m.configure(t, nil)
+	// Set up with the built-in method, with every shape it stores: a
+	// pem_keys entry of two PEM blocks (it uses the first), a CA bundle
+	// with text after the certificate, a role written with the legacy
+	// field names, and, put straight into its storage, a role as old
+	// versions wrote it (legacy fields only) and one with alias_metadata
+	// (which Vault's current method stores; this Vault's does not).
+	m.configure(t, map[string]any{
+		"pem_keys":           []string{stk.SAPubPEM + publicKeyPEM(t)},
+		"kubernetes_ca_cert": stk.KubeCA + "\n# the apiserver's serving CA, copied from the cluster's kubeconfig\n",
+	})
 	w := stk.NewWorkload(t, "migrant", nil)
 	m.bindRole(t, "migrant", w, map[string]any{"token_policies": "mig", "token_ttl": "5m"})
+	m.bindRole(t, "legacy-names", w, map[string]any{
+		"policies": "leg-b,leg-a", "ttl": "4m", "max_ttl": "1h", "num_uses": 6, "bound_cidrs": "127.0.0.1/32",
+	})
+	putStored(t, mountUUID, "role/old-version", map[string]any{
+		"bound_service_account_names":      []string{w.SA.Name},
+		"bound_service_account_namespaces": []string{w.Namespace},
+		"policies":                         []string{"old-read"},
+		"num_uses":                         0,
+		"ttl":                              int64(3 * time.Minute),
+		"max_ttl":                          int64(time.Hour),
+		"period":                           0,
+		"BoundCIDRs":                       []string{"127.0.0.1/32"},
+	})
+	tagged := stk.NewWorkload(t, "tagged", nil) // logs in first after the switch: a new entity alias
+	putStored(t, mountUUID, "role/alias-meta", storedRole(tagged, map[string]any{
+		"token_policies": []string{"tagged"},
+		"alias_metadata": map[string]string{"team": "payments"},
+	}))
 	before := m.mustLogin(t, "migrant", vaultToken(t, w))
 	oldToken := before.Str("client_token")
+	builtinReads := map[string]map[string]any{}
+	for _, p := range []string{"config", "role/migrant", "role/legacy-names", "role/old-version", "role/alias-meta"} {
+		builtinReads[p] = readJSON(t, "auth/"+path+"/"+p)
+	}
+	for _, role := range []string{"legacy-names", "old-version"} {
+		m.mustLogin(t, role, vaultToken(t, w))
+	}
 
 	// Switch the mount to the plugin. Registering under the built-in's
 	// name with a version shadows nothing: mounts that pin no version keep
@@ -67,6 +103,38 @@ func TestUpgradeFromBuiltinAndBack(t *testing.T) {
 		t.Errorf("the plugin does not read the built-in method's role: %s", r)
 	}
 
+	// Every read is the built-in method's, but for alias_metadata, which
+	// this Vault's built-in method lacks.
+	for p, b := range builtinReads {
+		var diffs []difference
+		if strings.HasPrefix(p, "role/") {
+			md := map[string]any{}
+			if p == "role/alias-meta" {
+				md["team"] = "payments"
+			}
+			diffs = allowed(t, map[string]any{"alias_metadata": md})
+		}
+		compareReads(t, p+" read by the plugin", b, readJSON(t, "auth/"+path+"/"+p), diffs...)
+	}
+
+	// Every stored shape logs in, with its settings.
+	a := m.mustLogin(t, "legacy-names", vaultToken(t, w))
+	if got := a.Strs("token_policies"); !slices.Equal(got, []string{"default", "leg-a", "leg-b"}) ||
+		a.Num("lease_duration") != 240 || a.Num("num_uses") != 6 {
+		t.Errorf("role legacy-names after the switch: %v", a)
+	}
+	a = m.mustLogin(t, "old-version", vaultToken(t, w))
+	if got := a.Strs("token_policies"); !slices.Equal(got, []string{"default", "old-read"}) || a.Num("lease_duration") != 180 {
+		t.Errorf("role old-version after the switch: %v", a)
+	}
+	if got := entityAlias(t, m, a.Str("entity_id")).Str("name"); got != string(w.SA.UID) {
+		t.Errorf("role old-version (no alias_name_source): alias name %q, want the UID %s", got, w.SA.UID)
+	}
+	a = m.mustLogin(t, "alias-meta", vaultToken(t, tagged))
+	if got := entityAlias(t, m, a.Str("entity_id")).StringMap("custom_metadata"); !maps.Equal(got, map[string]string{"team": "payments"}) {
+		t.Errorf("role alias-meta: entity alias custom_metadata %v, want team=payments", got)
+	}
+
 	// Logins find the same entity; a token the built-in method issued
 	// renews through the plugin.
 	after := m.mustLogin(t, "migrant", vaultToken(t, w))
@@ -82,7 +150,7 @@ func TestUpgradeFromBuiltinAndBack(t *testing.T) {
 	// A role the plugin writes is one the built-in method reads back.
 	m.bindRole(t, "written-by-plugin", w, map[string]any{"token_policies": "from-plugin", "alias_name_source": "serviceaccount_name"})
 	switchMount(ctx, t, m, builtinVersion)
-	a := m.mustLogin(t, "written-by-plugin", vaultToken(t, w))
+	a = m.mustLogin(t, "written-by-plugin", vaultToken(t, w))
 	if got := a.Strs("token_policies"); !slices.Equal(got, []string{"default", "from-plugin"}) {
 		t.Errorf("built-in login with the plugin's role: token_policies %q, want [default from-plugin]", got)
 	}
@@ -104,4 +172,37 @@ func switchMount(ctx context.Context, t *testing.T, m *mount, version string) {
 	if got := r.Data().Str("running_plugin_version"); got != version {
 		t.Fatalf("auth/%s runs version %q after the reload, want %q", m.path, got, version)
 	}
+}
+
+// putStored writes an entry straight into an auth mount's storage through
+// sys/raw (enabled in Vault's dev mode), as an older version would have
+// left it. The plugin reads it when the mount next loads.
+func putStored(t *testing.T, mountUUID, key string, entry map[string]any) {
+	t.Helper()
+	if mountUUID == "" {
+		t.Fatal("the mount's uuid is unknown")
+	}
+	b, err := json.Marshal(entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectOK(t, root(t, http.MethodPost, "sys/raw/auth/"+mountUUID+"/"+key, map[string]any{"value": string(b)}))
+}
+
+// storedRole is a role binding w as Vault's current method stores one
+// written with the token_* names, with the given fields replaced.
+func storedRole(w realstack.Workload, fields map[string]any) map[string]any {
+	role := map[string]any{
+		"token_bound_cidrs": nil, "token_explicit_max_ttl": 0, "token_max_ttl": 0,
+		"token_no_default_policy": false, "token_num_uses": 0, "token_period": 0,
+		"token_policies": []string{}, "token_type": 0, "token_ttl": 0, "alias_metadata": map[string]string{},
+		"bound_service_account_names":              []string{w.SA.Name},
+		"bound_service_account_namespaces":         []string{w.Namespace},
+		"bound_service_account_namespace_selector": "",
+		"audience":          "vault",
+		"alias_name_source": "serviceaccount_uid",
+		"policies":          nil, "num_uses": 0, "ttl": 0, "max_ttl": 0, "period": 0, "BoundCIDRs": nil,
+	}
+	maps.Copy(role, fields)
+	return role
 }
