@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -34,22 +35,36 @@ type kubeClientOptions struct {
 }
 
 // kubeClient is the one way the plugin talks to Kubernetes. It is built once
-// per config and shared by concurrent logins, so connections are reused.
+// per config and shared by concurrent logins, so connections are reused. It
+// owns its transport and connections: once it is closed and the last request
+// using it is done, they are closed too.
 type kubeClient struct {
 	host       string
 	credential credentialSource
 	timeout    time.Duration
 	clientset  kubernetes.Interface
-	httpClient *http.Client
+	transport  *http.Transport
+	conns      *connSet
+
+	mu      sync.Mutex // guards users and closing
+	users   int        // requests holding the client (acquire/release)
+	closing bool       // replaced: close the connections once users is 0
 }
 
 func newKubeClient(o kubeClientOptions) (*kubeClient, error) {
 	host := normalizeHostURL(o.host)
+	conns := newConnSet()
+	transport, err := newTransport(o.caPEM, conns)
+	if err != nil {
+		return nil, fmt.Errorf("building the Kubernetes client for %s: %w", host, err)
+	}
 	cfg := &rest.Config{
-		Host:            host,
-		TLSClientConfig: rest.TLSClientConfig{CAData: []byte(o.caPEM)},
-		UserAgent:       "vault-plugin-auth-kubernetes/" + Version,
-		Timeout:         o.timeout,
+		Host: host,
+		// A transport of our own, not one from client-go's shared cache,
+		// so that closing this client really closes its connections.
+		Transport: transport,
+		UserAgent: "vault-plugin-auth-kubernetes/" + Version,
+		Timeout:   o.timeout,
 		// client-go's default bucket (5 QPS, burst 10) would queue logins
 		// behind each other. The API server's priority and fairness already
 		// protects it, and Vault's rate-limit quotas (fed by resolve-role)
@@ -61,10 +76,11 @@ func newKubeClient(o kubeClientOptions) (*kubeClient, error) {
 			return &authTransport{next: rt}
 		},
 	}
-	httpClient, err := rest.HTTPClientFor(cfg)
+	rt, err := rest.TransportFor(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("building the Kubernetes client for %s: %w", host, err)
 	}
+	httpClient := &http.Client{Transport: rt, Timeout: o.timeout, CheckRedirect: refuseRedirect}
 	clientset, err := kubernetes.NewForConfigAndClient(cfg, httpClient)
 	if err != nil {
 		return nil, fmt.Errorf("building the Kubernetes client for %s: %w", host, err)
@@ -74,12 +90,40 @@ func newKubeClient(o kubeClientOptions) (*kubeClient, error) {
 		credential: o.credential,
 		timeout:    o.timeout,
 		clientset:  clientset,
-		httpClient: httpClient,
+		transport:  transport,
+		conns:      conns,
 	}, nil
 }
 
+// acquire marks the client in use by one more request; release ends that use.
+func (k *kubeClient) acquire() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.users++
+}
+
+func (k *kubeClient) release() {
+	k.mu.Lock()
+	k.users--
+	done := k.closing && k.users == 0
+	k.mu.Unlock()
+	if done {
+		k.conns.closeAll()
+	}
+}
+
+// close retires the client: its idle connections are closed now, and every
+// connection once the requests still using it are done, so a login that
+// took the client before it was replaced still completes.
 func (k *kubeClient) close() {
-	k.httpClient.CloseIdleConnections()
+	k.mu.Lock()
+	k.closing = true
+	done := k.users == 0
+	k.mu.Unlock()
+	k.transport.CloseIdleConnections()
+	if done {
+		k.conns.closeAll()
+	}
 }
 
 // callContext bounds one API call by the client's timeout and carries the
@@ -96,16 +140,20 @@ func (k *kubeClient) callContext(ctx context.Context, loginJWT string) (context.
 // kubeAPIError says what went wrong talking to Kubernetes in terms an
 // operator can act on: unreachable, timed out, or refused with a status.
 type kubeAPIError struct {
-	op      string
-	host    string
-	status  int
-	timeout time.Duration
-	tls     bool
-	err     error
+	op       string
+	host     string
+	status   int
+	timeout  time.Duration
+	tls      bool
+	redirect *redirectError // a redirect answer, which is never followed
+	err      error
 }
 
 func (e *kubeAPIError) Error() string {
 	switch {
+	case e.redirect != nil:
+		return fmt.Sprintf("kubernetes API at %s answered the %s with an HTTP %d redirect to %s; redirects are not followed, "+
+			"so no credential is sent elsewhere (set kubernetes_host to the API server itself)", e.host, e.op, e.redirect.status, e.redirect.to)
 	case e.timeout > 0:
 		return fmt.Sprintf("kubernetes API at %s did not answer the %s within %s", e.host, e.op, e.timeout)
 	case e.tls:
@@ -124,7 +172,10 @@ func (k *kubeClient) apiError(op string, err error) error {
 	var status apierrors.APIStatus
 	var netErr net.Error
 	var certErr *tls.CertificateVerificationError
+	var redirect *redirectError
 	switch {
+	case errors.As(err, &redirect):
+		e.redirect = redirect
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 		e.timeout = k.timeout
 	case errors.As(err, &certErr):
