@@ -175,7 +175,7 @@ func (b *backend) pathLoginRenew(ctx context.Context, req *logical.Request, _ *f
 		return nil, fmt.Errorf("renewal refused: role %q no longer exists", roleName)
 	}
 	if have, want := renewedPolicies(req.Auth), rolePolicies(role); !slices.Equal(have, want) {
-		return nil, fmt.Errorf("renewal refused: the token's policies %q no longer match the policies role %q grants, %q; log in again", have, roleName, want)
+		return nil, fmt.Errorf("renewal refused: the token's policies %q no longer match role %q's policies %q; log in again to get the role's current policies", have, roleName, want)
 	}
 	name, namespace := req.Auth.Metadata[metaSAName], req.Auth.Metadata[metaSANamespace]
 	if err := b.checkStillBound(ctx, req.Storage, role, namespace, name); err != nil {
