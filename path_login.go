@@ -201,13 +201,16 @@ func rolePolicies(r *roleEntry) []string {
 }
 
 // renewedPolicies are the token policies of the token being renewed, in the
-// same form. Vault hands back what it recorded at login (TokenPolicies, or
-// Policies for tokens from before it kept them apart, which then carry no
-// identity policies).
+// same form. Vault hands back what it recorded at login: TokenPolicies, and
+// Policies, which adds the entity's identity policies (IdentityPolicies).
+// TokenPolicies is empty for a token without token policies, and for tokens
+// from Vault versions that recorded Policies alone, hence the fallback.
 func renewedPolicies(auth *logical.Auth) []string {
 	policies := auth.TokenPolicies
 	if len(policies) == 0 {
-		policies = auth.Policies
+		policies = slices.DeleteFunc(slices.Clone(auth.Policies), func(p string) bool {
+			return slices.Contains(auth.IdentityPolicies, p)
+		})
 	}
 	return normalizePolicies(policies, !auth.NoDefaultPolicy)
 }

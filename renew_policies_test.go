@@ -96,3 +96,21 @@ func TestLoginRenewNoDefaultPolicy(t *testing.T) {
 		t.Fatalf("renew after the role added the default policy: %v", err)
 	}
 }
+
+// A role that grants no policy at all issues tokens whose only policies
+// come from the entity's groups; those are not the role's and renew.
+func TestLoginRenewNoTokenPolicies(t *testing.T) {
+	e := configured(t)
+	e.writeRole(testRole, map[string]any{"token_policies": "", "token_no_default_policy": true})
+	resp, err := e.login(testRole, e.token())
+	if err != nil || resp.IsError() {
+		t.Fatalf("login: %v %#v", err, resp)
+	}
+	auth := asVaultRecords(resp.Auth, "from-a-group")
+	auth.IssueTime = time.Now()
+	if _, err := e.b.HandleRequest(t.Context(), &logical.Request{
+		Operation: logical.RenewOperation, Path: "login", Storage: e.storage, Auth: auth,
+	}); err != nil {
+		t.Fatalf("renew: %v", err)
+	}
+}
