@@ -30,6 +30,7 @@ var errResponseTooLarge = fmt.Errorf("response body exceeds %d bytes", maxRespon
 type kubeClientOptions struct {
 	host       string
 	caPEM      string
+	caOrigin   string // where caPEM came from, named when TLS verification fails; "" is kubernetes_ca_cert
 	credential credentialSource
 	timeout    time.Duration
 }
@@ -40,6 +41,7 @@ type kubeClientOptions struct {
 // using it is done, they are closed too.
 type kubeClient struct {
 	host       string
+	caOrigin   string
 	credential credentialSource
 	timeout    time.Duration
 	clientset  kubernetes.Interface
@@ -85,8 +87,13 @@ func newKubeClient(o kubeClientOptions) (*kubeClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the Kubernetes client for %s: %w", host, err)
 	}
+	caOrigin := o.caOrigin
+	if caOrigin == "" {
+		caOrigin = "kubernetes_ca_cert"
+	}
 	return &kubeClient{
 		host:       host,
+		caOrigin:   caOrigin,
 		credential: o.credential,
 		timeout:    o.timeout,
 		clientset:  clientset,
@@ -145,6 +152,7 @@ type kubeAPIError struct {
 	status   int
 	timeout  time.Duration
 	tls      bool
+	caOrigin string         // what to check when TLS verification fails
 	redirect *redirectError // a redirect answer, which is never followed
 	err      error
 }
@@ -157,7 +165,7 @@ func (e *kubeAPIError) Error() string {
 	case e.timeout > 0:
 		return fmt.Sprintf("kubernetes API at %s did not answer the %s within %s", e.host, e.op, e.timeout)
 	case e.tls:
-		return fmt.Sprintf("kubernetes API at %s failed TLS verification for the %s (check kubernetes_ca_cert): %v", e.host, e.op, e.err)
+		return fmt.Sprintf("kubernetes API at %s failed TLS verification for the %s (check %s): %v", e.host, e.op, e.caOrigin, e.err)
 	case e.status != 0:
 		return fmt.Sprintf("kubernetes API at %s refused the %s with HTTP %d: %v", e.host, e.op, e.status, e.err)
 	default:
@@ -168,7 +176,7 @@ func (e *kubeAPIError) Error() string {
 func (e *kubeAPIError) Unwrap() error { return e.err }
 
 func (k *kubeClient) apiError(op string, err error) error {
-	e := &kubeAPIError{op: op, host: k.host, err: err}
+	e := &kubeAPIError{op: op, host: k.host, caOrigin: k.caOrigin, err: err}
 	var status apierrors.APIStatus
 	var netErr net.Error
 	var certErr *tls.CertificateVerificationError

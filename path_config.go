@@ -60,9 +60,14 @@ func (b *backend) buildState(cfg *kubeConfig) (*configState, error) {
 	if err != nil {
 		return nil, err
 	}
+	var caOrigin string
+	if podCA.exists {
+		caOrigin = "the pod's CA file " + b.localFiles.caPath() + ", or set kubernetes_ca_cert"
+	}
 	kube, err := newKubeClient(kubeClientOptions{
 		host:       cfg.Host,
 		caPEM:      caPEM,
+		caOrigin:   caOrigin,
 		credential: b.reviewerCredential(cfg),
 		timeout:    b.requestTimeout,
 	})

@@ -75,8 +75,8 @@ func TestPodCARotation(t *testing.T) {
 	e.mustDo(logical.UpdateOperation, "config", map[string]any{"kubernetes_host": e.kube.srv.URL, "token_reviewer_jwt": testReviewer})
 	e.writeRole(testRole, nil)
 	token := e.token()
-	if _, err := e.login(testRole, token); err == nil || !strings.Contains(err.Error(), "failed TLS verification") {
-		t.Fatalf("trusting only an unrelated CA: want a TLS verification failure, got %v", err)
+	if _, err := e.login(testRole, token); err == nil || !strings.Contains(err.Error(), "failed TLS verification for the TokenReview (check the pod's CA file "+caFile) {
+		t.Fatalf("trusting only an unrelated CA: want a TLS verification failure naming the pod's CA file, got %v", err)
 	}
 
 	// The rotation adds the API server's CA next to the old one.

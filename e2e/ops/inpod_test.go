@@ -165,7 +165,7 @@ func TestInPodCARotation(t *testing.T) {
 
 	vol.write(t, map[string]string{"ca.crt": string(otherCA), "token": podToken})
 	r := ops.Vault.Login(t, mount, "app", jwt)
-	expectFault(t, r, "kubernetes API at "+ops.KubeHost, "failed TLS verification for the TokenReview")
+	expectFault(t, r, "kubernetes API at "+ops.KubeHost, "failed TLS verification for the TokenReview (check the pod's CA file "+filepath.Join(vol.dir, "ca.crt"))
 	t.Logf("with only an unrelated CA in the pod's ca.crt: HTTP %d: %s", r.Status, r.ErrorText())
 
 	vol.write(t, map[string]string{"ca.crt": string(otherCA) + ops.KubeCA, "token": podToken})
