@@ -63,8 +63,14 @@ func requestTimeoutFromEnv(v string) (time.Duration, error) {
 type backend struct {
 	*framework.Backend
 
-	// mu guards state. It is never held across storage or network calls:
-	// readers copy the pointer and release it.
+	// configMu serializes config writes from validation through the
+	// storage write to the install of the new state, so that two writes
+	// cannot leave one's state installed and the other's config stored.
+	// Logins never take it.
+	configMu sync.Mutex
+
+	// mu guards state and generation. It is never held across storage or
+	// network calls: readers take the pointer (and a use of it) and release it.
 	mu sync.RWMutex
 	// state is what is derived from the stored config (parsed keys, the
 	// Kubernetes client and its TLS settings); nil until first needed and
@@ -135,10 +141,14 @@ func (b *backend) clean(context.Context) {
 func (b *backend) resetState() { b.installState(nil) }
 
 // installState replaces the derived state (nil: rebuild on next use) and
-// closes the old one's idle connections.
+// closes the old one once the requests using it are done.
 func (b *backend) installState(s *configState) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.replaceStateLocked(s)
+}
+
+func (b *backend) replaceStateLocked(s *configState) {
 	b.generation++
 	if b.state != nil {
 		b.state.close()
@@ -147,38 +157,73 @@ func (b *backend) installState(s *configState) {
 }
 
 // currentState returns the derived state, building it from storage on first
-// use. It returns (nil, nil) when the mount has no config yet.
+// use and again when the pod's CA file it trusts has changed. It returns
+// (nil, nil) when the mount has no config yet. The caller must release a
+// non-nil state when its request is done with it.
 func (b *backend) currentState(ctx context.Context, s logical.Storage) (*configState, error) {
 	b.mu.RLock()
 	st, gen := b.state, b.generation
-	b.mu.RUnlock()
 	if st != nil {
-		return st, nil
+		st.kube.acquire()
 	}
+	b.mu.RUnlock()
 
-	cfg, err := loadConfig(ctx, s)
-	if err != nil || cfg == nil {
-		return nil, err
+	var cfg *kubeConfig
+	if st != nil {
+		if !usesPodCA(st.config) || !b.localFiles.caChanged(st.podCA) {
+			return st, nil
+		}
+		// The pod's CA was rotated: rebuild the client from the same
+		// config, trusting the new file.
+		cfg = st.config
+		st.release()
+	} else {
+		var err error
+		cfg, err = loadConfig(ctx, s)
+		if err != nil || cfg == nil {
+			return nil, err
+		}
 	}
-	st, err = b.buildState(cfg, parseStored)
+	fresh, err := b.buildState(cfg, parseStored)
 	if err != nil {
-		return nil, fmt.Errorf("stored config is unusable: %w", err)
+		return nil, fmt.Errorf("the stored config is unusable: %w", err)
 	}
+	return b.adoptState(fresh, gen), nil
+}
 
+// adoptState installs st, built from what was current at generation gen,
+// unless the config changed since: then it uses the newer state, or, when
+// there is none, serves this one request with st, which closes on release.
+func (b *backend) adoptState(st *configState, gen uint64) *configState {
+	st.kube.acquire()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch {
-	case b.state != nil:
-		// Another login built it first; keep one client so connections are shared.
-		st.close()
-		return b.state, nil
 	case b.generation == gen:
-		b.state = st
+		b.replaceStateLocked(st)
+		return st
+	case b.state != nil:
+		// Installed by a config write or a concurrent login meanwhile:
+		// share it, so connections are shared too.
+		cur := b.state
+		cur.kube.acquire()
+		st.close()
+		st.release()
+		return cur
+	default:
+		// Invalidated while we read storage; what we read may be stale, so
+		// do not keep it.
+		st.close()
+		return st
 	}
-	// When the generation moved, the config changed while we read it: use
-	// what we built for this one request, but do not cache it.
-	return st, nil
 }
+
+// release ends a request's use of the state.
+func (s *configState) release() { s.kube.release() }
+
+// close retires the state: its connections are closed once no request
+// uses it any more.
+func (s *configState) close() { s.kube.close() }
 
 const backendHelp = `
 The Kubernetes auth method lets Kubernetes service accounts log in to Vault

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -49,6 +50,8 @@ type fakeKube struct {
 	lastReview authv1.TokenReviewSpec
 
 	reviews atomic.Int64
+	// open counts client connections the server holds open.
+	open atomic.Int64
 }
 
 type fakeServiceAccount struct {
@@ -67,6 +70,14 @@ func newFakeKube(t testing.TB, key crypto.PublicKey) *fakeKube {
 	// Tests that distrust the server's certificate on purpose would
 	// otherwise print handshake errors.
 	f.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	f.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			f.open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			f.open.Add(-1)
+		}
+	}
 	f.srv.StartTLS()
 	t.Cleanup(f.srv.Close)
 	f.caPEM = pemCert(f.srv)

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -30,27 +31,43 @@ var errResponseTooLarge = fmt.Errorf("response body exceeds %d bytes", maxRespon
 type kubeClientOptions struct {
 	host       string
 	caPEM      string
+	caOrigin   string // where caPEM came from, named when TLS verification fails; "" is kubernetes_ca_cert
 	credential credentialSource
 	timeout    time.Duration
 }
 
 // kubeClient is the one way the plugin talks to Kubernetes. It is built once
-// per config and shared by concurrent logins, so connections are reused.
+// per config and shared by concurrent logins, so connections are reused. It
+// owns its transport and connections: once it is closed and the last request
+// using it is done, they are closed too.
 type kubeClient struct {
 	host       string
+	caOrigin   string
 	credential credentialSource
 	timeout    time.Duration
 	clientset  kubernetes.Interface
-	httpClient *http.Client
+	transport  *http.Transport
+	conns      *connSet
+
+	mu      sync.Mutex // guards users and closing
+	users   int        // requests holding the client (acquire/release)
+	closing bool       // replaced: close the connections once users is 0
 }
 
 func newKubeClient(o kubeClientOptions) (*kubeClient, error) {
 	host := normalizeHostURL(o.host)
+	conns := newConnSet()
+	transport, err := newTransport(o.caPEM, conns)
+	if err != nil {
+		return nil, fmt.Errorf("building the Kubernetes client for %s: %w", host, err)
+	}
 	cfg := &rest.Config{
-		Host:            host,
-		TLSClientConfig: rest.TLSClientConfig{CAData: []byte(o.caPEM)},
-		UserAgent:       "vault-plugin-auth-kubernetes/" + Version,
-		Timeout:         o.timeout,
+		Host: host,
+		// A transport of our own, not one from client-go's shared cache,
+		// so that closing this client really closes its connections.
+		Transport: transport,
+		UserAgent: "vault-plugin-auth-kubernetes/" + Version,
+		Timeout:   o.timeout,
 		// client-go's default bucket (5 QPS, burst 10) would queue logins
 		// behind each other. The API server's priority and fairness already
 		// protects it, and Vault's rate-limit quotas (fed by resolve-role)
@@ -62,25 +79,59 @@ func newKubeClient(o kubeClientOptions) (*kubeClient, error) {
 			return &authTransport{next: rt}
 		},
 	}
-	httpClient, err := rest.HTTPClientFor(cfg)
+	rt, err := rest.TransportFor(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("building the Kubernetes client for %s: %w", host, err)
 	}
+	httpClient := &http.Client{Transport: rt, Timeout: o.timeout, CheckRedirect: refuseRedirect}
 	clientset, err := kubernetes.NewForConfigAndClient(cfg, httpClient)
 	if err != nil {
 		return nil, fmt.Errorf("building the Kubernetes client for %s: %w", host, err)
 	}
+	caOrigin := o.caOrigin
+	if caOrigin == "" {
+		caOrigin = "kubernetes_ca_cert"
+	}
 	return &kubeClient{
 		host:       host,
+		caOrigin:   caOrigin,
 		credential: o.credential,
 		timeout:    o.timeout,
 		clientset:  clientset,
-		httpClient: httpClient,
+		transport:  transport,
+		conns:      conns,
 	}, nil
 }
 
+// acquire marks the client in use by one more request; release ends that use.
+func (k *kubeClient) acquire() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.users++
+}
+
+func (k *kubeClient) release() {
+	k.mu.Lock()
+	k.users--
+	done := k.closing && k.users == 0
+	k.mu.Unlock()
+	if done {
+		k.conns.closeAll()
+	}
+}
+
+// close retires the client: its idle connections are closed now, and every
+// connection once the requests still using it are done, so a login that
+// took the client before it was replaced still completes.
 func (k *kubeClient) close() {
-	k.httpClient.CloseIdleConnections()
+	k.mu.Lock()
+	k.closing = true
+	done := k.users == 0
+	k.mu.Unlock()
+	k.transport.CloseIdleConnections()
+	if done {
+		k.conns.closeAll()
+	}
 }
 
 // callContext bounds one API call by the client's timeout and carries the
@@ -97,20 +148,25 @@ func (k *kubeClient) callContext(ctx context.Context, loginJWT string) (context.
 // kubeAPIError says what went wrong talking to Kubernetes in terms an
 // operator can act on: unreachable, timed out, or refused with a status.
 type kubeAPIError struct {
-	op      string
-	host    string
-	status  int
-	timeout time.Duration
-	tls     bool
-	err     error
+	op       string
+	host     string
+	status   int
+	timeout  time.Duration
+	tls      bool
+	caOrigin string         // what to check when TLS verification fails
+	redirect *redirectError // a redirect answer, which is never followed
+	err      error
 }
 
 func (e *kubeAPIError) Error() string {
 	switch {
+	case e.redirect != nil:
+		return fmt.Sprintf("kubernetes API at %s answered the %s with an HTTP %d redirect to %s; redirects are not followed, "+
+			"so no credential is sent elsewhere (set kubernetes_host to the API server itself)", e.host, e.op, e.redirect.status, e.redirect.to)
 	case e.timeout > 0:
 		return fmt.Sprintf("kubernetes API at %s did not answer the %s within %s", e.host, e.op, e.timeout)
 	case e.tls:
-		return fmt.Sprintf("kubernetes API at %s failed TLS verification for the %s (check kubernetes_ca_cert): %v", e.host, e.op, e.err)
+		return fmt.Sprintf("kubernetes API at %s failed TLS verification for the %s (check %s): %v", e.host, e.op, e.caOrigin, e.err)
 	case e.status != 0:
 		return fmt.Sprintf("kubernetes API at %s refused the %s with HTTP %d: %v", e.host, e.op, e.status, e.err)
 	default:
@@ -121,11 +177,14 @@ func (e *kubeAPIError) Error() string {
 func (e *kubeAPIError) Unwrap() error { return e.err }
 
 func (k *kubeClient) apiError(op string, err error) error {
-	e := &kubeAPIError{op: op, host: k.host, err: err}
+	e := &kubeAPIError{op: op, host: k.host, caOrigin: k.caOrigin, err: err}
 	var status apierrors.APIStatus
 	var netErr net.Error
 	var certErr *tls.CertificateVerificationError
+	var redirect *redirectError
 	switch {
+	case errors.As(err, &redirect):
+		e.redirect = redirect
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 		e.timeout = k.timeout
 	case errors.As(err, &certErr):

@@ -45,12 +45,9 @@ type configState struct {
 	config *kubeConfig
 	keys   []crypto.PublicKey
 	kube   *kubeClient
-}
-
-func (s *configState) close() {
-	if s != nil && s.kube != nil {
-		s.kube.close()
-	}
+	// podCA is the version of the pod's CA file the client trusts, when
+	// the config leaves the CA to the pod (usesPodCA).
+	podCA fileStamp
 }
 
 // parseMode says whose data a parser reads. A write is checked strictly,
@@ -70,48 +67,64 @@ func (b *backend) buildState(cfg *kubeConfig, mode parseMode) (*configState, err
 	if err != nil {
 		return nil, err
 	}
-	caPEM, err := b.trustedCA(cfg, mode)
+	caPEM, podCA, err := b.trustedCA(cfg, mode)
 	if err != nil {
 		return nil, err
+	}
+	var caOrigin string
+	if podCA.exists {
+		caOrigin = "the pod's CA file " + b.localFiles.caPath() + ", or set kubernetes_ca_cert"
 	}
 	kube, err := newKubeClient(kubeClientOptions{
 		host:       cfg.Host,
 		caPEM:      caPEM,
+		caOrigin:   caOrigin,
 		credential: b.reviewerCredential(cfg),
 		timeout:    b.requestTimeout,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &configState{config: cfg, keys: keys, kube: kube}, nil
+	return &configState{config: cfg, keys: keys, kube: kube, podCA: podCA}, nil
 }
 
 // effectiveCA is the CA bundle to trust: the configured one, else the pod's
-// own CA when running in Kubernetes and allowed to, else "" for the system
-// trust store.
-func (b *backend) effectiveCA(cfg *kubeConfig) string {
-	if cfg.CACert != "" || cfg.DisableLocalCAJwt {
-		return cfg.CACert
+// own CA when running in Kubernetes and allowed to (with the version of its
+// file, so a rotation is noticed), else "" for the system trust store.
+func (b *backend) effectiveCA(cfg *kubeConfig) (string, fileStamp, error) {
+	if !usesPodCA(cfg) {
+		return cfg.CACert, fileStamp{}, nil
 	}
-	return b.localFiles.caPEM()
+	caPEM, stamp, err := b.localFiles.readCA()
+	if err != nil {
+		return "", fileStamp{}, fmt.Errorf("kubernetes_ca_cert: unset, and %w (fix the file or set kubernetes_ca_cert)", err)
+	}
+	return caPEM, stamp, nil
+}
+
+// usesPodCA: the config leaves the CA to the pod's service-account files.
+func usesPodCA(cfg *kubeConfig) bool {
+	return cfg.CACert == "" && !cfg.DisableLocalCAJwt
 }
 
 // trustedCA is the effective CA bundle reduced to the certificates it
-// trusts, as PEM ("" for the system trust store). The pod's own CA file is
-// not the caller's input, so it is always read leniently.
-func (b *backend) trustedCA(cfg *kubeConfig, mode parseMode) (string, error) {
-	bundle, field := b.effectiveCA(cfg), "kubernetes_ca_cert"
-	if bundle == "" {
-		return "", nil
+// trusts, as PEM ("" for the system trust store), with the version of the
+// pod's CA file when that is the source. The pod's own CA file is not the
+// caller's input, so it is always read leniently.
+func (b *backend) trustedCA(cfg *kubeConfig, mode parseMode) (string, fileStamp, error) {
+	bundle, podCA, err := b.effectiveCA(cfg)
+	if err != nil || bundle == "" {
+		return "", podCA, err
 	}
-	if cfg.CACert == "" {
-		field, mode = "the pod's CA file "+b.localFiles.caPath(), parseStored
+	field := "kubernetes_ca_cert"
+	if podCA.exists {
+		field, mode = "kubernetes_ca_cert: unset, and the pod's CA file "+b.localFiles.caPath(), parseStored
 	}
 	certs, err := parseCABundle(bundle, mode)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", field, err)
+		return "", podCA, fmt.Errorf("%s: %w", field, err)
 	}
-	return encodeCertificates(certs), nil
+	return encodeCertificates(certs), podCA, nil
 }
 
 // reviewerCredential decides which bearer token authorizes calls to the
@@ -263,6 +276,10 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, _ *f
 // method does: a field left out takes its default. Everything is validated,
 // and the client built, before anything is stored.
 func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	// One write at a time from build to install, so that the state in use
+	// is always built from what storage holds.
+	b.configMu.Lock()
+	defer b.configMu.Unlock()
 	cfg, err := configFromFields(d)
 	if err != nil {
 		return logical.ErrorResponse(err.Error()), nil
@@ -284,7 +301,7 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	b.installState(st)
 
 	var resp *logical.Response
-	if cfg.CACert == "" && b.effectiveCA(cfg) == "" && strings.HasPrefix(normalizeHostURL(cfg.Host), "https://") {
+	if cfg.CACert == "" && !st.podCA.exists && strings.HasPrefix(normalizeHostURL(cfg.Host), "https://") {
 		resp = &logical.Response{}
 		resp.AddWarning("kubernetes_ca_cert is not set: the API server's certificate is checked against the system trust store")
 	}

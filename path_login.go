@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/helper/policyutil"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -70,7 +72,8 @@ func (b *backend) loginRole(ctx context.Context, req *logical.Request, d *framew
 }
 
 // newAttempt reads the request's role and JWT and loads what the login
-// needs. A non-nil response is the answer to send instead of logging in.
+// needs; the caller releases the attempt's state when done. A non-nil
+// response is the answer to send instead of logging in.
 func (b *backend) newAttempt(ctx context.Context, req *logical.Request, d *framework.FieldData) (*attempt, *logical.Response, error) {
 	roleName, role, resp, err := b.loginRole(ctx, req, d)
 	if err != nil {
@@ -101,6 +104,7 @@ func (b *backend) pathLogin(ctx context.Context, req *logical.Request, d *framew
 	if a == nil {
 		return resp, err
 	}
+	defer a.state.release()
 	if err := runSteps(ctx, b.loginSteps(), a); err != nil {
 		return b.loginFailed(a, err)
 	}
@@ -118,6 +122,7 @@ func (b *backend) pathLoginAliasLookahead(ctx context.Context, req *logical.Requ
 	if a == nil {
 		return resp, err
 	}
+	defer a.state.release()
 	if err := runSteps(ctx, b.localSteps(), a); err != nil {
 		return b.loginFailed(a, err)
 	}
@@ -175,8 +180,10 @@ func remoteAddr(c *logical.Connection) string {
 	return c.RemoteAddr
 }
 
-// pathLoginRenew renews a token only while its role exists and still binds
-// the token's service account; the TTLs come from the role as it is now.
+// pathLoginRenew renews a token only while its role exists, grants exactly
+// the token's policies (a narrowed role must not leave a periodic token its
+// old access) and still binds the token's service account; the TTLs come
+// from the role as it is now.
 func (b *backend) pathLoginRenew(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
 	if req.Auth == nil {
 		return nil, errors.New("renewal request carries no auth")
@@ -192,6 +199,9 @@ func (b *backend) pathLoginRenew(ctx context.Context, req *logical.Request, _ *f
 	if role == nil {
 		return nil, fmt.Errorf("renewal refused: role %q no longer exists", roleName)
 	}
+	if have, want := renewedPolicies(req.Auth), rolePolicies(role); !slices.Equal(have, want) {
+		return nil, fmt.Errorf("renewal refused: the token's policies %q no longer match role %q's policies %q; log in again to get the role's current policies", have, roleName, want)
+	}
 	name, namespace := req.Auth.Metadata[metaSAName], req.Auth.Metadata[metaSANamespace]
 	if err := b.checkStillBound(ctx, req.Storage, role, namespace, name); err != nil {
 		var ref *refusal
@@ -206,6 +216,34 @@ func (b *backend) pathLoginRenew(ctx context.Context, req *logical.Request, _ *f
 	resp.Auth.MaxTTL = role.TokenMaxTTL
 	resp.Auth.Period = role.TokenPeriod
 	return resp, nil
+}
+
+// rolePolicies are the token policies a login with the role gets now, as
+// Vault records them: lower-cased, with "default" unless
+// token_no_default_policy, sorted.
+func rolePolicies(r *roleEntry) []string {
+	return normalizePolicies(r.TokenPolicies, !r.TokenNoDefaultPolicy)
+}
+
+// renewedPolicies are the token policies of the token being renewed, in the
+// same form. Vault hands back what it recorded at login: TokenPolicies, and
+// Policies, which adds the entity's identity policies (IdentityPolicies).
+// TokenPolicies is empty for a token without token policies, and for tokens
+// from Vault versions that recorded Policies alone, hence the fallback.
+func renewedPolicies(auth *logical.Auth) []string {
+	policies := auth.TokenPolicies
+	if len(policies) == 0 {
+		policies = slices.DeleteFunc(slices.Clone(auth.Policies), func(p string) bool {
+			return slices.Contains(auth.IdentityPolicies, p)
+		})
+	}
+	return normalizePolicies(policies, !auth.NoDefaultPolicy)
+}
+
+func normalizePolicies(policies []string, addDefault bool) []string {
+	out := policyutil.SanitizePolicies(slices.Clone(policies), addDefault)
+	slices.Sort(out)
+	return out
 }
 
 // checkStillBound re-applies the role's bindings at renewal. Only a
@@ -225,6 +263,7 @@ func (b *backend) checkStillBound(ctx context.Context, s logical.Storage, role *
 	if state == nil {
 		return errors.New("renewal refused: the auth method is not configured")
 	}
+	defer state.release()
 	if _, selfReview := state.kube.credential.(loginJWTCredential); selfReview {
 		return errors.New("renewal refused: the namespace selector cannot be re-checked without a reviewer credential (token_reviewer_jwt)")
 	}

@@ -129,6 +129,51 @@ func TestInPodTokenRotation(t *testing.T) {
 	}
 }
 
+// Vault runs in a pod and the cluster's CA is rotated: the pod's ca.crt is
+// rewritten (kubelet style, one symlink swap) and the next login trusts the
+// new file, with no reload and no config write. First the file holds only
+// a CA that did not sign the API server's certificate (the login fails TLS
+// verification, which shows the file was read again), then a bundle of that
+// CA and the API server's (as during a rotation): the login succeeds.
+func TestInPodCARotation(t *testing.T) {
+	t.Parallel()
+	ctx := realstack.KubeCtx(t)
+	vol := newProjectedVolume(t)
+	podNS := ops.NewNamespace(t, nil)
+	const podSA = "vault"
+	if err := ops.CreateBoundServiceAccount(ctx, podNS, podSA); err != nil {
+		t.Fatal(err)
+	}
+	podToken, err := ops.RequestToken(ctx, podNS, podSA, realstack.TokenOptions{TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherCA, _, _, err := newServingCert("in-pod rotated CA", "unused")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vol.write(t, map[string]string{"ca.crt": ops.KubeCA, "token": podToken})
+
+	e := installPlugin(t, ops.Vault, ops.PluginDir, "kubeauth-inpod-ca", ops.plugin, "KUBEAUTH_LOCAL_SA_DIR="+vol.dir)
+	mount := realstack.UniqueName(t, "k")
+	enableAuth(t, ops.Vault, mount, e.name, e.version)
+	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/config", map[string]any{"kubernetes_host": ops.KubeHost})
+	w := ops.NewWorkload(t, "app", nil)
+	ops.Vault.Must(t, http.MethodPost, "auth/"+mount+"/role/app", realstack.BindRole(w, nil))
+	jwt := token(t, w)
+	ops.Vault.MustLogin(t, mount, "app", jwt)
+
+	vol.write(t, map[string]string{"ca.crt": string(otherCA), "token": podToken})
+	r := ops.Vault.Login(t, mount, "app", jwt)
+	expectFault(t, r, "kubernetes API at "+ops.KubeHost, "failed TLS verification for the TokenReview (check the pod's CA file "+filepath.Join(vol.dir, "ca.crt"))
+	t.Logf("with only an unrelated CA in the pod's ca.crt: HTTP %d: %s", r.Status, r.ErrorText())
+
+	vol.write(t, map[string]string{"ca.crt": string(otherCA) + ops.KubeCA, "token": podToken})
+	if r := ops.Vault.Login(t, mount, "app", jwt); r.Status != http.StatusOK {
+		t.Fatalf("first login after the CA file gained the API server's CA (no reload): want HTTP 200, got %s", r)
+	}
+}
+
 // waitTokenDead waits until the API server no longer authenticates token.
 func waitTokenDead(t *testing.T, token string) {
 	t.Helper()
