@@ -113,10 +113,14 @@ func roughly(d time.Duration) string {
 	if d < 0 {
 		d = -d
 	}
-	if d >= 48*time.Hour {
+	switch {
+	case d >= 48*time.Hour:
 		return fmt.Sprintf("%d days", int(d/(24*time.Hour)))
+	case d <= 90*time.Second:
+		return fmt.Sprintf("%ds", int(d.Round(time.Second)/time.Second))
+	default:
+		return d.Round(time.Second).String()
 	}
-	return d.Round(time.Second).String()
 }
 
 // caSource names where the CA bundle that verifies the API server comes
@@ -244,8 +248,8 @@ func inspectCA(certs []*x509.Certificate, source string, readErr error, now time
 		r.fix = "remove the expired certificate from kubernetes_ca_cert"
 	default:
 		r.status = checkPassed
-		r.detail = fmt.Sprintf("%d CA certificate(s) from %s; the first to expire, %q, does on %s (in %s)",
-			len(certs), source, first.Subject.String(), rfc3339(first.NotAfter), roughly(first.NotAfter.Sub(now)))
+		r.detail = fmt.Sprintf("%s holds %d CA certificate(s); the first to expire, %q, expires on %s, in %s",
+			source, len(certs), first.Subject.String(), rfc3339(first.NotAfter), roughly(first.NotAfter.Sub(now)))
 	}
 	return r
 }
@@ -277,11 +281,11 @@ func inspectClockSkew(p apiProbe) checkResult {
 	switch {
 	case abs > clockSkew:
 		r.status = checkFailed
-		r.detail = fmt.Sprintf("%s, more than the %s the token time checks allow: %s", off, clockSkew, effect)
+		r.detail = fmt.Sprintf("%s, more than the %s the token time checks allow: %s", off, roughly(clockSkew), effect)
 		r.fix = "synchronize the clocks of Vault's host and the API server (NTP)"
 	case abs > clockSkewWarning:
 		r.status = checkWarning
-		r.detail = fmt.Sprintf("%s; the token time checks allow %s", off, clockSkew)
+		r.detail = fmt.Sprintf("%s; the token time checks allow %s", off, roughly(clockSkew))
 		r.fix = "synchronize the clocks of Vault's host and the API server (NTP)"
 	default:
 		r.status = checkPassed
@@ -367,7 +371,11 @@ func inspectReviewerCredential(source, path, token string, readErr error, now ti
 			warnAt = exp.Add(-exp.Sub(iat) / 5)
 		}
 	}
-	renew := "mint a new token for the reviewer (kubectl create token <name> -n <namespace> --duration=...) and write it as token_reviewer_jwt"
+	name, namespace := "<name>", "<namespace>"
+	if ns, n, ok := parseServiceAccountUsername(claims.Subject); ok {
+		name, namespace = n, ns
+	}
+	renew := fmt.Sprintf("mint a new token for the reviewer (kubectl create token %s -n %s --duration=...) and write it as token_reviewer_jwt", name, namespace)
 	if source == credentialPodToken {
 		renew = "the kubelet refreshes a pod's token well before it expires; check the pod's service-account token volume and the kubelet"
 	}
@@ -602,14 +610,14 @@ func inspectIssuer(cfg *kubeConfig, d oidcDiscovery) checkResult {
 // the cluster does not publish is one it no longer uses.
 func inspectPEMKeys(configured []crypto.PublicKey, published []publishedKey) checkResult {
 	r := checkResult{name: checkNamePEMKeys}
-	var missing, kids []string
+	missing, kids := []string{}, []string{}
 	for _, pk := range published {
 		kids = append(kids, pk.kid)
 		if !containsKey(configured, pk.key) {
 			missing = append(missing, pk.kid)
 		}
 	}
-	var unmatched []int
+	unmatched := []int{}
 	for i, k := range configured {
 		if !slices.ContainsFunc(published, func(pk publishedKey) bool { return sameKey(pk.key, k) }) {
 			unmatched = append(unmatched, i)

@@ -228,11 +228,12 @@ func (b *backend) trustedCACerts(cfg *kubeConfig) ([]*x509.Certificate, error) {
 	return parseCABundle(bundle, parseStored)
 }
 
+// firstN is at most the first n of s, never nil (a JSON list, not null).
 func firstN(s []string, n int) []string {
 	if len(s) > n {
 		return s[:n]
 	}
-	return s
+	return append([]string{}, s...)
 }
 
 const configCheckHelp = `
