@@ -260,8 +260,17 @@ func inspectClockSkew(p apiProbe) checkResult {
 	if p.date.IsZero() {
 		return skipped(checkNameClock, "the API server's answer carried no Date header to compare with")
 	}
-	// The API server's time is within the second its Date header names.
-	skew := p.date.Add(500 * time.Millisecond).Sub(p.vaultTime).Round(time.Second)
+	// The API server's clock read somewhere within the second its Date
+	// header names: the skew is the least that agrees with that, the API
+	// server's clock minus Vault's.
+	var skew time.Duration
+	switch {
+	case p.vaultTime.Before(p.date):
+		skew = p.date.Sub(p.vaultTime)
+	case p.vaultTime.After(p.date.Add(time.Second)):
+		skew = p.date.Add(time.Second).Sub(p.vaultTime)
+	}
+	skew = skew.Round(time.Second)
 	r := checkResult{name: checkNameClock, data: map[string]any{
 		"vault_time":      rfc3339(p.vaultTime),
 		"api_server_time": rfc3339(p.date),
