@@ -649,7 +649,7 @@ func inspectPEMKeys(configured []crypto.PublicKey, published []publishedKey) che
 		r.fix = "remove those entries from pem_keys"
 	default:
 		r.status = checkPassed
-		r.detail = fmt.Sprintf("the %d pem_keys entries are exactly the cluster's published keys (kid %s)", len(configured), strings.Join(kids, ", "))
+		r.detail = fmt.Sprintf("pem_keys holds exactly the %d key(s) the cluster publishes (kid %s)", len(kids), strings.Join(kids, ", "))
 	}
 	return r
 }

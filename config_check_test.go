@@ -185,7 +185,7 @@ func TestInspectPEMKeys(t *testing.T) {
 		configured []crypto.PublicKey
 		want, what string
 	}{
-		{"same keys", []crypto.PublicKey{ec, signer}, checkPassed, "exactly the cluster's published keys (kid a, b)"},
+		{"same keys", []crypto.PublicKey{ec, signer}, checkPassed, "exactly the 2 key(s) the cluster publishes (kid a, b)"},
 		{"one missing", []crypto.PublicKey{signer}, checkFailed, "(kid b)"},
 		{"one extra", []crypto.PublicKey{signer, other, ec}, checkWarning, "entries [1]"},
 	} {
