@@ -581,11 +581,11 @@ func inspectIssuer(cfg *kubeConfig, d oidcDiscovery) checkResult {
 	}}
 	setIt := "write the config with issuer=" + announced
 	if cfg.DisableISSValidation {
-		switch {
-		case cfg.Issuer == "":
+		switch cfg.Issuer {
+		case "":
 			r.status = checkSkipped
 			r.detail = "issuer validation is off (disable_iss_validation=true), so the TokenReview alone vouches for the issuer; the cluster announces " + announced
-		case cfg.Issuer == announced:
+		case announced:
 			r.status = checkSkipped
 			r.detail = "issuer " + announced + " is the cluster's, but not enforced while disable_iss_validation=true"
 		default:

@@ -161,6 +161,8 @@ func (f *fakeKube) setIssuer(iss string) {
 	f.issuer = iss
 }
 
+// setPublishedKeys sets the key set the fake publishes; none restores the
+// default, the key it verifies tokens with.
 func (f *fakeKube) setPublishedKeys(keys ...crypto.PublicKey) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

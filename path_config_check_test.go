@@ -310,6 +310,16 @@ func TestConfigCheckPEMKeysMismatch(t *testing.T) {
 		t.Fatalf("unmatched_pem_keys %v", got)
 	}
 
+	// The cluster has added a signing key (a rotation under way) that
+	// pem_keys lacks.
+	e.writeConfig(map[string]any{"pem_keys": []string{readTestdata(t, "signer.pub")}})
+	e.kube.setPublishedKeys(e.signer.Public(), privateKey(t, "other.key").Public())
+	c = e.configCheck(t).get(t, checkNamePEMKeys)
+	if c.Status != checkFailed || !strings.Contains(c.Detail, "(kid fake-key-1)") {
+		t.Fatalf("pem_keys: %+v", c)
+	}
+	e.kube.setPublishedKeys()
+
 	// The right key plus a stale one: a warning about the stale one.
 	e.writeConfig(map[string]any{"pem_keys": []string{readTestdata(t, "signer.pub"), readTestdata(t, "other.pub")}})
 	c = e.configCheck(t).get(t, checkNamePEMKeys)
