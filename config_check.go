@@ -671,14 +671,19 @@ func containsKey(keys []crypto.PublicKey, k crypto.PublicKey) bool {
 }
 
 // discoveryUnavailable says why a check that needs the cluster's
-// discovery document or key set is skipped.
-func discoveryUnavailable(what string, err error, credential string) string {
-	switch apiStatus(err) {
-	case http.StatusNotFound:
+// discovery document or key set is skipped. cred is who asked; nil means
+// no one: the request went out without credentials.
+func discoveryUnavailable(what string, err error, cred credentialSource) string {
+	status := apiStatus(err)
+	switch {
+	case status == http.StatusNotFound:
 		return "the API server does not publish " + what + " (its --service-account-issuer is not an https URL), so there is nothing to compare with"
-	case http.StatusUnauthorized, http.StatusForbidden:
+	case (status == http.StatusUnauthorized || status == http.StatusForbidden) && cred == nil:
+		return fmt.Sprintf("the API server refused %s to a caller without credentials (HTTP %d), the only way to ask without a reviewer credential, "+
+			"so there is nothing to compare with", what, status)
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		return fmt.Sprintf("the API server refused %s to %s (HTTP %d), so there is nothing to compare with; "+
-			"ClusterRole system:service-account-issuer-discovery allows reading it", what, credential, apiStatus(err))
+			"ClusterRole system:service-account-issuer-discovery allows reading it", what, cred, status)
 	default:
 		return "could not read " + what + ": " + err.Error()
 	}

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/big"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -303,5 +304,27 @@ func fromJSON(t *testing.T, s string, v any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(s), v); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestDiscoveryUnavailable(t *testing.T) {
+	notFound := &kubeAPIError{status: http.StatusNotFound, err: errors.New("not found")}
+	forbidden := &kubeAPIError{status: http.StatusForbidden, err: errors.New("forbidden")}
+	for _, tc := range []struct {
+		name string
+		err  error
+		cred credentialSource
+		want string
+	}{
+		{"not served", notFound, staticCredential("x"), "is not an https URL"},
+		{"refused to the reviewer", forbidden, staticCredential("x"), "to token_reviewer_jwt (HTTP 403); ClusterRole system:service-account-issuer-discovery"},
+		{"refused without credentials", forbidden, nil, "to a caller without credentials (HTTP 403)"},
+		{"other", errors.New("connection reset"), staticCredential("x"), "could not read the key set: connection reset"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := discoveryUnavailable("the key set", tc.err, tc.cred); !strings.Contains(got, tc.want) {
+				t.Fatalf("%q does not contain %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -191,10 +191,10 @@ func (b *backend) runConfigChecks(ctx context.Context, st *configState, withSele
 	}
 
 	// Discovery and the key set: asked with the reviewer credential, or
-	// anonymously when there is none (many clusters refuse that).
-	asker := kube.credential.String()
+	// without credentials when there is none (clusters usually refuse that).
+	asker := kube.credential
 	if source == credentialLoginJWT {
-		asker = "an anonymous caller"
+		asker = nil
 	}
 	if blocked != "" {
 		results = append(results, skipped(checkNameIssuer, blocked))

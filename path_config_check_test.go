@@ -417,7 +417,7 @@ func TestConfigCheckSelfReview(t *testing.T) {
 			t.Errorf("%s detail %q", name, d)
 		}
 	}
-	if d := a.get(t, checkNameIssuer).Detail; !strings.Contains(d, "anonymous caller (HTTP 401)") {
+	if d := a.get(t, checkNameIssuer).Detail; !strings.Contains(d, "a caller without credentials (HTTP 401)") {
 		t.Fatalf("issuer detail %q", d)
 	}
 	if got := a.get(t, checkNameCredential).Data["source"]; got != credentialLoginJWT {
