@@ -317,7 +317,7 @@ func TestDiscoveryUnavailable(t *testing.T) {
 		want string
 	}{
 		{"not served", notFound, staticCredential("x"), "is not an https URL"},
-		{"refused to the reviewer", forbidden, staticCredential("x"), "to token_reviewer_jwt (HTTP 403); ClusterRole system:service-account-issuer-discovery"},
+		{"refused to the reviewer", forbidden, staticCredential("x"), "to token_reviewer_jwt (HTTP 403), so there is nothing to compare with; ClusterRole system:service-account-issuer-discovery"},
 		{"refused without credentials", forbidden, nil, "to a caller without credentials (HTTP 403)"},
 		{"other", errors.New("connection reset"), staticCredential("x"), "could not read the key set: connection reset"},
 	} {
