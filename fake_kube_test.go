@@ -50,6 +50,8 @@ type fakeKube struct {
 	lastReview authv1.TokenReviewSpec
 
 	reviews atomic.Int64
+	// namespaceGets counts GETs of namespaces.
+	namespaceGets atomic.Int64
 	// open counts client connections the server holds open.
 	open atomic.Int64
 }
@@ -238,6 +240,7 @@ func (f *fakeKube) verify(token string, out *serviceAccountClaims) error {
 }
 
 func (f *fakeKube) serveNamespace(w http.ResponseWriter, name string) {
+	f.namespaceGets.Add(1)
 	f.mu.Lock()
 	labels, ok := f.namespaces[name]
 	f.mu.Unlock()

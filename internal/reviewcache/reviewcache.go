@@ -32,18 +32,22 @@ var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b 
 // no two different lists of parts give the same input (("ab","c") and
 // ("a","bc") differ). For a TokenReview the parts are the JWT and then the
 // audiences in the order asked.
-func KeyFor(parts ...string) Key {
+func KeyFor(first string, more ...string) Key {
 	bp := keyBufs.Get().(*[]byte)
-	buf := (*bp)[:0]
-	for _, p := range parts {
-		buf = binary.BigEndian.AppendUint64(buf, uint64(len(p)))
-		buf = append(buf, p...)
+	buf := appendPart((*bp)[:0], first)
+	for _, p := range more {
+		buf = appendPart(buf, p)
 	}
 	k := Key(sha256.Sum256(buf))
 	clear(buf) // the buffer held a bearer token
 	*bp = buf[:0]
 	keyBufs.Put(bp)
 	return k
+}
+
+func appendPart(buf []byte, p string) []byte {
+	buf = binary.BigEndian.AppendUint64(buf, uint64(len(p)))
+	return append(buf, p...)
 }
 
 // Options bound a cache.

@@ -36,14 +36,14 @@ func TestKeyForSeparatesParts(t *testing.T) {
 	keys := map[Key]string{}
 	for _, parts := range [][]string{
 		{"jwt"}, {"jwt", ""}, {"jwt", "vault"}, {"jwtv", "ault"}, {"jwt", "vault", "other"},
-		{"jwt", "other", "vault"}, {"jwt2", "vault"}, {}, {""},
+		{"jwt", "other", "vault"}, {"jwt2", "vault"}, {""}, {"", ""},
 	} {
-		k := KeyFor(parts...)
+		k := KeyFor(parts[0], parts[1:]...)
 		if prev, dup := keys[k]; dup {
 			t.Fatalf("parts %q and %s give the same key", parts, prev)
 		}
 		keys[k] = fmt.Sprintf("%q", parts)
-		if k != KeyFor(parts...) {
+		if k != KeyFor(parts[0], parts[1:]...) {
 			t.Fatalf("parts %q: the key is not stable", parts)
 		}
 	}
