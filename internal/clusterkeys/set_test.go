@@ -213,9 +213,9 @@ func TestPeriodicRefreshUpdatesIssuer(t *testing.T) {
 func TestFailedRefreshKeepsLastGoodKeys(t *testing.T) {
 	a, b := ecKey(t, elliptic.P256()).Public(), ecKey(t, elliptic.P256()).Public()
 	for _, tc := range []struct {
-		name  string
+		name   string
 		break_ func(*fakeFetcher)
-		cause string
+		cause  string
 	}{
 		{"API down", func(f *fakeFetcher) { f.fail(jwksPath, errAPIDown) }, errAPIDown.Error()},
 		{"garbage", func(f *fakeFetcher) { f.serve(jwksPath, []byte("<html>proxy error</html>")) }, "not a JSON Web Key Set"},
