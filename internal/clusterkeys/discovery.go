@@ -24,6 +24,11 @@ func parseDiscovery(body []byte) (string, error) {
 	if len(body) > maxDiscoveryBytes {
 		return "", fmt.Errorf("discovery document is larger than %d bytes", maxDiscoveryBytes)
 	}
+	// JSON is UTF-8 (RFC 8259); the decoder would quietly turn stray bytes
+	// into U+FFFD, changing the issuer instead of refusing it.
+	if !utf8.Valid(body) {
+		return "", errors.New("discovery document is not valid UTF-8")
+	}
 	var doc struct {
 		Issuer *string `json:"issuer"`
 	}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/go-jose/go-jose/v4"
 	josejson "github.com/go-jose/go-jose/v4/json"
@@ -45,6 +46,9 @@ var privateMembers = []string{"d", "p", "q", "dp", "dq", "qi", "k", "priv"}
 func parseJWKS(body []byte) (map[string]crypto.PublicKey, []string, error) {
 	if len(body) > maxJWKSBytes {
 		return nil, nil, fmt.Errorf("key set is larger than %d bytes", maxJWKSBytes)
+	}
+	if !utf8.Valid(body) {
+		return nil, nil, errors.New("key set is not a JSON Web Key Set: not valid UTF-8")
 	}
 	// go-jose's JSON decoder matches member names exactly and refuses
 	// duplicate members, so the set is read as the verifier would read it.

@@ -213,9 +213,9 @@ func TestPeriodicRefreshUpdatesIssuer(t *testing.T) {
 func TestFailedRefreshKeepsLastGoodKeys(t *testing.T) {
 	a, b := ecKey(t, elliptic.P256()).Public(), ecKey(t, elliptic.P256()).Public()
 	for _, tc := range []struct {
-		name   string
-		break_ func(*fakeFetcher)
-		cause  string
+		name     string
+		breakAPI func(*fakeFetcher)
+		cause    string
 	}{
 		{"API down", func(f *fakeFetcher) { f.fail(jwksPath, errAPIDown) }, errAPIDown.Error()},
 		{"garbage", func(f *fakeFetcher) { f.serve(jwksPath, []byte("<html>proxy error</html>")) }, "not a JSON Web Key Set"},
@@ -227,7 +227,7 @@ func TestFailedRefreshKeepsLastGoodKeys(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, map[string]crypto.PublicKey{"a": a})
 			h.mustKey(t, "a", a)
-			tc.break_(h.api)
+			tc.breakAPI(h.api)
 
 			h.clock.Advance(testRefreshEvery)
 			h.mustKey(t, "a", a)
