@@ -462,3 +462,24 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkKeyHit is the cost a login pays to find a held key.
+func BenchmarkKeyHit(b *testing.B) {
+	a := ecKey(b, elliptic.P256()).Public()
+	api := newFakeFetcher()
+	api.serve(jwksPath, jwksDoc(b, map[string]crypto.PublicKey{"a": a}))
+	s := New(api, Options{})
+	b.Cleanup(s.Close)
+	ctx := context.Background()
+	if _, err := s.Key(ctx, "a"); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.Key(ctx, "a"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
