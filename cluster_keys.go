@@ -2,21 +2,31 @@ package kubeauth
 
 import (
 	"context"
-	"crypto"
 	"errors"
+	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/clusterkeys"
 )
 
-// errNoClusterKeys stands in until the cluster's key set is wired in.
-var errNoClusterKeys = errors.New("the cluster's signing keys are not available yet")
-
-type noClusterKeys struct{}
-
-func (noClusterKeys) Key(context.Context, string) (crypto.PublicKey, error) {
-	return nil, errNoClusterKeys
+// newClusterKeys starts the cluster's key set for one config: the keys and
+// issuer the API server at kubernetes_host publishes, fetched with the
+// config's CA and reviewer credential.
+func (b *backend) newClusterKeys(kube *kubeClient) clusterKeySource {
+	return clusterkeys.New(keyFetcher{kube: kube}, clusterkeys.Options{
+		Now:    func() time.Time { return b.now() },
+		Logger: b.Logger().Named("clusterkeys"),
+	})
 }
-func (noClusterKeys) Issuer(context.Context) (string, error) { return "", errNoClusterKeys }
-func (noClusterKeys) Close()                                 {}
 
-func (b *backend) newClusterKeys(*kubeClient) clusterKeySource { return noClusterKeys{} }
+// keyFetcher GETs the key set's documents from the API server. The key set
+// fetches on its own goroutines, not on a login's behalf, so the bearer
+// token is the reviewer credential (token_reviewer_jwt or the pod's own
+// token); hybrid mode does not fetch keys when there is none (see
+// canVerifyLocally).
+type keyFetcher struct{ kube *kubeClient }
 
-func isUnknownKey(error) bool { return false }
+func (f keyFetcher) Get(ctx context.Context, path string) ([]byte, error) {
+	return f.kube.getPath(ctx, path)
+}
+
+func isUnknownKey(err error) bool { return errors.Is(err, clusterkeys.ErrUnknownKey) }

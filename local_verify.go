@@ -74,7 +74,6 @@ func localEligible(c *serviceAccountClaims, roleAudience string, now time.Time, 
 // a young token stays usable until it is local_max_token_age old.
 func (b *backend) verifyLocally(ctx context.Context, a *attempt) error {
 	st := a.state
-	ctx = withLoginJWT(ctx, st.kube, a.rawJWT)
 	var keys clusterKeySource
 	if len(st.keys) == 0 || st.config.Issuer == "" {
 		keys = st.clusterKeys.get()
@@ -96,7 +95,8 @@ func (b *backend) verifyLocally(ctx context.Context, a *attempt) error {
 		key, err := keys.Key(ctx, kid)
 		switch {
 		case isUnknownKey(err):
-			return refuse(reasonSigningKeyUnknown, "no signing key of the cluster has kid %.64q", kid)
+			// The error says whether a refresh was tried and failed.
+			return refuse(reasonSigningKeyUnknown, "no signing key of the cluster has kid %.64q: %v", kid, err)
 		case err != nil:
 			return keyFault(st.kube, err)
 		}
@@ -110,24 +110,21 @@ func (b *backend) verifyLocally(ctx context.Context, a *attempt) error {
 	return nil
 }
 
+// canVerifyLocally says whether this config lets hybrid mode verify tokens
+// locally. The cluster's keys are fetched with the reviewer credential;
+// when each login JWT reviews itself there is none, so only pem_keys and a
+// configured issuer can do without the API server, and otherwise every
+// token is reviewed.
+func (s *configState) canVerifyLocally() bool {
+	if len(s.keys) > 0 && s.config.Issuer != "" {
+		return true
+	}
+	_, selfReview := s.kube.credential.(loginJWTCredential)
+	return !selfReview
+}
+
 // keyFault is a failure to get the cluster's keys or issuer.
 func keyFault(kube *kubeClient, err error) error {
 	return credentialFault(kube, err, "get on the API server's /openid/v1/jwks and /.well-known/openid-configuration "+
 		"(ClusterRole system:service-account-issuer-discovery)")
-}
-
-// loginJWTKey carries the login JWT to the key set's fetches, which need it
-// as the bearer token when each login JWT reviews itself.
-type loginJWTKey struct{}
-
-func withLoginJWT(ctx context.Context, kube *kubeClient, jwt string) context.Context {
-	if _, selfReview := kube.credential.(loginJWTCredential); !selfReview {
-		return ctx
-	}
-	return context.WithValue(ctx, loginJWTKey{}, jwt)
-}
-
-func loginJWTFrom(ctx context.Context) string {
-	jwt, _ := ctx.Value(loginJWTKey{}).(string)
-	return jwt
 }

@@ -69,7 +69,7 @@ func (b *backend) stepReview(ctx context.Context, a *attempt) error {
 	audiences := reviewAudiences(a.role.Audience, a.token.claims.Audience)
 	switch a.role.mode() {
 	case reviewHybrid:
-		if localEligible(&a.token.claims, a.role.Audience, b.now(), a.role.maxTokenAge()) {
+		if a.state.canVerifyLocally() && localEligible(&a.token.claims, a.role.Audience, b.now(), a.role.maxTokenAge()) {
 			return b.verifyLocally(ctx, a)
 		}
 		return reviewCachedAnswer(ctx, a, audiences)

@@ -21,9 +21,10 @@ type testClock struct {
 	now time.Time
 }
 
-// useTestClock makes e's backend read time from a clock starting now.
+// useTestClock makes e's backend read time from a clock starting now, on a
+// whole second as JWT times are.
 func useTestClock(e *testEnv) *testClock {
-	c := &testClock{now: time.Now()}
+	c := &testClock{now: time.Now().Truncate(time.Second)}
 	e.b.now = c.Now
 	return c
 }
