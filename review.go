@@ -36,8 +36,8 @@ const (
 type tokenReviewer func(ctx context.Context, jwt string, audiences []string) (*authv1.TokenReviewStatus, error)
 
 // loginCaches are what logins remember under one config: successful
-// TokenReviews, namespace labels, the cluster's signing keys. They live in
-// the configState, so a config write, Invalidate of the config and Clean,
+// TokenReviews and namespace labels (the cluster's signing keys are the
+// configState's clusterKeys). They live in the configState, so a config write, Invalidate of the config and Clean,
 // which all replace the state, drop them with it: an answer is never reused
 // under another config (another API server, CA or reviewer).
 type loginCaches struct {
