@@ -42,26 +42,36 @@ type reviewSettings struct {
 	LocalMaxTokenAge time.Duration `json:"local_max_token_age,omitempty"`
 }
 
-// mode is the review mode in force.
+// mode is the review mode in force: always, unless the role says cached
+// or hybrid (a value that reached storage some other way reviews every
+// login).
 func (s *reviewSettings) mode() string {
-	if s.ReviewMode == "" {
-		return reviewAlways
+	switch s.ReviewMode {
+	case reviewCached, reviewHybrid:
+		return s.ReviewMode
 	}
-	return s.ReviewMode
+	return reviewAlways
 }
 
+// cacheTTL and maxTokenAge are the settings in force: the default when
+// unset, and never over the bound, also for a value that reached storage
+// without a write through this plugin.
 func (s *reviewSettings) cacheTTL() time.Duration {
-	if s.ReviewCacheTTL <= 0 {
-		return defaultReviewCacheTTL
-	}
-	return s.ReviewCacheTTL
+	return inForce(s.ReviewCacheTTL, defaultReviewCacheTTL, maxReviewCacheTTL)
 }
 
 func (s *reviewSettings) maxTokenAge() time.Duration {
-	if s.LocalMaxTokenAge <= 0 {
-		return defaultLocalMaxTokenAge
+	return inForce(s.LocalMaxTokenAge, defaultLocalMaxTokenAge, maxLocalMaxTokenAge)
+}
+
+func inForce(v, def, bound time.Duration) time.Duration {
+	switch {
+	case v <= 0:
+		return def
+	case v > bound:
+		return bound
 	}
-	return s.LocalMaxTokenAge
+	return v
 }
 
 // used says whether the role sets any of the fields.

@@ -3,6 +3,7 @@ package kubeauth
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -109,5 +110,30 @@ func TestReviewFieldWarnings(t *testing.T) {
 	}
 	if resp := e.mustDo(logical.UpdateOperation, "role/"+testRole, map[string]any{"review_mode": "hybrid"}); resp != nil {
 		t.Fatalf("want no warning once both take effect, got %v", resp.Warnings)
+	}
+}
+
+// A stored value out of bounds (written to storage some other way) is held
+// to the bounds; an unknown mode reviews every login.
+func TestStoredReviewSettingsInForce(t *testing.T) {
+	for _, tc := range []struct {
+		stored        reviewSettings
+		mode          string
+		ttl, tokenAge time.Duration
+	}{
+		{reviewSettings{}, reviewAlways, 10 * time.Second, 10 * time.Minute},
+		{reviewSettings{ReviewMode: "bogus", ReviewCacheTTL: -time.Second, LocalMaxTokenAge: -1}, reviewAlways, 10 * time.Second, 10 * time.Minute},
+		{reviewSettings{ReviewMode: reviewHybrid, ReviewCacheTTL: time.Hour, LocalMaxTokenAge: 24 * time.Hour}, reviewHybrid, 5 * time.Minute, time.Hour},
+		{reviewSettings{ReviewMode: reviewCached, ReviewCacheTTL: 3 * time.Second, LocalMaxTokenAge: time.Minute}, reviewCached, 3 * time.Second, time.Minute},
+	} {
+		if got := tc.stored.mode(); got != tc.mode {
+			t.Errorf("%+v: mode %q, want %q", tc.stored, got, tc.mode)
+		}
+		if got := tc.stored.cacheTTL(); got != tc.ttl {
+			t.Errorf("%+v: cacheTTL %v, want %v", tc.stored, got, tc.ttl)
+		}
+		if got := tc.stored.maxTokenAge(); got != tc.tokenAge {
+			t.Errorf("%+v: maxTokenAge %v, want %v", tc.stored, got, tc.tokenAge)
+		}
 	}
 }
