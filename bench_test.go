@@ -3,6 +3,7 @@ package kubeauth
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,10 +27,13 @@ import (
 func BenchmarkLogin(b *testing.B) {
 	b.Run("always-tls", func(b *testing.B) {
 		e := configured(b)
-		token := e.token()
+		var clients atomic.Int64
 		b.ReportAllocs()
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
+			// A token per client: concurrent logins with one token would
+			// share their TokenReviews.
+			token := e.tokenNo(int(clients.Add(1)))
 			for pb.Next() {
 				benchLogin(b, e, token)
 			}
