@@ -191,7 +191,7 @@ var errNoSigningKeyFlag = errors.New("the apiserver's command line has no --serv
 // tokenKid is the kid in a token's header.
 func tokenKid(t *testing.T, jwt string) string {
 	t.Helper()
-	tok, err := jose.ParseSigned(jwt, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	tok, err := jose.ParseSignedCompact(jwt, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
 	if err != nil {
 		t.Fatal(err)
 	}
