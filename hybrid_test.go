@@ -222,7 +222,10 @@ func TestHybridSelfReviewReviews(t *testing.T) {
 func TestHybridKeySetDroppedWithTheConfig(t *testing.T) {
 	e, clk := hybridEnv(t, nil)
 	e.mustLogin(testRole, e.boundToken(clk.Now(), nil))
-	st := e.state()
+	st, err := e.b.currentState(t.Context(), e.storage)
+	if err != nil || st == nil {
+		t.Fatalf("state: %v %v", st, err)
+	}
 	if st.clusterKeys.set == nil {
 		t.Fatal("no key set after a hybrid login")
 	}
