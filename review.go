@@ -11,8 +11,8 @@ import (
 
 // Bounds of what logins remember under one config. An entry of either
 // cache takes at most its value bound (as counted by cacheableAnswer and
-// labelsSize) plus about 300 bytes of bookkeeping, so the review cache
-// holds at most about 23 MiB and the label cache about 4.5 MiB; a real
+// labelsSize) plus about 400 bytes of bookkeeping, so the review cache
+// holds at most about 23 MiB and the label cache about 4.3 MiB; a real
 // entry is a few hundred bytes.
 const (
 	maxCachedReviews = reviewcache.DefaultMaxEntries
