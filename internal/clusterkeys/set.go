@@ -69,9 +69,10 @@ type Set struct {
 	log          hclog.Logger
 
 	// tickEvery is how often the background goroutine looks for documents
-	// due for a refresh: half of RefreshEvery, so an idle Set's copy is at
-	// most 1.5 times RefreshEvery old (a caller never waits for it; a used
-	// Set also refreshes on use at RefreshEvery).
+	// due for a refresh: half of RefreshEvery (but not more often than
+	// MinRefresh allows a fetch), so an idle Set's copy is at most 1.5 times
+	// RefreshEvery old. No caller waits for it; a used Set also refreshes on
+	// use at RefreshEvery.
 	tickEvery time.Duration
 
 	// ctx is the parent of every fetch; Close cancels it. fetches counts the
@@ -112,7 +113,7 @@ func New(f Fetcher, o Options) *Set {
 		fetcher:      f,
 		minRefresh:   o.MinRefresh,
 		refreshEvery: o.RefreshEvery,
-		tickEvery:    o.RefreshEvery / 2,
+		tickEvery:    max(o.RefreshEvery/2, o.MinRefresh),
 		now:          o.Now,
 		log:          o.Logger,
 		ctx:          ctx,
@@ -164,7 +165,7 @@ func (s *Set) Key(ctx context.Context, kid string) (crypto.PublicKey, error) {
 	case !have:
 		return nil, s.keys.noValue(lastErr, closed)
 	case f != nil && f.err != nil:
-		return nil, errors.Join(ErrUnknownKey, fmt.Errorf("refreshing the cluster's signing keys: %w", f.err))
+		return nil, fmt.Errorf("%w (refreshing the cluster's signing keys failed: %w)", ErrUnknownKey, f.err)
 	default:
 		return nil, ErrUnknownKey
 	}

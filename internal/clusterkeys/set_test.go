@@ -530,3 +530,15 @@ func TestNoFetchAfterClose(t *testing.T) {
 	h.settle()
 	h.wantFetches(t, jwksPath, 1)
 }
+
+// Options shorter than the background interval can be are still usable.
+func TestTinyRefreshEvery(t *testing.T) {
+	a := ecKey(t, elliptic.P256()).Public()
+	api := newFakeFetcher()
+	api.serve(jwksPath, jwksDoc(t, map[string]crypto.PublicKey{"a": a}))
+	s := New(api, Options{MinRefresh: time.Nanosecond, RefreshEvery: time.Nanosecond})
+	t.Cleanup(s.Close)
+	if k, err := s.Key(context.Background(), "a"); err != nil || !sameKey(k, a) {
+		t.Fatalf("Key(a) = %v, %v", k, err)
+	}
+}
