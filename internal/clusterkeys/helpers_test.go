@@ -96,6 +96,13 @@ func (f *fakeFetcher) hold() {
 	f.started = make(chan string, 1024)
 }
 
+// watch reports each call on started without holding it.
+func (f *fakeFetcher) watch() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.started = make(chan string, 1024)
+}
+
 func (f *fakeFetcher) release() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -174,7 +181,7 @@ func newHarness(t *testing.T, keys map[string]crypto.PublicKey) *harness {
 }
 
 // settle waits for the fetches the test's own calls started.
-func (h *harness) settle() { h.set.wg.Wait() }
+func (h *harness) settle() { h.set.fetches.Wait() }
 
 // mustKey asks for kid and fails unless the answer is want.
 func (h *harness) mustKey(t *testing.T, kid string, want crypto.PublicKey) {

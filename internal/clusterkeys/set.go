@@ -33,7 +33,7 @@ type Fetcher interface {
 // Options tune a Set; the zero value gives the defaults.
 type Options struct {
 	MinRefresh   time.Duration // an unknown kid refreshes at most once per MinRefresh (default 5s)
-	RefreshEvery time.Duration // keys and issuer older than this are refetched on use (default 5m)
+	RefreshEvery time.Duration // keys and issuer older than this are refetched, on use and in the background (default 5m)
 	Now          func() time.Time
 	Logger       hclog.Logger
 }
@@ -68,22 +68,33 @@ type Set struct {
 	now          func() time.Time
 	log          hclog.Logger
 
-	// ctx is the parent of every fetch; Close cancels it. wg counts the
-	// fetch goroutines so Close can wait for them.
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// tickEvery is how often the background goroutine looks for documents
+	// due for a refresh: half of RefreshEvery (but not more often than
+	// MinRefresh allows a fetch), so an idle Set's copy is at most 1.5 times
+	// RefreshEvery old. No caller waits for it; a used Set also refreshes on
+	// use at RefreshEvery.
+	tickEvery time.Duration
 
-	// mu guards closed and everything in keys and issuer. Fetches run
-	// without it; only their results are installed under it.
-	mu     sync.RWMutex
-	closed bool
-	keys   doc[map[string]crypto.PublicKey]
-	issuer doc[string]
+	// ctx is the parent of every fetch; Close cancels it. fetches counts the
+	// fetch goroutines and ticker the background one, so Close can wait.
+	ctx     context.Context
+	cancel  context.CancelFunc
+	fetches sync.WaitGroup
+	ticker  sync.WaitGroup
+
+	// mu guards closed, ticking and everything in keys and issuer. Fetches
+	// run without it; only their results are installed under it.
+	mu      sync.RWMutex
+	closed  bool
+	ticking bool
+	keys    doc[map[string]crypto.PublicKey]
+	issuer  doc[string]
 }
 
-// New returns a Set that fetches through f. Nothing is fetched until the
-// first Key or Issuer call.
+// New returns a Set that fetches through f. Nothing is fetched, and no
+// goroutine runs, until the first Key or Issuer call; from then on a
+// background goroutine keeps the documents fresh until Close, which the
+// owner must call when it drops the Set.
 func New(f Fetcher, o Options) *Set {
 	if o.MinRefresh <= 0 {
 		o.MinRefresh = defaultMinRefresh
@@ -102,6 +113,7 @@ func New(f Fetcher, o Options) *Set {
 		fetcher:      f,
 		minRefresh:   o.MinRefresh,
 		refreshEvery: o.RefreshEvery,
+		tickEvery:    max(o.RefreshEvery/2, o.MinRefresh),
 		now:          o.Now,
 		log:          o.Logger,
 		ctx:          ctx,
@@ -153,7 +165,7 @@ func (s *Set) Key(ctx context.Context, kid string) (crypto.PublicKey, error) {
 	case !have:
 		return nil, s.keys.noValue(lastErr, closed)
 	case f != nil && f.err != nil:
-		return nil, errors.Join(ErrUnknownKey, fmt.Errorf("refreshing the cluster's signing keys: %w", f.err))
+		return nil, fmt.Errorf("%w (refreshing the cluster's signing keys failed: %w)", ErrUnknownKey, f.err)
 	default:
 		return nil, ErrUnknownKey
 	}
@@ -187,14 +199,33 @@ func (s *Set) Issuer(ctx context.Context) (string, error) {
 	return iss, nil
 }
 
-// Close stops any fetch in flight and waits for it; later calls fetch
-// nothing. Keys and issuer already loaded are still answered.
+// Close stops the background goroutine and any fetch in flight, and waits
+// for them; later calls fetch nothing. Keys and issuer already loaded are
+// still answered.
 func (s *Set) Close() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
 	s.cancel()
-	s.wg.Wait()
+	s.fetches.Wait()
+	s.ticker.Wait()
+}
+
+// tick refreshes, every tickEvery, whichever document is due, so a Set that
+// sees no calls for a while does not answer its next one from an old copy.
+func (s *Set) tick() {
+	defer s.ticker.Done()
+	t := time.NewTicker(s.tickEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			s.keys.refreshInBackground(s)
+			s.issuer.refreshInBackground(s)
+		}
+	}
 }
 
 // state is what decides when a document is fetched.
@@ -268,12 +299,17 @@ func (d *doc[T]) refreshInBackground(s *Set) {
 // startLocked begins a fetch in its own goroutine, so a caller that stops
 // waiting (its context ends) does not cancel it for the others.
 func (d *doc[T]) startLocked(s *Set, now time.Time) *fetch {
+	if !s.ticking {
+		s.ticking = true
+		s.ticker.Add(1)
+		go s.tick()
+	}
 	f := &fetch{done: make(chan struct{})}
 	d.inflight = f
 	d.triedAt = now
-	s.wg.Add(1)
+	s.fetches.Add(1)
 	go func() {
-		defer s.wg.Done()
+		defer s.fetches.Done()
 		defer close(f.done)
 		val, notes, err := d.get(s)
 		s.mu.Lock()

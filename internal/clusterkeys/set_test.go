@@ -483,3 +483,62 @@ func BenchmarkKeyHit(b *testing.B) {
 		}
 	})
 }
+
+// With no calls at all, the background goroutine refreshes a due copy: a
+// key removed while the Set was idle is gone before the next call.
+func TestIdleSetRefreshesInTheBackground(t *testing.T) {
+	a, b := ecKey(t, elliptic.P256()).Public(), ecKey(t, elliptic.P256()).Public()
+	h := newHarness(t, map[string]crypto.PublicKey{"a": a, "b": b})
+	// Before the first call starts the goroutine: look every millisecond of
+	// real time, while the Set's own clock stays under the test's control.
+	h.set.tickEvery = time.Millisecond
+	h.mustKey(t, "a", a)
+	if _, err := h.set.Issuer(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h.api.serve(jwksPath, jwksDoc(t, map[string]crypto.PublicKey{"b": b}))
+	h.api.watch()
+
+	h.clock.Advance(testRefreshEvery)
+	seen := map[string]bool{}
+	for len(seen) < 2 {
+		seen[<-h.api.started] = true
+	}
+	if !seen[jwksPath] || !seen[discoveryPath] {
+		t.Fatalf("background refresh fetched %v", seen)
+	}
+	// Each copy is fresh again now, so the goroutine starts nothing more
+	// and the wait below cannot race with a new fetch.
+	h.settle()
+	h.mustUnknown(t, "a")
+	h.mustKey(t, "b", b)
+	h.wantFetches(t, jwksPath, 2)
+	h.wantFetches(t, discoveryPath, 2)
+}
+
+// After Close (which returns only once the background goroutine has ended),
+// a held key is still answered but nothing is fetched, even when due.
+func TestNoFetchAfterClose(t *testing.T) {
+	a := ecKey(t, elliptic.P256()).Public()
+	h := newHarness(t, map[string]crypto.PublicKey{"a": a})
+	h.set.tickEvery = time.Millisecond
+	h.mustKey(t, "a", a)
+	h.set.Close()
+	h.clock.Advance(10 * testRefreshEvery)
+	h.mustKey(t, "a", a)
+	h.mustUnknown(t, "b")
+	h.settle()
+	h.wantFetches(t, jwksPath, 1)
+}
+
+// Options shorter than the background interval can be are still usable.
+func TestTinyRefreshEvery(t *testing.T) {
+	a := ecKey(t, elliptic.P256()).Public()
+	api := newFakeFetcher()
+	api.serve(jwksPath, jwksDoc(t, map[string]crypto.PublicKey{"a": a}))
+	s := New(api, Options{MinRefresh: time.Nanosecond, RefreshEvery: time.Nanosecond})
+	t.Cleanup(s.Close)
+	if k, err := s.Key(context.Background(), "a"); err != nil || !sameKey(k, a) {
+		t.Fatalf("Key(a) = %v, %v", k, err)
+	}
+}
