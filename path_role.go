@@ -509,7 +509,8 @@ func isRootPolicy(p string) bool { return strings.EqualFold(strings.TrimSpace(p)
 func roleWarnings(r *roleEntry, mountMaxTTL time.Duration) []string {
 	var w []string
 	if r.Audience == "" {
-		w = append(w, "audience is not set: any audience the API server accepts will do; "+
+		w = append(w, "audience is not set: a token minted for any audience, another service's included, can log in "+
+			"(the TokenReview then checks the token against its own audiences); "+
 			"set one (for example \"vault\") so tokens minted for other services cannot log in")
 	}
 	if mountMaxTTL > 0 && r.TokenMaxTTL > mountMaxTTL {

@@ -142,6 +142,18 @@ func publicKeyPEM(t *testing.T) string {
 // kubernetes mount that names none.
 func builtinMount(t *testing.T) *mount {
 	t.Helper()
+	m, _, _ := enableBuiltin(t)
+	return m
+}
+
+// enableBuiltin enables Vault's own kubernetes method at a fresh path and
+// returns the mount, its UUID and the built-in's version. Vault gives a new mount of type
+// kubernetes the newest registered version of a plugin of that name, so
+// this works only while no test has registered the plugin as "kubernetes"
+// (TestUpgradeFromBuiltinAndBack does, and removes it when done): tests that
+// call it run before the parallel tests, or are that test.
+func enableBuiltin(t *testing.T) (*mount, string, string) {
+	t.Helper()
 	path := realstack.UniqueName(t, "builtin")
 	expectOK(t, root(t, http.MethodPost, "sys/auth/"+path, map[string]any{
 		"type": "kubernetes", "config": map[string]any{"plugin_version": builtinVersion(t)},
@@ -152,11 +164,11 @@ func builtinMount(t *testing.T) *mount {
 	if !strings.HasSuffix(r.Data().Str("running_plugin_version"), "+builtin") {
 		t.Fatalf("auth/%s is not the built-in method: %s", path, r)
 	}
-	return &mount{path: path, accessor: r.Data().Str("accessor")}
+	return &mount{path: path, accessor: r.Data().Str("accessor")}, r.Data().Str("uuid"), r.Data().Str("running_plugin_version")
 }
 
+// Not parallel: see enableBuiltin.
 func TestReadsMatchBuiltin(t *testing.T) {
-	t.Parallel()
 	builtin, plugin := builtinMount(t), newMount(t)
 	other := publicKeyPEM(t)
 
@@ -272,8 +284,8 @@ func TestReadsMatchBuiltin(t *testing.T) {
 
 // A login answers with the same token settings and metadata on both, the
 // role named as the client sent it.
+// Not parallel: see enableBuiltin.
 func TestLoginMatchesBuiltin(t *testing.T) {
-	t.Parallel()
 	builtin, plugin := builtinMount(t), newMount(t)
 	w := stk.NewWorkload(t, "parity", nil)
 	for _, m := range []*mount{builtin, plugin} {

@@ -22,14 +22,8 @@ import (
 // then back again.
 func TestUpgradeFromBuiltinAndBack(t *testing.T) {
 	t.Parallel()
-	path := realstack.UniqueName(t, "builtin")
-	expectOK(t, root(t, http.MethodPost, "sys/auth/"+path, map[string]any{"type": "kubernetes"}))
-	t.Cleanup(func() { root(t, http.MethodDelete, "sys/auth/"+path, nil) })
-	r := root(t, http.MethodGet, "sys/auth/"+path, nil)
-	expectStatus(t, r, http.StatusOK)
-	builtinVersion := r.Data().Str("running_plugin_version")
-	m := &mount{path: path, accessor: r.Data().Str("accessor")}
-	mountUUID := r.Data().Str("uuid")
+	m, mountUUID, builtinVersion := enableBuiltin(t)
+	path := m.path
 
 	// Set up with the built-in method, with every shape it stores: a
 	// pem_keys entry of two PEM blocks (it uses the first), a CA bundle
@@ -83,8 +77,15 @@ func TestUpgradeFromBuiltinAndBack(t *testing.T) {
 	if err != nil {
 		t.Fatalf("registering the plugin as kubernetes %s: %v", stk.pluginVersion, err)
 	}
+	// Registered under the built-in's name, the plugin would be what new
+	// mounts of type kubernetes get (see enableBuiltin).
+	t.Cleanup(func() {
+		_ = stk.root.Sys().DeregisterPluginWithContext(context.Background(), &vault.DeregisterPluginInput{
+			Name: "kubernetes", Type: vault.PluginTypeCredential, Version: stk.pluginVersion,
+		})
+	})
 	switchMount(ctx, t, m, stk.pluginVersion)
-	r = root(t, http.MethodGet, "sys/auth/"+path, nil)
+	r := root(t, http.MethodGet, "sys/auth/"+path, nil)
 	if r.Data().Str("running_sha256") != stk.pluginSHA {
 		t.Fatalf("after the switch auth/%s is not served by the plugin binary: %s", path, r)
 	}

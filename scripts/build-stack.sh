@@ -5,7 +5,7 @@
 # None of them can be downloaded as a release binary here, so they are built
 # from the wrapper modules under scripts/stack/<component>/ (see the comments
 # in each go.mod). Builds run one after another: the machine has 2 cores and
-# Vault alone needs ~4 GB of build cache and ~9 minutes cold.
+# Vault alone needs ~4 GB of build cache and most of the cold build time.
 #
 # Usage: scripts/build-stack.sh [etcd|kube-apiserver|kubectl|vault ...]   (default: all)
 set -euo pipefail
