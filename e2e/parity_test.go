@@ -136,10 +136,7 @@ func publicKeyPEM(t *testing.T) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 }
 
-// builtinMount enables Vault's own kubernetes method at a fresh path. The
-// version is pinned: once TestUpgradeFromBuiltinAndBack has registered the
-// plugin as kubernetes with a version, Vault enables that version for a
-// kubernetes mount that names none.
+// builtinMount enables Vault's own kubernetes method at a fresh path.
 func builtinMount(t *testing.T) *mount {
 	t.Helper()
 	m, _, _ := enableBuiltin(t)
@@ -155,9 +152,7 @@ func builtinMount(t *testing.T) *mount {
 func enableBuiltin(t *testing.T) (*mount, string, string) {
 	t.Helper()
 	path := realstack.UniqueName(t, "builtin")
-	expectOK(t, root(t, http.MethodPost, "sys/auth/"+path, map[string]any{
-		"type": "kubernetes", "config": map[string]any{"plugin_version": builtinVersion(t)},
-	}))
+	expectOK(t, root(t, http.MethodPost, "sys/auth/"+path, map[string]any{"type": "kubernetes"}))
 	t.Cleanup(func() { root(t, http.MethodDelete, "sys/auth/"+path, nil) })
 	r := root(t, http.MethodGet, "sys/auth/"+path, nil)
 	expectStatus(t, r, http.StatusOK)
@@ -305,23 +300,4 @@ func TestLoginMatchesBuiltin(t *testing.T) {
 	if got, want := entityAlias(t, plugin, p.Str("entity_id")).StringMap("metadata"), entityAlias(t, builtin, b.Str("entity_id")).StringMap("metadata"); !maps.Equal(got, want) {
 		t.Errorf("entity alias metadata: plugin %v, built-in %v", got, want)
 	}
-}
-
-// builtinVersion is the version of Vault's built-in kubernetes method, as
-// its plugin catalog lists it (v0.23.1+builtin for Vault 1.21.1).
-func builtinVersion(t *testing.T) string {
-	t.Helper()
-	r := root(t, http.MethodGet, "sys/plugins/catalog", nil)
-	expectStatus(t, r, http.StatusOK)
-	detailed, _ := r.Data()["detailed"].([]any)
-	for _, d := range detailed {
-		p, _ := d.(map[string]any)
-		if p["type"] == "auth" && p["name"] == "kubernetes" && p["builtin"] == true {
-			if v, _ := p["version"].(string); v != "" {
-				return v
-			}
-		}
-	}
-	t.Fatalf("the plugin catalog lists no built-in kubernetes auth method: %s", r)
-	return ""
 }
