@@ -171,7 +171,7 @@ func TestParseJWKS(t *testing.T) {
 // the real token verifies with the key parsed from the set it would serve.
 func TestKeyIDAndSignatureMatchTheAPIServer(t *testing.T) {
 	pub := pemKey(t, "apiserver-sa.pub")
-	tok, err := jose.ParseSigned(strings.TrimSpace(string(readTestdata(t, "apiserver-token.jwt"))), []jose.SignatureAlgorithm{jose.RS256})
+	tok, err := jose.ParseSignedCompact(strings.TrimSpace(string(readTestdata(t, "apiserver-token.jwt"))), []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		t.Fatal(err)
 	}
