@@ -40,6 +40,7 @@ const (
 	checkNameServiceAccounts = "get_serviceaccounts"
 	checkNameIssuer          = "issuer"
 	checkNamePEMKeys         = "pem_keys"
+	checkNameClusterKeys     = "cluster_keys"
 )
 
 // Thresholds of the checks.
@@ -668,6 +669,67 @@ func containsKey(keys []crypto.PublicKey, k crypto.PublicKey) bool {
 		}
 	}
 	return false
+}
+
+// inspectClusterKeys: hybrid roles verify young tokens locally with the
+// issuer the cluster announces (when the config sets none) and the keys it
+// publishes (when pem_keys is not set), fetched with the reviewer
+// credential. Without them those logins fail; without a credential to fetch
+// them with, hybrid roles review every token instead.
+func inspectClusterKeys(hybrid []string, cfg *kubeConfig, selfReview bool,
+	disc oidcDiscovery, discErr error, keys []publishedKey, keysErr error, who reviewer) checkResult {
+	r := checkResult{name: checkNameClusterKeys, data: map[string]any{"hybrid_roles": hybrid}}
+	roles := strings.Join(hybrid, ", ")
+	needIssuer, needKeys := cfg.Issuer == "", len(cfg.PEMKeys) == 0
+	if selfReview {
+		r.status = checkWarning
+		r.detail = fmt.Sprintf("review_mode=hybrid roles (%s) cannot fetch the cluster's keys without a reviewer credential, so they review every token as cached does", roles)
+		r.fix = "set token_reviewer_jwt, or set both pem_keys and issuer in the config"
+		return r
+	}
+	var err error
+	var what string
+	switch {
+	case needIssuer && discErr != nil:
+		err, what = discErr, "its OIDC discovery document"
+	case needKeys && keysErr != nil:
+		err, what = keysErr, "its service-account key set"
+	}
+	if err != nil {
+		r.status = checkFailed
+		r.detail = fmt.Sprintf("review_mode=hybrid roles (%s) verify young tokens with the cluster's issuer and keys, but %s cannot be read: %v; "+
+			"their logins fail", roles, what, err)
+		switch apiStatus(err) {
+		case http.StatusUnauthorized, http.StatusForbidden:
+			r.fix = fmt.Sprintf("bind the reviewer to ClusterRole system:service-account-issuer-discovery: kubectl create clusterrolebinding %s "+
+				"--clusterrole=system:service-account-issuer-discovery %s", who.bindingName("issuer-discovery"), who.subjectFlag())
+		case http.StatusNotFound:
+			r.fix = "the API server does not publish them: set issuer and pem_keys in the config, or use review_mode=cached on those roles"
+		default:
+			r.fix = "see kubernetes_api: the API server did not answer"
+		}
+		return r
+	}
+	var uses []string
+	if needIssuer {
+		r.data["issuer"] = disc.Issuer
+		uses = append(uses, "the issuer the cluster announces, "+disc.Issuer)
+	} else {
+		uses = append(uses, "the configured issuer")
+	}
+	if needKeys {
+		kids := make([]string, 0, len(keys))
+		for _, k := range keys {
+			kids = append(kids, k.kid)
+		}
+		r.data["kids"] = kids
+		uses = append(uses, fmt.Sprintf("the %d key(s) it publishes (kid %s)", len(keys), strings.Join(kids, ", ")))
+	} else {
+		uses = append(uses, "pem_keys")
+	}
+	r.status = checkPassed
+	r.detail = fmt.Sprintf("review_mode=hybrid roles (%s) verify young tokens locally with %s", roles, strings.Join(uses, " and "))
+	return r
 }
 
 // discoveryUnavailable says why a check that needs the cluster's

@@ -2,6 +2,9 @@ package kubeauth
 
 import (
 	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -29,9 +32,6 @@ import (
 // without spec.audiences checks against, as a real API server does.
 const fakeAPIAudience = "https://kubernetes.default.svc"
 
-// fakeIssuer is the issuer the fake announces, that of tokenClaims.
-const fakeIssuer = "https://kubernetes.default.svc.cluster.local"
-
 // The service account the fake says the reviewer token belongs to.
 const (
 	fakeReviewerNamespace = "vault-auth"
@@ -49,6 +49,8 @@ type fakeKube struct {
 	key   crypto.PublicKey // verifies service-account tokens
 
 	mu sync.Mutex
+	// issuer is what the discovery document announces.
+	issuer string
 	// reviewerToken is the bearer token every call must carry; "" lets any
 	// token that itself verifies call (the self-review mode).
 	reviewerToken   string
@@ -59,20 +61,22 @@ type fakeKube struct {
 	intercept func(w http.ResponseWriter, r *http.Request) bool
 	// lastReview is the spec of the most recent TokenReview.
 	lastReview authv1.TokenReviewSpec
+	// published are the keys /openid/v1/jwks serves, by kid: key at first.
+	// Tokens signed with any of them (or with key) pass a TokenReview.
+	published map[string]crypto.PublicKey
 	// reviewerUser is who SelfSubjectReview says the reviewer token is.
 	reviewerUser string
 	// denied lists the "verb resource" pairs SelfSubjectAccessReview
 	// refuses; everything else is allowed.
 	denied map[string]bool
-	// issuer is what OIDC discovery announces; jwks is the published key
-	// set (nil: the key tokens are verified with).
-	issuer string
-	jwks   []crypto.PublicKey
 	// clockOffset moves the Date header of every answer away from the
 	// real time, as an API server with a wrong clock would send it.
 	clockOffset time.Duration
 
 	reviews atomic.Int64
+	// namespaceGets counts GETs of namespaces; jwksGets and discoveryGets
+	// those of the signing keys and the discovery document.
+	namespaceGets, jwksGets, discoveryGets atomic.Int64
 	// open counts client connections the server holds open.
 	open atomic.Int64
 }
@@ -86,11 +90,12 @@ func newFakeKube(t testing.TB, key crypto.PublicKey) *fakeKube {
 	t.Helper()
 	f := &fakeKube{
 		key:             key,
+		issuer:          testIssuer,
 		serviceAccounts: map[string]fakeServiceAccount{},
 		namespaces:      map[string]map[string]string{},
+		published:       map[string]crypto.PublicKey{testKeyID(t, key): key},
 		reviewerUser:    "system:serviceaccount:" + fakeReviewerNamespace + ":" + fakeReviewerName,
 		denied:          map[string]bool{},
-		issuer:          fakeIssuer,
 	}
 	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
 	// Tests that distrust the server's certificate on purpose would
@@ -161,14 +166,6 @@ func (f *fakeKube) setIssuer(iss string) {
 	f.issuer = iss
 }
 
-// setPublishedKeys sets the key set the fake publishes; none restores the
-// default, the key it verifies tokens with.
-func (f *fakeKube) setPublishedKeys(keys ...crypto.PublicKey) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.jwks = keys
-}
-
 func (f *fakeKube) setClockOffset(d time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -212,10 +209,10 @@ func (f *fakeKube) serve(w http.ResponseWriter, r *http.Request) {
 		f.serveSelfSubjectReview(w)
 	case r.Method == http.MethodPost && r.URL.Path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews":
 		f.serveSelfSubjectAccessReview(w, r)
-	case r.Method == http.MethodGet && r.URL.Path == "/.well-known/openid-configuration":
-		f.serveDiscovery(w)
 	case r.Method == http.MethodGet && r.URL.Path == "/openid/v1/jwks":
 		f.serveJWKS(w)
+	case r.Method == http.MethodGet && r.URL.Path == "/.well-known/openid-configuration":
+		f.serveDiscovery(w)
 	case r.Method == http.MethodGet && len(parts) == 4 && parts[0] == "api" && parts[2] == "namespaces":
 		f.serveNamespace(w, parts[3])
 	case r.Method == http.MethodGet && len(parts) == 6 && parts[2] == "namespaces" && parts[4] == "serviceaccounts":
@@ -294,8 +291,19 @@ func (f *fakeKube) verify(token string, out *serviceAccountClaims) error {
 	if err != nil {
 		return err
 	}
+	f.mu.Lock()
+	keys := []crypto.PublicKey{f.key}
+	for _, k := range f.published {
+		keys = append(keys, k)
+	}
+	f.mu.Unlock()
 	var c serviceAccountClaims
-	if err := tok.Claims(f.key, &c); err != nil {
+	for _, key := range keys {
+		if err = tok.Claims(key, &c); err == nil {
+			break
+		}
+	}
+	if err != nil {
 		return err
 	}
 	if err := c.ValidateWithLeeway(jwt.Expected{Time: time.Now()}, 0); err != nil {
@@ -307,7 +315,53 @@ func (f *fakeKube) verify(token string, out *serviceAccountClaims) error {
 	return nil
 }
 
+// publish makes the fake serve key under kid too (a rotation adds a key).
+func (f *fakeKube) publish(kid string, key crypto.PublicKey) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.published[kid] = key
+}
+
+func (f *fakeKube) serveJWKS(w http.ResponseWriter) {
+	f.jwksGets.Add(1)
+	f.mu.Lock()
+	var set jose.JSONWebKeySet
+	for kid, key := range f.published {
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: key, KeyID: kid, Use: "sig", Algorithm: string(jose.RS256)})
+	}
+	f.mu.Unlock()
+	writeJSON(w, http.StatusOK, set)
+}
+
+// serveDiscovery answers as a kube-apiserver does, with a jwks_uri that a
+// client outside the cluster could not reach.
+func (f *fakeKube) serveDiscovery(w http.ResponseWriter) {
+	f.discoveryGets.Add(1)
+	f.mu.Lock()
+	iss := f.issuer
+	f.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer":                                iss,
+		"jwks_uri":                              "https://10.96.0.1:443/openid/v1/jwks",
+		"response_types_supported":              []string{"id_token"},
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": []string{"RS256"},
+	})
+}
+
+// testKeyID names a public key as the kube-apiserver does.
+func testKeyID(t testing.TB, key crypto.PublicKey) string {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(der)
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
 func (f *fakeKube) serveNamespace(w http.ResponseWriter, name string) {
+	f.namespaceGets.Add(1)
 	f.mu.Lock()
 	labels, ok := f.namespaces[name]
 	f.mu.Unlock()
@@ -375,33 +429,6 @@ func (f *fakeKube) serveSelfSubjectAccessReview(w http.ResponseWriter, r *http.R
 		review.Status = authzv1.SubjectAccessReviewStatus{Allowed: true, Reason: "allowed by the fake"}
 	}
 	writeJSON(w, http.StatusCreated, review)
-}
-
-func (f *fakeKube) serveDiscovery(w http.ResponseWriter) {
-	f.mu.Lock()
-	iss := f.issuer
-	f.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{
-		"issuer":                                iss,
-		"jwks_uri":                              iss + "/openid/v1/jwks",
-		"response_types_supported":              []string{"id_token"},
-		"subject_types_supported":               []string{"public"},
-		"id_token_signing_alg_values_supported": []string{"RS256"},
-	})
-}
-
-func (f *fakeKube) serveJWKS(w http.ResponseWriter) {
-	f.mu.Lock()
-	keys := f.jwks
-	f.mu.Unlock()
-	if keys == nil {
-		keys = []crypto.PublicKey{f.key}
-	}
-	set := jose.JSONWebKeySet{}
-	for i, k := range keys {
-		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k, KeyID: fmt.Sprintf("fake-key-%d", i), Use: "sig"})
-	}
-	writeJSON(w, http.StatusOK, set)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -128,20 +128,6 @@ func (k *kubeClient) mayI(ctx context.Context, attrs authzv1.ResourceAttributes)
 	return out.Status, nil
 }
 
-// getRaw reads a non-resource path of the API server.
-func (k *kubeClient) getRaw(ctx context.Context, path string) ([]byte, error) {
-	ctx, cancel, err := k.callContext(ctx, "")
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
-	body, err := k.clientset.Discovery().RESTClient().Get().AbsPath(path).DoRaw(ctx)
-	if err != nil {
-		return nil, k.apiError("GET "+path, err)
-	}
-	return body, nil
-}
-
 // oidcDiscovery is the part of the cluster's OIDC discovery document the
 // checks compare with the config.
 type oidcDiscovery struct {
@@ -152,7 +138,7 @@ type oidcDiscovery struct {
 // discovery reads the issuer the cluster announces for its
 // service-account tokens.
 func (k *kubeClient) discovery(ctx context.Context) (oidcDiscovery, error) {
-	body, err := k.getRaw(ctx, discoveryPath)
+	body, err := k.getPath(ctx, discoveryPath)
 	if err != nil {
 		return oidcDiscovery{}, err
 	}
@@ -179,7 +165,7 @@ type publishedKey struct {
 
 // publishedKeys reads the cluster's JWKS.
 func (k *kubeClient) publishedKeys(ctx context.Context) ([]publishedKey, error) {
-	body, err := k.getRaw(ctx, jwksPath)
+	body, err := k.getPath(ctx, jwksPath)
 	if err != nil {
 		return nil, err
 	}

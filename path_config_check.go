@@ -24,7 +24,7 @@ func pathConfigCheck(b *backend) *framework.Path {
 			logical.ReadOperation: &framework.PathOperation{
 				Callback: b.pathConfigCheckRead,
 				Summary: "Check the config against the live cluster: the API server, its CA, the clock, " +
-					"the reviewer credential and its permissions, the issuer and pem_keys.",
+					"the reviewer credential and its permissions, the issuer, pem_keys and the cluster's keys.",
 				DisplayAttrs: &framework.DisplayAttributes{
 					OperationVerb:   "check",
 					OperationSuffix: "auth-configuration",
@@ -46,11 +46,11 @@ func (b *backend) pathConfigCheckRead(ctx context.Context, req *logical.Request,
 		results = unusableConfig(err)
 	default:
 		defer st.release()
-		withSelector, err := b.rolesWithSelector(ctx, req.Storage)
+		usage, err := b.roleUsage(ctx, req.Storage)
 		if err != nil {
 			return nil, err
 		}
-		results = b.runConfigChecks(ctx, st, withSelector)
+		results = b.runConfigChecks(ctx, st, usage)
 	}
 	v := verdict(results)
 	b.Logger().Debug("config check", "verdict", v)
@@ -71,36 +71,49 @@ func unusableConfig(err error) []checkResult {
 		fix:    "fix what the error names, or write the config again",
 	}}
 	for _, name := range []string{checkNameCA, checkNameClock, checkNameCredential, checkNameIdentity,
-		checkNameTokenReviews, checkNameNamespaces, checkNameServiceAccounts, checkNameIssuer, checkNamePEMKeys} {
+		checkNameTokenReviews, checkNameNamespaces, checkNameServiceAccounts, checkNameIssuer, checkNamePEMKeys, checkNameClusterKeys} {
 		results = append(results, skipped(name, "the stored config cannot be used (see kubernetes_api)"))
 	}
 	return results
 }
 
-// rolesWithSelector names the roles that use a namespace selector: only
-// then does the reviewer need get on namespaces.
-func (b *backend) rolesWithSelector(ctx context.Context, s logical.Storage) ([]string, error) {
+// roleUsage is which roles need what of the cluster beyond TokenReviews.
+type roleUsage struct {
+	// withSelector use a namespace selector: the reviewer needs get on
+	// namespaces.
+	withSelector []string
+	// hybrid verify young tokens with the cluster's issuer and keys.
+	hybrid []string
+}
+
+func (b *backend) roleUsage(ctx context.Context, s logical.Storage) (roleUsage, error) {
 	names, err := s.List(ctx, rolePrefix)
 	if err != nil {
-		return nil, fmt.Errorf("listing roles: %w", err)
+		return roleUsage{}, fmt.Errorf("listing roles: %w", err)
 	}
-	var out []string
+	var u roleUsage
 	for _, name := range names {
 		r, err := b.roles.get(ctx, s, name)
 		if err != nil {
-			return nil, err
+			return roleUsage{}, err
 		}
-		if r != nil && r.ServiceAccountNamespaceSelector != "" {
-			out = append(out, name)
+		if r == nil {
+			continue // deleted since the list
+		}
+		if r.ServiceAccountNamespaceSelector != "" {
+			u.withSelector = append(u.withSelector, name)
+		}
+		if r.mode() == reviewHybrid {
+			u.hybrid = append(u.hybrid, name)
 		}
 	}
-	return out, nil
+	return u, nil
 }
 
 // runConfigChecks makes the calls and runs every check in order. A check
 // whose precondition failed (the API server cannot be used, the credential
 // is refused) is skipped with that reason, so one fault is reported once.
-func (b *backend) runConfigChecks(ctx context.Context, st *configState, withSelector []string) []checkResult {
+func (b *backend) runConfigChecks(ctx context.Context, st *configState, usage roleUsage) []checkResult {
 	cfg, kube := st.config, st.kube
 	var results []checkResult
 
@@ -160,9 +173,9 @@ func (b *backend) runConfigChecks(ctx context.Context, st *configState, withSele
 	}{
 		{perm: permTokenReviews, applies: true},
 		{
-			perm: permNamespaces, applies: len(withSelector) > 0,
+			perm: permNamespaces, applies: len(usage.withSelector) > 0,
 			notApplies: "no role uses bound_service_account_namespace_selector, so namespaces are never read",
-			data:       map[string]any{"roles_with_selector": firstN(withSelector, 10), "roles_with_selector_count": len(withSelector)},
+			data:       map[string]any{"roles_with_selector": firstN(usage.withSelector, 10), "roles_with_selector_count": len(usage.withSelector)},
 		},
 		{
 			perm: permServiceAccounts, applies: cfg.UseAnnotationsAsAliasMetadata,
@@ -190,30 +203,54 @@ func (b *backend) runConfigChecks(ctx context.Context, st *configState, withSele
 		results = append(results, r)
 	}
 
-	// Discovery and the key set: asked with the reviewer credential, or
-	// without credentials when there is none (clusters usually refuse that).
+	// Discovery and the key set, read once for the checks that compare
+	// them: with the reviewer credential, or without credentials when there
+	// is none (clusters usually refuse that).
+	selfReview := source == credentialLoginJWT
+	hybridFetches := len(usage.hybrid) > 0 && !selfReview && (cfg.Issuer == "" || len(cfg.PEMKeys) == 0)
+	var disc oidcDiscovery
+	var keys []publishedKey
+	var discErr, keysErr error
+	if blocked == "" {
+		disc, discErr = kube.discovery(ctx)
+		if len(cfg.PEMKeys) > 0 || hybridFetches {
+			keys, keysErr = kube.publishedKeys(ctx)
+		}
+	}
 	asker := kube.credential
-	if source == credentialLoginJWT {
+	if selfReview {
 		asker = nil
 	}
-	if blocked != "" {
+
+	switch {
+	case blocked != "":
 		results = append(results, skipped(checkNameIssuer, blocked))
-	} else if d, err := kube.discovery(ctx); err != nil {
-		results = append(results, skipped(checkNameIssuer, discoveryUnavailable("its OIDC discovery document", err, asker)))
-	} else {
-		results = append(results, inspectIssuer(cfg, d))
+	case discErr != nil:
+		results = append(results, skipped(checkNameIssuer, discoveryUnavailable("its OIDC discovery document", discErr, asker)))
+	default:
+		results = append(results, inspectIssuer(cfg, disc))
 	}
 	switch {
 	case len(cfg.PEMKeys) == 0:
 		results = append(results, skipped(checkNamePEMKeys, "pem_keys is not set: signatures are checked by the TokenReview alone"))
 	case blocked != "":
 		results = append(results, skipped(checkNamePEMKeys, blocked))
+	case keysErr != nil:
+		results = append(results, skipped(checkNamePEMKeys, discoveryUnavailable("its service-account key set", keysErr, asker)))
 	default:
-		if keys, err := kube.publishedKeys(ctx); err != nil {
-			results = append(results, skipped(checkNamePEMKeys, discoveryUnavailable("its service-account key set", err, asker)))
-		} else {
-			results = append(results, inspectPEMKeys(st.keys, keys))
-		}
+		results = append(results, inspectPEMKeys(st.keys, keys))
+	}
+	switch {
+	case len(usage.hybrid) == 0:
+		results = append(results, skipped(checkNameClusterKeys, "no role uses review_mode=hybrid, so the cluster's keys are never fetched"))
+	case cfg.Issuer != "" && len(cfg.PEMKeys) > 0:
+		results = append(results, skipped(checkNameClusterKeys, "review_mode=hybrid roles verify with the configured issuer and pem_keys; nothing is fetched"))
+	case blocked != "" && !selfReview:
+		results = append(results, skipped(checkNameClusterKeys, blocked))
+	default:
+		r := inspectClusterKeys(firstN(usage.hybrid, 10), cfg, selfReview, disc, discErr, keys, keysErr, who)
+		r.data["hybrid_roles_count"] = len(usage.hybrid)
+		results = append(results, r)
 	}
 	return results
 }
@@ -244,7 +281,8 @@ between Vault and the API server, which reviewer credential is in use, who
 Kubernetes says it is and when it expires, whether it may create TokenReviews
 and (when roles or the config need it) get namespaces and service accounts,
 the issuer the cluster announces against issuer and disable_iss_validation,
-and pem_keys against the cluster's published keys. Each check is passed,
+pem_keys against the cluster's published keys, and (for review_mode=hybrid
+roles) whether the cluster's issuer and keys can be read. Each check is passed,
 failed, warning or skipped (not applicable, or not possible because an
 earlier check failed), with a one-sentence fix for each problem; verdict
 sums them up in one line. The reviewer JWT is never returned.

@@ -71,7 +71,7 @@ func (e *testEnv) configCheck(t *testing.T) checkAnswer {
 func (e *testEnv) reviewerJWT(iat, exp time.Time) string {
 	e.t.Helper()
 	return signJWT(e.t, e.signer, jose.RS256, map[string]any{
-		"iss": fakeIssuer,
+		"iss": testIssuer,
 		"sub": "system:serviceaccount:" + fakeReviewerNamespace + ":" + fakeReviewerName,
 		"aud": []string{fakeAPIAudience},
 		"iat": iat.Unix(),
@@ -93,17 +93,20 @@ func (e *testEnv) useReviewerJWT(jwt string, overrides map[string]any) {
 var allChecks = []string{
 	checkNameAPI, checkNameCA, checkNameClock, checkNameCredential, checkNameIdentity,
 	checkNameTokenReviews, checkNameNamespaces, checkNameServiceAccounts, checkNameIssuer, checkNamePEMKeys,
+	checkNameClusterKeys,
 }
 
 // Every feature in use and everything right: every check applies and
 // passes, in the documented order, and the reviewer JWT is nowhere in it.
+// (cluster_keys is the exception: with pem_keys and issuer set, no role
+// needs the cluster's keys; see TestConfigCheckHybrid.)
 func TestConfigCheckAllPassed(t *testing.T) {
 	e := newTestEnv(t)
 	now := time.Now()
 	jwt := e.reviewerJWT(now, now.Add(24*time.Hour))
 	e.useReviewerJWT(jwt, map[string]any{
 		"pem_keys":                          []string{readTestdata(t, "signer.pub")},
-		"issuer":                            fakeIssuer,
+		"issuer":                            testIssuer,
 		"disable_iss_validation":            false,
 		"use_annotations_as_alias_metadata": true,
 	})
@@ -115,6 +118,9 @@ func TestConfigCheckAllPassed(t *testing.T) {
 	var names []string
 	for _, c := range a.Checks {
 		names = append(names, c.Name)
+		if c.Name == checkNameClusterKeys {
+			continue
+		}
 		if c.Status != checkPassed {
 			t.Errorf("%s: %s (%s; fix: %s)", c.Name, c.Status, c.Detail, c.Fix)
 		}
@@ -122,7 +128,7 @@ func TestConfigCheckAllPassed(t *testing.T) {
 	if !slices.Equal(names, allChecks) {
 		t.Fatalf("checks %v, want %v", names, allChecks)
 	}
-	if want := "ok: 10 checks passed, 0 skipped"; a.Verdict != want {
+	if want := "ok: 10 checks passed, 1 skipped"; a.Verdict != want {
 		t.Fatalf("verdict %q, want %q", a.Verdict, want)
 	}
 	for _, part := range append(strings.Split(jwt, "."), jwt) {
@@ -171,11 +177,12 @@ func TestConfigCheckSkipsWhatDoesNotApply(t *testing.T) {
 		checkNameServiceAccounts: checkSkipped,
 		checkNameIssuer:          checkSkipped,
 		checkNamePEMKeys:         checkSkipped,
+		checkNameClusterKeys:     checkSkipped,
 	})
-	if want := "ok: 5 checks passed, 5 skipped"; a.Verdict != want {
+	if want := "ok: 5 checks passed, 6 skipped"; a.Verdict != want {
 		t.Fatalf("verdict %q, want %q", a.Verdict, want)
 	}
-	if d := a.get(t, checkNameIssuer).Detail; !strings.Contains(d, "disable_iss_validation=true") || !strings.Contains(d, fakeIssuer) {
+	if d := a.get(t, checkNameIssuer).Detail; !strings.Contains(d, "disable_iss_validation=true") || !strings.Contains(d, testIssuer) {
 		t.Fatalf("issuer detail %q", d)
 	}
 	if strings.Contains(a.raw, testReviewer) {
@@ -245,14 +252,14 @@ func TestConfigCheckAccessReviewRefused(t *testing.T) {
 // The cluster announces another issuer than the one the config enforces.
 func TestConfigCheckDifferentIssuer(t *testing.T) {
 	e := newTestEnv(t)
-	e.writeConfig(map[string]any{"issuer": fakeIssuer, "disable_iss_validation": false})
+	e.writeConfig(map[string]any{"issuer": testIssuer, "disable_iss_validation": false})
 	e.kube.setIssuer("https://oidc.example.com/cluster-7")
 	c := e.configCheck(t).get(t, checkNameIssuer)
 	if c.Status != checkFailed || !strings.Contains(c.Detail, "issuer_mismatch") ||
 		c.Fix != "write the config with issuer=https://oidc.example.com/cluster-7" {
 		t.Fatalf("issuer: %+v", c)
 	}
-	if c.Data["announced"] != "https://oidc.example.com/cluster-7" || c.Data["expected"] != fakeIssuer {
+	if c.Data["announced"] != "https://oidc.example.com/cluster-7" || c.Data["expected"] != testIssuer {
 		t.Fatalf("issuer data: %v", c.Data)
 	}
 }
@@ -267,7 +274,7 @@ func TestConfigCheckExpiredReviewer(t *testing.T) {
 	e.writeConfig(map[string]any{
 		"token_reviewer_jwt":     expired,
 		"pem_keys":               []string{readTestdata(t, "signer.pub")},
-		"disable_iss_validation": false, "issuer": fakeIssuer,
+		"disable_iss_validation": false, "issuer": testIssuer,
 	})
 	// The fake accepts only testReviewer, so it answers the expired one
 	// with 401 as an API server does.
@@ -301,29 +308,29 @@ func TestConfigCheckExpiredReviewer(t *testing.T) {
 // would be refused.
 func TestConfigCheckPEMKeysMismatch(t *testing.T) {
 	e := newTestEnv(t)
+	other := privateKey(t, "other.key").Public()
 	e.writeConfig(map[string]any{"pem_keys": []string{readTestdata(t, "other.pub")}})
 	c := e.configCheck(t).get(t, checkNamePEMKeys)
-	if c.Status != checkFailed || !strings.Contains(c.Detail, "fake-key-0") || !strings.Contains(c.Detail, "signature_invalid") {
+	if c.Status != checkFailed || !strings.Contains(c.Detail, testKeyID(t, e.signer.Public())) || !strings.Contains(c.Detail, "signature_invalid") {
 		t.Fatalf("pem_keys: %+v", c)
 	}
 	if got := c.Data["unmatched_pem_keys"]; !slices.Equal(got.([]any), []any{float64(0)}) {
 		t.Fatalf("unmatched_pem_keys %v", got)
 	}
 
-	// The cluster has added a signing key (a rotation under way) that
-	// pem_keys lacks.
-	e.writeConfig(map[string]any{"pem_keys": []string{readTestdata(t, "signer.pub")}})
-	e.kube.setPublishedKeys(e.signer.Public(), privateKey(t, "other.key").Public())
-	c = e.configCheck(t).get(t, checkNamePEMKeys)
-	if c.Status != checkFailed || !strings.Contains(c.Detail, "(kid fake-key-1)") {
-		t.Fatalf("pem_keys: %+v", c)
-	}
-	e.kube.setPublishedKeys()
-
 	// The right key plus a stale one: a warning about the stale one.
 	e.writeConfig(map[string]any{"pem_keys": []string{readTestdata(t, "signer.pub"), readTestdata(t, "other.pub")}})
 	c = e.configCheck(t).get(t, checkNamePEMKeys)
 	if c.Status != checkWarning || !strings.Contains(c.Detail, "[1]") {
+		t.Fatalf("pem_keys: %+v", c)
+	}
+
+	// The cluster has added a signing key (a rotation under way) that
+	// pem_keys lacks.
+	e.writeConfig(map[string]any{"pem_keys": []string{readTestdata(t, "signer.pub")}})
+	e.kube.publish(testKeyID(t, other), other)
+	c = e.configCheck(t).get(t, checkNamePEMKeys)
+	if c.Status != checkFailed || !strings.Contains(c.Detail, "(kid "+testKeyID(t, other)+")") {
 		t.Fatalf("pem_keys: %+v", c)
 	}
 }
@@ -480,4 +487,67 @@ func TestConfigCheckIsAuthenticated(t *testing.T) {
 			t.Fatalf("unauthenticated path %q covers config/check", p)
 		}
 	}
+}
+
+// review_mode=hybrid roles verify young tokens with the issuer and keys the
+// cluster publishes: readable, refused, impossible without a credential,
+// and not needed with issuer and pem_keys set.
+func TestConfigCheckHybrid(t *testing.T) {
+	hybridRole := map[string]any{"review_mode": "hybrid"}
+
+	t.Run("readable", func(t *testing.T) {
+		e := newTestEnv(t)
+		e.writeConfig(nil)
+		e.writeRole("fast", hybridRole)
+		c := e.configCheck(t).get(t, checkNameClusterKeys)
+		if c.Status != checkPassed || !strings.Contains(c.Detail, "(fast)") || !strings.Contains(c.Detail, testIssuer) ||
+			!strings.Contains(c.Detail, testKeyID(t, e.signer.Public())) {
+			t.Fatalf("cluster_keys: %+v", c)
+		}
+	})
+	t.Run("refused", func(t *testing.T) {
+		e := newTestEnv(t)
+		e.writeConfig(nil)
+		e.writeRole("fast", hybridRole)
+		e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+			if r.URL.Path == "/openid/v1/jwks" {
+				writeStatus(w, http.StatusForbidden, "forbidden")
+				return true
+			}
+			return false
+		})
+		a := e.configCheck(t)
+		c := a.get(t, checkNameClusterKeys)
+		want := "kubectl create clusterrolebinding vault-reviewer-issuer-discovery --clusterrole=system:service-account-issuer-discovery --serviceaccount=vault-auth:vault-reviewer"
+		if c.Status != checkFailed || !strings.Contains(c.Detail, "key set") || !strings.HasSuffix(c.Fix, want) {
+			t.Fatalf("cluster_keys: %+v", c)
+		}
+		if !strings.HasPrefix(a.Verdict, "1 problem: cluster_keys (failed)") {
+			t.Fatalf("verdict %q", a.Verdict)
+		}
+	})
+	t.Run("no credential", func(t *testing.T) {
+		e := newTestEnv(t)
+		e.kube.setReviewerToken("")
+		e.writeConfig(map[string]any{"token_reviewer_jwt": ""})
+		e.writeRole("fast", hybridRole)
+		c := e.configCheck(t).get(t, checkNameClusterKeys)
+		if c.Status != checkWarning || !strings.Contains(c.Fix, "token_reviewer_jwt") {
+			t.Fatalf("cluster_keys: %+v", c)
+		}
+	})
+	t.Run("configured", func(t *testing.T) {
+		e := newTestEnv(t)
+		e.writeConfig(map[string]any{"issuer": testIssuer, "pem_keys": []string{readTestdata(t, "signer.pub")}})
+		e.writeRole("fast", hybridRole)
+		e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+			if r.URL.Path == "/openid/v1/jwks" {
+				writeStatus(w, http.StatusForbidden, "forbidden")
+				return true
+			}
+			return false
+		})
+		a := e.configCheck(t)
+		a.expect(t, map[string]string{checkNameClusterKeys: checkSkipped, checkNamePEMKeys: checkSkipped})
+	})
 }

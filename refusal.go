@@ -34,6 +34,9 @@ const (
 	reasonReviewRejected   = "token_review_rejected"
 	reasonReviewMismatch   = "token_review_identity_mismatch"
 	reasonReviewForbidden  = "token_review_forbidden"
+	// reasonSigningKeyUnknown: hybrid mode found no key of the cluster with
+	// the token's kid.
+	reasonSigningKeyUnknown = "signing_key_unknown"
 )
 
 // An inputError is a malformed request: HTTP 400 with this message, which
