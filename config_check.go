@@ -713,7 +713,7 @@ func inspectClusterKeys(hybrid []string, cfg *kubeConfig, selfReview bool,
 	var uses []string
 	if needIssuer {
 		r.data["issuer"] = disc.Issuer
-		uses = append(uses, "the issuer the cluster announces, "+disc.Issuer)
+		uses = append(uses, "the issuer the cluster announces ("+disc.Issuer+")")
 	} else {
 		uses = append(uses, "the configured issuer")
 	}

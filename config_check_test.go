@@ -328,3 +328,38 @@ func TestDiscoveryUnavailable(t *testing.T) {
 		})
 	}
 }
+
+func TestInspectClusterKeys(t *testing.T) {
+	signer := privateKey(t, "signer.key").Public()
+	keys := []publishedKey{{kid: "k1", key: signer}}
+	disc := oidcDiscovery{Issuer: "https://issuer.example"}
+	forbidden := &kubeAPIError{status: http.StatusForbidden, err: errors.New("forbidden")}
+	notFound := &kubeAPIError{status: http.StatusNotFound, err: errors.New("not found")}
+	who := reviewer{username: "system:serviceaccount:ns1:rev", namespace: "ns1", saName: "rev"}
+	for _, tc := range []struct {
+		name            string
+		cfg             kubeConfig
+		self            bool
+		discErr, keyErr error
+		want, detail    string
+		fix             string
+	}{
+		{name: "both from the cluster", want: checkPassed,
+			detail: "with the issuer the cluster announces (https://issuer.example) and the 1 key(s) it publishes (kid k1)"},
+		{name: "issuer configured", cfg: kubeConfig{Issuer: "https://mine"}, discErr: forbidden, want: checkPassed,
+			detail: "the configured issuer and the 1 key(s)"},
+		{name: "keys configured", cfg: kubeConfig{PEMKeys: []string{"x"}}, keyErr: forbidden, want: checkPassed,
+			detail: "(https://issuer.example) and pem_keys"},
+		{name: "discovery refused", discErr: forbidden, want: checkFailed, detail: "OIDC discovery document",
+			fix: "kubectl create clusterrolebinding rev-issuer-discovery --clusterrole=system:service-account-issuer-discovery --serviceaccount=ns1:rev"},
+		{name: "keys not published", keyErr: notFound, want: checkFailed, detail: "key set", fix: "review_mode=cached"},
+		{name: "no credential", self: true, want: checkWarning, detail: "review every token", fix: "set token_reviewer_jwt"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := inspectClusterKeys([]string{"fast"}, &tc.cfg, tc.self, disc, tc.discErr, keys, tc.keyErr, who)
+			if r.status != tc.want || !strings.Contains(r.detail, tc.detail) || !strings.Contains(r.fix, tc.fix) {
+				t.Fatalf("got %s: %s (fix %q); want %s containing %q (fix %q)", r.status, r.detail, r.fix, tc.want, tc.detail, tc.fix)
+			}
+		})
+	}
+}

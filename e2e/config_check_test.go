@@ -58,7 +58,9 @@ func (m *mount) checkEventually(t *testing.T, name, status string) checkAnswer {
 
 // On the suite's setup, with every feature that needs a check in use (a
 // namespace selector, annotations as alias metadata, an enforced issuer,
-// pem_keys), every check applies and passes against the real apiserver.
+// pem_keys), every check applies and passes against the real apiserver;
+// cluster_keys, which applies only to hybrid roles that fetch the cluster's
+// keys, is skipped here and passes on a second mount that has one.
 func TestConfigCheckPasses(t *testing.T) {
 	t.Parallel()
 	m := newMount(t)
@@ -77,11 +79,15 @@ func TestConfigCheckPasses(t *testing.T) {
 
 	a := m.configCheck(t)
 	for _, name := range a.names {
-		if c := a.checks[name]; c.Str("status") != "passed" {
-			t.Errorf("%s: %s: %s (fix: %s)", name, c.Str("status"), c.Str("detail"), c.Str("fix"))
+		want := "passed"
+		if name == "cluster_keys" {
+			want = "skipped"
+		}
+		if c := a.checks[name]; c.Str("status") != want {
+			t.Errorf("%s: %s, want %s: %s (fix: %s)", name, c.Str("status"), want, c.Str("detail"), c.Str("fix"))
 		}
 	}
-	if want := "ok: 10 checks passed, 0 skipped"; a.verdict != want {
+	if want := "ok: 10 checks passed, 1 skipped"; a.verdict != want {
 		t.Fatalf("verdict %q, want %q: %s", a.verdict, want, a.reply)
 	}
 	if strings.Contains(string(a.reply.Raw), strings.Split(stk.ReviewerJWT, ".")[2]) {
@@ -93,6 +99,22 @@ func TestConfigCheckPasses(t *testing.T) {
 	}
 	// The setup it vouches for works.
 	m.mustLogin(t, "selected", vaultToken(t, w))
+
+	// A hybrid role that takes the issuer and keys from the cluster: the
+	// reviewer may read them (system:service-account-issuer-discovery is
+	// bound to every service account by default).
+	h := newMount(t)
+	h.configure(t, nil)
+	h.bindRole(t, "fast", w, map[string]any{"review_mode": "hybrid"})
+	a = h.configCheck(t)
+	keys := a.checks["cluster_keys"]
+	if keys.Str("status") != "passed" || !strings.Contains(keys.Str("detail"), "the issuer the cluster announces ("+stk.SAIssuer+")") {
+		t.Fatalf("cluster_keys: %s", a.reply)
+	}
+	if want := "ok: 7 checks passed, 4 skipped"; a.verdict != want {
+		t.Fatalf("verdict %q, want %q: %s", a.verdict, want, a.reply)
+	}
+	h.mustLogin(t, "fast", vaultToken(t, w))
 }
 
 // A reviewer whose ClusterRoleBinding to system:auth-delegator is deleted:
