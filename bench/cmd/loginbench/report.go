@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -161,6 +162,8 @@ func (g goal) status() string {
 	return "not met"
 }
 
+var opSymbol = map[string]string{">=": "≥", "<=": "≤"}
+
 // goalClients is the client count the issue states its targets at.
 const goalClients = 8
 
@@ -256,18 +259,26 @@ func printReport(w io.Writer, o *options, env *benchEnv, results []*runResult, p
 	}{
 		{kindPlugin, o.pluginName, o.pluginVersion},
 		{kindUpstream, upstreamName, o.upstreamVersion},
-		{kindNoop, noopName, ""},
+		{kindNoop, noopName, "(unversioned)"},
 	} {
 		if o.wantsKind(p.kind) {
-			fmt.Fprintf(w, "- plugin %s %s, sha256 %s\n", p.name, orDash(p.version), env.sha256[p.name])
+			fmt.Fprintf(w, "- plugin %s %s, sha256 %s\n", p.name, p.version, env.sha256[p.name])
 		}
 	}
 	fmt.Fprintf(w, "- load generator: %s, GOMAXPROCS %d, %d CPUs (%s); load average %s\n",
 		runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), cpuModel(), loadAverage())
 	fmt.Fprintf(w, "- %d round(s) of %s per target, workload and client count; in each round: %s, for workloads %s; warm-up %s per target\n",
 		o.rounds, o.duration, strings.Join(o.targets, " → "), strings.Join(o.workloads, ", "), o.warmup)
-	fmt.Fprintf(w, "- every role: bound_service_account_names=%s*, audience, token_type=%s; plugin-cached: review_mode=cached review_cache_ttl=%s; plugin-hybrid: review_mode=hybrid review_cache_ttl=%s local_max_token_age=%s\n",
-		fixture.WorkloadSAPrefix, fixture.TokenType, o.reviewCacheTTL, o.reviewCacheTTL, o.localMaxTokenAge)
+	roles := fmt.Sprintf("- every role: bound_service_account_names=%s*, audience=%s, token_type=%s", fixture.WorkloadSAPrefix, fixture.Audience, fixture.TokenType)
+	for _, t := range o.targets {
+		role := roleFor(o, targetByName[t])
+		for _, k := range slices.Sorted(maps.Keys(role)) {
+			if strings.HasPrefix(k, "review_") || k == "local_max_token_age" {
+				roles += fmt.Sprintf("; %s: %s=%v", t, k, role[k])
+			}
+		}
+	}
+	fmt.Fprintln(w, roles+" (durations in seconds)")
 	kinds := []string{}
 	for _, t := range o.targets {
 		if k, ok := env.tokenKind[t]; ok {
@@ -302,7 +313,11 @@ func printReport(w io.Writer, o *options, env *benchEnv, results []*runResult, p
 	sums := summarizeAll(results)
 	for _, n := range o.clients {
 		for _, wl := range o.workloads {
-			printTables(w, o, sums, wl, n)
+			poolSize := 0
+			if env.pool != nil {
+				poolSize = len(env.pool.jwts)
+			}
+			printTables(w, o, sums, wl, n, poolSize)
 		}
 	}
 
@@ -321,7 +336,7 @@ func printReport(w io.Writer, o *options, env *benchEnv, results []*runResult, p
 		if g.measured {
 			val = strconv.FormatFloat(g.value, 'f', 3, 64)
 		}
-		fmt.Fprintf(w, "| %s | %s | %s %g | %s |\n", g.what, val, strings.Replace(g.op, ">=", "≥", 1), g.threshold, g.status())
+		fmt.Fprintf(w, "| %s | %s | %s %g | %s |\n", g.what, val, opSymbol[g.op], g.threshold, g.status())
 	}
 
 	for _, p := range profiles {
@@ -330,7 +345,26 @@ func printReport(w io.Writer, o *options, env *benchEnv, results []*runResult, p
 	fmt.Fprintln(w)
 }
 
-func printTables(w io.Writer, o *options, sums map[runKey]summary, workload string, clients int) {
+// reuseCell describes how soon a token came back in runs that drew from
+// the pool: the shortest interval seen between two logins with one token,
+// and the pool's cycle at the target's rate (the interval if it alone drew
+// from the pool). Either under the API server's review cache TTL is marked.
+func reuseCell(s summary, poolSize int) string {
+	mark := func(d time.Duration) string {
+		v := fmt.Sprintf("%.1f s", d.Seconds())
+		if d < apiServerReviewCacheTTL {
+			v += " (< 10 s!)"
+		}
+		return v
+	}
+	seen := "none"
+	if s.reuse.ok {
+		seen = mark(s.reuse.min)
+	}
+	return seen + " / " + mark(poolCycle(poolSize, s.rate))
+}
+
+func printTables(w io.Writer, o *options, sums map[runKey]summary, workload string, clients, poolSize int) {
 	var rows []string
 	for _, t := range o.targets {
 		if s, ok := sums[runKey{t, workload, clients}]; ok && s.runs > 0 {
@@ -341,7 +375,7 @@ func printTables(w io.Writer, o *options, sums map[runKey]summary, workload stri
 		return
 	}
 	fmt.Fprintf(w, "\n### %s workload, %d concurrent client(s)\n\n", workload, clients)
-	fmt.Fprintln(w, "| target | runs | ok | errors | logins/s | per-run (min–max) | p50 ms | p99 ms | TokenReviews | reviews/login | shortest token reuse |")
+	fmt.Fprintln(w, "| target | runs | ok | errors | logins/s | per-run (min–max) | p50 ms | p99 ms | TokenReviews | reviews/login | token reuse: shortest seen / pool cycle |")
 	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, t := range rows {
 		s := sums[runKey{t, workload, clients}]
@@ -356,11 +390,8 @@ func printTables(w io.Writer, o *options, sums map[runKey]summary, workload stri
 			perLogin = strconv.FormatFloat(v, 'f', 3, 64)
 		}
 		reuse := "–"
-		if s.drawsPool && s.reuse.ok {
-			reuse = fmt.Sprintf("%.1f s", s.reuse.min.Seconds())
-			if s.reuse.min < apiServerReviewCacheTTL {
-				reuse += " (< 10 s)"
-			}
+		if s.drawsPool {
+			reuse = reuseCell(s, poolSize)
 		}
 		fmt.Fprintf(w, "| %s | %d | %d | %d | %.1f | %.1f–%.1f | %.2f | %.2f | %s | %s | %s |\n",
 			t, s.runs, s.ok, s.errors, s.rate, s.minRate, s.maxRate, ms(s.p50), ms(s.p99), reviews, perLogin, reuse)

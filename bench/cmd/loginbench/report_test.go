@@ -288,3 +288,19 @@ func TestReviewsPerTokenPerTTL(t *testing.T) {
 		t.Error("known without a review count")
 	}
 }
+
+func TestReuseCell(t *testing.T) {
+	s := summary{drawsPool: true, rate: 1000}
+	if got, want := reuseCell(s, 12000), "none / 12.0 s"; got != want {
+		t.Errorf("no token came back: %q, want %q", got, want)
+	}
+	s.reuse.add(25 * time.Second)
+	s.rate = 1500
+	if got, want := reuseCell(s, 12000), "25.0 s / 8.0 s (< 10 s!)"; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+	s.reuse.add(9500 * time.Millisecond)
+	if got, want := reuseCell(s, 12000), "9.5 s (< 10 s!) / 8.0 s (< 10 s!)"; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+}
