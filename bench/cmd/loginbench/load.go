@@ -134,6 +134,11 @@ func measure(ctx context.Context, o *options, env *benchEnv) ([]*runResult, erro
 // measuredRun is one timed run with the API server's TokenReview count and
 // every process's CPU time read before and after it.
 func measuredRun(ctx context.Context, o *options, env *benchEnv, t target, workload string, clients int) (*runResult, error) {
+	if t.reviewMode == "hybrid" && !env.agedNoted && time.Since(env.tokensMinted) > o.localMaxTokenAge {
+		env.agedNoted = true
+		env.note("from %s on, the workload tokens are older than local_max_token_age %s: plugin-hybrid reviews them as plugin-cached does (raise -local-max-token-age, at most the plugin's maximum, or shorten the run)",
+			time.Now().UTC().Format("15:04:05"), o.localMaxTokenAge)
+	}
 	pluginFile := env.pluginFiles[t.kind]
 	revBefore, errBefore := readTokenReviews(ctx, env.kube)
 	cpuBefore := env.procs.snapshot(pluginFile)

@@ -66,6 +66,11 @@ type benchEnv struct {
 	pprofAddr      string // this plugin's profiling endpoints; "" when it serves none
 	notes          []string
 	outDir         string
+	// tokensMinted is when the first workload token was requested; hybrid
+	// mode verifies a token locally only while it is younger than the
+	// role's local_max_token_age.
+	tokensMinted time.Time
+	agedNoted    bool
 }
 
 func (e *benchEnv) note(format string, args ...any) {
@@ -115,6 +120,7 @@ func setup(ctx context.Context, o *options) (*benchEnv, error) {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	start := time.Now()
+	env.tokensMinted = start
 	reviewerJWT, err := setupKube(ctx, o, env)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: %w", err)
