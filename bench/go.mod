@@ -3,6 +3,7 @@ module github.com/kubeauth/vault-plugin-auth-kubernetes/bench
 go 1.26.8
 
 require (
+	github.com/google/pprof v0.0.0-20261016150608-1facf8f91b50
 	github.com/hashicorp/go-hclog v1.6.3
 	github.com/hashicorp/vault/api v1.22.0
 	github.com/hashicorp/vault/sdk v0.24.0

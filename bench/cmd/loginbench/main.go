@@ -120,7 +120,7 @@ func parseFlags(args []string) (*options, error) {
 		clients   = fs.String("clients", "1,8", "comma-separated numbers of concurrent clients; every target is measured at each")
 		targets   = fs.String("targets", strings.Join(allTargetNames(), ","), "comma-separated subset of "+strings.Join(allTargetNames(), ","))
 		workload  = fs.String("workload", "both", "distinct (each login the next token of the pool), repeat (each client reuses its own token) or both")
-		profiles  = fs.String("profile", "auto", "CPU profiles of the plugin process to take after the rounds, as target:workload pairs (e.g. plugin-hybrid:distinct); auto: each measured plugin-* target under the workload the issue sets its goal in; none: no profile")
+		profiles  = fs.String("profile", "auto", "CPU profiles to take after the rounds, of the plugin process and Vault's, as target:workload pairs (e.g. plugin-hybrid:distinct; for targets other than plugin-*, Vault's alone); auto: each measured plugin-* target under the workload the issue sets its goal in; none: no profile")
 		o         options
 		stackDirD = os.Getenv("STACK_DIR")
 	)
@@ -184,6 +184,11 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.profiles, err = parseProfiles(*profiles, o.targets, o.workloads); err != nil {
 		return nil, err
+	}
+	for _, p := range o.profiles {
+		if targetByName[p.target].kind != kindPlugin && !o.profileVault {
+			return nil, fmt.Errorf("-profile %s:%s: only Vault's process can be profiled for %s, and -profile-vault is off", p.target, p.workload, p.target)
+		}
 	}
 
 	if o.duration <= 0 || o.rounds < 1 || o.timeout <= 0 || o.warmup < 0 || o.profileSeconds < 0 {
@@ -285,7 +290,8 @@ var goalWorkload = map[string]string{
 }
 
 // parseProfiles reads -profile: "none", "auto", or target:workload pairs,
-// each naming a measured plugin-* target (only this plugin serves profiles).
+// each naming a measured target. Only this plugin serves profiles: for the
+// other targets Vault's process alone is profiled.
 func parseProfiles(s string, targets, workloads []string) ([]profileSpec, error) {
 	switch s {
 	case "none", "":
@@ -305,8 +311,8 @@ func parseProfiles(s string, targets, workloads []string) ([]profileSpec, error)
 		if !ok || !slices.Contains(workloads, w) {
 			return nil, fmt.Errorf("-profile: %q is not target:workload with a measured workload (%s)", item, strings.Join(workloads, ", "))
 		}
-		if !slices.Contains(targets, t) || targetByName[t].kind != kindPlugin {
-			return nil, fmt.Errorf("-profile: %q does not name a measured plugin-* target (only this plugin serves profiles)", item)
+		if !slices.Contains(targets, t) {
+			return nil, fmt.Errorf("-profile: %q does not name a measured target", item)
 		}
 		out = append(out, profileSpec{t, w})
 	}

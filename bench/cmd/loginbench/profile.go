@@ -20,7 +20,8 @@ type profileResult struct {
 	spec    profileSpec
 	load    *runResult // the load during the profile; not part of the results
 	files   map[string]string
-	tops    map[string]string // process -> `go tool pprof -top` output
+	tops    map[string]string  // process -> `go tool pprof -top` output
+	shares  map[string][]share // process -> where its CPU went
 	failure []string
 }
 
@@ -29,7 +30,7 @@ type profileResult struct {
 const profileLead = time.Second
 
 func takeProfiles(ctx context.Context, o *options, env *benchEnv) []*profileResult {
-	if env.pprofAddr == "" || len(o.profiles) == 0 {
+	if len(o.profiles) == 0 {
 		return nil
 	}
 	var out []*profileResult
@@ -43,9 +44,12 @@ func takeProfiles(ctx context.Context, o *options, env *benchEnv) []*profileResu
 }
 
 func takeProfile(ctx context.Context, o *options, env *benchEnv, spec profileSpec) *profileResult {
-	res := &profileResult{spec: spec, files: map[string]string{}, tops: map[string]string{}}
+	res := &profileResult{spec: spec, files: map[string]string{}, tops: map[string]string{}, shares: map[string][]share{}}
 	t := targetByName[spec.target]
 	secs := o.profileSeconds
+	// Only this plugin serves profiles; for the other targets, Vault's
+	// process alone is profiled.
+	profilePlugin := t.kind == kindPlugin && env.pprofAddr != ""
 	progress("profile %s, %s workload, %d clients: %d s of CPU profile under load", spec.target, spec.workload, o.maxClients(), secs)
 
 	pluginFile := env.pluginFiles[t.kind]
@@ -79,9 +83,11 @@ func takeProfile(ctx context.Context, o *options, env *benchEnv, spec profileSpe
 		res.files[proc] = file
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		fetch(procPlugin, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", env.pprofAddr, secs), "")
-	})
+	if profilePlugin {
+		wg.Go(func() {
+			fetch(procPlugin, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", env.pprofAddr, secs), "")
+		})
+	}
 	if o.profileVault {
 		wg.Go(func() {
 			fetch(procVault, fmt.Sprintf("%s/v1/sys/pprof/profile?seconds=%d", strings.TrimRight(o.vaultAddr, "/"), secs), o.vaultToken)
@@ -96,6 +102,15 @@ func takeProfile(ctx context.Context, o *options, env *benchEnv, spec profileSpe
 		file, ok := res.files[proc]
 		if !ok {
 			continue
+		}
+		parts := pluginParts
+		if proc == procVault {
+			parts = vaultParts
+		}
+		if sh, err := breakdownFile(file, parts); err != nil {
+			res.failure = append(res.failure, fmt.Sprintf("%s: %v", file, err))
+		} else {
+			res.shares[proc] = sh
 		}
 		top, err := pprofTop(file)
 		if err != nil {

@@ -450,11 +450,30 @@ func printProfile(w io.Writer, o *options, p *profileResult) {
 		fmt.Fprintf(w, "\n**%s**\n", f)
 	}
 	for _, proc := range []string{procPlugin, procVault} {
-		top, ok := p.tops[proc]
-		if !ok {
+		if _, ok := p.files[proc]; !ok {
 			continue
 		}
-		fmt.Fprintf(w, "\n%s process (%s):\n\n```\n%s```\n", proc, p.files[proc], top)
+		fmt.Fprintf(w, "\n%s process (%s):\n", proc, p.files[proc])
+		if sh := p.shares[proc]; len(sh) > 0 {
+			var per float64
+			okPer := false
+			if p.load != nil {
+				per, okPer = cpuPerLogin(p.load.cpu[proc], p.load.ok())
+			}
+			fmt.Fprintln(w, "\n| where the CPU went | share of the process's CPU samples | µs per login |")
+			fmt.Fprintln(w, "| --- | ---: | ---: |")
+			for _, s := range sh {
+				us := "–"
+				if okPer {
+					us = fmt.Sprintf("%.0f", s.fraction*per*1000)
+				}
+				fmt.Fprintf(w, "| %s | %.1f%% | %s |\n", strings.ReplaceAll(s.label, "  ", "&nbsp;&nbsp;"), 100*s.fraction, us)
+			}
+			fmt.Fprintln(w, "\n(µs per login: the share times the process's CPU per login during the profile's load, from /proc.)")
+		}
+		if top, ok := p.tops[proc]; ok {
+			fmt.Fprintf(w, "\n```\n%s```\n", top)
+		}
 	}
 }
 

@@ -101,6 +101,14 @@ func TestParseFlagsProfiles(t *testing.T) {
 	if want := []profileSpec{{targetPluginAlways, workloadRepeat}}; !slices.Equal(o.profiles, want) {
 		t.Errorf("profiles = %v, want %v", o.profiles, want)
 	}
+	// Vault's process alone, for a target that is not this plugin.
+	o, err = parseFlags(append(stackFlags(), "-targets", "token-create", "-profile", "token-create:repeat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []profileSpec{{targetTokenCreate, workloadRepeat}}; !slices.Equal(o.profiles, want) {
+		t.Errorf("profiles = %v, want %v", o.profiles, want)
+	}
 	o, err = parseFlags(append(base, "-targets", "plugin-always", "-profile", "none"))
 	if err != nil || len(o.profiles) != 0 {
 		t.Errorf("-profile none: %v, %v", o.profiles, err)
@@ -117,8 +125,8 @@ func TestParseFlagsRejects(t *testing.T) {
 		{[]string{"-targets", "floor"}, `unknown target "floor"`}, // the old name of token-create
 		{[]string{"-targets", "builtin", "-rounds", "0"}, "-rounds"},
 		{[]string{"-targets", "builtin", "-workload", "all"}, "-workload"},
-		{[]string{"-targets", "builtin", "-profile", "builtin:distinct"}, "only this plugin serves profiles"},
-		{[]string{"-targets", "plugin-always", "-plugin-bin", "p", "-profile", "plugin-hybrid:distinct"}, "measured plugin-* target"},
+		{[]string{"-targets", "builtin", "-profile-vault=false", "-profile", "builtin:distinct"}, "only Vault's process"},
+		{[]string{"-targets", "plugin-always", "-plugin-bin", "p", "-profile", "plugin-hybrid:distinct"}, "measured target"},
 		{[]string{"-targets", "plugin-always", "-plugin-bin", "p", "-workload", "repeat", "-profile", "plugin-always:distinct"}, "measured workload"},
 		{[]string{"-targets", "builtin", "-clients", "400"}, "fewer than the 400 clients"},
 		{[]string{"-targets", "builtin", "-pool", "10"}, "fewer tokens than"},
