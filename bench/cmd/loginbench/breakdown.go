@@ -41,7 +41,7 @@ var vaultParts = []part{
 	{label: "  of which the call to an external plugin (gRPC)", in: fn(`github\.com/hashicorp/vault/sdk/plugin\.\(\*backendGRPCPluginClient\)\.HandleRequest`)},
 	{label: "  of which the entity lookup or creation", in: fn(`github\.com/hashicorp/vault/vault\.\(\*IdentityStore\)\.CreateOrFetchEntity`)},
 	{label: "  of which the token's creation (LoginCreateToken)", in: fn(`github\.com/hashicorp/vault/vault\.\(\*Core\)\.LoginCreateToken`)},
-	{label: "the caller's token check (CheckToken: token-create)", in: fn(`github\.com/hashicorp/vault/vault\.\(\*Core\)\.CheckToken`)},
+	{label: "the request's token check (CheckToken)", in: fn(`github\.com/hashicorp/vault/vault\.\(\*Core\)\.CheckToken`)},
 	{label: "garbage collection (background)", in: fn(`runtime\.gcBgMarkWorker`)},
 }
 
