@@ -47,8 +47,11 @@ func newKubeClient(o *options) (kubernetes.Interface, error) {
 }
 
 // setupKube creates the namespace, the reviewer (bound to
-// system:auth-delegator), the workload service accounts and their tokens,
-// and returns the reviewer's token.
+// system:auth-delegator), the workload service accounts and the repeat
+// workload's tokens, and returns the reviewer's token. The distinct
+// workload's pool comes later (setupPool), once every mount has proved to
+// work: a run that cannot start should not wait for thousands of tokens
+// first.
 func setupKube(ctx context.Context, o *options, env *benchEnv) (string, error) {
 	kc := env.kube
 	if v, err := kc.Discovery().ServerVersion(); err == nil {
@@ -101,15 +104,27 @@ func setupKube(ctx context.Context, o *options, env *benchEnv) (string, error) {
 		return "", err
 	}
 
-	if o.wantsWorkload(workloadDistinct) {
-		jwts, stats, err := createPool(ctx, kc, o)
-		if err != nil {
-			return "", err
-		}
-		env.poolStats = stats
-		env.pool = newTokenPool(jwts, o.serviceAccts, time.Now())
-	}
 	return reviewer, nil
+}
+
+// setupPool creates the distinct workload's tokens, when it is measured.
+func setupPool(ctx context.Context, o *options, env *benchEnv) error {
+	if !o.wantsWorkload(workloadDistinct) {
+		return nil
+	}
+	start := time.Now()
+	jwts, stats, err := createPool(ctx, env.kube, o)
+	if err != nil {
+		return err
+	}
+	env.poolStats = stats
+	env.pool = newTokenPool(jwts, o.serviceAccts, time.Now())
+	progress("distinct workload: %d tokens over %d service accounts in %s (%.0f/s)",
+		stats.created, o.serviceAccts, time.Since(start).Round(time.Second), float64(stats.created)/time.Since(start).Seconds())
+	if stats.capped {
+		env.note("the token pool holds %d of the %d tokens asked for: -pool-setup-limit %s was reached", stats.created, stats.wanted, o.poolSetupLimit)
+	}
+	return nil
 }
 
 func workloadSAName(i int) string { return fmt.Sprintf("%s%04d", fixture.WorkloadSAPrefix, i) }

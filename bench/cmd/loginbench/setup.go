@@ -125,12 +125,9 @@ func setup(ctx context.Context, o *options) (*benchEnv, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: %w", err)
 	}
-	progress("kubernetes %s: reviewer %s/%s (system:auth-delegator), %d workload service accounts %s*, %d repeat tokens, %d pool tokens in %s",
-		env.kubeVersion, fixture.Namespace, reviewerSA, o.serviceAccts, fixture.WorkloadSAPrefix, len(env.repeat), env.poolStats.created,
+	progress("kubernetes %s: reviewer %s/%s (system:auth-delegator), %d workload service accounts %s*, %d repeat tokens in %s",
+		env.kubeVersion, fixture.Namespace, reviewerSA, o.serviceAccts, fixture.WorkloadSAPrefix, len(env.repeat),
 		time.Since(start).Round(time.Second))
-	if env.poolStats.capped {
-		env.note("the token pool holds %d of the %d tokens asked for: -pool-setup-limit %s was reached", env.poolStats.created, env.poolStats.wanted, o.poolSetupLimit)
-	}
 
 	if err := writePolicies(ctx, admin); err != nil {
 		return nil, err
@@ -179,6 +176,9 @@ func setup(ctx context.Context, o *options) (*benchEnv, error) {
 		if err := setupFloor(ctx, o, env, model); err != nil {
 			return nil, fmt.Errorf("token-create: %w", err)
 		}
+	}
+	if err := setupPool(ctx, o, env); err != nil {
+		return nil, fmt.Errorf("kubernetes: %w", err)
 	}
 	return env, nil
 }
