@@ -453,7 +453,7 @@ func printProfile(w io.Writer, o *options, p *profileResult) {
 		if _, ok := p.files[proc]; !ok {
 			continue
 		}
-		fmt.Fprintf(w, "\n%s process (%s):\n", proc, p.files[proc])
+		fmt.Fprintf(w, "\n%s process (`%s`, kept beside the results):\n", proc, filepath.Base(p.files[proc]))
 		if sh := p.shares[proc]; len(sh) > 0 {
 			var per float64
 			okPer := false
@@ -477,15 +477,26 @@ func printProfile(w io.Writer, o *options, p *profileResult) {
 	}
 }
 
-// commandLine is how this process was started, with the binary's directory
-// dropped: the report should say which flags produced it, not where the
-// binary happened to be built.
+// commandLine is how this process was started, with every absolute path
+// reduced to its file name: the report should say which flags produced it,
+// not where the binaries happened to be built (and it goes into
+// BENCHMARKS.md as is), and no token.
 func commandLine() string {
-	args := append([]string{filepath.Base(os.Args[0])}, os.Args[1:]...)
+	args := append([]string{os.Args[0]}, os.Args[1:]...)
 	for i, a := range args {
-		if a == "" || strings.ContainsAny(a, " \t'\"") {
-			args[i] = strconv.Quote(a)
+		if filepath.IsAbs(a) || i == 0 {
+			a = filepath.Base(a)
 		}
+		// A token given on the command line stays out of the report.
+		if prev := strings.TrimLeft(args[max(i-1, 0)], "-"); i > 0 && prev == "vault-token" {
+			a = "REDACTED"
+		} else if strings.HasPrefix(strings.TrimLeft(a, "-"), "vault-token=") {
+			a = "-vault-token=REDACTED"
+		}
+		if a == "" || strings.ContainsAny(a, " \t'\"") {
+			a = strconv.Quote(a)
+		}
+		args[i] = a
 	}
 	return strings.Join(args, " ")
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -310,5 +311,15 @@ func TestReuseCell(t *testing.T) {
 	s.reuse.add(9500 * time.Millisecond)
 	if got, want := reuseCell(s, 12000), "9.5 s (< 10 s!) / 8.0 s (< 10 s!)"; got != want {
 		t.Errorf("%q, want %q", got, want)
+	}
+}
+
+func TestCommandLineDropsMachinePathsAndTokens(t *testing.T) {
+	saved := os.Args
+	defer func() { os.Args = saved }()
+	os.Args = []string{"/home/x/repo/bin/loginbench", "-plugin-bin", "/home/x/repo/bin/vault-plugin-auth-kubernetes", "-targets", "noop,builtin", "-out-dir", "/tmp/b/results-1", "-vault-token", "s.secret", "--vault-token=s.other", "-kube-host", "https://127.0.0.1:1"}
+	want := `loginbench -plugin-bin vault-plugin-auth-kubernetes -targets noop,builtin -out-dir results-1 -vault-token REDACTED -vault-token=REDACTED -kube-host https://127.0.0.1:1`
+	if got := commandLine(); got != want {
+		t.Errorf("commandLine() = %s\nwant %s", got, want)
 	}
 }
