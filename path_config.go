@@ -81,6 +81,7 @@ func (b *backend) buildState(cfg *kubeConfig, mode parseMode) (*configState, err
 		caOrigin:   caOrigin,
 		credential: b.reviewerCredential(cfg),
 		timeout:    b.requestTimeout,
+		metrics:    b.metrics,
 	})
 	if err != nil {
 		return nil, err

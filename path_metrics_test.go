@@ -276,3 +276,33 @@ func TestMetricsPathIsAuthenticated(t *testing.T) {
 		}
 	}
 }
+
+// Every TokenReview call is timed, by result; refusals decided locally make
+// none.
+func TestMetricsTokenReviewLatency(t *testing.T) {
+	e := configured(t)
+	if _, err := e.login(testRole, e.token()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := e.login(testRole, e.expiredToken())
+	e.requireDenied(resp, err, reasonExpired)
+	e.kube.deleteServiceAccount(testNamespace, testSAName)
+	resp, err = e.login(testRole, e.token())
+	e.requireDenied(resp, err, reasonReviewRejected)
+	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+		writeStatus(w, http.StatusInternalServerError, "etcd is down")
+		return true
+	})
+	if _, err := e.login(testRole, e.token()); err == nil {
+		t.Fatal("login succeeded against a failing API server")
+	}
+	mfs := e.scrape()
+	requireSeries(t, mfs,
+		wantSeries{"kubeauth_tokenreview_duration_seconds", []string{"result", "authenticated"}, 1},
+		wantSeries{"kubeauth_tokenreview_duration_seconds", []string{"result", "rejected"}, 1},
+		wantSeries{"kubeauth_tokenreview_duration_seconds", []string{"result", "failed"}, 1},
+	)
+	if got := mfs["kubeauth_tokenreview_duration_seconds"].GetType(); got != dto.MetricType_HISTOGRAM {
+		t.Errorf("the TokenReview latency is a %v, want a histogram", got)
+	}
+}

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Builds the real stack's binaries (etcd, kube-apiserver, kubectl, Vault) from the Go
-# module proxy, each only when its versioned binary is not cached yet:
+# Builds the real stack's binaries (etcd, kube-apiserver, kubectl, Vault, and on
+# request Prometheus and promtool) from the Go module proxy, each only when its
+# versioned binary is not cached yet:
 #   $KUBEAUTH_CACHE/bin/<name>-<version>   (default $REPO/.cache/stack/bin)
 # None of them can be downloaded as a release binary here, so they are built
 # from the wrapper modules under scripts/stack/<component>/ (see the comments
 # in each go.mod). Builds run one after another: the machine has 2 cores and
 # Vault alone needs ~4 GB of build cache and most of the cold build time.
 #
-# Usage: scripts/build-stack.sh [etcd|kube-apiserver|kubectl|vault ...]   (default: all)
+# Usage: scripts/build-stack.sh [etcd|kube-apiserver|kubectl|vault|prometheus|promtool ...]
+# Default: etcd kube-apiserver kubectl vault, what the demo and every suite
+# need; the end-to-end suite asks for prometheus and promtool as well.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -70,6 +73,12 @@ kube_ldflags() {
   printf '%s\n' "$flags"
 }
 
+# prometheus_ldflags stamps the module version into what `--version` prints
+# (empty otherwise).
+prometheus_ldflags() {
+  printf '%s\n' "-s -w -X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION"
+}
+
 want=("$@")
 if ((${#want[@]} == 0)); then
   want=(etcd kube-apiserver kubectl vault)
@@ -94,8 +103,17 @@ for c in "${want[@]}"; do
       # Vault embeds its version from its own VERSION file; no -X needed.
       build_one vault "$VAULT_BIN" "~10 min" github.com/hashicorp/vault -ldflags "-s -w"
       ;;
+    prometheus)
+      build_one prometheus "$PROMETHEUS_BIN" "~9 min" \
+        github.com/prometheus/prometheus/cmd/prometheus -ldflags "$(prometheus_ldflags)"
+      ;;
+    promtool)
+      # Shares most packages with prometheus: after it, about a minute.
+      build_one prometheus "$PROMTOOL_BIN" "~1-2 min" \
+        github.com/prometheus/prometheus/cmd/promtool -ldflags "$(prometheus_ldflags)"
+      ;;
     *)
-      die "unknown component '$c' (want etcd, kube-apiserver, kubectl or vault)"
+      die "unknown component '$c' (want etcd, kube-apiserver, kubectl, vault, prometheus or promtool)"
       ;;
   esac
 done

@@ -96,6 +96,7 @@ gomod_version() {
 ETCD_VERSION="$(gomod_version etcd go.etcd.io/etcd/server/v3)"
 KUBE_VERSION="$(gomod_version kube-apiserver k8s.io/kubernetes)"
 VAULT_VERSION="$(gomod_version vault github.com/hashicorp/vault)"
+PROMETHEUS_VERSION="$(gomod_version prometheus github.com/prometheus/prometheus)"
 
 ETCD_BIN="$STACK_BIN_DIR/etcd-$ETCD_VERSION"
 KUBE_APISERVER_BIN="$STACK_BIN_DIR/kube-apiserver-$KUBE_VERSION"
@@ -103,6 +104,10 @@ KUBE_APISERVER_BIN="$STACK_BIN_DIR/kube-apiserver-$KUBE_VERSION"
 # if it has one at all, may be too far from the server's version.
 KUBECTL_BIN="$STACK_BIN_DIR/kubectl-$KUBE_VERSION"
 VAULT_BIN="$STACK_BIN_DIR/vault-$VAULT_VERSION"
+# Prometheus and promtool are only for the end-to-end suite's scrape test,
+# not part of the stack scripts/stack-up.sh starts.
+PROMETHEUS_BIN="$STACK_BIN_DIR/prometheus-$PROMETHEUS_VERSION"
+PROMTOOL_BIN="$STACK_BIN_DIR/promtool-$PROMETHEUS_VERSION"
 
 # ---------------------------------------------------------------------------
 # Processes and ports.
