@@ -255,3 +255,39 @@ func (p *prometheus) waitFor(t *testing.T, q string, want float64) {
 		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+// Faults are counted by kind against a real API server: a reviewer without
+// the right to create TokenReviews, and a CA that is not the API server's.
+func TestMetricsCountFaultsByKind(t *testing.T) {
+	t.Parallel()
+	weak := stk.NewWorkload(t, "weak-reviewer", nil)
+	w := stk.NewWorkload(t, "app", nil)
+	wrongCA, err := os.ReadFile(stk.AdminCert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		kind   string
+		config map[string]any
+	}{
+		{"kubernetes_forbidden", map[string]any{"token_reviewer_jwt": mintToken(t, weak.Namespace, weak.SA.Name, realstack.TokenOptions{})}},
+		{"kubernetes_tls", map[string]any{"kubernetes_ca_cert": string(wrongCA)}},
+	} {
+		m := newMount(t)
+		m.configure(t, c.config)
+		role := realstack.UniqueName(t, "r")
+		m.bindRole(t, role, w, nil)
+		expectGenericFault(t, m.login(t, role, vaultToken(t, w)))
+		realstack.WaitForLog(t, stk.VaultLogPath(), 10*time.Second, "[ERROR]", "login failed", "role="+role, "kind="+c.kind, "remote_addr=127.0.0.1")
+
+		body := scrape(t, m.path, stk.Vault.Token)
+		for _, line := range []string{
+			`kubeauth_faults_total{kind="` + c.kind + `",role="` + role + `"} 1`,
+			`kubeauth_logins_total{outcome="fault",role="` + role + `"} 1`,
+		} {
+			if !strings.Contains(body, line+"\n") {
+				t.Errorf("the exposition lacks %q:\n%s", line, body)
+			}
+		}
+	}
+}
