@@ -101,7 +101,7 @@ func (a *attempt) release() {
 }
 
 func (b *backend) pathLogin(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	defer b.metrics.LoginStarted()()
+	defer b.metrics.LoginStarted()() // in flight until this returns
 	a, err := b.newAttempt(ctx, req, d)
 	defer a.release()
 	if err == nil {
