@@ -226,11 +226,19 @@ func (b *backend) adoptState(st *configState, gen uint64) *configState {
 }
 
 // release ends a request's use of the state.
-func (s *configState) release() { s.kube.release() }
+func (s *configState) release() {
+	if s.kube.release() {
+		s.retire()
+	}
+}
 
-// close retires the state: its connections are closed once no request
-// uses it any more.
-func (s *configState) close() { s.kube.close() }
+// close retires the state: its connections are closed, and its key set
+// stopped, once no request uses it any more.
+func (s *configState) close() {
+	if s.kube.close() {
+		s.retire()
+	}
+}
 
 const backendHelp = `
 The Kubernetes auth method lets Kubernetes service accounts log in to Vault

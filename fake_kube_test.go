@@ -2,6 +2,9 @@ package kubeauth
 
 import (
 	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -16,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -36,6 +40,8 @@ type fakeKube struct {
 	srv   *httptest.Server
 	caPEM string
 	key   crypto.PublicKey // verifies service-account tokens
+	// issuer is what the discovery document announces.
+	issuer string
 
 	mu sync.Mutex
 	// reviewerToken is the bearer token every call must carry; "" lets any
@@ -48,8 +54,14 @@ type fakeKube struct {
 	intercept func(w http.ResponseWriter, r *http.Request) bool
 	// lastReview is the spec of the most recent TokenReview.
 	lastReview authv1.TokenReviewSpec
+	// published are the keys /openid/v1/jwks serves, by kid: key at first.
+	// Tokens signed with any of them (or with key) pass a TokenReview.
+	published map[string]crypto.PublicKey
 
 	reviews atomic.Int64
+	// namespaceGets counts GETs of namespaces; jwksGets and discoveryGets
+	// those of the signing keys and the discovery document.
+	namespaceGets, jwksGets, discoveryGets atomic.Int64
 	// open counts client connections the server holds open.
 	open atomic.Int64
 }
@@ -63,8 +75,10 @@ func newFakeKube(t testing.TB, key crypto.PublicKey) *fakeKube {
 	t.Helper()
 	f := &fakeKube{
 		key:             key,
+		issuer:          testIssuer,
 		serviceAccounts: map[string]fakeServiceAccount{},
 		namespaces:      map[string]map[string]string{},
+		published:       map[string]crypto.PublicKey{testKeyID(t, key): key},
 	}
 	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
 	// Tests that distrust the server's certificate on purpose would
@@ -146,6 +160,10 @@ func (f *fakeKube) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodPost && r.URL.Path == "/apis/authentication.k8s.io/v1/tokenreviews":
 		f.serveTokenReview(w, r)
+	case r.Method == http.MethodGet && r.URL.Path == "/openid/v1/jwks":
+		f.serveJWKS(w)
+	case r.Method == http.MethodGet && r.URL.Path == "/.well-known/openid-configuration":
+		f.serveDiscovery(w)
 	case r.Method == http.MethodGet && len(parts) == 4 && parts[0] == "api" && parts[2] == "namespaces":
 		f.serveNamespace(w, parts[3])
 	case r.Method == http.MethodGet && len(parts) == 6 && parts[2] == "namespaces" && parts[4] == "serviceaccounts":
@@ -224,8 +242,19 @@ func (f *fakeKube) verify(token string, out *serviceAccountClaims) error {
 	if err != nil {
 		return err
 	}
+	f.mu.Lock()
+	keys := []crypto.PublicKey{f.key}
+	for _, k := range f.published {
+		keys = append(keys, k)
+	}
+	f.mu.Unlock()
 	var c serviceAccountClaims
-	if err := tok.Claims(f.key, &c); err != nil {
+	for _, key := range keys {
+		if err = tok.Claims(key, &c); err == nil {
+			break
+		}
+	}
+	if err != nil {
 		return err
 	}
 	if err := c.ValidateWithLeeway(jwt.Expected{Time: time.Now()}, 0); err != nil {
@@ -237,7 +266,50 @@ func (f *fakeKube) verify(token string, out *serviceAccountClaims) error {
 	return nil
 }
 
+// publish makes the fake serve key under kid too (a rotation adds a key).
+func (f *fakeKube) publish(kid string, key crypto.PublicKey) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.published[kid] = key
+}
+
+func (f *fakeKube) serveJWKS(w http.ResponseWriter) {
+	f.jwksGets.Add(1)
+	f.mu.Lock()
+	var set jose.JSONWebKeySet
+	for kid, key := range f.published {
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: key, KeyID: kid, Use: "sig", Algorithm: string(jose.RS256)})
+	}
+	f.mu.Unlock()
+	writeJSON(w, http.StatusOK, set)
+}
+
+// serveDiscovery answers as a kube-apiserver does, with a jwks_uri that a
+// client outside the cluster could not reach.
+func (f *fakeKube) serveDiscovery(w http.ResponseWriter) {
+	f.discoveryGets.Add(1)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer":                                f.issuer,
+		"jwks_uri":                              "https://10.96.0.1:443/openid/v1/jwks",
+		"response_types_supported":              []string{"id_token"},
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": []string{"RS256"},
+	})
+}
+
+// testKeyID names a public key as the kube-apiserver does.
+func testKeyID(t testing.TB, key crypto.PublicKey) string {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(der)
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
 func (f *fakeKube) serveNamespace(w http.ResponseWriter, name string) {
+	f.namespaceGets.Add(1)
 	f.mu.Lock()
 	labels, ok := f.namespaces[name]
 	f.mu.Unlock()

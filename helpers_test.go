@@ -30,6 +30,9 @@ const (
 	testSAUID     = "7f3c2a8e-0d7b-4c1e-9a55-3f1f0b6e2d11"
 	testReviewer  = "reviewer-token"
 	testRole      = "web"
+	// testIssuer is the issuer of the projected tokens tests mint, and the
+	// one the fake API server announces.
+	testIssuer = "https://kubernetes.default.svc.cluster.local"
 )
 
 func readTestdata(t testing.TB, name string) string {
@@ -67,7 +70,7 @@ func privateKey(t testing.TB, name string) crypto.Signer {
 func tokenClaims(namespace, name, uid string, audience ...string) map[string]any {
 	now := time.Now()
 	return map[string]any{
-		"iss": "https://kubernetes.default.svc.cluster.local",
+		"iss": testIssuer,
 		"sub": "system:serviceaccount:" + namespace + ":" + name,
 		"aud": audience,
 		"exp": now.Add(time.Hour).Unix(),
@@ -95,6 +98,21 @@ func legacyClaims(namespace, name, uid, secret string) map[string]any {
 func signJWT(t testing.TB, key crypto.Signer, alg jose.SignatureAlgorithm, claims map[string]any) string {
 	t.Helper()
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := jwt.Signed(signer).Claims(claims).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// signJWTWithKid signs claims with a kid header, as the API server does.
+func signJWTWithKid(t testing.TB, key crypto.Signer, kid string, claims map[string]any) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
+		(&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -115,7 +115,9 @@ func (k *kubeClient) acquire() {
 	k.users++
 }
 
-func (k *kubeClient) release() {
+// release reports whether it ended the last use of a closed client, whose
+// connections are then closed.
+func (k *kubeClient) release() (retired bool) {
 	k.mu.Lock()
 	k.users--
 	done := k.closing && k.users == 0
@@ -123,12 +125,14 @@ func (k *kubeClient) release() {
 	if done {
 		k.conns.closeAll()
 	}
+	return done
 }
 
 // close retires the client: its idle connections are closed now, and every
 // connection once the requests still using it are done, so a login that
-// took the client before it was replaced still completes.
-func (k *kubeClient) close() {
+// took the client before it was replaced still completes. It reports
+// whether no request was using it, so it is retired already.
+func (k *kubeClient) close() (retired bool) {
 	k.mu.Lock()
 	k.closing = true
 	done := k.users == 0
@@ -137,6 +141,7 @@ func (k *kubeClient) close() {
 	if done {
 		k.conns.closeAll()
 	}
+	return done
 }
 
 // callContext bounds one API call by the client's timeout and carries the

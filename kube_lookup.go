@@ -40,6 +40,21 @@ func (k *kubeClient) serviceAccountAnnotations(ctx context.Context, loginJWT, na
 	return sa.Annotations, nil
 }
 
+// getPath GETs a path of the API server itself (its service-account issuer
+// discovery document and signing keys) with the reviewer credential.
+func (k *kubeClient) getPath(ctx context.Context, path string) ([]byte, error) {
+	ctx, cancel, err := k.callContext(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	body, err := k.clientset.CoreV1().RESTClient().Get().AbsPath(path).DoRaw(ctx)
+	if err != nil {
+		return nil, k.apiError("GET "+path, err)
+	}
+	return body, nil
+}
+
 // aliasMetadataFromAnnotations keeps the prefixed annotations, without the
 // prefix. A key that would overwrite one of the plugin's own metadata keys is
 // an error: silently dropping or overriding it would mislead policy authors.

@@ -28,6 +28,7 @@ type attempt struct {
 	selectorPending bool
 	reviewed        reviewedIdentity // set by review: what Kubernetes vouches for
 	reviewTook      time.Duration    // how long the TokenReview took, for the log
+	verifiedBy      string           // what vouched for the token, for the log (verifiedBy*)
 	aliasMetadata   map[string]string
 }
 
@@ -63,7 +64,7 @@ func (b *backend) localSteps() []loginStep {
 // namespace's labels for a selector, the service account's annotations).
 func (b *backend) loginSteps() []loginStep {
 	return append(b.localSteps(),
-		loginStep{"review", stepReview},
+		loginStep{"review", b.stepReview},
 		loginStep{"namespace_selector", stepNamespaceSelector},
 		loginStep{"alias_metadata", stepAliasMetadata},
 	)
@@ -145,11 +146,23 @@ func bindNamespace(r *roleEntry, namespace string) (pending bool, err error) {
 	return true, nil
 }
 
+// stepNamespaceSelector decides a namespace only the selector can bind. In
+// cached and hybrid modes the labels may be up to review_cache_ttl old (see
+// namespaceLabelsCached); in always mode they are read for every login.
 func stepNamespaceSelector(ctx context.Context, a *attempt) error {
 	if !a.selectorPending {
 		return nil
 	}
-	return checkNamespaceSelector(ctx, a.role, a.state.kube, a.rawJWT, a.reviewed.namespace)
+	st := a.state
+	ns := a.reviewed.namespace
+	if a.role.mode() == reviewAlways {
+		return checkNamespaceSelector(ctx, a.role, st.kube, ns, func(ctx context.Context) (map[string]string, error) {
+			return st.kube.namespaceLabels(ctx, a.rawJWT, ns)
+		})
+	}
+	return checkNamespaceSelector(ctx, a.role, st.kube, ns, func(ctx context.Context) (map[string]string, error) {
+		return st.namespaceLabelsCached(ctx, a.rawJWT, ns, a.role.cacheTTL())
+	})
 }
 
 // checkNamespace applies the namespace globs, then, only if they do not
@@ -159,19 +172,23 @@ func checkNamespace(ctx context.Context, r *roleEntry, kube *kubeClient, loginJW
 	if !pending {
 		return err
 	}
-	return checkNamespaceSelector(ctx, r, kube, loginJWT, namespace)
+	return checkNamespaceSelector(ctx, r, kube, namespace, func(ctx context.Context) (map[string]string, error) {
+		return kube.namespaceLabels(ctx, loginJWT, namespace)
+	})
 }
 
 // checkNamespaceSelector matches the role's selector, parsed when the role
-// was loaded, against the namespace's live labels. A selector that selects
-// everything (only stored before such selectors were refused on write)
-// still needs the namespace to exist, as with Vault's built-in method.
-func checkNamespaceSelector(ctx context.Context, r *roleEntry, kube *kubeClient, loginJWT, namespace string) error {
+// was loaded, against the namespace's labels as labelsOf reads them. A
+// selector that selects everything (only stored before such selectors were
+// refused on write) still needs the namespace to exist, as with Vault's
+// built-in method.
+func checkNamespaceSelector(ctx context.Context, r *roleEntry, kube *kubeClient, namespace string,
+	labelsOf func(context.Context) (map[string]string, error)) error {
 	sel, err := r.selector()
 	if err != nil {
 		return fmt.Errorf("stored role is invalid: %w", err)
 	}
-	nsLabels, err := kube.namespaceLabels(ctx, loginJWT, namespace)
+	nsLabels, err := labelsOf(ctx)
 	if err != nil {
 		if apiStatus(err) == http.StatusNotFound {
 			return refuse(reasonNamespace, "namespace %q does not exist", namespace)
@@ -199,18 +216,6 @@ func credentialFault(kube *kubeClient, err error, permission string) error {
 		return refuse(reasonReviewForbidden, "%v", err)
 	}
 	return fmt.Errorf("%w (the reviewer credential needs %s; check %s and its RBAC bindings)", err, permission, kube.credential)
-}
-
-func stepReview(ctx context.Context, a *attempt) error {
-	audiences := reviewAudiences(a.role.Audience, a.token.claims.Audience)
-	start := time.Now()
-	status, err := a.state.kube.reviewToken(ctx, a.rawJWT, audiences)
-	a.reviewTook = time.Since(start)
-	if err != nil {
-		return credentialFault(a.state.kube, err, "create on tokenreviews (ClusterRole system:auth-delegator)")
-	}
-	a.reviewed, err = checkReview(status, a.claimed, audiences)
-	return err
 }
 
 func stepAliasMetadata(ctx context.Context, a *attempt) error {

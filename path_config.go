@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -48,6 +49,9 @@ type configState struct {
 	// podCA is the version of the pod's CA file the client trusts, when
 	// the config leaves the CA to the pod (usesPodCA).
 	podCA fileStamp
+	loginCaches
+	// clusterKeys are the cluster's signing keys, for hybrid mode.
+	clusterKeys lazyKeys
 }
 
 // parseMode says whose data a parser reads. A write is checked strictly,
@@ -86,8 +90,14 @@ func (b *backend) buildState(cfg *kubeConfig, mode parseMode) (*configState, err
 	if err != nil {
 		return nil, err
 	}
-	return &configState{config: cfg, keys: keys, kube: kube, podCA: podCA}, nil
+	st := &configState{config: cfg, keys: keys, kube: kube, podCA: podCA}
+	st.loginCaches = newLoginCaches(func() time.Time { return b.now() }, kube.reviewToken)
+	st.clusterKeys.start = func() clusterKeySource { return b.newClusterKeys(kube) }
+	return st, nil
 }
+
+// retire stops what the state runs once no request uses it.
+func (s *configState) retire() { s.clusterKeys.close() }
 
 // effectiveCA is the CA bundle to trust: the configured one, else the pod's
 // own CA when running in Kubernetes and allowed to (with the version of its

@@ -112,7 +112,7 @@ func (b *backend) pathLogin(ctx context.Context, req *logical.Request, d *framew
 		return b.loginFailed(a, err)
 	}
 	b.Logger().Debug("login passed", "role", a.roleName, "service_account", a.reviewed.namespace+"/"+a.reviewed.name,
-		"token_review_duration", a.reviewTook, "remote_addr", remoteAddr(a.conn))
+		"verified_by", a.verifiedBy, "token_review_duration", a.reviewTook, "remote_addr", remoteAddr(a.conn))
 	return &logical.Response{Auth: a.auth()}, nil
 }
 

@@ -469,8 +469,6 @@ func (e *testEnv) requireFault(public error, resp *logical.Response, err error, 
 	}
 }
 
-func errorsIsDenied(err error) bool { return errors.Is(err, logical.ErrPermissionDenied) }
-
 func TestLoginAliasLookahead(t *testing.T) {
 	e := configured(t)
 	req := func(jwt string) (*logical.Response, error) {

@@ -37,6 +37,7 @@ type roleEntry struct {
 	AliasNameSource                 string   `json:"alias_name_source"`
 
 	legacyRoleFields
+	reviewSettings
 
 	// namespaceSelector is ServiceAccountNamespaceSelector parsed once, by
 	// loadRole (see selector); namespaceSelectorErr is why it did not parse.
@@ -197,6 +198,7 @@ func pathRoles(b *backend) []*framework.Path {
 			Deprecated:  true,
 		},
 	}
+	reviewFieldSchemas(fields)
 	tokenutil.AddTokenFields(fields)
 
 	return []*framework.Path{
@@ -284,6 +286,7 @@ func (r *roleEntry) responseData() map[string]interface{} {
 	}
 	r.PopulateTokenData(data)
 	r.legacyReadData(data)
+	r.reviewReadData(data)
 	return data
 }
 
@@ -379,6 +382,9 @@ func applyRoleFields(r *roleEntry, req *logical.Request, d *framework.FieldData)
 	if v, ok := d.GetOk("alias_name_source"); ok {
 		r.AliasNameSource = v.(string)
 	}
+	if err := applyReviewFields(&r.reviewSettings, d); err != nil {
+		return err
+	}
 	if r.AliasNameSource == "" {
 		// Roles older than the field, and a field sent empty, get the default.
 		r.AliasNameSource = aliasNameSourceUID
@@ -469,6 +475,9 @@ func validateRole(r *roleEntry, mountMaxTTL time.Duration) error {
 	if r.AliasNameSource != aliasNameSourceUID && r.AliasNameSource != aliasNameSourceName {
 		return fmt.Errorf("alias_name_source: %q is not one of %q, %q", r.AliasNameSource, aliasNameSourceUID, aliasNameSourceName)
 	}
+	if err := validateReviewSettings(&r.reviewSettings, r.Audience); err != nil {
+		return err
+	}
 	if slices.ContainsFunc(r.TokenPolicies, isRootPolicy) {
 		return errors.New("token_policies: the root policy cannot be granted through an auth method")
 	}
@@ -513,7 +522,7 @@ func roleWarnings(r *roleEntry, mountMaxTTL time.Duration) []string {
 		w = append(w, "bound_service_account_namespace_selector selects every namespace; "+
 			"replace it with bound_service_account_namespaces=* if that is meant")
 	}
-	return w
+	return append(w, reviewWarnings(&r.reviewSettings)...)
 }
 
 const roleHelp = `
@@ -522,4 +531,8 @@ and bound_service_account_namespaces and/or
 bound_service_account_namespace_selector), for which audience, and what token
 they get (token_policies, token_ttl and the other token_* fields). The legacy
 names policies, ttl, max_ttl, period, num_uses and bound_cidrs are accepted.
+review_mode (always, cached, hybrid) chooses how tokens are verified: a
+TokenReview per login, a TokenReview reused for review_cache_ttl, or young
+bound tokens verified locally (up to local_max_token_age) against the
+cluster's signing keys.
 `

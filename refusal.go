@@ -35,6 +35,9 @@ const (
 	reasonReviewRejected   = "token_review_rejected"
 	reasonReviewMismatch   = "token_review_identity_mismatch"
 	reasonReviewForbidden  = "token_review_forbidden"
+	// reasonSigningKeyUnknown: hybrid mode found no key of the cluster with
+	// the token's kid.
+	reasonSigningKeyUnknown = "signing_key_unknown"
 )
 
 // reasonCodes are every reason code: the values the metrics may label a
@@ -42,7 +45,7 @@ const (
 var reasonCodes = []string{
 	reasonCIDR, reasonAlgorithm, reasonExpired, reasonNotYetValid, reasonSignature,
 	reasonIssuer, reasonAudienceMismatch, reasonClaims, reasonName, reasonNamespace,
-	reasonReviewRejected, reasonReviewMismatch, reasonReviewForbidden,
+	reasonReviewRejected, reasonReviewMismatch, reasonReviewForbidden, reasonSigningKeyUnknown,
 }
 
 // An inputError is a malformed request: HTTP 400 with this message, which

@@ -130,7 +130,7 @@ func testClient(t *testing.T, srv *httptest.Server, cred credentialSource, timeo
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(kube.close)
+	t.Cleanup(func() { kube.close() })
 	return kube
 }
 

@@ -40,6 +40,18 @@ var deliberateDifferences = map[string]func(plugin any) difference{
 	"alias_metadata": func(plugin any) difference {
 		return difference{key: "alias_metadata", builtin: absent, plugin: plugin}
 	},
+	// The review settings are the plugin's own: the built-in method ignores
+	// them on write (with a warning) and has none to read. The plugin reads
+	// them only for a role that sets one.
+	"review_mode": func(plugin any) difference {
+		return difference{key: "review_mode", builtin: absent, plugin: plugin}
+	},
+	"review_cache_ttl": func(plugin any) difference {
+		return difference{key: "review_cache_ttl", builtin: absent, plugin: plugin}
+	},
+	"local_max_token_age": func(plugin any) difference {
+		return difference{key: "local_max_token_age", builtin: absent, plugin: plugin}
+	},
 	// A role update changes only the fields it sends; the built-in method
 	// clears the namespace selector of every update that does not send it.
 	"update keeps the selector": func(plugin any) difference {
@@ -219,6 +231,19 @@ func TestReadsMatchBuiltin(t *testing.T) {
 			"audience":                         "vault",
 			"alias_metadata":                   map[string]any{"team": "payments"},
 		}, differs: map[string]any{"alias_metadata": map[string]any{"team": "payments"}}}}},
+		{"review settings", []write{{body: map[string]any{
+			"bound_service_account_names":      "app",
+			"bound_service_account_namespaces": "default",
+			"audience":                         "vault",
+			"review_mode":                      "hybrid",
+			"review_cache_ttl":                 "30s",
+		}, differs: map[string]any{
+			"alias_metadata": map[string]any{}, "review_mode": "hybrid",
+			"review_cache_ttl": float64(30), "local_max_token_age": float64(600),
+		}}, {body: map[string]any{"token_ttl": "10m"}, differs: map[string]any{
+			"alias_metadata": map[string]any{}, "review_mode": "hybrid",
+			"review_cache_ttl": float64(30), "local_max_token_age": float64(600),
+		}}}},
 		{"updates", []write{{body: map[string]any{
 			"bound_service_account_names":              "app",
 			"bound_service_account_namespaces":         "default",

@@ -148,8 +148,15 @@ func TestUpgradeFromBuiltinAndBack(t *testing.T) {
 	}
 	expectStatus(t, call(t, http.MethodPost, "auth/token/renew-self", oldToken, map[string]any{}), http.StatusOK)
 
-	// A role the plugin writes is one the built-in method reads back.
+	// A role the plugin writes is one the built-in method reads back; so
+	// is one in hybrid mode, whose young tokens the plugin verifies without
+	// a TokenReview (for up to an hour after their service account is
+	// deleted, as this role says).
 	m.bindRole(t, "written-by-plugin", w, map[string]any{"token_policies": "from-plugin", "alias_name_source": "serviceaccount_name"})
+	doomed := stk.NewWorkload(t, "doomed", nil)
+	m.bindRole(t, "storm", doomed, map[string]any{"review_mode": "hybrid", "review_cache_ttl": "5m", "local_max_token_age": "1h"})
+	stormJWT := vaultToken(t, doomed)
+	m.mustLogin(t, "storm", stormJWT)
 	switchMount(ctx, t, m, builtinVersion)
 	a = m.mustLogin(t, "written-by-plugin", vaultToken(t, w))
 	if got := a.Strs("token_policies"); !slices.Equal(got, []string{"default", "from-plugin"}) {
@@ -158,6 +165,20 @@ func TestUpgradeFromBuiltinAndBack(t *testing.T) {
 	if got := entityAlias(t, m, a.Str("entity_id")).Str("name"); got != w.Namespace+"/"+w.SA.Name {
 		t.Errorf("built-in alias name for the plugin's role = %q, want %s/%s", got, w.Namespace, w.SA.Name)
 	}
+
+	// Switched back, the review settings are ignored: the built-in method
+	// reads the role without them and reviews every login, so the deleted
+	// service account is refused once the apiserver stops accepting its
+	// token, not an hour later.
+	stormRole := readJSON(t, "auth/"+path+"/role/storm")
+	for _, k := range []string{"review_mode", "review_cache_ttl", "local_max_token_age"} {
+		if _, ok := stormRole[k]; ok {
+			t.Errorf("the built-in method reads %s of the plugin's role: %v", k, stormRole)
+		}
+	}
+	m.mustLogin(t, "storm", stormJWT)
+	deleteServiceAccount(t, doomed.Namespace, doomed.SA.Name)
+	eventuallyDenied(t, m, "storm", stormJWT, time.Now())
 }
 
 // switchMount points an auth mount at a version of its plugin and reloads

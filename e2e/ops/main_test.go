@@ -150,7 +150,7 @@ func (s *suite) checkOwnPorts() error {
 		check(s.clusterVaultPort(i), fmt.Sprintf("Raft node %d", i+1))
 		check(s.clusterVaultPort(i)+1, fmt.Sprintf("Raft node %d cluster", i+1))
 	}
-	for i := range 2 {
+	for i := range 3 {
 		check(s.privateKubePort(i), "private kube-apiserver")
 	}
 	if len(busy) > 0 {

@@ -1,0 +1,32 @@
+package kubeauth
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/clusterkeys"
+)
+
+// newClusterKeys starts the cluster's key set for one config: the keys and
+// issuer the API server at kubernetes_host publishes, fetched with the
+// config's CA and reviewer credential.
+func (b *backend) newClusterKeys(kube *kubeClient) clusterKeySource {
+	return clusterkeys.New(keyFetcher{kube: kube}, clusterkeys.Options{
+		Now:    func() time.Time { return b.now() },
+		Logger: b.Logger().Named("clusterkeys"),
+	})
+}
+
+// keyFetcher GETs the key set's documents from the API server. The key set
+// fetches on its own goroutines, not on a login's behalf, so the bearer
+// token is the reviewer credential (token_reviewer_jwt or the pod's own
+// token); hybrid mode does not fetch keys when there is none (see
+// canVerifyLocally).
+type keyFetcher struct{ kube *kubeClient }
+
+func (f keyFetcher) Get(ctx context.Context, path string) ([]byte, error) {
+	return f.kube.getPath(ctx, path)
+}
+
+func isUnknownKey(err error) bool { return errors.Is(err, clusterkeys.ErrUnknownKey) }

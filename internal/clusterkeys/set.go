@@ -1,0 +1,384 @@
+// Package clusterkeys keeps the Kubernetes cluster's service-account signing
+// keys and issuer, as published by the API server itself, so that a token can
+// be verified locally without a TokenReview.
+//
+// The keys come from /openid/v1/jwks and the issuer from
+// /.well-known/openid-configuration, both on the API server the plugin is
+// configured with. They are fetched on first use, refetched when a token
+// names a key the set does not hold (at most once per MinRefresh, so made-up
+// kids cannot hammer the API server) and after RefreshEvery, and a failed
+// fetch keeps the last good copy.
+package clusterkeys
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Fetcher GETs a path of the Kubernetes API server (kubernetes_host, with the
+// configured CA and reviewer credential) and returns the body. It must honor
+// ctx: Close cancels it and waits for the fetch to return.
+type Fetcher interface {
+	Get(ctx context.Context, path string) ([]byte, error)
+}
+
+// Options tune a Set; the zero value gives the defaults.
+type Options struct {
+	MinRefresh   time.Duration // an unknown kid refreshes at most once per MinRefresh (default 5s)
+	RefreshEvery time.Duration // keys and issuer older than this are refetched, on use and in the background (default 5m)
+	Now          func() time.Time
+	Logger       hclog.Logger
+}
+
+// The API server's own paths for its service-account issuer metadata.
+const (
+	jwksPath      = "/openid/v1/jwks"
+	discoveryPath = "/.well-known/openid-configuration"
+)
+
+const (
+	defaultMinRefresh   = 5 * time.Second
+	defaultRefreshEvery = 5 * time.Minute
+	// fetchTimeout caps one fetch even if the Fetcher sets no deadline, so a
+	// hung API server cannot hold callers (and the in-flight slot) forever.
+	fetchTimeout = 30 * time.Second
+)
+
+// ErrUnknownKey is returned by Key when the cluster publishes no usable
+// signing key with the asked kid (also after a refresh, or when a refresh was
+// not allowed yet).
+var ErrUnknownKey = errors.New("clusterkeys: the cluster publishes no signing key with this kid")
+
+var errClosed = errors.New("clusterkeys: the key set is closed")
+
+// Set holds the cluster's signing keys and issuer for one plugin
+// configuration. It is safe for concurrent use.
+type Set struct {
+	fetcher      Fetcher
+	minRefresh   time.Duration
+	refreshEvery time.Duration
+	now          func() time.Time
+	log          hclog.Logger
+
+	// tickEvery is how often the background goroutine looks for documents
+	// due for a refresh: half of RefreshEvery (but not more often than
+	// MinRefresh allows a fetch), so an idle Set's copy is at most 1.5 times
+	// RefreshEvery old. No caller waits for it; a used Set also refreshes on
+	// use at RefreshEvery.
+	tickEvery time.Duration
+
+	// ctx is the parent of every fetch; Close cancels it. fetches counts the
+	// fetch goroutines and ticker the background one, so Close can wait.
+	ctx     context.Context
+	cancel  context.CancelFunc
+	fetches sync.WaitGroup
+	ticker  sync.WaitGroup
+
+	// mu guards closed, ticking and everything in keys and issuer. Fetches
+	// run without it; only their results are installed under it.
+	mu      sync.RWMutex
+	closed  bool
+	ticking bool
+	keys    doc[map[string]crypto.PublicKey]
+	issuer  doc[string]
+}
+
+// New returns a Set that fetches through f. Nothing is fetched, and no
+// goroutine runs, until the first Key or Issuer call; from then on a
+// background goroutine keeps the documents fresh until Close, which the
+// owner must call when it drops the Set.
+func New(f Fetcher, o Options) *Set {
+	if o.MinRefresh <= 0 {
+		o.MinRefresh = defaultMinRefresh
+	}
+	if o.RefreshEvery <= 0 {
+		o.RefreshEvery = defaultRefreshEvery
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = hclog.NewNullLogger()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Set{
+		fetcher:      f,
+		minRefresh:   o.MinRefresh,
+		refreshEvery: o.RefreshEvery,
+		tickEvery:    max(o.RefreshEvery/2, o.MinRefresh),
+		now:          o.Now,
+		log:          o.Logger,
+		ctx:          ctx,
+		cancel:       cancel,
+	}
+	s.keys = doc[map[string]crypto.PublicKey]{
+		state: state{what: "signing keys", path: jwksPath}, parse: parseJWKS, describe: describeKeys,
+	}
+	s.issuer = doc[string]{
+		state: state{what: "issuer", path: discoveryPath}, parse: parseIssuer, describe: func(iss string) string { return iss },
+	}
+	return s
+}
+
+// Key returns the cluster's public key named kid. A kid the set does not
+// hold triggers a refetch (shared with concurrent callers) unless the last
+// fetch began less than MinRefresh ago; a kid still unknown after that is
+// ErrUnknownKey. With no keys at all (the first fetch failed) the fetch error
+// is returned instead.
+func (s *Set) Key(ctx context.Context, kid string) (crypto.PublicKey, error) {
+	if kid == "" {
+		return nil, ErrUnknownKey
+	}
+	// The path every login takes once the keys are loaded: one read lock,
+	// one map lookup, no allocation.
+	now := s.now()
+	s.mu.RLock()
+	key, ok := s.keys.val[kid]
+	due := s.refreshDueLocked(&s.keys.state, now)
+	s.mu.RUnlock()
+	if ok {
+		if due {
+			s.keys.refreshInBackground(s)
+		}
+		return key, nil
+	}
+
+	f := s.keys.join(s)
+	if err := waitFor(ctx, f); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	key, ok = s.keys.val[kid]
+	have, lastErr, closed := s.keys.have, s.keys.err, s.closed
+	s.mu.RUnlock()
+	switch {
+	case ok:
+		return key, nil
+	case !have:
+		return nil, s.keys.noValue(lastErr, closed)
+	case f != nil && f.err != nil:
+		return nil, fmt.Errorf("%w (refreshing the cluster's signing keys failed: %w)", ErrUnknownKey, f.err)
+	default:
+		return nil, ErrUnknownKey
+	}
+}
+
+// Issuer returns the issuer the API server announces in its discovery
+// document, fetching it on first use.
+func (s *Set) Issuer(ctx context.Context) (string, error) {
+	now := s.now()
+	s.mu.RLock()
+	iss, have := s.issuer.val, s.issuer.have
+	due := s.refreshDueLocked(&s.issuer.state, now)
+	s.mu.RUnlock()
+	if have {
+		if due {
+			s.issuer.refreshInBackground(s)
+		}
+		return iss, nil
+	}
+
+	f := s.issuer.join(s)
+	if err := waitFor(ctx, f); err != nil {
+		return "", err
+	}
+	s.mu.RLock()
+	iss, have, lastErr, closed := s.issuer.val, s.issuer.have, s.issuer.err, s.closed
+	s.mu.RUnlock()
+	if !have {
+		return "", s.issuer.noValue(lastErr, closed)
+	}
+	return iss, nil
+}
+
+// Close stops the background goroutine and any fetch in flight, and waits
+// for them; later calls fetch nothing. Keys and issuer already loaded are
+// still answered.
+func (s *Set) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.fetches.Wait()
+	s.ticker.Wait()
+}
+
+// tick refreshes, every tickEvery, whichever document is due, so a Set that
+// sees no calls for a while does not answer its next one from an old copy.
+func (s *Set) tick() {
+	defer s.ticker.Done()
+	t := time.NewTicker(s.tickEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			s.keys.refreshInBackground(s)
+			s.issuer.refreshInBackground(s)
+		}
+	}
+}
+
+// state is what decides when a document is fetched.
+type state struct {
+	what      string // for the log and errors
+	path      string
+	have      bool
+	fetchedAt time.Time // start of the fetch that produced the value held
+	triedAt   time.Time // start of the latest fetch, good or bad
+	err       error     // the latest fetch's error; nil after a good one
+	inflight  *fetch
+}
+
+// doc is one document of the API server and the value parsed from it.
+type doc[T any] struct {
+	state
+	parse    func([]byte) (T, []string, error)
+	describe func(T) string // a short summary; a change is logged
+	val      T
+}
+
+// fetch is one GET in flight; done closes once err and the document's new
+// value (if any) are in place.
+type fetch struct {
+	done chan struct{}
+	err  error
+}
+
+// refreshDueLocked reports whether a value held is old enough to refetch
+// and no fetch is running or has begun within minRefresh (so a failing API
+// server is asked at most once per minRefresh).
+func (s *Set) refreshDueLocked(st *state, now time.Time) bool {
+	return st.have && !s.closed && st.inflight == nil &&
+		now.Sub(st.fetchedAt) >= s.refreshEvery && now.Sub(st.triedAt) >= s.minRefresh
+}
+
+// noValue is the error for a caller that needs a value none of the fetches
+// has produced: the latest fetch's error, or errClosed when none may run.
+func (st *state) noValue(lastErr error, closed bool) error {
+	if closed || lastErr == nil {
+		return errClosed
+	}
+	return fmt.Errorf("clusterkeys: fetching the cluster's %s from %s: %w", st.what, st.path, lastErr)
+}
+
+// join returns the fetch in flight, or starts one unless the latest began
+// less than minRefresh ago or the set is closed (then nil).
+func (d *doc[T]) join(s *Set) *fetch {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d.inflight != nil {
+		return d.inflight
+	}
+	now := s.now()
+	if s.closed || (!d.triedAt.IsZero() && now.Sub(d.triedAt) < s.minRefresh) {
+		return nil
+	}
+	return d.startLocked(s, now)
+}
+
+// refreshInBackground starts a periodic refetch if one is still due; the
+// caller goes on with the value it has.
+func (d *doc[T]) refreshInBackground(s *Set) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if now := s.now(); s.refreshDueLocked(&d.state, now) {
+		d.startLocked(s, now)
+	}
+}
+
+// startLocked begins a fetch in its own goroutine, so a caller that stops
+// waiting (its context ends) does not cancel it for the others.
+func (d *doc[T]) startLocked(s *Set, now time.Time) *fetch {
+	if !s.ticking {
+		s.ticking = true
+		s.ticker.Add(1)
+		go s.tick()
+	}
+	f := &fetch{done: make(chan struct{})}
+	d.inflight = f
+	d.triedAt = now
+	s.fetches.Add(1)
+	go func() {
+		defer s.fetches.Done()
+		defer close(f.done)
+		val, notes, err := d.get(s)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		d.inflight = nil
+		f.err = err
+		d.installLocked(s, now, val, notes, err)
+	}()
+	return f
+}
+
+// get fetches and parses the document, outside the lock.
+func (d *doc[T]) get(s *Set) (T, []string, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, fetchTimeout)
+	defer cancel()
+	body, err := s.fetcher.Get(ctx, d.path)
+	if err != nil {
+		var zero T
+		return zero, nil, err
+	}
+	return d.parse(body)
+}
+
+// installLocked keeps a good result, or the last good value after a bad
+// one, and logs what changed.
+func (d *doc[T]) installLocked(s *Set, started time.Time, val T, notes []string, err error) {
+	if err != nil {
+		d.err = err
+		switch {
+		case s.ctx.Err() != nil:
+			// Closed: nobody is waiting for the answer.
+		case d.have:
+			s.log.Warn("refreshing the cluster's "+d.what+" failed; keeping the last good copy",
+				"path", d.path, "error", err, "age", s.now().Sub(d.fetchedAt).Round(time.Second).String())
+		default:
+			s.log.Error("fetching the cluster's "+d.what+" failed", "path", d.path, "error", err)
+		}
+		return
+	}
+	before, had := d.describe(d.val), d.have
+	d.val, d.have, d.fetchedAt, d.err = val, true, started, nil
+	if after := d.describe(val); !had || after != before || len(notes) > 0 {
+		s.log.Info("loaded the cluster's "+d.what, "path", d.path, "value", after, "skipped", notes)
+	}
+}
+
+func waitFor(ctx context.Context, f *fetch) error {
+	if f == nil {
+		return nil
+	}
+	select {
+	case <-f.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func parseIssuer(body []byte) (string, []string, error) {
+	iss, err := parseDiscovery(body)
+	return iss, nil, err
+}
+
+// describeKeys lists the kids of a key set, sorted, for the log.
+func describeKeys(keys map[string]crypto.PublicKey) string {
+	kids := make([]string, 0, len(keys))
+	for kid := range keys {
+		kids = append(kids, kid)
+	}
+	slices.Sort(kids)
+	return strings.Join(kids, ",")
+}

@@ -1,0 +1,130 @@
+package kubeauth
+
+import (
+	"context"
+	"crypto"
+	"sync"
+	"time"
+)
+
+// clusterKeySource is the cluster's service-account signing keys and
+// issuer, as the API server publishes them (internal/clusterkeys).
+type clusterKeySource interface {
+	Key(ctx context.Context, kid string) (crypto.PublicKey, error)
+	Issuer(ctx context.Context) (string, error)
+	Close()
+}
+
+// lazyKeys starts the cluster's key set on first use, so a config whose
+// roles never verify locally never fetches keys, and stops it when the
+// state it belongs to retires.
+type lazyKeys struct {
+	start func() clusterKeySource
+
+	mu  sync.Mutex
+	set clusterKeySource
+}
+
+// get returns the key set, starting it on first use. Only a request that
+// holds the state calls it, and a state retires only once no request holds
+// it, so a retired set is never handed out.
+func (l *lazyKeys) get() clusterKeySource {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.set == nil {
+		l.set = l.start()
+	}
+	return l.set
+}
+
+// close stops the key set, if it was started.
+func (l *lazyKeys) close() {
+	l.mu.Lock()
+	set := l.set
+	l.set = nil
+	l.mu.Unlock()
+	if set != nil {
+		set.Close()
+	}
+}
+
+// localEligible says whether hybrid mode may verify a token locally: a
+// bound token (projected claims, not bound to a Secret, with exp and iat)
+// at most maxAge old, for a role that checks an audience. Everything else
+// (a legacy Secret-based token, which never expires, an older token, a
+// role stored without an audience) is reviewed.
+func localEligible(c *serviceAccountClaims, roleAudience string, now time.Time, maxAge time.Duration) bool {
+	k := c.Kubernetes
+	switch {
+	case roleAudience == "", k == nil, k.Secret != nil, c.Expiry == nil, c.IssuedAt == nil:
+		return false
+	}
+	return now.Sub(c.IssuedAt.Time()) <= maxAge
+}
+
+// verifyLocally vouches for a young bound token without a TokenReview: its
+// issuer is the cluster's and its signature verifies with the cluster's
+// key named by its kid. The other checks (times, audience, names,
+// bindings, pem_keys) ran before, as for every login. The issuer comes
+// first: it costs nothing once known, and a token from another cluster is
+// then refused without making the key set look for its kid.
+//
+// What a TokenReview would add, and this cannot see, is whether the
+// service account, and the pod or node the token is bound to, still exist:
+// a young token stays usable until it is local_max_token_age old.
+func (b *backend) verifyLocally(ctx context.Context, a *attempt) error {
+	st := a.state
+	var keys clusterKeySource
+	if len(st.keys) == 0 || st.config.Issuer == "" {
+		keys = st.clusterKeys.get()
+	}
+	want := st.config.Issuer
+	if want == "" {
+		iss, err := keys.Issuer(ctx)
+		if err != nil {
+			return keyFault(st.kube, err)
+		}
+		want = iss
+	}
+	if a.token.claims.Issuer != want {
+		return refuse(reasonIssuer, "issuer %q is not the cluster's issuer %q", a.token.claims.Issuer, want)
+	}
+	// With pem_keys the signature step has verified it against them.
+	if len(st.keys) == 0 {
+		kid := a.token.jws.Signatures[0].Header.KeyID
+		key, err := keys.Key(ctx, kid)
+		switch {
+		case isUnknownKey(err):
+			// The error says whether a refresh was tried and failed.
+			return refuse(reasonSigningKeyUnknown, "no signing key of the cluster has kid %.64q: %v", kid, err)
+		case err != nil:
+			return keyFault(st.kube, err)
+		}
+		if _, err := a.token.jws.Verify(key); err != nil {
+			return refuse(reasonSignature, "signature does not verify with the cluster's signing key %.64q", kid)
+		}
+	}
+	c := a.claimed
+	a.reviewed = reviewedIdentity{namespace: c.namespace, name: c.name, uid: c.uid, podName: c.podName, podUID: c.podUID}
+	a.verifiedBy = verifiedByLocal
+	return nil
+}
+
+// canVerifyLocally says whether this config lets hybrid mode verify tokens
+// locally. The cluster's keys are fetched with the reviewer credential;
+// when each login JWT reviews itself there is none, so only pem_keys and a
+// configured issuer can do without the API server, and otherwise every
+// token is reviewed.
+func (s *configState) canVerifyLocally() bool {
+	if len(s.keys) > 0 && s.config.Issuer != "" {
+		return true
+	}
+	_, selfReview := s.kube.credential.(loginJWTCredential)
+	return !selfReview
+}
+
+// keyFault is a failure to get the cluster's keys or issuer.
+func keyFault(kube *kubeClient, err error) error {
+	return credentialFault(kube, err, "get on the API server's /openid/v1/jwks and /.well-known/openid-configuration "+
+		"(ClusterRole system:service-account-issuer-discovery)")
+}

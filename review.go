@@ -1,0 +1,198 @@
+package kubeauth
+
+import (
+	"context"
+	"time"
+
+	authv1 "k8s.io/api/authentication/v1"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/reviewcache"
+)
+
+// Bounds of what logins remember under one config. An entry of either
+// cache takes at most its value bound (as counted by cacheableAnswer and
+// labelsSize) plus about 400 bytes of bookkeeping, so the review cache
+// holds at most about 23 MiB and the label cache about 4.3 MiB; a real
+// entry is a few hundred bytes.
+const (
+	maxCachedReviews = reviewcache.DefaultMaxEntries
+	// maxCachedAnswerBytes: a TokenReview answer whose kept strings are
+	// larger is used but not kept.
+	maxCachedAnswerBytes = 2048
+	maxCachedNamespaces  = 1000
+	// maxCachedLabelBytes: a namespace whose labels are larger is matched
+	// but not kept.
+	maxCachedLabelBytes = 4096
+)
+
+// Values of the "verified_by" field of the debug line "login passed".
+const (
+	verifiedByReview = "token_review"
+	verifiedByCache  = "review_cache"
+	verifiedByLocal  = "local_keys"
+)
+
+// tokenReviewer makes one TokenReview; the kubeClient is the real one.
+type tokenReviewer func(ctx context.Context, jwt string, audiences []string) (*authv1.TokenReviewStatus, error)
+
+// loginCaches are what logins remember under one config: successful
+// TokenReviews and namespace labels (the cluster's signing keys are the
+// configState's clusterKeys). They live in the configState, so a config write, Invalidate of the config and Clean,
+// which all replace the state, drop them with it: an answer is never reused
+// under another config (another API server, CA or reviewer).
+type loginCaches struct {
+	// review makes the TokenReviews, through reviews' coalescing.
+	review tokenReviewer
+	// reviews holds successful TokenReview answers (pruned, see
+	// cacheableAnswer) by the digest of the JWT and the audiences asked
+	// about, and coalesces concurrent reviews of the same question in
+	// every review mode.
+	reviews *reviewcache.Cache[*authv1.TokenReviewStatus]
+	// namespaces holds namespace labels for selector roles in cached and
+	// hybrid modes, by the digest of the namespace name.
+	namespaces *reviewcache.Cache[map[string]string]
+}
+
+func newLoginCaches(now func() time.Time, review tokenReviewer) loginCaches {
+	return loginCaches{
+		review:     review,
+		reviews:    reviewcache.New[*authv1.TokenReviewStatus](reviewcache.Options{MaxEntries: maxCachedReviews, Now: now}),
+		namespaces: reviewcache.New[map[string]string](reviewcache.Options{MaxEntries: maxCachedNamespaces, Now: now}),
+	}
+}
+
+// stepReview has Kubernetes vouch for the token, as the role's review_mode
+// says: always a TokenReview, a recent successful one, or (hybrid, young
+// bound tokens) the cluster's signing keys. Whichever vouches, the answer
+// is held against this login's claims and audiences.
+func (b *backend) stepReview(ctx context.Context, a *attempt) error {
+	audiences := reviewAudiences(a.role.Audience, a.token.claims.Audience)
+	switch a.role.mode() {
+	case reviewHybrid:
+		if a.state.canVerifyLocally() && localEligible(&a.token.claims, a.role.Audience, b.now(), a.role.maxTokenAge()) {
+			return b.verifyLocally(ctx, a)
+		}
+		return reviewCachedAnswer(ctx, a, audiences)
+	case reviewCached:
+		return reviewCachedAnswer(ctx, a, audiences)
+	default:
+		return reviewFresh(ctx, a, audiences, reviewcache.KeyFor(a.rawJWT, audiences...), false)
+	}
+}
+
+// reviewFresh asks for a TokenReview, sharing one with concurrent logins of
+// the same token for the same audiences (key), and checks the answer. With
+// keep, a successful answer is remembered for the role's review_cache_ttl.
+func reviewFresh(ctx context.Context, a *attempt, audiences []string, key reviewcache.Key, keep bool) error {
+	st := a.state
+	start := time.Now()
+	status, err := st.reviews.Do(ctx, key, func(ctx context.Context) (*authv1.TokenReviewStatus, error) {
+		return st.review(ctx, a.rawJWT, audiences)
+	})
+	a.reviewTook = time.Since(start)
+	a.verifiedBy = verifiedByReview
+	if err != nil {
+		return credentialFault(st.kube, err, "create on tokenreviews (ClusterRole system:auth-delegator)")
+	}
+	if a.reviewed, err = checkReview(status, a.claimed, audiences); err != nil {
+		return err
+	}
+	if keep {
+		if kept, ok := cacheableAnswer(status); ok {
+			st.reviews.Put(key, kept, a.role.cacheTTL(), expiry(&a.token.claims))
+		}
+	}
+	return nil
+}
+
+// reviewCachedAnswer reuses a successful TokenReview of the same JWT for the
+// same audiences made within the role's review_cache_ttl, else reviews and
+// keeps the answer. A kept answer is checked against this login's claims
+// exactly as a fresh one.
+func reviewCachedAnswer(ctx context.Context, a *attempt, audiences []string) error {
+	key := reviewcache.KeyFor(a.rawJWT, audiences...)
+	if status, ok := a.state.reviews.Get(key, a.role.cacheTTL()); ok {
+		a.verifiedBy = verifiedByCache
+		var err error
+		a.reviewed, err = checkReview(status, a.claimed, audiences)
+		return err
+	}
+	return reviewFresh(ctx, a, audiences, key, true)
+}
+
+// expiry is the token's exp, or the zero time for a token without one.
+func expiry(c *serviceAccountClaims) time.Time {
+	if c.Expiry == nil {
+		return time.Time{}
+	}
+	return c.Expiry.Time()
+}
+
+// cacheableAnswer is what a successful answer is kept as: only what
+// checkReview reads (no groups, only the pod's keys of the extra), and
+// nothing when that is over maxCachedAnswerBytes, so the cache's memory is
+// bounded whatever the API server answers. Failures are never kept.
+func cacheableAnswer(st *authv1.TokenReviewStatus) (*authv1.TokenReviewStatus, bool) {
+	if !st.Authenticated || st.Error != "" {
+		return nil, false
+	}
+	kept := &authv1.TokenReviewStatus{
+		Authenticated: true,
+		User:          authv1.UserInfo{Username: st.User.Username, UID: st.User.UID},
+		Audiences:     st.Audiences,
+	}
+	size := len(st.User.Username) + len(st.User.UID)
+	for _, a := range st.Audiences {
+		size += len(a) + stringOverhead
+	}
+	for _, k := range []string{extraPodName, extraPodUID} {
+		if v := st.User.Extra[k]; len(v) > 0 {
+			if kept.User.Extra == nil {
+				kept.User.Extra = map[string]authv1.ExtraValue{}
+			}
+			kept.User.Extra[k] = authv1.ExtraValue{v[0]}
+			size += len(k) + len(v[0]) + 4*stringOverhead
+		}
+	}
+	if size > maxCachedAnswerBytes {
+		return nil, false
+	}
+	return kept, true
+}
+
+// stringOverhead approximates what a string in a slice or map costs beyond
+// its bytes, for the size bounds.
+const stringOverhead = 32
+
+// labelsSize approximates the memory a namespace's labels take.
+func labelsSize(labels map[string]string) int {
+	size := 0
+	for k, v := range labels {
+		size += len(k) + len(v) + 2*stringOverhead
+	}
+	return size
+}
+
+// namespaceLabelsCached reads a namespace's labels for a selector role in
+// cached or hybrid mode: labels read within maxAge (the role's
+// review_cache_ttl) are reused, and concurrent logins share one read.
+// Only a successful read is kept (a namespace that does not exist yet is
+// looked up again). When each login JWT reviews itself it is also the
+// credential of the read, so nothing read with one workload's token is
+// used for another's login: every login reads.
+func (s *configState) namespaceLabelsCached(ctx context.Context, loginJWT, namespace string, maxAge time.Duration) (map[string]string, error) {
+	if _, selfReview := s.kube.credential.(loginJWTCredential); selfReview {
+		return s.kube.namespaceLabels(ctx, loginJWT, namespace)
+	}
+	key := reviewcache.KeyFor(namespace)
+	if labels, ok := s.namespaces.Get(key, maxAge); ok {
+		return labels, nil
+	}
+	labels, err := s.namespaces.Do(ctx, key, func(ctx context.Context) (map[string]string, error) {
+		return s.kube.namespaceLabels(ctx, "", namespace)
+	})
+	if err == nil && labelsSize(labels) <= maxCachedLabelBytes {
+		s.namespaces.Put(key, labels, maxAge, time.Time{})
+	}
+	return labels, err
+}
