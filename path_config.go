@@ -91,7 +91,7 @@ func (b *backend) buildState(cfg *kubeConfig, mode parseMode) (*configState, err
 		return nil, err
 	}
 	st := &configState{config: cfg, keys: keys, kube: kube, podCA: podCA}
-	st.loginCaches = newLoginCaches(func() time.Time { return b.now() }, kube.reviewToken)
+	st.loginCaches = newLoginCaches(func() time.Time { return b.now() }, kube.reviewToken, b.metrics)
 	st.clusterKeys.start = func() clusterKeySource { return b.newClusterKeys(kube) }
 	return st, nil
 }

@@ -307,3 +307,83 @@ func TestMetricsTokenReviewLatency(t *testing.T) {
 		t.Errorf("the TokenReview latency is a %v, want a histogram", got)
 	}
 }
+
+// Logins of a cached-mode role count review-cache lookups: a kept answer is
+// a hit, a login's own TokenReview a miss, and a TokenReview it shared with
+// a concurrent login of the same token shared. Always mode has no cache
+// and counts none.
+func TestMetricsReviewCache(t *testing.T) {
+	e := configured(t)
+	e.mustLogin(testRole, e.token())
+	requireSeries(t, e.scrape(),
+		wantSeries{"kubeauth_review_cache_total", []string{"result", "miss"}, 0},
+		wantSeries{"kubeauth_review_cache_total", []string{"result", "hit"}, 0},
+	)
+
+	e.writeRole(testRole, map[string]any{"review_mode": "cached", "review_cache_ttl": "5m"})
+	first := e.tokenNo(1)
+	for range 3 {
+		e.mustLogin(testRole, first)
+	}
+	e.mustLogin(testRole, e.tokenNo(2))
+
+	// Three logins of a new token at once: one asks, two share its answer.
+	shared := e.tokenNo(3)
+	release := make(chan struct{})
+	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.HasSuffix(r.URL.Path, "/tokenreviews") {
+			<-release
+		}
+		return false
+	})
+	st := e.state()
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() { _, _ = e.login(testRole, shared) })
+	}
+	for st.reviews.Waiting() < 3 {
+		select {
+		case <-t.Context().Done():
+			t.Fatal("the logins never all waited")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	close(release)
+	wg.Wait()
+
+	requireSeries(t, e.scrape(),
+		wantSeries{"kubeauth_review_cache_total", []string{"result", "hit"}, 2},
+		wantSeries{"kubeauth_review_cache_total", []string{"result", "miss"}, 3},
+		wantSeries{"kubeauth_review_cache_total", []string{"result", "shared"}, 2},
+		wantSeries{"kubeauth_tokenreview_duration_seconds", []string{"result", "authenticated"}, 4},
+		wantSeries{"kubeauth_logins_total", []string{"outcome", "success", "role", "web"}, 8},
+	)
+}
+
+// Each fetch of the cluster's signing keys (hybrid mode) is counted by
+// result.
+func TestMetricsKeyRefreshes(t *testing.T) {
+	e, clk := hybridEnv(t, nil)
+	e.mustLogin(testRole, e.boundToken(clk.Now(), nil))
+	requireSeries(t, e.scrape(),
+		wantSeries{"kubeauth_key_refreshes_total", []string{"result", "success"}, 1},
+		wantSeries{"kubeauth_key_refreshes_total", []string{"result", "failure"}, 0},
+	)
+
+	// A token with a key the set does not hold makes it fetch again, once
+	// the refresh interval allows; the API server refuses.
+	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/openid/v1/jwks" {
+			writeStatus(w, http.StatusForbidden, "forbidden")
+			return true
+		}
+		return false
+	})
+	clk.advance(5 * time.Second)
+	other := privateKey(t, "other.key")
+	_, _ = e.login(testRole, signJWTWithKid(t, other, testKeyID(t, other.Public()), tokenClaims(testNamespace, testSAName, testSAUID, "vault")))
+	requireSeries(t, e.scrape(),
+		wantSeries{"kubeauth_key_refreshes_total", []string{"result", "success"}, 1},
+		wantSeries{"kubeauth_key_refreshes_total", []string{"result", "failure"}, 1},
+	)
+}
