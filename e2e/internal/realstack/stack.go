@@ -24,21 +24,22 @@ import (
 type Stack struct {
 	Settings
 
-	Vault    Vault // the dev Vault, with its root token
-	VaultBin string
+	Vault     Vault // the dev Vault, with its root token
+	VaultBin  string
+	PluginDir string // the dev Vault's plugin directory
+	Kube      *kubernetes.Clientset
+	KubeHost  string
+	KubeCA    string // PEM of the apiserver's serving CA
+	AdminCert string // files of the apiserver's admin client certificate
+	AdminKey  string
+	SAIssuer  string
+	SAKey     *rsa.PrivateKey // the apiserver's service-account signing key
+	SAPubPEM  string
+
 	// PrometheusBin and PromtoolBin are where build-stack.sh puts them
 	// when asked to (scripts/build-stack.sh prometheus promtool); no
 	// stack component runs them.
 	PrometheusBin, PromtoolBin string
-	PluginDir                  string // the dev Vault's plugin directory
-	Kube                       *kubernetes.Clientset
-	KubeHost                   string
-	KubeCA                     string // PEM of the apiserver's serving CA
-	AdminCert                  string // files of the apiserver's admin client certificate
-	AdminKey                   string
-	SAIssuer                   string
-	SAKey                      *rsa.PrivateKey // the apiserver's service-account signing key
-	SAPubPEM                   string
 
 	// ReviewerJWT is a day-long token of the token reviewer Start creates.
 	ReviewerJWT string
