@@ -291,3 +291,35 @@ func TestMetricsCountFaultsByKind(t *testing.T) {
 		}
 	}
 }
+
+// On the real stack, a cached-mode role's second login with a token is a
+// review-cache hit, and a hybrid-mode login fetches the cluster's keys
+// from the apiserver once, a key refresh that succeeded.
+func TestMetricsReviewCacheAndKeyRefreshes(t *testing.T) {
+	t.Parallel()
+	m := configuredMount(t)
+	w := stk.NewWorkload(t, "app", nil)
+	m.bindRole(t, "cached", w, map[string]any{"review_mode": "cached"})
+	m.bindRole(t, "hybrid", w, map[string]any{"review_mode": "hybrid"})
+	jwt := vaultToken(t, w)
+	for range 2 {
+		m.mustLogin(t, "cached", jwt)
+	}
+	m.mustLogin(t, "hybrid", jwt)
+
+	body := scrape(t, m.path, stk.Vault.Token)
+	for _, line := range []string{
+		`kubeauth_review_cache_total{result="hit"} 1`,
+		`kubeauth_review_cache_total{result="miss"} 1`,
+		`kubeauth_review_cache_total{result="shared"} 0`,
+		`kubeauth_key_refreshes_total{result="success"} 1`,
+		`kubeauth_key_refreshes_total{result="failure"} 0`,
+		`kubeauth_tokenreview_duration_seconds_count{result="authenticated"} 1`,
+		`kubeauth_logins_total{outcome="success",role="cached"} 2`,
+		`kubeauth_logins_total{outcome="success",role="hybrid"} 1`,
+	} {
+		if !strings.Contains(body, line+"\n") {
+			t.Errorf("the exposition lacks %q:\n%s", line, body)
+		}
+	}
+}
