@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -90,6 +91,32 @@ func TestLoginLogLines(t *testing.T) {
 			token:   (*testEnv).token,
 			message: "login passed", level: "debug",
 			want: fields{"service_account": "apps/web"},
+		},
+		{
+			name: "success from the review cache",
+			setup: func(e *testEnv) {
+				e.writeRole(testRole, map[string]any{"review_mode": "cached"})
+				e.mustLogin(testRole, e.token())
+			},
+			token:   (*testEnv).token,
+			message: "login passed", level: "debug",
+			want: fields{"verified_by": verifiedByCache},
+		},
+		{
+			name:    "success with the cluster's keys",
+			setup:   func(e *testEnv) { e.writeRole(testRole, map[string]any{"review_mode": "hybrid"}) },
+			token:   func(e *testEnv) string { return e.boundToken(time.Now(), nil) },
+			message: "login passed", level: "debug",
+			want: fields{"verified_by": verifiedByLocal},
+		},
+		{
+			name:  "unknown signing key",
+			setup: func(e *testEnv) { e.writeRole(testRole, map[string]any{"review_mode": "hybrid"}) },
+			token: func(e *testEnv) string {
+				return signJWTWithKid(e.t, privateKey(e.t, "other.key"), "not-the-cluster-s", tokenClaims(testNamespace, testSAName, testSAUID, "vault"))
+			},
+			message: "login refused", level: "info",
+			want: fields{"reason": reasonSigningKeyUnknown},
 		},
 	}
 	for _, tc := range cases {
