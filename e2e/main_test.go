@@ -67,7 +67,7 @@ func (s *suite) setUp() error {
 	}
 	s.Stack = realstack.NewStack(set)
 	// The scrape test runs a real Prometheus and promtool: built once
-	// (about 10 minutes cold), cached by version like the stack.
+	// (10 to 20 minutes cold), cached by version like the stack.
 	if err := s.Script(os.Stderr, "build-stack.sh", "prometheus", "promtool"); err != nil {
 		return err
 	}

@@ -104,7 +104,7 @@ for c in "${want[@]}"; do
       build_one vault "$VAULT_BIN" "~10 min" github.com/hashicorp/vault -ldflags "-s -w"
       ;;
     prometheus)
-      build_one prometheus "$PROMETHEUS_BIN" "~9 min" \
+      build_one prometheus "$PROMETHEUS_BIN" "~10-20 min" \
         github.com/prometheus/prometheus/cmd/prometheus -ldflags "$(prometheus_ldflags)"
       ;;
     promtool)
