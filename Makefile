@@ -84,7 +84,7 @@ fmt-check:
 tidy-check:
 	$(GO) mod tidy -diff
 
-## bench: the in-process benchmark, then the real-stack comparison with Vault's built-in method
+## bench: the in-process benchmark, then the real-stack benchmark of record (bench-stack)
 bench: bench-unit bench-stack
 
 ## bench-unit: BenchmarkLogin against its in-process TokenReview baseline (see README)

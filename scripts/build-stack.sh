@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Builds the real stack's binaries (etcd, kube-apiserver, kubectl, Vault, and on
-# request Prometheus and promtool) from the Go module proxy, each only when its
-# versioned binary is not cached yet:
+# request the upstream plugin, Prometheus and promtool) from the Go module proxy,
+# each only when its versioned binary is not cached yet:
 #   $KUBEAUTH_CACHE/bin/<name>-<version>   (default $REPO/.cache/stack/bin)
 # None of them can be downloaded as a release binary here, so they are built
 # from the wrapper modules under scripts/stack/<component>/ (see the comments
 # in each go.mod). Builds run one after another: the machine has 2 cores and
 # Vault alone needs ~4 GB of build cache and most of the cold build time.
 #
-# Usage: scripts/build-stack.sh [etcd|kube-apiserver|kubectl|vault|prometheus|promtool ...]
-# Default: etcd kube-apiserver kubectl vault, what the demo and every suite
-# need; the end-to-end suite asks for prometheus and promtool as well.
+# Usage: scripts/build-stack.sh [etcd|kube-apiserver|kubectl|vault|kubernetes-upstream|prometheus|promtool ...]
+# Default: etcd, kube-apiserver, kubectl and vault, what the demo and every
+# suite need. kubernetes-upstream (the upstream plugin, for scripts/bench.sh
+# only) and prometheus and promtool (the end-to-end suite's scrape test) are
+# built only when named.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -103,6 +105,10 @@ for c in "${want[@]}"; do
       # Vault embeds its version from its own VERSION file; no -X needed.
       build_one vault "$VAULT_BIN" "~10 min" github.com/hashicorp/vault -ldflags "-s -w"
       ;;
+    kubernetes-upstream)
+      build_one kubernetes-upstream "$UPSTREAM_PLUGIN_BIN" "~2-4 min" \
+        github.com/hashicorp/vault-plugin-auth-kubernetes/cmd/vault-plugin-auth-kubernetes -ldflags "-s -w"
+      ;;
     prometheus)
       build_one prometheus "$PROMETHEUS_BIN" "~10-20 min" \
         github.com/prometheus/prometheus/cmd/prometheus -ldflags "$(prometheus_ldflags)"
@@ -113,7 +119,7 @@ for c in "${want[@]}"; do
         github.com/prometheus/prometheus/cmd/promtool -ldflags "$(prometheus_ldflags)"
       ;;
     *)
-      die "unknown component '$c' (want etcd, kube-apiserver, kubectl, vault, prometheus or promtool)"
+      die "unknown component '$c' (want etcd, kube-apiserver, kubectl, vault, kubernetes-upstream, prometheus or promtool)"
       ;;
   esac
 done

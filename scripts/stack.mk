@@ -38,6 +38,6 @@ demo:
 
 .PHONY: bench-stack
 
-## bench-stack: logins/s and p50/p99 through Vault's HTTP API, plugin vs built-in kubernetes auth vs auth/token/create, on a private stack (scripts/bench.sh; BENCH_ARGS passed to loginbench)
+## bench-stack: issue 9's benchmark of record on a private stack: no-op plugin, upstream plugin, this plugin (always/cached/hybrid), built-in method, auth/token/create; distinct and repeat tokens; logins/s, p50/p99, TokenReviews and CPU per login, plugin CPU profile (scripts/bench.sh; BENCH_ARGS passed to loginbench)
 bench-stack:
 	$(STACK_SCRIPTS)/bench.sh $(BENCH_ARGS)

@@ -36,6 +36,14 @@ func main() {
 	}
 
 	logger := newLogger(os.Stderr)
+	if v := os.Getenv(pprofAddrEnv); v != "" {
+		addr, err := pprofListenAddr(v)
+		if err != nil {
+			logger.Error("plugin not started", "error", err)
+			os.Exit(1)
+		}
+		startPprof(addr, logger)
+	}
 	go watchParent(os.Getppid, parentCheckInterval, nil, func(oldParent, newParent int) {
 		logger.Warn("the Vault process that started this plugin is gone; exiting", "vault_pid", oldParent, "new_parent_pid", newParent)
 		os.Exit(1)

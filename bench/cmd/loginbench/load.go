@@ -5,20 +5,37 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/fixture"
 )
 
-// runResult is one timed run: one target, one client count, one round.
+// runResult is one timed run: one target, one workload, one client count,
+// one round.
 type runResult struct {
 	target    string
+	workload  string
 	clients   int
 	round     int
 	elapsed   time.Duration // first request sent to last response received
 	latencies []time.Duration
 	errors    int
 	errSample map[string]int // error text -> count, bounded (see maxErrKinds)
+
+	// reviews is the TokenReviews the API server served during the run
+	// (reviewsKnown: it could be read before and after).
+	reviews      reviewCount
+	reviewsKnown bool
+	// cpu is the CPU time each process spent during the run (a process
+	// that could not be read is missing).
+	cpu map[string]time.Duration
+	// drawsPool: the logins took the pool's tokens in turn; reuse is the
+	// shortest interval between two logins with the same token.
+	drawsPool bool
+	reuse     reuseTracker
 }
 
 // maxErrKinds bounds the distinct error texts kept per run; a failing server
@@ -26,6 +43,9 @@ type runResult struct {
 const maxErrKinds = 8
 
 func (r *runResult) ok() int { return len(r.latencies) }
+
+// attempts is every request sent, answered or failed.
+func (r *runResult) attempts() int { return r.ok() + r.errors }
 
 // rate is successful requests per second over the run's wall time; failed
 // requests do not count as throughput.
@@ -36,68 +56,74 @@ func (r *runResult) rate() float64 {
 	return float64(r.ok()) / r.elapsed.Seconds()
 }
 
-// request is one timed operation: where it goes, what it sends, which token
-// it carries.
+// request is one timed operation: where it goes, which token it carries,
+// what it sends.
 type request struct {
 	path  string
-	token func(worker int) string
-	body  func(worker int) map[string]any
+	token func(client int) string
+	// body returns the request body and the pool index of the JWT it
+	// carries (-1: none from the pool).
+	body func(client int) (map[string]any, int)
 }
 
-func requestFor(target string, env *benchEnv) request {
-	login := func(mount string) request {
+func requestFor(t target, workload string, env *benchEnv) (request, bool) {
+	if t.kind == kindTokenCreate {
 		return request{
-			path: "auth/" + mount + "/login",
-			body: func(worker int) map[string]any {
-				return map[string]any{"role": roleName, "jwt": env.workloadJWTs[worker%len(env.workloadJWTs)]}
-			},
-		}
+			path:  t.loginPath(),
+			token: func(client int) string { return env.floorTokens[client%len(env.floorTokens)] },
+			body:  func(int) (map[string]any, int) { return env.floorBody, -1 },
+		}, false
 	}
-	switch target {
-	case targetPlugin:
-		return login(pluginMount)
-	case targetBuiltin:
-		return login(builtinMount)
-	default:
-		return request{
-			path:  "auth/token/create",
-			token: func(worker int) string { return env.floorTokens[worker%len(env.floorTokens)] },
-			body:  func(int) map[string]any { return env.floorBody },
-		}
-	}
+	choose, draws := tokenChooser(t, workload, env.pool, env.repeat)
+	return request{
+		path: t.loginPath(),
+		body: func(client int) (map[string]any, int) {
+			jwt, k := choose(client)
+			return map[string]any{"role": fixture.RoleName, "jwt": jwt}, k
+		},
+	}, draws
 }
 
-// measure runs the warm-up, then for every client count R rounds of the
-// targets in alternation, so that drift on a shared machine (other jobs, Go
-// GC in Vault, growing token store) spreads over all targets alike.
+// measure primes and warms every target, then for every client count runs
+// R rounds of the workloads and targets in alternation, so that drift on a
+// shared machine (other jobs, Go GC in Vault, the growing identity store)
+// spreads over all targets alike.
 func measure(ctx context.Context, o *options, env *benchEnv) ([]*runResult, error) {
-	if o.warmup > 0 {
-		for _, t := range o.targets {
-			r, err := runOnce(ctx, o, env, t, o.maxClients(), o.warmup)
+	for _, name := range o.targets {
+		t := targetByName[name]
+		if env.pool != nil && t.reviews() {
+			// One login per service account before any timing: the first
+			// login of an account creates its entity in Vault's identity
+			// store, a write no later login repeats.
+			r, err := runOnce(ctx, o, env, t, workloadDistinct, o.maxClients(), 0, o.serviceAccts)
 			if err != nil {
 				return nil, err
 			}
-			progress("warm-up %-7s clients=%-3d %6d ok %4d errors", t, r.clients, r.ok(), r.errors)
+			progress("prime   %-13s %5d logins (one per service account), %d errors", name, r.ok(), r.errors)
+		}
+		if o.warmup > 0 {
+			r, err := runOnce(ctx, o, env, t, o.workloads[0], o.maxClients(), o.warmup, 0)
+			if err != nil {
+				return nil, err
+			}
+			progress("warm-up %-13s clients=%-3d %6d ok %4d errors", name, r.clients, r.ok(), r.errors)
 		}
 	}
 	var results []*runResult
 	for _, n := range o.clients {
 		for round := 1; round <= o.rounds; round++ {
-			for _, t := range o.targets {
-				if ctx.Err() != nil {
-					return results, fmt.Errorf("interrupted: %w", ctx.Err())
-				}
-				r, err := runOnce(ctx, o, env, t, n, o.duration)
-				if err != nil {
-					return results, err
-				}
-				r.round = round
-				results = append(results, r)
-				s := summarize([]*runResult{r})
-				progress("round %d/%d %-7s clients=%-3d %7.1f/s p50 %6.2f ms p99 %6.2f ms  %d ok %d errors",
-					round, o.rounds, t, n, s.rate, ms(s.p50), ms(s.p99), s.ok, s.errors)
-				for msg, c := range r.errSample {
-					progress("    %d x %s", c, msg)
+			for _, w := range o.workloads {
+				for _, name := range o.targets {
+					if ctx.Err() != nil {
+						return results, fmt.Errorf("interrupted: %w", ctx.Err())
+					}
+					r, err := measuredRun(ctx, o, env, targetByName[name], w, n)
+					if err != nil {
+						return results, err
+					}
+					r.round = round
+					results = append(results, r)
+					logRun(o, r)
 				}
 			}
 		}
@@ -105,13 +131,58 @@ func measure(ctx context.Context, o *options, env *benchEnv) ([]*runResult, erro
 	return results, nil
 }
 
-// runOnce drives clients concurrent workers against one target for d. Each
-// worker sends its next request as soon as the previous one is answered
-// (closed loop) and stops sending once d has passed; the run ends when the
-// last in-flight request is answered, and that is the time throughput is
-// divided by.
-func runOnce(ctx context.Context, o *options, env *benchEnv, target string, clients int, d time.Duration) (*runResult, error) {
-	req := requestFor(target, env)
+// measuredRun is one timed run with the API server's TokenReview count and
+// every process's CPU time read before and after it.
+func measuredRun(ctx context.Context, o *options, env *benchEnv, t target, workload string, clients int) (*runResult, error) {
+	if t.reviewMode == "hybrid" && !env.agedNoted && time.Since(env.tokensMinted) > o.localMaxTokenAge {
+		env.agedNoted = true
+		env.note("from %s on, the workload tokens are older than local_max_token_age %s: plugin-hybrid reviews them as plugin-cached does (raise -local-max-token-age, at most the plugin's maximum, or shorten the run)",
+			time.Now().UTC().Format("15:04:05"), o.localMaxTokenAge)
+	}
+	pluginFile := env.pluginFiles[t.kind]
+	revBefore, errBefore := readTokenReviews(ctx, env.kube)
+	cpuBefore := env.procs.snapshot(pluginFile)
+	r, err := runOnce(ctx, o, env, t, workload, clients, o.duration, 0)
+	if err != nil {
+		return nil, err
+	}
+	cpuAfter := env.procs.snapshot(pluginFile)
+	revAfter, errAfter := readTokenReviews(ctx, env.kube)
+	r.cpu = cpuDelta(cpuBefore, cpuAfter)
+	if errBefore == nil && errAfter == nil {
+		r.reviews, r.reviewsKnown = revAfter.sub(revBefore), true
+	} else if ctx.Err() == nil {
+		progress("WARNING: TokenReview count unknown for this run: %v %v", errBefore, errAfter)
+	}
+	return r, nil
+}
+
+func logRun(o *options, r *runResult) {
+	s := summarize([]*runResult{r})
+	extra := ""
+	if r.reviewsKnown && r.attempts() > 0 {
+		extra += fmt.Sprintf(" reviews/login %.3f", r.reviews.total/float64(r.attempts()))
+	}
+	if r.drawsPool && r.reuse.ok {
+		extra += fmt.Sprintf(" token reuse >= %.1fs", r.reuse.min.Seconds())
+	}
+	if ms, ok := cpuPerLogin(r.cpu[procPlugin], r.ok()); ok {
+		extra += fmt.Sprintf(" plugin CPU %.0f µs/login", ms*1000)
+	}
+	progress("round %d/%d %-8s %-13s clients=%-3d %7.1f/s p50 %6.2f ms p99 %6.2f ms %d ok %d errors%s",
+		r.round, o.rounds, r.workload, r.target, r.clients, s.rate, ms(s.p50), ms(s.p99), s.ok, s.errors, extra)
+	for msg, c := range r.errSample {
+		progress("    %d x %s", c, msg)
+	}
+}
+
+// runOnce drives clients concurrent workers against one target, for d or,
+// when d is 0, for count requests in all. Each worker sends its next
+// request as soon as the previous one is answered (closed loop) and stops
+// sending once d has passed; the run ends when the last in-flight request
+// is answered, and that is the time throughput is divided by.
+func runOnce(ctx context.Context, o *options, env *benchEnv, t target, workload string, clients int, d time.Duration, count int) (*runResult, error) {
+	req, draws := requestFor(t, workload, env)
 	workers := make([]*vault.Client, clients)
 	for i := range workers {
 		token := ""
@@ -129,20 +200,39 @@ func runOnce(ctx context.Context, o *options, env *benchEnv, target string, clie
 		lat    []time.Duration
 		errs   int
 		sample map[string]int
+		reuse  reuseTracker
 	}
 	out := make([]workerResult, clients)
-	var wg sync.WaitGroup
+	var (
+		wg     sync.WaitGroup
+		budget atomic.Int64
+	)
+	budget.Store(int64(count))
 	start := time.Now()
 	deadline := start.Add(d)
+	more := func() bool {
+		if ctx.Err() != nil {
+			return false
+		}
+		if d > 0 {
+			return time.Now().Before(deadline)
+		}
+		return budget.Add(-1) >= 0
+	}
 	for i, c := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			res := &out[i]
 			res.lat = make([]time.Duration, 0, 4096)
-			body := req.body(i)
-			for ctx.Err() == nil && time.Now().Before(deadline) {
+			for more() {
+				body, k := req.body(i)
 				t0 := time.Now()
+				if k >= 0 {
+					if gap, seen := env.pool.use(k, t0); seen {
+						res.reuse.add(gap)
+					}
+				}
 				s, err := c.Logical().WriteWithContext(ctx, req.path, body)
 				lat := time.Since(t0)
 				if err == nil {
@@ -168,10 +258,11 @@ func runOnce(ctx context.Context, o *options, env *benchEnv, target string, clie
 	}
 	wg.Wait()
 
-	r := &runResult{target: target, clients: clients, elapsed: time.Since(start)}
+	r := &runResult{target: t.name, workload: workload, clients: clients, elapsed: time.Since(start), drawsPool: draws}
 	for _, w := range out {
 		r.latencies = append(r.latencies, w.lat...)
 		r.errors += w.errs
+		r.reuse.merge(w.reuse)
 		for msg, c := range w.sample {
 			if r.errSample == nil {
 				r.errSample = map[string]int{}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,39 +13,82 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/fixture"
 )
 
-// summary aggregates the runs of one target at one client count.
+// summary aggregates the runs of one target, workload and client count.
 type summary struct {
 	runs             int
 	ok, errors       int
+	attempts         int
+	wall             time.Duration
 	rate             float64 // all successful requests / all runs' wall time
 	minRate, maxRate float64 // the slowest and fastest single run
 	p50, p99         time.Duration
+
+	// reviews over every run; reviewsKnown only when every run's count
+	// could be read.
+	reviews      reviewCount
+	reviewsKnown bool
+	// cpu per process over every run, for the processes read in every run.
+	cpu map[string]time.Duration
+	// reuse is the shortest interval between two logins with one token,
+	// over the runs that drew from the pool.
+	drawsPool bool
+	reuse     reuseTracker
 }
 
 func summarize(runs []*runResult) summary {
-	s := summary{runs: len(runs), minRate: math.Inf(1)}
+	s := summary{runs: len(runs), minRate: math.Inf(1), reviewsKnown: len(runs) > 0, cpu: map[string]time.Duration{}}
 	var all []time.Duration
-	var wall time.Duration
+	cpuSum, cpuRuns := map[string]time.Duration{}, map[string]int{}
 	for _, r := range runs {
 		s.ok += r.ok()
 		s.errors += r.errors
-		wall += r.elapsed
+		s.attempts += r.attempts()
+		s.wall += r.elapsed
 		all = append(all, r.latencies...)
 		s.minRate = min(s.minRate, r.rate())
 		s.maxRate = max(s.maxRate, r.rate())
+		if r.reviewsKnown {
+			s.reviews.total += r.reviews.total
+			s.reviews.failed += r.reviews.failed
+		} else {
+			s.reviewsKnown = false
+		}
+		for p, v := range r.cpu {
+			cpuSum[p] += v
+			cpuRuns[p]++
+		}
+		if r.drawsPool {
+			s.drawsPool = true
+			s.reuse.merge(r.reuse)
+		}
+	}
+	for p, n := range cpuRuns {
+		if n == len(runs) { // a process missing from one run is unknown overall
+			s.cpu[p] = cpuSum[p]
+		}
 	}
 	if len(runs) == 0 {
 		s.minRate = 0
 	}
-	if wall > 0 {
-		s.rate = float64(s.ok) / wall.Seconds()
+	if s.wall > 0 {
+		s.rate = float64(s.ok) / s.wall.Seconds()
 	}
 	slices.Sort(all)
 	s.p50 = percentile(all, 0.50)
 	s.p99 = percentile(all, 0.99)
 	return s
+}
+
+// reviewsPerLogin is TokenReviews per request sent.
+func (s summary) reviewsPerLogin() (float64, bool) {
+	if !s.reviewsKnown || s.attempts == 0 {
+		return 0, false
+	}
+	return s.reviews.total / float64(s.attempts), true
 }
 
 // percentile returns the nearest-rank percentile of sorted: the smallest
@@ -60,6 +104,14 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
+// cpuPerLogin is CPU milliseconds per successful login.
+func cpuPerLogin(cpu time.Duration, logins int) (float64, bool) {
+	if logins == 0 || cpu <= 0 {
+		return 0, false
+	}
+	return ms(cpu) / float64(logins), true
+}
+
 func totalErrors(results []*runResult) int {
 	n := 0
 	for _, r := range results {
@@ -68,24 +120,181 @@ func totalErrors(results []*runResult) int {
 	return n
 }
 
-var targetLabel = map[string]string{
-	targetPlugin:  "plugin (auth/" + pluginMount + "/login)",
-	targetBuiltin: "built-in (auth/" + builtinMount + "/login)",
-	targetFloor:   "floor (auth/token/create)",
+// runKey names the runs summarized together.
+type runKey struct {
+	target, workload string
+	clients          int
+}
+
+func summarizeAll(results []*runResult) map[runKey]summary {
+	groups := map[runKey][]*runResult{}
+	for _, r := range results {
+		k := runKey{r.target, r.workload, r.clients}
+		groups[k] = append(groups[k], r)
+	}
+	out := map[runKey]summary{}
+	for k, runs := range groups {
+		out[k] = summarize(runs)
+	}
+	return out
+}
+
+// goal is one of issue 9's targets, evaluated on one run of the tool.
+type goal struct {
+	what      string
+	value     float64
+	measured  bool
+	op        string // ">=" or "<="
+	threshold float64
+	// invalid says why the value cannot be judged (failed requests).
+	invalid string
+}
+
+func (g goal) status() string {
+	switch {
+	case !g.measured:
+		return "not measured"
+	case g.invalid != "":
+		return "not judged: " + g.invalid
+	case g.op == ">=" && g.value >= g.threshold, g.op == "<=" && g.value <= g.threshold:
+		return "met"
+	}
+	return "not met"
+}
+
+var opSymbol = map[string]string{">=": "≥", "<=": "≤"}
+
+// goalClients is the client count the issue states its targets at.
+const goalClients = 8
+
+// hybridMaxReviewsPerLogin is what "TokenReviews per login ~0" is taken to
+// mean for hybrid mode on young tokens.
+const hybridMaxReviewsPerLogin = 0.01
+
+// evaluateGoals computes issue 9's targets from the summaries at clients
+// concurrent clients. reviewCacheTTL is the cached role's TTL, against
+// which its TokenReviews are judged (at most one per token per TTL).
+func evaluateGoals(results []*runResult, clients int, reviewCacheTTL time.Duration) []goal {
+	sums := summarizeAll(results)
+	get := func(t, w string) (summary, bool) {
+		s, ok := sums[runKey{t, w, clients}]
+		return s, ok && s.ok > 0
+	}
+	ratio := func(what, a, b, w string, op string, threshold float64, p99 bool) goal {
+		g := goal{what: what, op: op, threshold: threshold}
+		sa, okA := get(a, w)
+		sb, okB := get(b, w)
+		if !okA || !okB {
+			return g
+		}
+		g.measured = true
+		if p99 {
+			g.value = ms(sa.p99) / ms(sb.p99)
+		} else {
+			g.value = sa.rate / sb.rate
+		}
+		if n := sa.errors + sb.errors; n > 0 {
+			g.invalid = fmt.Sprintf("%d failed requests", n)
+		}
+		return g
+	}
+
+	goals := []goal{
+		ratio("plugin-always / upstream, distinct: logins/s", targetPluginAlways, targetUpstream, workloadDistinct, ">=", 1.2, false),
+		ratio("plugin-always / upstream, distinct: p99 latency (no worse)", targetPluginAlways, targetUpstream, workloadDistinct, "<=", 1.0, true),
+		ratio("plugin-cached / noop, repeat: logins/s", targetPluginCached, targetNoop, workloadRepeat, ">=", 0.8, false),
+		ratio("plugin-cached / builtin, repeat: logins/s", targetPluginCached, targetBuiltin, workloadRepeat, ">=", 1.3, false),
+	}
+
+	cachedReviews := goal{what: fmt.Sprintf("plugin-cached, repeat: TokenReviews per token per %s (review_cache_ttl)", reviewCacheTTL), op: "<=", threshold: 1}
+	var cachedRuns []*runResult
+	for _, r := range results {
+		if r.target == targetPluginCached && r.workload == workloadRepeat && r.clients == clients {
+			cachedRuns = append(cachedRuns, r)
+		}
+	}
+	if v, ok := reviewsPerTokenPerTTL(cachedRuns, reviewCacheTTL); ok {
+		cachedReviews.value, cachedReviews.measured = v, true
+	}
+	goals = append(goals, cachedReviews,
+		ratio("plugin-hybrid / noop, distinct: logins/s", targetPluginHybrid, targetNoop, workloadDistinct, ">=", 0.8, false),
+		ratio("plugin-hybrid / builtin, distinct: logins/s", targetPluginHybrid, targetBuiltin, workloadDistinct, ">=", 1.3, false),
+	)
+	hybridReviews := goal{what: "plugin-hybrid, distinct: TokenReviews per login (~0)", op: "<=", threshold: hybridMaxReviewsPerLogin}
+	if s, ok := get(targetPluginHybrid, workloadDistinct); ok {
+		if v, known := s.reviewsPerLogin(); known {
+			hybridReviews.value, hybridReviews.measured = v, true
+		}
+	}
+	return append(goals, hybridReviews)
+}
+
+// reviewsPerTokenPerTTL is, over the repeat runs of a cached target, the
+// largest ratio of TokenReviews to what "at most one per token per TTL"
+// allows in that run. In a run of length L, a token's reviews are at least
+// a TTL apart, so at most floor(L/TTL)+1 of them fall into it; each client
+// presents a token of its own.
+func reviewsPerTokenPerTTL(runs []*runResult, ttl time.Duration) (float64, bool) {
+	worst, any := 0.0, false
+	for _, r := range runs {
+		if !r.reviewsKnown || ttl <= 0 || r.clients == 0 {
+			return 0, false
+		}
+		allowed := float64(r.clients) * (math.Floor(float64(r.elapsed)/float64(ttl)) + 1)
+		worst = max(worst, r.reviews.total/allowed)
+		any = true
+	}
+	return worst, any
 }
 
 // printReport writes Markdown, so the output can go into BENCHMARKS.md as is.
-func printReport(w io.Writer, o *options, env *benchEnv, results []*runResult) {
+func printReport(w io.Writer, o *options, env *benchEnv, results []*runResult, profiles []*profileResult) {
 	fmt.Fprintf(w, "\n## loginbench results\n\n")
 	fmt.Fprintf(w, "- command: `%s`\n", commandLine())
-	fmt.Fprintf(w, "- Vault %s, kube-apiserver %s, built-in kubernetes auth %s\n", env.vaultVersion, env.kubeVersion, orDash(env.builtinPlugin))
-	if o.wants(targetPlugin) {
-		fmt.Fprintf(w, "- plugin %s %s, sha256 %s\n", o.pluginName, o.pluginVersion, env.pluginSHA256)
+	fmt.Fprintf(w, "- %s UTC; Vault %s, kube-apiserver %s, built-in kubernetes auth %s\n",
+		time.Now().UTC().Format("2006-01-02 15:04"), env.vaultVersion, env.kubeVersion, orDash(env.builtinVersion))
+	for _, p := range []struct {
+		kind          targetKind
+		name, version string
+	}{
+		{kindPlugin, o.pluginName, o.pluginVersion},
+		{kindUpstream, upstreamName, o.upstreamVersion},
+		{kindNoop, noopName, "(unversioned)"},
+	} {
+		if o.wantsKind(p.kind) {
+			fmt.Fprintf(w, "- plugin %s %s, sha256 %s\n", p.name, p.version, env.sha256[p.name])
+		}
 	}
-	fmt.Fprintf(w, "- load generator: %s, GOMAXPROCS %d, %d CPUs (%s)\n", runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), cpuModel())
-	fmt.Fprintf(w, "- %d round(s) of %s per target and client count, targets alternating %s; warm-up %s per target\n",
-		o.rounds, o.duration, strings.Join(o.targets, " → "), o.warmup)
-	if o.wants(targetFloor) {
+	fmt.Fprintf(w, "- load generator: %s, GOMAXPROCS %d, %d CPUs (%s); load average %s\n",
+		runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), cpuModel(), loadAverage())
+	fmt.Fprintf(w, "- %d round(s) of %s per target, workload and client count; in each round: %s, for workloads %s; warm-up %s per target\n",
+		o.rounds, o.duration, strings.Join(o.targets, " → "), strings.Join(o.workloads, ", "), o.warmup)
+	roles := fmt.Sprintf("- every role: bound_service_account_names=%s*, audience=%s, token_type=%s", fixture.WorkloadSAPrefix, fixture.Audience, fixture.TokenType)
+	for _, t := range o.targets {
+		role := roleFor(o, targetByName[t])
+		for _, k := range slices.Sorted(maps.Keys(role)) {
+			if strings.HasPrefix(k, "review_") || k == "local_max_token_age" {
+				roles += fmt.Sprintf("; %s: %s=%v", t, k, role[k])
+			}
+		}
+	}
+	fmt.Fprintln(w, roles+" (durations in seconds)")
+	kinds := []string{}
+	for _, t := range o.targets {
+		if k, ok := env.tokenKind[t]; ok {
+			kinds = append(kinds, t+" "+k)
+		}
+	}
+	fmt.Fprintf(w, "- tokens issued: %s\n", strings.Join(kinds, ", "))
+	if env.pool != nil {
+		ps := env.poolStats
+		fmt.Fprintf(w, "- distinct workload: a pool of %d tokens (of %d asked for; created in %s) over %d service accounts, each login the next token of the pool, shared by all clients and targets (the no-op plugin and token-create get a fixed token per client instead); a token should come back less often than every %s, the API server's own review cache\n",
+			ps.created, ps.wanted, ps.took.Round(time.Second), o.serviceAccts, apiServerReviewCacheTTL)
+	}
+	if o.wantsWorkload(workloadRepeat) {
+		fmt.Fprintf(w, "- repeat workload: each client presents one token of its own service account, every login\n")
+	}
+	if o.wants(targetTokenCreate) {
 		kind := "tokens without a parent (no_parent=true), like the tokens logins return"
 		if o.floorChild {
 			kind = "child tokens of the issuing token (-floor-child)"
@@ -94,86 +303,202 @@ func printReport(w io.Writer, o *options, env *benchEnv, results []*runResult) {
 		if o.floorShared {
 			issuer = "one issuing token shared by all clients (-floor-shared-token)"
 		}
-		fmt.Fprintf(w, "- floor: auth/token/create by non-root tokens (%s), same policies, metadata and TTL as a built-in login's token; %s\n", issuer, kind)
+		fmt.Fprintf(w, "- token-create: auth/token/create by non-root tokens holding only a policy that allows it, with sudo, and not Vault's templated default policy (%s); the policies, metadata and TTL of a kubernetes login's token; %s\n", issuer, kind)
 	}
-	fmt.Fprintf(w, "- logins/s = successful requests / wall time of the runs; p50/p99 over every successful request (nearest rank)\n")
+	fmt.Fprintf(w, "- logins/s = successful requests / wall time of the runs; p50/p99 over every successful request (nearest rank); TokenReviews = the API server's apiserver_request_total{resource=\"tokenreviews\"} (all codes) after minus before each run, per request sent; CPU = user+system time of each process (/proc) after minus before each run, per successful login\n")
+	for _, n := range env.notes {
+		fmt.Fprintf(w, "- **note:** %s\n", n)
+	}
 
+	sums := summarizeAll(results)
 	for _, n := range o.clients {
-		sums := map[string]summary{}
-		for _, t := range o.targets {
-			var runs []*runResult
-			for _, r := range results {
-				if r.target == t && r.clients == n {
-					runs = append(runs, r)
-				}
+		for _, wl := range o.workloads {
+			poolSize := 0
+			if env.pool != nil {
+				poolSize = len(env.pool.jwts)
 			}
-			if len(runs) > 0 {
-				sums[t] = summarize(runs)
-			}
+			printTables(w, o, sums, wl, n, poolSize)
 		}
-		if len(sums) == 0 {
-			continue
-		}
-		fmt.Fprintf(w, "\n### %d concurrent client(s)\n\n", n)
-		fmt.Fprintln(w, "| target | runs | ok | errors | req/s | per-run req/s (min–max) | p50 ms | p99 ms |")
-		fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-		for _, t := range o.targets {
-			s, ok := sums[t]
-			if !ok {
-				continue
-			}
-			fmt.Fprintf(w, "| %s | %d | %d | %d | %.1f | %.1f–%.1f | %.2f | %.2f |\n",
-				targetLabel[t], s.runs, s.ok, s.errors, s.rate, s.minRate, s.maxRate, ms(s.p50), ms(s.p99))
-		}
+	}
 
-		header := false
-		for _, pair := range [][2]string{{targetPlugin, targetBuiltin}, {targetPlugin, targetFloor}, {targetBuiltin, targetFloor}} {
-			a, okA := sums[pair[0]]
-			b, okB := sums[pair[1]]
-			if !okA || !okB {
-				continue
-			}
-			if !header {
-				fmt.Fprintln(w, "\n| ratio | throughput | p50 latency | p99 latency |")
-				fmt.Fprintln(w, "| --- | ---: | ---: | ---: |")
-				header = true
-			}
-			label := pair[0] + " / " + pair[1]
-			if a.errors > 0 || b.errors > 0 {
-				// The ratio compares successful requests only; say so where it is read.
-				label += " (with failed requests)"
-			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s |\n", label,
-				ratio(a.rate, b.rate), ratio(ms(a.p50), ms(b.p50)), ratio(ms(a.p99), ms(b.p99)))
+	goalN := goalClients
+	if !slices.Contains(o.clients, goalN) {
+		goalN = o.maxClients()
+	}
+	fmt.Fprintf(w, "\n### Issue 9's targets, %d clients\n\n", goalN)
+	if goalN != goalClients {
+		fmt.Fprintf(w, "(The issue states them at %d clients, which this run did not measure.)\n\n", goalClients)
+	}
+	fmt.Fprintln(w, "| target | measured | goal | result |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | --- |")
+	for _, g := range evaluateGoals(results, goalN, o.reviewCacheTTL) {
+		val := "–"
+		if g.measured {
+			val = strconv.FormatFloat(g.value, 'f', 3, 64)
 		}
-		for _, t := range o.targets {
-			if s, ok := sums[t]; ok && s.errors > 0 {
-				fmt.Fprintf(w, "\n**%s: %d of %d requests failed at %d clients; its numbers cover the successful ones only.**\n",
-					t, s.errors, s.errors+s.ok, n)
-			}
-		}
+		fmt.Fprintf(w, "| %s | %s | %s %g | %s |\n", g.what, val, opSymbol[g.op], g.threshold, g.status())
+	}
+
+	for _, p := range profiles {
+		printProfile(w, o, p)
 	}
 	fmt.Fprintln(w)
 }
 
-// commandLine is how this process was started, with the binary's directory
-// dropped: the report should say which flags produced it, not where the
-// binary happened to be built.
-func commandLine() string {
-	args := append([]string{filepath.Base(os.Args[0])}, os.Args[1:]...)
-	for i, a := range args {
-		if a == "" || strings.ContainsAny(a, " \t'\"") {
-			args[i] = strconv.Quote(a)
+// reuseCell describes how soon a token came back in runs that drew from
+// the pool: the shortest interval seen between two logins with one token,
+// and the pool's cycle at the target's rate (the interval if it alone drew
+// from the pool). Either under the API server's review cache TTL is marked.
+func reuseCell(s summary, poolSize int) string {
+	mark := func(d time.Duration) string {
+		v := fmt.Sprintf("%.1f s", d.Seconds())
+		if d < apiServerReviewCacheTTL {
+			v += " (< 10 s!)"
 		}
+		return v
 	}
-	return strings.Join(args, " ")
+	seen := "none"
+	if s.reuse.ok {
+		seen = mark(s.reuse.min)
+	}
+	return seen + " / " + mark(poolCycle(poolSize, s.rate))
 }
 
-func ratio(a, b float64) string {
-	if b == 0 || a == 0 {
-		return "–"
+func printTables(w io.Writer, o *options, sums map[runKey]summary, workload string, clients, poolSize int) {
+	var rows []string
+	for _, t := range o.targets {
+		if s, ok := sums[runKey{t, workload, clients}]; ok && s.runs > 0 {
+			rows = append(rows, t)
+		}
 	}
-	return fmt.Sprintf("%.2f", a/b)
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n### %s workload, %d concurrent client(s)\n\n", workload, clients)
+	fmt.Fprintln(w, "| target | runs | ok | errors | logins/s | per-run (min–max) | p50 ms | p99 ms | TokenReviews | reviews/login | token reuse: shortest seen / pool cycle |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, t := range rows {
+		s := sums[runKey{t, workload, clients}]
+		reviews, perLogin := "–", "–"
+		if s.reviewsKnown {
+			reviews = strconv.FormatFloat(s.reviews.total, 'f', 0, 64)
+			if s.reviews.failed > 0 {
+				reviews += fmt.Sprintf(" (%.0f not 2xx)", s.reviews.failed)
+			}
+		}
+		if v, ok := s.reviewsPerLogin(); ok {
+			perLogin = strconv.FormatFloat(v, 'f', 3, 64)
+		}
+		reuse := "–"
+		if s.drawsPool {
+			reuse = reuseCell(s, poolSize)
+		}
+		fmt.Fprintf(w, "| %s | %d | %d | %d | %.1f | %.1f–%.1f | %.2f | %.2f | %s | %s | %s |\n",
+			t, s.runs, s.ok, s.errors, s.rate, s.minRate, s.maxRate, ms(s.p50), ms(s.p99), reviews, perLogin, reuse)
+	}
+	// Where the CPU went, per successful login.
+	header := false
+	for _, t := range rows {
+		s := sums[runKey{t, workload, clients}]
+		if len(s.cpu) == 0 {
+			continue
+		}
+		if !header {
+			fmt.Fprintf(w, "\n| CPU ms per login | %s | all |\n", strings.Join(procOrder, " | "))
+			fmt.Fprintf(w, "| --- |%s ---: |\n", strings.Repeat(" ---: |", len(procOrder)))
+			header = true
+		}
+		cells := []string{}
+		var total time.Duration
+		for _, p := range procOrder {
+			v, ok := s.cpu[p]
+			per, okPer := cpuPerLogin(v, s.ok)
+			if !ok || !okPer {
+				cells = append(cells, "–")
+				continue
+			}
+			total += v
+			cells = append(cells, strconv.FormatFloat(per, 'f', 3, 64))
+		}
+		all, _ := cpuPerLogin(total, s.ok)
+		fmt.Fprintf(w, "| %s | %s | %.3f |\n", t, strings.Join(cells, " | "), all)
+	}
+	var notes []string
+	for _, t := range rows {
+		if s := sums[runKey{t, workload, clients}]; s.errors > 0 {
+			notes = append(notes, fmt.Sprintf("**%s: %d of %d requests failed; its numbers cover the successful ones only.**", t, s.errors, s.attempts))
+		}
+	}
+	if len(notes) > 0 {
+		fmt.Fprintf(w, "\n%s\n", strings.Join(notes, "\n"))
+	}
+}
+
+func printProfile(w io.Writer, o *options, p *profileResult) {
+	fmt.Fprintf(w, "\n### CPU profile: %s, %s workload, %d clients\n\n", p.spec.target, p.spec.workload, o.maxClients())
+	if p.load != nil {
+		s := summarize([]*runResult{p.load})
+		fmt.Fprintf(w, "Load during the profile (%s): %.1f logins/s, p50 %.2f ms, p99 %.2f ms, %d errors", p.load.elapsed.Round(time.Millisecond), s.rate, ms(s.p50), ms(s.p99), s.errors)
+		for _, proc := range []string{procPlugin, procVault} {
+			if v, ok := cpuPerLogin(p.load.cpu[proc], s.ok); ok {
+				fmt.Fprintf(w, "; %s process %.0f µs CPU per login", proc, v*1000)
+			}
+		}
+		fmt.Fprintln(w, ".")
+	}
+	for _, f := range p.failure {
+		fmt.Fprintf(w, "\n**%s**\n", f)
+	}
+	for _, proc := range []string{procPlugin, procVault} {
+		if _, ok := p.files[proc]; !ok {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s process (`%s`, kept beside the results):\n", proc, filepath.Base(p.files[proc]))
+		if sh := p.shares[proc]; len(sh) > 0 {
+			var per float64
+			okPer := false
+			if p.load != nil {
+				per, okPer = cpuPerLogin(p.load.cpu[proc], p.load.ok())
+			}
+			fmt.Fprintln(w, "\n| where the CPU went | share of the process's CPU samples | µs per login |")
+			fmt.Fprintln(w, "| --- | ---: | ---: |")
+			for _, s := range sh {
+				us := "–"
+				if okPer {
+					us = fmt.Sprintf("%.0f", s.fraction*per*1000)
+				}
+				fmt.Fprintf(w, "| %s | %.1f%% | %s |\n", strings.ReplaceAll(s.label, "  ", "&nbsp;&nbsp;"), 100*s.fraction, us)
+			}
+			fmt.Fprintln(w, "\n(µs per login: the share times the process's CPU per login during the profile's load, from /proc.)")
+		}
+		if top, ok := p.tops[proc]; ok {
+			fmt.Fprintf(w, "\n```\n%s```\n", top)
+		}
+	}
+}
+
+// commandLine is how this process was started, with every absolute path
+// reduced to its file name: the report should say which flags produced it,
+// not where the binaries happened to be built (and it goes into
+// BENCHMARKS.md as is), and no token.
+func commandLine() string {
+	args := append([]string{os.Args[0]}, os.Args[1:]...)
+	for i, a := range args {
+		if filepath.IsAbs(a) || i == 0 {
+			a = filepath.Base(a)
+		}
+		// A token given on the command line stays out of the report.
+		if prev := strings.TrimLeft(args[max(i-1, 0)], "-"); i > 0 && prev == "vault-token" {
+			a = "REDACTED"
+		} else if strings.HasPrefix(strings.TrimLeft(a, "-"), "vault-token=") {
+			a = "-vault-token=REDACTED"
+		}
+		if a == "" || strings.ContainsAny(a, " \t'\"") {
+			a = strconv.Quote(a)
+		}
+		args[i] = a
+	}
+	return strings.Join(args, " ")
 }
 
 func orDash(s string) string {
@@ -181,6 +506,20 @@ func orDash(s string) string {
 		return "–"
 	}
 	return s
+}
+
+// loadAverage is the first three fields of /proc/loadavg: how busy the
+// shared machine was when the report was written.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // cpuModel reads the first "model name" from /proc/cpuinfo; Linux only, and

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"math"
+	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -53,30 +57,269 @@ func TestSummarizeCountsOnlySuccessesAsThroughput(t *testing.T) {
 }
 
 func TestParseFlagsKeepsRoundOrder(t *testing.T) {
-	o, err := parseFlags([]string{
-		"-targets", "floor,builtin", "-clients", "4, 2",
-		"-vault-addr", "http://127.0.0.1:1", "-vault-token", "t",
-		"-kubeconfig", "kc", "-kube-host", "https://127.0.0.1:2", "-kube-ca-file", "ca",
-	})
+	o, err := parseFlags(append(stackFlags(),
+		"-targets", "token-create,builtin,noop", "-clients", "4, 2,4", "-noop-bin", "n", "-plugin-dir", "d"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := o.targets; len(got) != 2 || got[0] != targetBuiltin || got[1] != targetFloor {
-		t.Errorf("targets = %v, want [builtin floor]", got)
+	if got, want := o.targets, []string{targetNoop, targetBuiltin, targetTokenCreate}; !slices.Equal(got, want) {
+		t.Errorf("targets = %v, want %v", got, want)
 	}
-	if o.maxClients() != 4 {
-		t.Errorf("maxClients = %d, want 4", o.maxClients())
+	if !slices.Equal(o.clients, []int{4, 2}) || o.maxClients() != 4 {
+		t.Errorf("clients = %v (max %d), want [4 2] (max 4)", o.clients, o.maxClients())
+	}
+	if !slices.Equal(o.workloads, []string{workloadDistinct, workloadRepeat}) {
+		t.Errorf("workloads = %v, want both", o.workloads)
+	}
+	// No plugin-* target measured: no profile to take.
+	if len(o.profiles) != 0 {
+		t.Errorf("profiles = %v, want none", o.profiles)
+	}
+}
+
+func TestParseFlagsProfiles(t *testing.T) {
+	base := append(stackFlags(), "-plugin-bin", "p", "-plugin-dir", "d")
+	o, err := parseFlags(append(base, "-targets", "plugin-hybrid,plugin-always,plugin-cached,builtin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []profileSpec{{targetPluginAlways, workloadDistinct}, {targetPluginCached, workloadRepeat}, {targetPluginHybrid, workloadDistinct}}
+	if !slices.Equal(o.profiles, want) {
+		t.Errorf("auto profiles = %v, want %v", o.profiles, want)
+	}
+	// auto keeps only the goal workloads that are measured.
+	o, err = parseFlags(append(base, "-targets", "plugin-always,plugin-cached", "-workload", "repeat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []profileSpec{{targetPluginCached, workloadRepeat}}; !slices.Equal(o.profiles, want) {
+		t.Errorf("auto profiles (repeat only) = %v, want %v", o.profiles, want)
+	}
+	o, err = parseFlags(append(base, "-targets", "plugin-always", "-profile", "plugin-always:repeat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []profileSpec{{targetPluginAlways, workloadRepeat}}; !slices.Equal(o.profiles, want) {
+		t.Errorf("profiles = %v, want %v", o.profiles, want)
+	}
+	// Vault's process alone, for a target that is not this plugin.
+	o, err = parseFlags(append(stackFlags(), "-targets", "token-create", "-profile", "token-create:repeat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []profileSpec{{targetTokenCreate, workloadRepeat}}; !slices.Equal(o.profiles, want) {
+		t.Errorf("profiles = %v, want %v", o.profiles, want)
+	}
+	o, err = parseFlags(append(base, "-targets", "plugin-always", "-profile", "none"))
+	if err != nil || len(o.profiles) != 0 {
+		t.Errorf("-profile none: %v, %v", o.profiles, err)
 	}
 }
 
 func TestParseFlagsRejects(t *testing.T) {
-	for _, args := range [][]string{
-		{"-clients", "0"},
-		{"-targets", "plugin,other"},
-		{"-rounds", "0"},
+	for _, tc := range []struct {
+		args []string
+		want string // in the error
+	}{
+		{[]string{"-clients", "0"}, "-clients"},
+		{[]string{"-targets", "plugin-always,other"}, `unknown target "other"`},
+		{[]string{"-targets", "floor"}, `unknown target "floor"`}, // the old name of token-create
+		{[]string{"-targets", "builtin", "-rounds", "0"}, "-rounds"},
+		{[]string{"-targets", "builtin", "-workload", "all"}, "-workload"},
+		{[]string{"-targets", "builtin", "-profile-vault=false", "-profile", "builtin:distinct"}, "only Vault's process"},
+		{[]string{"-targets", "plugin-always", "-plugin-bin", "p", "-profile", "plugin-hybrid:distinct"}, "measured target"},
+		{[]string{"-targets", "plugin-always", "-plugin-bin", "p", "-workload", "repeat", "-profile", "plugin-always:distinct"}, "measured workload"},
+		{[]string{"-targets", "builtin", "-clients", "400"}, "fewer than the 400 clients"},
+		{[]string{"-targets", "builtin", "-pool", "10"}, "fewer tokens than"},
+		{[]string{"-targets", "builtin", "-token-lifetime", "5m"}, "-token-lifetime"},
+		{[]string{"-targets", "upstream"}, "-upstream-bin"},
+		{[]string{"-targets", "plugin-always"}, "-plugin-bin"},
+		{[]string{"-targets", "plugin-always", "-plugin-bin", "p", "-plugin-dir", ""}, "-plugin-dir"},
 	} {
-		if _, err := parseFlags(args); err == nil {
-			t.Errorf("parseFlags(%q) succeeded", args)
+		args := append(append(stackFlags(), "-plugin-dir", "d"), tc.args...)
+		_, err := parseFlags(args)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("parseFlags(%q) = %v, want an error about %s", tc.args, err, tc.want)
 		}
+	}
+	// The same settings without the faults are accepted.
+	if _, err := parseFlags(append(stackFlags(), "-targets", "builtin")); err != nil {
+		t.Errorf("parseFlags(builtin) = %v", err)
+	}
+}
+
+// stackFlags are the settings a stack's env file would give.
+func stackFlags() []string {
+	return []string{
+		"-vault-addr", "http://127.0.0.1:1", "-vault-token", "t",
+		"-kubeconfig", "kc", "-kube-host", "https://127.0.0.1:2", "-kube-ca-file", "ca",
+	}
+}
+
+func TestSummarizeReviewsAndCPU(t *testing.T) {
+	runs := []*runResult{
+		{elapsed: time.Second, latencies: make([]time.Duration, 100), errors: 2, reviewsKnown: true, reviews: reviewCount{total: 90, failed: 1},
+			cpu: map[string]time.Duration{procVault: 300 * time.Millisecond, procPlugin: 100 * time.Millisecond}},
+		{elapsed: time.Second, latencies: make([]time.Duration, 100), reviewsKnown: true, reviews: reviewCount{total: 110},
+			cpu: map[string]time.Duration{procVault: 100 * time.Millisecond}},
+	}
+	s := summarize(runs)
+	if v, ok := s.reviewsPerLogin(); !ok || v != 200.0/202 {
+		t.Errorf("reviews per login = %v %v, want 200/202 (per request sent, failed ones included)", v, ok)
+	}
+	if s.reviews.failed != 1 {
+		t.Errorf("failed reviews = %v, want 1", s.reviews.failed)
+	}
+	if s.cpu[procVault] != 400*time.Millisecond {
+		t.Errorf("vault CPU = %v, want 400ms", s.cpu[procVault])
+	}
+	// The plugin's CPU is missing from the second run: unknown overall,
+	// not a sum of what happened to be read.
+	if v, ok := s.cpu[procPlugin]; ok {
+		t.Errorf("plugin CPU = %v, want unknown", v)
+	}
+	if per, ok := cpuPerLogin(s.cpu[procVault], s.ok); !ok || per != 2 {
+		t.Errorf("vault CPU per login = %v ms, want 2", per)
+	}
+
+	// One run without a review count makes the total unknown.
+	runs[1].reviewsKnown = false
+	if _, ok := summarize(runs).reviewsPerLogin(); ok {
+		t.Error("reviews per login known although one run's count is not")
+	}
+}
+
+// goalRun builds a run of n successful logins in one second, with latency
+// lat each.
+func goalRun(target, workload string, clients, n int, lat time.Duration, reviews float64) *runResult {
+	l := make([]time.Duration, n)
+	for i := range l {
+		l[i] = lat
+	}
+	return &runResult{target: target, workload: workload, clients: clients, elapsed: time.Second, latencies: l,
+		reviewsKnown: true, reviews: reviewCount{total: reviews}}
+}
+
+func TestEvaluateGoals(t *testing.T) {
+	results := []*runResult{
+		goalRun(targetUpstream, workloadDistinct, 8, 500, 20*time.Millisecond, 500),
+		goalRun(targetPluginAlways, workloadDistinct, 8, 650, 18*time.Millisecond, 650), // 1.3x, p99 0.9x: met
+		goalRun(targetNoop, workloadRepeat, 8, 1500, 5*time.Millisecond, 0),
+		goalRun(targetBuiltin, workloadRepeat, 8, 1000, 8*time.Millisecond, 1000),
+		goalRun(targetPluginCached, workloadRepeat, 8, 1250, 6*time.Millisecond, 8), // 0.83x noop (met), 1.25x builtin (not met)
+		goalRun(targetNoop, workloadDistinct, 8, 1500, 5*time.Millisecond, 0),
+		goalRun(targetBuiltin, workloadDistinct, 8, 900, 9*time.Millisecond, 900),
+		goalRun(targetPluginHybrid, workloadDistinct, 8, 1200, 6*time.Millisecond, 30), // 0.8x, 1.33x, 0.025 reviews/login
+		// Another client count must not leak into the 8-client goals.
+		goalRun(targetUpstream, workloadDistinct, 1, 5000, time.Millisecond, 0),
+	}
+	got := map[string]goal{}
+	for _, g := range evaluateGoals(results, 8, 10*time.Second) {
+		got[g.what] = g
+	}
+	want := map[string]struct {
+		value  float64
+		status string
+	}{
+		"plugin-always / upstream, distinct: logins/s":               {1.3, "met"},
+		"plugin-always / upstream, distinct: p99 latency (no worse)": {0.9, "met"},
+		"plugin-cached / noop, repeat: logins/s":                     {1250.0 / 1500, "met"},
+		"plugin-cached / builtin, repeat: logins/s":                  {1.25, "not met"},
+		// 8 reviews for 8 clients in a 1 s run with a 10 s TTL: one each.
+		"plugin-cached, repeat: TokenReviews per token per 10s (review_cache_ttl)": {1, "met"},
+		"plugin-hybrid / noop, distinct: logins/s":                                 {0.8, "met"},
+		"plugin-hybrid / builtin, distinct: logins/s":                              {1200.0 / 900, "met"},
+		"plugin-hybrid, distinct: TokenReviews per login (~0)":                     {0.025, "not met"},
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d goals, want %d: %v", len(got), len(want), got)
+	}
+	for what, w := range want {
+		g, ok := got[what]
+		if !ok {
+			t.Errorf("goal %q missing", what)
+			continue
+		}
+		if !g.measured || math.Abs(g.value-w.value) > 1e-9 || g.status() != w.status {
+			t.Errorf("%s = %v (measured %v), %s; want %v, %s", what, g.value, g.measured, g.status(), w.value, w.status)
+		}
+	}
+}
+
+func TestEvaluateGoalsUnmeasuredAndFailed(t *testing.T) {
+	up := goalRun(targetUpstream, workloadDistinct, 8, 500, 20*time.Millisecond, 500)
+	always := goalRun(targetPluginAlways, workloadDistinct, 8, 900, 10*time.Millisecond, 900)
+	always.errors = 3
+	for _, g := range evaluateGoals([]*runResult{up, always}, 8, 10*time.Second) {
+		switch {
+		case strings.HasPrefix(g.what, "plugin-always"):
+			// 1.8x would be met, but not with failed requests.
+			if g.status() != "not judged: 3 failed requests" {
+				t.Errorf("%s: %s, want not judged", g.what, g.status())
+			}
+		default:
+			if g.status() != "not measured" {
+				t.Errorf("%s: %s, want not measured", g.what, g.status())
+			}
+		}
+	}
+}
+
+func TestReviewsPerTokenPerTTL(t *testing.T) {
+	run := func(clients int, elapsed time.Duration, reviews float64) *runResult {
+		return &runResult{clients: clients, elapsed: elapsed, reviewsKnown: true, reviews: reviewCount{total: reviews}}
+	}
+	tests := []struct {
+		name string
+		runs []*runResult
+		want float64
+	}{
+		// 8 tokens, 10.2 s run, 10 s TTL: up to 2 reviews each fit.
+		{"two windows", []*runResult{run(8, 10200*time.Millisecond, 16)}, 1},
+		{"one window", []*runResult{run(8, 9*time.Second, 8)}, 1},
+		{"a review per login", []*runResult{run(8, 9*time.Second, 800)}, 100},
+		{"the worst run counts", []*runResult{run(8, 9*time.Second, 4), run(8, 9*time.Second, 12)}, 1.5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := reviewsPerTokenPerTTL(tc.runs, 10*time.Second)
+			if !ok || got != tc.want {
+				t.Errorf("= %v %v, want %v", got, ok, tc.want)
+			}
+		})
+	}
+	if _, ok := reviewsPerTokenPerTTL(nil, 10*time.Second); ok {
+		t.Error("known without runs")
+	}
+	unknown := run(8, time.Second, 0)
+	unknown.reviewsKnown = false
+	if _, ok := reviewsPerTokenPerTTL([]*runResult{unknown}, 10*time.Second); ok {
+		t.Error("known without a review count")
+	}
+}
+
+func TestReuseCell(t *testing.T) {
+	s := summary{drawsPool: true, rate: 1000}
+	if got, want := reuseCell(s, 12000), "none / 12.0 s"; got != want {
+		t.Errorf("no token came back: %q, want %q", got, want)
+	}
+	s.reuse.add(25 * time.Second)
+	s.rate = 1500
+	if got, want := reuseCell(s, 12000), "25.0 s / 8.0 s (< 10 s!)"; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+	s.reuse.add(9500 * time.Millisecond)
+	if got, want := reuseCell(s, 12000), "9.5 s (< 10 s!) / 8.0 s (< 10 s!)"; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+}
+
+func TestCommandLineDropsMachinePathsAndTokens(t *testing.T) {
+	saved := os.Args
+	defer func() { os.Args = saved }()
+	os.Args = []string{"/home/x/repo/bin/loginbench", "-plugin-bin", "/home/x/repo/bin/vault-plugin-auth-kubernetes", "-targets", "noop,builtin", "-out-dir", "/tmp/b/results-1", "-vault-token", "s.secret", "--vault-token=s.other", "-kube-host", "https://127.0.0.1:1"}
+	want := `loginbench -plugin-bin vault-plugin-auth-kubernetes -targets noop,builtin -out-dir results-1 -vault-token REDACTED -vault-token=REDACTED -kube-host https://127.0.0.1:1`
+	if got := commandLine(); got != want {
+		t.Errorf("commandLine() = %s\nwant %s", got, want)
 	}
 }

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"math"
+	"testing"
+
+	"github.com/google/pprof/profile"
+)
+
+// cpuProfile builds a CPU profile whose samples have the given stacks
+// (innermost function first) and CPU nanoseconds.
+func cpuProfile(samples map[int64][]string) *profile.Profile {
+	p := &profile.Profile{
+		SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}},
+		PeriodType: &profile.ValueType{Type: "cpu", Unit: "nanoseconds"},
+		Period:     10_000_000,
+	}
+	funcs := map[string]*profile.Function{}
+	var id uint64
+	for ns, stack := range samples {
+		s := &profile.Sample{Value: []int64{ns / 10_000_000, ns}}
+		for _, name := range stack {
+			f, ok := funcs[name]
+			if !ok {
+				id++
+				f = &profile.Function{ID: id, Name: name}
+				funcs[name] = f
+				p.Function = append(p.Function, f)
+			}
+			loc := &profile.Location{ID: uint64(len(p.Location) + 1), Line: []profile.Line{{Function: f}}}
+			p.Location = append(p.Location, loc)
+			s.Location = append(s.Location, loc)
+		}
+		p.Sample = append(p.Sample, s)
+	}
+	return p
+}
+
+func TestBreakdown(t *testing.T) {
+	const (
+		grpc    = "google.golang.org/grpc.(*Server).handleStream"
+		fw      = "github.com/hashicorp/vault/sdk/framework.(*Backend).HandleRequest"
+		login   = "github.com/kubeauth/vault-plugin-auth-kubernetes.(*backend).pathLogin"
+		review  = "github.com/kubeauth/vault-plugin-auth-kubernetes.(*kubeClient).reviewToken"
+		gc      = "runtime.gcBgMarkWorker"
+		anonymo = "github.com/kubeauth/vault-plugin-auth-kubernetes.(*backend).pathLogin.func1"
+	)
+	p := cpuProfile(map[int64][]string{
+		// Distinct values: the map keys are the samples' CPU times.
+		400: {"crypto/tls.(*Conn).Write", review, "stepReview", login, fw, grpc},
+		300: {"encoding/json.Unmarshal", login, fw, grpc},
+		100: {anonymo, fw, grpc}, // a closure of pathLogin: not pathLogin itself
+		150: {"proto.Marshal", grpc},
+		50:  {"runtime.scanobject", gc},
+	})
+	// Through the wire format, as the tool reads a fetched profile.
+	var buf bytes.Buffer
+	if err := p.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := profile.Parse(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := breakdown(parsed, pluginParts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []share{
+		{"gRPC: every request Vault sends the plugin", 950.0 / 1000},
+		{"SDK framework: routing, fields, the handler", 800.0 / 1000},
+		{"the login handler (pathLogin)", 700.0 / 1000},
+		{"  of which the TokenReview call (client-go, TLS)", 400.0 / 1000},
+		// verifyLocally appears nowhere: its row is left out.
+		{"  the login handler without the TokenReview call", 300.0 / 1000},
+		{"garbage collection (background)", 50.0 / 1000},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("breakdown = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i].label != want[i].label || math.Abs(got[i].fraction-want[i].fraction) > 1e-12 {
+			t.Errorf("row %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+func TestBreakdownRejectsOtherProfiles(t *testing.T) {
+	p := &profile.Profile{SampleType: []*profile.ValueType{{Type: "alloc_space", Unit: "bytes"}}}
+	if _, err := breakdown(p, pluginParts); err == nil {
+		t.Fatal("a heap profile was taken for a CPU profile")
+	}
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"k8s.io/client-go/kubernetes"
+)
+
+// reviewCount is what the API server's apiserver_request_total says about
+// TokenReviews: all of them, and those answered with anything but 2xx
+// (429 from priority-and-fairness, above all).
+type reviewCount struct {
+	total, failed float64
+}
+
+func (c reviewCount) sub(o reviewCount) reviewCount {
+	return reviewCount{total: c.total - o.total, failed: c.failed - o.failed}
+}
+
+// readTokenReviews fetches the API server's /metrics (the admin client
+// certificate of the kubeconfig may read it) and counts its TokenReviews.
+func readTokenReviews(ctx context.Context, kc kubernetes.Interface) (reviewCount, error) {
+	body, err := kc.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return reviewCount{}, fmt.Errorf("kube-apiserver /metrics: %w", err)
+	}
+	return countTokenReviews(body)
+}
+
+// countTokenReviews sums apiserver_request_total over every series for
+// resource "tokenreviews" (every code, verb and version) in a Prometheus
+// text exposition.
+func countTokenReviews(exposition []byte) (reviewCount, error) {
+	var c reviewCount
+	found := false
+	sc := bufio.NewScanner(bytes.NewReader(exposition))
+	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "apiserver_request_total{") {
+			continue
+		}
+		name, labels, value, err := parseSample(line)
+		if err != nil {
+			return reviewCount{}, err
+		}
+		if name != "apiserver_request_total" || labels["resource"] != "tokenreviews" {
+			continue
+		}
+		found = true
+		c.total += value
+		if !strings.HasPrefix(labels["code"], "2") {
+			c.failed += value
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return reviewCount{}, err
+	}
+	if !found {
+		// The series appears with the first TokenReview; setup makes one
+		// (the first login on each mount) before any count is taken, so
+		// its absence means the metric is not what this tool expects.
+		return reviewCount{}, errors.New(`no apiserver_request_total{resource="tokenreviews"} series in /metrics`)
+	}
+	return c, nil
+}
+
+// parseSample parses one sample line of the Prometheus text format:
+// name{label="value",...} value [timestamp]. Label values may hold escaped
+// backslashes, quotes and newlines, and commas and braces.
+func parseSample(line string) (name string, labels map[string]string, value float64, err error) {
+	bad := func(why string) (string, map[string]string, float64, error) {
+		return "", nil, 0, fmt.Errorf("metrics line %q: %s", line, why)
+	}
+	i := strings.IndexAny(line, "{ ")
+	if i <= 0 {
+		return bad("no metric name")
+	}
+	name, rest := line[:i], line[i:]
+	labels = map[string]string{}
+	if rest[0] == '{' {
+		rest = rest[1:]
+		for {
+			rest = strings.TrimLeft(rest, " ")
+			if strings.HasPrefix(rest, "}") {
+				rest = rest[1:]
+				break
+			}
+			eq := strings.IndexByte(rest, '=')
+			if eq <= 0 || len(rest) < eq+2 || rest[eq+1] != '"' {
+				return bad("malformed label")
+			}
+			key := strings.TrimSpace(rest[:eq])
+			rest = rest[eq+2:]
+			var val strings.Builder
+			closed := false
+			for j := 0; j < len(rest); j++ {
+				ch := rest[j]
+				if ch == '\\' && j+1 < len(rest) {
+					j++
+					switch rest[j] {
+					case 'n':
+						val.WriteByte('\n')
+					default: // \\ and \"
+						val.WriteByte(rest[j])
+					}
+					continue
+				}
+				if ch == '"' {
+					rest = rest[j+1:]
+					closed = true
+					break
+				}
+				val.WriteByte(ch)
+			}
+			if !closed {
+				return bad("unterminated label value")
+			}
+			labels[key] = val.String()
+			rest = strings.TrimLeft(rest, " ")
+			if strings.HasPrefix(rest, ",") {
+				rest = rest[1:]
+			} else if !strings.HasPrefix(rest, "}") {
+				return bad("expected , or } after a label")
+			}
+		}
+	}
+	fields := strings.Fields(rest)
+	if len(fields) < 1 || len(fields) > 2 {
+		return bad("want a value and an optional timestamp")
+	}
+	value, err = strconv.ParseFloat(fields[0], 64)
+	if err != nil || math.IsNaN(value) {
+		return bad("value is not a number")
+	}
+	return name, labels, value, nil
+}

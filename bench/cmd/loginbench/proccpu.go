@@ -1,0 +1,166 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Where a login's CPU goes: the processes whose CPU time is read before and
+// after every run (from /proc, so nothing is added to the processes).
+const (
+	procVault     = "vault"
+	procPlugin    = "plugin" // the external plugin process serving the target
+	procAPIServer = "kube-apiserver"
+	procEtcd      = "etcd"
+	procLoadgen   = "loadgen" // this tool
+)
+
+var procOrder = []string{procVault, procPlugin, procAPIServer, procEtcd, procLoadgen}
+
+// userHZ is the unit of the CPU times in /proc/<pid>/stat: USER_HZ, 100 on
+// Linux whatever the kernel's own tick rate.
+const userHZ = 100
+
+// parseProcStat returns the parent PID and the user+system CPU time of a
+// /proc/<pid>/stat line. The command name (field 2) is in parentheses and
+// may itself hold spaces and parentheses, so fields are counted from the
+// last ')'.
+func parseProcStat(stat string) (ppid int, cpu time.Duration, err error) {
+	end := strings.LastIndexByte(stat, ')')
+	if end < 0 {
+		return 0, 0, errors.New("no command name in /proc stat line")
+	}
+	// After ")": state(3) ppid(4) ... utime(14) stime(15).
+	f := strings.Fields(stat[end+1:])
+	if len(f) < 13 {
+		return 0, 0, fmt.Errorf("/proc stat line has %d fields after the command name, want at least 13", len(f))
+	}
+	ppid, err = strconv.Atoi(f[1])
+	if err != nil {
+		return 0, 0, fmt.Errorf("/proc stat ppid %q: %w", f[1], err)
+	}
+	var ticks uint64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc stat CPU time %q: %w", s, err)
+		}
+		ticks += n
+	}
+	return ppid, time.Duration(ticks) * time.Second / userHZ, nil
+}
+
+func readProcStat(pid int) (ppid int, cpu time.Duration, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	return parseProcStat(string(b))
+}
+
+// stackProcs finds the stack's processes: the PIDs recorded in the stack's
+// state directory (as stack-up.sh writes them) and Vault's plugin children,
+// by the name of the file Vault runs.
+type stackProcs struct {
+	stackDir string
+}
+
+// cpuSnapshot is the CPU time each process had used at one moment, and the
+// plugin process it was read from.
+type cpuSnapshot struct {
+	cpu       map[string]time.Duration
+	pluginPID int
+}
+
+func (s stackProcs) pidFromFile(name string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(s.stackDir, name+".pid"))
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+// pluginChild returns the PID of the child of vaultPID that runs the
+// plugin file named file, 0 if there is none.
+func pluginChild(vaultPID int, file string) int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		ppid, _, err := readProcStat(pid)
+		if err != nil || ppid != vaultPID {
+			continue
+		}
+		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		if err == nil && filepath.Base(exe) == file {
+			return pid
+		}
+	}
+	return 0
+}
+
+// snapshot reads the CPU time of every process it can find; pluginFile is
+// the plugin file of the target about to run ("" for targets in Vault's
+// process). A process that cannot be read is left out, and so is its
+// column.
+func (s stackProcs) snapshot(pluginFile string) cpuSnapshot {
+	snap := cpuSnapshot{cpu: map[string]time.Duration{}}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		snap.cpu[procLoadgen] = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	if s.stackDir == "" {
+		return snap
+	}
+	vaultPID := 0
+	for name, file := range map[string]string{procVault: "vault", procAPIServer: "kube-apiserver", procEtcd: "etcd"} {
+		pid, err := s.pidFromFile(file)
+		if err != nil {
+			continue
+		}
+		if _, cpu, err := readProcStat(pid); err == nil {
+			snap.cpu[name] = cpu
+			if name == procVault {
+				vaultPID = pid
+			}
+		}
+	}
+	if pluginFile != "" && vaultPID != 0 {
+		if pid := pluginChild(vaultPID, pluginFile); pid != 0 {
+			if _, cpu, err := readProcStat(pid); err == nil {
+				snap.cpu[procPlugin] = cpu
+				snap.pluginPID = pid
+			}
+		}
+	}
+	return snap
+}
+
+// cpuDelta is the CPU time each process spent between two snapshots. The
+// plugin's is left out when its process changed in between (Vault
+// restarted it): the difference would mean nothing.
+func cpuDelta(before, after cpuSnapshot) map[string]time.Duration {
+	d := map[string]time.Duration{}
+	for name, a := range after.cpu {
+		b, ok := before.cpu[name]
+		if !ok || a < b {
+			continue
+		}
+		if name == procPlugin && before.pluginPID != after.pluginPID {
+			continue
+		}
+		d[name] = a - b
+	}
+	return d
+}

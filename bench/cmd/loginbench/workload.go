@@ -1,0 +1,95 @@
+package main
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// apiServerReviewCacheTTL is how long kube-apiserver keeps a successful
+// TokenReview answer for the same token (its token authenticator's success
+// cache). A token presented again sooner may be answered from that cache,
+// which would hide what a review costs the API server in a rollout.
+const apiServerReviewCacheTTL = 10 * time.Second
+
+// tokenPool is the distinct workload's tokens. Token k belongs to service
+// account k mod accounts, so consecutive logins name different accounts.
+// One cursor is shared by every client and every target: a token comes back
+// only after every other token of the pool has been presented once, so the
+// interval between two logins with the same token is as long as the pool
+// allows at the current rate.
+type tokenPool struct {
+	jwts     []string
+	accounts int
+	epoch    time.Time
+	cursor   atomic.Uint64
+	// lastUse[k] is when token k was last presented, in nanoseconds since
+	// epoch plus one (0: never).
+	lastUse []atomic.Int64
+}
+
+func newTokenPool(jwts []string, accounts int, epoch time.Time) *tokenPool {
+	return &tokenPool{jwts: jwts, accounts: accounts, epoch: epoch, lastUse: make([]atomic.Int64, len(jwts))}
+}
+
+// next is the index of the token the next distinct login presents.
+func (p *tokenPool) next() int {
+	return int((p.cursor.Add(1) - 1) % uint64(len(p.jwts)))
+}
+
+// use records that token k is presented at now and returns how long ago it
+// was presented before, and whether it had been at all.
+func (p *tokenPool) use(k int, now time.Time) (time.Duration, bool) {
+	prev := p.lastUse[k].Swap(int64(now.Sub(p.epoch)) + 1)
+	if prev == 0 {
+		return 0, false
+	}
+	return now.Sub(p.epoch) - time.Duration(prev-1), true
+}
+
+// poolCycle is how long the pool takes to come round at rate logins/s: the
+// interval between two logins with the same token when only this target
+// draws from it.
+func poolCycle(poolSize int, rate float64) time.Duration {
+	if rate <= 0 {
+		return 0
+	}
+	return time.Duration(float64(poolSize) / rate * float64(time.Second))
+}
+
+// reuseTracker keeps the shortest interval one client saw between two
+// logins with the same token.
+type reuseTracker struct {
+	min time.Duration
+	ok  bool
+}
+
+func (r *reuseTracker) add(d time.Duration) {
+	if !r.ok || d < r.min {
+		r.min, r.ok = d, true
+	}
+}
+
+func (r *reuseTracker) merge(o reuseTracker) {
+	if o.ok {
+		r.add(o.min)
+	}
+}
+
+// tokenChooser returns, for one run, the function that picks the JWT a
+// client presents next, and whether the run's logins draw from the pool:
+//   - distinct workload, a target that verifies tokens: the pool's next
+//     token, for every login;
+//   - repeat workload, or a target that does not look at the token (the
+//     no-op plugin, token-create): the client's own token, every time.
+//
+// A target that ignores the token gets no pool tokens so that it does not
+// shorten the interval at which the others see theirs again.
+func tokenChooser(t target, workload string, pool *tokenPool, repeat []string) (func(client int) (jwt string, index int), bool) {
+	if workload == workloadDistinct && t.reviews() && pool != nil {
+		return func(int) (string, int) {
+			k := pool.next()
+			return pool.jwts[k], k
+		}, true
+	}
+	return func(client int) (string, int) { return repeat[client%len(repeat)], -1 }, false
+}
