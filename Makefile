@@ -45,11 +45,11 @@ FUZZ ?= .
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh '$(FUZZ)'
 
-## e2e-test: the plugin inside a real Vault against a real kube-apiserver
-## (e2e/ is its own module; it starts and stops a stack of its own, see e2e/README.md).
-## Only the module's root package: e2e/ops is ops-test's, and the two suites run one
-## after the other so neither's timing checks see the other's load.
-e2e-test: build stack
+## e2e-test: the plugin inside a real Vault against a real kube-apiserver, scraped by a
+## real Prometheus (e2e/ is its own module; it starts and stops a stack of its own, see
+## e2e/README.md). Only the module's root package: e2e/ops is ops-test's, and the two
+## suites run one after the other so neither's timing checks see the other's load.
+e2e-test: build stack stack-prometheus
 	cd e2e && $(GO) vet ./... && $(GO) test -count=1 -timeout 30m .
 
 ## ops-test: restarts, upgrades, switch-over, a 3-node Raft cluster, Kubernetes API

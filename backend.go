@@ -13,6 +13,8 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/metrics"
 )
 
 // Version is reported to Vault so that `vault plugin register -version` and
@@ -91,6 +93,10 @@ type backend struct {
 	// localFiles locates the pod's service-account CA and token when Vault
 	// runs inside Kubernetes.
 	localFiles localFiles
+
+	// metrics are this mount's, kept across config writes. Set once by
+	// newBackend; safe for concurrent use.
+	metrics *metrics.Metrics
 }
 
 func newBackend() *backend {
@@ -100,6 +106,7 @@ func newBackend() *backend {
 		now:            time.Now,
 		requestTimeout: defaultRequestTimeout,
 		localFiles:     defaultLocalFiles(),
+		metrics:        newMetrics(),
 	}
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
@@ -109,7 +116,7 @@ func newBackend() *backend {
 			SealWrapStorage: []string{configPath},
 		},
 		Paths: framework.PathAppend(
-			[]*framework.Path{pathConfig(b), pathConfigCheck(b), pathLogin(b)},
+			[]*framework.Path{pathConfig(b), pathConfigCheck(b), pathLogin(b), pathMetrics(b)},
 			pathRoles(b),
 		),
 		AuthRenew:      b.pathLoginRenew,

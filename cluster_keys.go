@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/clusterkeys"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/metrics"
 )
 
 // newClusterKeys starts the cluster's key set for one config: the keys and
@@ -15,6 +16,13 @@ func (b *backend) newClusterKeys(kube *kubeClient) clusterKeySource {
 	return clusterkeys.New(keyFetcher{kube: kube}, clusterkeys.Options{
 		Now:    func() time.Time { return b.now() },
 		Logger: b.Logger().Named("clusterkeys"),
+		OnKeysFetched: func(err error) {
+			result := metrics.RefreshSucceeded
+			if err != nil {
+				result = metrics.RefreshFailed
+			}
+			b.metrics.KeysRefreshed(result)
+		},
 	})
 }
 

@@ -19,6 +19,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/metrics"
 )
 
 // maxResponseBytes bounds every Kubernetes API response body. TokenReviews,
@@ -34,6 +36,7 @@ type kubeClientOptions struct {
 	caOrigin   string // where caPEM came from, named when TLS verification fails; "" is kubernetes_ca_cert
 	credential credentialSource
 	timeout    time.Duration
+	metrics    *metrics.Metrics // the mount's, for TokenReview latency; nil records nothing
 }
 
 // kubeClient is the one way the plugin talks to Kubernetes. It is built once
@@ -51,6 +54,7 @@ type kubeClient struct {
 	httpClient *http.Client
 	transport  *http.Transport
 	conns      *connSet
+	metrics    *metrics.Metrics
 
 	mu      sync.Mutex // guards users and closing
 	users   int        // requests holding the client (acquire/release)
@@ -104,6 +108,7 @@ func newKubeClient(o kubeClientOptions) (*kubeClient, error) {
 		httpClient: httpClient,
 		transport:  transport,
 		conns:      conns,
+		metrics:    o.metrics,
 	}, nil
 }
 

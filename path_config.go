@@ -85,12 +85,13 @@ func (b *backend) buildState(cfg *kubeConfig, mode parseMode) (*configState, err
 		caOrigin:   caOrigin,
 		credential: b.reviewerCredential(cfg),
 		timeout:    b.requestTimeout,
+		metrics:    b.metrics,
 	})
 	if err != nil {
 		return nil, err
 	}
 	st := &configState{config: cfg, keys: keys, kube: kube, podCA: podCA}
-	st.loginCaches = newLoginCaches(func() time.Time { return b.now() }, kube.reviewToken)
+	st.loginCaches = newLoginCaches(func() time.Time { return b.now() }, kube.reviewToken, b.metrics)
 	st.clusterKeys.start = func() clusterKeySource { return b.newClusterKeys(kube) }
 	return st, nil
 }

@@ -51,61 +51,64 @@ func pathLogin(b *backend) *framework.Path {
 	}
 }
 
-// loginRole reads the request's role name and loads the role. A non-nil
-// response is the 400 to send instead. Roles are found whatever the case of
-// the name, but the name is returned as the client sent it: Vault's method
-// puts it in the token's metadata that way, and scripts or audit filters
-// reading it must see no change.
-func (b *backend) loginRole(ctx context.Context, req *logical.Request, d *framework.FieldData) (string, *roleEntry, *logical.Response, error) {
+// loginRole reads the request's role name and loads the role; an
+// inputError is the 400 to send instead. Roles are found whatever the case
+// of the name, but the name is returned as the client sent it: Vault's
+// method puts it in the token's metadata that way, and scripts or audit
+// filters reading it must see no change.
+func (b *backend) loginRole(ctx context.Context, req *logical.Request, d *framework.FieldData) (string, *roleEntry, error) {
 	name := strings.TrimSpace(d.Get("role").(string))
 	if name == "" {
-		return "", nil, logical.ErrorResponse("role: is required"), nil
+		return "", nil, invalidInput("role: is required")
 	}
 	role, err := b.roles.get(ctx, req.Storage, name)
 	if err != nil {
-		return "", nil, nil, err
+		return name, nil, err
 	}
 	if role == nil {
-		return "", nil, logical.ErrorResponse("role: %q does not exist", name), nil
+		return name, nil, invalidInput("role: %q does not exist", name)
 	}
-	return name, role, nil, nil
+	return name, role, nil
 }
 
 // newAttempt reads the request's role and JWT and loads what the login
-// needs; the caller releases the attempt's state when done. A non-nil
-// response is the answer to send instead of logging in.
-func (b *backend) newAttempt(ctx context.Context, req *logical.Request, d *framework.FieldData) (*attempt, *logical.Response, error) {
-	roleName, role, resp, err := b.loginRole(ctx, req, d)
-	if err != nil {
-		return nil, nil, b.loginFault(roleName, req.Connection, err)
+// needs. The attempt is never nil: when err is not, it holds what was read
+// before the error, for the log and the metrics. The caller releases it.
+func (b *backend) newAttempt(ctx context.Context, req *logical.Request, d *framework.FieldData) (*attempt, error) {
+	a := &attempt{conn: req.Connection}
+	var err error
+	if a.roleName, a.role, err = b.loginRole(ctx, req, d); err != nil {
+		return a, err
 	}
-	if role == nil {
-		return nil, resp, nil
+	a.rawJWT = strings.TrimSpace(d.Get("jwt").(string))
+	if a.rawJWT == "" {
+		return a, invalidInput("jwt: is required")
 	}
-	rawJWT := strings.TrimSpace(d.Get("jwt").(string))
-	if rawJWT == "" {
-		return nil, logical.ErrorResponse("jwt: is required"), nil
+	if len(a.rawJWT) > maxJWTBytes {
+		return a, invalidInput("jwt: is %d bytes; the limit is %d bytes (64 KiB)", len(a.rawJWT), maxJWTBytes)
 	}
-	if len(rawJWT) > maxJWTBytes {
-		return nil, logical.ErrorResponse("jwt: is %d bytes; the limit is %d bytes (64 KiB)", len(rawJWT), maxJWTBytes), nil
-	}
-	state, err := b.currentState(ctx, req.Storage)
-	if err == nil && state == nil {
+	if a.state, err = b.currentState(ctx, req.Storage); err == nil && a.state == nil {
 		err = errNotConfigured
 	}
-	if err != nil {
-		return nil, nil, b.loginFault(roleName, req.Connection, err)
+	return a, err
+}
+
+// release ends the attempt's use of the config state, if it got one.
+func (a *attempt) release() {
+	if a.state != nil {
+		a.state.release()
 	}
-	return &attempt{roleName: roleName, role: role, rawJWT: rawJWT, conn: req.Connection, state: state}, nil, nil
 }
 
 func (b *backend) pathLogin(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	a, resp, err := b.newAttempt(ctx, req, d)
-	if a == nil {
-		return resp, err
+	defer b.metrics.LoginStarted()() // in flight until this returns
+	a, err := b.newAttempt(ctx, req, d)
+	defer a.release()
+	if err == nil {
+		err = runSteps(ctx, b.loginSteps(), a)
 	}
-	defer a.state.release()
-	if err := runSteps(ctx, b.loginSteps(), a); err != nil {
+	b.countLogin(a, err)
+	if err != nil {
 		return b.loginFailed(a, err)
 	}
 	b.Logger().Debug("login passed", "role", a.roleName, "service_account", a.reviewed.namespace+"/"+a.reviewed.name,
@@ -116,14 +119,14 @@ func (b *backend) pathLogin(ctx context.Context, req *logical.Request, d *framew
 // pathLoginAliasLookahead tells Vault which entity alias a login would use
 // (for MFA and quotas) from the local checks alone: no call to Kubernetes,
 // so no TokenReview and no namespace lookup for a selector (the login
-// itself decides those).
+// itself decides those). It is not a login, so the metrics do not count it.
 func (b *backend) pathLoginAliasLookahead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	a, resp, err := b.newAttempt(ctx, req, d)
-	if a == nil {
-		return resp, err
+	a, err := b.newAttempt(ctx, req, d)
+	defer a.release()
+	if err == nil {
+		err = runSteps(ctx, b.localSteps(), a)
 	}
-	defer a.state.release()
-	if err := runSteps(ctx, b.localSteps(), a); err != nil {
+	if err != nil {
 		return b.loginFailed(a, err)
 	}
 	return &logical.Response{Auth: &logical.Auth{Alias: &logical.Alias{Name: aliasName(a.role, a.claimed)}}}, nil
@@ -132,9 +135,13 @@ func (b *backend) pathLoginAliasLookahead(ctx context.Context, req *logical.Requ
 // pathLoginResolveRole names the role a login uses, so role-based quotas
 // apply before any token is verified.
 func (b *backend) pathLoginResolveRole(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	name, role, resp, err := b.loginRole(ctx, req, d)
-	if role == nil {
-		return resp, err
+	name, _, err := b.loginRole(ctx, req, d)
+	var bad *inputError
+	if errors.As(err, &bad) {
+		return logical.ErrorResponse(bad.msg), nil
+	}
+	if err != nil {
+		return nil, err
 	}
 	// The stored (lower-cased) name, unlike Vault's method: Vault matches
 	// role-based quotas case-sensitively, so "WEB" must not escape a quota

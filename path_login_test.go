@@ -405,7 +405,7 @@ func TestLoginKubernetesFaults(t *testing.T) {
 			return true
 		})
 		resp, err := e.login(testRole, e.token())
-		e.requireKubeFault(resp, err, "create on tokenreviews", `"kind":"kubernetes_status"`)
+		e.requireKubeFault(resp, err, "create on tokenreviews", `"kind":"kubernetes_forbidden"`)
 	})
 	t.Run("server error", func(t *testing.T) {
 		e := configured(t)

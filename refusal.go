@@ -3,6 +3,7 @@ package kubeauth
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // A refusal is a failed authentication. The caller only ever sees
@@ -39,6 +40,14 @@ const (
 	reasonSigningKeyUnknown = "signing_key_unknown"
 )
 
+// reasonCodes are every reason code: the values the metrics may label a
+// refusal with (reason_codes_test.go checks that none is missing).
+var reasonCodes = []string{
+	reasonCIDR, reasonAlgorithm, reasonExpired, reasonNotYetValid, reasonSignature,
+	reasonIssuer, reasonAudienceMismatch, reasonClaims, reasonName, reasonNamespace,
+	reasonReviewRejected, reasonReviewMismatch, reasonReviewForbidden, reasonSigningKeyUnknown,
+}
+
 // An inputError is a malformed request: HTTP 400 with this message, which
 // names the field and the problem.
 type inputError struct{ msg string }
@@ -55,9 +64,18 @@ const (
 	faultKubeTLS         = "kubernetes_tls"
 	faultKubeStatus      = "kubernetes_status"
 	faultKubeUnreachable = "kubernetes_unreachable"
-	faultInternal        = "internal"
-	faultNotConfigured   = "not_configured"
+	// faultKubeForbidden: Kubernetes refused the reviewer credential (401,
+	// 403), a setup problem rather than a bad login.
+	faultKubeForbidden = "kubernetes_forbidden"
+	faultInternal      = "internal"
+	faultNotConfigured = "not_configured"
 )
+
+// faultKinds are every fault kind, like reasonCodes for refusals.
+var faultKinds = []string{
+	faultKubeTimeout, faultKubeTLS, faultKubeStatus, faultKubeUnreachable,
+	faultKubeForbidden, faultInternal, faultNotConfigured,
+}
 
 // What an unauthenticated caller is told about a fault; the log says more.
 var (
@@ -82,6 +100,8 @@ func classifyFault(err error) (kind string, public error) {
 		return faultKubeTimeout, errKubeFault
 	case api.tls:
 		return faultKubeTLS, errKubeFault
+	case api.status == http.StatusUnauthorized || api.status == http.StatusForbidden:
+		return faultKubeForbidden, errKubeFault
 	case api.status != 0:
 		return faultKubeStatus, errKubeFault
 	default:

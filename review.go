@@ -2,10 +2,12 @@ package kubeauth
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	authv1 "k8s.io/api/authentication/v1"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/metrics"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/reviewcache"
 )
 
@@ -51,11 +53,15 @@ type loginCaches struct {
 	// namespaces holds namespace labels for selector roles in cached and
 	// hybrid modes, by the digest of the namespace name.
 	namespaces *reviewcache.Cache[map[string]string]
+	// metrics are the mount's (they outlive the caches): lookups of the
+	// review cache are counted there.
+	metrics *metrics.Metrics
 }
 
-func newLoginCaches(now func() time.Time, review tokenReviewer) loginCaches {
+func newLoginCaches(now func() time.Time, review tokenReviewer, m *metrics.Metrics) loginCaches {
 	return loginCaches{
 		review:     review,
+		metrics:    m,
 		reviews:    reviewcache.New[*authv1.TokenReviewStatus](reviewcache.Options{MaxEntries: maxCachedReviews, Now: now}),
 		namespaces: reviewcache.New[map[string]string](reviewcache.Options{MaxEntries: maxCachedNamespaces, Now: now}),
 	}
@@ -86,10 +92,18 @@ func (b *backend) stepReview(ctx context.Context, a *attempt) error {
 func reviewFresh(ctx context.Context, a *attempt, audiences []string, key reviewcache.Key, keep bool) error {
 	st := a.state
 	start := time.Now()
+	// Set when this login's own call runs, not a concurrent login's that
+	// it joined; atomic, as a caller that gives up reads it before the
+	// call ends.
+	var asked atomic.Bool
 	status, err := st.reviews.Do(ctx, key, func(ctx context.Context) (*authv1.TokenReviewStatus, error) {
+		asked.Store(true)
 		return st.review(ctx, a.rawJWT, audiences)
 	})
 	a.reviewTook = time.Since(start)
+	if keep {
+		st.metrics.ReviewCacheLookup(cacheLookupResult(asked.Load()))
+	}
 	a.verifiedBy = verifiedByReview
 	if err != nil {
 		return credentialFault(st.kube, err, "create on tokenreviews (ClusterRole system:auth-delegator)")
@@ -112,12 +126,22 @@ func reviewFresh(ctx context.Context, a *attempt, audiences []string, key review
 func reviewCachedAnswer(ctx context.Context, a *attempt, audiences []string) error {
 	key := reviewcache.KeyFor(a.rawJWT, audiences...)
 	if status, ok := a.state.reviews.Get(key, a.role.cacheTTL()); ok {
+		a.state.metrics.ReviewCacheLookup(metrics.CacheHit)
 		a.verifiedBy = verifiedByCache
 		var err error
 		a.reviewed, err = checkReview(status, a.claimed, audiences)
 		return err
 	}
 	return reviewFresh(ctx, a, audiences, key, true)
+}
+
+// cacheLookupResult is how a login that found no kept answer got one: by
+// its own TokenReview (a miss), or by sharing a concurrent login's.
+func cacheLookupResult(askedItself bool) string {
+	if askedItself {
+		return metrics.CacheMiss
+	}
+	return metrics.CacheShared
 }
 
 // expiry is the token's exp, or the zero time for a token without one.

@@ -4,9 +4,12 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 
 	authv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/metrics"
 )
 
 // Keys of TokenReview status.user.extra for pod-bound tokens.
@@ -24,11 +27,26 @@ func (k *kubeClient) reviewToken(ctx context.Context, jwt string, audiences []st
 	}
 	defer cancel()
 	review := &authv1.TokenReview{Spec: authv1.TokenReviewSpec{Token: jwt, Audiences: audiences}}
+	start := time.Now()
 	out, err := k.clientset.AuthenticationV1().TokenReviews().Create(ctx, review, metav1.CreateOptions{})
+	k.metrics.TokenReviewed(reviewResult(out, err), time.Since(start))
 	if err != nil {
 		return nil, k.apiError("TokenReview", err)
 	}
 	return &out.Status, nil
+}
+
+// reviewResult names a TokenReview's outcome for the latency histogram:
+// whether Kubernetes answered, and whether the answer was a clean yes.
+func reviewResult(out *authv1.TokenReview, err error) string {
+	switch {
+	case err != nil || out == nil:
+		return metrics.ReviewFailed
+	case out.Status.Authenticated && out.Status.Error == "":
+		return metrics.ReviewAuthenticated
+	default:
+		return metrics.ReviewRejected
+	}
 }
 
 // reviewedIdentity is what a successful TokenReview vouches for.

@@ -28,6 +28,9 @@ type suite struct {
 	root          *vault.Client
 	pluginVersion string // PLUGIN_VERSION, or what `make print-version` says
 	pluginSHA     string
+	// prometheusPort is where the scrape test's Prometheus listens
+	// (E2E_PROMETHEUS_PORT).
+	prometheusPort int
 }
 
 // TestMain starts a stack of its own (its own state directory and ports, so
@@ -59,7 +62,15 @@ func (s *suite) setUp() error {
 		}
 		s.pluginVersion = strings.TrimSpace(string(out))
 	}
+	if s.prometheusPort, err = realstack.EnvPositiveInt("E2E_PROMETHEUS_PORT", 19090); err != nil {
+		return err
+	}
 	s.Stack = realstack.NewStack(set)
+	// The scrape test runs a real Prometheus and promtool: built once
+	// (10 to 20 minutes cold), cached by version like the stack.
+	if err := s.Script(os.Stderr, "build-stack.sh", "prometheus", "promtool"); err != nil {
+		return err
+	}
 	if err := s.Start(); err != nil {
 		return err
 	}

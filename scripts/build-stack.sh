@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Builds the real stack's binaries (etcd, kube-apiserver, kubectl, Vault) from the Go
-# module proxy, each only when its versioned binary is not cached yet:
+# Builds the real stack's binaries (etcd, kube-apiserver, kubectl, Vault, and on
+# request the upstream plugin, Prometheus and promtool) from the Go module proxy,
+# each only when its versioned binary is not cached yet:
 #   $KUBEAUTH_CACHE/bin/<name>-<version>   (default $REPO/.cache/stack/bin)
 # None of them can be downloaded as a release binary here, so they are built
 # from the wrapper modules under scripts/stack/<component>/ (see the comments
 # in each go.mod). Builds run one after another: the machine has 2 cores and
 # Vault alone needs ~4 GB of build cache and most of the cold build time.
 #
-# Usage: scripts/build-stack.sh [etcd|kube-apiserver|kubectl|vault|kubernetes-upstream ...]
-# Default: etcd, kube-apiserver, kubectl and vault. kubernetes-upstream (the
-# upstream plugin, for scripts/bench.sh only) is built only when named.
+# Usage: scripts/build-stack.sh [etcd|kube-apiserver|kubectl|vault|kubernetes-upstream|prometheus|promtool ...]
+# Default: etcd, kube-apiserver, kubectl and vault, what the demo and every
+# suite need. kubernetes-upstream (the upstream plugin, for scripts/bench.sh
+# only) and prometheus and promtool (the end-to-end suite's scrape test) are
+# built only when named.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -72,6 +75,12 @@ kube_ldflags() {
   printf '%s\n' "$flags"
 }
 
+# prometheus_ldflags stamps the module version into what `--version` prints
+# (empty otherwise).
+prometheus_ldflags() {
+  printf '%s\n' "-s -w -X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION"
+}
+
 want=("$@")
 if ((${#want[@]} == 0)); then
   want=(etcd kube-apiserver kubectl vault)
@@ -100,8 +109,17 @@ for c in "${want[@]}"; do
       build_one kubernetes-upstream "$UPSTREAM_PLUGIN_BIN" "~2-4 min" \
         github.com/hashicorp/vault-plugin-auth-kubernetes/cmd/vault-plugin-auth-kubernetes -ldflags "-s -w"
       ;;
+    prometheus)
+      build_one prometheus "$PROMETHEUS_BIN" "~10-20 min" \
+        github.com/prometheus/prometheus/cmd/prometheus -ldflags "$(prometheus_ldflags)"
+      ;;
+    promtool)
+      # Shares most packages with prometheus: after it, about a minute.
+      build_one prometheus "$PROMTOOL_BIN" "~1-2 min" \
+        github.com/prometheus/prometheus/cmd/promtool -ldflags "$(prometheus_ldflags)"
+      ;;
     *)
-      die "unknown component '$c' (want etcd, kube-apiserver, kubectl, vault or kubernetes-upstream)"
+      die "unknown component '$c' (want etcd, kube-apiserver, kubectl, vault, kubernetes-upstream, prometheus or promtool)"
       ;;
   esac
 done

@@ -99,6 +99,7 @@ VAULT_VERSION="$(gomod_version vault github.com/hashicorp/vault)"
 # The upstream plugin, built only for the benchmark (not part of the default
 # set build-stack.sh builds for the demo and the tests).
 UPSTREAM_PLUGIN_VERSION="$(gomod_version kubernetes-upstream github.com/hashicorp/vault-plugin-auth-kubernetes)"
+PROMETHEUS_VERSION="$(gomod_version prometheus github.com/prometheus/prometheus)"
 
 ETCD_BIN="$STACK_BIN_DIR/etcd-$ETCD_VERSION"
 KUBE_APISERVER_BIN="$STACK_BIN_DIR/kube-apiserver-$KUBE_VERSION"
@@ -107,6 +108,10 @@ KUBE_APISERVER_BIN="$STACK_BIN_DIR/kube-apiserver-$KUBE_VERSION"
 KUBECTL_BIN="$STACK_BIN_DIR/kubectl-$KUBE_VERSION"
 VAULT_BIN="$STACK_BIN_DIR/vault-$VAULT_VERSION"
 UPSTREAM_PLUGIN_BIN="$STACK_BIN_DIR/vault-plugin-auth-kubernetes-upstream-$UPSTREAM_PLUGIN_VERSION"
+# Prometheus and promtool are only for the end-to-end suite's scrape test,
+# not part of the stack scripts/stack-up.sh starts.
+PROMETHEUS_BIN="$STACK_BIN_DIR/prometheus-$PROMETHEUS_VERSION"
+PROMTOOL_BIN="$STACK_BIN_DIR/promtool-$PROMETHEUS_VERSION"
 
 # ---------------------------------------------------------------------------
 # Processes and ports.

@@ -14,11 +14,15 @@ VAULT_PORT ?= 8200
 # The scripts read these from the environment.
 export KUBEAUTH_CACHE STACK_DIR ETCD_PORT KUBE_PORT VAULT_PORT
 
-.PHONY: stack up down demo
+.PHONY: stack stack-prometheus up down demo
 
 ## stack: build etcd, kube-apiserver, kubectl and Vault into $(KUBEAUTH_CACHE)/bin if missing
 stack:
 	$(STACK_SCRIPTS)/build-stack.sh
+
+## stack-prometheus: build Prometheus and promtool (the e2e suite's scrape test) likewise
+stack-prometheus:
+	$(STACK_SCRIPTS)/build-stack.sh prometheus promtool
 
 ## up: start the stack (builds the binaries first if missing); no-op if already up
 up: stack

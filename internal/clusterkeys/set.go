@@ -36,6 +36,11 @@ type Options struct {
 	RefreshEvery time.Duration // keys and issuer older than this are refetched, on use and in the background (default 5m)
 	Now          func() time.Time
 	Logger       hclog.Logger
+	// OnKeysFetched, when set, is told how each fetch of the signing keys
+	// ended: nil, or what failed (the request or the document). A fetch
+	// that Close stopped is not reported. It runs on the fetch's goroutine
+	// and must not block (it is meant for a counter).
+	OnKeysFetched func(err error)
 }
 
 // The API server's own paths for its service-account issuer metadata.
@@ -121,6 +126,7 @@ func New(f Fetcher, o Options) *Set {
 	}
 	s.keys = doc[map[string]crypto.PublicKey]{
 		state: state{what: "signing keys", path: jwksPath}, parse: parseJWKS, describe: describeKeys,
+		fetched: o.OnKeysFetched,
 	}
 	s.issuer = doc[string]{
 		state: state{what: "issuer", path: discoveryPath}, parse: parseIssuer, describe: func(iss string) string { return iss },
@@ -244,6 +250,7 @@ type doc[T any] struct {
 	state
 	parse    func([]byte) (T, []string, error)
 	describe func(T) string // a short summary; a change is logged
+	fetched  func(error)    // told how each fetch ended (Options.OnKeysFetched); may be nil
 	val      T
 }
 
@@ -312,6 +319,9 @@ func (d *doc[T]) startLocked(s *Set, now time.Time) *fetch {
 		defer s.fetches.Done()
 		defer close(f.done)
 		val, notes, err := d.get(s)
+		if d.fetched != nil && s.ctx.Err() == nil {
+			d.fetched(err)
+		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		d.inflight = nil

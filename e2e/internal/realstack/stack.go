@@ -36,6 +36,11 @@ type Stack struct {
 	SAKey     *rsa.PrivateKey // the apiserver's service-account signing key
 	SAPubPEM  string
 
+	// PrometheusBin and PromtoolBin are where build-stack.sh puts them
+	// when asked to (scripts/build-stack.sh prometheus promtool); no
+	// stack component runs them.
+	PrometheusBin, PromtoolBin string
+
 	// ReviewerJWT is a day-long token of the token reviewer Start creates.
 	ReviewerJWT string
 
@@ -108,7 +113,7 @@ func (s *Stack) Script(out io.Writer, name string, args ...string) error {
 // loadEnv reads the env file stack-up.sh wrote by letting bash source it,
 // so its quoting rules are bash's own.
 func (s *Stack) loadEnv() error {
-	keys := []string{"VAULT_ADDR", "VAULT_TOKEN", "VAULT_BIN", "VAULT_PLUGIN_DIR", "KUBECONFIG",
+	keys := []string{"VAULT_ADDR", "VAULT_TOKEN", "VAULT_BIN", "VAULT_PLUGIN_DIR", "KUBECONFIG", "PROMETHEUS_BIN", "PROMTOOL_BIN",
 		"KUBE_HOST", "KUBE_CA_FILE", "KUBE_ADMIN_CERT", "KUBE_ADMIN_KEY",
 		"KUBE_SA_ISSUER", "KUBE_SA_SIGNING_KEY", "KUBE_SA_PUBLIC_KEY"}
 	script := `. "$1" || exit 1; shift; for k in "$@"; do printf '%s=%s\0' "$k" "${!k}"; done`
@@ -127,6 +132,7 @@ func (s *Stack) loadEnv() error {
 
 	s.Vault = Vault{Addr: env["VAULT_ADDR"], Token: env["VAULT_TOKEN"]}
 	s.VaultBin, s.PluginDir = env["VAULT_BIN"], env["VAULT_PLUGIN_DIR"]
+	s.PrometheusBin, s.PromtoolBin = env["PROMETHEUS_BIN"], env["PROMTOOL_BIN"]
 	s.KubeHost, s.SAIssuer = env["KUBE_HOST"], env["KUBE_SA_ISSUER"]
 	s.AdminCert, s.AdminKey = env["KUBE_ADMIN_CERT"], env["KUBE_ADMIN_KEY"]
 	ca, err := os.ReadFile(env["KUBE_CA_FILE"])

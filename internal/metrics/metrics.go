@@ -1,0 +1,224 @@
+// Package metrics counts what one mount's logins do, and renders the counts
+// as JSON for Vault's API and in the Prometheus text exposition format.
+//
+// Every Metrics owns a registry of its own: Vault's plugin multiplexing runs
+// many mounts in one process, so nothing here is global and two mounts never
+// share a series. Label values are bounded: role names are the caller's to
+// check (only roles that exist may be passed), and reasons, fault kinds and
+// results come from fixed sets; a value outside its set is counted as
+// "other" rather than creating a series.
+package metrics
+
+import (
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Namespace prefixes every family's name.
+const Namespace = "kubeauth"
+
+// Names of the families.
+const (
+	LoginsName         = Namespace + "_logins_total"
+	RefusalsName       = Namespace + "_refusals_total"
+	FaultsName         = Namespace + "_faults_total"
+	TokenReviewName    = Namespace + "_tokenreview_duration_seconds"
+	ReviewCacheName    = Namespace + "_review_cache_total"
+	KeyRefreshesName   = Namespace + "_key_refreshes_total"
+	LoginsInFlightName = Namespace + "_logins_in_flight"
+)
+
+// Outcomes of a login, the "outcome" label of kubeauth_logins_total.
+const (
+	OutcomeSuccess = "success" // a token was issued
+	OutcomeRefused = "refused" // failed authentication (403)
+	OutcomeInvalid = "invalid" // a malformed request (400)
+	OutcomeFault   = "fault"   // the setup or Kubernetes failed (500)
+)
+
+// Results of a TokenReview, the "result" label of
+// kubeauth_tokenreview_duration_seconds.
+const (
+	ReviewAuthenticated = "authenticated" // Kubernetes vouched for the token
+	ReviewRejected      = "rejected"      // Kubernetes answered, and not with a clean yes
+	ReviewFailed        = "failed"        // no answer: unreachable, timeout, TLS, an HTTP error
+)
+
+// Results of a review-cache lookup, the "result" label of
+// kubeauth_review_cache_total.
+const (
+	CacheHit    = "hit"    // a kept answer was used
+	CacheMiss   = "miss"   // a TokenReview was made
+	CacheShared = "shared" // the answer of a concurrent login's TokenReview was shared
+)
+
+// Results of a refresh of the cluster's signing keys, the "result" label of
+// kubeauth_key_refreshes_total.
+const (
+	RefreshSucceeded = "success"
+	RefreshFailed    = "failure"
+)
+
+// Other stands for a label value outside its fixed set.
+const Other = "other"
+
+// The fixed result sets.
+var (
+	reviewResults  = []string{ReviewAuthenticated, ReviewRejected, ReviewFailed}
+	cacheResults   = []string{CacheHit, CacheMiss, CacheShared}
+	refreshResults = []string{RefreshSucceeded, RefreshFailed}
+)
+
+// reviewBuckets are the TokenReview latency buckets in seconds: a review on
+// a nearby API server takes about a millisecond, and every call is cut off
+// at the request timeout (10 s by default).
+var reviewBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
+// Vocabulary is the fixed set of each caller-supplied label: the reason
+// codes of refusals and the kinds of faults.
+type Vocabulary struct {
+	Reasons    []string
+	FaultKinds []string
+}
+
+// Metrics holds one mount's families. All methods are safe for concurrent
+// use; a nil *Metrics records nothing.
+type Metrics struct {
+	registry *prometheus.Registry
+	families []family
+
+	logins       *prometheus.CounterVec
+	refusals     *prometheus.CounterVec
+	faults       *prometheus.CounterVec
+	reviews      *prometheus.HistogramVec
+	reviewCache  *prometheus.CounterVec
+	keyRefreshes *prometheus.CounterVec
+	inFlight     prometheus.Gauge
+
+	reasons, kinds []string
+}
+
+// family is what the JSON rendering needs to know of a family that may have
+// no samples yet.
+type family struct {
+	name, help, kind string
+}
+
+// New returns empty families in a registry of their own. The series of the
+// fixed result sets start at zero, so that a rate over them is defined from
+// the first scrape.
+func New(v Vocabulary) *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		reasons:  slices.Clone(v.Reasons),
+		kinds:    slices.Clone(v.FaultKinds),
+	}
+	m.logins = m.counterVec(LoginsName, "Logins by role and outcome (success, refused, invalid, fault).", "role", "outcome")
+	m.refusals = m.counterVec(RefusalsName, "Refused logins by role and reason code.", "role", "reason")
+	m.faults = m.counterVec(FaultsName, "Logins that failed on a fault, by role and kind.", "role", "kind")
+	reviewHelp := "Duration of the TokenReview calls to the Kubernetes API, by result (authenticated, rejected, failed)."
+	m.reviews = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: TokenReviewName, Help: reviewHelp, Buckets: reviewBuckets}, []string{"result"})
+	m.add(m.reviews, TokenReviewName, reviewHelp, "histogram")
+	m.reviewCache = m.counterVec(ReviewCacheName, "Review-cache lookups of logins by result (hit, miss, shared).", "result")
+	m.keyRefreshes = m.counterVec(KeyRefreshesName, "Fetches of the cluster's signing keys by result (success, failure).", "result")
+	inFlightHelp := "Logins being processed."
+	m.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{Name: LoginsInFlightName, Help: inFlightHelp})
+	m.add(m.inFlight, LoginsInFlightName, inFlightHelp, "gauge")
+
+	for _, r := range reviewResults {
+		m.reviews.WithLabelValues(r)
+	}
+	for _, r := range cacheResults {
+		m.reviewCache.WithLabelValues(r)
+	}
+	for _, r := range refreshResults {
+		m.keyRefreshes.WithLabelValues(r)
+	}
+	return m
+}
+
+func (m *Metrics) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	m.add(c, name, help, "counter")
+	return c
+}
+
+// add registers c; the names are constants of this package, so a clash is
+// a programming error.
+func (m *Metrics) add(c prometheus.Collector, name, help, kind string) {
+	m.registry.MustRegister(c)
+	m.families = append(m.families, family{name: name, help: help, kind: kind})
+}
+
+// LoginStarted counts a login in flight until the returned func is called.
+func (m *Metrics) LoginStarted() (done func()) {
+	if m == nil {
+		return func() {}
+	}
+	m.inFlight.Inc()
+	return m.inFlight.Dec
+}
+
+// LoginSucceeded counts a login that issued a token with the role.
+func (m *Metrics) LoginSucceeded(role string) {
+	if m != nil {
+		m.logins.WithLabelValues(role, OutcomeSuccess).Inc()
+	}
+}
+
+// LoginInvalid counts a malformed login request; role is "" when the
+// request names no role that exists.
+func (m *Metrics) LoginInvalid(role string) {
+	if m != nil {
+		m.logins.WithLabelValues(role, OutcomeInvalid).Inc()
+	}
+}
+
+// LoginRefused counts a failed authentication with the role, by reason code.
+func (m *Metrics) LoginRefused(role, reason string) {
+	if m != nil {
+		m.logins.WithLabelValues(role, OutcomeRefused).Inc()
+		m.refusals.WithLabelValues(role, bounded(reason, m.reasons)).Inc()
+	}
+}
+
+// LoginFaulted counts a login that failed on a fault, by kind; role is ""
+// when the fault came before the role was known to exist.
+func (m *Metrics) LoginFaulted(role, kind string) {
+	if m != nil {
+		m.logins.WithLabelValues(role, OutcomeFault).Inc()
+		m.faults.WithLabelValues(role, bounded(kind, m.kinds)).Inc()
+	}
+}
+
+// TokenReviewed records one TokenReview call and how long it took.
+func (m *Metrics) TokenReviewed(result string, took time.Duration) {
+	if m != nil {
+		m.reviews.WithLabelValues(bounded(result, reviewResults)).Observe(took.Seconds())
+	}
+}
+
+// ReviewCacheLookup counts one review-cache lookup by result.
+func (m *Metrics) ReviewCacheLookup(result string) {
+	if m != nil {
+		m.reviewCache.WithLabelValues(bounded(result, cacheResults)).Inc()
+	}
+}
+
+// KeysRefreshed counts one fetch of the cluster's signing keys by result.
+func (m *Metrics) KeysRefreshed(result string) {
+	if m != nil {
+		m.keyRefreshes.WithLabelValues(bounded(result, refreshResults)).Inc()
+	}
+}
+
+// bounded is v when it is one of allowed, else Other: no caller can grow a
+// family by passing an unexpected value.
+func bounded(v string, allowed []string) string {
+	if slices.Contains(allowed, v) {
+		return v
+	}
+	return Other
+}

@@ -1,0 +1,38 @@
+package kubeauth
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/metrics"
+)
+
+// newMetrics returns a mount's metrics, labeled with this package's reason
+// codes and fault kinds.
+func newMetrics() *metrics.Metrics {
+	return metrics.New(metrics.Vocabulary{Reasons: reasonCodes, FaultKinds: faultKinds})
+}
+
+// countLogin records how a login ended, classified as loginFailed answers
+// it. Only a role that exists names a series, by its stored (lower-cased)
+// name: the login path is unauthenticated, and a caller sending made-up
+// role names, or one name in every case, must not create series.
+func (b *backend) countLogin(a *attempt, err error) {
+	role := ""
+	if a.role != nil {
+		role = strings.ToLower(a.roleName)
+	}
+	var ref *refusal
+	var bad *inputError
+	switch {
+	case err == nil:
+		b.metrics.LoginSucceeded(role)
+	case errors.As(err, &ref):
+		b.metrics.LoginRefused(role, ref.reason)
+	case errors.As(err, &bad):
+		b.metrics.LoginInvalid(role)
+	default:
+		kind, _ := classifyFault(err)
+		b.metrics.LoginFaulted(role, kind)
+	}
+}

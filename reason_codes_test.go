@@ -1,0 +1,68 @@
+package kubeauth
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// Every reason code and fault kind the package declares is in reasonCodes
+// or faultKinds, the label values the metrics accept: one left out would
+// be counted as "other". The constants are found by name (reason*,
+// fault*) in the package's source, so a new one cannot be forgotten.
+func TestReasonCodesAndFaultKindsAreListed(t *testing.T) {
+	files, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	var reasons, kinds int
+	for _, f := range files {
+		name := f.Name()
+		if !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		file, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(file, func(n ast.Node) bool {
+			spec, ok := n.(*ast.ValueSpec)
+			if !ok {
+				return true
+			}
+			for i, id := range spec.Names {
+				if i >= len(spec.Values) {
+					break
+				}
+				lit, ok := spec.Values[i].(*ast.BasicLit)
+				if !ok || lit.Kind != token.STRING {
+					continue
+				}
+				value, _ := strconv.Unquote(lit.Value)
+				switch {
+				case strings.HasPrefix(id.Name, "reason"):
+					reasons++
+					if !slices.Contains(reasonCodes, value) {
+						t.Errorf("%s: %s = %q is not in reasonCodes", fset.Position(id.Pos()), id.Name, value)
+					}
+				case strings.HasPrefix(id.Name, "fault"):
+					kinds++
+					if !slices.Contains(faultKinds, value) {
+						t.Errorf("%s: %s = %q is not in faultKinds", fset.Position(id.Pos()), id.Name, value)
+					}
+				}
+			}
+			return true
+		})
+	}
+	if reasons != len(reasonCodes) || kinds != len(faultKinds) {
+		t.Errorf("found %d reason and %d fault constants; reasonCodes has %d, faultKinds %d (duplicates?)",
+			reasons, kinds, len(reasonCodes), len(faultKinds))
+	}
+}
