@@ -109,7 +109,7 @@ func newBackend() *backend {
 			SealWrapStorage: []string{configPath},
 		},
 		Paths: framework.PathAppend(
-			[]*framework.Path{pathConfig(b), pathLogin(b), pathExplain(b)},
+			[]*framework.Path{pathConfig(b), pathConfigCheck(b), pathLogin(b), pathExplain(b)},
 			pathRoles(b),
 		),
 		AuthRenew:      b.pathLoginRenew,

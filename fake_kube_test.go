@@ -22,6 +22,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	authv1 "k8s.io/api/authentication/v1"
+	authzv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -30,6 +31,12 @@ import (
 // fakeAPIAudience is the fake API server's own audience: what a TokenReview
 // without spec.audiences checks against, as a real API server does.
 const fakeAPIAudience = "https://kubernetes.default.svc"
+
+// The service account the fake says the reviewer token belongs to.
+const (
+	fakeReviewerNamespace = "vault-auth"
+	fakeReviewerName      = "vault-reviewer"
+)
 
 // fakeKube is a TLS Kubernetes API server with just enough behavior for the
 // plugin's calls: TokenReview (really verifying signatures, expiry,
@@ -40,10 +47,10 @@ type fakeKube struct {
 	srv   *httptest.Server
 	caPEM string
 	key   crypto.PublicKey // verifies service-account tokens
-	// issuer is what the discovery document announces.
-	issuer string
 
 	mu sync.Mutex
+	// issuer is what the discovery document announces.
+	issuer string
 	// reviewerToken is the bearer token every call must carry; "" lets any
 	// token that itself verifies call (the self-review mode).
 	reviewerToken   string
@@ -57,6 +64,14 @@ type fakeKube struct {
 	// published are the keys /openid/v1/jwks serves, by kid: key at first.
 	// Tokens signed with any of them (or with key) pass a TokenReview.
 	published map[string]crypto.PublicKey
+	// reviewerUser is who SelfSubjectReview says the reviewer token is.
+	reviewerUser string
+	// denied lists the "verb resource" pairs SelfSubjectAccessReview
+	// refuses; everything else is allowed.
+	denied map[string]bool
+	// clockOffset moves the Date header of every answer away from the
+	// real time, as an API server with a wrong clock would send it.
+	clockOffset time.Duration
 
 	reviews atomic.Int64
 	// namespaceGets counts GETs of namespaces; jwksGets and discoveryGets
@@ -79,6 +94,8 @@ func newFakeKube(t testing.TB, key crypto.PublicKey) *fakeKube {
 		serviceAccounts: map[string]fakeServiceAccount{},
 		namespaces:      map[string]map[string]string{},
 		published:       map[string]crypto.PublicKey{testKeyID(t, key): key},
+		reviewerUser:    "system:serviceaccount:" + fakeReviewerNamespace + ":" + fakeReviewerName,
+		denied:          map[string]bool{},
 	}
 	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
 	// Tests that distrust the server's certificate on purpose would
@@ -136,6 +153,25 @@ func (f *fakeKube) setIntercept(h func(w http.ResponseWriter, r *http.Request) b
 	f.intercept = h
 }
 
+// deny makes SelfSubjectAccessReview refuse verb on resource.
+func (f *fakeKube) deny(verb, resource string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.denied[verb+" "+resource] = true
+}
+
+func (f *fakeKube) setIssuer(iss string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.issuer = iss
+}
+
+func (f *fakeKube) setClockOffset(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.clockOffset = d
+}
+
 func (f *fakeKube) lastReviewSpec() authv1.TokenReviewSpec {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -144,14 +180,21 @@ func (f *fakeKube) lastReviewSpec() authv1.TokenReviewSpec {
 
 func (f *fakeKube) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
-	intercept, reviewer := f.intercept, f.reviewerToken
+	intercept, reviewer, offset := f.intercept, f.reviewerToken, f.clockOffset
 	f.mu.Unlock()
+	if offset != 0 {
+		// net/http adds a Date header only when the handler set none.
+		w.Header().Set("Date", time.Now().Add(offset).UTC().Format(http.TimeFormat))
+	}
 	if intercept != nil && intercept(w, r) {
 		return
 	}
 
 	bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if bearer == "" || (reviewer != "" && bearer != reviewer) || (reviewer == "" && f.verify(bearer, nil) != nil) {
+	// As on a real API server, anyone may read /version, but a bearer
+	// token that is sent must be valid.
+	anonymousVersion := bearer == "" && r.Method == http.MethodGet && r.URL.Path == "/version"
+	if !anonymousVersion && (bearer == "" || (reviewer != "" && bearer != reviewer) || (reviewer == "" && f.verify(bearer, nil) != nil)) {
 		writeStatus(w, http.StatusUnauthorized, "Unauthorized")
 		return
 	}
@@ -160,6 +203,12 @@ func (f *fakeKube) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodPost && r.URL.Path == "/apis/authentication.k8s.io/v1/tokenreviews":
 		f.serveTokenReview(w, r)
+	case r.Method == http.MethodGet && r.URL.Path == "/version":
+		writeJSON(w, http.StatusOK, map[string]string{"major": "1", "minor": "36", "gitVersion": "v1.36.3-fake"})
+	case r.Method == http.MethodPost && r.URL.Path == "/apis/authentication.k8s.io/v1/selfsubjectreviews":
+		f.serveSelfSubjectReview(w)
+	case r.Method == http.MethodPost && r.URL.Path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews":
+		f.serveSelfSubjectAccessReview(w, r)
 	case r.Method == http.MethodGet && r.URL.Path == "/openid/v1/jwks":
 		f.serveJWKS(w)
 	case r.Method == http.MethodGet && r.URL.Path == "/.well-known/openid-configuration":
@@ -288,8 +337,11 @@ func (f *fakeKube) serveJWKS(w http.ResponseWriter) {
 // client outside the cluster could not reach.
 func (f *fakeKube) serveDiscovery(w http.ResponseWriter) {
 	f.discoveryGets.Add(1)
+	f.mu.Lock()
+	iss := f.issuer
+	f.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{
-		"issuer":                                f.issuer,
+		"issuer":                                iss,
 		"jwks_uri":                              "https://10.96.0.1:443/openid/v1/jwks",
 		"response_types_supported":              []string{"id_token"},
 		"subject_types_supported":               []string{"public"},
@@ -335,6 +387,48 @@ func (f *fakeKube) serveServiceAccount(w http.ResponseWriter, namespace, name st
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, UID: "x", Annotations: sa.annotations},
 	})
+}
+
+// serveSelfSubjectReview says who the reviewer token is.
+func (f *fakeKube) serveSelfSubjectReview(w http.ResponseWriter) {
+	f.mu.Lock()
+	user := f.reviewerUser
+	f.mu.Unlock()
+	writeJSON(w, http.StatusCreated, authv1.SelfSubjectReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "authentication.k8s.io/v1", Kind: "SelfSubjectReview"},
+		Status: authv1.SelfSubjectReviewStatus{UserInfo: authv1.UserInfo{
+			Username: user, UID: "0b7e0f1c-reviewer", Groups: []string{"system:serviceaccounts", "system:authenticated"},
+		}},
+	})
+}
+
+// serveSelfSubjectAccessReview allows everything but what deny refused.
+func (f *fakeKube) serveSelfSubjectAccessReview(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeStatus(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var review authzv1.SelfSubjectAccessReview
+	if _, _, err := scheme.Codecs.UniversalDeserializer().Decode(body, nil, &review); err != nil {
+		writeStatus(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	attrs := review.Spec.ResourceAttributes
+	if attrs == nil {
+		writeStatus(w, http.StatusBadRequest, "resourceAttributes is required by the fake")
+		return
+	}
+	f.mu.Lock()
+	denied := f.denied[attrs.Verb+" "+attrs.Resource]
+	f.mu.Unlock()
+	review.APIVersion, review.Kind = "authorization.k8s.io/v1", "SelfSubjectAccessReview"
+	if denied {
+		review.Status = authzv1.SubjectAccessReviewStatus{Allowed: false}
+	} else {
+		review.Status = authzv1.SubjectAccessReviewStatus{Allowed: true, Reason: "allowed by the fake"}
+	}
+	writeJSON(w, http.StatusCreated, review)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -46,6 +46,9 @@ type kubeClient struct {
 	credential credentialSource
 	timeout    time.Duration
 	clientset  kubernetes.Interface
+	// httpClient is the client clientset sends with; config/check uses it
+	// directly where it needs a response's headers and TLS state.
+	httpClient *http.Client
 	transport  *http.Transport
 	conns      *connSet
 
@@ -98,6 +101,7 @@ func newKubeClient(o kubeClientOptions) (*kubeClient, error) {
 		credential: o.credential,
 		timeout:    o.timeout,
 		clientset:  clientset,
+		httpClient: httpClient,
 		transport:  transport,
 		conns:      conns,
 	}, nil

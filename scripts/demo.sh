@@ -6,7 +6,8 @@
 # Steps: build the stack binaries and the plugin, start the stack, register
 # and mount the plugin at auth/kubernetes, give Vault a token reviewer, create
 # a secret pair + policy + role, mint a workload token with audience "vault",
-# log in, read the allowed secret (200) and the other one (403). The stack is
+# log in, read the allowed secret (200) and the other one (403), and check the
+# config against the live cluster (config/check). The stack is
 # left up; `make down` stops it. Running it again reuses the running stack and
 # re-mounts the plugin, so `make demo` works any number of times.
 #
@@ -264,6 +265,18 @@ expect_http 200 "secret/data/$ALLOWED_PATH"
 
 demo_step "read secret/$FORBIDDEN_PATH with the same token: expect 403 (policy does not allow it)"
 expect_http 403 "secret/data/$FORBIDDEN_PATH"
+
+if [[ "$PLUGIN_BUILTIN" != 1 ]]; then
+  demo_step "check the config against the live cluster: vault read auth/$MOUNT/config/check"
+  # An operator's read (it needs a Vault token): the API server, its CA, the
+  # clock, the reviewer and its RBAC, the issuer and pem_keys, each passed,
+  # failed, warning or skipped (does not apply to this config), with the fix
+  # for each problem. YAML keeps the list of checks readable.
+  vault read -format=yaml -field=checks "auth/$MOUNT/config/check"
+  verdict="$(vault read -field=verdict "auth/$MOUNT/config/check")"
+  printf 'verdict: %s\n' "$verdict"
+  [[ "$verdict" == ok:* ]] || die "config/check found problems: $verdict"
+fi
 
 current_step=""
 printf '\n' >&2

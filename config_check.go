@@ -1,0 +1,752 @@
+package kubeauth
+
+import (
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4/jwt"
+	authv1 "k8s.io/api/authentication/v1"
+	authzv1 "k8s.io/api/authorization/v1"
+)
+
+// The checks of config/check, one function each. Each takes what was
+// observed (and the config) and returns its verdict; none calls anything.
+// The handler decides which apply and makes the calls.
+
+// Check statuses. A check that does not apply, or cannot be made because
+// something it needs failed, is skipped: never passed.
+const (
+	checkPassed  = "passed"
+	checkFailed  = "failed"
+	checkSkipped = "skipped"
+	checkWarning = "warning"
+)
+
+// Check names, in the order the answer lists them.
+const (
+	checkNameAPI             = "kubernetes_api"
+	checkNameCA              = "ca_certificate"
+	checkNameClock           = "clock_skew"
+	checkNameCredential      = "reviewer_credential"
+	checkNameIdentity        = "reviewer_identity"
+	checkNameTokenReviews    = "create_tokenreviews"
+	checkNameNamespaces      = "get_namespaces"
+	checkNameServiceAccounts = "get_serviceaccounts"
+	checkNameIssuer          = "issuer"
+	checkNamePEMKeys         = "pem_keys"
+	checkNameClusterKeys     = "cluster_keys"
+)
+
+// Thresholds of the checks.
+const (
+	// caExpiryWarning: a CA certificate this close to its notAfter is
+	// reported while there is still time to roll out a new one.
+	caExpiryWarning = 30 * 24 * time.Hour
+	// clockSkewWarning: clocks this far apart are worth fixing before they
+	// reach clockSkew, the tolerance of the exp/nbf/iat checks.
+	clockSkewWarning = 5 * time.Second
+	// credentialExpiryWarning applies to a reviewer JWT without iat; one
+	// with iat is reported once less than a fifth of its lifetime is left,
+	// the point at which the kubelet replaces a pod's token.
+	credentialExpiryWarning = 24 * time.Hour
+)
+
+// checkResult is one check in the answer.
+type checkResult struct {
+	name   string
+	status string
+	detail string         // what was found, in a sentence or two
+	fix    string         // for a failure or warning: what to do, in one sentence
+	data   map[string]any // the facts behind the detail
+}
+
+func (r checkResult) problem() bool { return r.status == checkFailed || r.status == checkWarning }
+
+func (r checkResult) toMap() map[string]any {
+	data := r.data
+	if data == nil {
+		data = map[string]any{}
+	}
+	return map[string]any{"name": r.name, "status": r.status, "detail": r.detail, "fix": r.fix, "data": data}
+}
+
+func skipped(name, why string) checkResult {
+	return checkResult{name: name, status: checkSkipped, detail: why}
+}
+
+// verdict is the one-line summary: "ok: ..." when nothing failed or warned,
+// else how many problems and which checks have them.
+func verdict(results []checkResult) string {
+	var problems []string
+	passed, skippedN := 0, 0
+	for _, r := range results {
+		switch {
+		case r.problem():
+			problems = append(problems, r.name+" ("+r.status+")")
+		case r.status == checkPassed:
+			passed++
+		default:
+			skippedN++
+		}
+	}
+	if len(problems) == 0 {
+		return fmt.Sprintf("ok: %d checks passed, %d skipped", passed, skippedN)
+	}
+	noun := "problems"
+	if len(problems) == 1 {
+		noun = "problem"
+	}
+	return fmt.Sprintf("%d %s: %s; see each check's fix", len(problems), noun, strings.Join(problems, ", "))
+}
+
+// rfc3339 formats a time for the answer's data, in UTC.
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// roughly renders a duration for a sentence: days when long, else to the
+// second.
+func roughly(d time.Duration) string {
+	if d < 0 {
+		d = -d
+	}
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%d days", int(d/(24*time.Hour)))
+	case d <= 90*time.Second:
+		return fmt.Sprintf("%ds", int(d.Round(time.Second)/time.Second))
+	default:
+		return d.Round(time.Second).String()
+	}
+}
+
+// caSource names where the CA bundle that verifies the API server comes
+// from, as a sentence fragment.
+func caSource(cfg *kubeConfig, podCA bool, podCAPath string) string {
+	switch {
+	case cfg.CACert != "":
+		return "kubernetes_ca_cert"
+	case podCA:
+		return "the pod's CA file " + podCAPath
+	default:
+		return "the system trust store"
+	}
+}
+
+// inspectAPIServer: the API server answers, over TLS verified with the
+// configured CA, and how fast.
+func inspectAPIServer(p apiProbe, host, ca string) checkResult {
+	r := checkResult{name: checkNameAPI, data: map[string]any{"host": host}}
+	if p.err != nil {
+		r.status, r.detail = checkFailed, p.err.Error()
+		r.fix = apiFailureFix(p.err, host, ca)
+		return r
+	}
+	r.data["round_trip"] = p.roundTrip.Round(time.Microsecond).String()
+	r.data["round_trip_ms"] = float64(p.roundTrip.Microseconds()) / 1000
+	r.data["http_status"] = p.status
+	if p.version != "" {
+		r.data["server_version"] = p.version
+	}
+	tls := "not used (plain HTTP)"
+	if p.tls {
+		tls = "verified with " + ca
+		if !p.serverNotAfter.IsZero() {
+			r.data["server_certificate_not_after"] = rfc3339(p.serverNotAfter)
+		}
+		if p.verifiedBy != nil {
+			r.data["verified_by"] = p.verifiedBy.Subject.String()
+		}
+	}
+	r.data["tls"] = tls
+	answer := fmt.Sprintf("answered GET /version with HTTP %d in %s", p.status, p.roundTrip.Round(time.Millisecond/10))
+	if p.version != "" {
+		answer += " (Kubernetes " + p.version + ")"
+	}
+	switch {
+	case p.status >= 500:
+		r.status = checkFailed
+		r.detail = fmt.Sprintf("%s %s: the API server (or a proxy in front of it) is failing", host, answer)
+		r.fix = "check the API server's health, or set kubernetes_host to the API server itself rather than a failing proxy"
+	case !p.tls:
+		r.status = checkWarning
+		r.detail = fmt.Sprintf("%s %s over plain HTTP: the reviewer token and every login JWT cross the network unencrypted", host, answer)
+		r.fix = "set kubernetes_host to the API server's https:// address"
+	default:
+		r.status = checkPassed
+		r.detail = fmt.Sprintf("%s %s; TLS %s", host, answer, tls)
+	}
+	return r
+}
+
+// apiFailureFix says what to change when the API server cannot be used.
+func apiFailureFix(err error, host, ca string) string {
+	var api *kubeAPIError
+	if !errors.As(err, &api) {
+		return "check kubernetes_host"
+	}
+	switch {
+	case api.redirect != nil:
+		return "set kubernetes_host to the API server itself, not an address that redirects"
+	case api.tls && ca == "kubernetes_ca_cert":
+		return "set kubernetes_ca_cert to the PEM bundle of the CA that signed the API server's serving certificate"
+	case api.tls:
+		return "set kubernetes_ca_cert to the PEM bundle of the CA that signed the API server's serving certificate (" + ca + " does not verify it)"
+	default:
+		return "check that kubernetes_host (" + host + ") is the API server's address and that Vault can reach it (DNS, routes, firewalls, proxies)"
+	}
+}
+
+// inspectCA: the CA certificates trusted for the API server, and when
+// they expire.
+func inspectCA(certs []*x509.Certificate, source string, readErr error, now time.Time) checkResult {
+	r := checkResult{name: checkNameCA, data: map[string]any{"source": source}}
+	if readErr != nil {
+		r.status, r.detail = checkFailed, readErr.Error()
+		r.fix = "fix the CA bundle or set kubernetes_ca_cert"
+		return r
+	}
+	if len(certs) == 0 {
+		return skipped(checkNameCA, "no CA is configured: the API server's certificate is checked against the system trust store, whose certificates are not inspected here")
+	}
+	var list []map[string]any
+	var expired, expiring []string
+	var first *x509.Certificate
+	for _, c := range certs {
+		list = append(list, map[string]any{"subject": c.Subject.String(), "not_after": rfc3339(c.NotAfter)})
+		switch {
+		case !now.Before(c.NotAfter):
+			expired = append(expired, fmt.Sprintf("%q expired on %s", c.Subject.String(), rfc3339(c.NotAfter)))
+			continue
+		case c.NotAfter.Sub(now) < caExpiryWarning:
+			expiring = append(expiring, fmt.Sprintf("%q expires on %s, in %s", c.Subject.String(), rfc3339(c.NotAfter), roughly(c.NotAfter.Sub(now))))
+		}
+		if first == nil || c.NotAfter.Before(first.NotAfter) {
+			first = c
+		}
+	}
+	r.data["certificates"] = list
+	renew := "renew the cluster's CA and write the new bundle as kubernetes_ca_cert before the old one expires"
+	if source != "kubernetes_ca_cert" {
+		renew = "renew the cluster's CA before it expires"
+	}
+	switch {
+	case first == nil:
+		r.status = checkFailed
+		r.detail = fmt.Sprintf("every CA certificate of %s has expired: %s", source, strings.Join(expired, "; "))
+		r.fix = "write kubernetes_ca_cert with the cluster's current CA bundle"
+	case len(expiring) > 0:
+		r.status = checkWarning
+		r.detail = fmt.Sprintf("a CA certificate of %s expires within 30 days: %s", source, strings.Join(expiring, "; "))
+		r.fix = renew
+	case len(expired) > 0:
+		r.status = checkWarning
+		r.detail = fmt.Sprintf("%s holds an expired CA certificate: %s", source, strings.Join(expired, "; "))
+		r.fix = "remove the expired certificate from kubernetes_ca_cert"
+	default:
+		r.status = checkPassed
+		r.detail = fmt.Sprintf("%s holds %d CA certificate(s); the first to expire, %q, expires on %s, in %s",
+			source, len(certs), first.Subject.String(), rfc3339(first.NotAfter), roughly(first.NotAfter.Sub(now)))
+	}
+	return r
+}
+
+// inspectClockSkew: Vault's clock against the API server's Date header.
+// The header has a resolution of one second; the thresholds are far above.
+func inspectClockSkew(p apiProbe) checkResult {
+	if p.date.IsZero() {
+		return skipped(checkNameClock, "the API server's answer carried no Date header to compare with")
+	}
+	// The API server's clock read somewhere within the second its Date
+	// header names: the skew is the least that agrees with that, the API
+	// server's clock minus Vault's.
+	var skew time.Duration
+	switch {
+	case p.vaultTime.Before(p.date):
+		skew = p.date.Sub(p.vaultTime)
+	case p.vaultTime.After(p.date.Add(time.Second)):
+		skew = p.date.Add(time.Second).Sub(p.vaultTime)
+	}
+	skew = skew.Round(time.Second)
+	r := checkResult{name: checkNameClock, data: map[string]any{
+		"vault_time":      rfc3339(p.vaultTime),
+		"api_server_time": rfc3339(p.date),
+		"skew_seconds":    int64(skew / time.Second),
+	}}
+	abs, direction := skew, "behind"
+	if skew < 0 {
+		abs, direction = -skew, "ahead of"
+	}
+	off := fmt.Sprintf("Vault's clock is %s %s the API server's", roughly(abs), direction)
+	// Behind: tokens the API server just issued look issued in the future.
+	// Ahead: tokens look expired early.
+	effect := "tokens the cluster has just issued are refused as not yet valid (token_not_yet_valid)"
+	if skew < 0 {
+		effect = "short-lived tokens are refused as expired before their time (token_expired)"
+	}
+	switch {
+	case abs > clockSkew:
+		r.status = checkFailed
+		r.detail = fmt.Sprintf("%s, more than the %s the token time checks allow: %s", off, roughly(clockSkew), effect)
+		r.fix = "synchronize the clocks of Vault's host and the API server (NTP)"
+	case abs > clockSkewWarning:
+		r.status = checkWarning
+		r.detail = fmt.Sprintf("%s; the token time checks allow %s", off, roughly(clockSkew))
+		r.fix = "synchronize the clocks of Vault's host and the API server (NTP)"
+	default:
+		r.status = checkPassed
+		r.detail = "Vault's clock and the API server's agree to within " + clockSkewWarning.String()
+		if abs > 0 {
+			r.detail = off + ", within the " + clockSkewWarning.String() + " this check tolerates"
+		}
+	}
+	return r
+}
+
+// Sources of the reviewer credential, as the answer names them.
+const (
+	credentialConfigured = "token_reviewer_jwt"
+	credentialPodToken   = "pod_token_file"
+	credentialLoginJWT   = "login_jwt"
+)
+
+func credentialSourceName(c credentialSource) string {
+	switch c.(type) {
+	case staticCredential:
+		return credentialConfigured
+	case *fileCredential:
+		return credentialPodToken
+	default:
+		return credentialLoginJWT
+	}
+}
+
+// selfReviewReason is why the reviewer checks are skipped in the mode
+// where each login's JWT reviews itself.
+const selfReviewReason = "there is no reviewer credential (token_reviewer_jwt is unset and there is no pod token to use): " +
+	"each login's own JWT makes the calls, so every workload's service account needs the permissions (create tokenreviews: ClusterRole system:auth-delegator)"
+
+// inspectReviewerCredential: which credential calls Kubernetes, and when it
+// expires if it is a JWT. The token is decoded without verification, only
+// to read its times: Kubernetes' answer (reviewer_identity) says whether it
+// is genuine. Nothing of the token itself goes into the answer.
+func inspectReviewerCredential(source, path, token string, readErr error, now time.Time) checkResult {
+	r := checkResult{name: checkNameCredential, data: map[string]any{"source": source}}
+	what := "token_reviewer_jwt"
+	if source == credentialPodToken {
+		what = "the pod's service-account token " + path
+		r.data["path"] = path
+	}
+	switch {
+	case source == credentialLoginJWT:
+		r.status, r.detail = checkSkipped, selfReviewReason
+		return r
+	case readErr != nil:
+		r.status, r.detail = checkFailed, readErr.Error()
+		r.fix = "make the pod's service-account token readable by Vault, or set token_reviewer_jwt"
+		return r
+	}
+	tok, err := jwt.ParseSigned(token, allowedAlgorithms)
+	var claims jwt.Claims
+	if err == nil {
+		err = tok.UnsafeClaimsWithoutVerification(&claims)
+	}
+	if err != nil {
+		r.status = checkSkipped
+		r.detail = what + " is not a JWT Kubernetes signs, so it has no expiry to read; reviewer_identity shows whether Kubernetes accepts it"
+		return r
+	}
+	if claims.Subject != "" {
+		r.data["subject"] = claims.Subject
+	}
+	if claims.Issuer != "" {
+		r.data["issuer"] = claims.Issuer
+	}
+	if claims.Expiry == nil {
+		r.status = checkPassed
+		r.detail = what + " is a JWT without an expiry (a Secret-based token): it stays valid until its Secret or service account is deleted"
+		return r
+	}
+	exp := claims.Expiry.Time()
+	r.data["expires_at"] = rfc3339(exp)
+	warnAt := exp.Add(-credentialExpiryWarning)
+	if claims.IssuedAt != nil {
+		iat := claims.IssuedAt.Time()
+		r.data["issued_at"] = rfc3339(iat)
+		if iat.Before(exp) {
+			warnAt = exp.Add(-exp.Sub(iat) / 5)
+		}
+	}
+	name, namespace := "<name>", "<namespace>"
+	if ns, n, ok := parseServiceAccountUsername(claims.Subject); ok {
+		name, namespace = n, ns
+	}
+	renew := fmt.Sprintf("mint a new token for the reviewer (kubectl create token %s -n %s --duration=...) and write it as token_reviewer_jwt", name, namespace)
+	if source == credentialPodToken {
+		renew = "the kubelet refreshes a pod's token well before it expires; check the pod's service-account token volume and the kubelet"
+	}
+	switch {
+	case !now.Before(exp):
+		r.status = checkFailed
+		r.detail = fmt.Sprintf("%s expired on %s (%s ago): the API server refuses it, so every login fails", what, rfc3339(exp), roughly(now.Sub(exp)))
+		r.fix = renew
+	case !now.Before(warnAt):
+		r.status = checkWarning
+		r.detail = fmt.Sprintf("%s expires on %s, in %s: logins fail from then on", what, rfc3339(exp), roughly(exp.Sub(now)))
+		r.fix = renew
+	default:
+		r.status = checkPassed
+		r.detail = fmt.Sprintf("%s is a JWT that expires on %s, in %s", what, rfc3339(exp), roughly(exp.Sub(now)))
+	}
+	return r
+}
+
+// reviewer is who Kubernetes says the credential is, for naming it in a fix.
+type reviewer struct {
+	username            string
+	namespace, saName   string // set when it is a service account
+	credentialRejected  bool   // the API server answered 401
+	identityUnavailable bool   // SelfSubjectReview could not say
+}
+
+// subjectFlag is the kubectl flag that names the reviewer in a binding.
+func (r reviewer) subjectFlag() string {
+	switch {
+	case r.saName != "":
+		return "--serviceaccount=" + r.namespace + ":" + r.saName
+	case r.username != "":
+		return "--user=" + r.username
+	default:
+		return "--serviceaccount=<namespace>:<name>"
+	}
+}
+
+// bindingName is a name for a ClusterRoleBinding of the reviewer.
+func (r reviewer) bindingName(suffix string) string {
+	if r.saName != "" {
+		return r.saName + "-" + suffix
+	}
+	return "vault-reviewer-" + suffix
+}
+
+func (r reviewer) String() string {
+	if r.username != "" {
+		return r.username
+	}
+	return "the reviewer credential"
+}
+
+// inspectReviewerIdentity: who the API server says the credential is
+// (SelfSubjectReview). A 401 means it no longer accepts the credential.
+func inspectReviewerIdentity(user authv1.UserInfo, err error, cred credentialSource) (checkResult, reviewer) {
+	r := checkResult{name: checkNameIdentity, data: map[string]any{}}
+	if err != nil {
+		who := reviewer{identityUnavailable: true}
+		switch apiStatus(err) {
+		case http.StatusUnauthorized:
+			who.credentialRejected = true
+			r.status = checkFailed
+			r.detail = fmt.Sprintf("the API server does not accept %s (HTTP 401): it has expired, been revoked, or its service account was deleted; every login fails", cred)
+			r.fix = "mint a new token for the reviewer service account and write it as token_reviewer_jwt"
+			if credentialSourceName(cred) == credentialPodToken {
+				r.fix = "check the pod's service-account token volume, or set token_reviewer_jwt"
+			}
+		case http.StatusForbidden:
+			// Authenticated, or it would be a 401: the credential works,
+			// only this question is not allowed.
+			r.status = checkPassed
+			r.detail = fmt.Sprintf("the API server accepts %s but may not tell who it is (SelfSubjectReview refused with HTTP 403)", cred)
+		case http.StatusNotFound:
+			r.status = checkSkipped
+			r.detail = "the API server does not serve SelfSubjectReview (authentication.k8s.io/v1, Kubernetes 1.28 and later)"
+		default:
+			r.status = checkFailed
+			r.detail = err.Error()
+			r.fix = "see kubernetes_api: the API server did not answer"
+		}
+		return r, who
+	}
+	who := reviewer{username: user.Username}
+	if ns, name, ok := parseServiceAccountUsername(user.Username); ok {
+		who.namespace, who.saName = ns, name
+	}
+	r.data["username"] = user.Username
+	if user.UID != "" {
+		r.data["uid"] = user.UID
+	}
+	r.data["groups"] = user.Groups
+	r.status = checkPassed
+	r.detail = fmt.Sprintf("Kubernetes authenticates %s as %s", cred, user.Username)
+	return r, who
+}
+
+// permission is one thing the reviewer must be allowed to do.
+type permission struct {
+	check string // the check's name
+	attrs authzv1.ResourceAttributes
+	// role is the ClusterRole a fix binds the reviewer to; "" means a
+	// ClusterRole with just this rule, created by the fix.
+	role string
+	// consequence is what fails without it.
+	consequence string
+}
+
+var (
+	permTokenReviews = permission{
+		check:       checkNameTokenReviews,
+		attrs:       authzv1.ResourceAttributes{Group: "authentication.k8s.io", Resource: "tokenreviews", Verb: "create"},
+		role:        "system:auth-delegator",
+		consequence: "every login fails",
+	}
+	permNamespaces = permission{
+		check:       checkNameNamespaces,
+		attrs:       authzv1.ResourceAttributes{Resource: "namespaces", Verb: "get"},
+		consequence: "logins that only a namespace selector binds fail",
+	}
+	permServiceAccounts = permission{
+		check:       checkNameServiceAccounts,
+		attrs:       authzv1.ResourceAttributes{Resource: "serviceaccounts", Verb: "get"},
+		consequence: "every login fails, as use_annotations_as_alias_metadata reads the service account",
+	}
+)
+
+func (p permission) String() string {
+	s := p.attrs.Verb + " " + p.attrs.Resource
+	if p.attrs.Group != "" {
+		s += "." + p.attrs.Group
+	}
+	return s
+}
+
+// fix is the one-sentence fix for a reviewer lacking the permission.
+func (p permission) fix(who reviewer) string {
+	if p.role != "" {
+		return fmt.Sprintf("bind the reviewer to ClusterRole %s: kubectl create clusterrolebinding %s --clusterrole=%s %s",
+			p.role, who.bindingName(strings.ReplaceAll(strings.TrimPrefix(p.role, "system:"), ":", "-")), p.role, who.subjectFlag())
+	}
+	role := "vault-reviewer-" + p.attrs.Verb + "-" + p.attrs.Resource
+	return fmt.Sprintf("grant the reviewer %s in every namespace: kubectl create clusterrole %s --verb=%s --resource=%s, then kubectl create clusterrolebinding %s --clusterrole=%s %s",
+		p, role, p.attrs.Verb, p.attrs.Resource, who.bindingName(p.attrs.Verb+"-"+p.attrs.Resource), role, who.subjectFlag())
+}
+
+// inspectPermission: the SelfSubjectAccessReview's answer for one permission.
+func inspectPermission(p permission, st authzv1.SubjectAccessReviewStatus, err error, who reviewer) checkResult {
+	r := checkResult{name: p.check, data: map[string]any{
+		"verb": p.attrs.Verb, "resource": p.attrs.Resource, "group": p.attrs.Group,
+	}}
+	if err != nil {
+		r.status = checkWarning
+		r.detail = fmt.Sprintf("could not ask whether %s may %s: %v", who, p, err)
+		r.fix = "see kubernetes_api and reviewer_identity"
+		if apiStatus(err) == http.StatusForbidden {
+			r.fix = "let the reviewer create selfsubjectaccessreviews (ClusterRole system:basic-user grants it to every authenticated user by default)"
+		}
+		return r
+	}
+	r.data["allowed"] = st.Allowed
+	if st.Reason != "" {
+		r.data["reason"] = st.Reason
+	}
+	if st.EvaluationError != "" {
+		r.data["evaluation_error"] = st.EvaluationError
+	}
+	if st.Allowed {
+		r.status = checkPassed
+		r.detail = fmt.Sprintf("Kubernetes allows %s to %s", who, p)
+		if st.Reason != "" {
+			r.detail += " (" + st.Reason + ")"
+		}
+		return r
+	}
+	r.status = checkFailed
+	r.detail = fmt.Sprintf("%s may not %s, so %s", who, p, p.consequence)
+	if p.attrs.Resource == "serviceaccounts" {
+		r.detail += " (asked for every namespace; a RoleBinding in each namespace that logs in would also do)"
+	}
+	r.fix = p.fix(who)
+	return r
+}
+
+// inspectIssuer: the issuer the cluster announces against the issuer the
+// config requires (or would require, with validation turned on).
+func inspectIssuer(cfg *kubeConfig, d oidcDiscovery) checkResult {
+	announced := d.Issuer
+	r := checkResult{name: checkNameIssuer, data: map[string]any{
+		"announced":              announced,
+		"configured":             cfg.Issuer,
+		"disable_iss_validation": cfg.DisableISSValidation,
+	}}
+	setIt := "write the config with issuer=" + announced
+	if cfg.DisableISSValidation {
+		switch cfg.Issuer {
+		case "":
+			r.status = checkSkipped
+			r.detail = "issuer validation is off (disable_iss_validation=true), so the TokenReview alone vouches for the issuer; the cluster announces " + announced
+		case announced:
+			r.status = checkSkipped
+			r.detail = "issuer " + announced + " is the cluster's, but not enforced while disable_iss_validation=true"
+		default:
+			r.status = checkWarning
+			r.detail = fmt.Sprintf("issuer is %q but the cluster announces %q: turning on issuer validation would refuse every projected token (issuer_mismatch)", cfg.Issuer, announced)
+			r.fix = setIt
+		}
+		return r
+	}
+	expected := cfg.expectedIssuer()
+	r.data["expected"] = expected
+	switch {
+	case expected == announced:
+		r.status = checkPassed
+		r.detail = "tokens must carry iss " + announced + ", the issuer the cluster announces"
+	case cfg.Issuer == "":
+		r.status = checkWarning
+		r.detail = fmt.Sprintf("with disable_iss_validation=false and no issuer, tokens must carry iss %q, which only legacy Secret-based tokens do; "+
+			"projected tokens (iss %q) are refused (issuer_mismatch)", expected, announced)
+		r.fix = setIt
+	default:
+		r.status = checkFailed
+		r.detail = fmt.Sprintf("issuer is %q but the cluster announces %q: projected tokens are refused (issuer_mismatch)", expected, announced)
+		r.fix = setIt
+	}
+	return r
+}
+
+// inspectPEMKeys: pem_keys against the keys the cluster publishes. A cluster
+// key missing from pem_keys refuses the tokens it signs; a pem_keys entry
+// the cluster does not publish is one it no longer uses.
+func inspectPEMKeys(configured []crypto.PublicKey, published []publishedKey) checkResult {
+	r := checkResult{name: checkNamePEMKeys}
+	missing, kids := []string{}, []string{}
+	for _, pk := range published {
+		kids = append(kids, pk.kid)
+		if !containsKey(configured, pk.key) {
+			missing = append(missing, pk.kid)
+		}
+	}
+	unmatched := []int{}
+	for i, k := range configured {
+		if !slices.ContainsFunc(published, func(pk publishedKey) bool { return sameKey(pk.key, k) }) {
+			unmatched = append(unmatched, i)
+		}
+	}
+	r.data = map[string]any{
+		"published_kids":     kids,
+		"missing_kids":       missing,
+		"unmatched_pem_keys": unmatched,
+	}
+	switch {
+	case len(missing) > 0:
+		r.status = checkFailed
+		r.detail = fmt.Sprintf("the cluster publishes %d key(s) that pem_keys lacks (kid %s): tokens signed with them are refused (signature_invalid)",
+			len(missing), strings.Join(missing, ", "))
+		r.fix = "write pem_keys with the cluster's keys (kubectl get --raw " + jwksPath + " lists them), or unset pem_keys"
+	case len(unmatched) > 0:
+		r.status = checkWarning
+		r.detail = fmt.Sprintf("pem_keys entries %v are not among the keys the cluster publishes: they verify only tokens the cluster no longer signs", unmatched)
+		r.fix = "remove those entries from pem_keys"
+	default:
+		r.status = checkPassed
+		r.detail = fmt.Sprintf("pem_keys holds exactly the %d key(s) the cluster publishes (kid %s)", len(kids), strings.Join(kids, ", "))
+	}
+	return r
+}
+
+// sameKey compares public keys by value; RSA and ECDSA keys (the only
+// kinds pem_keys holds) know how.
+func sameKey(a, b crypto.PublicKey) bool {
+	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && k.Equal(b)
+}
+
+func containsKey(keys []crypto.PublicKey, k crypto.PublicKey) bool {
+	for _, c := range keys {
+		if sameKey(c, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// inspectClusterKeys: hybrid roles verify young tokens locally with the
+// issuer the cluster announces (when the config sets none) and the keys it
+// publishes (when pem_keys is not set), fetched with the reviewer
+// credential. Without them those logins fail; without a credential to fetch
+// them with, hybrid roles review every token instead.
+func inspectClusterKeys(hybrid []string, cfg *kubeConfig, selfReview bool,
+	disc oidcDiscovery, discErr error, keys []publishedKey, keysErr error, who reviewer) checkResult {
+	r := checkResult{name: checkNameClusterKeys, data: map[string]any{"hybrid_roles": hybrid}}
+	roles := strings.Join(hybrid, ", ")
+	needIssuer, needKeys := cfg.Issuer == "", len(cfg.PEMKeys) == 0
+	if selfReview {
+		r.status = checkWarning
+		r.detail = fmt.Sprintf("review_mode=hybrid roles (%s) cannot fetch the cluster's keys without a reviewer credential, so they review every token as cached does", roles)
+		r.fix = "set token_reviewer_jwt, or set both pem_keys and issuer in the config"
+		return r
+	}
+	var err error
+	var what string
+	switch {
+	case needIssuer && discErr != nil:
+		err, what = discErr, "its OIDC discovery document"
+	case needKeys && keysErr != nil:
+		err, what = keysErr, "its service-account key set"
+	}
+	if err != nil {
+		r.status = checkFailed
+		r.detail = fmt.Sprintf("review_mode=hybrid roles (%s) verify young tokens with the cluster's issuer and keys, but %s cannot be read: %v; "+
+			"their logins fail", roles, what, err)
+		switch apiStatus(err) {
+		case http.StatusUnauthorized, http.StatusForbidden:
+			r.fix = fmt.Sprintf("bind the reviewer to ClusterRole system:service-account-issuer-discovery: kubectl create clusterrolebinding %s "+
+				"--clusterrole=system:service-account-issuer-discovery %s", who.bindingName("issuer-discovery"), who.subjectFlag())
+		case http.StatusNotFound:
+			r.fix = "the API server does not publish them: set issuer and pem_keys in the config, or use review_mode=cached on those roles"
+		default:
+			r.fix = "see kubernetes_api: the API server did not answer"
+		}
+		return r
+	}
+	var uses []string
+	if needIssuer {
+		r.data["issuer"] = disc.Issuer
+		uses = append(uses, "the issuer the cluster announces ("+disc.Issuer+")")
+	} else {
+		uses = append(uses, "the configured issuer")
+	}
+	if needKeys {
+		kids := make([]string, 0, len(keys))
+		for _, k := range keys {
+			kids = append(kids, k.kid)
+		}
+		r.data["kids"] = kids
+		uses = append(uses, fmt.Sprintf("the %d key(s) it publishes (kid %s)", len(keys), strings.Join(kids, ", ")))
+	} else {
+		uses = append(uses, "pem_keys")
+	}
+	r.status = checkPassed
+	r.detail = fmt.Sprintf("review_mode=hybrid roles (%s) verify young tokens locally with %s", roles, strings.Join(uses, " and "))
+	return r
+}
+
+// discoveryUnavailable says why a check that needs the cluster's
+// discovery document or key set is skipped. cred is who asked; nil means
+// no one: the request went out without credentials.
+func discoveryUnavailable(what string, err error, cred credentialSource) string {
+	status := apiStatus(err)
+	switch {
+	case status == http.StatusNotFound:
+		return "the API server does not publish " + what + " (its --service-account-issuer is not an https URL), so there is nothing to compare with"
+	case (status == http.StatusUnauthorized || status == http.StatusForbidden) && cred == nil:
+		return fmt.Sprintf("the API server refused %s to a caller without credentials (HTTP %d), the only way to ask without a reviewer credential, "+
+			"so there is nothing to compare with", what, status)
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return fmt.Sprintf("the API server refused %s to %s (HTTP %d), so there is nothing to compare with; "+
+			"ClusterRole system:service-account-issuer-discovery allows reading it", what, cred, status)
+	default:
+		return "could not read " + what + ": " + err.Error()
+	}
+}

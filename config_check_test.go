@@ -1,0 +1,365 @@
+package kubeauth
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"errors"
+	"math/big"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	authv1 "k8s.io/api/authentication/v1"
+	authzv1 "k8s.io/api/authorization/v1"
+)
+
+// testCACert is a self-signed CA certificate valid until notAfter.
+func testCACert(t *testing.T, cn string, notAfter time.Time) *x509.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: cn},
+		NotBefore:             notAfter.Add(-10 * 365 * 24 * time.Hour),
+		NotAfter:              notAfter,
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
+
+func TestInspectCA(t *testing.T) {
+	now := time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
+	fine := testCACert(t, "cluster-ca", now.AddDate(5, 0, 0))
+	soon := testCACert(t, "old-ca", now.Add(10*24*time.Hour))
+	gone := testCACert(t, "gone-ca", now.Add(-time.Hour))
+	for _, tc := range []struct {
+		name   string
+		certs  []*x509.Certificate
+		err    error
+		want   string
+		detail string
+	}{
+		{"valid", []*x509.Certificate{fine}, nil, checkPassed, `"CN=cluster-ca", expires on 2035-06-01T12:00:00Z`},
+		{"expires within 30 days", []*x509.Certificate{fine, soon}, nil, checkWarning, `"CN=old-ca" expires on 2030-06-11T12:00:00Z, in 10 days`},
+		{"one of two expired", []*x509.Certificate{gone, fine}, nil, checkWarning, `"CN=gone-ca" expired`},
+		{"all expired", []*x509.Certificate{gone}, nil, checkFailed, "every CA certificate"},
+		{"system trust store", nil, nil, checkSkipped, "system trust store"},
+		{"unreadable", nil, errors.New("the pod's CA file cannot be read"), checkFailed, "cannot be read"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := inspectCA(tc.certs, "kubernetes_ca_cert", tc.err, now)
+			if r.status != tc.want || !strings.Contains(r.detail, tc.detail) {
+				t.Fatalf("got %s: %s; want %s containing %q", r.status, r.detail, tc.want, tc.detail)
+			}
+			if r.problem() != (r.fix != "") {
+				t.Fatalf("a problem comes with a fix and only a problem does: %+v", r)
+			}
+		})
+	}
+}
+
+func TestInspectReviewerCredential(t *testing.T) {
+	signer := privateKey(t, "signer.key")
+	now := time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
+	token := func(claims map[string]any) string {
+		claims["sub"] = "system:serviceaccount:vault-auth:reviewer"
+		return signJWT(t, signer, jose.RS256, claims)
+	}
+	for _, tc := range []struct {
+		name, source, token string
+		err                 error
+		want, detail, fix   string
+	}{
+		{name: "fresh", source: credentialConfigured, want: checkPassed, detail: "expires on 2030-06-02T06:00:00Z, in 18h0m0s",
+			token: token(map[string]any{"iat": now.Add(-6 * time.Hour).Unix(), "exp": now.Add(18 * time.Hour).Unix()})},
+		{name: "last fifth of its life", source: credentialConfigured, want: checkWarning, detail: "in 4h0m0s",
+			fix:   "kubectl create token reviewer -n vault-auth",
+			token: token(map[string]any{"iat": now.Add(-20 * time.Hour).Unix(), "exp": now.Add(4 * time.Hour).Unix()})},
+		{name: "no iat, a day left", source: credentialConfigured, want: checkWarning, detail: "expires on",
+			token: token(map[string]any{"exp": now.Add(23 * time.Hour).Unix()})},
+		{name: "no iat, days left", source: credentialConfigured, want: checkPassed, detail: "in 3 days",
+			token: token(map[string]any{"exp": now.Add(72 * time.Hour).Unix()})},
+		{name: "expired", source: credentialConfigured, want: checkFailed, detail: "expired on 2030-06-01T11:00:00Z (1h0m0s ago)",
+			fix:   "write it as token_reviewer_jwt",
+			token: token(map[string]any{"iat": now.Add(-25 * time.Hour).Unix(), "exp": now.Add(-time.Hour).Unix()})},
+		{name: "expired pod token", source: credentialPodToken, want: checkFailed, detail: "the pod's service-account token /var/token",
+			fix:   "kubelet",
+			token: token(map[string]any{"iat": now.Add(-2 * time.Hour).Unix(), "exp": now.Add(-time.Hour).Unix()})},
+		{name: "no exp", source: credentialConfigured, want: checkPassed, detail: "without an expiry",
+			token: token(map[string]any{})},
+		{name: "opaque", source: credentialConfigured, want: checkSkipped, detail: "not a JWT", token: "abcdef.0123456789abcdef"},
+		{name: "unreadable", source: credentialPodToken, want: checkFailed, err: errors.New("reading the pod's service-account token: no such file"),
+			detail: "no such file"},
+		{name: "self review", source: credentialLoginJWT, want: checkSkipped, detail: "each login's own JWT"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := inspectReviewerCredential(tc.source, "/var/token", tc.token, tc.err, now)
+			if r.status != tc.want || !strings.Contains(r.detail, tc.detail) || !strings.Contains(r.fix, tc.fix) {
+				t.Fatalf("got %s: %s (fix %q); want %s containing %q (fix %q)", r.status, r.detail, r.fix, tc.want, tc.detail, tc.fix)
+			}
+			if tc.token != "" && strings.Contains(toJSON(t, r.toMap()), tc.token) {
+				t.Fatal("the result holds the token")
+			}
+		})
+	}
+}
+
+func TestInspectClockSkew(t *testing.T) {
+	vault := time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		skew         time.Duration // API server's Date minus Vault's time
+		want, detail string
+	}{
+		{0, checkPassed, "agree"},
+		{-3 * time.Second, checkPassed, "ahead of"},
+		{20 * time.Second, checkWarning, "behind"},
+		{-20 * time.Second, checkWarning, "ahead of"},
+		{2 * time.Minute, checkFailed, "token_not_yet_valid"},
+		{-2 * time.Minute, checkFailed, "token_expired"},
+	} {
+		t.Run(tc.skew.String(), func(t *testing.T) {
+			// The Date header has whole seconds, as HTTP dates do.
+			r := inspectClockSkew(apiProbe{vaultTime: vault, date: vault.Add(tc.skew).Truncate(time.Second)})
+			if r.status != tc.want || !strings.Contains(r.detail, tc.detail) {
+				t.Fatalf("got %s: %s; want %s containing %q", r.status, r.detail, tc.want, tc.detail)
+			}
+		})
+	}
+	if r := inspectClockSkew(apiProbe{vaultTime: vault}); r.status != checkSkipped {
+		t.Fatalf("without a Date header: %+v", r)
+	}
+}
+
+func TestInspectIssuer(t *testing.T) {
+	const cluster = "https://kubernetes.default.svc.cluster.local"
+	for _, tc := range []struct {
+		name       string
+		cfg        kubeConfig
+		want, what string
+	}{
+		{"enforced and matching", kubeConfig{Issuer: cluster}, checkPassed, "tokens must carry iss " + cluster},
+		{"enforced, different", kubeConfig{Issuer: "https://other"}, checkFailed, "issuer_mismatch"},
+		{"enforced default (legacy)", kubeConfig{}, checkWarning, "only legacy Secret-based tokens"},
+		{"not enforced, none set", kubeConfig{DisableISSValidation: true}, checkSkipped, "issuer validation is off"},
+		{"not enforced, matching", kubeConfig{DisableISSValidation: true, Issuer: cluster}, checkSkipped, "not enforced"},
+		{"not enforced, different", kubeConfig{DisableISSValidation: true, Issuer: "https://other"}, checkWarning, "turning on issuer validation"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := inspectIssuer(&tc.cfg, oidcDiscovery{Issuer: cluster})
+			if r.status != tc.want || !strings.Contains(r.detail, tc.what) {
+				t.Fatalf("got %s: %s; want %s containing %q", r.status, r.detail, tc.want, tc.what)
+			}
+			if r.problem() && r.fix != "write the config with issuer="+cluster {
+				t.Fatalf("fix %q", r.fix)
+			}
+		})
+	}
+}
+
+func TestInspectPEMKeys(t *testing.T) {
+	signer := privateKey(t, "signer.key").Public()
+	other := privateKey(t, "other.key").Public()
+	ec := privateKey(t, "ec-signer.key").Public()
+	published := []publishedKey{{kid: "a", key: signer}, {kid: "b", key: ec}}
+	for _, tc := range []struct {
+		name       string
+		configured []crypto.PublicKey
+		want, what string
+	}{
+		{"same keys", []crypto.PublicKey{ec, signer}, checkPassed, "exactly the 2 key(s) the cluster publishes (kid a, b)"},
+		{"one missing", []crypto.PublicKey{signer}, checkFailed, "(kid b)"},
+		{"one extra", []crypto.PublicKey{signer, other, ec}, checkWarning, "entries [1]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := inspectPEMKeys(tc.configured, published)
+			if r.status != tc.want || !strings.Contains(r.detail, tc.what) {
+				t.Fatalf("got %s: %s; want %s containing %q", r.status, r.detail, tc.want, tc.what)
+			}
+		})
+	}
+}
+
+func TestParseJWKS(t *testing.T) {
+	keys, err := parseJWKS([]byte(`{"keys":[
+		{"use":"sig","kty":"RSA","kid":"k1","alg":"RS256","n":"` + rsaModulus(t) + `","e":"AQAB"},
+		{"use":"enc","kty":"RSA","kid":"k2","n":"` + rsaModulus(t) + `","e":"AQAB"},
+		{"kty":"oct","kid":"k3","k":"c2VjcmV0"},
+		{"kty":"weird","kid":"k4"}]}`))
+	if err != nil || len(keys) != 1 || keys[0].kid != "k1" {
+		t.Fatalf("keys %+v, err %v; want only k1", keys, err)
+	}
+	if !sameKey(keys[0].key, privateKey(t, "signer.key").Public()) {
+		t.Fatal("k1 is not the signer's key")
+	}
+	for _, body := range []string{`not json`, `{"keys":[]}`, `{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`} {
+		if _, err := parseJWKS([]byte(body)); err == nil {
+			t.Errorf("parseJWKS(%s) took it", body)
+		}
+	}
+	if d, err := parseDiscovery([]byte(`{"issuer":"https://x","jwks_uri":"https://x/openid/v1/jwks"}`)); err != nil || d.Issuer != "https://x" {
+		t.Fatalf("parseDiscovery: %+v %v", d, err)
+	}
+	for _, body := range []string{`[]`, `{"jwks_uri":"https://x"}`} {
+		if _, err := parseDiscovery([]byte(body)); err == nil {
+			t.Errorf("parseDiscovery(%s) took it", body)
+		}
+	}
+}
+
+// rsaModulus is the signer's public modulus as a JWK "n".
+func rsaModulus(t *testing.T) string {
+	t.Helper()
+	jwk := jose.JSONWebKey{Key: privateKey(t, "signer.key").Public()}
+	b, err := jwk.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	fromJSON(t, string(b), &m)
+	return m["n"].(string)
+}
+
+func TestInspectPermissionFix(t *testing.T) {
+	denied := authzv1.SubjectAccessReviewStatus{Allowed: false}
+	for _, tc := range []struct {
+		name string
+		who  reviewer
+		want string
+	}{
+		{"service account", reviewer{username: "system:serviceaccount:ns1:rev", namespace: "ns1", saName: "rev"},
+			"kubectl create clusterrolebinding rev-auth-delegator --clusterrole=system:auth-delegator --serviceaccount=ns1:rev"},
+		{"user", reviewer{username: "vault@example.com"},
+			"kubectl create clusterrolebinding vault-reviewer-auth-delegator --clusterrole=system:auth-delegator --user=vault@example.com"},
+		{"unknown", reviewer{identityUnavailable: true}, "--serviceaccount=<namespace>:<name>"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := inspectPermission(permTokenReviews, denied, nil, tc.who)
+			if r.status != checkFailed || !strings.HasSuffix(r.fix, tc.want) || !strings.Contains(r.detail, "every login fails") {
+				t.Fatalf("got %+v; want a fix ending %q", r, tc.want)
+			}
+		})
+	}
+	allowed := inspectPermission(permNamespaces, authzv1.SubjectAccessReviewStatus{Allowed: true}, nil, reviewer{username: "u"})
+	if allowed.status != checkPassed || allowed.fix != "" {
+		t.Fatalf("allowed: %+v", allowed)
+	}
+}
+
+func TestInspectReviewerIdentity(t *testing.T) {
+	r, who := inspectReviewerIdentity(authv1.UserInfo{Username: "system:serviceaccount:ns1:rev"}, nil, staticCredential("x"))
+	if r.status != checkPassed || who.namespace != "ns1" || who.saName != "rev" {
+		t.Fatalf("got %+v %+v", r, who)
+	}
+	r, who = inspectReviewerIdentity(authv1.UserInfo{}, &kubeAPIError{status: 401, err: errors.New("Unauthorized")}, staticCredential("x"))
+	if r.status != checkFailed || !who.credentialRejected {
+		t.Fatalf("401: %+v %+v", r, who)
+	}
+	r, who = inspectReviewerIdentity(authv1.UserInfo{}, &kubeAPIError{status: 403, err: errors.New("forbidden")}, staticCredential("x"))
+	if r.status != checkPassed || who.credentialRejected {
+		t.Fatalf("403: %+v %+v", r, who)
+	}
+}
+
+func TestVerdict(t *testing.T) {
+	ok := []checkResult{{name: "a", status: checkPassed}, {name: "b", status: checkSkipped}, {name: "c", status: checkPassed}}
+	if got, want := verdict(ok), "ok: 2 checks passed, 1 skipped"; got != want {
+		t.Fatalf("verdict %q, want %q", got, want)
+	}
+	bad := append(ok, checkResult{name: "d", status: checkFailed}, checkResult{name: "e", status: checkWarning})
+	if got, want := verdict(bad), "2 problems: d (failed), e (warning); see each check's fix"; got != want {
+		t.Fatalf("verdict %q, want %q", got, want)
+	}
+}
+
+func toJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func fromJSON(t *testing.T, s string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDiscoveryUnavailable(t *testing.T) {
+	notFound := &kubeAPIError{status: http.StatusNotFound, err: errors.New("not found")}
+	forbidden := &kubeAPIError{status: http.StatusForbidden, err: errors.New("forbidden")}
+	for _, tc := range []struct {
+		name string
+		err  error
+		cred credentialSource
+		want string
+	}{
+		{"not served", notFound, staticCredential("x"), "is not an https URL"},
+		{"refused to the reviewer", forbidden, staticCredential("x"), "to token_reviewer_jwt (HTTP 403), so there is nothing to compare with; ClusterRole system:service-account-issuer-discovery"},
+		{"refused without credentials", forbidden, nil, "to a caller without credentials (HTTP 403)"},
+		{"other", errors.New("connection reset"), staticCredential("x"), "could not read the key set: connection reset"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := discoveryUnavailable("the key set", tc.err, tc.cred); !strings.Contains(got, tc.want) {
+				t.Fatalf("%q does not contain %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestInspectClusterKeys(t *testing.T) {
+	signer := privateKey(t, "signer.key").Public()
+	keys := []publishedKey{{kid: "k1", key: signer}}
+	disc := oidcDiscovery{Issuer: "https://issuer.example"}
+	forbidden := &kubeAPIError{status: http.StatusForbidden, err: errors.New("forbidden")}
+	notFound := &kubeAPIError{status: http.StatusNotFound, err: errors.New("not found")}
+	who := reviewer{username: "system:serviceaccount:ns1:rev", namespace: "ns1", saName: "rev"}
+	for _, tc := range []struct {
+		name            string
+		cfg             kubeConfig
+		self            bool
+		discErr, keyErr error
+		want, detail    string
+		fix             string
+	}{
+		{name: "both from the cluster", want: checkPassed,
+			detail: "with the issuer the cluster announces (https://issuer.example) and the 1 key(s) it publishes (kid k1)"},
+		{name: "issuer configured", cfg: kubeConfig{Issuer: "https://mine"}, discErr: forbidden, want: checkPassed,
+			detail: "the configured issuer and the 1 key(s)"},
+		{name: "keys configured", cfg: kubeConfig{PEMKeys: []string{"x"}}, keyErr: forbidden, want: checkPassed,
+			detail: "(https://issuer.example) and pem_keys"},
+		{name: "discovery refused", discErr: forbidden, want: checkFailed, detail: "OIDC discovery document",
+			fix: "kubectl create clusterrolebinding rev-issuer-discovery --clusterrole=system:service-account-issuer-discovery --serviceaccount=ns1:rev"},
+		{name: "keys not published", keyErr: notFound, want: checkFailed, detail: "key set", fix: "review_mode=cached"},
+		{name: "no credential", self: true, want: checkWarning, detail: "review every token", fix: "set token_reviewer_jwt"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := inspectClusterKeys([]string{"fast"}, &tc.cfg, tc.self, disc, tc.discErr, keys, tc.keyErr, who)
+			if r.status != tc.want || !strings.Contains(r.detail, tc.detail) || !strings.Contains(r.fix, tc.fix) {
+				t.Fatalf("got %s: %s (fix %q); want %s containing %q (fix %q)", r.status, r.detail, r.fix, tc.want, tc.detail, tc.fix)
+			}
+		})
+	}
+}

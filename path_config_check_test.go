@@ -1,0 +1,553 @@
+package kubeauth
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// checkAnswer is a config/check answer as a client decodes it.
+type checkAnswer struct {
+	Verdict string       `json:"verdict"`
+	Checks  []checkEntry `json:"checks"`
+	raw     string
+}
+
+type checkEntry struct {
+	Name   string         `json:"name"`
+	Status string         `json:"status"`
+	Detail string         `json:"detail"`
+	Fix    string         `json:"fix"`
+	Data   map[string]any `json:"data"`
+}
+
+func (a checkAnswer) get(t *testing.T, name string) checkEntry {
+	t.Helper()
+	for _, c := range a.Checks {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no check %q in %s", name, a.raw)
+	return checkEntry{}
+}
+
+// expect asserts the statuses of the named checks.
+func (a checkAnswer) expect(t *testing.T, want map[string]string) {
+	t.Helper()
+	for name, status := range want {
+		if c := a.get(t, name); c.Status != status {
+			t.Errorf("%s: status %q, want %q (detail: %s; fix: %s)", name, c.Status, status, c.Detail, c.Fix)
+		}
+	}
+}
+
+// configCheck reads config/check, through JSON as a client sees it.
+func (e *testEnv) configCheck(t *testing.T) checkAnswer {
+	t.Helper()
+	resp := e.mustDo(logical.ReadOperation, "config/check", nil)
+	raw, err := json.Marshal(resp.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := checkAnswer{raw: string(raw)}
+	if err := json.Unmarshal(raw, &a); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// reviewerJWT is a reviewer token of the fake's reviewer service account,
+// issued at iat and expiring at exp.
+func (e *testEnv) reviewerJWT(iat, exp time.Time) string {
+	e.t.Helper()
+	return signJWT(e.t, e.signer, jose.RS256, map[string]any{
+		"iss": testIssuer,
+		"sub": "system:serviceaccount:" + fakeReviewerNamespace + ":" + fakeReviewerName,
+		"aud": []string{fakeAPIAudience},
+		"iat": iat.Unix(),
+		"exp": exp.Unix(),
+	})
+}
+
+// useReviewerJWT makes the fake accept jwt as the reviewer and configures it.
+func (e *testEnv) useReviewerJWT(jwt string, overrides map[string]any) {
+	e.t.Helper()
+	e.kube.setReviewerToken(jwt)
+	data := map[string]any{"token_reviewer_jwt": jwt}
+	for k, v := range overrides {
+		data[k] = v
+	}
+	e.writeConfig(data)
+}
+
+var allChecks = []string{
+	checkNameAPI, checkNameCA, checkNameClock, checkNameCredential, checkNameIdentity,
+	checkNameTokenReviews, checkNameNamespaces, checkNameServiceAccounts, checkNameIssuer, checkNamePEMKeys,
+	checkNameClusterKeys,
+}
+
+// Every feature in use and everything right: every check applies and
+// passes, in the documented order, and the reviewer JWT is nowhere in it.
+// (cluster_keys is the exception: with pem_keys and issuer set, no role
+// needs the cluster's keys; see TestConfigCheckHybrid.)
+func TestConfigCheckAllPassed(t *testing.T) {
+	e := newTestEnv(t)
+	now := time.Now()
+	jwt := e.reviewerJWT(now, now.Add(24*time.Hour))
+	e.useReviewerJWT(jwt, map[string]any{
+		"pem_keys":                          []string{readTestdata(t, "signer.pub")},
+		"issuer":                            testIssuer,
+		"disable_iss_validation":            false,
+		"use_annotations_as_alias_metadata": true,
+	})
+	e.writeRole(testRole, nil)
+	e.writeRole("selected", map[string]any{"bound_service_account_namespaces": nil,
+		"bound_service_account_namespace_selector": `{"matchLabels":{"vault":"yes"}}`})
+
+	a := e.configCheck(t)
+	var names []string
+	for _, c := range a.Checks {
+		names = append(names, c.Name)
+		if c.Name == checkNameClusterKeys {
+			continue
+		}
+		if c.Status != checkPassed {
+			t.Errorf("%s: %s (%s; fix: %s)", c.Name, c.Status, c.Detail, c.Fix)
+		}
+	}
+	if !slices.Equal(names, allChecks) {
+		t.Fatalf("checks %v, want %v", names, allChecks)
+	}
+	if want := "ok: 10 checks passed, 1 skipped"; a.Verdict != want {
+		t.Fatalf("verdict %q, want %q", a.Verdict, want)
+	}
+	for _, part := range append(strings.Split(jwt, "."), jwt) {
+		if strings.Contains(a.raw, part) {
+			t.Fatalf("the answer holds (part of) the reviewer JWT: %s", a.raw)
+		}
+	}
+	api := a.get(t, checkNameAPI)
+	if api.Data["server_version"] != "v1.36.3-fake" || api.Data["tls"] != "verified with kubernetes_ca_cert" {
+		t.Fatalf("kubernetes_api data: %v", api.Data)
+	}
+	if got := a.get(t, checkNameIdentity).Data["username"]; got != "system:serviceaccount:vault-auth:vault-reviewer" {
+		t.Fatalf("reviewer_identity username %v", got)
+	}
+	if got := a.get(t, checkNameCredential).Data["source"]; got != credentialConfigured {
+		t.Fatalf("reviewer_credential source %v", got)
+	}
+	if got := a.get(t, checkNameNamespaces).Data["roles_with_selector"]; !slices.Equal(toStrings(got), []string{"selected"}) {
+		t.Fatalf("get_namespaces roles_with_selector %v", got)
+	}
+}
+
+func toStrings(v any) []string {
+	var out []string
+	list, _ := v.([]any)
+	for _, x := range list {
+		s, _ := x.(string)
+		out = append(out, s)
+	}
+	return out
+}
+
+// A config using none of the optional features: what they would need is
+// skipped, not passed, and the verdict is still ok.
+func TestConfigCheckSkipsWhatDoesNotApply(t *testing.T) {
+	e := configured(t)
+	a := e.configCheck(t)
+	a.expect(t, map[string]string{
+		checkNameAPI:             checkPassed,
+		checkNameCA:              checkPassed,
+		checkNameClock:           checkPassed,
+		checkNameCredential:      checkSkipped, // an opaque token: no expiry to read
+		checkNameIdentity:        checkPassed,
+		checkNameTokenReviews:    checkPassed,
+		checkNameNamespaces:      checkSkipped,
+		checkNameServiceAccounts: checkSkipped,
+		checkNameIssuer:          checkSkipped,
+		checkNamePEMKeys:         checkSkipped,
+		checkNameClusterKeys:     checkSkipped,
+	})
+	if want := "ok: 5 checks passed, 6 skipped"; a.Verdict != want {
+		t.Fatalf("verdict %q, want %q", a.Verdict, want)
+	}
+	if d := a.get(t, checkNameIssuer).Detail; !strings.Contains(d, "disable_iss_validation=true") || !strings.Contains(d, testIssuer) {
+		t.Fatalf("issuer detail %q", d)
+	}
+	if strings.Contains(a.raw, testReviewer) {
+		t.Fatalf("the answer holds the reviewer token: %s", a.raw)
+	}
+}
+
+// Each permission the reviewer lacks fails its own check, with the binding
+// that grants it, naming the reviewer Kubernetes reported.
+func TestConfigCheckPermissionDenied(t *testing.T) {
+	for _, tc := range []struct {
+		verb, resource, check string
+		wantFix               []string
+	}{
+		{"create", "tokenreviews", checkNameTokenReviews, []string{
+			"ClusterRole system:auth-delegator",
+			"kubectl create clusterrolebinding vault-reviewer-auth-delegator --clusterrole=system:auth-delegator --serviceaccount=vault-auth:vault-reviewer",
+		}},
+		{"get", "namespaces", checkNameNamespaces, []string{
+			"kubectl create clusterrole vault-reviewer-get-namespaces --verb=get --resource=namespaces",
+			"--serviceaccount=vault-auth:vault-reviewer",
+		}},
+		{"get", "serviceaccounts", checkNameServiceAccounts, []string{
+			"--resource=serviceaccounts", "--serviceaccount=vault-auth:vault-reviewer",
+		}},
+	} {
+		t.Run(tc.resource, func(t *testing.T) {
+			e := newTestEnv(t)
+			e.writeConfig(map[string]any{"use_annotations_as_alias_metadata": true})
+			e.writeRole(testRole, map[string]any{"bound_service_account_namespace_selector": `{"matchLabels":{"vault":"yes"}}`})
+			e.kube.deny(tc.verb, tc.resource)
+
+			a := e.configCheck(t)
+			c := a.get(t, tc.check)
+			if c.Status != checkFailed {
+				t.Fatalf("%s: %s, want failed: %s", tc.check, c.Status, c.Detail)
+			}
+			for _, w := range tc.wantFix {
+				if !strings.Contains(c.Fix, w) {
+					t.Errorf("fix %q does not contain %q", c.Fix, w)
+				}
+			}
+			if want := "1 problem: " + tc.check + " (failed)"; !strings.HasPrefix(a.Verdict, want) {
+				t.Fatalf("verdict %q, want it to start with %q", a.Verdict, want)
+			}
+		})
+	}
+}
+
+// An API server that refuses the SelfSubjectAccessReview itself: whether
+// the reviewer may create TokenReviews is unknown, which is a warning.
+func TestConfigCheckAccessReviewRefused(t *testing.T) {
+	e := configured(t)
+	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.HasSuffix(r.URL.Path, "/selfsubjectaccessreviews") {
+			writeStatus(w, http.StatusForbidden, "selfsubjectaccessreviews is forbidden")
+			return true
+		}
+		return false
+	})
+	c := e.configCheck(t).get(t, checkNameTokenReviews)
+	if c.Status != checkWarning || !strings.Contains(c.Detail, "HTTP 403") || !strings.Contains(c.Fix, "system:basic-user") {
+		t.Fatalf("create_tokenreviews: %+v", c)
+	}
+}
+
+// The cluster announces another issuer than the one the config enforces.
+func TestConfigCheckDifferentIssuer(t *testing.T) {
+	e := newTestEnv(t)
+	e.writeConfig(map[string]any{"issuer": testIssuer, "disable_iss_validation": false})
+	e.kube.setIssuer("https://oidc.example.com/cluster-7")
+	c := e.configCheck(t).get(t, checkNameIssuer)
+	if c.Status != checkFailed || !strings.Contains(c.Detail, "issuer_mismatch") ||
+		c.Fix != "write the config with issuer=https://oidc.example.com/cluster-7" {
+		t.Fatalf("issuer: %+v", c)
+	}
+	if c.Data["announced"] != "https://oidc.example.com/cluster-7" || c.Data["expected"] != testIssuer {
+		t.Fatalf("issuer data: %v", c.Data)
+	}
+}
+
+// An expired reviewer JWT: the credential check reads its exp, the API
+// server's 401 fails the identity check, and the checks that need the
+// credential are skipped with that reason instead of failing again.
+func TestConfigCheckExpiredReviewer(t *testing.T) {
+	e := newTestEnv(t)
+	now := time.Now()
+	expired := e.reviewerJWT(now.Add(-48*time.Hour), now.Add(-24*time.Hour))
+	e.writeConfig(map[string]any{
+		"token_reviewer_jwt":     expired,
+		"pem_keys":               []string{readTestdata(t, "signer.pub")},
+		"disable_iss_validation": false, "issuer": testIssuer,
+	})
+	// The fake accepts only testReviewer, so it answers the expired one
+	// with 401 as an API server does.
+	a := e.configCheck(t)
+	a.expect(t, map[string]string{
+		checkNameAPI:          checkPassed,
+		checkNameCredential:   checkFailed,
+		checkNameIdentity:     checkFailed,
+		checkNameTokenReviews: checkSkipped,
+		checkNameIssuer:       checkSkipped,
+		checkNamePEMKeys:      checkSkipped,
+	})
+	if c := a.get(t, checkNameCredential); !strings.Contains(c.Detail, "expired on") || !strings.Contains(c.Fix, "token_reviewer_jwt") {
+		t.Fatalf("reviewer_credential: %+v", c)
+	}
+	if c := a.get(t, checkNameIdentity); !strings.Contains(c.Detail, "HTTP 401") {
+		t.Fatalf("reviewer_identity: %+v", c)
+	}
+	if c := a.get(t, checkNameTokenReviews); !strings.Contains(c.Detail, "see reviewer_identity") {
+		t.Fatalf("create_tokenreviews: %+v", c)
+	}
+	if !strings.HasPrefix(a.Verdict, "2 problems: reviewer_credential (failed), reviewer_identity (failed)") {
+		t.Fatalf("verdict %q", a.Verdict)
+	}
+	if strings.Contains(a.raw, strings.Split(expired, ".")[2]) {
+		t.Fatalf("the answer holds the reviewer JWT: %s", a.raw)
+	}
+}
+
+// pem_keys that are not the cluster's keys: tokens the cluster signs
+// would be refused.
+func TestConfigCheckPEMKeysMismatch(t *testing.T) {
+	e := newTestEnv(t)
+	other := privateKey(t, "other.key").Public()
+	e.writeConfig(map[string]any{"pem_keys": []string{readTestdata(t, "other.pub")}})
+	c := e.configCheck(t).get(t, checkNamePEMKeys)
+	if c.Status != checkFailed || !strings.Contains(c.Detail, testKeyID(t, e.signer.Public())) || !strings.Contains(c.Detail, "signature_invalid") {
+		t.Fatalf("pem_keys: %+v", c)
+	}
+	if got := c.Data["unmatched_pem_keys"]; !slices.Equal(got.([]any), []any{float64(0)}) {
+		t.Fatalf("unmatched_pem_keys %v", got)
+	}
+
+	// The right key plus a stale one: a warning about the stale one.
+	e.writeConfig(map[string]any{"pem_keys": []string{readTestdata(t, "signer.pub"), readTestdata(t, "other.pub")}})
+	c = e.configCheck(t).get(t, checkNamePEMKeys)
+	if c.Status != checkWarning || !strings.Contains(c.Detail, "[1]") {
+		t.Fatalf("pem_keys: %+v", c)
+	}
+
+	// The cluster has added a signing key (a rotation under way) that
+	// pem_keys lacks.
+	e.writeConfig(map[string]any{"pem_keys": []string{readTestdata(t, "signer.pub")}})
+	e.kube.publish(testKeyID(t, other), other)
+	c = e.configCheck(t).get(t, checkNamePEMKeys)
+	if c.Status != checkFailed || !strings.Contains(c.Detail, "(kid "+testKeyID(t, other)+")") {
+		t.Fatalf("pem_keys: %+v", c)
+	}
+}
+
+// The API server's Date header far from Vault's clock.
+func TestConfigCheckClockSkew(t *testing.T) {
+	for _, tc := range []struct {
+		offset time.Duration
+		want   string
+		words  string
+	}{
+		{2 * time.Minute, checkFailed, "token_not_yet_valid"},
+		{-2 * time.Minute, checkFailed, "token_expired"},
+		{20 * time.Second, checkWarning, "behind"},
+		{-20 * time.Second, checkWarning, "ahead of"},
+	} {
+		t.Run(tc.offset.String(), func(t *testing.T) {
+			e := configured(t)
+			e.kube.setClockOffset(tc.offset)
+			c := e.configCheck(t).get(t, checkNameClock)
+			if c.Status != tc.want || !strings.Contains(c.Detail, tc.words) {
+				t.Fatalf("clock_skew: %+v", c)
+			}
+		})
+	}
+}
+
+// An API server that cannot be reached fails one check; what depends on
+// it is skipped with the reason, and the local checks still run.
+func TestConfigCheckUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+
+	e := newTestEnv(t)
+	e.writeConfig(map[string]any{"kubernetes_host": "https://" + addr})
+	a := e.configCheck(t)
+	a.expect(t, map[string]string{
+		checkNameAPI:          checkFailed,
+		checkNameCA:           checkPassed,
+		checkNameClock:        checkSkipped,
+		checkNameIdentity:     checkSkipped,
+		checkNameTokenReviews: checkSkipped,
+		checkNameIssuer:       checkSkipped,
+	})
+	api := a.get(t, checkNameAPI)
+	if !strings.Contains(api.Detail, "unreachable") || !strings.Contains(api.Fix, addr) {
+		t.Fatalf("kubernetes_api: %+v", api)
+	}
+	if d := a.get(t, checkNameTokenReviews).Detail; !strings.Contains(d, "see kubernetes_api") {
+		t.Fatalf("create_tokenreviews detail %q", d)
+	}
+	if !strings.HasPrefix(a.Verdict, "1 problem: kubernetes_api (failed)") {
+		t.Fatalf("verdict %q", a.Verdict)
+	}
+}
+
+// A CA that does not verify the API server's certificate.
+func TestConfigCheckWrongCA(t *testing.T) {
+	e := newTestEnv(t)
+	// A self-signed certificate that signed nothing the fake serves.
+	e.writeConfig(map[string]any{"kubernetes_ca_cert": readTestdata(t, "signer.crt")})
+	a := e.configCheck(t)
+	api := a.get(t, checkNameAPI)
+	if api.Status != checkFailed || !strings.Contains(api.Detail, "TLS verification") ||
+		!strings.HasPrefix(api.Fix, "set kubernetes_ca_cert") {
+		t.Fatalf("kubernetes_api: %+v", api)
+	}
+	a.expect(t, map[string]string{checkNameIdentity: checkSkipped, checkNameClock: checkSkipped})
+}
+
+// Without a reviewer JWT or pod token, each login's JWT reviews itself:
+// the reviewer checks are skipped and say why.
+func TestConfigCheckSelfReview(t *testing.T) {
+	e := newTestEnv(t)
+	e.kube.setReviewerToken("")
+	e.writeConfig(map[string]any{"token_reviewer_jwt": ""})
+	a := e.configCheck(t)
+	a.expect(t, map[string]string{
+		checkNameAPI:          checkPassed,
+		checkNameCredential:   checkSkipped,
+		checkNameIdentity:     checkSkipped,
+		checkNameTokenReviews: checkSkipped,
+		checkNameIssuer:       checkSkipped,
+	})
+	for _, name := range []string{checkNameCredential, checkNameIdentity, checkNameTokenReviews} {
+		if d := a.get(t, name).Detail; !strings.Contains(d, "each login's own JWT") {
+			t.Errorf("%s detail %q", name, d)
+		}
+	}
+	if d := a.get(t, checkNameIssuer).Detail; !strings.Contains(d, "a caller without credentials (HTTP 401)") {
+		t.Fatalf("issuer detail %q", d)
+	}
+	if got := a.get(t, checkNameCredential).Data["source"]; got != credentialLoginJWT {
+		t.Fatalf("source %v", got)
+	}
+}
+
+// The pod's own token as the reviewer credential, close to its expiry.
+func TestConfigCheckPodToken(t *testing.T) {
+	e := newTestEnv(t)
+	now := time.Now()
+	jwt := e.reviewerJWT(now.Add(-55*time.Minute), now.Add(5*time.Minute))
+	if err := os.WriteFile(filepath.Join(e.b.localFiles.dir, "token"), []byte(jwt+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.kube.setReviewerToken(jwt)
+	e.writeConfig(map[string]any{"token_reviewer_jwt": ""})
+	a := e.configCheck(t)
+	c := a.get(t, checkNameCredential)
+	if c.Status != checkWarning || c.Data["source"] != credentialPodToken || !strings.Contains(c.Detail, "the pod's service-account token") {
+		t.Fatalf("reviewer_credential: %+v", c)
+	}
+	a.expect(t, map[string]string{checkNameIdentity: checkPassed, checkNameTokenReviews: checkPassed})
+	if strings.Contains(a.raw, strings.Split(jwt, ".")[2]) {
+		t.Fatalf("the answer holds the pod's token: %s", a.raw)
+	}
+}
+
+// An API server without SelfSubjectReview (before 1.28): the identity is
+// skipped, the permissions are still asked, and a fix names the reviewer
+// generically.
+func TestConfigCheckNoSelfSubjectReview(t *testing.T) {
+	e := configured(t)
+	e.kube.deny("create", "tokenreviews")
+	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.HasSuffix(r.URL.Path, "/selfsubjectreviews") {
+			writeStatus(w, http.StatusNotFound, "the server could not find the requested resource")
+			return true
+		}
+		return false
+	})
+	a := e.configCheck(t)
+	a.expect(t, map[string]string{checkNameIdentity: checkSkipped, checkNameTokenReviews: checkFailed})
+	if fix := a.get(t, checkNameTokenReviews).Fix; !strings.Contains(fix, "--serviceaccount=<namespace>:<name>") {
+		t.Fatalf("fix %q", fix)
+	}
+}
+
+func TestConfigCheckNotConfigured(t *testing.T) {
+	e := newTestEnv(t)
+	resp, err := e.do(logical.ReadOperation, "config/check", nil)
+	requireBadRequest(t, resp, err, "not configured")
+}
+
+// config/check tells about the setup, so it must need a Vault token.
+func TestConfigCheckIsAuthenticated(t *testing.T) {
+	e := newTestEnv(t)
+	for _, p := range e.b.PathsSpecial.Unauthenticated {
+		if p == "config/check" || strings.HasPrefix("config/check", strings.TrimSuffix(p, "*")) && strings.HasSuffix(p, "*") {
+			t.Fatalf("unauthenticated path %q covers config/check", p)
+		}
+	}
+}
+
+// review_mode=hybrid roles verify young tokens with the issuer and keys the
+// cluster publishes: readable, refused, impossible without a credential,
+// and not needed with issuer and pem_keys set.
+func TestConfigCheckHybrid(t *testing.T) {
+	hybridRole := map[string]any{"review_mode": "hybrid"}
+
+	t.Run("readable", func(t *testing.T) {
+		e := newTestEnv(t)
+		e.writeConfig(nil)
+		e.writeRole("fast", hybridRole)
+		c := e.configCheck(t).get(t, checkNameClusterKeys)
+		if c.Status != checkPassed || !strings.Contains(c.Detail, "(fast)") || !strings.Contains(c.Detail, testIssuer) ||
+			!strings.Contains(c.Detail, testKeyID(t, e.signer.Public())) {
+			t.Fatalf("cluster_keys: %+v", c)
+		}
+	})
+	t.Run("refused", func(t *testing.T) {
+		e := newTestEnv(t)
+		e.writeConfig(nil)
+		e.writeRole("fast", hybridRole)
+		e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+			if r.URL.Path == "/openid/v1/jwks" {
+				writeStatus(w, http.StatusForbidden, "forbidden")
+				return true
+			}
+			return false
+		})
+		a := e.configCheck(t)
+		c := a.get(t, checkNameClusterKeys)
+		want := "kubectl create clusterrolebinding vault-reviewer-issuer-discovery --clusterrole=system:service-account-issuer-discovery --serviceaccount=vault-auth:vault-reviewer"
+		if c.Status != checkFailed || !strings.Contains(c.Detail, "key set") || !strings.HasSuffix(c.Fix, want) {
+			t.Fatalf("cluster_keys: %+v", c)
+		}
+		if !strings.HasPrefix(a.Verdict, "1 problem: cluster_keys (failed)") {
+			t.Fatalf("verdict %q", a.Verdict)
+		}
+	})
+	t.Run("no credential", func(t *testing.T) {
+		e := newTestEnv(t)
+		e.kube.setReviewerToken("")
+		e.writeConfig(map[string]any{"token_reviewer_jwt": ""})
+		e.writeRole("fast", hybridRole)
+		c := e.configCheck(t).get(t, checkNameClusterKeys)
+		if c.Status != checkWarning || !strings.Contains(c.Fix, "token_reviewer_jwt") {
+			t.Fatalf("cluster_keys: %+v", c)
+		}
+	})
+	t.Run("configured", func(t *testing.T) {
+		e := newTestEnv(t)
+		e.writeConfig(map[string]any{"issuer": testIssuer, "pem_keys": []string{readTestdata(t, "signer.pub")}})
+		e.writeRole("fast", hybridRole)
+		e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+			if r.URL.Path == "/openid/v1/jwks" {
+				writeStatus(w, http.StatusForbidden, "forbidden")
+				return true
+			}
+			return false
+		})
+		a := e.configCheck(t)
+		a.expect(t, map[string]string{checkNameClusterKeys: checkSkipped, checkNamePEMKeys: checkSkipped})
+	})
+}
