@@ -116,7 +116,7 @@ func newBackend() *backend {
 			SealWrapStorage: []string{configPath},
 		},
 		Paths: framework.PathAppend(
-			[]*framework.Path{pathConfig(b), pathConfigCheck(b), pathLogin(b), pathMetrics(b)},
+			[]*framework.Path{pathConfig(b), pathConfigCheck(b), pathLogin(b), pathExplain(b), pathMetrics(b)},
 			pathRoles(b),
 		),
 		AuthRenew:      b.pathLoginRenew,

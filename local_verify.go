@@ -74,6 +74,8 @@ func localEligible(c *serviceAccountClaims, roleAudience string, now time.Time, 
 // a young token stays usable until it is local_max_token_age old.
 func (b *backend) verifyLocally(ctx context.Context, a *attempt) error {
 	st := a.state
+	// Set first, so that a refusal here says what refused (explain).
+	a.verifiedBy = verifiedByLocal
 	var keys clusterKeySource
 	if len(st.keys) == 0 || st.config.Issuer == "" {
 		keys = st.clusterKeys.get()
@@ -106,7 +108,6 @@ func (b *backend) verifyLocally(ctx context.Context, a *attempt) error {
 	}
 	c := a.claimed
 	a.reviewed = reviewedIdentity{namespace: c.namespace, name: c.name, uid: c.uid, podName: c.podName, podUID: c.podUID}
-	a.verifiedBy = verifiedByLocal
 	return nil
 }
 

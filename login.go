@@ -30,6 +30,9 @@ type attempt struct {
 	reviewTook      time.Duration    // how long the TokenReview took, for the log
 	verifiedBy      string           // what vouched for the token, for the log (verifiedBy*)
 	aliasMetadata   map[string]string
+	// dryRun is set by explain: the caches may be read, never filled, so
+	// that an operator's question does not warm what logins rely on.
+	dryRun bool
 }
 
 // loginStep is one check. Steps run in order and the first error ends the
@@ -71,8 +74,22 @@ func (b *backend) loginSteps() []loginStep {
 }
 
 func runSteps(ctx context.Context, steps []loginStep, a *attempt) error {
+	return observeSteps(ctx, steps, a, nil)
+}
+
+// stepObserver is told each step's name and result as it ends (explain
+// records them); it is not called for steps after the first error.
+type stepObserver func(step string, err error)
+
+// observeSteps runs the steps as runSteps does, telling observe, when not
+// nil, how each ended. A login passes nil and pays nothing for it.
+func observeSteps(ctx context.Context, steps []loginStep, a *attempt, observe stepObserver) error {
 	for _, s := range steps {
-		if err := s.run(ctx, a); err != nil {
+		err := s.run(ctx, a)
+		if observe != nil {
+			observe(s.name, err)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -161,7 +178,7 @@ func stepNamespaceSelector(ctx context.Context, a *attempt) error {
 		})
 	}
 	return checkNamespaceSelector(ctx, a.role, st.kube, ns, func(ctx context.Context) (map[string]string, error) {
-		return st.namespaceLabelsCached(ctx, a.rawJWT, ns, a.role.cacheTTL())
+		return st.namespaceLabelsCached(ctx, a.rawJWT, ns, a.role.cacheTTL(), !a.dryRun)
 	})
 }
 

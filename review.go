@@ -101,7 +101,7 @@ func reviewFresh(ctx context.Context, a *attempt, audiences []string, key review
 		return st.review(ctx, a.rawJWT, audiences)
 	})
 	a.reviewTook = time.Since(start)
-	if keep {
+	if keep && !a.dryRun { // an operator's explain is not a login
 		st.metrics.ReviewCacheLookup(cacheLookupResult(asked.Load()))
 	}
 	a.verifiedBy = verifiedByReview
@@ -111,7 +111,7 @@ func reviewFresh(ctx context.Context, a *attempt, audiences []string, key review
 	if a.reviewed, err = checkReview(status, a.claimed, audiences); err != nil {
 		return err
 	}
-	if keep {
+	if keep && !a.dryRun {
 		if kept, ok := cacheableAnswer(status); ok {
 			st.reviews.Put(key, kept, a.role.cacheTTL(), expiry(&a.token.claims))
 		}
@@ -126,7 +126,9 @@ func reviewFresh(ctx context.Context, a *attempt, audiences []string, key review
 func reviewCachedAnswer(ctx context.Context, a *attempt, audiences []string) error {
 	key := reviewcache.KeyFor(a.rawJWT, audiences...)
 	if status, ok := a.state.reviews.Get(key, a.role.cacheTTL()); ok {
-		a.state.metrics.ReviewCacheLookup(metrics.CacheHit)
+		if !a.dryRun {
+			a.state.metrics.ReviewCacheLookup(metrics.CacheHit)
+		}
 		a.verifiedBy = verifiedByCache
 		var err error
 		a.reviewed, err = checkReview(status, a.claimed, audiences)
@@ -203,8 +205,9 @@ func labelsSize(labels map[string]string) int {
 // Only a successful read is kept (a namespace that does not exist yet is
 // looked up again). When each login JWT reviews itself it is also the
 // credential of the read, so nothing read with one workload's token is
-// used for another's login: every login reads.
-func (s *configState) namespaceLabelsCached(ctx context.Context, loginJWT, namespace string, maxAge time.Duration) (map[string]string, error) {
+// used for another's login: every login reads. Labels read are kept only
+// with keep (explain reads the cache but does not fill it).
+func (s *configState) namespaceLabelsCached(ctx context.Context, loginJWT, namespace string, maxAge time.Duration, keep bool) (map[string]string, error) {
 	if _, selfReview := s.kube.credential.(loginJWTCredential); selfReview {
 		return s.kube.namespaceLabels(ctx, loginJWT, namespace)
 	}
@@ -215,7 +218,7 @@ func (s *configState) namespaceLabelsCached(ctx context.Context, loginJWT, names
 	labels, err := s.namespaces.Do(ctx, key, func(ctx context.Context) (map[string]string, error) {
 		return s.kube.namespaceLabels(ctx, "", namespace)
 	})
-	if err == nil && labelsSize(labels) <= maxCachedLabelBytes {
+	if keep && err == nil && labelsSize(labels) <= maxCachedLabelBytes {
 		s.namespaces.Put(key, labels, maxAge, time.Time{})
 	}
 	return labels, err

@@ -278,6 +278,20 @@ if [[ "$PLUGIN_BUILTIN" != 1 ]]; then
   [[ "$verdict" == ok:* ]] || die "config/check found problems: $verdict"
 fi
 
+if [[ "$PLUGIN_BUILTIN" != 1 ]]; then
+  demo_step "explain a refused login: vault write auth/$MOUNT/explain role=$ROLE jwt=<token for the API server's audience, not 'vault'>"
+  # A dry-run login for operators (it needs a Vault token; nothing is
+  # issued or stored): every step in order with its outcome, the reason
+  # code the log records and why. This token was minted without
+  # --audience vault, so the role refuses it at the audience step.
+  wrong_aud_jwt="$(kubectl create token "$APP_SA" -n "$APP_NS" --duration=10m)"
+  vault write -format=yaml -field=steps "auth/$MOUNT/explain" role="$ROLE" jwt="$wrong_aud_jwt"
+  outcome="$(vault write -field=outcome "auth/$MOUNT/explain" role="$ROLE" jwt="$wrong_aud_jwt")"
+  verdict="$(vault write -field=verdict "auth/$MOUNT/explain" role="$ROLE" jwt="$wrong_aud_jwt")"
+  printf 'verdict: %s\n' "$verdict"
+  [[ "$outcome" == refused && "$verdict" == *audience_mismatch* ]] || die "explain did not report the audience refusal: $outcome: $verdict"
+fi
+
 current_step=""
 printf '\n' >&2
 step "demo OK: the stack is still up"
