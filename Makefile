@@ -6,7 +6,9 @@ BINARY   := bin/vault-plugin-auth-kubernetes
 # The version Vault's catalog records; must be a v-prefixed semantic version
 # or `vault plugin register -version=...` rejects it.
 VERSION  ?= v0.1.0
-LDFLAGS  := -s -w -X $(MODULE).Version=$(VERSION)
+# The same flags as scripts/release: `make build` gives the released bytes
+# for this machine's platform (e2e checks the two agree).
+LDFLAGS  := -s -w -buildid= -X $(MODULE).Version=$(VERSION)
 GO       ?= go
 # golangci-lint v2, run through the module proxy so nothing needs installing.
 GOLANGCI ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
@@ -20,7 +22,7 @@ all: build
 ## build: compile the plugin into bin/
 build:
 	@mkdir -p bin
-	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BINARY) ./cmd/vault-plugin-auth-kubernetes
+	$(GO) build -trimpath -buildvcs=false -ldflags "$(LDFLAGS)" -o $(BINARY) ./cmd/vault-plugin-auth-kubernetes
 
 ## release: reproducible release artifacts in $(DIST) for RELEASE_PLATFORMS: per platform
 ## vault-plugin-auth-kubernetes_<version without v>_<os>_<arch>.zip and the binary unpacked
@@ -65,10 +67,10 @@ fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh '$(FUZZ)'
 
 ## e2e-test: the plugin inside a real Vault against a real kube-apiserver, scraped by a
-## real Prometheus (e2e/ is its own module; it starts and stops a stack of its own, see
+## real Prometheus, installed from the release as the README says (e2e/ is its own module; it starts and stops a stack of its own, see
 ## e2e/README.md). Only the module's root package: e2e/ops is ops-test's, and the two
 ## suites run one after the other so neither's timing checks see the other's load.
-e2e-test: build stack stack-prometheus
+e2e-test: build release stack stack-prometheus
 	cd e2e && $(GO) vet ./... && $(GO) test -count=1 -timeout 30m .
 
 ## ops-test: restarts, upgrades, switch-over, a 3-node Raft cluster, Kubernetes API
