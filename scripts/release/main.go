@@ -65,7 +65,7 @@ func artifactBase(version string, p platform) string {
 	return fmt.Sprintf("%s_%s_%s_%s", name, strings.TrimPrefix(version, "v"), p.os, p.arch)
 }
 
-// SumsName is the checksum file's name for a version.
+// sumsName is the checksum file's name for a version.
 func sumsName(version string) string {
 	return fmt.Sprintf("%s_%s_SHA256SUMS", name, strings.TrimPrefix(version, "v"))
 }

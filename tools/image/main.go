@@ -47,7 +47,7 @@ const (
 // digest of every rebuild.
 var epoch = time.Unix(0, 0).UTC()
 
-// LayoutName is the OCI layout directory's name under dist for a version.
+// layoutName is the OCI layout directory's name under dist for a version.
 func layoutName(version string) string {
 	return fmt.Sprintf("%s_%s_oci", name, strings.TrimPrefix(version, "v"))
 }
