@@ -236,6 +236,10 @@ func pathRoles(b *backend) []*framework.Path {
 					Callback: b.pathRoleWrite,
 					Summary:  "Update a role; fields not sent keep their values.",
 				},
+				logical.PatchOperation: &framework.PathOperation{
+					Callback: b.pathRolePatch,
+					Summary:  "Change the fields a JSON merge patch sends (null resets a field); the role must exist.",
+				},
 				logical.ReadOperation: &framework.PathOperation{
 					Callback: b.pathRoleRead,
 					Summary:  "Read a role.",
@@ -325,6 +329,12 @@ func (b *backend) pathRoleWrite(ctx context.Context, req *logical.Request, d *fr
 	if r == nil {
 		r = &roleEntry{}
 	}
+	return b.updateRole(ctx, req, name, r, d)
+}
+
+// updateRole applies the fields d sends to r, validates the whole role and
+// stores it. The caller holds the role's lock.
+func (b *backend) updateRole(ctx context.Context, req *logical.Request, name string, r *roleEntry, d *framework.FieldData) (*logical.Response, error) {
 	if err := applyRoleFields(r, req, d); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
