@@ -220,7 +220,7 @@ func (b *backend) pathLoginRenew(ctx context.Context, req *logical.Request, _ *f
 	}
 	if role.TokenBoundToWorkload {
 		if err := b.checkWorkload(ctx, req.Storage, req.Auth.Metadata); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("renewal refused: role %q binds tokens to their workload (token_bound_to_workload): %w", roleName, err)
 		}
 	}
 

@@ -20,11 +20,11 @@ func (b *backend) checkWorkload(ctx context.Context, s logical.Storage, md map[s
 		return err
 	}
 	if state == nil {
-		return errors.New("renewal refused: the auth method is not configured")
+		return errors.New("the auth method is not configured")
 	}
 	defer state.release()
 	if _, selfReview := state.kube.credential.(loginJWTCredential); selfReview {
-		return errors.New("renewal refused: token_bound_to_workload needs a reviewer credential (token_reviewer_jwt) to look the workload up")
+		return errors.New("the workload cannot be looked up without a reviewer credential (token_reviewer_jwt)")
 	}
 	return checkWorkloadAlive(ctx, state.kube, md)
 }
@@ -35,12 +35,12 @@ func checkWorkloadAlive(ctx context.Context, kube *kubeClient, md map[string]str
 	got, err := kube.serviceAccountUID(ctx, ns, name)
 	switch {
 	case apiStatus(err) == http.StatusNotFound:
-		return fmt.Errorf("renewal refused: service account %s/%s no longer exists (token_bound_to_workload)", ns, name)
+		return fmt.Errorf("service account %s/%s no longer exists", ns, name)
 	case err != nil:
-		return fmt.Errorf("renewal refused: service account %s/%s could not be looked up: %w", ns, name,
+		return fmt.Errorf("service account %s/%s could not be looked up: %w", ns, name,
 			credentialFault(kube, err, "get on serviceaccounts"))
 	case got != uid:
-		return fmt.Errorf("renewal refused: service account %s/%s was deleted and recreated: its UID is %q, the token was issued to %q (token_bound_to_workload)",
+		return fmt.Errorf("service account %s/%s was deleted and recreated: its UID is %q, the token was issued to %q",
 			ns, name, got, uid)
 	}
 	podName, podUID := md[metaPodName], md[metaPodUID]
@@ -50,11 +50,11 @@ func checkWorkloadAlive(ctx context.Context, kube *kubeClient, md map[string]str
 	pod, err := kube.pod(ctx, "", ns, podName)
 	switch {
 	case apiStatus(err) == http.StatusNotFound:
-		return fmt.Errorf("renewal refused: pod %s/%s no longer exists (token_bound_to_workload)", ns, podName)
+		return fmt.Errorf("pod %s/%s no longer exists", ns, podName)
 	case err != nil:
-		return fmt.Errorf("renewal refused: pod %s/%s could not be looked up: %w", ns, podName, credentialFault(kube, err, "get on pods"))
+		return fmt.Errorf("pod %s/%s could not be looked up: %w", ns, podName, credentialFault(kube, err, "get on pods"))
 	case string(pod.UID) != podUID:
-		return fmt.Errorf("renewal refused: pod %s/%s was deleted and recreated: its UID is %q, the token was issued to %q (token_bound_to_workload)",
+		return fmt.Errorf("pod %s/%s was deleted and recreated: its UID is %q, the token was issued to %q",
 			ns, podName, pod.UID, podUID)
 	}
 	return nil

@@ -115,6 +115,6 @@ func TestTokenBoundToWorkloadCredential(t *testing.T) {
 		e.writeRole(testRole, map[string]any{"token_bound_to_workload": true})
 		login := e.requirePodLogin(e.podToken(testPodName, testPodUID, ""))
 		resp, err := e.renew(login.Auth)
-		requireRenewRefused(t, resp, err, "needs a reviewer credential")
+		requireRenewRefused(t, resp, err, "without a reviewer credential")
 	})
 }
