@@ -282,3 +282,19 @@ func TestPodFieldsWarnWithoutReviewer(t *testing.T) {
 		t.Fatalf("warning with a reviewer credential: %v", resp.Warnings)
 	}
 }
+
+// explain says what the pod step decided: why it passed, or the refusal
+// with its reason code.
+func TestExplainPodStep(t *testing.T) {
+	e := withPod(t, map[string]string{"app": "web"})
+	e.writeRole(testRole, map[string]any{"bound_pod_names": "web-*", "bound_pod_label_selector": `{"matchLabels":{"app":"web"}}`,
+		"bound_node_names": "node-*"})
+	out, _ := e.explain(testRole, e.podToken(testPodName, testPodUID, ""))
+	requireStep(t, out, "pod", outcomePassed, "", `pod "`+testPodName+`" is in bound_pod_names`)
+	requireStep(t, out, "pod", outcomePassed, "", "live labels match bound_pod_label_selector")
+	requireStep(t, out, "pod", outcomePassed, "", `its node "`+testNodeName+`" is in bound_node_names`)
+
+	out, _ = e.explain(testRole, e.token())
+	requireStep(t, out, "pod", outcomeRefused, reasonPodNotBound, "not bound to a pod")
+	requireStep(t, out, "alias_metadata", outcomeSkipped, "", "not reached")
+}
