@@ -298,3 +298,16 @@ func TestExplainPodStep(t *testing.T) {
 	requireStep(t, out, "pod", outcomeRefused, reasonPodNotBound, "not bound to a pod")
 	requireStep(t, out, "alias_metadata", outcomeSkipped, "", "not reached")
 }
+
+// The pod step costs a role without pod fields nothing: no allocation, no
+// call (the attempt has no state, so any call would panic).
+func TestPodStepFreeWithoutPodFields(t *testing.T) {
+	a := &attempt{role: &roleEntry{}, reviewed: reviewedIdentity{podName: testPodName, podUID: testPodUID}}
+	ctx := t.Context()
+	if n := testing.AllocsPerRun(100, func() { _ = stepPod(ctx, a) }); n != 0 {
+		t.Fatalf("%v allocations per run", n)
+	}
+	if err := stepPod(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+}
