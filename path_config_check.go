@@ -111,7 +111,7 @@ func (b *backend) roleUsage(ctx context.Context, s logical.Storage) (roleUsage, 
 		if r.mode() == reviewHybrid {
 			u.hybrid = append(u.hybrid, name)
 		}
-		if r.podBindings.readsPods() {
+		if r.readsPods() {
 			u.withPods = append(u.withPods, name)
 		}
 		if r.TokenBoundToWorkload {

@@ -355,7 +355,7 @@ func (b *backend) updateRole(ctx context.Context, req *logical.Request, name str
 	for _, w := range roleWarnings(r, b.System().MaxLeaseTTL()) {
 		resp.AddWarning(w)
 	}
-	if r.podBindings.readsPods() {
+	if r.readsPods() {
 		// Whether the config has a reviewer credential decides whether the
 		// pod fields can work; without a config there is nothing to say yet.
 		if cfg, err := loadConfig(ctx, req.Storage); err == nil && cfg != nil {
