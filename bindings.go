@@ -41,13 +41,19 @@ func validateBindingList(field string, patterns []string) error {
 // Kubernetes LabelSelector in JSON or YAML. Unknown fields are an error, so a
 // typo such as "matchLabel" cannot silently match every namespace.
 func parseNamespaceSelector(s string) (labels.Selector, error) {
+	return parseLabelSelector("bound_service_account_namespace_selector", s)
+}
+
+// parseLabelSelector parses the selector field, a Kubernetes LabelSelector
+// in JSON or YAML, refusing unknown fields.
+func parseLabelSelector(field, s string) (labels.Selector, error) {
 	var ls metav1.LabelSelector
 	if err := yaml.UnmarshalStrict([]byte(s), &ls); err != nil {
-		return nil, fmt.Errorf("bound_service_account_namespace_selector: not a LabelSelector in JSON or YAML: %w", err)
+		return nil, fmt.Errorf("%s: not a LabelSelector in JSON or YAML: %w", field, err)
 	}
 	sel, err := metav1.LabelSelectorAsSelector(&ls)
 	if err != nil {
-		return nil, fmt.Errorf("bound_service_account_namespace_selector: %w", err)
+		return nil, fmt.Errorf("%s: %w", field, err)
 	}
 	return sel, nil
 }

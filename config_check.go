@@ -38,6 +38,7 @@ const (
 	checkNameTokenReviews    = "create_tokenreviews"
 	checkNameNamespaces      = "get_namespaces"
 	checkNameServiceAccounts = "get_serviceaccounts"
+	checkNamePods            = "get_pods"
 	checkNameIssuer          = "issuer"
 	checkNamePEMKeys         = "pem_keys"
 	checkNameClusterKeys     = "cluster_keys"
@@ -506,6 +507,11 @@ var (
 		check:       checkNameNamespaces,
 		attrs:       authzv1.ResourceAttributes{Resource: "namespaces", Verb: "get"},
 		consequence: "logins that only a namespace selector binds fail",
+	}
+	permPods = permission{
+		check:       checkNamePods,
+		attrs:       authzv1.ResourceAttributes{Resource: "pods", Verb: "get"},
+		consequence: "logins through roles with bound_pod_label_selector fail, and renewals of token_bound_to_workload tokens are refused",
 	}
 	permServiceAccounts = permission{
 		check:       checkNameServiceAccounts,

@@ -134,6 +134,8 @@ func passedStep(name string, a *attempt) (outcome, detail string) {
 			return outcomeSkipped, "the namespace is bound by bound_service_account_namespaces; the selector is not consulted"
 		}
 		return outcomePassed, fmt.Sprintf("the labels of namespace %q match bound_service_account_namespace_selector", a.reviewed.namespace)
+	case "pod":
+		return passedPod(a)
 	case "alias_metadata":
 		if !st.config.UseAnnotationsAsAliasMetadata {
 			return outcomeSkipped, "use_annotations_as_alias_metadata is off"

@@ -99,6 +99,7 @@ func TestExplainPasses(t *testing.T) {
 	requireStep(t, out, "signature", outcomeSkipped, "", "no pem_keys")
 	requireStep(t, out, "review", outcomePassed, "", "TokenReview authenticated service account apps/web")
 	requireStep(t, out, "namespace_selector", outcomeSkipped, "", "no bound_service_account_namespace_selector")
+	requireStep(t, out, "pod", outcomeSkipped, "", "no bound_pod_names, bound_node_names or bound_pod_label_selector")
 	requireStep(t, out, "alias_metadata", outcomeSkipped, "", "use_annotations_as_alias_metadata is off")
 	if out["outcome"] != outcomePassed || !strings.Contains(out["verdict"].(string), "would pass") || out["verified_by"] != verifiedByReview {
 		t.Fatalf("outcome %v verdict %v verified_by %v", out["outcome"], out["verdict"], out["verified_by"])

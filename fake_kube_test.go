@@ -25,6 +25,7 @@ import (
 	authzv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/scheme"
 )
 
@@ -56,6 +57,10 @@ type fakeKube struct {
 	reviewerToken   string
 	serviceAccounts map[string]fakeServiceAccount // "ns/name"
 	namespaces      map[string]map[string]string  // name -> labels
+	pods            map[string]fakePod            // "ns/name"
+	// sendNodeName: TokenReviews name the node of a token that carries
+	// one, as recent API servers do.
+	sendNodeName bool
 	// intercept, when set, answers a request instead of the fake's logic;
 	// returning false falls through to it.
 	intercept func(w http.ResponseWriter, r *http.Request) bool
@@ -77,8 +82,15 @@ type fakeKube struct {
 	// namespaceGets counts GETs of namespaces; jwksGets and discoveryGets
 	// those of the signing keys and the discovery document.
 	namespaceGets, jwksGets, discoveryGets atomic.Int64
+	// podGets and serviceAccountGets count GETs of pods and service accounts.
+	podGets, serviceAccountGets atomic.Int64
 	// open counts client connections the server holds open.
 	open atomic.Int64
+}
+
+type fakePod struct {
+	uid, nodeName string
+	labels        map[string]string
 }
 
 type fakeServiceAccount struct {
@@ -93,6 +105,7 @@ func newFakeKube(t testing.TB, key crypto.PublicKey) *fakeKube {
 		issuer:          testIssuer,
 		serviceAccounts: map[string]fakeServiceAccount{},
 		namespaces:      map[string]map[string]string{},
+		pods:            map[string]fakePod{},
 		published:       map[string]crypto.PublicKey{testKeyID(t, key): key},
 		reviewerUser:    "system:serviceaccount:" + fakeReviewerNamespace + ":" + fakeReviewerName,
 		denied:          map[string]bool{},
@@ -127,6 +140,25 @@ func (f *fakeKube) addServiceAccount(namespace, name, uid string, annotations ma
 	if _, ok := f.namespaces[namespace]; !ok {
 		f.namespaces[namespace] = map[string]string{}
 	}
+}
+
+// putPod creates or replaces a pod.
+func (f *fakeKube) putPod(namespace, name string, pod fakePod) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pods[namespace+"/"+name] = pod
+}
+
+func (f *fakeKube) deletePod(namespace, name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.pods, namespace+"/"+name)
+}
+
+func (f *fakeKube) setSendNodeName(send bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sendNodeName = send
 }
 
 func (f *fakeKube) deleteServiceAccount(namespace, name string) {
@@ -215,6 +247,8 @@ func (f *fakeKube) serve(w http.ResponseWriter, r *http.Request) {
 		f.serveDiscovery(w)
 	case r.Method == http.MethodGet && len(parts) == 4 && parts[0] == "api" && parts[2] == "namespaces":
 		f.serveNamespace(w, parts[3])
+	case r.Method == http.MethodGet && len(parts) == 6 && parts[2] == "namespaces" && parts[4] == "pods":
+		f.servePod(w, parts[3], parts[5])
 	case r.Method == http.MethodGet && len(parts) == 6 && parts[2] == "namespaces" && parts[4] == "serviceaccounts":
 		f.serveServiceAccount(w, parts[3], parts[5])
 	default:
@@ -281,6 +315,12 @@ func (f *fakeKube) review(spec authv1.TokenReviewSpec) authv1.TokenReviewStatus 
 	}
 	if sa.podName != "" {
 		user.Extra = map[string]authv1.ExtraValue{extraPodName: {sa.podName}, extraPodUID: {sa.podUID}}
+		f.mu.Lock()
+		sendNode := f.sendNodeName
+		f.mu.Unlock()
+		if sendNode && sa.nodeName != "" {
+			user.Extra[extraNodeName] = authv1.ExtraValue{sa.nodeName}
+		}
 	}
 	return authv1.TokenReviewStatus{Authenticated: true, User: user, Audiences: matched}
 }
@@ -375,7 +415,24 @@ func (f *fakeKube) serveNamespace(w http.ResponseWriter, name string) {
 	})
 }
 
+func (f *fakeKube) servePod(w http.ResponseWriter, namespace, name string) {
+	f.podGets.Add(1)
+	f.mu.Lock()
+	pod, ok := f.pods[namespace+"/"+name]
+	f.mu.Unlock()
+	if !ok {
+		writeStatus(w, http.StatusNotFound, fmt.Sprintf("pods %q not found", name))
+		return
+	}
+	writeJSON(w, http.StatusOK, corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, UID: types.UID(pod.uid), Labels: pod.labels},
+		Spec:       corev1.PodSpec{NodeName: pod.nodeName},
+	})
+}
+
 func (f *fakeKube) serveServiceAccount(w http.ResponseWriter, namespace, name string) {
+	f.serviceAccountGets.Add(1)
 	f.mu.Lock()
 	sa, ok := f.serviceAccounts[namespace+"/"+name]
 	f.mu.Unlock()
@@ -385,7 +442,7 @@ func (f *fakeKube) serveServiceAccount(w http.ResponseWriter, namespace, name st
 	}
 	writeJSON(w, http.StatusOK, corev1.ServiceAccount{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, UID: "x", Annotations: sa.annotations},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, UID: types.UID(sa.uid), Annotations: sa.annotations},
 	})
 }
 

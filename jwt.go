@@ -71,6 +71,7 @@ type serviceAccount struct {
 	namespace, name, uid string
 	secretName           string
 	podName, podUID      string
+	nodeName             string
 }
 
 // parsedToken is a structurally valid JWT whose claims are not yet trusted.
@@ -187,6 +188,9 @@ func serviceAccountFromClaims(c *serviceAccountClaims) (serviceAccount, error) {
 		sa = serviceAccount{namespace: k.Namespace, name: k.ServiceAccount.Name, uid: k.ServiceAccount.UID}
 		if k.Pod != nil {
 			sa.podName, sa.podUID = k.Pod.Name, k.Pod.UID
+		}
+		if k.Node != nil {
+			sa.nodeName = k.Node.Name
 		}
 		if k.Secret != nil {
 			sa.secretName = k.Secret.Name

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -38,6 +39,34 @@ func (k *kubeClient) serviceAccountAnnotations(ctx context.Context, loginJWT, na
 		return nil, k.apiError("service account lookup", err)
 	}
 	return sa.Annotations, nil
+}
+
+// pod reads a pod, for the role's pod bindings and token_bound_to_workload.
+func (k *kubeClient) pod(ctx context.Context, loginJWT, namespace, name string) (*corev1.Pod, error) {
+	ctx, cancel, err := k.callContext(ctx, loginJWT)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	pod, err := k.clientset.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, k.apiError("pod lookup", err)
+	}
+	return pod, nil
+}
+
+// serviceAccountUID reads a service account's UID, for token_bound_to_workload.
+func (k *kubeClient) serviceAccountUID(ctx context.Context, namespace, name string) (string, error) {
+	ctx, cancel, err := k.callContext(ctx, "")
+	if err != nil {
+		return "", err
+	}
+	defer cancel()
+	sa, err := k.clientset.CoreV1().ServiceAccounts(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return "", k.apiError("service account lookup", err)
+	}
+	return string(sa.UID), nil
 }
 
 // getPath GETs a path of the API server itself (its service-account issuer

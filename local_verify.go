@@ -107,7 +107,7 @@ func (b *backend) verifyLocally(ctx context.Context, a *attempt) error {
 		}
 	}
 	c := a.claimed
-	a.reviewed = reviewedIdentity{namespace: c.namespace, name: c.name, uid: c.uid, podName: c.podName, podUID: c.podUID}
+	a.reviewed = reviewedIdentity{namespace: c.namespace, name: c.name, uid: c.uid, podName: c.podName, podUID: c.podUID, nodeName: c.nodeName}
 	return nil
 }
 

@@ -69,6 +69,7 @@ func (b *backend) loginSteps() []loginStep {
 	return append(b.localSteps(),
 		loginStep{"review", b.stepReview},
 		loginStep{"namespace_selector", stepNamespaceSelector},
+		loginStep{"pod", stepPod},
 		loginStep{"alias_metadata", stepAliasMetadata},
 	)
 }
@@ -295,6 +296,9 @@ func (a *attempt) auth() *logical.Auth {
 	for k, v := range identity {
 		aliasMeta[k] = v
 		metadata[k] = v
+	}
+	if a.role.podBindings.used() {
+		addPodMetadata(metadata, &a.reviewed)
 	}
 	auth := &logical.Auth{
 		InternalData: map[string]interface{}{metaRole: a.roleName},

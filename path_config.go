@@ -249,6 +249,14 @@ func pathConfig(b *backend) *framework.Path {
 					OperationSuffix: "auth",
 				},
 			},
+			logical.PatchOperation: &framework.PathOperation{
+				Callback: b.pathConfigPatch,
+				Summary:  "Change the fields a JSON merge patch sends (null resets a field to its default); the config must exist.",
+				DisplayAttrs: &framework.DisplayAttributes{
+					OperationVerb:   "patch",
+					OperationSuffix: "auth-configuration",
+				},
+			},
 			logical.ReadOperation: &framework.PathOperation{
 				Callback: b.pathConfigRead,
 				Summary:  "Read the configuration (the reviewer JWT is reported as set or not, never returned).",
@@ -291,6 +299,12 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	// is always built from what storage holds.
 	b.configMu.Lock()
 	defer b.configMu.Unlock()
+	return b.storeConfig(ctx, req, d)
+}
+
+// storeConfig builds the config d describes, validates it, stores it and
+// installs its state. The caller holds configMu.
+func (b *backend) storeConfig(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	cfg, err := configFromFields(d)
 	if err != nil {
 		return logical.ErrorResponse(err.Error()), nil

@@ -84,6 +84,11 @@ type roleUsage struct {
 	withSelector []string
 	// hybrid verify young tokens with the cluster's issuer and keys.
 	hybrid []string
+	// withPods read pods (bound_pod_label_selector, bound_node_names,
+	// token_bound_to_workload): the reviewer needs get on pods.
+	withPods []string
+	// boundToWorkload read service accounts at renewal.
+	boundToWorkload []string
 }
 
 func (b *backend) roleUsage(ctx context.Context, s logical.Storage) (roleUsage, error) {
@@ -105,6 +110,12 @@ func (b *backend) roleUsage(ctx context.Context, s logical.Storage) (roleUsage, 
 		}
 		if r.mode() == reviewHybrid {
 			u.hybrid = append(u.hybrid, name)
+		}
+		if r.readsPods() {
+			u.withPods = append(u.withPods, name)
+		}
+		if r.TokenBoundToWorkload {
+			u.boundToWorkload = append(u.boundToWorkload, name)
 		}
 	}
 	return u, nil
@@ -178,8 +189,13 @@ func (b *backend) runConfigChecks(ctx context.Context, st *configState, usage ro
 			data:       map[string]any{"roles_with_selector": firstN(usage.withSelector, 10), "roles_with_selector_count": len(usage.withSelector)},
 		},
 		{
-			perm: permServiceAccounts, applies: cfg.UseAnnotationsAsAliasMetadata,
-			notApplies: "use_annotations_as_alias_metadata is false, so service accounts are never read",
+			perm: permServiceAccounts, applies: cfg.UseAnnotationsAsAliasMetadata || len(usage.boundToWorkload) > 0,
+			notApplies: "use_annotations_as_alias_metadata is false and no role uses token_bound_to_workload, so service accounts are never read",
+		},
+		{
+			perm: permPods, applies: len(usage.withPods) > 0,
+			notApplies: "no role uses bound_pod_label_selector, bound_node_names or token_bound_to_workload, so pods are never read",
+			data:       map[string]any{"roles_reading_pods": firstN(usage.withPods, 10), "roles_reading_pods_count": len(usage.withPods)},
 		},
 	} {
 		var r checkResult

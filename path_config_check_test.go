@@ -92,7 +92,7 @@ func (e *testEnv) useReviewerJWT(jwt string, overrides map[string]any) {
 
 var allChecks = []string{
 	checkNameAPI, checkNameCA, checkNameClock, checkNameCredential, checkNameIdentity,
-	checkNameTokenReviews, checkNameNamespaces, checkNameServiceAccounts, checkNameIssuer, checkNamePEMKeys,
+	checkNameTokenReviews, checkNameNamespaces, checkNameServiceAccounts, checkNamePods, checkNameIssuer, checkNamePEMKeys,
 	checkNameClusterKeys,
 }
 
@@ -113,6 +113,7 @@ func TestConfigCheckAllPassed(t *testing.T) {
 	e.writeRole(testRole, nil)
 	e.writeRole("selected", map[string]any{"bound_service_account_namespaces": nil,
 		"bound_service_account_namespace_selector": `{"matchLabels":{"vault":"yes"}}`})
+	e.writeRole("pods", map[string]any{"bound_pod_label_selector": `{"matchLabels":{"app":"web"}}`})
 
 	a := e.configCheck(t)
 	var names []string
@@ -128,7 +129,7 @@ func TestConfigCheckAllPassed(t *testing.T) {
 	if !slices.Equal(names, allChecks) {
 		t.Fatalf("checks %v, want %v", names, allChecks)
 	}
-	if want := "ok: 10 checks passed, 1 skipped"; a.Verdict != want {
+	if want := "ok: 11 checks passed, 1 skipped"; a.Verdict != want {
 		t.Fatalf("verdict %q, want %q", a.Verdict, want)
 	}
 	for _, part := range append(strings.Split(jwt, "."), jwt) {
@@ -148,6 +149,9 @@ func TestConfigCheckAllPassed(t *testing.T) {
 	}
 	if got := a.get(t, checkNameNamespaces).Data["roles_with_selector"]; !slices.Equal(toStrings(got), []string{"selected"}) {
 		t.Fatalf("get_namespaces roles_with_selector %v", got)
+	}
+	if got := a.get(t, checkNamePods).Data["roles_reading_pods"]; !slices.Equal(toStrings(got), []string{"pods"}) {
+		t.Fatalf("get_pods roles_reading_pods %v", got)
 	}
 }
 
@@ -175,11 +179,12 @@ func TestConfigCheckSkipsWhatDoesNotApply(t *testing.T) {
 		checkNameTokenReviews:    checkPassed,
 		checkNameNamespaces:      checkSkipped,
 		checkNameServiceAccounts: checkSkipped,
+		checkNamePods:            checkSkipped,
 		checkNameIssuer:          checkSkipped,
 		checkNamePEMKeys:         checkSkipped,
 		checkNameClusterKeys:     checkSkipped,
 	})
-	if want := "ok: 5 checks passed, 6 skipped"; a.Verdict != want {
+	if want := "ok: 5 checks passed, 7 skipped"; a.Verdict != want {
 		t.Fatalf("verdict %q, want %q", a.Verdict, want)
 	}
 	if d := a.get(t, checkNameIssuer).Detail; !strings.Contains(d, "disable_iss_validation=true") || !strings.Contains(d, testIssuer) {
@@ -208,11 +213,15 @@ func TestConfigCheckPermissionDenied(t *testing.T) {
 		{"get", "serviceaccounts", checkNameServiceAccounts, []string{
 			"--resource=serviceaccounts", "--serviceaccount=vault-auth:vault-reviewer",
 		}},
+		{"get", "pods", checkNamePods, []string{
+			"kubectl create clusterrole vault-reviewer-get-pods --verb=get --resource=pods", "--serviceaccount=vault-auth:vault-reviewer",
+		}},
 	} {
 		t.Run(tc.resource, func(t *testing.T) {
 			e := newTestEnv(t)
 			e.writeConfig(map[string]any{"use_annotations_as_alias_metadata": true})
-			e.writeRole(testRole, map[string]any{"bound_service_account_namespace_selector": `{"matchLabels":{"vault":"yes"}}`})
+			e.writeRole(testRole, map[string]any{"bound_service_account_namespace_selector": `{"matchLabels":{"vault":"yes"}}`,
+				"token_bound_to_workload": true})
 			e.kube.deny(tc.verb, tc.resource)
 
 			a := e.configCheck(t)
@@ -550,4 +559,17 @@ func TestConfigCheckHybrid(t *testing.T) {
 		a := e.configCheck(t)
 		a.expect(t, map[string]string{checkNameClusterKeys: checkSkipped, checkNamePEMKeys: checkSkipped})
 	})
+}
+
+// token_bound_to_workload reads service accounts and pods at renewal, so
+// both checks apply even without use_annotations_as_alias_metadata.
+func TestConfigCheckTokenBoundToWorkload(t *testing.T) {
+	e := configured(t)
+	e.writeRole("bound", map[string]any{"token_bound_to_workload": true})
+	a := e.configCheck(t)
+	for _, name := range []string{checkNameServiceAccounts, checkNamePods} {
+		if c := a.get(t, name); c.Status != checkPassed {
+			t.Errorf("%s: %s (%s), want passed", name, c.Status, c.Detail)
+		}
+	}
 }

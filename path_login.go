@@ -189,7 +189,8 @@ func remoteAddr(c *logical.Connection) string {
 
 // pathLoginRenew renews a token only while its role exists, grants exactly
 // the token's policies (a narrowed role must not leave a periodic token its
-// old access) and still binds the token's service account; the TTLs come
+// old access), still binds the token's service account and, with
+// token_bound_to_workload, while the workload still exists; the TTLs come
 // from the role as it is now.
 func (b *backend) pathLoginRenew(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
 	if req.Auth == nil {
@@ -216,6 +217,11 @@ func (b *backend) pathLoginRenew(ctx context.Context, req *logical.Request, _ *f
 			return nil, fmt.Errorf("renewal refused: role %q no longer binds service account %s/%s: %s", roleName, namespace, name, ref.detail)
 		}
 		return nil, err
+	}
+	if role.TokenBoundToWorkload {
+		if err := b.checkWorkload(ctx, req.Storage, req.Auth.Metadata); err != nil {
+			return nil, fmt.Errorf("renewal refused: role %q binds tokens to their workload (token_bound_to_workload): %w", roleName, err)
+		}
 	}
 
 	resp := &logical.Response{Auth: req.Auth}

@@ -38,6 +38,7 @@ type roleEntry struct {
 
 	legacyRoleFields
 	reviewSettings
+	podBindings
 
 	// namespaceSelector is ServiceAccountNamespaceSelector parsed once, by
 	// loadRole (see selector); namespaceSelectorErr is why it did not parse.
@@ -123,6 +124,7 @@ func loadRole(ctx context.Context, s logical.Storage, name string) (*roleEntry, 
 	}
 	r.fillFromLegacy()
 	r.parseSelector()
+	r.parsePodSelector()
 	return r, nil
 }
 
@@ -199,6 +201,7 @@ func pathRoles(b *backend) []*framework.Path {
 		},
 	}
 	reviewFieldSchemas(fields)
+	podFieldSchemas(fields)
 	tokenutil.AddTokenFields(fields)
 
 	return []*framework.Path{
@@ -232,6 +235,10 @@ func pathRoles(b *backend) []*framework.Path {
 				logical.UpdateOperation: &framework.PathOperation{
 					Callback: b.pathRoleWrite,
 					Summary:  "Update a role; fields not sent keep their values.",
+				},
+				logical.PatchOperation: &framework.PathOperation{
+					Callback: b.pathRolePatch,
+					Summary:  "Change the fields a JSON merge patch sends (null resets a field); the role must exist.",
 				},
 				logical.ReadOperation: &framework.PathOperation{
 					Callback: b.pathRoleRead,
@@ -287,6 +294,7 @@ func (r *roleEntry) responseData() map[string]interface{} {
 	r.PopulateTokenData(data)
 	r.legacyReadData(data)
 	r.reviewReadData(data)
+	r.podReadData(data)
 	return data
 }
 
@@ -321,6 +329,12 @@ func (b *backend) pathRoleWrite(ctx context.Context, req *logical.Request, d *fr
 	if r == nil {
 		r = &roleEntry{}
 	}
+	return b.updateRole(ctx, req, name, r, d)
+}
+
+// updateRole applies the fields d sends to r, validates the whole role and
+// stores it. The caller holds the role's lock.
+func (b *backend) updateRole(ctx context.Context, req *logical.Request, name string, r *roleEntry, d *framework.FieldData) (*logical.Response, error) {
 	if err := applyRoleFields(r, req, d); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
@@ -340,6 +354,16 @@ func (b *backend) pathRoleWrite(ctx context.Context, req *logical.Request, d *fr
 	resp := &logical.Response{}
 	for _, w := range roleWarnings(r, b.System().MaxLeaseTTL()) {
 		resp.AddWarning(w)
+	}
+	if r.readsPods() {
+		// Whether the config has a reviewer credential decides whether the
+		// pod fields can work; without a config there is nothing to say yet.
+		if cfg, err := loadConfig(ctx, req.Storage); err == nil && cfg != nil {
+			_, selfReview := b.reviewerCredential(cfg).(loginJWTCredential)
+			for _, w := range podWarnings(&r.podBindings, selfReview) {
+				resp.AddWarning(w)
+			}
+		}
 	}
 	if len(resp.Warnings) == 0 {
 		return nil, nil
@@ -383,6 +407,9 @@ func applyRoleFields(r *roleEntry, req *logical.Request, d *framework.FieldData)
 		r.AliasNameSource = v.(string)
 	}
 	if err := applyReviewFields(&r.reviewSettings, d); err != nil {
+		return err
+	}
+	if err := applyPodFields(&r.podBindings, d); err != nil {
 		return err
 	}
 	if r.AliasNameSource == "" {
@@ -476,6 +503,9 @@ func validateRole(r *roleEntry, mountMaxTTL time.Duration) error {
 		return fmt.Errorf("alias_name_source: %q is not one of %q, %q", r.AliasNameSource, aliasNameSourceUID, aliasNameSourceName)
 	}
 	if err := validateReviewSettings(&r.reviewSettings, r.Audience); err != nil {
+		return err
+	}
+	if err := validatePodBindings(&r.podBindings); err != nil {
 		return err
 	}
 	if slices.ContainsFunc(r.TokenPolicies, isRootPolicy) {

@@ -38,6 +38,11 @@ const (
 	// reasonSigningKeyUnknown: hybrid mode found no key of the cluster with
 	// the token's kid.
 	reasonSigningKeyUnknown = "signing_key_unknown"
+	// reasonPodNotBound: the role binds pods and the token's pod is not
+	// one of them (not pod-bound, name, gone, recreated, labels).
+	reasonPodNotBound = "pod_not_bound"
+	// reasonNodeNotBound: the pod's node is unknown or not bound.
+	reasonNodeNotBound = "node_not_bound"
 )
 
 // reasonCodes are every reason code: the values the metrics may label a
@@ -46,6 +51,7 @@ var reasonCodes = []string{
 	reasonCIDR, reasonAlgorithm, reasonExpired, reasonNotYetValid, reasonSignature,
 	reasonIssuer, reasonAudienceMismatch, reasonClaims, reasonName, reasonNamespace,
 	reasonReviewRejected, reasonReviewMismatch, reasonReviewForbidden, reasonSigningKeyUnknown,
+	reasonPodNotBound, reasonNodeNotBound,
 }
 
 // An inputError is a malformed request: HTTP 400 with this message, which

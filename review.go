@@ -171,7 +171,7 @@ func cacheableAnswer(st *authv1.TokenReviewStatus) (*authv1.TokenReviewStatus, b
 	for _, a := range st.Audiences {
 		size += len(a) + stringOverhead
 	}
-	for _, k := range []string{extraPodName, extraPodUID} {
+	for _, k := range []string{extraPodName, extraPodUID, extraNodeName} {
 		if v := st.User.Extra[k]; len(v) > 0 {
 			if kept.User.Extra == nil {
 				kept.User.Extra = map[string]authv1.ExtraValue{}

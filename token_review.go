@@ -53,6 +53,7 @@ func reviewResult(out *authv1.TokenReview, err error) string {
 type reviewedIdentity struct {
 	namespace, name, uid string
 	podName, podUID      string
+	nodeName             string
 }
 
 // checkReview holds the TokenReview answer against the token's claims: the
@@ -94,6 +95,7 @@ func checkReview(st *authv1.TokenReviewStatus, claimed serviceAccount, asked []s
 		uid:       st.User.UID,
 		podName:   firstExtra(st.User.Extra, extraPodName),
 		podUID:    firstExtra(st.User.Extra, extraPodUID),
+		nodeName:  firstExtra(st.User.Extra, extraNodeName),
 	}, nil
 }
 

@@ -57,8 +57,8 @@ func (m *mount) checkEventually(t *testing.T, name, status string) checkAnswer {
 }
 
 // On the suite's setup, with every feature that needs a check in use (a
-// namespace selector, annotations as alias metadata, an enforced issuer,
-// pem_keys), every check applies and passes against the real apiserver;
+// namespace selector, annotations as alias metadata, a pod selector, an
+// enforced issuer, pem_keys), every check applies and passes against the real apiserver;
 // cluster_keys, which applies only to hybrid roles that fetch the cluster's
 // keys, is skipped here and passes on a second mount that has one.
 func TestConfigCheckPasses(t *testing.T) {
@@ -76,6 +76,7 @@ func TestConfigCheckPasses(t *testing.T) {
 		"bound_service_account_namespace_selector": `{"matchLabels":{"e2e-check":"yes"}}`,
 		"audience": "vault",
 	})
+	m.bindRole(t, "pod-bound", w, map[string]any{"bound_pod_label_selector": `{"matchLabels":{"app":"web"}}`})
 
 	a := m.configCheck(t)
 	for _, name := range a.names {
@@ -87,7 +88,7 @@ func TestConfigCheckPasses(t *testing.T) {
 			t.Errorf("%s: %s, want %s: %s (fix: %s)", name, c.Str("status"), want, c.Str("detail"), c.Str("fix"))
 		}
 	}
-	if want := "ok: 10 checks passed, 1 skipped"; a.verdict != want {
+	if want := "ok: 11 checks passed, 1 skipped"; a.verdict != want {
 		t.Fatalf("verdict %q, want %q: %s", a.verdict, want, a.reply)
 	}
 	if strings.Contains(string(a.reply.Raw), strings.Split(stk.ReviewerJWT, ".")[2]) {
@@ -111,7 +112,7 @@ func TestConfigCheckPasses(t *testing.T) {
 	if keys.Str("status") != "passed" || !strings.Contains(keys.Str("detail"), "the issuer the cluster announces ("+stk.SAIssuer+")") {
 		t.Fatalf("cluster_keys: %s", a.reply)
 	}
-	if want := "ok: 7 checks passed, 4 skipped"; a.verdict != want {
+	if want := "ok: 7 checks passed, 5 skipped"; a.verdict != want {
 		t.Fatalf("verdict %q, want %q: %s", a.verdict, want, a.reply)
 	}
 	h.mustLogin(t, "fast", vaultToken(t, w))

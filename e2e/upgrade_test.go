@@ -157,6 +157,10 @@ func TestUpgradeFromBuiltinAndBack(t *testing.T) {
 	m.bindRole(t, "storm", doomed, map[string]any{"review_mode": "hybrid", "review_cache_ttl": "5m", "local_max_token_age": "1h"})
 	stormJWT := vaultToken(t, doomed)
 	m.mustLogin(t, "storm", stormJWT)
+	// A role bound to a pod that does not exist: the plugin refuses every
+	// login through it; the built-in method ignores the pod fields.
+	m.bindRole(t, "pod-bound", w, map[string]any{"bound_pod_names": "no-such-pod", "token_bound_to_workload": true})
+	realstack.ExpectDenied(t, m.login(t, "pod-bound", vaultToken(t, w)))
 	switchMount(ctx, t, m, builtinVersion)
 	a = m.mustLogin(t, "written-by-plugin", vaultToken(t, w))
 	if got := a.Strs("token_policies"); !slices.Equal(got, []string{"default", "from-plugin"}) {
@@ -164,6 +168,14 @@ func TestUpgradeFromBuiltinAndBack(t *testing.T) {
 	}
 	if got := entityAlias(t, m, a.Str("entity_id")).Str("name"); got != w.Namespace+"/"+w.SA.Name {
 		t.Errorf("built-in alias name for the plugin's role = %q, want %s/%s", got, w.Namespace, w.SA.Name)
+	}
+
+	m.mustLogin(t, "pod-bound", vaultToken(t, w))
+	podRole := readJSON(t, "auth/"+path+"/role/pod-bound")
+	for _, k := range []string{"bound_pod_names", "token_bound_to_workload"} {
+		if _, ok := podRole[k]; ok {
+			t.Errorf("the built-in method reads %s of the plugin's role: %v", k, podRole)
+		}
 	}
 
 	// Switched back, the review settings are ignored: the built-in method

@@ -30,8 +30,9 @@ const (
 )
 
 // reviewerLookups is the cluster role that lets a reviewer read namespace
-// labels (namespace selectors) and service-account annotations (alias
-// metadata), which system:auth-delegator does not cover.
+// labels (namespace selectors), service-account annotations (alias
+// metadata) and pods (pod bindings, token_bound_to_workload), which
+// system:auth-delegator does not cover.
 func (s *Stack) reviewerLookups() string { return "kubeauth-" + s.Suite + "-reviewer-lookups" }
 
 // createReviewer creates the reviewer service account in a namespace of its
@@ -46,7 +47,7 @@ func (s *Stack) createReviewer(ctx context.Context) (string, error) {
 	if _, err := s.Kube.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: s.reviewerLookups()},
 		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{""}, Resources: []string{"namespaces", "serviceaccounts"}, Verbs: []string{"get"}},
+			{APIGroups: []string{""}, Resources: []string{"namespaces", "serviceaccounts", "pods"}, Verbs: []string{"get"}},
 		},
 	}, metav1.CreateOptions{}); err != nil {
 		return "", fmt.Errorf("creating cluster role %s: %w", s.reviewerLookups(), err)

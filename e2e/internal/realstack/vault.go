@@ -140,6 +140,10 @@ func (v Vault) Do(ctx context.Context, client *http.Client, method, path string,
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+		if method == http.MethodPatch {
+			// Vault takes a PATCH only as a JSON merge patch.
+			req.Header.Set("Content-Type", "application/merge-patch+json")
+		}
 	}
 	start := time.Now()
 	resp, err := client.Do(req)

@@ -1,0 +1,216 @@
+package kubeauth
+
+import (
+	"net/http"
+	"slices"
+	"testing"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// patch sends a PATCH with a JSON merge patch body, as `vault patch` does.
+func (e *testEnv) patch(path string, data map[string]any) (*logical.Response, error) {
+	e.t.Helper()
+	return e.do(logical.PatchOperation, path, data)
+}
+
+func statusOf(resp *logical.Response, err error) int {
+	code, _ := logical.RespondErrorCommon(&logical.Request{Operation: logical.PatchOperation}, resp, err)
+	if code == 0 && resp != nil {
+		if c, ok := resp.Data[logical.HTTPStatusCode].(int); ok {
+			return c
+		}
+	}
+	return code
+}
+
+func TestRolePatchChangesOnlyWhatItSends(t *testing.T) {
+	e := configured(t)
+	e.writeRole(testRole, map[string]any{
+		"token_policies": "a,b", "token_ttl": "1h", "review_mode": "cached",
+		"bound_pod_names": "web-*", "alias_metadata": map[string]any{"team": "x", "env": "prod"},
+	})
+	before := e.mustDo(logical.ReadOperation, "role/"+testRole, nil).Data
+
+	resp, err := e.patch("role/"+testRole, map[string]any{
+		"token_ttl":       "30m",
+		"review_mode":     nil, // back to unset
+		"bound_pod_names": nil,
+		"alias_metadata":  map[string]any{"env": nil, "owner": "ops"}, // merged member by member
+	})
+	if err != nil || (resp != nil && resp.IsError()) {
+		t.Fatalf("patch: %v %#v", err, resp)
+	}
+	after := e.mustDo(logical.ReadOperation, "role/"+testRole, nil).Data
+	if after["token_ttl"] != int64(1800) {
+		t.Errorf("token_ttl %v, want 1800", after["token_ttl"])
+	}
+	for _, k := range []string{"token_policies", "bound_service_account_names", "bound_service_account_namespaces", "audience", "token_max_ttl"} {
+		if !equalJSONish(before[k], after[k]) {
+			t.Errorf("%s changed from %v to %v", k, before[k], after[k])
+		}
+	}
+	md := after["alias_metadata"].(map[string]string)
+	if md["team"] != "x" || md["owner"] != "ops" || md["env"] != "" {
+		t.Errorf("alias_metadata %v, want team=x owner=ops", md)
+	}
+	raw := e.rawEntry(rolePrefix + testRole)
+	for _, k := range []string{"review_mode", "bound_pod_names"} {
+		if _, ok := raw[k]; ok {
+			t.Errorf("%s sent as null is still stored: %v", k, raw)
+		}
+	}
+}
+
+func equalJSONish(a, b any) bool {
+	as, aok := a.([]string)
+	bs, bok := b.([]string)
+	if aok && bok {
+		return slices.Equal(as, bs)
+	}
+	return a == b
+}
+
+func TestRolePatchInvalidStoresNothing(t *testing.T) {
+	e := configured(t)
+	before := e.rawEntry(rolePrefix + testRole)
+	for _, tc := range []struct {
+		name string
+		data map[string]any
+		want string
+	}{
+		{"bad value", map[string]any{"bound_pod_label_selector": "{}"}, "selects every pod"},
+		{"whole role invalid", map[string]any{"bound_service_account_names": nil}, "bound_service_account_names: is required"},
+		{"unparsable", map[string]any{"token_ttl": "soon"}, "token_ttl"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := e.patch("role/"+testRole, tc.data)
+			requireBadRequest(t, resp, err, tc.want)
+			if after := e.rawEntry(rolePrefix + testRole); !equalMaps(before, after) {
+				t.Fatalf("stored after an invalid patch:\n%v\n%v", before, after)
+			}
+		})
+	}
+}
+
+func equalMaps(a, b map[string]any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if !equalJSONishAny(v, b[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+func equalJSONishAny(a, b any) bool {
+	switch av := a.(type) {
+	case []any:
+		bv, ok := b.([]any)
+		if !ok || len(av) != len(bv) {
+			return false
+		}
+		for i := range av {
+			if !equalJSONishAny(av[i], bv[i]) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		bv, ok := b.(map[string]any)
+		return ok && equalMaps(av, bv)
+	}
+	return a == b
+}
+
+func TestPatchMissingIs404(t *testing.T) {
+	e := newTestEnv(t)
+	for _, path := range []string{"role/nope", "config"} {
+		resp, err := e.patch(path, map[string]any{"token_ttl": "1h", "issuer": "x"})
+		if code := statusOf(resp, err); code != http.StatusNotFound {
+			t.Errorf("PATCH %s: status %d, want 404 (resp=%#v err=%v)", path, code, resp, err)
+		}
+	}
+	if e.rawEntry(rolePrefix+"nope") != nil || e.rawEntry(configPath) != nil {
+		t.Fatal("a PATCH created something")
+	}
+}
+
+func TestConfigPatch(t *testing.T) {
+	e := configured(t)
+	e.writeConfig(map[string]any{"issuer": testIssuer, "disable_iss_validation": false})
+
+	resp, err := e.patch("config", map[string]any{"use_annotations_as_alias_metadata": true})
+	if err != nil || (resp != nil && resp.IsError()) {
+		t.Fatalf("patch: %v %#v", err, resp)
+	}
+	raw := e.rawEntry(configPath)
+	if raw["use_annotations_as_alias_metadata"] != true || raw["issuer"] != testIssuer ||
+		raw["disable_iss_validation"] != false || raw["token_reviewer_jwt"] != testReviewer || raw["host"] != e.kube.srv.URL {
+		t.Fatalf("stored %v", raw)
+	}
+	// Logins still work with the kept reviewer JWT.
+	if resp, err := e.login(testRole, e.token()); err != nil || resp.Auth == nil {
+		t.Fatalf("login after the patch: %v %#v", err, resp)
+	}
+
+	// null returns a field to its default: disable_iss_validation's is true.
+	e.mustDo(logical.PatchOperation, "config", map[string]any{"disable_iss_validation": nil})
+	if raw := e.rawEntry(configPath); raw["disable_iss_validation"] != true {
+		t.Errorf("disable_iss_validation %v after null, want the default true", raw["disable_iss_validation"])
+	}
+
+	// The reviewer JWT is replaced, then cleared, without being read back.
+	e.kube.setReviewerToken("rotated-token")
+	e.mustDo(logical.PatchOperation, "config", map[string]any{"token_reviewer_jwt": "rotated-token"})
+	if raw := e.rawEntry(configPath); raw["token_reviewer_jwt"] != "rotated-token" {
+		t.Fatalf("token_reviewer_jwt %v", raw["token_reviewer_jwt"])
+	}
+	if resp, err := e.login(testRole, e.token()); err != nil || resp.Auth == nil {
+		t.Fatalf("login with the replaced reviewer: %v %#v", err, resp)
+	}
+	e.mustDo(logical.PatchOperation, "config", map[string]any{"token_reviewer_jwt": nil})
+	if raw := e.rawEntry(configPath); raw["token_reviewer_jwt"] != "" {
+		t.Fatalf("token_reviewer_jwt %v after null", raw["token_reviewer_jwt"])
+	}
+
+	// An invalid result stores nothing.
+	before := e.rawEntry(configPath)
+	resp, err = e.patch("config", map[string]any{"kubernetes_host": nil})
+	requireBadRequest(t, resp, err, "kubernetes_host")
+	if after := e.rawEntry(configPath); !equalMaps(before, after) {
+		t.Fatalf("stored after an invalid patch:\n%v\n%v", before, after)
+	}
+}
+
+// The OpenAPI document lists the patch operations.
+func TestPatchInOpenAPI(t *testing.T) {
+	conf := logical.TestBackendConfig()
+	conf.StorageView = &logical.InmemStorage{}
+	conf.System.(*logical.StaticSystemView).PluginEnvironment = &logical.PluginEnvironment{VaultVersion: "v1.21.1"}
+	b := newBackend()
+	if err := b.Setup(t.Context(), conf); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := b.HandleRequest(t.Context(), &logical.Request{Operation: logical.HelpOperation, Path: "", Storage: conf.StorageView})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, ok := resp.Data["openapi"].(*framework.OASDocument)
+	if !ok {
+		t.Fatalf("no OpenAPI document: %#v", resp.Data)
+	}
+	for _, path := range []string{"/role/{name}", "/config"} {
+		item := doc.Paths[path]
+		if item == nil || item.Patch == nil {
+			t.Errorf("%s has no patch operation in the OpenAPI document", path)
+			continue
+		}
+		if item.Patch.OperationID == "" {
+			t.Errorf("%s: patch has no operation id", path)
+		}
+	}
+}

@@ -1,0 +1,61 @@
+package kubeauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// checkWorkload is token_bound_to_workload at renewal: the Vault token
+// lives only as long as the workload that logged in. The service account
+// must still exist with the UID the token was issued to and, for a login
+// with a pod-bound token, the pod with its name and UID. The login JWT is
+// long gone, so the lookups need a reviewer credential.
+func (b *backend) checkWorkload(ctx context.Context, s logical.Storage, md map[string]string) error {
+	state, err := b.currentState(ctx, s)
+	if err != nil {
+		return err
+	}
+	if state == nil {
+		return errors.New("the auth method is not configured")
+	}
+	defer state.release()
+	if _, selfReview := state.kube.credential.(loginJWTCredential); selfReview {
+		return errors.New("the workload cannot be looked up without a reviewer credential (token_reviewer_jwt)")
+	}
+	return checkWorkloadAlive(ctx, state.kube, md)
+}
+
+// checkWorkloadAlive looks up the workload a token's metadata names.
+func checkWorkloadAlive(ctx context.Context, kube *kubeClient, md map[string]string) error {
+	ns, name, uid := md[metaSANamespace], md[metaSAName], md[metaSAUID]
+	got, err := kube.serviceAccountUID(ctx, ns, name)
+	switch {
+	case apiStatus(err) == http.StatusNotFound:
+		return fmt.Errorf("service account %s/%s no longer exists", ns, name)
+	case err != nil:
+		return fmt.Errorf("service account %s/%s could not be looked up: %w", ns, name,
+			credentialFault(kube, err, "get on serviceaccounts"))
+	case got != uid:
+		return fmt.Errorf("service account %s/%s was deleted and recreated: its UID is %q, the token was issued to %q",
+			ns, name, got, uid)
+	}
+	podName, podUID := md[metaPodName], md[metaPodUID]
+	if podName == "" {
+		return nil // the login's token was not bound to a pod
+	}
+	pod, err := kube.pod(ctx, "", ns, podName)
+	switch {
+	case apiStatus(err) == http.StatusNotFound:
+		return fmt.Errorf("pod %s/%s no longer exists", ns, podName)
+	case err != nil:
+		return fmt.Errorf("pod %s/%s could not be looked up: %w", ns, podName, credentialFault(kube, err, "get on pods"))
+	case string(pod.UID) != podUID:
+		return fmt.Errorf("pod %s/%s was deleted and recreated: its UID is %q, the token was issued to %q",
+			ns, podName, pod.UID, podUID)
+	}
+	return nil
+}
