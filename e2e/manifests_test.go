@@ -113,7 +113,7 @@ func TestManifestsReviewer(t *testing.T) {
 	m.mustLogin(t, "selected", vaultToken(t, good))
 	realstack.ExpectDenied(t, m.login(t, "selected", vaultToken(t, elsewhere)))
 
-	// The pod role admits the labelled pod's token, not a token bound to
+	// The pod role admits the labeled pod's token, not a token bound to
 	// no pod.
 	m.mustLogin(t, "pod", podToken(t, pod))
 	realstack.ExpectDenied(t, m.login(t, "pod", vaultToken(t, good)))
