@@ -6,28 +6,49 @@ BINARY   := bin/vault-plugin-auth-kubernetes
 # The version Vault's catalog records; must be a v-prefixed semantic version
 # or `vault plugin register -version=...` rejects it.
 VERSION  ?= v0.1.0
-LDFLAGS  := -s -w -X $(MODULE).Version=$(VERSION)
+# The same flags as scripts/release: `make build` gives the released bytes
+# for this machine's platform (e2e checks the two agree).
+LDFLAGS  := -s -w -buildid= -X $(MODULE).Version=$(VERSION)
 GO       ?= go
 # golangci-lint v2, run through the module proxy so nothing needs installing.
 GOLANGCI ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit-test fuzz-smoke fuzz e2e-test ops-test test-ops lint fmt fmt-check vet tidy-check bench bench-unit print-version clean
+.PHONY: all build release image image-check test unit-test fuzz-smoke fuzz e2e-test ops-test test-ops lint fmt fmt-check vet tidy-check bench bench-unit print-version clean
 
 all: build
 
 ## build: compile the plugin into bin/
 build:
 	@mkdir -p bin
-	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BINARY) ./cmd/vault-plugin-auth-kubernetes
+	$(GO) build -trimpath -buildvcs=false -ldflags "$(LDFLAGS)" -o $(BINARY) ./cmd/vault-plugin-auth-kubernetes
+
+## release: reproducible release artifacts in $(DIST) for RELEASE_PLATFORMS: per platform
+## vault-plugin-auth-kubernetes_<version without v>_<os>_<arch>.zip and the binary unpacked
+## beside it, and vault-plugin-auth-kubernetes_<version without v>_SHA256SUMS (scripts/release)
+DIST ?= dist
+RELEASE_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+release:
+	$(GO) run ./scripts/release -version $(VERSION) -out $(DIST) -platforms "$(RELEASE_PLATFORMS)"
+
+## image: the OCI image (linux/amd64, linux/arm64) as an OCI layout in $(DIST), built from
+## the release binaries without a container daemon (tools/image, a module of its own)
+image: release
+	cd tools/image && $(GO) run . -dist $(CURDIR)/$(DIST) -version $(VERSION)
+
+## image-check: open the image and check each binary against SHA256SUMS, its ELF
+## architecture, and that this machine's runs -version and -install
+image-check: image
+	cd tools/image && $(GO) vet ./... && KUBEAUTH_DIST=$(CURDIR)/$(DIST) KUBEAUTH_VERSION=$(VERSION) $(GO) test -count=1 ./...
 
 ## print-version: the version `make build` stamps into the binary
 print-version:
 	@echo $(VERSION)
 
-## test: everything CI runs (format, vet, unit tests with -race, every fuzz target briefly, end-to-end tests)
-test: fmt-check vet unit-test fuzz-smoke e2e-test ops-test
+## test: everything CI runs (format, vet, unit tests with -race, every fuzz target briefly,
+## the release and its image checked, end-to-end tests)
+test: fmt-check vet unit-test fuzz-smoke image-check e2e-test ops-test
 
 ## unit-test: the plugin's unit tests with the race detector, and the load tool's
 unit-test:
@@ -46,10 +67,10 @@ fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh '$(FUZZ)'
 
 ## e2e-test: the plugin inside a real Vault against a real kube-apiserver, scraped by a
-## real Prometheus (e2e/ is its own module; it starts and stops a stack of its own, see
+## real Prometheus, installed from the release as the README says (e2e/ is its own module; it starts and stops a stack of its own, see
 ## e2e/README.md). Only the module's root package: e2e/ops is ops-test's, and the two
 ## suites run one after the other so neither's timing checks see the other's load.
-e2e-test: build stack stack-prometheus
+e2e-test: build release stack stack-prometheus
 	cd e2e && $(GO) vet ./... && $(GO) test -count=1 -timeout 30m .
 
 ## ops-test: restarts, upgrades, switch-over, a 3-node Raft cluster, Kubernetes API
@@ -70,6 +91,7 @@ lint:
 	$(GOLANGCI) run ./...
 	cd e2e && $(GOLANGCI) run --config ../.golangci.yml ./...
 	cd bench && $(GOLANGCI) run --config ../.golangci.yml ./...
+	cd tools/image && $(GOLANGCI) run --config ../../.golangci.yml ./...
 
 ## fmt: rewrite Go files with gofmt
 fmt:
@@ -92,6 +114,6 @@ bench-unit:
 	$(GO) test -run '^$$' -bench 'BenchmarkLogin|BenchmarkTokenReviewOnly' -benchmem -count 5 .
 
 clean:
-	rm -rf bin
+	rm -rf bin $(DIST)
 
 -include scripts/stack.mk

@@ -27,11 +27,19 @@ func newLogger(w io.Writer) hclog.Logger {
 func main() {
 	flags := flag.NewFlagSet(os.Args[0], flag.ContinueOnError)
 	showVersion := flags.Bool("version", false, "print the plugin version and exit")
+	installDir := flags.String("install", "", "copy this binary into `DIR` (Vault's plugin_directory) as "+installName+", print its SHA-256 and exit")
 	if err := flags.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
 	if *showVersion {
 		fmt.Println(kubeauth.Version)
+		return
+	}
+	if isFlagSet(flags, "install") {
+		if err := runInstall(*installDir, os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "install:", err)
+			os.Exit(1)
+		}
 		return
 	}
 
@@ -55,4 +63,11 @@ func main() {
 		logger.Error("plugin shutting down", "error", err)
 		os.Exit(1)
 	}
+}
+
+// isFlagSet reports whether the command line set the flag, even to "".
+func isFlagSet(flags *flag.FlagSet, name string) bool {
+	set := false
+	flags.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

@@ -41,6 +41,10 @@ type Stack struct {
 	// stack component runs them.
 	PrometheusBin, PromtoolBin string
 
+	// KubectlBin and Kubeconfig run the stack's kubectl as its admin, the
+	// way an operator applies manifests.
+	KubectlBin, Kubeconfig string
+
 	// ReviewerJWT is a day-long token of the token reviewer Start creates.
 	ReviewerJWT string
 
@@ -113,7 +117,7 @@ func (s *Stack) Script(out io.Writer, name string, args ...string) error {
 // loadEnv reads the env file stack-up.sh wrote by letting bash source it,
 // so its quoting rules are bash's own.
 func (s *Stack) loadEnv() error {
-	keys := []string{"VAULT_ADDR", "VAULT_TOKEN", "VAULT_BIN", "VAULT_PLUGIN_DIR", "KUBECONFIG", "PROMETHEUS_BIN", "PROMTOOL_BIN",
+	keys := []string{"VAULT_ADDR", "VAULT_TOKEN", "VAULT_BIN", "VAULT_PLUGIN_DIR", "KUBECONFIG", "KUBECTL_BIN", "PROMETHEUS_BIN", "PROMTOOL_BIN",
 		"KUBE_HOST", "KUBE_CA_FILE", "KUBE_ADMIN_CERT", "KUBE_ADMIN_KEY",
 		"KUBE_SA_ISSUER", "KUBE_SA_SIGNING_KEY", "KUBE_SA_PUBLIC_KEY"}
 	script := `. "$1" || exit 1; shift; for k in "$@"; do printf '%s=%s\0' "$k" "${!k}"; done`
@@ -134,6 +138,7 @@ func (s *Stack) loadEnv() error {
 	s.VaultBin, s.PluginDir = env["VAULT_BIN"], env["VAULT_PLUGIN_DIR"]
 	s.PrometheusBin, s.PromtoolBin = env["PROMETHEUS_BIN"], env["PROMTOOL_BIN"]
 	s.KubeHost, s.SAIssuer = env["KUBE_HOST"], env["KUBE_SA_ISSUER"]
+	s.KubectlBin, s.Kubeconfig = env["KUBECTL_BIN"], env["KUBECONFIG"]
 	s.AdminCert, s.AdminKey = env["KUBE_ADMIN_CERT"], env["KUBE_ADMIN_KEY"]
 	ca, err := os.ReadFile(env["KUBE_CA_FILE"])
 	if err != nil {
