@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/hashicorp/vault/sdk/logical"
 	authv1 "k8s.io/api/authentication/v1"
 )
@@ -178,31 +177,7 @@ func TestExplainRefusals(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := configured(t)
-			if tc.config != nil {
-				cfg := map[string]any{}
-				for k, v := range tc.config {
-					if v == "signer.pub" {
-						v = readTestdata(t, "signer.pub")
-					}
-					cfg[k] = v
-				}
-				e.writeConfig(cfg)
-			}
-			if tc.role != nil {
-				e.writeRole(testRole, tc.role)
-			}
-			if tc.kube != nil {
-				tc.kube(e.kube)
-			}
-			claims := tokenClaims(testNamespace, testSAName, testSAUID, "vault")
-			if tc.claims != nil {
-				tc.claims(claims)
-			}
-			key := e.signer
-			if tc.key != "" {
-				key = privateKey(t, tc.key)
-			}
-			token := signJWT(t, key, jose.RS256, claims)
+			token := refusalSetup{tc.config, tc.role, tc.claims, tc.key, tc.kube}.apply(t, e)
 			if tc.reason == reasonAlgorithm {
 				token = hmacToken(t)
 			}

@@ -265,32 +265,9 @@ func TestLoginRefusals(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := configured(t)
-			if tc.config != nil {
-				cfg := map[string]any{}
-				for k, v := range tc.config {
-					if v == "signer.pub" {
-						v = readTestdata(t, "signer.pub")
-					}
-					cfg[k] = v
-				}
-				e.writeConfig(cfg)
-			}
-			if tc.role != nil {
-				e.writeRole(testRole, tc.role)
-			}
-			if tc.kube != nil {
-				tc.kube(e.kube)
-			}
-			claims := tokenClaims(testNamespace, testSAName, testSAUID, "vault")
-			if tc.claims != nil {
-				tc.claims(claims)
-			}
-			key := e.signer
-			if tc.key != "" {
-				key = privateKey(t, tc.key)
-			}
+			token := refusalSetup{tc.config, tc.role, tc.claims, tc.key, tc.kube}.apply(t, e)
 			before := e.kube.reviews.Load()
-			resp, err := e.login(testRole, signJWT(t, key, jose.RS256, claims))
+			resp, err := e.login(testRole, token)
 			e.requireDenied(resp, err, tc.reason)
 			if reviewed := e.kube.reviews.Load() > before; reviewed != tc.reviewed {
 				t.Fatalf("TokenReview called: %v, want %v", reviewed, tc.reviewed)
@@ -559,4 +536,45 @@ func TestLoginRenewNamespaceSelector(t *testing.T) {
 	if err := renew(); err == nil || !strings.Contains(err.Error(), "no longer binds") {
 		t.Fatalf("renew after relabel: %v", err)
 	}
+}
+
+// refusalSetup is what a refusal case changes from the configured
+// environment: config and role fields, the fake API server, the claims and
+// the signing key of the token it then mints.
+type refusalSetup struct {
+	config, role map[string]any
+	claims       func(c map[string]any)
+	key          string // testdata signing key; default the trusted one
+	kube         func(f *fakeKube)
+}
+
+// apply makes the changes to e and returns the token to present. A config
+// value "signer.pub" stands for that testdata key's PEM.
+func (s refusalSetup) apply(t *testing.T, e *testEnv) string {
+	t.Helper()
+	if s.config != nil {
+		cfg := map[string]any{}
+		for k, v := range s.config {
+			if v == "signer.pub" {
+				v = readTestdata(t, "signer.pub")
+			}
+			cfg[k] = v
+		}
+		e.writeConfig(cfg)
+	}
+	if s.role != nil {
+		e.writeRole(testRole, s.role)
+	}
+	if s.kube != nil {
+		s.kube(e.kube)
+	}
+	claims := tokenClaims(testNamespace, testSAName, testSAUID, "vault")
+	if s.claims != nil {
+		s.claims(claims)
+	}
+	key := e.signer
+	if s.key != "" {
+		key = privateKey(t, s.key)
+	}
+	return signJWT(t, key, jose.RS256, claims)
 }
