@@ -21,21 +21,8 @@ func pathExplain(b *backend) *framework.Path {
 			OperationVerb:   "explain",
 			OperationSuffix: "login",
 		},
-		Fields: map[string]*framework.FieldSchema{
-			"role": {
-				Type:        framework.TypeString,
-				Description: "Name of the role the login would use.",
-				Required:    true,
-			},
-			"jwt": {
-				Type:        framework.TypeString,
-				Description: "The service-account JWT the login would present. It is never returned or logged.",
-				Required:    true,
-				DisplayAttrs: &framework.DisplayAttributes{
-					Sensitive: true,
-				},
-			},
-		},
+		Fields: loginFields("Name of the role the login would use.",
+			"The service-account JWT the login would present. It is never returned or logged."),
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.UpdateOperation: &framework.PathOperation{
 				Callback: b.pathExplain,

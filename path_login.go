@@ -12,6 +12,24 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
+// loginFields are the inputs of a login, and so of explain, which takes
+// exactly what a login takes.
+func loginFields(roleDesc, jwtDesc string) map[string]*framework.FieldSchema {
+	return map[string]*framework.FieldSchema{
+		"role": {
+			Type:        framework.TypeString,
+			Description: roleDesc,
+			Required:    true,
+		},
+		"jwt": {
+			Type:         framework.TypeString,
+			Description:  jwtDesc,
+			Required:     true,
+			DisplayAttrs: &framework.DisplayAttributes{Sensitive: true},
+		},
+	}
+}
+
 func pathLogin(b *backend) *framework.Path {
 	return &framework.Path{
 		Pattern: "login$",
@@ -19,21 +37,7 @@ func pathLogin(b *backend) *framework.Path {
 			OperationPrefix: "kubernetes",
 			OperationVerb:   "login",
 		},
-		Fields: map[string]*framework.FieldSchema{
-			"role": {
-				Type:        framework.TypeString,
-				Description: "Name of the role to log in with.",
-				Required:    true,
-			},
-			"jwt": {
-				Type:        framework.TypeString,
-				Description: "The service-account JWT to authenticate with.",
-				Required:    true,
-				DisplayAttrs: &framework.DisplayAttributes{
-					Sensitive: true,
-				},
-			},
-		},
+		Fields: loginFields("Name of the role to log in with.", "The service-account JWT to authenticate with."),
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.UpdateOperation: &framework.PathOperation{
 				Callback: b.pathLogin,
