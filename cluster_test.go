@@ -3,6 +3,7 @@ package kubeauth
 import (
 	"crypto"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"net/http"
@@ -480,4 +481,59 @@ func mergeMaps(a, b map[string]any) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// clusterCheck reads cluster/<name>/check as a client decodes it.
+func (c *clusterEnv) clusterCheck(t *testing.T, name string) checkAnswer {
+	t.Helper()
+	resp := c.mustDo(logical.ReadOperation, "cluster/"+name+"/check", nil)
+	raw, err := json.Marshal(resp.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := checkAnswer{raw: string(raw)}
+	if err := json.Unmarshal(raw, &a); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// cluster_choice says how a cluster's tokens are told from the others',
+// and fails when they cannot be.
+func TestClusterChoiceCheck(t *testing.T) {
+	single := configured(t)
+	for _, ch := range single.configCheck(t).Checks {
+		if ch.Name == checkNameClusterChoice {
+			t.Fatal("a mount with config alone has a cluster_choice check")
+		}
+	}
+
+	c := newClusterEnv(t, eastIssuer)
+	c.writeEast(nil)
+	east := c.clusterCheck(t, "east").get(t, checkNameClusterChoice)
+	if east.Status != checkPassed || !strings.Contains(east.Detail, "no other cluster has it") || east.Data["issuer"] != eastIssuer {
+		t.Errorf("distinct issuers: %+v", east)
+	}
+
+	shared := newClusterEnv(t, testIssuer)
+	shared.writeEast(nil)
+	for _, name := range []string{"east", defaultCluster} {
+		got := shared.clusterCheck(t, name).get(t, checkNameClusterChoice)
+		if got.Status != checkPassed || !strings.Contains(got.Detail, "told apart by its 1 signing keys") {
+			t.Errorf("%s, shared issuer: %+v", name, got)
+		}
+	}
+	shared.mustDo(logical.UpdateOperation, "cluster/east-again", shared.eastConfig(nil))
+	got := shared.clusterCheck(t, "east").get(t, checkNameClusterChoice)
+	if got.Status != checkFailed || !strings.Contains(got.Detail, `"east-again"`) || !strings.Contains(got.Fix, "delete one") {
+		t.Errorf("two entries for one cluster: %+v", got)
+	}
+
+	// No issuer field and nothing to read the announced one with.
+	self := newClusterEnv(t, eastIssuer)
+	self.writeEast(map[string]any{"token_reviewer_jwt": "", "disable_local_ca_jwt": true})
+	got = self.clusterCheck(t, "east").get(t, checkNameClusterChoice)
+	if got.Status != checkFailed || !strings.Contains(got.Fix, "set issuer on cluster/east") {
+		t.Errorf("issuer unknown: %+v", got)
+	}
 }

@@ -60,6 +60,11 @@ func (b *backend) checkCluster(ctx context.Context, req *logical.Request, name s
 		}
 		results = b.runConfigChecks(ctx, st, usage)
 	}
+	if choice, ok, err := b.clusterChoiceCheck(ctx, req.Storage, name); err != nil {
+		return nil, err
+	} else if ok {
+		results = append(results, choice)
+	}
 	v := verdict(results)
 	b.Logger().Debug("config check", "cluster", name, "verdict", v)
 	checks := make([]map[string]any, len(results))
@@ -67,6 +72,22 @@ func (b *backend) checkCluster(ctx context.Context, req *logical.Request, name s
 		checks[i] = r.toMap()
 	}
 	return &logical.Response{Data: map[string]any{"verdict": v, "checks": checks}}, nil
+}
+
+// clusterChoiceCheck is the cluster_choice check, only on a mount with
+// named clusters (ok false on one with config alone, whose answer stays
+// what it was).
+func (b *backend) clusterChoiceCheck(ctx context.Context, s logical.Storage, name string) (checkResult, bool, error) {
+	names, err := b.clusterNames(ctx, s)
+	if err != nil || len(names) == 0 {
+		return checkResult{}, false, err
+	}
+	refs, err := b.mountClusters(ctx, s)
+	if err != nil {
+		return checkResult{}, false, err
+	}
+	defer releaseClusters(refs)
+	return inspectClusterChoice(ctx, name, refs), true, nil
 }
 
 // unusableConfig is the answer when no client can be built from the stored

@@ -1,0 +1,117 @@
+package kubeauth
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"fmt"
+	"slices"
+)
+
+// checkNameClusterChoice is the check, on mounts with named clusters, of
+// how a login tells this cluster's tokens from the other clusters'.
+const checkNameClusterChoice = "cluster_choice"
+
+// inspectClusterChoice says whether the cluster called name can be told
+// apart from the mount's other clusters (refs) the way a login does it: by
+// issuer, else by signing key. It reads what a login would read: the
+// issuer field or the announced issuer, and pem_keys or the published keys.
+func inspectClusterChoice(ctx context.Context, name string, refs []clusterRef) checkResult {
+	r := checkResult{name: checkNameClusterChoice, data: map[string]any{}}
+	var self *configState
+	var others []clusterRef
+	for _, ref := range refs {
+		if ref.name == name {
+			self = ref.state
+		} else {
+			others = append(others, ref)
+		}
+	}
+	if self == nil {
+		return skipped(checkNameClusterChoice, "the cluster's stored config cannot be used (see kubernetes_api)")
+	}
+	iss, err := clusterIssuer(ctx, self)
+	if err != nil {
+		r.status, r.detail = checkFailed, "logins cannot match tokens to this cluster: its issuer could not be read: "+err.Error()
+		r.fix = "set issuer on " + clusterStorageKey(name) + " to the iss of its tokens"
+		return r
+	}
+	r.data["issuer"] = iss
+	var sharing, unknown []string
+	var sharingRefs []clusterRef
+	for _, o := range others {
+		if o.err != nil {
+			unknown = append(unknown, o.name)
+			continue
+		}
+		oiss, err := clusterIssuer(ctx, o.state)
+		switch {
+		case err != nil:
+			unknown = append(unknown, o.name)
+		case oiss == iss:
+			sharing = append(sharing, o.name)
+			sharingRefs = append(sharingRefs, o)
+		}
+	}
+	r.data["clusters_sharing_issuer"] = firstN(sharing, 10)
+	r.data["clusters_issuer_unknown"] = firstN(unknown, 10)
+	if len(sharing) == 0 {
+		r.status = checkPassed
+		r.detail = fmt.Sprintf("tokens with issuer %q are matched to this cluster: no other cluster has it", iss)
+		if len(unknown) > 0 {
+			r.status = checkWarning
+			r.detail += fmt.Sprintf(", as far as can be told: the issuer of %q could not be read", unknown)
+			r.fix = "run their checks (cluster/<name>/check), or set issuer on them"
+		}
+		return r
+	}
+
+	mine, err := signingKeyIDs(ctx, self)
+	if err != nil {
+		r.status = checkFailed
+		r.detail = fmt.Sprintf("clusters %q share issuer %q, so logins tell them apart by signing key, and this cluster's keys could not be read: %v", sharing, iss, err)
+		r.fix = "set pem_keys on " + clusterStorageKey(name) + ", or give it a reviewer credential that may read /openid/v1/jwks"
+		return r
+	}
+	for _, o := range sharingRefs {
+		theirs, err := signingKeyIDs(ctx, o.state)
+		if err != nil {
+			continue // that cluster's own check reports it
+		}
+		if slices.ContainsFunc(mine, func(id string) bool { return slices.Contains(theirs, id) }) {
+			r.status = checkFailed
+			r.detail = fmt.Sprintf("cluster %q has the same issuer %q and a signing key of this cluster: their tokens are refused as cluster_ambiguous", o.name, iss)
+			r.fix = "if both entries describe one cluster, delete one; else give each cluster its own signing key"
+			return r
+		}
+	}
+	r.status = checkPassed
+	r.detail = fmt.Sprintf("clusters %q share issuer %q; this cluster's tokens are told apart by its %d signing keys, which no other cluster has", sharing, iss, len(mine))
+	return r
+}
+
+// signingKeyIDs are fingerprints of the cluster's signing keys: pem_keys,
+// else those its API server publishes (read with its reviewer credential).
+func signingKeyIDs(ctx context.Context, st *configState) ([]string, error) {
+	keys := st.keys
+	if len(keys) == 0 {
+		if !st.canFetchKeys() {
+			return nil, errNoDiscoveryCredential
+		}
+		published, err := st.kube.publishedKeys(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range published {
+			keys = append(keys, p.key)
+		}
+	}
+	ids := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if der, err := x509.MarshalPKIXPublicKey(k); err == nil {
+			sum := sha256.Sum256(der)
+			ids = append(ids, string(sum[:]))
+		}
+	}
+	return ids, nil
+}
