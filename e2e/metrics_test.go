@@ -68,7 +68,7 @@ func TestMetricsScrapedByPrometheus(t *testing.T) {
 	for _, line := range []string{
 		`kubeauth_logins_total{cluster="default",outcome="success",role="` + role + `"} 3`,
 		`kubeauth_logins_total{cluster="default",outcome="refused",role="` + role + `"} 1`,
-		`kubeauth_logins_total{cluster="default",outcome="invalid",role=""} 1`,
+		`kubeauth_logins_total{cluster="",outcome="invalid",role=""} 1`,
 		`kubeauth_refusals_total{cluster="default",reason="service_account_name_not_bound",role="` + role + `"} 1`,
 		`kubeauth_tokenreview_duration_seconds_count{cluster="default",result="authenticated"} 3`,
 		`kubeauth_logins_in_flight 0`,
