@@ -70,17 +70,24 @@ type backend struct {
 	// cannot leave one's state installed and the other's config stored.
 	// Logins never take it.
 	configMu sync.Mutex
+	// clusterBindMu is held for reading by role writes from the check that
+	// the clusters a role names exist to its storage write, and for writing
+	// by a cluster delete, which refuses while a role names the cluster.
+	clusterBindMu sync.RWMutex
 
-	// mu guards state and generation. It is never held across storage or
-	// network calls: readers take the pointer (and a use of it) and release it.
+	// mu guards slots and the cluster names. It is never held across
+	// storage or network calls: readers take a state (and a use of it) and
+	// release the lock.
 	mu sync.RWMutex
-	// state is what is derived from the stored config (parsed keys, the
-	// Kubernetes client and its TLS settings); nil until first needed and
-	// after the config changes.
-	state *configState
-	// generation counts config changes so that a lazy load that raced with a
-	// write or an invalidation does not install a stale state.
-	generation uint64
+	// slots hold, per cluster (defaultCluster for config), what is derived
+	// from its stored config; see clusters.go.
+	slots map[string]*stateSlot
+	// names are the named clusters (cluster/<name>), sorted, once listed;
+	// namesGen counts their changes so that a listing that raced with a
+	// write is not kept.
+	names       []string
+	namesLoaded bool
+	namesGen    uint64
 
 	// roleLocks serialize read-modify-write of a single role.
 	roleLocks []*locksutil.LockEntry
@@ -107,17 +114,19 @@ func newBackend() *backend {
 		requestTimeout: defaultRequestTimeout,
 		localFiles:     defaultLocalFiles(),
 		metrics:        newMetrics(),
+		slots:          map[string]*stateSlot{},
 	}
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeCredential,
 		PathsSpecial: &logical.Paths{
 			Unauthenticated: []string{"login"},
-			SealWrapStorage: []string{configPath},
+			SealWrapStorage: []string{configPath, clusterPrefix},
 		},
 		Paths: framework.PathAppend(
 			[]*framework.Path{pathConfig(b), pathConfigCheck(b), pathLogin(b), pathExplain(b), pathMetrics(b)},
 			pathRoles(b),
+			pathClusters(b),
 		),
 		AuthRenew:      b.pathLoginRenew,
 		Invalidate:     b.invalidate,
@@ -132,97 +141,29 @@ func newBackend() *backend {
 func (b *backend) invalidate(_ context.Context, key string) {
 	switch {
 	case key == configPath:
-		b.resetState()
+		b.resetState(defaultCluster)
+	case strings.HasPrefix(key, clusterPrefix):
+		b.forgetClusterNames()
+		b.resetState(strings.TrimPrefix(key, clusterPrefix))
 	case strings.HasPrefix(key, rolePrefix):
 		b.roles.forget(strings.TrimPrefix(key, rolePrefix))
 	}
 }
 
 func (b *backend) clean(context.Context) {
-	b.resetState()
+	b.mu.Lock()
+	for _, slot := range b.slots {
+		slot.replace(nil)
+	}
+	b.names, b.namesLoaded = nil, false
+	b.namesGen++
+	b.mu.Unlock()
 	b.roles.reset()
 }
 
-// resetState drops everything derived from the config; the next login
-// rebuilds it from storage.
-func (b *backend) resetState() { b.installState(nil) }
-
-// installState replaces the derived state (nil: rebuild on next use) and
-// closes the old one once the requests using it are done.
-func (b *backend) installState(s *configState) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.replaceStateLocked(s)
-}
-
-func (b *backend) replaceStateLocked(s *configState) {
-	b.generation++
-	if b.state != nil {
-		b.state.close()
-	}
-	b.state = s
-}
-
-// currentState returns the derived state, building it from storage on first
-// use and again when the pod's CA file it trusts has changed. It returns
-// (nil, nil) when the mount has no config yet. The caller must release a
-// non-nil state when its request is done with it.
+// currentState is the default cluster's state (config); see clusterState.
 func (b *backend) currentState(ctx context.Context, s logical.Storage) (*configState, error) {
-	b.mu.RLock()
-	st, gen := b.state, b.generation
-	if st != nil {
-		st.kube.acquire()
-	}
-	b.mu.RUnlock()
-
-	var cfg *kubeConfig
-	if st != nil {
-		if !usesPodCA(st.config) || !b.localFiles.caChanged(st.podCA) {
-			return st, nil
-		}
-		// The pod's CA was rotated: rebuild the client from the same
-		// config, trusting the new file.
-		cfg = st.config
-		st.release()
-	} else {
-		var err error
-		cfg, err = loadConfig(ctx, s)
-		if err != nil || cfg == nil {
-			return nil, err
-		}
-	}
-	fresh, err := b.buildState(cfg, parseStored)
-	if err != nil {
-		return nil, fmt.Errorf("the stored config is unusable: %w", err)
-	}
-	return b.adoptState(fresh, gen), nil
-}
-
-// adoptState installs st, built from what was current at generation gen,
-// unless the config changed since: then it uses the newer state, or, when
-// there is none, serves this one request with st, which closes on release.
-func (b *backend) adoptState(st *configState, gen uint64) *configState {
-	st.kube.acquire()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	switch {
-	case b.generation == gen:
-		b.replaceStateLocked(st)
-		return st
-	case b.state != nil:
-		// Installed by a config write or a concurrent login meanwhile:
-		// share it, so connections are shared too.
-		cur := b.state
-		cur.kube.acquire()
-		st.close()
-		st.release()
-		return cur
-	default:
-		// Invalidated while we read storage; what we read may be stale, so
-		// do not keep it.
-		st.close()
-		return st
-	}
+	return b.clusterState(ctx, s, defaultCluster)
 }
 
 // release ends a request's use of the state.

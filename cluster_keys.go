@@ -12,7 +12,7 @@ import (
 // newClusterKeys starts the cluster's key set for one config: the keys and
 // issuer the API server at kubernetes_host publishes, fetched with the
 // config's CA and reviewer credential.
-func (b *backend) newClusterKeys(kube *kubeClient) clusterKeySource {
+func (b *backend) newClusterKeys(kube *kubeClient, m *metrics.Cluster) clusterKeySource {
 	return clusterkeys.New(keyFetcher{kube: kube}, clusterkeys.Options{
 		Now:    func() time.Time { return b.now() },
 		Logger: b.Logger().Named("clusterkeys"),
@@ -21,7 +21,7 @@ func (b *backend) newClusterKeys(kube *kubeClient) clusterKeySource {
 			if err != nil {
 				result = metrics.RefreshFailed
 			}
-			b.metrics.KeysRefreshed(result)
+			m.KeysRefreshed(result)
 		},
 	})
 }

@@ -100,10 +100,11 @@ func (e *testEnv) request(s logical.Storage, op logical.Operation, path string, 
 func (e *testEnv) installed() *kubeConfig {
 	e.b.mu.RLock()
 	defer e.b.mu.RUnlock()
-	if e.b.state == nil {
+	slot := e.b.slots[defaultCluster]
+	if slot == nil || slot.state == nil {
 		return nil
 	}
-	return e.b.state.config
+	return slot.state.config
 }
 
 // waitOpenConns waits until the fake API server holds want client

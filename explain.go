@@ -99,6 +99,12 @@ func passedStep(name string, a *attempt) (outcome, detail string) {
 			return outcomePassed, "the token has no exp (a legacy Secret-based token: the TokenReview decides whether it is still valid)"
 		}
 		return outcomePassed, "valid until " + c.Expiry.Time().UTC().Format("2006-01-02T15:04:05Z")
+	case "cluster":
+		if a.clusters == nil {
+			return outcomeSkipped, "the mount has one cluster, config's; the role's bound_clusters include it"
+		}
+		return outcomePassed, fmt.Sprintf("the token is from cluster %q, which the role's bound_clusters %q include",
+			a.cluster, a.role.boundClusters())
 	case "issuer":
 		want := st.config.expectedIssuer()
 		if want == "" {

@@ -293,7 +293,7 @@ func FuzzStoredConfig(f *testing.F) {
 		if err := e.storage.Put(t.Context(), &logical.StorageEntry{Key: configPath, Value: stored}); err != nil {
 			t.Fatal(err)
 		}
-		e.b.resetState()
+		e.b.resetState(defaultCluster)
 		_, _ = e.do(logical.ReadOperation, "config", nil)
 		// Logins only where the stored host is the fake API server: a fuzzed
 		// host must never make the test talk to another address.

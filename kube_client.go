@@ -36,7 +36,7 @@ type kubeClientOptions struct {
 	caOrigin   string // where caPEM came from, named when TLS verification fails; "" is kubernetes_ca_cert
 	credential credentialSource
 	timeout    time.Duration
-	metrics    *metrics.Metrics // the mount's, for TokenReview latency; nil records nothing
+	metrics    *metrics.Cluster // the cluster's, for TokenReview latency; nil records nothing
 }
 
 // kubeClient is the one way the plugin talks to Kubernetes. It is built once
@@ -54,7 +54,7 @@ type kubeClient struct {
 	httpClient *http.Client
 	transport  *http.Transport
 	conns      *connSet
-	metrics    *metrics.Metrics
+	metrics    *metrics.Cluster
 
 	mu      sync.Mutex // guards users and closing
 	users   int        // requests holding the client (acquire/release)

@@ -11,6 +11,7 @@ import (
 // issuer, as the API server publishes them (internal/clusterkeys).
 type clusterKeySource interface {
 	Key(ctx context.Context, kid string) (crypto.PublicKey, error)
+	Cached(kid string) (crypto.PublicKey, bool)
 	Issuer(ctx context.Context) (string, error)
 	Close()
 }

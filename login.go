@@ -18,7 +18,14 @@ type attempt struct {
 	role     *roleEntry
 	rawJWT   string
 	conn     *logical.Connection
-	state    *configState
+	// state is the token's cluster's, once known (see cluster).
+	state *configState
+	// cluster is the name of the cluster the token comes from: set by
+	// newAttempt on a mount with only config, else by the cluster step,
+	// from one of clusters (all the mount's, which the attempt releases).
+	cluster         string
+	clusters        []clusterRef
+	clusterVerdicts []clusterVerdict // what the cluster step made of each, for explain
 
 	token   *parsedToken   // set by parse
 	claimed serviceAccount // set by identity: what the claims say
@@ -44,7 +51,8 @@ type loginStep struct {
 }
 
 // localSteps need nothing but the connection, the token and the role: no
-// call to Kubernetes. They run cheapest first, so a forged or misdirected
+// call to Kubernetes (but for a named cluster's published issuer or keys,
+// fetched once and kept, when the cluster step needs them). They run cheapest first, so a forged or misdirected
 // token is refused before any API round trip; the signature check (only
 // with pem_keys) comes last among them as the one that costs real CPU. They
 // are all that alias lookahead runs. A namespace only the selector could
@@ -54,6 +62,7 @@ func (b *backend) localSteps() []loginStep {
 		{"source_address", stepSourceAddress},
 		{"parse", stepParse},
 		{"times", b.stepTimes},
+		{"cluster", stepCluster},
 		{"issuer", stepIssuer},
 		{"audience", stepAudience},
 		{"identity", stepIdentity},
@@ -256,6 +265,7 @@ func stepAliasMetadata(ctx context.Context, a *attempt) error {
 // Metadata keys of issued tokens and entity aliases.
 const (
 	metaRole         = "role"
+	metaCluster      = "cluster"
 	metaSAName       = "service_account_name"
 	metaSANamespace  = "service_account_namespace"
 	metaSASecretName = "service_account_secret_name"
@@ -272,11 +282,17 @@ func isReservedMetadataKey(k string) bool {
 
 // aliasName is the entity alias name the role's alias_name_source asks for;
 // a role older than the field (stored with none) uses the UID, the default.
-func aliasName(r *roleEntry, sa serviceAccount) string {
-	if r.AliasNameSource == aliasNameSourceName {
-		return sa.namespace + "/" + sa.name
+// Names are unique across the mount's clusters: UIDs are, and a named
+// cluster's namespace/name is prefixed with the cluster (the default
+// cluster's are not, so entities made before a second cluster keep theirs).
+func aliasName(r *roleEntry, sa serviceAccount, cluster string) string {
+	if r.AliasNameSource != aliasNameSourceName {
+		return sa.uid
 	}
-	return sa.uid
+	if cluster != defaultCluster {
+		return cluster + "/" + sa.namespace + "/" + sa.name
+	}
+	return sa.namespace + "/" + sa.name
 }
 
 // auth is the Vault token a successful attempt earns.
@@ -300,12 +316,20 @@ func (a *attempt) auth() *logical.Auth {
 	if a.role.podBindings.used() {
 		addPodMetadata(metadata, &a.reviewed)
 	}
+	internal := map[string]interface{}{metaRole: a.roleName}
+	if a.clusters != nil {
+		// Only on a mount with named clusters: one with config alone issues
+		// exactly what Vault's method issues.
+		metadata[metaCluster] = a.cluster
+		aliasMeta[metaCluster] = a.cluster
+		internal[metaCluster] = a.cluster
+	}
 	auth := &logical.Auth{
-		InternalData: map[string]interface{}{metaRole: a.roleName},
+		InternalData: internal,
 		Metadata:     metadata,
 		DisplayName:  a.reviewed.namespace + "-" + a.reviewed.name,
 		Alias: &logical.Alias{
-			Name:     aliasName(a.role, sa),
+			Name:     aliasName(a.role, sa, a.cluster),
 			Metadata: aliasMeta,
 		},
 	}

@@ -24,15 +24,16 @@ func (b *backend) countLogin(a *attempt, err error) {
 	}
 	var ref *refusal
 	var bad *inputError
+	cluster := a.clusterName()
 	switch {
 	case err == nil:
-		b.metrics.LoginSucceeded(role)
+		b.metrics.LoginSucceeded(role, cluster)
 	case errors.As(err, &ref):
-		b.metrics.LoginRefused(role, ref.reason)
+		b.metrics.LoginRefused(role, cluster, ref.reason)
 	case errors.As(err, &bad):
-		b.metrics.LoginInvalid(role)
+		b.metrics.LoginInvalid(role, cluster)
 	default:
 		kind, _ := classifyFault(err)
-		b.metrics.LoginFaulted(role, kind)
+		b.metrics.LoginFaulted(role, cluster, kind)
 	}
 }

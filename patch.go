@@ -137,6 +137,8 @@ func (r *roleEntry) unset(field string) bool {
 		r.parsePodSelector()
 	case "token_bound_to_workload":
 		r.TokenBoundToWorkload = false
+	case "bound_clusters":
+		r.BoundClusters = nil
 	default:
 		return false
 	}
@@ -149,21 +151,30 @@ func (r *roleEntry) unset(field string) bool {
 // it, clears it with null, or leaves it. The result is validated and
 // stored as a write is.
 func (b *backend) pathConfigPatch(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	return b.patchClusterConfig(ctx, req, defaultCluster, d)
+}
+
+// patchClusterConfig is the PATCH of a cluster's config (config itself
+// for the default cluster); see pathConfigPatch.
+func (b *backend) patchClusterConfig(ctx context.Context, req *logical.Request, name string, d *framework.FieldData) (*logical.Response, error) {
 	b.configMu.Lock()
 	defer b.configMu.Unlock()
-	cfg, err := loadConfig(ctx, req.Storage)
+	cfg, err := loadClusterConfig(ctx, req.Storage, name)
 	if err != nil {
 		return nil, err
 	}
 	if cfg == nil {
-		return notFound(req, "the auth method is not configured; write the config first")
+		if name == defaultCluster {
+			return notFound(req, "the auth method is not configured; write the config first")
+		}
+		return notFound(req, "cluster "+name+" does not exist; create it with a write")
 	}
 	merged, _ := mergePatch(cfg.fields(), req.Data, d.Schema)
 	fd := &framework.FieldData{Raw: merged, Schema: d.Schema}
 	if err := fd.Validate(); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	return b.storeConfig(ctx, req, fd)
+	return b.storeClusterConfig(ctx, req, name, fd)
 }
 
 // fields is the config as a write would send it. pem_keys stored as null

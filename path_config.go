@@ -43,6 +43,8 @@ func (c *kubeConfig) expectedIssuer() string {
 // configState is everything derived from one stored config, built once and
 // shared by all logins until the config changes.
 type configState struct {
+	// name is the cluster's: defaultCluster for config's.
+	name   string
 	config *kubeConfig
 	keys   []crypto.PublicKey
 	kube   *kubeClient
@@ -65,8 +67,9 @@ const (
 	parseStored
 )
 
-// buildState parses keys and builds the Kubernetes client for cfg.
-func (b *backend) buildState(cfg *kubeConfig, mode parseMode) (*configState, error) {
+// buildState parses keys and builds the Kubernetes client for the config
+// cfg of the cluster called name.
+func (b *backend) buildState(name string, cfg *kubeConfig, mode parseMode) (*configState, error) {
 	keys, err := parsePEMKeys(cfg.PEMKeys, mode)
 	if err != nil {
 		return nil, err
@@ -75,6 +78,7 @@ func (b *backend) buildState(cfg *kubeConfig, mode parseMode) (*configState, err
 	if err != nil {
 		return nil, err
 	}
+	m := b.metrics.Cluster(name)
 	var caOrigin string
 	if podCA.exists {
 		caOrigin = "the pod's CA file " + b.localFiles.caPath() + ", or set kubernetes_ca_cert"
@@ -85,14 +89,14 @@ func (b *backend) buildState(cfg *kubeConfig, mode parseMode) (*configState, err
 		caOrigin:   caOrigin,
 		credential: b.reviewerCredential(cfg),
 		timeout:    b.requestTimeout,
-		metrics:    b.metrics,
+		metrics:    m,
 	})
 	if err != nil {
 		return nil, err
 	}
-	st := &configState{config: cfg, keys: keys, kube: kube, podCA: podCA}
-	st.loginCaches = newLoginCaches(func() time.Time { return b.now() }, kube.reviewToken, b.metrics)
-	st.clusterKeys.start = func() clusterKeySource { return b.newClusterKeys(kube) }
+	st := &configState{name: name, config: cfg, keys: keys, kube: kube, podCA: podCA}
+	st.loginCaches = newLoginCaches(func() time.Time { return b.now() }, kube.reviewToken, m)
+	st.clusterKeys.start = func() clusterKeySource { return b.newClusterKeys(kube, m) }
 	return st, nil
 }
 
@@ -153,93 +157,13 @@ func (b *backend) reviewerCredential(cfg *kubeConfig) credentialSource {
 	}
 }
 
-func loadConfig(ctx context.Context, s logical.Storage) (*kubeConfig, error) {
-	entry, err := s.Get(ctx, configPath)
-	if err != nil {
-		return nil, fmt.Errorf("reading config: %w", err)
-	}
-	if entry == nil {
-		return nil, nil
-	}
-	cfg := &kubeConfig{}
-	if err := entry.DecodeJSON(cfg); err != nil {
-		return nil, fmt.Errorf("decoding config: %w", err)
-	}
-	return cfg, nil
-}
-
 func pathConfig(b *backend) *framework.Path {
 	return &framework.Path{
 		Pattern: "config$",
 		DisplayAttrs: &framework.DisplayAttributes{
 			OperationPrefix: "kubernetes",
 		},
-		Fields: map[string]*framework.FieldSchema{
-			"kubernetes_host": {
-				Type:        framework.TypeString,
-				Description: "The Kubernetes API server: a host, a host:port pair, or an https:// URL.",
-				Required:    true,
-				DisplayAttrs: &framework.DisplayAttributes{
-					Name: "Kubernetes Host",
-				},
-			},
-			"kubernetes_ca_cert": {
-				Type: framework.TypeString,
-				Description: "PEM-encoded CA certificates that sign the API server's serving certificate. " +
-					"When unset, the pod's own CA is used inside Kubernetes (unless disable_local_ca_jwt), else the system trust store.",
-				DisplayAttrs: &framework.DisplayAttributes{
-					Name: "Kubernetes CA Certificate",
-				},
-			},
-			"token_reviewer_jwt": {
-				Type: framework.TypeString,
-				Description: "Bearer token allowed to create TokenReviews. Never returned. When unset, the pod's own " +
-					"service-account token is used inside Kubernetes (unless disable_local_ca_jwt), else the JWT being reviewed.",
-				DisplayAttrs: &framework.DisplayAttributes{
-					Name:      "Token Reviewer JWT",
-					Sensitive: true,
-				},
-			},
-			"pem_keys": {
-				Type: framework.TypeCommaStringSlice,
-				Description: "PEM-encoded public keys or certificates of the service-account signing keys. " +
-					"When set, token signatures are also verified locally before the TokenReview.",
-				DisplayAttrs: &framework.DisplayAttributes{
-					Name: "Service Account Verification Keys",
-				},
-			},
-			"issuer": {
-				Type:        framework.TypeString,
-				Description: "The issuer (iss) that tokens must carry when issuer validation is on. Defaults to " + defaultIssuer + ".",
-				DisplayAttrs: &framework.DisplayAttributes{
-					Name: "JWT Issuer",
-				},
-			},
-			"disable_iss_validation": {
-				Type:        framework.TypeBool,
-				Default:     true,
-				Description: "Skip the local issuer check; the TokenReview still verifies the token.",
-				DisplayAttrs: &framework.DisplayAttributes{
-					Name: "Disable JWT Issuer Validation",
-				},
-			},
-			"disable_local_ca_jwt": {
-				Type:        framework.TypeBool,
-				Default:     false,
-				Description: "Do not fall back to the pod's own CA certificate and service-account token when Vault runs in Kubernetes.",
-				DisplayAttrs: &framework.DisplayAttributes{
-					Name: "Disable Local CA and JWT",
-				},
-			},
-			"use_annotations_as_alias_metadata": {
-				Type: framework.TypeBool,
-				Description: "Copy the service account's " + aliasMetadataAnnotationPrefix + "* annotations into the entity alias metadata. " +
-					"The reviewer credential then also needs get on serviceaccounts.",
-				DisplayAttrs: &framework.DisplayAttributes{
-					Name: "Use Annotations As Alias Metadata",
-				},
-			},
-		},
+		Fields: configFields(),
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.UpdateOperation: &framework.PathOperation{
 				Callback: b.pathConfigWrite,
@@ -271,15 +195,90 @@ func pathConfig(b *backend) *framework.Path {
 	}
 }
 
+// configFields are the fields of config, and of each cluster/<name>.
+func configFields() map[string]*framework.FieldSchema {
+	return map[string]*framework.FieldSchema{
+		"kubernetes_host": {
+			Type:        framework.TypeString,
+			Description: "The Kubernetes API server: a host, a host:port pair, or an https:// URL.",
+			Required:    true,
+			DisplayAttrs: &framework.DisplayAttributes{
+				Name: "Kubernetes Host",
+			},
+		},
+		"kubernetes_ca_cert": {
+			Type: framework.TypeString,
+			Description: "PEM-encoded CA certificates that sign the API server's serving certificate. " +
+				"When unset, the pod's own CA is used inside Kubernetes (unless disable_local_ca_jwt), else the system trust store.",
+			DisplayAttrs: &framework.DisplayAttributes{
+				Name: "Kubernetes CA Certificate",
+			},
+		},
+		"token_reviewer_jwt": {
+			Type: framework.TypeString,
+			Description: "Bearer token allowed to create TokenReviews. Never returned. When unset, the pod's own " +
+				"service-account token is used inside Kubernetes (unless disable_local_ca_jwt), else the JWT being reviewed.",
+			DisplayAttrs: &framework.DisplayAttributes{
+				Name:      "Token Reviewer JWT",
+				Sensitive: true,
+			},
+		},
+		"pem_keys": {
+			Type: framework.TypeCommaStringSlice,
+			Description: "PEM-encoded public keys or certificates of the service-account signing keys. " +
+				"When set, token signatures are also verified locally before the TokenReview.",
+			DisplayAttrs: &framework.DisplayAttributes{
+				Name: "Service Account Verification Keys",
+			},
+		},
+		"issuer": {
+			Type:        framework.TypeString,
+			Description: "The issuer (iss) that tokens must carry when issuer validation is on. Defaults to " + defaultIssuer + ".",
+			DisplayAttrs: &framework.DisplayAttributes{
+				Name: "JWT Issuer",
+			},
+		},
+		"disable_iss_validation": {
+			Type:        framework.TypeBool,
+			Default:     true,
+			Description: "Skip the local issuer check; the TokenReview still verifies the token.",
+			DisplayAttrs: &framework.DisplayAttributes{
+				Name: "Disable JWT Issuer Validation",
+			},
+		},
+		"disable_local_ca_jwt": {
+			Type:        framework.TypeBool,
+			Default:     false,
+			Description: "Do not fall back to the pod's own CA certificate and service-account token when Vault runs in Kubernetes.",
+			DisplayAttrs: &framework.DisplayAttributes{
+				Name: "Disable Local CA and JWT",
+			},
+		},
+		"use_annotations_as_alias_metadata": {
+			Type: framework.TypeBool,
+			Description: "Copy the service account's " + aliasMetadataAnnotationPrefix + "* annotations into the entity alias metadata. " +
+				"The reviewer credential then also needs get on serviceaccounts.",
+			DisplayAttrs: &framework.DisplayAttributes{
+				Name: "Use Annotations As Alias Metadata",
+			},
+		},
+	}
+}
+
 func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
 	cfg, err := loadConfig(ctx, req.Storage)
 	if err != nil || cfg == nil {
 		return nil, err
 	}
-	// Every value as stored, as Vault's built-in method returns it: a CA
-	// written with a final newline reads back with it, and pem_keys stored
-	// as null (by old versions) reads back as null.
-	return &logical.Response{Data: map[string]interface{}{
+	return &logical.Response{Data: cfg.readData()}, nil
+}
+
+// readData is the read shape of a stored config: every value as stored, as
+// Vault's built-in method returns it (a CA written with a final newline
+// reads back with it, and pem_keys stored as null by old versions reads
+// back as null), and the reviewer JWT only as set or not.
+func (cfg *kubeConfig) readData() map[string]interface{} {
+	return map[string]interface{}{
 		"kubernetes_host":                   cfg.Host,
 		"kubernetes_ca_cert":                cfg.CACert,
 		"pem_keys":                          cfg.PEMKeys,
@@ -288,7 +287,7 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, _ *f
 		"disable_local_ca_jwt":              cfg.DisableLocalCAJwt,
 		"token_reviewer_jwt_set":            cfg.TokenReviewerJWT != "",
 		"use_annotations_as_alias_metadata": cfg.UseAnnotationsAsAliasMetadata,
-	}}, nil
+	}
 }
 
 // pathConfigWrite replaces the whole config, as Vault's kubernetes auth
@@ -299,46 +298,65 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	// is always built from what storage holds.
 	b.configMu.Lock()
 	defer b.configMu.Unlock()
-	return b.storeConfig(ctx, req, d)
+	return b.storeClusterConfig(ctx, req, defaultCluster, d)
 }
 
-// storeConfig builds the config d describes, validates it, stores it and
-// installs its state. The caller holds configMu.
-func (b *backend) storeConfig(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+// storeClusterConfig builds the config d describes for the cluster called
+// name, validates it, stores it and installs its state. The caller holds
+// configMu.
+func (b *backend) storeClusterConfig(ctx context.Context, req *logical.Request, name string, d *framework.FieldData) (*logical.Response, error) {
 	cfg, err := configFromFields(d)
 	if err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	st, err := b.buildState(cfg, parseStrict)
+	st, err := b.buildState(name, cfg, parseStrict)
 	if err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
 
-	entry, err := logical.StorageEntryJSON(configPath, cfg)
+	entry, err := logical.StorageEntryJSON(clusterStorageKey(name), cfg)
 	if err != nil {
 		st.close()
 		return nil, err
 	}
 	if err := req.Storage.Put(ctx, entry); err != nil {
 		st.close()
-		return nil, fmt.Errorf("storing config: %w", err)
+		return nil, fmt.Errorf("storing %s: %w", entry.Key, err)
 	}
-	b.installState(st)
+	b.installState(name, st)
+	if name != defaultCluster {
+		b.forgetClusterNames()
+	}
 
-	var resp *logical.Response
+	resp := &logical.Response{}
+	for _, w := range b.configWarnings(name, cfg, st) {
+		resp.AddWarning(w)
+	}
+	if len(resp.Warnings) == 0 {
+		return nil, nil
+	}
+	return resp, nil
+}
+
+// configWarnings are valid but probably unintended settings of a cluster's
+// config.
+func (b *backend) configWarnings(name string, cfg *kubeConfig, st *configState) []string {
+	var w []string
 	if cfg.CACert == "" && !st.podCA.exists && strings.HasPrefix(normalizeHostURL(cfg.Host), "https://") {
-		resp = &logical.Response{}
-		resp.AddWarning("kubernetes_ca_cert is not set: the API server's certificate is checked against the system trust store")
+		w = append(w, "kubernetes_ca_cert is not set: the API server's certificate is checked against the system trust store")
 	}
 	// An issuer nobody checks looks like protection and is none.
 	if cfg.Issuer != "" && cfg.DisableISSValidation {
-		if resp == nil {
-			resp = &logical.Response{}
-		}
-		resp.AddWarning("issuer is set but not enforced while disable_iss_validation is true; " +
+		w = append(w, "issuer is set but not enforced while disable_iss_validation is true; "+
 			"write the config with disable_iss_validation=false to require it")
 	}
-	return resp, nil
+	// The pod's own files belong to the cluster Vault runs in, which a
+	// named cluster may well not be.
+	if _, pod := st.kube.credential.(*fileCredential); pod && name != defaultCluster {
+		w = append(w, "token_reviewer_jwt is not set: Vault's own service-account token (from its pod) is sent to "+
+			cfg.Host+"; that is right only if Vault runs in this cluster, else set token_reviewer_jwt or disable_local_ca_jwt=true")
+	}
+	return w
 }
 
 // configFromFields validates the request fields into a config. Values are

@@ -37,23 +37,31 @@ func pathConfigCheck(b *backend) *framework.Path {
 }
 
 func (b *backend) pathConfigCheckRead(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	st, err := b.currentState(ctx, req.Storage)
+	return b.checkCluster(ctx, req, defaultCluster)
+}
+
+// checkCluster holds one cluster's stored config against the live cluster,
+// with what the roles that accept its tokens need of it.
+func (b *backend) checkCluster(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+	st, err := b.clusterState(ctx, req.Storage, name)
 	var results []checkResult
 	switch {
-	case err == nil && st == nil:
+	case err == nil && st == nil && name == defaultCluster:
 		return logical.ErrorResponse("config: the auth method is not configured; write config first"), nil
+	case err == nil && st == nil:
+		return logical.ErrorResponse(fmt.Sprintf("cluster %q does not exist; write cluster/%s first", name, name)), nil
 	case err != nil:
 		results = unusableConfig(err)
 	default:
 		defer st.release()
-		usage, err := b.roleUsage(ctx, req.Storage)
+		usage, err := b.roleUsage(ctx, req.Storage, name)
 		if err != nil {
 			return nil, err
 		}
 		results = b.runConfigChecks(ctx, st, usage)
 	}
 	v := verdict(results)
-	b.Logger().Debug("config check", "verdict", v)
+	b.Logger().Debug("config check", "cluster", name, "verdict", v)
 	checks := make([]map[string]any, len(results))
 	for i, r := range results {
 		checks[i] = r.toMap()
@@ -91,7 +99,8 @@ type roleUsage struct {
 	boundToWorkload []string
 }
 
-func (b *backend) roleUsage(ctx context.Context, s logical.Storage) (roleUsage, error) {
+// roleUsage is what the roles that accept the named cluster's tokens need.
+func (b *backend) roleUsage(ctx context.Context, s logical.Storage, cluster string) (roleUsage, error) {
 	names, err := s.List(ctx, rolePrefix)
 	if err != nil {
 		return roleUsage{}, fmt.Errorf("listing roles: %w", err)
@@ -102,8 +111,8 @@ func (b *backend) roleUsage(ctx context.Context, s logical.Storage) (roleUsage, 
 		if err != nil {
 			return roleUsage{}, err
 		}
-		if r == nil {
-			continue // deleted since the list
+		if r == nil || !r.bindsCluster(cluster) {
+			continue // deleted since the list, or for other clusters
 		}
 		if r.ServiceAccountNamespaceSelector != "" {
 			u.withSelector = append(u.withSelector, name)

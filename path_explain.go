@@ -64,6 +64,9 @@ func (b *backend) pathExplain(ctx context.Context, req *logical.Request, d *fram
 		"outcome":     outcome,
 		"verdict":     verdict,
 	}
+	if a.clusters != nil {
+		data["clusters"] = a.clusterVerdicts
+	}
 	if outcome == outcomePassed {
 		data["token"] = explainToken(a)
 		data["verified_by"] = a.verifiedBy

@@ -91,18 +91,33 @@ func (b *backend) newAttempt(ctx context.Context, req *logical.Request, d *frame
 	if len(a.rawJWT) > maxJWTBytes {
 		return a, invalidInput("jwt: is %d bytes; the limit is %d bytes (64 KiB)", len(a.rawJWT), maxJWTBytes)
 	}
-	if a.state, err = b.currentState(ctx, req.Storage); err == nil && a.state == nil {
-		err = errNotConfigured
+	refs, err := b.mountClusters(ctx, req.Storage)
+	switch {
+	case err != nil:
+		return a, err
+	case len(refs) == 0:
+		return a, errNotConfigured
+	case len(refs) == 1 && refs[0].name == defaultCluster:
+		// Config alone: the token can only be the default cluster's.
+		a.cluster, a.state = defaultCluster, refs[0].state
+	default:
+		a.clusters = refs
 	}
-	return a, err
+	return a, nil
 }
 
-// release ends the attempt's use of the config state, if it got one.
+// release ends the attempt's use of the clusters' states.
 func (a *attempt) release() {
-	if a.state != nil {
+	switch {
+	case a.clusters != nil:
+		releaseClusters(a.clusters)
+	case a.state != nil:
 		a.state.release()
 	}
 }
+
+// clusterName is the token's cluster, "" until it is known.
+func (a *attempt) clusterName() string { return a.cluster }
 
 func (b *backend) pathLogin(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	defer b.metrics.LoginStarted()() // in flight until this returns
@@ -133,7 +148,7 @@ func (b *backend) pathLoginAliasLookahead(ctx context.Context, req *logical.Requ
 	if err != nil {
 		return b.loginFailed(a, err)
 	}
-	return &logical.Response{Auth: &logical.Auth{Alias: &logical.Alias{Name: aliasName(a.role, a.claimed)}}}, nil
+	return &logical.Response{Auth: &logical.Auth{Alias: &logical.Alias{Name: aliasName(a.role, a.claimed, a.cluster)}}}, nil
 }
 
 // pathLoginResolveRole names the role a login uses, so role-based quotas
@@ -214,8 +229,12 @@ func (b *backend) pathLoginRenew(ctx context.Context, req *logical.Request, _ *f
 	if have, want := renewedPolicies(req.Auth), rolePolicies(role); !slices.Equal(have, want) {
 		return nil, fmt.Errorf("renewal refused: the token's policies %q no longer match role %q's policies %q; log in again to get the role's current policies", have, roleName, want)
 	}
+	cluster, err := b.renewedCluster(ctx, req.Storage, req.Auth, roleName, role)
+	if err != nil {
+		return nil, err
+	}
 	name, namespace := req.Auth.Metadata[metaSAName], req.Auth.Metadata[metaSANamespace]
-	if err := b.checkStillBound(ctx, req.Storage, role, namespace, name); err != nil {
+	if err := b.checkStillBound(ctx, req.Storage, role, cluster, namespace, name); err != nil {
 		var ref *refusal
 		if errors.As(err, &ref) {
 			return nil, fmt.Errorf("renewal refused: role %q no longer binds service account %s/%s: %s", roleName, namespace, name, ref.detail)
@@ -223,7 +242,7 @@ func (b *backend) pathLoginRenew(ctx context.Context, req *logical.Request, _ *f
 		return nil, err
 	}
 	if role.TokenBoundToWorkload {
-		if err := b.checkWorkload(ctx, req.Storage, req.Auth.Metadata); err != nil {
+		if err := b.checkWorkload(ctx, req.Storage, cluster, req.Auth.Metadata); err != nil {
 			return nil, fmt.Errorf("renewal refused: role %q binds tokens to their workload (token_bound_to_workload): %w", roleName, err)
 		}
 	}
@@ -233,6 +252,31 @@ func (b *backend) pathLoginRenew(ctx context.Context, req *logical.Request, _ *f
 	resp.Auth.MaxTTL = role.TokenMaxTTL
 	resp.Auth.Period = role.TokenPeriod
 	return resp, nil
+}
+
+// renewedCluster is the cluster the token's login came from (recorded only
+// on mounts with named clusters; else the default one), which the role must
+// still accept and, for a named cluster, the mount still have.
+func (b *backend) renewedCluster(ctx context.Context, s logical.Storage, auth *logical.Auth, roleName string, role *roleEntry) (string, error) {
+	cluster, _ := auth.InternalData[metaCluster].(string)
+	if cluster == "" {
+		cluster = defaultCluster
+	}
+	if !role.bindsCluster(cluster) {
+		return "", fmt.Errorf("renewal refused: role %q no longer accepts tokens from cluster %q (bound_clusters %q)",
+			roleName, cluster, role.boundClusters())
+	}
+	if cluster == defaultCluster {
+		return cluster, nil
+	}
+	cfg, err := loadClusterConfig(ctx, s, cluster)
+	if err != nil {
+		return "", err
+	}
+	if cfg == nil {
+		return "", fmt.Errorf("renewal refused: cluster %q no longer exists", cluster)
+	}
+	return cluster, nil
 }
 
 // rolePolicies are the token policies a login with the role gets now, as
@@ -266,19 +310,19 @@ func normalizePolicies(policies []string, addDefault bool) []string {
 // checkStillBound re-applies the role's bindings at renewal. Only a
 // namespace selector needs Kubernetes, and then a reviewer credential,
 // since the login JWT is long gone.
-func (b *backend) checkStillBound(ctx context.Context, s logical.Storage, role *roleEntry, namespace, name string) error {
+func (b *backend) checkStillBound(ctx context.Context, s logical.Storage, role *roleEntry, cluster, namespace, name string) error {
 	if err := checkServiceAccountName(role, name); err != nil {
 		return err
 	}
 	if namespaceBoundByGlob(role, namespace) || role.ServiceAccountNamespaceSelector == "" {
 		return checkNamespace(ctx, role, nil, "", namespace)
 	}
-	state, err := b.currentState(ctx, s)
+	state, err := b.clusterState(ctx, s, cluster)
 	if err != nil {
 		return err
 	}
 	if state == nil {
-		return errors.New("renewal refused: the auth method is not configured")
+		return fmt.Errorf("renewal refused: cluster %q is not configured", cluster)
 	}
 	defer state.release()
 	if _, selfReview := state.kube.credential.(loginJWTCredential); selfReview {

@@ -116,14 +116,14 @@ func TestMetricsCountLoginsByOutcome(t *testing.T) {
 
 	mfs := e.scrape()
 	requireSeries(t, mfs,
-		wantSeries{"kubeauth_logins_total", []string{"outcome", "success", "role", "web"}, 3},
-		wantSeries{"kubeauth_logins_total", []string{"outcome", "refused", "role", "web"}, 2},
-		wantSeries{"kubeauth_logins_total", []string{"outcome", "invalid", "role", ""}, 2},
-		wantSeries{"kubeauth_logins_total", []string{"outcome", "invalid", "role", "web"}, 1},
-		wantSeries{"kubeauth_logins_total", []string{"outcome", "fault", "role", "web"}, 1},
-		wantSeries{"kubeauth_refusals_total", []string{"reason", reasonExpired, "role", "web"}, 1},
-		wantSeries{"kubeauth_refusals_total", []string{"reason", reasonNamespace, "role", "web"}, 1},
-		wantSeries{"kubeauth_faults_total", []string{"kind", faultKubeForbidden, "role", "web"}, 1},
+		wantSeries{"kubeauth_logins_total", []string{"cluster", "default", "outcome", "success", "role", "web"}, 3},
+		wantSeries{"kubeauth_logins_total", []string{"cluster", "default", "outcome", "refused", "role", "web"}, 2},
+		wantSeries{"kubeauth_logins_total", []string{"cluster", "", "outcome", "invalid", "role", ""}, 2},
+		wantSeries{"kubeauth_logins_total", []string{"cluster", "", "outcome", "invalid", "role", "web"}, 1},
+		wantSeries{"kubeauth_logins_total", []string{"cluster", "default", "outcome", "fault", "role", "web"}, 1},
+		wantSeries{"kubeauth_refusals_total", []string{"cluster", "default", "reason", reasonExpired, "role", "web"}, 1},
+		wantSeries{"kubeauth_refusals_total", []string{"cluster", "default", "reason", reasonNamespace, "role", "web"}, 1},
+		wantSeries{"kubeauth_faults_total", []string{"cluster", "default", "kind", faultKubeForbidden, "role", "web"}, 1},
 		wantSeries{"kubeauth_logins_in_flight", nil, 0},
 	)
 	if n := len(mfs["kubeauth_logins_total"].GetMetric()); n != 5 {
@@ -164,9 +164,9 @@ func TestMetricsLabelsAreBounded(t *testing.T) {
 		}
 	}
 	requireSeries(t, e.scrape(),
-		wantSeries{"kubeauth_logins_total", []string{"outcome", "success", "role", "payments"}, 3},
-		wantSeries{"kubeauth_logins_total", []string{"outcome", "invalid", "role", ""}, 20},
-		wantSeries{"kubeauth_refusals_total", []string{"reason", reasonName, "role", "payments"}, 1},
+		wantSeries{"kubeauth_logins_total", []string{"cluster", "default", "outcome", "success", "role", "payments"}, 3},
+		wantSeries{"kubeauth_logins_total", []string{"cluster", "", "outcome", "invalid", "role", ""}, 20},
+		wantSeries{"kubeauth_refusals_total", []string{"cluster", "default", "reason", reasonName, "role", "payments"}, 1},
 	)
 }
 
@@ -183,8 +183,8 @@ func TestMetricsSurviveConfigWritesAndArePerMount(t *testing.T) {
 	if _, err := e.login(testRole, e.token()); err != nil {
 		t.Fatal(err)
 	}
-	requireSeries(t, e.scrape(), wantSeries{"kubeauth_logins_total", []string{"outcome", "success", "role", "web"}, 2})
-	if got := metricValue(other.scrape(), "kubeauth_logins_total", "outcome", "success", "role", "web"); got != -1 {
+	requireSeries(t, e.scrape(), wantSeries{"kubeauth_logins_total", []string{"cluster", "default", "outcome", "success", "role", "web"}, 2})
+	if got := metricValue(other.scrape(), "kubeauth_logins_total", "cluster", "default", "outcome", "success", "role", "web"); got != -1 {
 		t.Errorf("another mount's logins show in this mount's metrics: %v", got)
 	}
 }
@@ -299,9 +299,9 @@ func TestMetricsTokenReviewLatency(t *testing.T) {
 	}
 	mfs := e.scrape()
 	requireSeries(t, mfs,
-		wantSeries{"kubeauth_tokenreview_duration_seconds", []string{"result", "authenticated"}, 1},
-		wantSeries{"kubeauth_tokenreview_duration_seconds", []string{"result", "rejected"}, 1},
-		wantSeries{"kubeauth_tokenreview_duration_seconds", []string{"result", "failed"}, 1},
+		wantSeries{"kubeauth_tokenreview_duration_seconds", []string{"cluster", "default", "result", "authenticated"}, 1},
+		wantSeries{"kubeauth_tokenreview_duration_seconds", []string{"cluster", "default", "result", "rejected"}, 1},
+		wantSeries{"kubeauth_tokenreview_duration_seconds", []string{"cluster", "default", "result", "failed"}, 1},
 	)
 	if got := mfs["kubeauth_tokenreview_duration_seconds"].GetType(); got != dto.MetricType_HISTOGRAM {
 		t.Errorf("the TokenReview latency is a %v, want a histogram", got)
@@ -316,8 +316,8 @@ func TestMetricsReviewCache(t *testing.T) {
 	e := configured(t)
 	e.mustLogin(testRole, e.token())
 	requireSeries(t, e.scrape(),
-		wantSeries{"kubeauth_review_cache_total", []string{"result", "miss"}, 0},
-		wantSeries{"kubeauth_review_cache_total", []string{"result", "hit"}, 0},
+		wantSeries{"kubeauth_review_cache_total", []string{"cluster", "default", "result", "miss"}, 0},
+		wantSeries{"kubeauth_review_cache_total", []string{"cluster", "default", "result", "hit"}, 0},
 	)
 
 	e.writeRole(testRole, map[string]any{"review_mode": "cached", "review_cache_ttl": "5m"})
@@ -352,11 +352,11 @@ func TestMetricsReviewCache(t *testing.T) {
 	wg.Wait()
 
 	requireSeries(t, e.scrape(),
-		wantSeries{"kubeauth_review_cache_total", []string{"result", "hit"}, 2},
-		wantSeries{"kubeauth_review_cache_total", []string{"result", "miss"}, 3},
-		wantSeries{"kubeauth_review_cache_total", []string{"result", "shared"}, 2},
-		wantSeries{"kubeauth_tokenreview_duration_seconds", []string{"result", "authenticated"}, 4},
-		wantSeries{"kubeauth_logins_total", []string{"outcome", "success", "role", "web"}, 8},
+		wantSeries{"kubeauth_review_cache_total", []string{"cluster", "default", "result", "hit"}, 2},
+		wantSeries{"kubeauth_review_cache_total", []string{"cluster", "default", "result", "miss"}, 3},
+		wantSeries{"kubeauth_review_cache_total", []string{"cluster", "default", "result", "shared"}, 2},
+		wantSeries{"kubeauth_tokenreview_duration_seconds", []string{"cluster", "default", "result", "authenticated"}, 4},
+		wantSeries{"kubeauth_logins_total", []string{"cluster", "default", "outcome", "success", "role", "web"}, 8},
 	)
 }
 
@@ -366,8 +366,8 @@ func TestMetricsKeyRefreshes(t *testing.T) {
 	e, clk := hybridEnv(t, nil)
 	e.mustLogin(testRole, e.boundToken(clk.Now(), nil))
 	requireSeries(t, e.scrape(),
-		wantSeries{"kubeauth_key_refreshes_total", []string{"result", "success"}, 1},
-		wantSeries{"kubeauth_key_refreshes_total", []string{"result", "failure"}, 0},
+		wantSeries{"kubeauth_key_refreshes_total", []string{"cluster", "default", "result", "success"}, 1},
+		wantSeries{"kubeauth_key_refreshes_total", []string{"cluster", "default", "result", "failure"}, 0},
 	)
 
 	// A token with a key the set does not hold makes it fetch again, once
@@ -383,7 +383,7 @@ func TestMetricsKeyRefreshes(t *testing.T) {
 	other := privateKey(t, "other.key")
 	_, _ = e.login(testRole, signJWTWithKid(t, other, testKeyID(t, other.Public()), tokenClaims(testNamespace, testSAName, testSAUID, "vault")))
 	requireSeries(t, e.scrape(),
-		wantSeries{"kubeauth_key_refreshes_total", []string{"result", "success"}, 1},
-		wantSeries{"kubeauth_key_refreshes_total", []string{"result", "failure"}, 1},
+		wantSeries{"kubeauth_key_refreshes_total", []string{"cluster", "default", "result", "success"}, 1},
+		wantSeries{"kubeauth_key_refreshes_total", []string{"cluster", "default", "result", "failure"}, 1},
 	)
 }

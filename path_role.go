@@ -39,6 +39,7 @@ type roleEntry struct {
 	legacyRoleFields
 	reviewSettings
 	podBindings
+	clusterBindings
 
 	// namespaceSelector is ServiceAccountNamespaceSelector parsed once, by
 	// loadRole (see selector); namespaceSelectorErr is why it did not parse.
@@ -202,6 +203,7 @@ func pathRoles(b *backend) []*framework.Path {
 	}
 	reviewFieldSchemas(fields)
 	podFieldSchemas(fields)
+	clusterFieldSchemas(fields)
 	tokenutil.AddTokenFields(fields)
 
 	return []*framework.Path{
@@ -295,6 +297,7 @@ func (r *roleEntry) responseData() map[string]interface{} {
 	r.legacyReadData(data)
 	r.reviewReadData(data)
 	r.podReadData(data)
+	r.clusterReadData(data)
 	return data
 }
 
@@ -340,6 +343,17 @@ func (b *backend) updateRole(ctx context.Context, req *logical.Request, name str
 	}
 	if err := validateRole(r, b.System().MaxLeaseTTL()); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
+	}
+	// Held until the role is stored, so a cluster the role names cannot be
+	// deleted in between (see pathClusterDelete).
+	b.clusterBindMu.RLock()
+	defer b.clusterBindMu.RUnlock()
+	if err := checkBoundClustersExist(ctx, req.Storage, &r.clusterBindings); err != nil {
+		var bad *inputError
+		if errors.As(err, &bad) {
+			return logical.ErrorResponse(bad.msg), nil
+		}
+		return nil, err
 	}
 
 	entry, err := logical.StorageEntryJSON(roleKey(name), r)
@@ -410,6 +424,9 @@ func applyRoleFields(r *roleEntry, req *logical.Request, d *framework.FieldData)
 		return err
 	}
 	if err := applyPodFields(&r.podBindings, d); err != nil {
+		return err
+	}
+	if err := applyClusterFields(&r.clusterBindings, d); err != nil {
 		return err
 	}
 	if r.AliasNameSource == "" {

@@ -43,6 +43,15 @@ const (
 	reasonPodNotBound = "pod_not_bound"
 	// reasonNodeNotBound: the pod's node is unknown or not bound.
 	reasonNodeNotBound = "node_not_bound"
+	// reasonClusterUnknown: the token is from none of the mount's clusters
+	// (no issuer or signing key of theirs matches it).
+	reasonClusterUnknown = "cluster_unknown"
+	// reasonClusterAmbiguous: more than one of the mount's clusters matches
+	// the token's issuer and signing key.
+	reasonClusterAmbiguous = "cluster_ambiguous"
+	// reasonClusterNotBound: the token's cluster is not in the role's
+	// bound_clusters.
+	reasonClusterNotBound = "cluster_not_bound"
 )
 
 // reasonCodes are every reason code: the values the metrics may label a
@@ -51,7 +60,7 @@ var reasonCodes = []string{
 	reasonCIDR, reasonAlgorithm, reasonExpired, reasonNotYetValid, reasonSignature,
 	reasonIssuer, reasonAudienceMismatch, reasonClaims, reasonName, reasonNamespace,
 	reasonReviewRejected, reasonReviewMismatch, reasonReviewForbidden, reasonSigningKeyUnknown,
-	reasonPodNotBound, reasonNodeNotBound,
+	reasonPodNotBound, reasonNodeNotBound, reasonClusterUnknown, reasonClusterAmbiguous, reasonClusterNotBound,
 }
 
 // An inputError is a malformed request: HTTP 400 with this message, which

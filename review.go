@@ -53,12 +53,12 @@ type loginCaches struct {
 	// namespaces holds namespace labels for selector roles in cached and
 	// hybrid modes, by the digest of the namespace name.
 	namespaces *reviewcache.Cache[map[string]string]
-	// metrics are the mount's (they outlive the caches): lookups of the
-	// review cache are counted there.
-	metrics *metrics.Metrics
+	// metrics are the cluster's share of the mount's (they outlive the
+	// caches): lookups of the review cache are counted there.
+	metrics *metrics.Cluster
 }
 
-func newLoginCaches(now func() time.Time, review tokenReviewer, m *metrics.Metrics) loginCaches {
+func newLoginCaches(now func() time.Time, review tokenReviewer, m *metrics.Cluster) loginCaches {
 	return loginCaches{
 		review:     review,
 		metrics:    m,

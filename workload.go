@@ -14,13 +14,13 @@ import (
 // must still exist with the UID the token was issued to and, for a login
 // with a pod-bound token, the pod with its name and UID. The login JWT is
 // long gone, so the lookups need a reviewer credential.
-func (b *backend) checkWorkload(ctx context.Context, s logical.Storage, md map[string]string) error {
-	state, err := b.currentState(ctx, s)
+func (b *backend) checkWorkload(ctx context.Context, s logical.Storage, cluster string, md map[string]string) error {
+	state, err := b.clusterState(ctx, s, cluster)
 	if err != nil {
 		return err
 	}
 	if state == nil {
-		return errors.New("the auth method is not configured")
+		return fmt.Errorf("cluster %q is not configured", cluster)
 	}
 	defer state.release()
 	if _, selfReview := state.kube.credential.(loginJWTCredential); selfReview {

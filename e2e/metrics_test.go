@@ -66,11 +66,11 @@ func TestMetricsScrapedByPrometheus(t *testing.T) {
 	// through untouched.
 	body := scrape(t, m.path, scraper)
 	for _, line := range []string{
-		`kubeauth_logins_total{outcome="success",role="` + role + `"} 3`,
-		`kubeauth_logins_total{outcome="refused",role="` + role + `"} 1`,
-		`kubeauth_logins_total{outcome="invalid",role=""} 1`,
-		`kubeauth_refusals_total{reason="service_account_name_not_bound",role="` + role + `"} 1`,
-		`kubeauth_tokenreview_duration_seconds_count{result="authenticated"} 3`,
+		`kubeauth_logins_total{cluster="default",outcome="success",role="` + role + `"} 3`,
+		`kubeauth_logins_total{cluster="default",outcome="refused",role="` + role + `"} 1`,
+		`kubeauth_logins_total{cluster="default",outcome="invalid",role=""} 1`,
+		`kubeauth_refusals_total{cluster="default",reason="service_account_name_not_bound",role="` + role + `"} 1`,
+		`kubeauth_tokenreview_duration_seconds_count{cluster="default",result="authenticated"} 3`,
 		`kubeauth_logins_in_flight 0`,
 	} {
 		if !strings.Contains(body, line+"\n") {
@@ -282,8 +282,8 @@ func TestMetricsCountFaultsByKind(t *testing.T) {
 
 		body := scrape(t, m.path, stk.Vault.Token)
 		for _, line := range []string{
-			`kubeauth_faults_total{kind="` + c.kind + `",role="` + role + `"} 1`,
-			`kubeauth_logins_total{outcome="fault",role="` + role + `"} 1`,
+			`kubeauth_faults_total{cluster="default",kind="` + c.kind + `",role="` + role + `"} 1`,
+			`kubeauth_logins_total{cluster="default",outcome="fault",role="` + role + `"} 1`,
 		} {
 			if !strings.Contains(body, line+"\n") {
 				t.Errorf("the exposition lacks %q:\n%s", line, body)
@@ -309,14 +309,14 @@ func TestMetricsReviewCacheAndKeyRefreshes(t *testing.T) {
 
 	body := scrape(t, m.path, stk.Vault.Token)
 	for _, line := range []string{
-		`kubeauth_review_cache_total{result="hit"} 1`,
-		`kubeauth_review_cache_total{result="miss"} 1`,
-		`kubeauth_review_cache_total{result="shared"} 0`,
-		`kubeauth_key_refreshes_total{result="success"} 1`,
-		`kubeauth_key_refreshes_total{result="failure"} 0`,
-		`kubeauth_tokenreview_duration_seconds_count{result="authenticated"} 1`,
-		`kubeauth_logins_total{outcome="success",role="cached"} 2`,
-		`kubeauth_logins_total{outcome="success",role="hybrid"} 1`,
+		`kubeauth_review_cache_total{cluster="default",result="hit"} 1`,
+		`kubeauth_review_cache_total{cluster="default",result="miss"} 1`,
+		`kubeauth_review_cache_total{cluster="default",result="shared"} 0`,
+		`kubeauth_key_refreshes_total{cluster="default",result="success"} 1`,
+		`kubeauth_key_refreshes_total{cluster="default",result="failure"} 0`,
+		`kubeauth_tokenreview_duration_seconds_count{cluster="default",result="authenticated"} 1`,
+		`kubeauth_logins_total{cluster="default",outcome="success",role="cached"} 2`,
+		`kubeauth_logins_total{cluster="default",outcome="success",role="hybrid"} 1`,
 	} {
 		if !strings.Contains(body, line+"\n") {
 			t.Errorf("the exposition lacks %q:\n%s", line, body)

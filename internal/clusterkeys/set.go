@@ -177,6 +177,16 @@ func (s *Set) Key(ctx context.Context, kid string) (crypto.PublicKey, error) {
 	}
 }
 
+// Cached returns the key named kid if the set holds it, without fetching:
+// a caller that asks several clusters' sets which one signed a token can
+// find the one that knows the kid before making any set refresh.
+func (s *Set) Cached(kid string) (crypto.PublicKey, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	key, ok := s.keys.val[kid]
+	return key, ok
+}
+
 // Issuer returns the issuer the API server announces in its discovery
 // document, fetching it on first use.
 func (s *Set) Issuer(ctx context.Context) (string, error) {

@@ -115,28 +115,62 @@ func New(v Vocabulary) *Metrics {
 		reasons:  slices.Clone(v.Reasons),
 		kinds:    slices.Clone(v.FaultKinds),
 	}
-	m.logins = m.counterVec(LoginsName, "Logins by role and outcome (success, refused, invalid, fault).", "role", "outcome")
-	m.refusals = m.counterVec(RefusalsName, "Refused logins by role and reason code.", "role", "reason")
-	m.faults = m.counterVec(FaultsName, "Logins that failed on a fault, by role and kind.", "role", "kind")
-	reviewHelp := "Duration of the TokenReview calls to the Kubernetes API, by result (authenticated, rejected, failed)."
-	m.reviews = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: TokenReviewName, Help: reviewHelp, Buckets: reviewBuckets}, []string{"result"})
+	m.logins = m.counterVec(LoginsName, "Logins by role, cluster and outcome (success, refused, invalid, fault).", "role", "cluster", "outcome")
+	m.refusals = m.counterVec(RefusalsName, "Refused logins by role, cluster and reason code.", "role", "cluster", "reason")
+	m.faults = m.counterVec(FaultsName, "Logins that failed on a fault, by role, cluster and kind.", "role", "cluster", "kind")
+	reviewHelp := "Duration of the TokenReview calls to the Kubernetes API, by cluster and result (authenticated, rejected, failed)."
+	m.reviews = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: TokenReviewName, Help: reviewHelp, Buckets: reviewBuckets}, []string{"cluster", "result"})
 	m.add(m.reviews, TokenReviewName, reviewHelp, "histogram")
-	m.reviewCache = m.counterVec(ReviewCacheName, "Review-cache lookups of logins by result (hit, miss, shared).", "result")
-	m.keyRefreshes = m.counterVec(KeyRefreshesName, "Fetches of the cluster's signing keys by result (success, failure).", "result")
+	m.reviewCache = m.counterVec(ReviewCacheName, "Review-cache lookups of logins by cluster and result (hit, miss, shared).", "cluster", "result")
+	m.keyRefreshes = m.counterVec(KeyRefreshesName, "Fetches of the cluster's signing keys by cluster and result (success, failure).", "cluster", "result")
 	inFlightHelp := "Logins being processed."
 	m.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{Name: LoginsInFlightName, Help: inFlightHelp})
 	m.add(m.inFlight, LoginsInFlightName, inFlightHelp, "gauge")
 
+	m.Cluster(DefaultCluster)
+	return m
+}
+
+// DefaultCluster is the cluster label of the mount's config.
+const DefaultCluster = "default"
+
+// Cluster is one cluster's share of the mount's metrics. Its series of the
+// fixed result sets start at zero when it is made, so that a rate over them
+// is defined from the first scrape. A nil *Cluster records nothing.
+type Cluster struct {
+	m    *Metrics
+	name string
+}
+
+// Cluster returns the metrics of the cluster called name (a stored
+// cluster's name: the caller bounds the label's values).
+func (m *Metrics) Cluster(name string) *Cluster {
+	if m == nil {
+		return nil
+	}
 	for _, r := range reviewResults {
-		m.reviews.WithLabelValues(r)
+		m.reviews.WithLabelValues(name, r)
 	}
 	for _, r := range cacheResults {
-		m.reviewCache.WithLabelValues(r)
+		m.reviewCache.WithLabelValues(name, r)
 	}
 	for _, r := range refreshResults {
-		m.keyRefreshes.WithLabelValues(r)
+		m.keyRefreshes.WithLabelValues(name, r)
 	}
-	return m
+	return &Cluster{m: m, name: name}
+}
+
+// ForgetCluster drops every series of a cluster that no longer exists.
+func (m *Metrics) ForgetCluster(name string) {
+	if m == nil {
+		return
+	}
+	match := prometheus.Labels{"cluster": name}
+	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
+		m.logins, m.refusals, m.faults, m.reviews, m.reviewCache, m.keyRefreshes,
+	} {
+		v.DeletePartialMatch(match)
+	}
 }
 
 func (m *Metrics) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
@@ -161,56 +195,58 @@ func (m *Metrics) LoginStarted() (done func()) {
 	return m.inFlight.Dec
 }
 
+// Logins are labeled with the role and the cluster the token came from.
+// role is "" when the request names no role that exists; cluster is ""
+// when the login ended before its cluster was known.
+
 // LoginSucceeded counts a login that issued a token with the role.
-func (m *Metrics) LoginSucceeded(role string) {
+func (m *Metrics) LoginSucceeded(role, cluster string) {
 	if m != nil {
-		m.logins.WithLabelValues(role, OutcomeSuccess).Inc()
+		m.logins.WithLabelValues(role, cluster, OutcomeSuccess).Inc()
 	}
 }
 
-// LoginInvalid counts a malformed login request; role is "" when the
-// request names no role that exists.
-func (m *Metrics) LoginInvalid(role string) {
+// LoginInvalid counts a malformed login request.
+func (m *Metrics) LoginInvalid(role, cluster string) {
 	if m != nil {
-		m.logins.WithLabelValues(role, OutcomeInvalid).Inc()
+		m.logins.WithLabelValues(role, cluster, OutcomeInvalid).Inc()
 	}
 }
 
 // LoginRefused counts a failed authentication with the role, by reason code.
-func (m *Metrics) LoginRefused(role, reason string) {
+func (m *Metrics) LoginRefused(role, cluster, reason string) {
 	if m != nil {
-		m.logins.WithLabelValues(role, OutcomeRefused).Inc()
-		m.refusals.WithLabelValues(role, bounded(reason, m.reasons)).Inc()
+		m.logins.WithLabelValues(role, cluster, OutcomeRefused).Inc()
+		m.refusals.WithLabelValues(role, cluster, bounded(reason, m.reasons)).Inc()
 	}
 }
 
-// LoginFaulted counts a login that failed on a fault, by kind; role is ""
-// when the fault came before the role was known to exist.
-func (m *Metrics) LoginFaulted(role, kind string) {
+// LoginFaulted counts a login that failed on a fault, by kind.
+func (m *Metrics) LoginFaulted(role, cluster, kind string) {
 	if m != nil {
-		m.logins.WithLabelValues(role, OutcomeFault).Inc()
-		m.faults.WithLabelValues(role, bounded(kind, m.kinds)).Inc()
+		m.logins.WithLabelValues(role, cluster, OutcomeFault).Inc()
+		m.faults.WithLabelValues(role, cluster, bounded(kind, m.kinds)).Inc()
 	}
 }
 
-// TokenReviewed records one TokenReview call and how long it took.
-func (m *Metrics) TokenReviewed(result string, took time.Duration) {
-	if m != nil {
-		m.reviews.WithLabelValues(bounded(result, reviewResults)).Observe(took.Seconds())
+// TokenReviewed records one TokenReview call to the cluster and how long it took.
+func (c *Cluster) TokenReviewed(result string, took time.Duration) {
+	if c != nil {
+		c.m.reviews.WithLabelValues(c.name, bounded(result, reviewResults)).Observe(took.Seconds())
 	}
 }
 
-// ReviewCacheLookup counts one review-cache lookup by result.
-func (m *Metrics) ReviewCacheLookup(result string) {
-	if m != nil {
-		m.reviewCache.WithLabelValues(bounded(result, cacheResults)).Inc()
+// ReviewCacheLookup counts one lookup of the cluster's review cache by result.
+func (c *Cluster) ReviewCacheLookup(result string) {
+	if c != nil {
+		c.m.reviewCache.WithLabelValues(c.name, bounded(result, cacheResults)).Inc()
 	}
 }
 
 // KeysRefreshed counts one fetch of the cluster's signing keys by result.
-func (m *Metrics) KeysRefreshed(result string) {
-	if m != nil {
-		m.keyRefreshes.WithLabelValues(bounded(result, refreshResults)).Inc()
+func (c *Cluster) KeysRefreshed(result string) {
+	if c != nil {
+		c.m.keyRefreshes.WithLabelValues(c.name, bounded(result, refreshResults)).Inc()
 	}
 }
 

@@ -79,16 +79,16 @@ func sameLabels(a, b map[string]string) bool {
 
 func TestCountsInTextFormat(t *testing.T) {
 	m := New(testVocabulary)
-	m.LoginSucceeded("web")
-	m.LoginSucceeded("web")
-	m.LoginRefused("web", "token_expired")
-	m.LoginRefused("db", "namespace_not_bound")
-	m.LoginInvalid("")
-	m.LoginFaulted("web", "kubernetes_timeout")
-	m.TokenReviewed(ReviewAuthenticated, 3*time.Millisecond)
-	m.TokenReviewed(ReviewRejected, 20*time.Millisecond)
-	m.ReviewCacheLookup(CacheHit)
-	m.KeysRefreshed(RefreshFailed)
+	m.LoginSucceeded("web", DefaultCluster)
+	m.LoginSucceeded("web", DefaultCluster)
+	m.LoginRefused("web", DefaultCluster, "token_expired")
+	m.LoginRefused("db", DefaultCluster, "namespace_not_bound")
+	m.LoginInvalid("", "")
+	m.LoginFaulted("web", DefaultCluster, "kubernetes_timeout")
+	m.Cluster(DefaultCluster).TokenReviewed(ReviewAuthenticated, 3*time.Millisecond)
+	m.Cluster(DefaultCluster).TokenReviewed(ReviewRejected, 20*time.Millisecond)
+	m.Cluster(DefaultCluster).ReviewCacheLookup(CacheHit)
+	m.Cluster(DefaultCluster).KeysRefreshed(RefreshFailed)
 	done := m.LoginStarted()
 	m.LoginStarted()
 
@@ -98,22 +98,22 @@ func TestCountsInTextFormat(t *testing.T) {
 		labels map[string]string
 		want   float64
 	}{
-		{LoginsName, map[string]string{"role": "web", "outcome": "success"}, 2},
-		{LoginsName, map[string]string{"role": "web", "outcome": "refused"}, 1},
-		{LoginsName, map[string]string{"role": "db", "outcome": "refused"}, 1},
-		{LoginsName, map[string]string{"role": "", "outcome": "invalid"}, 1},
-		{LoginsName, map[string]string{"role": "web", "outcome": "fault"}, 1},
-		{RefusalsName, map[string]string{"role": "web", "reason": "token_expired"}, 1},
-		{RefusalsName, map[string]string{"role": "db", "reason": "namespace_not_bound"}, 1},
-		{FaultsName, map[string]string{"role": "web", "kind": "kubernetes_timeout"}, 1},
-		{TokenReviewName, map[string]string{"result": "authenticated"}, 1},
-		{TokenReviewName, map[string]string{"result": "rejected"}, 1},
-		{TokenReviewName, map[string]string{"result": "failed"}, 0},
-		{ReviewCacheName, map[string]string{"result": "hit"}, 1},
-		{ReviewCacheName, map[string]string{"result": "miss"}, 0},
-		{ReviewCacheName, map[string]string{"result": "shared"}, 0},
-		{KeyRefreshesName, map[string]string{"result": "failure"}, 1},
-		{KeyRefreshesName, map[string]string{"result": "success"}, 0},
+		{LoginsName, map[string]string{"cluster": "default", "role": "web", "outcome": "success"}, 2},
+		{LoginsName, map[string]string{"cluster": "default", "role": "web", "outcome": "refused"}, 1},
+		{LoginsName, map[string]string{"cluster": "default", "role": "db", "outcome": "refused"}, 1},
+		{LoginsName, map[string]string{"cluster": "", "role": "", "outcome": "invalid"}, 1},
+		{LoginsName, map[string]string{"cluster": "default", "role": "web", "outcome": "fault"}, 1},
+		{RefusalsName, map[string]string{"cluster": "default", "role": "web", "reason": "token_expired"}, 1},
+		{RefusalsName, map[string]string{"cluster": "default", "role": "db", "reason": "namespace_not_bound"}, 1},
+		{FaultsName, map[string]string{"cluster": "default", "role": "web", "kind": "kubernetes_timeout"}, 1},
+		{TokenReviewName, map[string]string{"cluster": "default", "result": "authenticated"}, 1},
+		{TokenReviewName, map[string]string{"cluster": "default", "result": "rejected"}, 1},
+		{TokenReviewName, map[string]string{"cluster": "default", "result": "failed"}, 0},
+		{ReviewCacheName, map[string]string{"cluster": "default", "result": "hit"}, 1},
+		{ReviewCacheName, map[string]string{"cluster": "default", "result": "miss"}, 0},
+		{ReviewCacheName, map[string]string{"cluster": "default", "result": "shared"}, 0},
+		{KeyRefreshesName, map[string]string{"cluster": "default", "result": "failure"}, 1},
+		{KeyRefreshesName, map[string]string{"cluster": "default", "result": "success"}, 0},
 		{LoginsInFlightName, map[string]string{}, 2},
 	} {
 		if got := value(t, mfs, c.name, c.labels); got != c.want {
@@ -125,7 +125,7 @@ func TestCountsInTextFormat(t *testing.T) {
 	}
 	// 3 ms falls in the 0.005 bucket and above, not in 0.0025.
 	for _, pm := range mfs[TokenReviewName].GetMetric() {
-		if pm.GetLabel()[0].GetValue() != ReviewAuthenticated {
+		if pm.GetLabel()[1].GetValue() != ReviewAuthenticated {
 			continue
 		}
 		for _, b := range pm.GetHistogram().GetBucket() {
@@ -150,17 +150,17 @@ func TestCountsInTextFormat(t *testing.T) {
 func TestLabelValuesAreBounded(t *testing.T) {
 	m := New(testVocabulary)
 	for _, v := range []string{"made_up", "system:serviceaccount:apps:web", strings.Repeat("x", 200)} {
-		m.LoginRefused("web", v)
-		m.LoginFaulted("web", v)
-		m.TokenReviewed(v, time.Millisecond)
-		m.ReviewCacheLookup(v)
-		m.KeysRefreshed(v)
+		m.LoginRefused("web", DefaultCluster, v)
+		m.LoginFaulted("web", DefaultCluster, v)
+		m.Cluster(DefaultCluster).TokenReviewed(v, time.Millisecond)
+		m.Cluster(DefaultCluster).ReviewCacheLookup(v)
+		m.Cluster(DefaultCluster).KeysRefreshed(v)
 	}
 	mfs := parseText(t, m)
-	if got := value(t, mfs, RefusalsName, map[string]string{"role": "web", "reason": Other}); got != 3 {
+	if got := value(t, mfs, RefusalsName, map[string]string{"cluster": "default", "role": "web", "reason": Other}); got != 3 {
 		t.Errorf("refusals with an unknown reason = %v, want 3 counted as %q", got, Other)
 	}
-	if got := value(t, mfs, FaultsName, map[string]string{"role": "web", "kind": Other}); got != 3 {
+	if got := value(t, mfs, FaultsName, map[string]string{"cluster": "default", "role": "web", "kind": Other}); got != 3 {
 		t.Errorf("faults with an unknown kind = %v, want 3 as %q", got, Other)
 	}
 	for name, want := range map[string]int{
@@ -179,11 +179,11 @@ func TestLabelValuesAreBounded(t *testing.T) {
 // Two mounts in one process count apart.
 func TestEachMetricsIsItsOwn(t *testing.T) {
 	a, b := New(testVocabulary), New(testVocabulary)
-	a.LoginSucceeded("web")
+	a.LoginSucceeded("web", DefaultCluster)
 	if _, ok := parseText(t, b)[LoginsName]; ok {
 		t.Fatalf("a login counted in one Metrics shows in another")
 	}
-	if got := value(t, parseText(t, a), LoginsName, map[string]string{"role": "web", "outcome": "success"}); got != 1 {
+	if got := value(t, parseText(t, a), LoginsName, map[string]string{"cluster": "default", "role": "web", "outcome": "success"}); got != 1 {
 		t.Fatalf("got %v", got)
 	}
 }
@@ -191,21 +191,21 @@ func TestEachMetricsIsItsOwn(t *testing.T) {
 func TestNilRecordsNothing(t *testing.T) {
 	var m *Metrics
 	m.LoginStarted()()
-	m.LoginSucceeded("web")
-	m.LoginRefused("web", "token_expired")
-	m.LoginInvalid("")
-	m.LoginFaulted("", "internal")
-	m.TokenReviewed(ReviewFailed, time.Second)
-	m.ReviewCacheLookup(CacheMiss)
-	m.KeysRefreshed(RefreshSucceeded)
+	m.LoginSucceeded("web", DefaultCluster)
+	m.LoginRefused("web", DefaultCluster, "token_expired")
+	m.LoginInvalid("", "")
+	m.LoginFaulted("", DefaultCluster, "internal")
+	m.Cluster(DefaultCluster).TokenReviewed(ReviewFailed, time.Second)
+	m.Cluster(DefaultCluster).ReviewCacheLookup(CacheMiss)
+	m.Cluster(DefaultCluster).KeysRefreshed(RefreshSucceeded)
 }
 
 // The JSON rendering has every family, with or without samples, in the
 // documented shape.
 func TestFamiliesJSONShape(t *testing.T) {
 	m := New(testVocabulary)
-	m.LoginRefused("web", "token_expired")
-	m.TokenReviewed(ReviewAuthenticated, 30*time.Millisecond)
+	m.LoginRefused("web", DefaultCluster, "token_expired")
+	m.Cluster(DefaultCluster).TokenReviewed(ReviewAuthenticated, 30*time.Millisecond)
 	fams, err := m.Families()
 	if err != nil {
 		t.Fatal(err)
@@ -253,16 +253,60 @@ func TestFamiliesJSONShape(t *testing.T) {
 			t.Errorf("%s sample %d:\n got %s\nwant %s", name, i, b, want)
 		}
 	}
-	wantJSON(LoginsName, 0, `{"labels":{"outcome":"refused","role":"web"},"value":1}`)
-	wantJSON(RefusalsName, 0, `{"labels":{"reason":"token_expired","role":"web"},"value":1}`)
+	wantJSON(LoginsName, 0, `{"labels":{"cluster":"default","outcome":"refused","role":"web"},"value":1}`)
+	wantJSON(RefusalsName, 0, `{"labels":{"cluster":"default","reason":"token_expired","role":"web"},"value":1}`)
 	wantJSON(LoginsInFlightName, 0, `{"labels":{},"value":0}`)
 	// Samples sorted by label value: authenticated, failed, rejected.
-	wantJSON(TokenReviewName, 0, `{"labels":{"result":"authenticated"},"count":1,"sum":0.03,"buckets":[`+
+	wantJSON(TokenReviewName, 0, `{"labels":{"cluster":"default","result":"authenticated"},"count":1,"sum":0.03,"buckets":[`+
 		`{"le":"0.001","count":0},{"le":"0.0025","count":0},{"le":"0.005","count":0},{"le":"0.01","count":0},`+
 		`{"le":"0.025","count":0},{"le":"0.05","count":1},{"le":"0.1","count":1},{"le":"0.25","count":1},`+
 		`{"le":"0.5","count":1},{"le":"1","count":1},{"le":"2.5","count":1},{"le":"5","count":1},`+
 		`{"le":"10","count":1},{"le":"+Inf","count":1}]}`)
 	if s := got[TokenReviewName]["samples"].([]any)[1].(map[string]any); s["count"] != float64(0) || s["sum"] != float64(0) {
 		t.Errorf("an empty histogram must show count and sum 0: %v", s)
+	}
+}
+
+// Each cluster's series are its own, start at zero when the cluster is
+// first used, and go when the cluster is forgotten.
+func TestClusterSeries(t *testing.T) {
+	m := New(testVocabulary)
+	east := m.Cluster("east")
+	east.TokenReviewed(ReviewAuthenticated, time.Millisecond)
+	east.ReviewCacheLookup(CacheHit)
+	m.LoginSucceeded("web", "east")
+	m.Cluster(DefaultCluster).ReviewCacheLookup(CacheMiss)
+
+	mfs := parseText(t, m)
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{TokenReviewName, map[string]string{"cluster": "east", "result": "authenticated"}, 1},
+		{TokenReviewName, map[string]string{"cluster": "default", "result": "authenticated"}, 0},
+		{ReviewCacheName, map[string]string{"cluster": "east", "result": "hit"}, 1},
+		{ReviewCacheName, map[string]string{"cluster": "east", "result": "miss"}, 0},
+		{ReviewCacheName, map[string]string{"cluster": "default", "result": "miss"}, 1},
+		{KeyRefreshesName, map[string]string{"cluster": "east", "result": "failure"}, 0},
+		{LoginsName, map[string]string{"cluster": "east", "role": "web", "outcome": "success"}, 1},
+	} {
+		if got := value(t, mfs, c.name, c.labels); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+
+	m.ForgetCluster("east")
+	for name, fam := range parseText(t, m) {
+		for _, pm := range fam.GetMetric() {
+			for _, l := range pm.GetLabel() {
+				if l.GetName() == "cluster" && l.GetValue() == "east" {
+					t.Errorf("%s still has a series of the forgotten cluster: %v", name, pm.GetLabel())
+				}
+			}
+		}
+	}
+	if got := value(t, parseText(t, m), ReviewCacheName, map[string]string{"cluster": "default", "result": "miss"}); got != 1 {
+		t.Errorf("forgetting east dropped the default cluster's series: %v", got)
 	}
 }
