@@ -14,7 +14,9 @@ import (
 )
 
 // The certificates and keys the suites issue for the API servers they start
-// themselves. Every one is fresh, lives a day and is for loopback only.
+// themselves. Every one is fresh and for loopback only. They live a year:
+// config/check warns of a CA that expires within 30 days.
+const certLifetime = 365 * 24 * time.Hour
 
 // NewServingCert makes a CA and a serving certificate for 127.0.0.1 and
 // localhost signed by it, all PEM.
@@ -76,7 +78,7 @@ func newCA(name string) (*ecdsa.PrivateKey, []byte, error) {
 		SerialNumber:          serial(),
 		Subject:               pkix.Name{CommonName: name},
 		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
+		NotAfter:              now.Add(certLifetime),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
@@ -97,7 +99,7 @@ func newLeaf(caKey *ecdsa.PrivateKey, caDER []byte, tmpl *x509.Certificate) (cer
 	}
 	now := time.Now()
 	tmpl.SerialNumber = serial()
-	tmpl.NotBefore, tmpl.NotAfter = now.Add(-time.Hour), now.Add(24*time.Hour)
+	tmpl.NotBefore, tmpl.NotAfter = now.Add(-time.Hour), now.Add(certLifetime)
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
 		return nil, nil, err

@@ -40,6 +40,7 @@ type Cluster struct {
 	ReviewerJWT string                // a day-long token of its reviewer
 	LogPath     string
 
+	port    int
 	lookups string
 	proc    *Process
 }
@@ -85,6 +86,7 @@ func (s *Stack) StartCluster(ctx context.Context, opts ClusterOptions) (*Cluster
 		SAKey:    files.saKey,
 		SAPubPEM: files.saPub,
 		LogPath:  filepath.Join(dir, "kube-apiserver.log"),
+		port:     opts.Port,
 		lookups:  s.reviewerLookups(),
 	}
 	argv := ReplaceFlags(s.APIServerArgv, []string{"--cert-dir"},
@@ -214,6 +216,9 @@ func (c *Cluster) Stop() {
 		c.proc.Stop(30 * time.Second)
 	}
 }
+
+// Port is the API server's port.
+func (c *Cluster) Port() int { return c.port }
 
 // Running is false once the API server has exited.
 func (c *Cluster) Running() bool { return c.proc != nil && c.proc.Running() }
