@@ -222,6 +222,7 @@ func FuzzRoleWrite(f *testing.F) {
 		"ttl", "max_ttl", "period", "token_num_uses", "num_uses",
 		"token_policies", "policies", "token_bound_cidrs", "bound_cidrs",
 		"token_type", "alias_metadata", "alias_name_source", "audience",
+		"bound_clusters",
 	}
 	f.Add(uint8(0), "1h")
 	f.Add(uint8(4), "3600")
@@ -233,6 +234,7 @@ func FuzzRoleWrite(f *testing.F) {
 	f.Add(uint8(12), "10.0.0.0/8")
 	f.Add(uint8(13), "batch")
 	f.Add(uint8(14), `{"team":"a"}`)
+	f.Add(uint8(17), "default,*, east,,DEFAULT")
 	f.Fuzz(func(t *testing.T, which uint8, value string) {
 		e.t = t
 		field := fields[int(which)%len(fields)]
