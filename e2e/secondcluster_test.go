@@ -2,7 +2,8 @@ package e2e
 
 import (
 	"encoding/json"
-	"net/http"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -210,8 +211,12 @@ func TestSecondClusterIsAClusterOfItsOwn(t *testing.T) {
 			if c.Running() {
 				t.Fatal("the second API server still runs after Stop")
 			}
-			if _, err := http.Get(c.Host + "/readyz"); err == nil || !strings.Contains(err.Error(), "connection refused") {
-				t.Errorf("the stopped API server: want connection refused, got %v", err)
+			conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port())), 5*time.Second)
+			if err == nil {
+				conn.Close()
+			}
+			if err == nil || !strings.Contains(err.Error(), "connection refused") {
+				t.Errorf("the stopped API server's port: want connection refused, got %v", err)
 			}
 			if st := review(t, stackReviewer, vaultToken(t, w)); !st.Authenticated {
 				t.Errorf("the stack's API server after the second stopped: %+v", st)

@@ -72,7 +72,7 @@ func (s *Stack) StartCluster(ctx context.Context, opts ClusterOptions) (*Cluster
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: port %d is taken: %w", opts.Name, opts.Port, err)
 	}
-	l.Close()
+	_ = l.Close()
 	dir := filepath.Join(s.clustersDir(), opts.Name)
 	files, admin, err := writeClusterFiles(dir, opts.Name)
 	if err != nil {

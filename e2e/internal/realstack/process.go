@@ -148,7 +148,7 @@ func (ps *Processes) Reap() {
 }
 
 func (ps *Processes) stopRecorded(file string) {
-	defer os.Remove(file)
+	defer func() { _ = os.Remove(file) }()
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return
