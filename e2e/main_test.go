@@ -31,6 +31,10 @@ type suite struct {
 	// prometheusPort is where the scrape test's Prometheus listens
 	// (E2E_PROMETHEUS_PORT).
 	prometheusPort int
+	// clusterPorts are the ports free for a second cluster's API server
+	// (E2E_KUBE_PORT+2 to +4): a test takes one for as long as its
+	// cluster runs, so at most three run at a time.
+	clusterPorts chan int
 }
 
 // TestMain starts a stack of its own (its own state directory and ports, so
@@ -64,6 +68,10 @@ func (s *suite) setUp() error {
 	}
 	if s.prometheusPort, err = realstack.EnvPositiveInt("E2E_PROMETHEUS_PORT", 19090); err != nil {
 		return err
+	}
+	s.clusterPorts = make(chan int, clusterSlots)
+	for i := range clusterSlots {
+		s.clusterPorts <- set.KubePort + 2 + i
 	}
 	s.Stack = realstack.NewStack(set)
 	// The scrape test runs a real Prometheus and promtool: built once

@@ -2,21 +2,14 @@ package ops
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -66,25 +59,14 @@ func privateAPIServerArgs(stack []string, port int, certFile, keyFile string) ([
 	if len(stack) < 2 {
 		return nil, fmt.Errorf("the stack apiserver's command line %q is too short", stack)
 	}
-	out := []string{stack[0]}
-	sawPort := false
-	for i := 1; i < len(stack); i++ {
-		arg := stack[i]
-		name, _, inline := strings.Cut(arg, "=")
-		switch name {
-		case "--secure-port", "--cert-dir", "--tls-cert-file", "--tls-private-key-file":
-			if !inline {
-				i++ // the value is the next word
-			}
-			sawPort = sawPort || name == "--secure-port"
-			continue
-		}
-		out = append(out, arg)
-	}
-	if !sawPort {
+	if !realstack.HasFlag(stack, "--secure-port") {
 		return nil, fmt.Errorf("the stack apiserver's command line has no --secure-port: %q", stack)
 	}
-	return append(out, "--secure-port", strconv.Itoa(port), "--tls-cert-file", certFile, "--tls-private-key-file", keyFile), nil
+	return realstack.ReplaceFlags(stack, []string{"--cert-dir"},
+		realstack.Flag{Name: "--secure-port", Value: strconv.Itoa(port)},
+		realstack.Flag{Name: "--tls-cert-file", Value: certFile},
+		realstack.Flag{Name: "--tls-private-key-file", Value: keyFile},
+	), nil
 }
 
 func (a *privateAPIServer) host() string { return fmt.Sprintf("https://127.0.0.1:%d", a.port) }
@@ -93,7 +75,7 @@ func (a *privateAPIServer) host() string { return fmt.Sprintf("https://127.0.0.1
 // brand-new CA: called before the first start, and again to rotate the CA.
 func (a *privateAPIServer) issueServingCert(t *testing.T) {
 	t.Helper()
-	caPEM, certPEM, keyPEM, err := newServingCert(a.name+" serving CA "+time.Now().Format(time.RFC3339Nano), "kube-apiserver-"+a.name)
+	caPEM, certPEM, keyPEM, err := realstack.NewServingCert(a.name+" serving CA "+time.Now().Format(time.RFC3339Nano), "kube-apiserver-"+a.name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,66 +140,6 @@ func (a *privateAPIServer) waitReady(t *testing.T, timeout time.Duration) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-}
-
-// newServingCert makes a CA and a serving certificate for 127.0.0.1 and
-// localhost signed by it, all PEM.
-func newServingCert(caName, serverName string) (caPEM, certPEM, keyPEM []byte, err error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: caName},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: serverName},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:     []string{"localhost", "kubernetes", "kubernetes.default.svc"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
-}
-
-func serial() *big.Int {
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		panic(err)
-	}
-	return n
 }
 
 // hungListener accepts TCP connections and never answers, never closes

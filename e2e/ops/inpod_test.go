@@ -148,7 +148,7 @@ func TestInPodCARotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherCA, _, _, err := newServingCert("in-pod rotated CA", "unused")
+	otherCA, _, _, err := realstack.NewServingCert("in-pod rotated CA", "unused")
 	if err != nil {
 		t.Fatal(err)
 	}

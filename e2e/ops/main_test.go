@@ -167,14 +167,6 @@ func (s *suite) readStackProcs() error {
 	if s.devPID, err = realstack.RecordedPID(filepath.Join(s.StackDir, "vault.pid")); err != nil {
 		return err
 	}
-	apiPID, err := realstack.RecordedPID(filepath.Join(s.StackDir, "kube-apiserver.pid"))
-	if err != nil {
-		return err
-	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", apiPID))
-	if err != nil {
-		return fmt.Errorf("reading the stack apiserver's command line: %w", err)
-	}
-	s.apiserverCmd = strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00")
+	s.apiserverCmd = s.APIServerArgv
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
 // The stack has no controller-manager: no ServiceAccount exists until a
@@ -39,37 +40,47 @@ func (s *Stack) reviewerLookups() string { return "kubeauth-" + s.Suite + "-revi
 // own, bound to system:auth-delegator and the lookups role, and returns a
 // day-long token of it.
 func (s *Stack) createReviewer(ctx context.Context) (string, error) {
-	if _, err := s.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
+	return createReviewer(ctx, s.Kube, s.reviewerLookups())
+}
+
+// createReviewer does it through the admin client of any API server, the
+// stack's or a second cluster's: lookups names the cluster role to create.
+func createReviewer(ctx context.Context, kube kubernetes.Interface, lookups string) (string, error) {
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
 		ObjectMeta: metav1.ObjectMeta{Name: ReviewerNamespace},
 	}, metav1.CreateOptions{}); err != nil {
 		return "", fmt.Errorf("creating namespace %s: %w", ReviewerNamespace, err)
 	}
-	if _, err := s.Kube.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
-		ObjectMeta: metav1.ObjectMeta{Name: s.reviewerLookups()},
+	if _, err := kube.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: lookups},
 		Rules: []rbacv1.PolicyRule{
 			{APIGroups: []string{""}, Resources: []string{"namespaces", "serviceaccounts", "pods"}, Verbs: []string{"get"}},
 		},
 	}, metav1.CreateOptions{}); err != nil {
-		return "", fmt.Errorf("creating cluster role %s: %w", s.reviewerLookups(), err)
+		return "", fmt.Errorf("creating cluster role %s: %w", lookups, err)
 	}
-	if err := s.CreateBoundServiceAccount(ctx, ReviewerNamespace, ReviewerName); err != nil {
+	if err := createBoundServiceAccount(ctx, kube, lookups, ReviewerNamespace, ReviewerName); err != nil {
 		return "", err
 	}
-	return s.RequestToken(ctx, ReviewerNamespace, ReviewerName, TokenOptions{TTL: 24 * time.Hour})
+	return requestToken(ctx, kube, ReviewerNamespace, ReviewerName, TokenOptions{TTL: 24 * time.Hour})
 }
 
 // CreateBoundServiceAccount creates a service account that may review
 // tokens: bound (by name, so a recreated account with the same name stays
 // bound) to system:auth-delegator and the lookups role.
 func (s *Stack) CreateBoundServiceAccount(ctx context.Context, namespace, name string) error {
-	if _, err := s.Kube.CoreV1().ServiceAccounts(namespace).Create(ctx, &corev1.ServiceAccount{
+	return createBoundServiceAccount(ctx, s.Kube, s.reviewerLookups(), namespace, name)
+}
+
+func createBoundServiceAccount(ctx context.Context, kube kubernetes.Interface, lookups, namespace, name string) error {
+	if _, err := kube.CoreV1().ServiceAccounts(namespace).Create(ctx, &corev1.ServiceAccount{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 	}, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("creating service account %s/%s: %w", namespace, name, err)
 	}
 	subject := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: namespace}
-	for _, role := range []string{"system:auth-delegator", s.reviewerLookups()} {
-		_, err := s.Kube.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+	for _, role := range []string{"system:auth-delegator", lookups} {
+		_, err := kube.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: namespace + "-" + name + "-" + strings.ReplaceAll(role, ":", "-")},
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
 			Subjects:   []rbacv1.Subject{subject},
@@ -91,6 +102,10 @@ type TokenOptions struct {
 
 // RequestToken mints a projected service-account token (TokenRequest).
 func (s *Stack) RequestToken(ctx context.Context, namespace, name string, opts TokenOptions) (string, error) {
+	return requestToken(ctx, s.Kube, namespace, name, opts)
+}
+
+func requestToken(ctx context.Context, kube kubernetes.Interface, namespace, name string, opts TokenOptions) (string, error) {
 	ttl := opts.TTL
 	if ttl == 0 {
 		ttl = 10 * time.Minute
@@ -100,7 +115,7 @@ func (s *Stack) RequestToken(ctx context.Context, namespace, name string, opts T
 	if p := opts.Pod; p != nil {
 		spec.BoundObjectRef = &authnv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: p.Name, UID: p.UID}
 	}
-	tr, err := s.Kube.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, name,
+	tr, err := kube.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, name,
 		&authnv1.TokenRequest{Spec: spec}, metav1.CreateOptions{})
 	if err != nil {
 		return "", fmt.Errorf("TokenRequest for %s/%s: %w", namespace, name, err)

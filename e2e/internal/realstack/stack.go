@@ -48,13 +48,23 @@ type Stack struct {
 	// ReviewerJWT is a day-long token of the token reviewer Start creates.
 	ReviewerJWT string
 
+	// APIServerArgv is the stack apiserver's command line, read back from
+	// /proc: the API servers a suite starts itself reuse it.
+	APIServerArgv []string
+
+	// Procs are the processes the suite starts beside the stack (second
+	// clusters); Stop stops them before the stack.
+	Procs *Processes
+
 	// up is set once stack-up.sh has been run: from then on Stop has
 	// something to stop. Read by the signal and timeout guards, hence atomic.
 	up atomic.Bool
 }
 
 // NewStack is a stack for these settings, not started yet.
-func NewStack(set Settings) *Stack { return &Stack{Settings: set} }
+func NewStack(set Settings) *Stack {
+	return &Stack{Settings: set, Procs: NewProcesses(set.Suite, filepath.Join(set.StackDir, "pids"))}
+}
 
 // Start builds the stack binaries if missing, starts a fresh stack
 // (stack-up.sh --restart stops whatever ran in the state directory before)
@@ -65,6 +75,12 @@ func (s *Stack) Start() error {
 	if err := s.Script(os.Stderr, "build-stack.sh"); err != nil {
 		return err
 	}
+	// What a killed run left of the suite's own processes holds their
+	// ports and talks to an etcd that is about to be replaced.
+	s.Procs.Reap()
+	if err := os.RemoveAll(s.clustersDir()); err != nil {
+		return err
+	}
 	s.up.Store(true)
 	var out bytes.Buffer
 	if err := s.Script(&out, "stack-up.sh", "--restart"); err != nil {
@@ -72,6 +88,9 @@ func (s *Stack) Start() error {
 		return err
 	}
 	if err := s.loadEnv(); err != nil {
+		return err
+	}
+	if err := s.readAPIServerArgv(); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -84,13 +103,15 @@ func (s *Stack) Start() error {
 	return nil
 }
 
-// Stop runs stack-down.sh, which stops the processes by the PIDs stack-up.sh
-// recorded, once stack-up.sh has been run. A nil stack (the suite failed
+// Stop stops the suite's own processes (Procs), then runs stack-down.sh,
+// which stops the stack's by the PIDs stack-up.sh recorded, once stack-up.sh
+// has been run. A nil stack (the suite failed
 // before it had one) has nothing to stop.
 func (s *Stack) Stop() {
 	if s == nil || !s.up.Load() {
 		return
 	}
+	s.Procs.StopAll()
 	var out bytes.Buffer
 	if err := s.Script(&out, "stack-down.sh"); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: stopping the stack: %v\n%s", s.Suite, err, out.Bytes())
