@@ -537,3 +537,21 @@ func TestClusterChoiceCheck(t *testing.T) {
 		t.Errorf("issuer unknown: %+v", got)
 	}
 }
+
+// A cluster that is down fails its own check, not the others'.
+func TestClusterChoiceCheckWithAClusterDown(t *testing.T) {
+	c := newClusterEnv(t, eastIssuer)
+	c.writeEast(nil)
+	c.east.srv.Close()
+	def := c.clusterCheck(t, defaultCluster)
+	if !strings.HasPrefix(def.Verdict, "ok") {
+		t.Errorf("the default cluster's check: %s", def.raw)
+	}
+	got := def.get(t, checkNameClusterChoice)
+	if unknown, _ := got.Data["clusters_issuer_unknown"].([]any); len(unknown) != 1 || unknown[0] != "east" {
+		t.Errorf("cluster_choice data: %v", got.Data)
+	}
+	if east := c.clusterCheck(t, "east"); strings.HasPrefix(east.Verdict, "ok") {
+		t.Errorf("the check of the cluster that is down passes: %s", east.Verdict)
+	}
+}
