@@ -192,6 +192,9 @@ func TestClusterUnknownAmbiguousNotBound(t *testing.T) {
 
 	resp, err = c.login("home", c.eastToken(eastIssuer))
 	c.requireDenied(resp, err, reasonClusterNotBound)
+	if !strings.Contains(c.logs.String(), `"cluster":"east"`) {
+		t.Errorf("the refusal's log line does not name the token's cluster:\n%s", c.logs.String())
+	}
 	if c.east.reviews.Load() != 0 {
 		t.Fatal("a token of a cluster the role does not bind was reviewed")
 	}

@@ -131,7 +131,7 @@ func (b *backend) pathLogin(ctx context.Context, req *logical.Request, d *framew
 		return b.loginFailed(a, err)
 	}
 	b.Logger().Debug("login passed", "role", a.roleName, "service_account", a.reviewed.namespace+"/"+a.reviewed.name,
-		"verified_by", a.verifiedBy, "token_review_duration", a.reviewTook, "remote_addr", remoteAddr(a.conn))
+		"cluster", a.cluster, "verified_by", a.verifiedBy, "token_review_duration", a.reviewTook, "remote_addr", remoteAddr(a.conn))
 	return &logical.Response{Auth: a.auth()}, nil
 }
 
@@ -182,20 +182,27 @@ func (b *backend) loginFailed(a *attempt, err error) (*logical.Response, error) 
 		if a.claimed.name != "" {
 			args = append(args, "service_account", a.claimed.namespace+"/"+a.claimed.name)
 		}
+		if a.cluster != "" {
+			args = append(args, "cluster", a.cluster)
+		}
 		b.Logger().Info("login refused", args...)
 		return nil, logical.ErrPermissionDenied
 	case errors.As(err, &bad):
 		return logical.ErrorResponse(bad.msg), nil
 	default:
-		return nil, b.loginFault(a.roleName, a.conn, err)
+		return nil, b.loginFault(a, err)
 	}
 }
 
 // loginFault logs a fault with everything an operator needs and returns the
 // generic error the unauthenticated caller gets in its place.
-func (b *backend) loginFault(role string, conn *logical.Connection, err error) error {
+func (b *backend) loginFault(a *attempt, err error) error {
 	kind, public := classifyFault(err)
-	b.Logger().Error("login failed", "role", role, "kind", kind, "error", err, "remote_addr", remoteAddr(conn))
+	args := []any{"role", a.roleName, "kind", kind, "error", err, "remote_addr", remoteAddr(a.conn)}
+	if a.cluster != "" {
+		args = append(args, "cluster", a.cluster)
+	}
+	b.Logger().Error("login failed", args...)
 	return public
 }
 
