@@ -3,7 +3,6 @@ package kubeauth
 import (
 	"crypto"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"net/http"
@@ -489,16 +488,7 @@ func mergeMaps(a, b map[string]any) map[string]any {
 // clusterCheck reads cluster/<name>/check as a client decodes it.
 func (c *clusterEnv) clusterCheck(t *testing.T, name string) checkAnswer {
 	t.Helper()
-	resp := c.mustDo(logical.ReadOperation, "cluster/"+name+"/check", nil)
-	raw, err := json.Marshal(resp.Data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := checkAnswer{raw: string(raw)}
-	if err := json.Unmarshal(raw, &a); err != nil {
-		t.Fatal(err)
-	}
-	return a
+	return c.readCheck(t, "cluster/"+name+"/check")
 }
 
 // cluster_choice says how a cluster's tokens are told from the others',

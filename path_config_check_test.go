@@ -54,7 +54,14 @@ func (a checkAnswer) expect(t *testing.T, want map[string]string) {
 // configCheck reads config/check, through JSON as a client sees it.
 func (e *testEnv) configCheck(t *testing.T) checkAnswer {
 	t.Helper()
-	resp := e.mustDo(logical.ReadOperation, "config/check", nil)
+	return e.readCheck(t, "config/check")
+}
+
+// readCheck reads a check path (config/check, cluster/<name>/check)
+// through JSON as a client sees it.
+func (e *testEnv) readCheck(t *testing.T, path string) checkAnswer {
+	t.Helper()
+	resp := e.mustDo(logical.ReadOperation, path, nil)
 	raw, err := json.Marshal(resp.Data)
 	if err != nil {
 		t.Fatal(err)
