@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	vault "github.com/hashicorp/vault/api"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
@@ -428,18 +427,7 @@ func TestClustersSwitchBackToBuiltin(t *testing.T) {
 	m, _, builtinVersion := enableBuiltin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	err := stk.root.Sys().RegisterPluginWithContext(ctx, &vault.RegisterPluginInput{
-		Name: "kubernetes", Type: vault.PluginTypeCredential, Command: pluginName,
-		SHA256: stk.pluginSHA, Version: stk.pluginVersion,
-	})
-	if err != nil {
-		t.Fatalf("registering the plugin as kubernetes %s: %v", stk.pluginVersion, err)
-	}
-	t.Cleanup(func() {
-		_ = stk.root.Sys().DeregisterPluginWithContext(context.Background(), &vault.DeregisterPluginInput{
-			Name: "kubernetes", Type: vault.PluginTypeCredential, Version: stk.pluginVersion,
-		})
-	})
+	registerAsKubernetes(ctx, t)
 	switchMount(ctx, t, m, stk.pluginVersion)
 
 	m.configure(t, nil)

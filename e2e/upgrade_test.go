@@ -70,20 +70,7 @@ func TestUpgradeFromBuiltinAndBack(t *testing.T) {
 	// the built-in.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err := stk.root.Sys().RegisterPluginWithContext(ctx, &vault.RegisterPluginInput{
-		Name: "kubernetes", Type: vault.PluginTypeCredential, Command: pluginName,
-		SHA256: stk.pluginSHA, Version: stk.pluginVersion,
-	})
-	if err != nil {
-		t.Fatalf("registering the plugin as kubernetes %s: %v", stk.pluginVersion, err)
-	}
-	// Registered under the built-in's name, the plugin would be what new
-	// mounts of type kubernetes get (see enableBuiltin).
-	t.Cleanup(func() {
-		_ = stk.root.Sys().DeregisterPluginWithContext(context.Background(), &vault.DeregisterPluginInput{
-			Name: "kubernetes", Type: vault.PluginTypeCredential, Version: stk.pluginVersion,
-		})
-	})
+	registerAsKubernetes(ctx, t)
 	switchMount(ctx, t, m, stk.pluginVersion)
 	r := root(t, http.MethodGet, "sys/auth/"+path, nil)
 	if r.Data().Str("running_sha256") != stk.pluginSHA {
@@ -239,4 +226,25 @@ func storedRole(w realstack.Workload, fields map[string]any) map[string]any {
 	}
 	maps.Copy(role, fields)
 	return role
+}
+
+// registerAsKubernetes registers the plugin under the built-in method's
+// name, with a version, so a built-in mount can be switched to it; the
+// registration goes when the test ends, since registered under that name
+// the plugin would be what new mounts of type kubernetes get (see
+// enableBuiltin).
+func registerAsKubernetes(ctx context.Context, t *testing.T) {
+	t.Helper()
+	err := stk.root.Sys().RegisterPluginWithContext(ctx, &vault.RegisterPluginInput{
+		Name: "kubernetes", Type: vault.PluginTypeCredential, Command: pluginName,
+		SHA256: stk.pluginSHA, Version: stk.pluginVersion,
+	})
+	if err != nil {
+		t.Fatalf("registering the plugin as kubernetes %s: %v", stk.pluginVersion, err)
+	}
+	t.Cleanup(func() {
+		_ = stk.root.Sys().DeregisterPluginWithContext(context.Background(), &vault.DeregisterPluginInput{
+			Name: "kubernetes", Type: vault.PluginTypeCredential, Version: stk.pluginVersion,
+		})
+	})
 }
