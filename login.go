@@ -52,11 +52,12 @@ type loginStep struct {
 
 // localSteps need nothing but the connection, the token and the role: no
 // call to Kubernetes (but for a named cluster's published issuer or keys,
-// fetched once and kept, when the cluster step needs them). They run cheapest first, so a forged or misdirected
-// token is refused before any API round trip; the signature check (only
-// with pem_keys) comes last among them as the one that costs real CPU. They
-// are all that alias lookahead runs. A namespace only the selector could
-// bind is left pending here, since deciding it needs a lookup.
+// fetched once and kept, when the cluster step needs them). They run
+// cheapest first, so a forged or misdirected token is refused before any
+// API round trip; the signature check (only with pem_keys) comes last among
+// them as the one that costs real CPU. They are all that alias lookahead
+// runs. A namespace only the selector could bind is left pending here,
+// since deciding it needs a lookup.
 func (b *backend) localSteps() []loginStep {
 	return []loginStep{
 		{"source_address", stepSourceAddress},
