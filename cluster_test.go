@@ -548,3 +548,26 @@ func TestClusterChoiceCheckWithAClusterDown(t *testing.T) {
 		t.Errorf("the check of the cluster that is down passes: %s", east.Verdict)
 	}
 }
+
+// Each cluster has its own review cache: a write of one cluster's config
+// drops its cache and no other's.
+func TestClusterReviewCachesAreTheirOwn(t *testing.T) {
+	c := newClusterEnv(t, eastIssuer)
+	c.writeEast(map[string]any{"issuer": eastIssuer})
+	c.writeRole(testRole, map[string]any{"bound_clusters": "*", "review_mode": "cached", "review_cache_ttl": "5m"})
+	east, def := c.eastToken(eastIssuer), c.defaultToken()
+	for i := 0; i < 2; i++ {
+		mustLogin(t, c.testEnv, testRole, east)
+		mustLogin(t, c.testEnv, testRole, def)
+	}
+	if c.east.reviews.Load() != 1 || c.kube.reviews.Load() != 1 {
+		t.Fatalf("reviews: east %d, default %d; want 1 each (the second logins answered from each cluster's cache)",
+			c.east.reviews.Load(), c.kube.reviews.Load())
+	}
+	c.writeConfig(nil) // the default cluster's config: its state, and cache, are replaced
+	mustLogin(t, c.testEnv, testRole, east)
+	mustLogin(t, c.testEnv, testRole, def)
+	if c.east.reviews.Load() != 1 || c.kube.reviews.Load() != 2 {
+		t.Errorf("after a config write: east %d, default %d reviews; want 1 and 2", c.east.reviews.Load(), c.kube.reviews.Load())
+	}
+}

@@ -203,7 +203,7 @@ func TestPatchInOpenAPI(t *testing.T) {
 	if !ok {
 		t.Fatalf("no OpenAPI document: %#v", resp.Data)
 	}
-	for _, path := range []string{"/role/{name}", "/config"} {
+	for _, path := range []string{"/role/{name}", "/config", "/cluster/{name}"} {
 		item := doc.Paths[path]
 		if item == nil || item.Patch == nil {
 			t.Errorf("%s has no patch operation in the OpenAPI document", path)
@@ -211,6 +211,19 @@ func TestPatchInOpenAPI(t *testing.T) {
 		}
 		if item.Patch.OperationID == "" {
 			t.Errorf("%s: patch has no operation id", path)
+		}
+	}
+	// Clients generated from the document need every operation id once.
+	seen := map[string]string{}
+	for path, item := range doc.Paths {
+		for _, op := range []*framework.OASOperation{item.Get, item.Post, item.Delete, item.Patch} {
+			if op == nil || op.OperationID == "" {
+				continue
+			}
+			if other, dup := seen[op.OperationID]; dup {
+				t.Errorf("operation id %q on both %s and %s", op.OperationID, other, path)
+			}
+			seen[op.OperationID] = path
 		}
 	}
 }
