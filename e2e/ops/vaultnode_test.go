@@ -24,7 +24,7 @@ type vaultNode struct {
 	pluginDir string
 	cfgPath   string
 	logPath   string
-	proc      *proc
+	proc      *realstack.Process
 }
 
 // newVaultNode writes the node's config; start runs it. The node is stopped
@@ -80,7 +80,7 @@ listener "tcp" {
 // uninitialized on the first start).
 func (n *vaultNode) start(t *testing.T) {
 	t.Helper()
-	p, err := startProc("vault-"+n.name, n.logPath, []string{ops.VaultBin, "server", "-config", n.cfgPath}, realstack.CleanEnv())
+	p, err := ops.Procs.Start("vault-"+n.name, n.logPath, []string{ops.VaultBin, "server", "-config", n.cfgPath}, realstack.CleanEnv())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,11 +91,11 @@ func (n *vaultNode) start(t *testing.T) {
 // stop is a clean shutdown (SIGTERM), as an operator's restart.
 func (n *vaultNode) stop() {
 	if n.proc != nil {
-		n.proc.stop(30 * time.Second)
+		n.proc.Stop(30 * time.Second)
 	}
 }
 
-func (n *vaultNode) pid() int { return n.proc.pid() }
+func (n *vaultNode) pid() int { return n.proc.PID() }
 
 // health is the part of sys/health the suite waits on.
 type health struct {
@@ -144,7 +144,7 @@ func (n *vaultNode) waitFor(t *testing.T, what string, timeout time.Duration, co
 	deadline := time.Now().Add(timeout)
 	var last string
 	for {
-		if !n.proc.running() {
+		if !n.proc.Running() {
 			t.Fatalf("vault node %s exited while waiting for it %s\n%s", n.name, what, logTail(n.logPath, 30))
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
