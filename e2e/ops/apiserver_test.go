@@ -122,7 +122,7 @@ func (a *privateAPIServer) waitReady(t *testing.T, timeout time.Duration) {
 	var last string
 	for {
 		if !a.proc.Running() {
-			t.Fatalf("kube-apiserver %s exited during startup\n%s", a.name, logTail(a.logPath, 30))
+			t.Fatalf("kube-apiserver %s exited during startup\n%s", a.name, a.proc.LogTail(30))
 		}
 		resp, err := client.Get(a.host() + "/readyz")
 		if err == nil {
@@ -136,7 +136,7 @@ func (a *privateAPIServer) waitReady(t *testing.T, timeout time.Duration) {
 			last = err.Error()
 		}
 		if time.Since(start) > timeout {
-			t.Fatalf("kube-apiserver %s not ready after %v (last: %s)\n%s", a.name, timeout, last, logTail(a.logPath, 30))
+			t.Fatalf("kube-apiserver %s not ready after %v (last: %s)\n%s", a.name, timeout, last, a.proc.LogTail(30))
 		}
 		time.Sleep(250 * time.Millisecond)
 	}

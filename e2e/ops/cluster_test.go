@@ -161,7 +161,7 @@ func waitActive(t *testing.T, nodes []*vaultNode, timeout time.Duration) *vaultN
 		if time.Now().After(deadline) {
 			var logs []string
 			for _, n := range nodes {
-				logs = append(logs, logTail(n.logPath, 15))
+				logs = append(logs, n.proc.LogTail(15))
 			}
 			t.Fatalf("no node became active within %v\n%s", timeout, strings.Join(logs, "\n"))
 		}

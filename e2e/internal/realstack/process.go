@@ -30,6 +30,7 @@ type Processes struct {
 // Process is one process Processes started.
 type Process struct {
 	Name    string
+	LogPath string // its output, appended to across restarts
 	suite   string
 	cmd     *exec.Cmd
 	exe     string
@@ -65,6 +66,7 @@ func (ps *Processes) Start(name, logPath string, argv, env []string) (*Process, 
 	}
 	p := &Process{
 		Name:    name,
+		LogPath: logPath,
 		suite:   ps.suite,
 		cmd:     cmd,
 		exe:     argv[0],
@@ -99,6 +101,9 @@ func (ps *Processes) Start(name, logPath string, argv, env []string) (*Process, 
 
 // PID is the process's ID.
 func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// LogTail is the end of the process's log, for failure messages.
+func (p *Process) LogTail(lines int) string { return tail(p.LogPath, lines) }
 
 // Running is false once the process has exited.
 func (p *Process) Running() bool {

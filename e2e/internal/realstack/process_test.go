@@ -1,7 +1,6 @@
 package realstack
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -172,8 +171,7 @@ func TestStopKillsWhatIgnoresSIGTERM(t *testing.T) {
 	}
 	t.Cleanup(p.Kill)
 	waitGone(t, "the start of the stubborn process", func() bool {
-		b, _ := os.ReadFile(filepath.Join(dir, "stubborn.log"))
-		return !strings.Contains(string(b), "ready\n")
+		return !strings.HasSuffix(p.LogTail(3), "\nready")
 	})
 
 	p.Stop(200 * time.Millisecond)
