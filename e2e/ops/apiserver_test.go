@@ -31,7 +31,7 @@ type privateAPIServer struct {
 	logPath string
 	args    []string
 	caPEM   string // the CA that signed the current serving certificate
-	proc    *proc
+	proc    *realstack.Process
 }
 
 func newPrivateAPIServer(t *testing.T, name string, port int) *privateAPIServer {
@@ -91,7 +91,7 @@ func (a *privateAPIServer) issueServingCert(t *testing.T) {
 // start runs the apiserver with its flags and waits for /readyz.
 func (a *privateAPIServer) start(t *testing.T) {
 	t.Helper()
-	p, err := startProc("kube-apiserver-"+a.name, a.logPath, a.args, realstack.CleanEnv())
+	p, err := ops.Procs.Start("kube-apiserver-"+a.name, a.logPath, a.args, realstack.CleanEnv())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func (a *privateAPIServer) start(t *testing.T) {
 
 func (a *privateAPIServer) stop() {
 	if a.proc != nil {
-		a.proc.stop(30 * time.Second)
+		a.proc.Stop(30 * time.Second)
 	}
 }
 
@@ -121,14 +121,14 @@ func (a *privateAPIServer) waitReady(t *testing.T, timeout time.Duration) {
 	start := time.Now()
 	var last string
 	for {
-		if !a.proc.running() {
-			t.Fatalf("kube-apiserver %s exited during startup\n%s", a.name, logTail(a.logPath, 30))
+		if !a.proc.Running() {
+			t.Fatalf("kube-apiserver %s exited during startup\n%s", a.name, a.proc.LogTail(30))
 		}
 		resp, err := client.Get(a.host() + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				t.Logf("kube-apiserver %s (pid %d) ready on %s after %v", a.name, a.proc.pid(), a.host(), time.Since(start).Round(100*time.Millisecond))
+				t.Logf("kube-apiserver %s (pid %d) ready on %s after %v", a.name, a.proc.PID(), a.host(), time.Since(start).Round(100*time.Millisecond))
 				return
 			}
 			last = resp.Status
@@ -136,7 +136,7 @@ func (a *privateAPIServer) waitReady(t *testing.T, timeout time.Duration) {
 			last = err.Error()
 		}
 		if time.Since(start) > timeout {
-			t.Fatalf("kube-apiserver %s not ready after %v (last: %s)\n%s", a.name, timeout, last, logTail(a.logPath, 30))
+			t.Fatalf("kube-apiserver %s not ready after %v (last: %s)\n%s", a.name, timeout, last, a.proc.LogTail(30))
 		}
 		time.Sleep(250 * time.Millisecond)
 	}

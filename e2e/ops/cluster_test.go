@@ -90,9 +90,11 @@ func TestRaftClusterFailover(t *testing.T) {
 	pluginExe := filepath.Join(active.pluginDir, e.command)
 	plugins := childrenRunning(active.pid(), pluginExe)
 	for _, pid := range plugins {
-		recordOrphan(pid, pluginExe)
+		if err := ops.Procs.Watch(pid, pluginExe); err != nil {
+			t.Fatal(err)
+		}
 	}
-	active.proc.kill()
+	active.proc.Kill()
 	var survivors []*vaultNode
 	for _, n := range nodes {
 		if n != active {
@@ -127,7 +129,7 @@ func activeNode(t *testing.T, nodes []*vaultNode) *vaultNode {
 	t.Helper()
 	var found []*vaultNode
 	for _, n := range nodes {
-		if n.proc == nil || !n.proc.running() {
+		if n.proc == nil || !n.proc.Running() {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -159,7 +161,7 @@ func waitActive(t *testing.T, nodes []*vaultNode, timeout time.Duration) *vaultN
 		if time.Now().After(deadline) {
 			var logs []string
 			for _, n := range nodes {
-				logs = append(logs, logTail(n.logPath, 15))
+				logs = append(logs, n.proc.LogTail(15))
 			}
 			t.Fatalf("no node became active within %v\n%s", timeout, strings.Join(logs, "\n"))
 		}
@@ -214,11 +216,11 @@ func stopOrphans(t *testing.T, n *vaultNode, exe string, pids []int) {
 		for processRunning(pid) && time.Now().Before(deadline) {
 			time.Sleep(100 * time.Millisecond)
 		}
-		if processRunning(pid) && procExe(pid) == exe {
+		if processRunning(pid) && realstack.RunningExe(pid) == exe {
 			t.Errorf("plugin process %d (%s) outlived its killed Vault %s by 10 s; it should exit once re-parented", pid, exe, n.name)
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
-		forgetOrphan(pid)
+		ops.Procs.Forget(pid)
 	}
 }
 

@@ -79,7 +79,7 @@ func TestKubeAPIDownAndBack(t *testing.T) {
 	ops.Vault.MustLogin(t, mount, "app", jwt)
 
 	api.stop()
-	if api.proc.running() {
+	if api.proc.Running() {
 		t.Fatal("the apiserver is still running after stop")
 	}
 	for i := range 3 {
@@ -99,18 +99,18 @@ func TestKubeAPIDownAndBack(t *testing.T) {
 	}
 	t.Logf("API back: first login HTTP 200 in %v", r.Elapsed.Round(time.Millisecond))
 
-	if err := api.proc.signal(syscall.SIGSTOP); err != nil {
+	if err := api.proc.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	// Registered after the stop in newPrivateAPIServer, so it runs first: a
 	// stopped process would sit on SIGTERM until killed.
-	t.Cleanup(func() { _ = api.proc.signal(syscall.SIGCONT) })
+	t.Cleanup(func() { _ = api.proc.Signal(syscall.SIGCONT) })
 	r = ops.Vault.Login(t, mount, "app", jwt)
 	expectFault(t, r, "kubernetes API at "+api.host()+" did not answer the TokenReview within "+faultTimeout.String())
 	expectBounded(t, r)
 	t.Logf("API frozen: HTTP %d in %v: %s", r.Status, r.Elapsed.Round(time.Millisecond), r.ErrorText())
 
-	if err := api.proc.signal(syscall.SIGCONT); err != nil {
+	if err := api.proc.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
 	_, attempts, first := ops.Vault.LoginEventually(t, mount, "app", jwt, 30*time.Second)

@@ -22,7 +22,7 @@ var ops *suite
 // processes it starts itself, and facts about the stack's own processes.
 type suite struct {
 	*realstack.Stack
-	runDir string // $OPS_STACK_DIR/ops: the suite's own processes' state
+	runDir string // $OPS_STACK_DIR/ops: the files of the suite's own processes
 
 	devPID       int
 	apiserverCmd []string // how the stack started its apiserver (from /proc)
@@ -75,7 +75,9 @@ func (s *suite) setUp() error {
 	if err := s.checkPlugin(); err != nil {
 		return err
 	}
-	reapLeftovers(s.runDir)
+	// What a killed run left running (a Vault node, a private apiserver)
+	// would hold the ports checked below.
+	s.Procs.Reap()
 	if err := os.RemoveAll(s.runDir); err != nil {
 		return err
 	}
@@ -99,11 +101,10 @@ func (s *suite) tearDown() {
 	}
 	if s.KeepStack {
 		fmt.Fprintf(os.Stderr, "ops: OPS_KEEP_STACK=1: left running; PIDs in %s, stack: STACK_DIR=%s scripts/stack-down.sh\n",
-			pidDir(), s.StackDir)
+			s.Procs.Dir(), s.StackDir)
 		return
 	}
-	stopAllProcs()
-	s.Stop()
+	s.Stop() // the suite's own processes (Procs) first, then the stack
 }
 
 // checkPlugin finds the plugin binary (building it when missing) and asks it

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -24,7 +23,7 @@ type vaultNode struct {
 	pluginDir string
 	cfgPath   string
 	logPath   string
-	proc      *proc
+	proc      *realstack.Process
 }
 
 // newVaultNode writes the node's config; start runs it. The node is stopped
@@ -80,7 +79,7 @@ listener "tcp" {
 // uninitialized on the first start).
 func (n *vaultNode) start(t *testing.T) {
 	t.Helper()
-	p, err := startProc("vault-"+n.name, n.logPath, []string{ops.VaultBin, "server", "-config", n.cfgPath}, realstack.CleanEnv())
+	p, err := ops.Procs.Start("vault-"+n.name, n.logPath, []string{ops.VaultBin, "server", "-config", n.cfgPath}, realstack.CleanEnv())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,11 +90,11 @@ func (n *vaultNode) start(t *testing.T) {
 // stop is a clean shutdown (SIGTERM), as an operator's restart.
 func (n *vaultNode) stop() {
 	if n.proc != nil {
-		n.proc.stop(30 * time.Second)
+		n.proc.Stop(30 * time.Second)
 	}
 }
 
-func (n *vaultNode) pid() int { return n.proc.pid() }
+func (n *vaultNode) pid() int { return n.proc.PID() }
 
 // health is the part of sys/health the suite waits on.
 type health struct {
@@ -144,8 +143,8 @@ func (n *vaultNode) waitFor(t *testing.T, what string, timeout time.Duration, co
 	deadline := time.Now().Add(timeout)
 	var last string
 	for {
-		if !n.proc.running() {
-			t.Fatalf("vault node %s exited while waiting for it %s\n%s", n.name, what, logTail(n.logPath, 30))
+		if !n.proc.Running() {
+			t.Fatalf("vault node %s exited while waiting for it %s\n%s", n.name, what, n.proc.LogTail(30))
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		h, err := n.health(ctx)
@@ -158,7 +157,7 @@ func (n *vaultNode) waitFor(t *testing.T, what string, timeout time.Duration, co
 			last = err.Error()
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("vault node %s not %s after %v (last: %s)\n%s", n.name, what, timeout, last, logTail(n.logPath, 30))
+			t.Fatalf("vault node %s not %s after %v (last: %s)\n%s", n.name, what, timeout, last, n.proc.LogTail(30))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -192,17 +191,4 @@ func (n *vaultNode) join(t *testing.T, leader *vaultNode) {
 	if r.Body["joined"] != true {
 		t.Fatalf("vault node %s did not join %s: %s", n.name, leader.name, r)
 	}
-}
-
-// logTail is the end of a log file, for failure messages.
-func logTail(path string, lines int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(no log %s: %v)", path, err)
-	}
-	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return fmt.Sprintf("----- last %d lines of %s -----\n%s\n-----", len(all), path, strings.Join(all, "\n"))
 }

@@ -12,11 +12,13 @@ import (
 	"time"
 )
 
-// Processes are the processes a suite starts beside the stack (a second
-// kube-apiserver): each in a session of its own, so a Ctrl-C aimed at go
-// test reaches only the test binary, which then stops them in order; each
-// with its PID in a file under dir, so a run that died without stopping
-// them (SIGKILL, a crash) has them stopped by the next run's Reap.
+// Processes are the processes a suite starts beside the stack (second
+// kube-apiservers, Vault servers): each in a session of its own, so a
+// Ctrl-C aimed at go test reaches only the test binary, which then stops
+// them in order; each with its PID in a file under dir, so a run that died
+// without stopping them (SIGKILL, a crash) has them stopped by the next
+// run's Reap. Processes the suite did not start but may leave behind are
+// recorded there too (Watch).
 type Processes struct {
 	suite string
 	dir   string
@@ -28,6 +30,8 @@ type Processes struct {
 // Process is one process Processes started.
 type Process struct {
 	Name    string
+	LogPath string // its output, appended to across restarts
+	suite   string
 	cmd     *exec.Cmd
 	exe     string
 	pidFile string
@@ -38,6 +42,9 @@ type Process struct {
 func NewProcesses(suite, dir string) *Processes {
 	return &Processes{suite: suite, dir: dir, running: map[*Process]struct{}{}}
 }
+
+// Dir is where the PID files are.
+func (ps *Processes) Dir() string { return ps.dir }
 
 // Start runs argv with env, its output appended to logPath.
 func (ps *Processes) Start(name, logPath string, argv, env []string) (*Process, error) {
@@ -59,6 +66,8 @@ func (ps *Processes) Start(name, logPath string, argv, env []string) (*Process, 
 	}
 	p := &Process{
 		Name:    name,
+		LogPath: logPath,
+		suite:   ps.suite,
 		cmd:     cmd,
 		exe:     argv[0],
 		pidFile: filepath.Join(ps.dir, fmt.Sprintf("%s.%d.pid", name, cmd.Process.Pid)),
@@ -93,6 +102,9 @@ func (ps *Processes) Start(name, logPath string, argv, env []string) (*Process, 
 // PID is the process's ID.
 func (p *Process) PID() int { return p.cmd.Process.Pid }
 
+// LogTail is the end of the process's log, for failure messages.
+func (p *Process) LogTail(lines int) string { return tail(p.LogPath, lines) }
+
 // Running is false once the process has exited.
 func (p *Process) Running() bool {
 	select {
@@ -115,12 +127,43 @@ func (p *Process) Stop(grace time.Duration) {
 		return
 	case <-time.After(grace):
 	}
-	fmt.Fprintf(os.Stderr, "%s (pid %d) ignored SIGTERM for %v; killing it\n", p.Name, p.PID(), grace)
+	fmt.Fprintf(os.Stderr, "%s: %s (pid %d) ignored SIGTERM for %v; killing it\n", p.suite, p.Name, p.PID(), grace)
+	p.Kill()
+}
+
+// Kill is a crash: SIGKILL, no chance to clean up; it returns once the
+// process is gone. Killing a stopped process is a no-op.
+func (p *Process) Kill() {
+	if !p.Running() {
+		return
+	}
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.exited
 }
 
-// StopAll stops every process still running, in parallel.
+// Signal sends sig to the process (SIGSTOP and SIGCONT freeze and thaw it).
+func (p *Process) Signal(sig syscall.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// Watch records a process the suite did not start but may leave behind (a
+// plugin process whose Vault a test is about to kill), so that StopAll, or
+// the next run's Reap, stops it should it outlive the test. Forget drops the
+// record once the process is known to be gone.
+func (ps *Processes) Watch(pid int, exe string) error {
+	if err := os.MkdirAll(ps.dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(ps.watchFile(pid), fmt.Appendf(nil, "%d %s\n", pid, exe), 0o644)
+}
+
+// Forget drops what Watch recorded of pid.
+func (ps *Processes) Forget(pid int) { _ = os.Remove(ps.watchFile(pid)) }
+
+func (ps *Processes) watchFile(pid int) string {
+	return filepath.Join(ps.dir, fmt.Sprintf("watched.%d.pid", pid))
+}
+
+// StopAll stops every process still running, in parallel, then what Watch
+// recorded and nobody forgot.
 func (ps *Processes) StopAll() {
 	ps.mu.Lock()
 	all := make([]*Process, 0, len(ps.running))
@@ -133,16 +176,27 @@ func (ps *Processes) StopAll() {
 		wg.Go(func() { p.Stop(20 * time.Second) })
 	}
 	wg.Wait()
+	ps.Reap()
 }
 
-// Reap stops what an earlier run recorded in dir and left running. A PID is
-// signaled only while it still runs the recorded executable: a number
-// reused by an unrelated process is left alone.
+// Reap stops what is recorded in dir and still running, other than the
+// processes this run started and is running: what an earlier run left
+// behind, and what Watch recorded. A PID is signaled only while it still
+// runs the recorded executable: a number reused by an unrelated process is
+// left alone.
 func (ps *Processes) Reap() {
 	files, _ := filepath.Glob(filepath.Join(ps.dir, "*.pid"))
+	ps.mu.Lock()
+	ours := map[string]bool{}
+	for p := range ps.running {
+		ours[p.pidFile] = true
+	}
+	ps.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, f := range files {
-		wg.Go(func() { ps.stopRecorded(f) })
+		if !ours[f] {
+			wg.Go(func() { ps.stopRecorded(f) })
+		}
 	}
 	wg.Wait()
 }
@@ -155,26 +209,26 @@ func (ps *Processes) stopRecorded(file string) {
 	}
 	pidStr, exe, ok := strings.Cut(strings.TrimSpace(string(b)), " ")
 	pid, err := strconv.Atoi(pidStr)
-	if !ok || err != nil || pid <= 1 || runningExe(pid) != exe {
+	if !ok || err != nil || pid <= 1 || RunningExe(pid) != exe {
 		return
 	}
 	fmt.Fprintf(os.Stderr, "%s: stopping left-over %s (pid %d)\n", ps.suite, exe, pid)
 	_ = syscall.Kill(pid, syscall.SIGTERM)
 	for range 100 {
-		if runningExe(pid) != exe {
+		if RunningExe(pid) != exe {
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if runningExe(pid) == exe {
+	if RunningExe(pid) == exe {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 }
 
-// runningExe is the executable a PID runs ("" when it is gone), without the
+// RunningExe is the executable a PID runs ("" when it is gone), without the
 // " (deleted)" suffix Linux adds once the file is replaced. A zombie has no
 // executable left to read, so it counts as gone.
-func runningExe(pid int) string {
+func RunningExe(pid int) string {
 	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
 	if err != nil {
 		return ""
