@@ -102,6 +102,7 @@ func TestKubeAPIDownAndBack(t *testing.T) {
 	if err := api.proc.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	waitAllThreadsStopped(t, api.proc.PID())
 	// Registered after the stop in newPrivateAPIServer, so it runs first: a
 	// stopped process would sit on SIGTERM until killed.
 	t.Cleanup(func() { _ = api.proc.Signal(syscall.SIGCONT) })

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"testing"
+	"time"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
@@ -109,4 +111,35 @@ func procUsage(pid int) (usage, error) {
 		return usage{}, errors.New("no Threads line in /proc status")
 	}
 	return u, nil
+}
+
+// waitAllThreadsStopped waits until every thread of pid is stopped
+// (SIGSTOP reaches each thread of a process on its own, not at once), so
+// that what the test does next meets a process that can no longer answer.
+func waitAllThreadsStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			t.Fatalf("reading the threads of pid %d: %v", pid, err)
+		}
+		running := 0
+		for _, task := range tasks {
+			tid, err := strconv.Atoi(task.Name())
+			if err != nil {
+				continue
+			}
+			if _, state, err := procStat(tid); err == nil && state != 'T' && state != 't' {
+				running++
+			}
+		}
+		if running == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d: %d of %d threads still not stopped 5s after SIGSTOP", pid, running, len(tasks))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
