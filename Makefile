@@ -68,10 +68,10 @@ fuzz:
 
 ## e2e-test: the plugin inside a real Vault against a real kube-apiserver, scraped by a
 ## real Prometheus, installed from the release as the README says (e2e/ is its own module; it starts and stops a stack of its own, see
-## e2e/README.md). Only the module's root package: e2e/ops is ops-test's, and the two
+## e2e/README.md). The module's root package and its harness (internal/): e2e/ops is ops-test's, and the two
 ## suites run one after the other so neither's timing checks see the other's load.
 e2e-test: build release stack stack-prometheus
-	cd e2e && $(GO) vet ./... && $(GO) test -count=1 -timeout 30m .
+	cd e2e && $(GO) vet ./... && $(GO) test -count=1 -timeout 30m . ./internal/...
 
 ## ops-test: restarts, upgrades, switch-over, a 3-node Raft cluster, Kubernetes API
 ## outages, a killed plugin process, in-pod credentials and load (e2e/ops/README.md)

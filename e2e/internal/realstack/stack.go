@@ -52,8 +52,10 @@ type Stack struct {
 	// /proc: the API servers a suite starts itself reuse it.
 	APIServerArgv []string
 
-	// Procs are the processes the suite starts beside the stack (second
-	// clusters); Stop stops them before the stack.
+	// Procs are the processes the suite starts beside the stack (the e2e
+	// suite's second clusters; the ops suite's Vault nodes and private
+	// apiservers, and the plugin processes it watches); Stop stops them
+	// before the stack.
 	Procs *Processes
 
 	// up is set once stack-up.sh has been run: from then on Stop has
