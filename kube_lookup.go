@@ -2,16 +2,10 @@ package kubeauth
 
 import (
 	"context"
-	"fmt"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
-
-// aliasMetadataAnnotationPrefix marks service-account annotations that are
-// copied into entity alias metadata when use_annotations_as_alias_metadata.
-const aliasMetadataAnnotationPrefix = "vault.hashicorp.com/alias-metadata-"
 
 // namespaceLabels returns the labels of a namespace, for the role's selector.
 func (k *kubeClient) namespaceLabels(ctx context.Context, loginJWT, namespace string) (map[string]string, error) {
@@ -82,22 +76,4 @@ func (k *kubeClient) getPath(ctx context.Context, path string) ([]byte, error) {
 		return nil, k.apiError("GET "+path, err)
 	}
 	return body, nil
-}
-
-// aliasMetadataFromAnnotations keeps the prefixed annotations, without the
-// prefix. A key that would overwrite one of the plugin's own metadata keys is
-// an error: silently dropping or overriding it would mislead policy authors.
-func aliasMetadataFromAnnotations(annotations map[string]string) (map[string]string, error) {
-	out := map[string]string{}
-	for k, v := range annotations {
-		key, ok := strings.CutPrefix(k, aliasMetadataAnnotationPrefix)
-		if !ok || key == "" {
-			continue
-		}
-		if isReservedMetadataKey(key) {
-			return nil, fmt.Errorf("service account annotation %q would overwrite the reserved alias metadata key %q", k, key)
-		}
-		out[key] = v
-	}
-	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/helper/cidrutil"
@@ -279,6 +280,28 @@ func isReservedMetadataKey(k string) bool {
 		return true
 	}
 	return false
+}
+
+// aliasMetadataAnnotationPrefix marks service-account annotations that are
+// copied into entity alias metadata when use_annotations_as_alias_metadata.
+const aliasMetadataAnnotationPrefix = "vault.hashicorp.com/alias-metadata-"
+
+// aliasMetadataFromAnnotations keeps the prefixed annotations, without the
+// prefix. A key that would overwrite one of the plugin's own metadata keys is
+// an error: silently dropping or overriding it would mislead policy authors.
+func aliasMetadataFromAnnotations(annotations map[string]string) (map[string]string, error) {
+	out := map[string]string{}
+	for k, v := range annotations {
+		key, ok := strings.CutPrefix(k, aliasMetadataAnnotationPrefix)
+		if !ok || key == "" {
+			continue
+		}
+		if isReservedMetadataKey(key) {
+			return nil, fmt.Errorf("service account annotation %q would overwrite the reserved alias metadata key %q", k, key)
+		}
+		out[key] = v
+	}
+	return out, nil
 }
 
 // aliasName is the entity alias name the role's alias_name_source asks for;
