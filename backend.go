@@ -168,7 +168,7 @@ func (b *backend) currentState(ctx context.Context, s logical.Storage) (*configS
 
 // release ends a request's use of the state.
 func (s *configState) release() {
-	if s.kube.release() {
+	if s.kube.Release() {
 		s.retire()
 	}
 }
@@ -176,7 +176,7 @@ func (s *configState) release() {
 // close retires the state: its connections are closed, and its key set
 // stopped, once no request uses it any more.
 func (s *configState) close() {
-	if s.kube.close() {
+	if s.kube.Close() {
 		s.retire()
 	}
 }

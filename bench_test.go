@@ -111,7 +111,7 @@ func BenchmarkTokenReviewOnly(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			status, err := st.kube.reviewToken(b.Context(), token, []string{"vault"})
+			status, err := st.kube.Review(b.Context(), token, []string{"vault"})
 			if err != nil || !status.Authenticated {
 				b.Fatalf("review: %v %+v", err, status)
 			}

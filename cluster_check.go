@@ -98,12 +98,12 @@ func signingKeyIDs(ctx context.Context, st *configState) ([]string, error) {
 		if !st.canFetchKeys() {
 			return nil, errNoDiscoveryCredential
 		}
-		published, err := st.kube.publishedKeys(ctx)
+		published, err := st.kube.PublishedKeys(ctx)
 		if err != nil {
 			return nil, err
 		}
 		for _, p := range published {
-			keys = append(keys, p.key)
+			keys = append(keys, p.Key)
 		}
 	}
 	ids := make([]string, 0, len(keys))

@@ -7,6 +7,8 @@ import (
 	"slices"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 )
 
 // Outcomes of a cluster in the choice of a login's cluster (explain).
@@ -190,6 +192,6 @@ func signedBy(ctx context.Context, st *configState, jws *jose.JSONWebSignature, 
 // read: with the reviewer credential (token_reviewer_jwt or Vault's own pod
 // token), never with the token being verified.
 func (s *configState) canFetchKeys() bool {
-	_, selfReview := s.kube.credential.(loginJWTCredential)
+	_, selfReview := s.kube.Credential().(kube.LoginJWT)
 	return !selfReview
 }

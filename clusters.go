@@ -126,7 +126,7 @@ func (b *backend) clusterState(ctx context.Context, s logical.Storage, name stri
 		st, gen = slot.state, slot.generation
 	}
 	if st != nil {
-		st.kube.acquire()
+		st.kube.Acquire()
 	}
 	b.mu.RUnlock()
 
@@ -158,7 +158,7 @@ func (b *backend) clusterState(ctx context.Context, s logical.Storage, name stri
 // or, when there is none, serves this one request with st, which closes on
 // release.
 func (b *backend) adoptState(name string, st *configState, gen uint64) *configState {
-	st.kube.acquire()
+	st.kube.Acquire()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	slot := b.slotLocked(name)
@@ -170,7 +170,7 @@ func (b *backend) adoptState(name string, st *configState, gen uint64) *configSt
 		// Installed by a config write or a concurrent login meanwhile:
 		// share it, so connections are shared too.
 		cur := slot.state
-		cur.kube.acquire()
+		cur.kube.Acquire()
 		st.close()
 		st.release()
 		return cur

@@ -13,6 +13,8 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	authv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 )
 
 // The checks of config/check, one function each. Each takes what was
@@ -140,40 +142,40 @@ func caSource(cfg *kubeConfig, podCA bool, podCAPath string) string {
 
 // inspectAPIServer: the API server answers, over TLS verified with the
 // configured CA, and how fast.
-func inspectAPIServer(p apiProbe, host, ca string) checkResult {
+func inspectAPIServer(p kube.Probe, host, ca string) checkResult {
 	r := checkResult{name: checkNameAPI, data: map[string]any{"host": host}}
-	if p.err != nil {
-		r.status, r.detail = checkFailed, p.err.Error()
-		r.fix = apiFailureFix(p.err, host, ca)
+	if p.Err != nil {
+		r.status, r.detail = checkFailed, p.Err.Error()
+		r.fix = apiFailureFix(p.Err, host, ca)
 		return r
 	}
-	r.data["round_trip"] = p.roundTrip.Round(time.Microsecond).String()
-	r.data["round_trip_ms"] = float64(p.roundTrip.Microseconds()) / 1000
-	r.data["http_status"] = p.status
-	if p.version != "" {
-		r.data["server_version"] = p.version
+	r.data["round_trip"] = p.RoundTrip.Round(time.Microsecond).String()
+	r.data["round_trip_ms"] = float64(p.RoundTrip.Microseconds()) / 1000
+	r.data["http_status"] = p.Status
+	if p.Version != "" {
+		r.data["server_version"] = p.Version
 	}
 	tls := "not used (plain HTTP)"
-	if p.tls {
+	if p.TLS {
 		tls = "verified with " + ca
-		if !p.serverNotAfter.IsZero() {
-			r.data["server_certificate_not_after"] = rfc3339(p.serverNotAfter)
+		if !p.ServerNotAfter.IsZero() {
+			r.data["server_certificate_not_after"] = rfc3339(p.ServerNotAfter)
 		}
-		if p.verifiedBy != nil {
-			r.data["verified_by"] = p.verifiedBy.Subject.String()
+		if p.VerifiedBy != nil {
+			r.data["verified_by"] = p.VerifiedBy.Subject.String()
 		}
 	}
 	r.data["tls"] = tls
-	answer := fmt.Sprintf("answered GET /version with HTTP %d in %s", p.status, p.roundTrip.Round(time.Millisecond/10))
-	if p.version != "" {
-		answer += " (Kubernetes " + p.version + ")"
+	answer := fmt.Sprintf("answered GET /version with HTTP %d in %s", p.Status, p.RoundTrip.Round(time.Millisecond/10))
+	if p.Version != "" {
+		answer += " (Kubernetes " + p.Version + ")"
 	}
 	switch {
-	case p.status >= 500:
+	case p.Status >= 500:
 		r.status = checkFailed
 		r.detail = fmt.Sprintf("%s %s: the API server (or a proxy in front of it) is failing", host, answer)
 		r.fix = "check the API server's health, or set kubernetes_host to the API server itself rather than a failing proxy"
-	case !p.tls:
+	case !p.TLS:
 		r.status = checkWarning
 		r.detail = fmt.Sprintf("%s %s over plain HTTP: the reviewer token and every login JWT cross the network unencrypted", host, answer)
 		r.fix = "set kubernetes_host to the API server's https:// address"
@@ -186,16 +188,16 @@ func inspectAPIServer(p apiProbe, host, ca string) checkResult {
 
 // apiFailureFix says what to change when the API server cannot be used.
 func apiFailureFix(err error, host, ca string) string {
-	var api *kubeAPIError
+	var api *kube.APIError
 	if !errors.As(err, &api) {
 		return "check kubernetes_host"
 	}
 	switch {
-	case api.redirect != nil:
+	case api.Redirect != nil:
 		return "set kubernetes_host to the API server itself, not an address that redirects"
-	case api.tls && ca == "kubernetes_ca_cert":
+	case api.TLS && ca == "kubernetes_ca_cert":
 		return "set kubernetes_ca_cert to the PEM bundle of the CA that signed the API server's serving certificate"
-	case api.tls:
+	case api.TLS:
 		return "set kubernetes_ca_cert to the PEM bundle of the CA that signed the API server's serving certificate (" + ca + " does not verify it)"
 	default:
 		return "check that kubernetes_host (" + host + ") is the API server's address and that Vault can reach it (DNS, routes, firewalls, proxies)"
@@ -258,8 +260,8 @@ func inspectCA(certs []*x509.Certificate, source string, readErr error, now time
 
 // inspectClockSkew: Vault's clock against the API server's Date header.
 // The header has a resolution of one second; the thresholds are far above.
-func inspectClockSkew(p apiProbe) checkResult {
-	if p.date.IsZero() {
+func inspectClockSkew(p kube.Probe) checkResult {
+	if p.Date.IsZero() {
 		return skipped(checkNameClock, "the API server's answer carried no Date header to compare with")
 	}
 	// The API server's clock read somewhere within the second its Date
@@ -267,15 +269,15 @@ func inspectClockSkew(p apiProbe) checkResult {
 	// server's clock minus Vault's.
 	var skew time.Duration
 	switch {
-	case p.vaultTime.Before(p.date):
-		skew = p.date.Sub(p.vaultTime)
-	case p.vaultTime.After(p.date.Add(time.Second)):
-		skew = p.date.Add(time.Second).Sub(p.vaultTime)
+	case p.VaultTime.Before(p.Date):
+		skew = p.Date.Sub(p.VaultTime)
+	case p.VaultTime.After(p.Date.Add(time.Second)):
+		skew = p.Date.Add(time.Second).Sub(p.VaultTime)
 	}
 	skew = skew.Round(time.Second)
 	r := checkResult{name: checkNameClock, data: map[string]any{
-		"vault_time":      rfc3339(p.vaultTime),
-		"api_server_time": rfc3339(p.date),
+		"vault_time":      rfc3339(p.VaultTime),
+		"api_server_time": rfc3339(p.Date),
 		"skew_seconds":    int64(skew / time.Second),
 	}}
 	abs, direction := skew, "behind"
@@ -315,11 +317,11 @@ const (
 	credentialLoginJWT   = "login_jwt"
 )
 
-func credentialSourceName(c credentialSource) string {
+func credentialSourceName(c kube.Credential) string {
 	switch c.(type) {
-	case staticCredential:
+	case kube.StaticToken:
 		return credentialConfigured
-	case *fileCredential:
+	case *kube.TokenFile:
 		return credentialPodToken
 	default:
 		return credentialLoginJWT
@@ -443,11 +445,11 @@ func (r reviewer) String() string {
 
 // inspectReviewerIdentity: who the API server says the credential is
 // (SelfSubjectReview). A 401 means it no longer accepts the credential.
-func inspectReviewerIdentity(user authv1.UserInfo, err error, cred credentialSource) (checkResult, reviewer) {
+func inspectReviewerIdentity(user authv1.UserInfo, err error, cred kube.Credential) (checkResult, reviewer) {
 	r := checkResult{name: checkNameIdentity, data: map[string]any{}}
 	if err != nil {
 		who := reviewer{identityUnavailable: true}
-		switch apiStatus(err) {
+		switch kube.Status(err) {
 		case http.StatusUnauthorized:
 			who.credentialRejected = true
 			r.status = checkFailed
@@ -548,7 +550,7 @@ func inspectPermission(p permission, st authzv1.SubjectAccessReviewStatus, err e
 		r.status = checkWarning
 		r.detail = fmt.Sprintf("could not ask whether %s may %s: %v", who, p, err)
 		r.fix = "see kubernetes_api and reviewer_identity"
-		if apiStatus(err) == http.StatusForbidden {
+		if kube.Status(err) == http.StatusForbidden {
 			r.fix = "let the reviewer create selfsubjectaccessreviews (ClusterRole system:basic-user grants it to every authenticated user by default)"
 		}
 		return r
@@ -579,7 +581,7 @@ func inspectPermission(p permission, st authzv1.SubjectAccessReviewStatus, err e
 
 // inspectIssuer: the issuer the cluster announces against the issuer the
 // config requires (or would require, with validation turned on).
-func inspectIssuer(cfg *kubeConfig, d oidcDiscovery) checkResult {
+func inspectIssuer(cfg *kubeConfig, d kube.Discovery) checkResult {
 	announced := d.Issuer
 	r := checkResult{name: checkNameIssuer, data: map[string]any{
 		"announced":              announced,
@@ -624,18 +626,18 @@ func inspectIssuer(cfg *kubeConfig, d oidcDiscovery) checkResult {
 // inspectPEMKeys: pem_keys against the keys the cluster publishes. A cluster
 // key missing from pem_keys refuses the tokens it signs; a pem_keys entry
 // the cluster does not publish is one it no longer uses.
-func inspectPEMKeys(configured []crypto.PublicKey, published []publishedKey) checkResult {
+func inspectPEMKeys(configured []crypto.PublicKey, published []kube.PublishedKey) checkResult {
 	r := checkResult{name: checkNamePEMKeys}
 	missing, kids := []string{}, []string{}
 	for _, pk := range published {
-		kids = append(kids, pk.kid)
-		if !containsKey(configured, pk.key) {
-			missing = append(missing, pk.kid)
+		kids = append(kids, pk.KID)
+		if !containsKey(configured, pk.Key) {
+			missing = append(missing, pk.KID)
 		}
 	}
 	unmatched := []int{}
 	for i, k := range configured {
-		if !slices.ContainsFunc(published, func(pk publishedKey) bool { return sameKey(pk.key, k) }) {
+		if !slices.ContainsFunc(published, func(pk kube.PublishedKey) bool { return sameKey(pk.Key, k) }) {
 			unmatched = append(unmatched, i)
 		}
 	}
@@ -649,7 +651,7 @@ func inspectPEMKeys(configured []crypto.PublicKey, published []publishedKey) che
 		r.status = checkFailed
 		r.detail = fmt.Sprintf("the cluster publishes %d key(s) that pem_keys lacks (kid %s): tokens signed with them are refused (signature_invalid)",
 			len(missing), strings.Join(missing, ", "))
-		r.fix = "write pem_keys with the cluster's keys (kubectl get --raw " + jwksPath + " lists them), or unset pem_keys"
+		r.fix = "write pem_keys with the cluster's keys (kubectl get --raw " + kube.JWKSPath + " lists them), or unset pem_keys"
 	case len(unmatched) > 0:
 		r.status = checkWarning
 		r.detail = fmt.Sprintf("pem_keys entries %v are not among the keys the cluster publishes: they verify only tokens the cluster no longer signs", unmatched)
@@ -683,7 +685,7 @@ func containsKey(keys []crypto.PublicKey, k crypto.PublicKey) bool {
 // credential. Without them those logins fail; without a credential to fetch
 // them with, hybrid roles review every token instead.
 func inspectClusterKeys(hybrid []string, cfg *kubeConfig, selfReview bool,
-	disc oidcDiscovery, discErr error, keys []publishedKey, keysErr error, who reviewer) checkResult {
+	disc kube.Discovery, discErr error, keys []kube.PublishedKey, keysErr error, who reviewer) checkResult {
 	r := checkResult{name: checkNameClusterKeys, data: map[string]any{"hybrid_roles": hybrid}}
 	roles := strings.Join(hybrid, ", ")
 	needIssuer, needKeys := cfg.Issuer == "", len(cfg.PEMKeys) == 0
@@ -705,7 +707,7 @@ func inspectClusterKeys(hybrid []string, cfg *kubeConfig, selfReview bool,
 		r.status = checkFailed
 		r.detail = fmt.Sprintf("review_mode=hybrid roles (%s) verify young tokens with the cluster's issuer and keys, but %s cannot be read: %v; "+
 			"their logins fail", roles, what, err)
-		switch apiStatus(err) {
+		switch kube.Status(err) {
 		case http.StatusUnauthorized, http.StatusForbidden:
 			r.fix = fmt.Sprintf("bind the reviewer to ClusterRole system:service-account-issuer-discovery: kubectl create clusterrolebinding %s "+
 				"--clusterrole=system:service-account-issuer-discovery %s", who.bindingName("issuer-discovery"), who.subjectFlag())
@@ -726,7 +728,7 @@ func inspectClusterKeys(hybrid []string, cfg *kubeConfig, selfReview bool,
 	if needKeys {
 		kids := make([]string, 0, len(keys))
 		for _, k := range keys {
-			kids = append(kids, k.kid)
+			kids = append(kids, k.KID)
 		}
 		r.data["kids"] = kids
 		uses = append(uses, fmt.Sprintf("the %d key(s) it publishes (kid %s)", len(keys), strings.Join(kids, ", ")))
@@ -741,8 +743,8 @@ func inspectClusterKeys(hybrid []string, cfg *kubeConfig, selfReview bool,
 // discoveryUnavailable says why a check that needs the cluster's
 // discovery document or key set is skipped. cred is who asked; nil means
 // no one: the request went out without credentials.
-func discoveryUnavailable(what string, err error, cred credentialSource) string {
-	status := apiStatus(err)
+func discoveryUnavailable(what string, err error, cred kube.Credential) string {
+	status := kube.Status(err)
 	switch {
 	case status == http.StatusNotFound:
 		return "the API server does not publish " + what + " (its --service-account-issuer is not an https URL), so there is nothing to compare with"

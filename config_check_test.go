@@ -18,6 +18,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	authv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 )
 
 // testCACert is a self-signed CA certificate valid until notAfter.
@@ -139,13 +141,13 @@ func TestInspectClockSkew(t *testing.T) {
 	} {
 		t.Run(tc.skew.String(), func(t *testing.T) {
 			// The Date header has whole seconds, as HTTP dates do.
-			r := inspectClockSkew(apiProbe{vaultTime: vault, date: vault.Add(tc.skew).Truncate(time.Second)})
+			r := inspectClockSkew(kube.Probe{VaultTime: vault, Date: vault.Add(tc.skew).Truncate(time.Second)})
 			if r.status != tc.want || !strings.Contains(r.detail, tc.detail) {
 				t.Fatalf("got %s: %s; want %s containing %q", r.status, r.detail, tc.want, tc.detail)
 			}
 		})
 	}
-	if r := inspectClockSkew(apiProbe{vaultTime: vault}); r.status != checkSkipped {
+	if r := inspectClockSkew(kube.Probe{VaultTime: vault}); r.status != checkSkipped {
 		t.Fatalf("without a Date header: %+v", r)
 	}
 }
@@ -165,7 +167,7 @@ func TestInspectIssuer(t *testing.T) {
 		{"not enforced, different", kubeConfig{DisableISSValidation: true, Issuer: "https://other"}, checkWarning, "turning on issuer validation"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := inspectIssuer(&tc.cfg, oidcDiscovery{Issuer: cluster})
+			r := inspectIssuer(&tc.cfg, kube.Discovery{Issuer: cluster})
 			if r.status != tc.want || !strings.Contains(r.detail, tc.what) {
 				t.Fatalf("got %s: %s; want %s containing %q", r.status, r.detail, tc.want, tc.what)
 			}
@@ -180,7 +182,7 @@ func TestInspectPEMKeys(t *testing.T) {
 	signer := privateKey(t, "signer.key").Public()
 	other := privateKey(t, "other.key").Public()
 	ec := privateKey(t, "ec-signer.key").Public()
-	published := []publishedKey{{kid: "a", key: signer}, {kid: "b", key: ec}}
+	published := []kube.PublishedKey{{KID: "a", Key: signer}, {KID: "b", Key: ec}}
 	for _, tc := range []struct {
 		name       string
 		configured []crypto.PublicKey
@@ -197,46 +199,6 @@ func TestInspectPEMKeys(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestParseJWKS(t *testing.T) {
-	keys, err := parseJWKS([]byte(`{"keys":[
-		{"use":"sig","kty":"RSA","kid":"k1","alg":"RS256","n":"` + rsaModulus(t) + `","e":"AQAB"},
-		{"use":"enc","kty":"RSA","kid":"k2","n":"` + rsaModulus(t) + `","e":"AQAB"},
-		{"kty":"oct","kid":"k3","k":"c2VjcmV0"},
-		{"kty":"weird","kid":"k4"}]}`))
-	if err != nil || len(keys) != 1 || keys[0].kid != "k1" {
-		t.Fatalf("keys %+v, err %v; want only k1", keys, err)
-	}
-	if !sameKey(keys[0].key, privateKey(t, "signer.key").Public()) {
-		t.Fatal("k1 is not the signer's key")
-	}
-	for _, body := range []string{`not json`, `{"keys":[]}`, `{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`} {
-		if _, err := parseJWKS([]byte(body)); err == nil {
-			t.Errorf("parseJWKS(%s) took it", body)
-		}
-	}
-	if d, err := parseDiscovery([]byte(`{"issuer":"https://x","jwks_uri":"https://x/openid/v1/jwks"}`)); err != nil || d.Issuer != "https://x" {
-		t.Fatalf("parseDiscovery: %+v %v", d, err)
-	}
-	for _, body := range []string{`[]`, `{"jwks_uri":"https://x"}`} {
-		if _, err := parseDiscovery([]byte(body)); err == nil {
-			t.Errorf("parseDiscovery(%s) took it", body)
-		}
-	}
-}
-
-// rsaModulus is the signer's public modulus as a JWK "n".
-func rsaModulus(t *testing.T) string {
-	t.Helper()
-	jwk := jose.JSONWebKey{Key: privateKey(t, "signer.key").Public()}
-	b, err := jwk.MarshalJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	fromJSON(t, string(b), &m)
-	return m["n"].(string)
 }
 
 func TestInspectPermissionFix(t *testing.T) {
@@ -266,15 +228,15 @@ func TestInspectPermissionFix(t *testing.T) {
 }
 
 func TestInspectReviewerIdentity(t *testing.T) {
-	r, who := inspectReviewerIdentity(authv1.UserInfo{Username: "system:serviceaccount:ns1:rev"}, nil, staticCredential("x"))
+	r, who := inspectReviewerIdentity(authv1.UserInfo{Username: "system:serviceaccount:ns1:rev"}, nil, kube.StaticToken("x"))
 	if r.status != checkPassed || who.namespace != "ns1" || who.saName != "rev" {
 		t.Fatalf("got %+v %+v", r, who)
 	}
-	r, who = inspectReviewerIdentity(authv1.UserInfo{}, &kubeAPIError{status: 401, err: errors.New("Unauthorized")}, staticCredential("x"))
+	r, who = inspectReviewerIdentity(authv1.UserInfo{}, &kube.APIError{Status: 401, Err: errors.New("Unauthorized")}, kube.StaticToken("x"))
 	if r.status != checkFailed || !who.credentialRejected {
 		t.Fatalf("401: %+v %+v", r, who)
 	}
-	r, who = inspectReviewerIdentity(authv1.UserInfo{}, &kubeAPIError{status: 403, err: errors.New("forbidden")}, staticCredential("x"))
+	r, who = inspectReviewerIdentity(authv1.UserInfo{}, &kube.APIError{Status: 403, Err: errors.New("forbidden")}, kube.StaticToken("x"))
 	if r.status != checkPassed || who.credentialRejected {
 		t.Fatalf("403: %+v %+v", r, who)
 	}
@@ -308,18 +270,18 @@ func fromJSON(t *testing.T, s string, v any) {
 }
 
 func TestDiscoveryUnavailable(t *testing.T) {
-	notFound := &kubeAPIError{status: http.StatusNotFound, err: errors.New("not found")}
-	forbidden := &kubeAPIError{status: http.StatusForbidden, err: errors.New("forbidden")}
+	notFound := &kube.APIError{Status: http.StatusNotFound, Err: errors.New("not found")}
+	forbidden := &kube.APIError{Status: http.StatusForbidden, Err: errors.New("forbidden")}
 	for _, tc := range []struct {
 		name string
 		err  error
-		cred credentialSource
+		cred kube.Credential
 		want string
 	}{
-		{"not served", notFound, staticCredential("x"), "is not an https URL"},
-		{"refused to the reviewer", forbidden, staticCredential("x"), "to token_reviewer_jwt (HTTP 403), so there is nothing to compare with; ClusterRole system:service-account-issuer-discovery"},
+		{"not served", notFound, kube.StaticToken("x"), "is not an https URL"},
+		{"refused to the reviewer", forbidden, kube.StaticToken("x"), "to token_reviewer_jwt (HTTP 403), so there is nothing to compare with; ClusterRole system:service-account-issuer-discovery"},
 		{"refused without credentials", forbidden, nil, "to a caller without credentials (HTTP 403)"},
-		{"other", errors.New("connection reset"), staticCredential("x"), "could not read the key set: connection reset"},
+		{"other", errors.New("connection reset"), kube.StaticToken("x"), "could not read the key set: connection reset"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := discoveryUnavailable("the key set", tc.err, tc.cred); !strings.Contains(got, tc.want) {
@@ -331,10 +293,10 @@ func TestDiscoveryUnavailable(t *testing.T) {
 
 func TestInspectClusterKeys(t *testing.T) {
 	signer := privateKey(t, "signer.key").Public()
-	keys := []publishedKey{{kid: "k1", key: signer}}
-	disc := oidcDiscovery{Issuer: "https://issuer.example"}
-	forbidden := &kubeAPIError{status: http.StatusForbidden, err: errors.New("forbidden")}
-	notFound := &kubeAPIError{status: http.StatusNotFound, err: errors.New("not found")}
+	keys := []kube.PublishedKey{{KID: "k1", Key: signer}}
+	disc := kube.Discovery{Issuer: "https://issuer.example"}
+	forbidden := &kube.APIError{Status: http.StatusForbidden, Err: errors.New("forbidden")}
+	notFound := &kube.APIError{Status: http.StatusNotFound, Err: errors.New("not found")}
 	who := reviewer{username: "system:serviceaccount:ns1:rev", namespace: "ns1", saName: "rev"}
 	for _, tc := range []struct {
 		name            string

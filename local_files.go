@@ -7,9 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 )
 
 // defaultServiceAccountDir is where Kubernetes mounts a pod's
@@ -97,44 +97,6 @@ func (l localFiles) hasToken() bool {
 	return err == nil
 }
 
-func (l localFiles) tokenCredential() credentialSource {
-	return &fileCredential{path: l.tokenPath()}
-}
-
-// fileCredential is a token file that the kubelet rotates in place. It is
-// re-read only when its modification time or size changes, so each login
-// costs one stat, and a rotated token is used from the next call on.
-type fileCredential struct {
-	path string
-
-	mu      sync.Mutex // guards the fields below
-	modTime time.Time
-	size    int64
-	cached  string
-}
-
-func (f *fileCredential) String() string {
-	return "the pod's service-account token " + f.path
-}
-
-func (f *fileCredential) token(string) (string, error) {
-	info, err := os.Stat(f.path)
-	if err != nil {
-		return "", fmt.Errorf("reading the pod's service-account token: %w", err)
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.cached != "" && info.ModTime().Equal(f.modTime) && info.Size() == f.size {
-		return f.cached, nil
-	}
-	b, err := os.ReadFile(f.path)
-	if err != nil {
-		return "", fmt.Errorf("reading the pod's service-account token: %w", err)
-	}
-	token := strings.TrimSpace(string(b))
-	if token == "" {
-		return "", fmt.Errorf("the pod's service-account token %s is empty", f.path)
-	}
-	f.cached, f.modTime, f.size = token, info.ModTime(), info.Size()
-	return token, nil
+func (l localFiles) tokenCredential() kube.Credential {
+	return kube.NewTokenFile(l.tokenPath())
 }

@@ -5,6 +5,8 @@ import (
 	"crypto"
 	"sync"
 	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 )
 
 // clusterKeySource is the cluster's service-account signing keys and
@@ -121,12 +123,12 @@ func (s *configState) canVerifyLocally() bool {
 	if len(s.keys) > 0 && s.config.Issuer != "" {
 		return true
 	}
-	_, selfReview := s.kube.credential.(loginJWTCredential)
+	_, selfReview := s.kube.Credential().(kube.LoginJWT)
 	return !selfReview
 }
 
 // keyFault is a failure to get the cluster's keys or issuer.
-func keyFault(kube *kubeClient, err error) error {
-	return credentialFault(kube, err, "get on the API server's /openid/v1/jwks and /.well-known/openid-configuration "+
+func keyFault(client *kube.Client, err error) error {
+	return credentialFault(client, err, "get on the API server's /openid/v1/jwks and /.well-known/openid-configuration "+
 		"(ClusterRole system:service-account-issuer-discovery)")
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/cidrutil"
 	"github.com/hashicorp/vault/sdk/logical"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 )
 
 // attempt is one login as it moves through the pipeline: the inputs, then
@@ -186,7 +188,7 @@ func stepNamespaceSelector(ctx context.Context, a *attempt) error {
 	ns := a.reviewed.namespace
 	if a.role.mode() == reviewAlways {
 		return checkNamespaceSelector(ctx, a.role, st.kube, ns, func(ctx context.Context) (map[string]string, error) {
-			return st.kube.namespaceLabels(ctx, a.rawJWT, ns)
+			return st.kube.NamespaceLabels(ctx, a.rawJWT, ns)
 		})
 	}
 	return checkNamespaceSelector(ctx, a.role, st.kube, ns, func(ctx context.Context) (map[string]string, error) {
@@ -196,13 +198,13 @@ func stepNamespaceSelector(ctx context.Context, a *attempt) error {
 
 // checkNamespace applies the namespace globs, then, only if they do not
 // bind the namespace, the selector against the namespace's real labels.
-func checkNamespace(ctx context.Context, r *roleEntry, kube *kubeClient, loginJWT, namespace string) error {
+func checkNamespace(ctx context.Context, r *roleEntry, client *kube.Client, loginJWT, namespace string) error {
 	pending, err := bindNamespace(r, namespace)
 	if !pending {
 		return err
 	}
-	return checkNamespaceSelector(ctx, r, kube, namespace, func(ctx context.Context) (map[string]string, error) {
-		return kube.namespaceLabels(ctx, loginJWT, namespace)
+	return checkNamespaceSelector(ctx, r, client, namespace, func(ctx context.Context) (map[string]string, error) {
+		return client.NamespaceLabels(ctx, loginJWT, namespace)
 	})
 }
 
@@ -211,7 +213,7 @@ func checkNamespace(ctx context.Context, r *roleEntry, kube *kubeClient, loginJW
 // selector that selects everything (only stored before such selectors were
 // refused on write) still needs the namespace to exist, as with Vault's
 // built-in method.
-func checkNamespaceSelector(ctx context.Context, r *roleEntry, kube *kubeClient, namespace string,
+func checkNamespaceSelector(ctx context.Context, r *roleEntry, client *kube.Client, namespace string,
 	labelsOf func(context.Context) (map[string]string, error)) error {
 	sel, err := r.selector()
 	if err != nil {
@@ -219,10 +221,10 @@ func checkNamespaceSelector(ctx context.Context, r *roleEntry, kube *kubeClient,
 	}
 	nsLabels, err := labelsOf(ctx)
 	if err != nil {
-		if apiStatus(err) == http.StatusNotFound {
+		if kube.Status(err) == http.StatusNotFound {
 			return refuse(reasonNamespace, "namespace %q does not exist", namespace)
 		}
-		return credentialFault(kube, err, "get on namespaces")
+		return credentialFault(client, err, "get on namespaces")
 	}
 	if !sel.Matches(labels.Set(nsLabels)) {
 		return refuse(reasonNamespace, "namespace %q is not in bound_service_account_namespaces %q and its labels do not match the selector %q",
@@ -236,25 +238,25 @@ func checkNamespaceSelector(ctx context.Context, r *roleEntry, kube *kubeClient,
 // workload's token is not good enough: a refusal. With a reviewer
 // credential it is the operator's setup, which must not look like a bad
 // login, so the error says what permission is missing.
-func credentialFault(kube *kubeClient, err error, permission string) error {
-	status := apiStatus(err)
+func credentialFault(client *kube.Client, err error, permission string) error {
+	status := kube.Status(err)
 	if status != http.StatusUnauthorized && status != http.StatusForbidden {
 		return err
 	}
-	if _, selfReview := kube.credential.(loginJWTCredential); selfReview {
+	if _, selfReview := client.Credential().(kube.LoginJWT); selfReview {
 		return refuse(reasonReviewForbidden, "%v", err)
 	}
-	return fmt.Errorf("%w (the reviewer credential needs %s; check %s and its RBAC bindings)", err, permission, kube.credential)
+	return fmt.Errorf("%w (the reviewer credential needs %s; check %s and its RBAC bindings)", err, permission, client.Credential())
 }
 
 func stepAliasMetadata(ctx context.Context, a *attempt) error {
 	if !a.state.config.UseAnnotationsAsAliasMetadata {
 		return nil
 	}
-	kube := a.state.kube
-	annotations, err := kube.serviceAccountAnnotations(ctx, a.rawJWT, a.reviewed.namespace, a.reviewed.name)
+	client := a.state.kube
+	annotations, err := client.ServiceAccountAnnotations(ctx, a.rawJWT, a.reviewed.namespace, a.reviewed.name)
 	if err != nil {
-		return credentialFault(kube, err, "get on serviceaccounts")
+		return credentialFault(client, err, "get on serviceaccounts")
 	}
 	md, err := aliasMetadataFromAnnotations(annotations)
 	if err != nil {

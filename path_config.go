@@ -9,6 +9,8 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 )
 
 // defaultIssuer is the issuer of legacy (Secret-based) service-account
@@ -47,7 +49,7 @@ type configState struct {
 	name   string
 	config *kubeConfig
 	keys   []crypto.PublicKey
-	kube   *kubeClient
+	kube   *kube.Client
 	// podCA is the version of the pod's CA file the client trusts, when
 	// the config leaves the CA to the pod (usesPodCA).
 	podCA fileStamp
@@ -83,20 +85,21 @@ func (b *backend) buildState(name string, cfg *kubeConfig, mode parseMode) (*con
 	if podCA.exists {
 		caOrigin = "the pod's CA file " + b.localFiles.caPath() + ", or set kubernetes_ca_cert"
 	}
-	kube, err := newKubeClient(kubeClientOptions{
-		host:       cfg.Host,
-		caPEM:      caPEM,
-		caOrigin:   caOrigin,
-		credential: b.reviewerCredential(cfg),
-		timeout:    b.requestTimeout,
-		metrics:    m,
+	client, err := kube.New(kube.Options{
+		Host:       cfg.Host,
+		CAPEM:      caPEM,
+		CAOrigin:   caOrigin,
+		Credential: b.reviewerCredential(cfg),
+		Timeout:    b.requestTimeout,
+		Metrics:    m,
+		UserAgent:  "vault-plugin-auth-kubernetes/" + Version,
 	})
 	if err != nil {
 		return nil, err
 	}
-	st := &configState{name: name, config: cfg, keys: keys, kube: kube, podCA: podCA}
-	st.loginCaches = newLoginCaches(func() time.Time { return b.now() }, kube.reviewToken, m)
-	st.clusterKeys.start = func() clusterKeySource { return b.newClusterKeys(kube, m) }
+	st := &configState{name: name, config: cfg, keys: keys, kube: client, podCA: podCA}
+	st.loginCaches = newLoginCaches(func() time.Time { return b.now() }, client.Review, m)
+	st.clusterKeys.start = func() clusterKeySource { return b.newClusterKeys(client, m) }
 	return st, nil
 }
 
@@ -145,15 +148,15 @@ func (b *backend) trustedCA(cfg *kubeConfig, mode parseMode) (string, fileStamp,
 // reviewerCredential decides which bearer token authorizes calls to the
 // Kubernetes API: the configured reviewer JWT, else the pod's own rotating
 // token, else the JWT being reviewed.
-func (b *backend) reviewerCredential(cfg *kubeConfig) credentialSource {
+func (b *backend) reviewerCredential(cfg *kubeConfig) kube.Credential {
 	switch {
 	case cfg.TokenReviewerJWT != "":
 		// Stored as sent; a line break around it would not fit in a header.
-		return staticCredential(strings.TrimSpace(cfg.TokenReviewerJWT))
+		return kube.StaticToken(strings.TrimSpace(cfg.TokenReviewerJWT))
 	case !cfg.DisableLocalCAJwt && b.localFiles.hasToken():
 		return b.localFiles.tokenCredential()
 	default:
-		return loginJWTCredential{}
+		return kube.LoginJWT{}
 	}
 }
 
@@ -342,7 +345,7 @@ func (b *backend) storeClusterConfig(ctx context.Context, req *logical.Request, 
 // config.
 func (b *backend) configWarnings(name string, cfg *kubeConfig, st *configState) []string {
 	var w []string
-	if cfg.CACert == "" && !st.podCA.exists && strings.HasPrefix(normalizeHostURL(cfg.Host), "https://") {
+	if cfg.CACert == "" && !st.podCA.exists && strings.HasPrefix(kube.NormalizeHost(cfg.Host), "https://") {
 		w = append(w, "kubernetes_ca_cert is not set: the API server's certificate is checked against the system trust store")
 	}
 	// An issuer nobody checks looks like protection and is none.
@@ -352,7 +355,7 @@ func (b *backend) configWarnings(name string, cfg *kubeConfig, st *configState) 
 	}
 	// The pod's own files belong to the cluster Vault runs in, which a
 	// named cluster may well not be.
-	if _, pod := st.kube.credential.(*fileCredential); pod && name != defaultCluster {
+	if _, pod := st.kube.Credential().(*kube.TokenFile); pod && name != defaultCluster {
 		w = append(w, "token_reviewer_jwt is not set: Vault's own service-account token (from its pod) is sent to "+
 			cfg.Host+"; that is right only if Vault runs in this cluster, else set token_reviewer_jwt or disable_local_ca_jwt=true")
 	}
@@ -374,10 +377,10 @@ func configFromFields(d *framework.FieldData) (*kubeConfig, error) {
 		DisableLocalCAJwt:             d.Get("disable_local_ca_jwt").(bool),
 		UseAnnotationsAsAliasMetadata: d.Get("use_annotations_as_alias_metadata").(bool),
 	}
-	if err := validateHost(strings.TrimSpace(cfg.Host)); err != nil {
+	if err := kube.ValidateHost(strings.TrimSpace(cfg.Host)); err != nil {
 		return nil, err
 	}
-	if err := validateBearerToken(strings.TrimSpace(cfg.TokenReviewerJWT)); err != nil {
+	if err := kube.ValidateBearerToken(strings.TrimSpace(cfg.TokenReviewerJWT)); err != nil {
 		return nil, fmt.Errorf("token_reviewer_jwt: %w", err)
 	}
 	// The issuer is compared with the token's exactly; padded, it would

@@ -8,6 +8,8 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 )
 
 // pathConfigCheck is config/check: the stored config held against the live
@@ -155,29 +157,29 @@ func (b *backend) roleUsage(ctx context.Context, s logical.Storage, cluster stri
 // whose precondition failed (the API server cannot be used, the credential
 // is refused) is skipped with that reason, so one fault is reported once.
 func (b *backend) runConfigChecks(ctx context.Context, st *configState, usage roleUsage) []checkResult {
-	cfg, kube := st.config, st.kube
+	cfg, client := st.config, st.kube
 	var results []checkResult
 
-	probe := kube.probe(ctx, b.now)
+	probe := client.Probe(ctx, b.now)
 	ca := caSource(cfg, st.podCA.exists, b.localFiles.caPath())
-	api := inspectAPIServer(probe, kube.host, ca)
+	api := inspectAPIServer(probe, client.Host(), ca)
 	results = append(results, api)
 	certs, caErr := b.trustedCACerts(cfg)
 	results = append(results, inspectCA(certs, ca, caErr, b.now()))
-	if probe.err != nil {
+	if probe.Err != nil {
 		results = append(results, skipped(checkNameClock, "the API server did not answer (see kubernetes_api)"))
 	} else {
 		results = append(results, inspectClockSkew(probe))
 	}
 
-	source := credentialSourceName(kube.credential)
+	source := credentialSourceName(client.Credential())
 	var token, path string
 	var tokenErr error
 	if source != credentialLoginJWT {
-		token, tokenErr = kube.credential.token("")
+		token, tokenErr = client.Credential().Token("")
 	}
-	if f, ok := kube.credential.(*fileCredential); ok {
-		path = f.path
+	if f, ok := client.Credential().(*kube.TokenFile); ok {
+		path = f.Path()
 	}
 	results = append(results, inspectReviewerCredential(source, path, token, tokenErr, b.now()))
 
@@ -197,9 +199,9 @@ func (b *backend) runConfigChecks(ctx context.Context, st *configState, usage ro
 	case blocked != "":
 		results = append(results, skipped(checkNameIdentity, blocked))
 	default:
-		user, err := kube.whoAmI(ctx)
+		user, err := client.WhoAmI(ctx)
 		var identity checkResult
-		identity, who = inspectReviewerIdentity(user, err, kube.credential)
+		identity, who = inspectReviewerIdentity(user, err, client.Credential())
 		results = append(results, identity)
 		if who.credentialRejected {
 			blocked = "the API server does not accept the reviewer credential (see reviewer_identity)"
@@ -237,7 +239,7 @@ func (b *backend) runConfigChecks(ctx context.Context, st *configState, usage ro
 		case blocked != "":
 			r = skipped(p.perm.check, blocked)
 		default:
-			status, err := kube.mayI(ctx, p.perm.attrs)
+			status, err := client.MayI(ctx, p.perm.attrs)
 			r = inspectPermission(p.perm, status, err, who)
 		}
 		for k, v := range p.data {
@@ -254,16 +256,16 @@ func (b *backend) runConfigChecks(ctx context.Context, st *configState, usage ro
 	// is none (clusters usually refuse that).
 	selfReview := source == credentialLoginJWT
 	hybridFetches := len(usage.hybrid) > 0 && !selfReview && (cfg.Issuer == "" || len(cfg.PEMKeys) == 0)
-	var disc oidcDiscovery
-	var keys []publishedKey
+	var disc kube.Discovery
+	var keys []kube.PublishedKey
 	var discErr, keysErr error
 	if blocked == "" {
-		disc, discErr = kube.discovery(ctx)
+		disc, discErr = client.Discovery(ctx)
 		if len(cfg.PEMKeys) > 0 || hybridFetches {
-			keys, keysErr = kube.publishedKeys(ctx)
+			keys, keysErr = client.PublishedKeys(ctx)
 		}
 	}
-	asker := kube.credential
+	asker := client.Credential()
 	if selfReview {
 		asker = nil
 	}

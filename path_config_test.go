@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 )
 
 func TestConfigReadBeforeWrite(t *testing.T) {
@@ -239,8 +241,8 @@ func TestConfigLocalPodFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := st.kube.credential.(loginJWTCredential); !ok {
-		t.Fatalf("with disable_local_ca_jwt the credential is %T, want the login JWT", st.kube.credential)
+	if _, ok := st.kube.Credential().(kube.LoginJWT); !ok {
+		t.Fatalf("with disable_local_ca_jwt the credential is %T, want the login JWT", st.kube.Credential())
 	}
 	resp, err = e.login(testRole, e.token())
 	e.requireKubeFault(resp, err, "failed TLS verification", `"kind":"kubernetes_tls"`)

@@ -10,6 +10,8 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/helper/policyutil"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 )
 
 // loginFields are the inputs of a login, and so of explain, which takes
@@ -332,7 +334,7 @@ func (b *backend) checkStillBound(ctx context.Context, s logical.Storage, role *
 		return fmt.Errorf("renewal refused: cluster %q is not configured", cluster)
 	}
 	defer state.release()
-	if _, selfReview := state.kube.credential.(loginJWTCredential); selfReview {
+	if _, selfReview := state.kube.Credential().(kube.LoginJWT); selfReview {
 		return errors.New("renewal refused: the namespace selector cannot be re-checked without a reviewer credential (token_reviewer_jwt)")
 	}
 	return checkNamespace(ctx, role, state.kube, "", namespace)

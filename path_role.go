@@ -17,6 +17,8 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/tokenutil"
 	"github.com/hashicorp/vault/sdk/logical"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 )
 
 // Values of alias_name_source.
@@ -373,7 +375,7 @@ func (b *backend) updateRole(ctx context.Context, req *logical.Request, name str
 		// Whether the config has a reviewer credential decides whether the
 		// pod fields can work; without a config there is nothing to say yet.
 		if cfg, err := loadConfig(ctx, req.Storage); err == nil && cfg != nil {
-			_, selfReview := b.reviewerCredential(cfg).(loginJWTCredential)
+			_, selfReview := b.reviewerCredential(cfg).(kube.LoginJWT)
 			for _, w := range podWarnings(&r.podBindings, selfReview) {
 				resp.AddWarning(w)
 			}

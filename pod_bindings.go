@@ -9,6 +9,8 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 )
 
 // Key of TokenReview status.user.extra naming the node a pod-bound token's
@@ -251,13 +253,13 @@ func stepPod(ctx context.Context, a *attempt) error {
 // when the review did not.
 func checkLivePod(ctx context.Context, a *attempt, p *podBindings) error {
 	id := &a.reviewed
-	kube := a.state.kube
-	pod, err := kube.pod(ctx, a.rawJWT, id.namespace, id.podName)
+	client := a.state.kube
+	pod, err := client.Pod(ctx, a.rawJWT, id.namespace, id.podName)
 	if err != nil {
-		if apiStatus(err) == http.StatusNotFound {
+		if kube.Status(err) == http.StatusNotFound {
 			return refuse(reasonPodNotBound, "pod %s/%s no longer exists", id.namespace, id.podName)
 		}
-		return credentialFault(kube, err, "get on pods")
+		return credentialFault(client, err, "get on pods")
 	}
 	if string(pod.UID) != id.podUID {
 		return refuse(reasonPodNotBound, "pod %s/%s has UID %q, but the token is bound to UID %q (the pod was recreated)",

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 )
 
 // A refusal is a failed authentication. The caller only ever sees
@@ -106,18 +108,18 @@ func classifyFault(err error) (kind string, public error) {
 	if errors.Is(err, errNotConfigured) {
 		return faultNotConfigured, errNotConfigured
 	}
-	var api *kubeAPIError
+	var api *kube.APIError
 	if !errors.As(err, &api) {
 		return faultInternal, errInternalFault
 	}
 	switch {
-	case api.timeout > 0:
+	case api.Timeout > 0:
 		return faultKubeTimeout, errKubeFault
-	case api.tls:
+	case api.TLS:
 		return faultKubeTLS, errKubeFault
-	case api.status == http.StatusUnauthorized || api.status == http.StatusForbidden:
+	case api.Status == http.StatusUnauthorized || api.Status == http.StatusForbidden:
 		return faultKubeForbidden, errKubeFault
-	case api.status != 0:
+	case api.Status != 0:
 		return faultKubeStatus, errKubeFault
 	default:
 		return faultKubeUnreachable, errKubeFault

@@ -7,6 +7,7 @@ import (
 
 	authv1 "k8s.io/api/authentication/v1"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/metrics"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/reviewcache"
 )
@@ -34,7 +35,7 @@ const (
 	verifiedByLocal  = "local_keys"
 )
 
-// tokenReviewer makes one TokenReview; the kubeClient is the real one.
+// tokenReviewer makes one TokenReview; the Kubernetes client is the real one.
 type tokenReviewer func(ctx context.Context, jwt string, audiences []string) (*authv1.TokenReviewStatus, error)
 
 // loginCaches are what logins remember under one config: successful
@@ -208,15 +209,15 @@ func labelsSize(labels map[string]string) int {
 // used for another's login: every login reads. Labels read are kept only
 // with keep (explain reads the cache but does not fill it).
 func (s *configState) namespaceLabelsCached(ctx context.Context, loginJWT, namespace string, maxAge time.Duration, keep bool) (map[string]string, error) {
-	if _, selfReview := s.kube.credential.(loginJWTCredential); selfReview {
-		return s.kube.namespaceLabels(ctx, loginJWT, namespace)
+	if _, selfReview := s.kube.Credential().(kube.LoginJWT); selfReview {
+		return s.kube.NamespaceLabels(ctx, loginJWT, namespace)
 	}
 	key := reviewcache.KeyFor(namespace)
 	if labels, ok := s.namespaces.Get(key, maxAge); ok {
 		return labels, nil
 	}
 	labels, err := s.namespaces.Do(ctx, key, func(ctx context.Context) (map[string]string, error) {
-		return s.kube.namespaceLabels(ctx, "", namespace)
+		return s.kube.NamespaceLabels(ctx, "", namespace)
 	})
 	if keep && err == nil && labelsSize(labels) <= maxCachedLabelBytes {
 		s.namespaces.Put(key, labels, maxAge, time.Time{})

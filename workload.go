@@ -7,6 +7,8 @@ import (
 	"net/http"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 )
 
 // checkWorkload is token_bound_to_workload at renewal: the Vault token
@@ -23,22 +25,22 @@ func (b *backend) checkWorkload(ctx context.Context, s logical.Storage, cluster 
 		return fmt.Errorf("cluster %q is not configured", cluster)
 	}
 	defer state.release()
-	if _, selfReview := state.kube.credential.(loginJWTCredential); selfReview {
+	if _, selfReview := state.kube.Credential().(kube.LoginJWT); selfReview {
 		return errors.New("the workload cannot be looked up without a reviewer credential (token_reviewer_jwt)")
 	}
 	return checkWorkloadAlive(ctx, state.kube, md)
 }
 
 // checkWorkloadAlive looks up the workload a token's metadata names.
-func checkWorkloadAlive(ctx context.Context, kube *kubeClient, md map[string]string) error {
+func checkWorkloadAlive(ctx context.Context, client *kube.Client, md map[string]string) error {
 	ns, name, uid := md[metaSANamespace], md[metaSAName], md[metaSAUID]
-	got, err := kube.serviceAccountUID(ctx, ns, name)
+	got, err := client.ServiceAccountUID(ctx, ns, name)
 	switch {
-	case apiStatus(err) == http.StatusNotFound:
+	case kube.Status(err) == http.StatusNotFound:
 		return fmt.Errorf("service account %s/%s no longer exists", ns, name)
 	case err != nil:
 		return fmt.Errorf("service account %s/%s could not be looked up: %w", ns, name,
-			credentialFault(kube, err, "get on serviceaccounts"))
+			credentialFault(client, err, "get on serviceaccounts"))
 	case got != uid:
 		return fmt.Errorf("service account %s/%s was deleted and recreated: its UID is %q, the token was issued to %q",
 			ns, name, got, uid)
@@ -47,12 +49,12 @@ func checkWorkloadAlive(ctx context.Context, kube *kubeClient, md map[string]str
 	if podName == "" {
 		return nil // the login's token was not bound to a pod
 	}
-	pod, err := kube.pod(ctx, "", ns, podName)
+	pod, err := client.Pod(ctx, "", ns, podName)
 	switch {
-	case apiStatus(err) == http.StatusNotFound:
+	case kube.Status(err) == http.StatusNotFound:
 		return fmt.Errorf("pod %s/%s no longer exists", ns, podName)
 	case err != nil:
-		return fmt.Errorf("pod %s/%s could not be looked up: %w", ns, podName, credentialFault(kube, err, "get on pods"))
+		return fmt.Errorf("pod %s/%s could not be looked up: %w", ns, podName, credentialFault(client, err, "get on pods"))
 	case string(pod.UID) != podUID:
 		return fmt.Errorf("pod %s/%s was deleted and recreated: its UID is %q, the token was issued to %q",
 			ns, podName, pod.UID, podUID)

@@ -1,4 +1,4 @@
-package kubeauth
+package kube
 
 import (
 	"context"
@@ -7,8 +7,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// namespaceLabels returns the labels of a namespace, for the role's selector.
-func (k *kubeClient) namespaceLabels(ctx context.Context, loginJWT, namespace string) (map[string]string, error) {
+// NamespaceLabels returns the labels of a namespace, for the role's selector.
+func (k *Client) NamespaceLabels(ctx context.Context, loginJWT, namespace string) (map[string]string, error) {
 	ctx, cancel, err := k.callContext(ctx, loginJWT)
 	if err != nil {
 		return nil, err
@@ -21,8 +21,8 @@ func (k *kubeClient) namespaceLabels(ctx context.Context, loginJWT, namespace st
 	return ns.Labels, nil
 }
 
-// serviceAccountAnnotations returns the annotations of a service account.
-func (k *kubeClient) serviceAccountAnnotations(ctx context.Context, loginJWT, namespace, name string) (map[string]string, error) {
+// ServiceAccountAnnotations returns the annotations of a service account.
+func (k *Client) ServiceAccountAnnotations(ctx context.Context, loginJWT, namespace, name string) (map[string]string, error) {
 	ctx, cancel, err := k.callContext(ctx, loginJWT)
 	if err != nil {
 		return nil, err
@@ -35,8 +35,8 @@ func (k *kubeClient) serviceAccountAnnotations(ctx context.Context, loginJWT, na
 	return sa.Annotations, nil
 }
 
-// pod reads a pod, for the role's pod bindings and token_bound_to_workload.
-func (k *kubeClient) pod(ctx context.Context, loginJWT, namespace, name string) (*corev1.Pod, error) {
+// Pod reads a pod, for the role's pod bindings and token_bound_to_workload.
+func (k *Client) Pod(ctx context.Context, loginJWT, namespace, name string) (*corev1.Pod, error) {
 	ctx, cancel, err := k.callContext(ctx, loginJWT)
 	if err != nil {
 		return nil, err
@@ -49,8 +49,8 @@ func (k *kubeClient) pod(ctx context.Context, loginJWT, namespace, name string) 
 	return pod, nil
 }
 
-// serviceAccountUID reads a service account's UID, for token_bound_to_workload.
-func (k *kubeClient) serviceAccountUID(ctx context.Context, namespace, name string) (string, error) {
+// ServiceAccountUID reads a service account's UID, for token_bound_to_workload.
+func (k *Client) ServiceAccountUID(ctx context.Context, namespace, name string) (string, error) {
 	ctx, cancel, err := k.callContext(ctx, "")
 	if err != nil {
 		return "", err
@@ -63,9 +63,9 @@ func (k *kubeClient) serviceAccountUID(ctx context.Context, namespace, name stri
 	return string(sa.UID), nil
 }
 
-// getPath GETs a path of the API server itself (its service-account issuer
+// GetPath GETs a path of the API server itself (its service-account issuer
 // discovery document and signing keys) with the reviewer credential.
-func (k *kubeClient) getPath(ctx context.Context, path string) ([]byte, error) {
+func (k *Client) GetPath(ctx context.Context, path string) ([]byte, error) {
 	ctx, cancel, err := k.callContext(ctx, "")
 	if err != nil {
 		return nil, err

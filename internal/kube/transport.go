@@ -1,4 +1,4 @@
-package kubeauth
+package kube
 
 import (
 	"context"
@@ -109,25 +109,25 @@ func (c *trackedConn) Close() error {
 	return c.Conn.Close()
 }
 
-// redirectError is a 3xx answer from kubernetes_host. It is never followed:
+// RedirectError is a 3xx answer from kubernetes_host. It is never followed:
 // the request carries the reviewer token and the login JWT, and the place it
 // names (a proxy's idea of a backend, or an attacker's host) is not the API
 // server the operator configured and trusts.
-type redirectError struct {
-	status int
-	to     string // scheme://host only: the path and query may hold secrets
+type RedirectError struct {
+	Status int
+	To     string // scheme://host only: the path and query may hold secrets
 }
 
-func (e *redirectError) Error() string {
-	return fmt.Sprintf("HTTP %d redirect to %s", e.status, e.to)
+func (e *RedirectError) Error() string {
+	return fmt.Sprintf("HTTP %d redirect to %s", e.Status, e.To)
 }
 
 // refuseRedirect is the http.Client's CheckRedirect: no redirect is
 // followed, and the request is not sent to the new location.
 func refuseRedirect(req *http.Request, _ []*http.Request) error {
-	e := &redirectError{to: req.URL.Scheme + "://" + req.URL.Host}
+	e := &RedirectError{To: req.URL.Scheme + "://" + req.URL.Host}
 	if req.Response != nil {
-		e.status = req.Response.StatusCode
+		e.Status = req.Response.StatusCode
 	}
 	return e
 }

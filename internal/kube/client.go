@@ -1,4 +1,11 @@
-package kubeauth
+// Package kube is the plugin's one way to talk to the Kubernetes API: the
+// client each config builds (its own transport, per-call credentials, a bound
+// on every response, no redirects followed), the TokenReview a login makes,
+// the lookups some roles need, and the calls config/check makes. It decides
+// nothing about a login: what an answer means is the caller's rule, so the
+// errors it returns say only what happened on the wire, in terms an
+// operator can act on.
+package kube
 
 import (
 	"context"
@@ -27,23 +34,28 @@ const maxResponseBytes = 1 << 20
 
 var errResponseTooLarge = fmt.Errorf("response body exceeds %d bytes", maxResponseBytes)
 
-type kubeClientOptions struct {
-	host       string
-	caPEM      string
-	caOrigin   string // where caPEM came from, named when TLS verification fails; "" is kubernetes_ca_cert
-	credential credentialSource
-	timeout    time.Duration
-	metrics    *metrics.Cluster // the cluster's, for TokenReview latency; nil records nothing
+// Options are what a config decides about its client.
+type Options struct {
+	Host     string // kubernetes_host as configured: host, host:port or URL
+	CAPEM    string // the CA bundle to trust; "" trusts the system roots
+	CAOrigin string // where CAPEM came from, named when TLS verification fails; "" is kubernetes_ca_cert
+	// Credential authorizes each call; see the Credential implementations.
+	Credential Credential
+	Timeout    time.Duration    // bounds each call
+	Metrics    *metrics.Cluster // the cluster's, for TokenReview latency; nil records nothing
+	// UserAgent names the plugin and its version to the API server's audit
+	// log; "" leaves client-go's default.
+	UserAgent string
 }
 
-// kubeClient is the one way the plugin talks to Kubernetes. It is built once
+// Client is the one way the plugin talks to Kubernetes. It is built once
 // per config and shared by concurrent logins, so connections are reused. It
 // owns its transport and connections: once it is closed and the last request
 // using it is done, they are closed too.
-type kubeClient struct {
+type Client struct {
 	host       string
 	caOrigin   string
-	credential credentialSource
+	credential Credential
 	timeout    time.Duration
 	clientset  kubernetes.Interface
 	// httpClient is the client clientset sends with; config/check uses it
@@ -54,14 +66,16 @@ type kubeClient struct {
 	metrics    *metrics.Cluster
 
 	mu      sync.Mutex // guards users and closing
-	users   int        // requests holding the client (acquire/release)
+	users   int        // requests holding the client (Acquire/Release)
 	closing bool       // replaced: close the connections once users is 0
 }
 
-func newKubeClient(o kubeClientOptions) (*kubeClient, error) {
-	host := normalizeHostURL(o.host)
+// New builds the client for one config. It makes no call: a config can be
+// written while the API server is down.
+func New(o Options) (*Client, error) {
+	host := NormalizeHost(o.Host)
 	conns := newConnSet()
-	transport, err := newTransport(o.caPEM, conns)
+	transport, err := newTransport(o.CAPEM, conns)
 	if err != nil {
 		return nil, fmt.Errorf("building the Kubernetes client for %s: %w", host, err)
 	}
@@ -70,8 +84,8 @@ func newKubeClient(o kubeClientOptions) (*kubeClient, error) {
 		// A transport of our own, not one from client-go's shared cache,
 		// so that closing this client really closes its connections.
 		Transport: transport,
-		UserAgent: "vault-plugin-auth-kubernetes/" + Version,
-		Timeout:   o.timeout,
+		UserAgent: o.UserAgent,
+		Timeout:   o.Timeout,
 		// client-go's default bucket (5 QPS, burst 10) would queue logins
 		// behind each other. The API server's priority and fairness already
 		// protects it, and Vault's rate-limit quotas (fed by resolve-role)
@@ -87,38 +101,46 @@ func newKubeClient(o kubeClientOptions) (*kubeClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the Kubernetes client for %s: %w", host, err)
 	}
-	httpClient := &http.Client{Transport: rt, Timeout: o.timeout, CheckRedirect: refuseRedirect}
+	httpClient := &http.Client{Transport: rt, Timeout: o.Timeout, CheckRedirect: refuseRedirect}
 	clientset, err := kubernetes.NewForConfigAndClient(cfg, httpClient)
 	if err != nil {
 		return nil, fmt.Errorf("building the Kubernetes client for %s: %w", host, err)
 	}
-	caOrigin := o.caOrigin
+	caOrigin := o.CAOrigin
 	if caOrigin == "" {
 		caOrigin = "kubernetes_ca_cert"
 	}
-	return &kubeClient{
+	return &Client{
 		host:       host,
 		caOrigin:   caOrigin,
-		credential: o.credential,
-		timeout:    o.timeout,
+		credential: o.Credential,
+		timeout:    o.Timeout,
 		clientset:  clientset,
 		httpClient: httpClient,
 		transport:  transport,
 		conns:      conns,
-		metrics:    o.metrics,
+		metrics:    o.Metrics,
 	}, nil
 }
 
-// acquire marks the client in use by one more request; release ends that use.
-func (k *kubeClient) acquire() {
+// Host is the API server's URL as the client calls it (https:// added to a
+// bare host), for messages about it.
+func (k *Client) Host() string { return k.host }
+
+// Credential is what authorizes the client's calls, for callers whose
+// verdicts depend on whose token was refused.
+func (k *Client) Credential() Credential { return k.credential }
+
+// Acquire marks the client in use by one more request; Release ends that use.
+func (k *Client) Acquire() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.users++
 }
 
-// release reports whether it ended the last use of a closed client, whose
+// Release reports whether it ended the last use of a closed client, whose
 // connections are then closed.
-func (k *kubeClient) release() (retired bool) {
+func (k *Client) Release() (retired bool) {
 	k.mu.Lock()
 	k.users--
 	done := k.closing && k.users == 0
@@ -129,11 +151,11 @@ func (k *kubeClient) release() (retired bool) {
 	return done
 }
 
-// close retires the client: its idle connections are closed now, and every
+// Close retires the client: its idle connections are closed now, and every
 // connection once the requests still using it are done, so a login that
 // took the client before it was replaced still completes. It reports
 // whether no request was using it, so it is retired already.
-func (k *kubeClient) close() (retired bool) {
+func (k *Client) Close() (retired bool) {
 	k.mu.Lock()
 	k.closing = true
 	done := k.users == 0
@@ -147,8 +169,8 @@ func (k *kubeClient) close() (retired bool) {
 
 // callContext bounds one API call by the client's timeout and carries the
 // bearer token for it.
-func (k *kubeClient) callContext(ctx context.Context, loginJWT string) (context.Context, context.CancelFunc, error) {
-	token, err := k.credential.token(loginJWT)
+func (k *Client) callContext(ctx context.Context, loginJWT string) (context.Context, context.CancelFunc, error) {
+	token, err := k.credential.Token(loginJWT)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -156,62 +178,67 @@ func (k *kubeClient) callContext(ctx context.Context, loginJWT string) (context.
 	return context.WithValue(ctx, bearerKey{}, token), cancel, nil
 }
 
-// kubeAPIError says what went wrong talking to Kubernetes in terms an
+// APIError says what went wrong talking to Kubernetes in terms an
 // operator can act on: unreachable, timed out, or refused with a status.
-type kubeAPIError struct {
-	op       string
-	host     string
-	status   int
-	timeout  time.Duration
-	tls      bool
-	caOrigin string         // what to check when TLS verification fails
-	redirect *redirectError // a redirect answer, which is never followed
-	err      error
+// Its fields are exported because the caller's verdict depends on them (a
+// refused credential is the operator's fault, a timeout is no one's), and
+// at most one of Redirect, Timeout, TLS and Status is set.
+type APIError struct {
+	Op       string // the call, as a message names it ("TokenReview")
+	Host     string
+	Status   int            // the HTTP status the API server refused the call with
+	Timeout  time.Duration  // the bound the call exceeded
+	TLS      bool           // the server's certificate failed verification
+	CAOrigin string         // what to check when TLS verification fails
+	Redirect *RedirectError // a redirect answer, which is never followed
+	Err      error
 }
 
-func (e *kubeAPIError) Error() string {
+func (e *APIError) Error() string {
 	switch {
-	case e.redirect != nil:
+	case e.Redirect != nil:
 		return fmt.Sprintf("kubernetes API at %s answered the %s with an HTTP %d redirect to %s; redirects are not followed, "+
-			"so no credential is sent elsewhere (set kubernetes_host to the API server itself)", e.host, e.op, e.redirect.status, e.redirect.to)
-	case e.timeout > 0:
-		return fmt.Sprintf("kubernetes API at %s did not answer the %s within %s", e.host, e.op, e.timeout)
-	case e.tls:
-		return fmt.Sprintf("kubernetes API at %s failed TLS verification for the %s (check %s): %v", e.host, e.op, e.caOrigin, e.err)
-	case e.status != 0:
-		return fmt.Sprintf("kubernetes API at %s refused the %s with HTTP %d: %v", e.host, e.op, e.status, e.err)
+			"so no credential is sent elsewhere (set kubernetes_host to the API server itself)", e.Host, e.Op, e.Redirect.Status, e.Redirect.To)
+	case e.Timeout > 0:
+		return fmt.Sprintf("kubernetes API at %s did not answer the %s within %s", e.Host, e.Op, e.Timeout)
+	case e.TLS:
+		return fmt.Sprintf("kubernetes API at %s failed TLS verification for the %s (check %s): %v", e.Host, e.Op, e.CAOrigin, e.Err)
+	case e.Status != 0:
+		return fmt.Sprintf("kubernetes API at %s refused the %s with HTTP %d: %v", e.Host, e.Op, e.Status, e.Err)
 	default:
-		return fmt.Sprintf("kubernetes API at %s is unreachable for the %s: %v", e.host, e.op, e.err)
+		return fmt.Sprintf("kubernetes API at %s is unreachable for the %s: %v", e.Host, e.Op, e.Err)
 	}
 }
 
-func (e *kubeAPIError) Unwrap() error { return e.err }
+func (e *APIError) Unwrap() error { return e.Err }
 
-func (k *kubeClient) apiError(op string, err error) error {
-	e := &kubeAPIError{op: op, host: k.host, caOrigin: k.caOrigin, err: err}
+func (k *Client) apiError(op string, err error) error {
+	e := &APIError{Op: op, Host: k.host, CAOrigin: k.caOrigin, Err: err}
 	var status apierrors.APIStatus
 	var netErr net.Error
 	var certErr *tls.CertificateVerificationError
-	var redirect *redirectError
+	var redirect *RedirectError
 	switch {
 	case errors.As(err, &redirect):
-		e.redirect = redirect
+		e.Redirect = redirect
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		e.timeout = k.timeout
+		e.Timeout = k.timeout
 	case errors.As(err, &certErr):
-		e.tls = true
+		e.TLS = true
 	case errors.As(err, &status) && status.Status().Code != 0:
-		e.status = int(status.Status().Code)
-		e.err = errors.New(status.Status().Message)
+		e.Status = int(status.Status().Code)
+		e.Err = errors.New(status.Status().Message)
 	}
 	return e
 }
 
-// apiStatus is the HTTP status Kubernetes answered with, or 0.
-func apiStatus(err error) int {
-	var e *kubeAPIError
+// Status is the HTTP status Kubernetes answered with, or 0: the one fact
+// most callers decide on (a 404 is an answer, a 401 or 403 is about the
+// credential).
+func Status(err error) int {
+	var e *APIError
 	if errors.As(err, &e) {
-		return e.status
+		return e.Status
 	}
 	return 0
 }
@@ -266,31 +293,9 @@ func (l *limitedBody) Read(p []byte) (int, error) {
 
 func (l *limitedBody) Close() error { return l.rc.Close() }
 
-// credentialSource yields the bearer token for one call to Kubernetes.
-type credentialSource interface {
-	token(loginJWT string) (string, error)
-	// String names the credential for an operator fixing its permissions.
-	String() string
-}
-
-// staticCredential is the configured token_reviewer_jwt.
-type staticCredential string
-
-func (c staticCredential) token(string) (string, error) { return string(c), nil }
-
-func (staticCredential) String() string { return "token_reviewer_jwt" }
-
-// loginJWTCredential reviews a token with itself: the service account being
-// logged in must then be allowed to create TokenReviews.
-type loginJWTCredential struct{}
-
-func (loginJWTCredential) token(loginJWT string) (string, error) { return loginJWT, nil }
-
-func (loginJWTCredential) String() string { return "the login JWT" }
-
-// normalizeHostURL turns host or host:port into an https URL; client-go
+// NormalizeHost turns host or host:port into an https URL; client-go
 // would otherwise pick plain http when no CA is configured.
-func normalizeHostURL(host string) string {
+func NormalizeHost(host string) string {
 	host = strings.TrimRight(strings.TrimSpace(host), "/")
 	if !strings.Contains(host, "://") {
 		host = "https://" + host
@@ -298,12 +303,13 @@ func normalizeHostURL(host string) string {
 	return host
 }
 
-// validateHost checks kubernetes_host: a host, host:port or http(s) URL.
-func validateHost(host string) error {
+// ValidateHost checks kubernetes_host: a host, host:port or http(s) URL.
+// The error names the field, so a config write can return it as is.
+func ValidateHost(host string) error {
 	if host == "" {
 		return errors.New("kubernetes_host: is required (host, host:port or https:// URL of the Kubernetes API)")
 	}
-	u, err := url.Parse(normalizeHostURL(host))
+	u, err := url.Parse(NormalizeHost(host))
 	if err != nil {
 		return fmt.Errorf("kubernetes_host: %q is not a valid host or URL: %w", host, err)
 	}
@@ -325,9 +331,9 @@ func validateHost(host string) error {
 	return nil
 }
 
-// validateBearerToken rejects tokens that could not be sent in an
+// ValidateBearerToken rejects tokens that could not be sent in an
 // Authorization header.
-func validateBearerToken(token string) error {
+func ValidateBearerToken(token string) error {
 	if strings.ContainsFunc(token, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
 		return errors.New("must be a single bearer token without spaces or line breaks")
 	}

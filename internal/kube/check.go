@@ -1,4 +1,4 @@
-package kubeauth
+package kube
 
 import (
 	"context"
@@ -22,34 +22,35 @@ import (
 // None of them is made by a login.
 
 // OIDC discovery paths every kube-apiserver with an https issuer serves.
+// JWKSPath is exported for the fix a check suggests (kubectl get --raw).
 const (
 	discoveryPath = "/.well-known/openid-configuration"
-	jwksPath      = "/openid/v1/jwks"
+	JWKSPath      = "/openid/v1/jwks"
 )
 
-// apiProbe is what one GET /version tells about the API server: whether it
+// Probe is what one GET /version tells about the API server: whether it
 // answers, over which TLS, how fast, and what its clock says.
-type apiProbe struct {
-	err       error // the call failed (a kubeAPIError); nothing below is set
-	status    int
-	version   string        // gitVersion, when /version answered 200
-	roundTrip time.Duration // from sending the request to its answer's headers
-	// vaultTime is Vault's clock halfway through the round trip, the moment
+type Probe struct {
+	Err       error // the call failed (an *APIError); nothing below is set
+	Status    int
+	Version   string        // gitVersion, when /version answered 200
+	RoundTrip time.Duration // from sending the request to its answer's headers
+	// VaultTime is Vault's clock halfway through the round trip, the moment
 	// the API server most likely stamped its Date header.
-	vaultTime time.Time
-	date      time.Time // the Date header; zero when absent or unreadable
-	tls       bool      // answered over a verified TLS connection
-	// verifiedBy is the trusted certificate the server's chain ends at;
-	// serverNotAfter is when the server's own certificate expires.
-	verifiedBy     *x509.Certificate
-	serverNotAfter time.Time
+	VaultTime time.Time
+	Date      time.Time // the Date header; zero when absent or unreadable
+	TLS       bool      // answered over a verified TLS connection
+	// VerifiedBy is the trusted certificate the server's chain ends at;
+	// ServerNotAfter is when the server's own certificate expires.
+	VerifiedBy     *x509.Certificate
+	ServerNotAfter time.Time
 }
 
-// probe asks for /version, which every API server lets any caller read. Any
+// Probe asks for /version, which every API server lets any caller read. Any
 // HTTP answer proves the server reachable and its certificate trusted, even
 // a 401 for a credential it no longer accepts. A credential that cannot be
 // read (the pod's token file) does not stop the probe: it goes anonymous.
-func (k *kubeClient) probe(ctx context.Context, now func() time.Time) apiProbe {
+func (k *Client) Probe(ctx context.Context, now func() time.Time) Probe {
 	callCtx, cancel, err := k.callContext(ctx, "")
 	if err != nil {
 		callCtx, cancel = context.WithTimeout(ctx, k.timeout)
@@ -57,14 +58,14 @@ func (k *kubeClient) probe(ctx context.Context, now func() time.Time) apiProbe {
 	defer cancel()
 	req, err := http.NewRequestWithContext(callCtx, http.MethodGet, k.host+"/version", nil)
 	if err != nil {
-		return apiProbe{err: k.apiError("version request", err)}
+		return Probe{Err: k.apiError("version request", err)}
 	}
 	req.Header.Set("Accept", "application/json")
 	sent, start := now(), time.Now()
 	resp, err := k.httpClient.Do(req)
 	rtt := time.Since(start)
 	if err != nil {
-		return apiProbe{err: k.apiError("version request", err)}
+		return Probe{Err: k.apiError("version request", err)}
 	}
 	defer func() {
 		// Read to the end (bounded by the transport) so the connection
@@ -72,18 +73,18 @@ func (k *kubeClient) probe(ctx context.Context, now func() time.Time) apiProbe {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}()
-	p := apiProbe{status: resp.StatusCode, roundTrip: rtt, vaultTime: sent.Add(rtt / 2)}
+	p := Probe{Status: resp.StatusCode, RoundTrip: rtt, VaultTime: sent.Add(rtt / 2)}
 	if d, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
-		p.date = d
+		p.Date = d
 	}
 	if cs := resp.TLS; cs != nil {
-		p.tls = true
+		p.TLS = true
 		if len(cs.PeerCertificates) > 0 {
-			p.serverNotAfter = cs.PeerCertificates[0].NotAfter
+			p.ServerNotAfter = cs.PeerCertificates[0].NotAfter
 		}
 		if len(cs.VerifiedChains) > 0 && len(cs.VerifiedChains[0]) > 0 {
 			chain := cs.VerifiedChains[0]
-			p.verifiedBy = chain[len(chain)-1]
+			p.VerifiedBy = chain[len(chain)-1]
 		}
 	}
 	if resp.StatusCode == http.StatusOK {
@@ -91,15 +92,15 @@ func (k *kubeClient) probe(ctx context.Context, now func() time.Time) apiProbe {
 			GitVersion string `json:"gitVersion"`
 		}
 		if json.NewDecoder(resp.Body).Decode(&v) == nil {
-			p.version = v.GitVersion
+			p.Version = v.GitVersion
 		}
 	}
 	return p
 }
 
-// whoAmI is the identity the API server gives the credential
+// WhoAmI is the identity the API server gives the credential
 // (SelfSubjectReview, which every authenticated user may create).
-func (k *kubeClient) whoAmI(ctx context.Context) (authv1.UserInfo, error) {
+func (k *Client) WhoAmI(ctx context.Context) (authv1.UserInfo, error) {
 	ctx, cancel, err := k.callContext(ctx, "")
 	if err != nil {
 		return authv1.UserInfo{}, err
@@ -112,9 +113,9 @@ func (k *kubeClient) whoAmI(ctx context.Context) (authv1.UserInfo, error) {
 	return out.Status.UserInfo, nil
 }
 
-// mayI asks whether the credential may do what attrs describe
+// MayI asks whether the credential may do what attrs describe
 // (SelfSubjectAccessReview, which every authenticated user may create).
-func (k *kubeClient) mayI(ctx context.Context, attrs authzv1.ResourceAttributes) (authzv1.SubjectAccessReviewStatus, error) {
+func (k *Client) MayI(ctx context.Context, attrs authzv1.ResourceAttributes) (authzv1.SubjectAccessReviewStatus, error) {
 	ctx, cancel, err := k.callContext(ctx, "")
 	if err != nil {
 		return authzv1.SubjectAccessReviewStatus{}, err
@@ -128,44 +129,44 @@ func (k *kubeClient) mayI(ctx context.Context, attrs authzv1.ResourceAttributes)
 	return out.Status, nil
 }
 
-// oidcDiscovery is the part of the cluster's OIDC discovery document the
+// Discovery is the part of the cluster's OIDC discovery document the
 // checks compare with the config.
-type oidcDiscovery struct {
+type Discovery struct {
 	Issuer  string `json:"issuer"`
 	JWKSURI string `json:"jwks_uri"`
 }
 
-// discovery reads the issuer the cluster announces for its
+// Discovery reads the issuer the cluster announces for its
 // service-account tokens.
-func (k *kubeClient) discovery(ctx context.Context) (oidcDiscovery, error) {
-	body, err := k.getPath(ctx, discoveryPath)
+func (k *Client) Discovery(ctx context.Context) (Discovery, error) {
+	body, err := k.GetPath(ctx, discoveryPath)
 	if err != nil {
-		return oidcDiscovery{}, err
+		return Discovery{}, err
 	}
 	return parseDiscovery(body)
 }
 
-func parseDiscovery(body []byte) (oidcDiscovery, error) {
-	var d oidcDiscovery
+func parseDiscovery(body []byte) (Discovery, error) {
+	var d Discovery
 	if err := json.Unmarshal(body, &d); err != nil {
-		return oidcDiscovery{}, fmt.Errorf("the discovery document %s is not JSON: %w", discoveryPath, err)
+		return Discovery{}, fmt.Errorf("the discovery document %s is not JSON: %w", discoveryPath, err)
 	}
 	if d.Issuer == "" {
-		return oidcDiscovery{}, fmt.Errorf("the discovery document %s names no issuer", discoveryPath)
+		return Discovery{}, fmt.Errorf("the discovery document %s names no issuer", discoveryPath)
 	}
 	return d, nil
 }
 
-// publishedKey is one of the keys the cluster publishes for verifying its
+// PublishedKey is one of the keys the cluster publishes for verifying its
 // service-account tokens.
-type publishedKey struct {
-	kid string
-	key crypto.PublicKey
+type PublishedKey struct {
+	KID string
+	Key crypto.PublicKey
 }
 
-// publishedKeys reads the cluster's JWKS.
-func (k *kubeClient) publishedKeys(ctx context.Context) ([]publishedKey, error) {
-	body, err := k.getPath(ctx, jwksPath)
+// PublishedKeys reads the cluster's JWKS.
+func (k *Client) PublishedKeys(ctx context.Context) ([]PublishedKey, error) {
+	body, err := k.GetPath(ctx, JWKSPath)
 	if err != nil {
 		return nil, err
 	}
@@ -175,23 +176,23 @@ func (k *kubeClient) publishedKeys(ctx context.Context) ([]publishedKey, error) 
 // parseJWKS keeps the public signature keys of a JWKS. A key that is not
 // one (another type, for encryption, a private key) is left out rather than
 // failing the set, as a verifier would ignore it.
-func parseJWKS(body []byte) ([]publishedKey, error) {
+func parseJWKS(body []byte) ([]PublishedKey, error) {
 	var set struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
 	if err := json.Unmarshal(body, &set); err != nil {
-		return nil, fmt.Errorf("the key set %s is not a JWKS: %w", jwksPath, err)
+		return nil, fmt.Errorf("the key set %s is not a JWKS: %w", JWKSPath, err)
 	}
-	var keys []publishedKey
+	var keys []PublishedKey
 	for _, raw := range set.Keys {
 		var jwk jose.JSONWebKey
 		if err := jwk.UnmarshalJSON(raw); err != nil || !jwk.Valid() || !jwk.IsPublic() || (jwk.Use != "" && jwk.Use != "sig") {
 			continue
 		}
-		keys = append(keys, publishedKey{kid: jwk.KeyID, key: jwk.Key})
+		keys = append(keys, PublishedKey{KID: jwk.KeyID, Key: jwk.Key})
 	}
 	if len(keys) == 0 {
-		return nil, errors.New("the key set " + jwksPath + " holds no public signature key")
+		return nil, errors.New("the key set " + JWKSPath + " holds no public signature key")
 	}
 	return keys, nil
 }
