@@ -39,7 +39,8 @@ type Options struct {
 	Host     string // kubernetes_host as configured: host, host:port or URL
 	CAPEM    string // the CA bundle to trust; "" trusts the system roots
 	CAOrigin string // where CAPEM came from, named when TLS verification fails; "" is kubernetes_ca_cert
-	// Credential authorizes each call; see the Credential implementations.
+	// Credential authorizes each call. It is asked for a token on every call,
+	// so a rotated token file or a new login JWT is used from the next one on.
 	Credential Credential
 	Timeout    time.Duration    // bounds each call
 	Metrics    *metrics.Cluster // the cluster's, for TokenReview latency; nil records nothing
