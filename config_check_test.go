@@ -262,13 +262,6 @@ func toJSON(t *testing.T, v any) string {
 	return string(b)
 }
 
-func fromJSON(t *testing.T, s string, v any) {
-	t.Helper()
-	if err := json.Unmarshal([]byte(s), v); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestDiscoveryUnavailable(t *testing.T) {
 	notFound := &kube.APIError{Status: http.StatusNotFound, Err: errors.New("not found")}
 	forbidden := &kube.APIError{Status: http.StatusForbidden, Err: errors.New("forbidden")}
