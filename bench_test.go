@@ -149,9 +149,13 @@ type clusterMount struct {
 }
 
 // clusterMounts go from config alone (the baseline, no choice at all) to
-// ten clusters with the token from the first cluster compared or the last.
+// ten clusters, with the token from the first cluster compared or the last.
 var clusterMounts = []clusterMount{
 	{name: "config"},
+	// One named cluster: what any multi-cluster mount pays once (the
+	// choice itself, the cluster in the metadata), apart from what each
+	// further cluster adds.
+	{name: "2-issuer", extra: 1},
 	{name: "10-issuer", extra: 9},
 	{name: "10-announced", extra: 9, announced: true},
 	{name: "10-issuer-last", extra: 9, last: true},
