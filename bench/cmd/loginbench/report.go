@@ -279,6 +279,12 @@ func printReport(w io.Writer, o *options, env *benchEnv, results []*runResult, p
 		}
 	}
 	fmt.Fprintln(w, roles+" (durations in seconds)")
+	for _, t := range o.targets {
+		if n := targetByName[t].extraClusters; n > 0 {
+			fmt.Fprintf(w, "- %s: config and %d clusters at cluster/%s … cluster/%s (config's kubernetes_host, CA and reviewer JWT; issuers %s … %s, which no token carries); the role sets no bound_clusters (config's cluster only)\n",
+				t, n, extraClusterName(1), extraClusterName(n), extraClusterIssuer(1), extraClusterIssuer(n))
+		}
+	}
 	kinds := []string{}
 	for _, t := range o.targets {
 		if k, ok := env.tokenKind[t]; ok {
@@ -338,6 +344,8 @@ func printReport(w io.Writer, o *options, env *benchEnv, results []*runResult, p
 		}
 		fmt.Fprintf(w, "| %s | %s | %s %g | %s |\n", g.what, val, opSymbol[g.op], g.threshold, g.status())
 	}
+
+	printClusterComparisons(w, compareClusters(results, o.clients, o.workloads))
 
 	for _, p := range profiles {
 		printProfile(w, o, p)
