@@ -16,8 +16,8 @@
 # each run right after its one-cluster twin in every round. It reports
 # logins/s, p50/p99, TokenReviews and CPU per login for the distinct and
 # repeat workloads, issue 9's targets as met/not met, the 10- against the
-# 1-cluster ratios when both were measured, and CPU profiles of the plugin process under load. The stack is stopped on exit,
-# whatever happened.
+# 1-cluster ratios when both were measured, and CPU profiles of the plugin
+# process under load. The stack is stopped on exit, whatever happened.
 #
 # Arguments are passed to loginbench (e.g. -targets noop,plugin-always,builtin
 # -workload distinct -clients 8 -duration 5s -rounds 2, or -targets
