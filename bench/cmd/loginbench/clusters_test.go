@@ -145,3 +145,22 @@ func TestCompareClusters(t *testing.T) {
 		t.Errorf("1 client: ratio %v, within %v; want 0.5, not within", one.ratio, one.withinRounds())
 	}
 }
+
+// Even rounds run each 10c target before its twin; the others keep their
+// places.
+func TestRoundOrder(t *testing.T) {
+	targets := []string{targetNoop, targetPluginAlways, targetPluginAlways10c, targetPluginCached, targetBuiltin}
+	if got := roundOrder(targets, 1); !slices.Equal(got, targets) {
+		t.Errorf("round 1: %v, want %v", got, targets)
+	}
+	want := []string{targetNoop, targetPluginAlways10c, targetPluginAlways, targetPluginCached, targetBuiltin}
+	if got := roundOrder(targets, 2); !slices.Equal(got, want) {
+		t.Errorf("round 2: %v, want %v (plugin-cached has no twin measured: unmoved)", got, want)
+	}
+	if got := roundOrder(targets, 3); !slices.Equal(got, targets) {
+		t.Errorf("round 3: %v, want %v", got, targets)
+	}
+	if targets[1] != targetPluginAlways {
+		t.Error("roundOrder changed its argument")
+	}
+}

@@ -109,11 +109,13 @@ func measure(ctx context.Context, o *options, env *benchEnv) ([]*runResult, erro
 			progress("warm-up %-17s clients=%-3d %6d ok %4d errors", name, r.clients, r.ok(), r.errors)
 		}
 	}
+	env.loadAtStart = loadAverage()
+	progress("load average %s", env.loadAtStart)
 	var results []*runResult
 	for _, n := range o.clients {
 		for round := 1; round <= o.rounds; round++ {
 			for _, w := range o.workloads {
-				for _, name := range o.targets {
+				for _, name := range roundOrder(o.targets, round) {
 					if ctx.Err() != nil {
 						return results, fmt.Errorf("interrupted: %w", ctx.Err())
 					}

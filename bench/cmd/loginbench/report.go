@@ -265,10 +265,14 @@ func printReport(w io.Writer, o *options, env *benchEnv, results []*runResult, p
 			fmt.Fprintf(w, "- plugin %s %s, sha256 %s\n", p.name, p.version, env.sha256[p.name])
 		}
 	}
-	fmt.Fprintf(w, "- load generator: %s, GOMAXPROCS %d, %d CPUs (%s); load average %s\n",
-		runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), cpuModel(), loadAverage())
+	fmt.Fprintf(w, "- load generator: %s, GOMAXPROCS %d, %d CPUs (%s); load average %s at the start of the rounds, %s at the end\n",
+		runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), cpuModel(), orDash(env.loadAtStart), loadAverage())
+	order := strings.Join(o.targets, " → ")
+	if even := roundOrder(o.targets, 2); o.rounds > 1 && !slices.Equal(even, o.targets) {
+		order = fmt.Sprintf("%s in odd rounds, %s in even ones", order, strings.Join(even, " → "))
+	}
 	fmt.Fprintf(w, "- %d round(s) of %s per target, workload and client count; in each round: %s, for workloads %s; warm-up %s per target\n",
-		o.rounds, o.duration, strings.Join(o.targets, " → "), strings.Join(o.workloads, ", "), o.warmup)
+		o.rounds, o.duration, order, strings.Join(o.workloads, ", "), o.warmup)
 	roles := fmt.Sprintf("- every role: bound_service_account_names=%s*, audience=%s, token_type=%s", fixture.WorkloadSAPrefix, fixture.Audience, fixture.TokenType)
 	for _, t := range o.targets {
 		role := roleFor(o, targetByName[t])

@@ -71,6 +71,8 @@ type benchEnv struct {
 	// role's local_max_token_age.
 	tokensMinted time.Time
 	agedNoted    bool
+	// loadAtStart is the machine's load average when the rounds began.
+	loadAtStart string
 }
 
 func (e *benchEnv) note(format string, args ...any) {
