@@ -131,6 +131,9 @@ func TestCompareClusters(t *testing.T) {
 	if len(eight.roundRatios) != 2 || !near(eight.roundRatios[0], 0.98) || !near(eight.roundRatios[1], 1.025) {
 		t.Errorf("per-round ratios = %v, want [0.98 1.025]", eight.roundRatios)
 	}
+	if m, ok := eight.medianRound(); !ok || !near(m, (0.98+1.025)/2) {
+		t.Errorf("median per-round ratio = %v %v, want the mean of the two middle ones", m, ok)
+	}
 	if !eight.withinRounds() {
 		t.Error("ratio 1 lies between 0.98 and 1.025, yet not within the rounds")
 	}
@@ -141,6 +144,9 @@ func TestCompareClusters(t *testing.T) {
 		t.Errorf("plugin CPU ms/login = %v, want [0.5 %v]", got, 910.0/1800)
 	}
 
+	if m, ok := one.medianRound(); !ok || !near(m, 0.5) {
+		t.Errorf("1 client: median per-round ratio = %v %v, want 0.5 (one round)", m, ok)
+	}
 	if !near(one.ratio, 0.5) || one.withinRounds() {
 		t.Errorf("1 client: ratio %v, within %v; want 0.5, not within", one.ratio, one.withinRounds())
 	}
@@ -162,5 +168,26 @@ func TestRoundOrder(t *testing.T) {
 	}
 	if targets[1] != targetPluginAlways {
 		t.Error("roundOrder changed its argument")
+	}
+}
+
+func TestMedianRound(t *testing.T) {
+	for _, tc := range []struct {
+		ratios []float64
+		want   float64
+		ok     bool
+	}{
+		{nil, 0, false},
+		{[]float64{1.2, 0.6, 1.0}, 1.0, true},
+		{[]float64{1.9, 0.6, 1.0, 0.9}, 0.95, true},
+	} {
+		c := clusterComparison{roundRatios: tc.ratios}
+		got, ok := c.medianRound()
+		if ok != tc.ok || math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("median of %v = %v %v, want %v %v", tc.ratios, got, ok, tc.want, tc.ok)
+		}
+	}
+	if c := (clusterComparison{roundRatios: []float64{1.2, 0.6, 1.0}}); c.roundRatios[0] != 1.2 {
+		t.Error("medianRound reordered the ratios")
 	}
 }
