@@ -187,7 +187,9 @@ func TestMedianRound(t *testing.T) {
 			t.Errorf("median of %v = %v %v, want %v %v", tc.ratios, got, ok, tc.want, tc.ok)
 		}
 	}
-	if c := (clusterComparison{roundRatios: []float64{1.2, 0.6, 1.0}}); c.roundRatios[0] != 1.2 {
-		t.Error("medianRound reordered the ratios")
+	c := clusterComparison{roundRatios: []float64{1.2, 0.6, 1.0}}
+	c.medianRound()
+	if !slices.Equal(c.roundRatios, []float64{1.2, 0.6, 1.0}) {
+		t.Errorf("medianRound reordered the ratios: %v", c.roundRatios)
 	}
 }
