@@ -24,6 +24,12 @@ import (
 // repeated token from the review cache, "hybrid" verifies a different
 // young bound token each login against the cluster's key (one RSA
 // signature check per login).
+//
+// "clusters-always" and "clusters-cached" are "always" and "cached" on
+// mounts with one cluster (config alone) and with ten (config and nine
+// cluster/<name> entries): what choosing a login's cluster from the token
+// costs (issue 12). Compare their mount= sub-benchmarks with
+// `benchstat -col /mount`.
 func BenchmarkLogin(b *testing.B) {
 	b.Run("always-tls", func(b *testing.B) {
 		e := configured(b)
@@ -68,9 +74,16 @@ func BenchmarkLogin(b *testing.B) {
 			}
 		})
 	}
+	for _, mode := range []string{reviewAlways, reviewCached} {
+		b.Run("clusters-"+mode, func(b *testing.B) {
+			for _, m := range clusterMounts {
+				b.Run("mount="+m.name, func(b *testing.B) { benchClusterChoice(b, mode, m) })
+			}
+		})
+	}
 }
 
-func benchLogin(b *testing.B, e *testEnv, token string) {
+func benchLogin(b *testing.B, e *testEnv, token string) *logical.Response {
 	resp, err := e.b.HandleRequest(context.Background(), &logical.Request{
 		Operation: logical.UpdateOperation, Path: "login", Storage: e.storage,
 		Data:       map[string]any{"role": testRole, "jwt": token},
@@ -79,6 +92,7 @@ func benchLogin(b *testing.B, e *testEnv, token string) {
 	if err != nil || resp.Auth == nil {
 		b.Fatalf("login: %v %#v", err, resp)
 	}
+	return resp
 }
 
 // instantAnswer is the fake API server's answer for the default service
@@ -117,4 +131,106 @@ func BenchmarkTokenReviewOnly(b *testing.B) {
 			}
 		}
 	})
+}
+
+// clusterMount is a mount shape for the cluster-choice benchmarks.
+type clusterMount struct {
+	name string
+	// extra named clusters besides config's.
+	extra int
+	// announced: the named clusters have no issuer field, so each one's
+	// issuer is what its API server announces (read once, then kept);
+	// otherwise they all point at the default cluster's API server with an
+	// issuer field of their own.
+	announced bool
+	// last: the token is from the last named cluster, the last one the
+	// choice compares, instead of from config's.
+	last bool
+}
+
+// clusterMounts go from config alone (the baseline, no choice at all) to
+// ten clusters, with the token from the first cluster compared or the last.
+var clusterMounts = []clusterMount{
+	{name: "config"},
+	// One named cluster: what any multi-cluster mount pays once (the
+	// choice itself, the cluster in the metadata), apart from what each
+	// further cluster adds.
+	{name: "2-issuer", extra: 1},
+	{name: "10-issuer", extra: 9},
+	{name: "10-announced", extra: 9, announced: true},
+	{name: "10-issuer-last", extra: 9, last: true},
+	{name: "10-announced-last", extra: 9, announced: true, last: true},
+}
+
+// benchClusterChoice is one client's logins, as in the mode's own
+// sub-benchmark, on a mount shaped as m. Only the token's cluster reviews
+// (in-process, at once); every other cluster is only compared with the
+// token.
+func benchClusterChoice(b *testing.B, mode string, m clusterMount) {
+	e := configured(b)
+	e.b.Logger().SetLevel(hclog.Info)
+	servers := []*fakeKube{e.kube}
+	var names []string
+	for i := 1; i <= m.extra; i++ {
+		name := fmt.Sprintf("c%02d", i)
+		names = append(names, name)
+		data := e.configData()
+		issuer := "https://" + name + ".example"
+		if m.announced {
+			// One API server can announce one issuer only: each announced
+			// cluster needs its own (they never review, so the same key).
+			kube := newFakeKube(b, e.signer.Public())
+			kube.setReviewerToken(testReviewer)
+			kube.setIssuer(issuer)
+			servers = append(servers, kube)
+			data["kubernetes_host"], data["kubernetes_ca_cert"] = kube.srv.URL, kube.caPEM
+		} else {
+			data["issuer"] = issuer
+		}
+		e.mustDo(logical.UpdateOperation, "cluster/"+name, data)
+	}
+
+	role := map[string]any{"review_mode": mode}
+	cluster, claims := defaultCluster, tokenClaims(testNamespace, testSAName, testSAUID, "vault")
+	if m.last {
+		cluster = names[len(names)-1]
+		claims["iss"] = "https://" + cluster + ".example"
+		role["bound_clusters"] = "*"
+	}
+	e.writeRole(testRole, role)
+	token := signJWTWithKid(b, e.signer, testKeyID(b, e.signer.Public()), claims)
+
+	st, err := e.b.clusterState(b.Context(), e.storage, cluster)
+	if err != nil || st == nil {
+		b.Fatalf("state of cluster %s: %v %v", cluster, st, err)
+	}
+	b.Cleanup(st.release)
+	st.review = instantReview
+
+	// Warm: the states of every cluster, the issuers announced, the role,
+	// the review cache. The token must land on the cluster meant.
+	resp := benchLogin(b, e, token)
+	if got := resp.Auth.Metadata["cluster"]; m.extra > 0 && got != cluster {
+		b.Fatalf("login chose cluster %q, want %q", got, cluster)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		benchLogin(b, e, token)
+	}
+	b.StopTimer()
+	for i, kube := range servers {
+		if n := kube.reviews.Load(); n != 0 {
+			b.Fatalf("%d TokenReviews reached fake API server %d", n, i)
+		}
+		// With named clusters the default cluster's issuer is the one its
+		// API server announces too; each announced issuer is read once.
+		want := int64(0)
+		if m.extra > 0 && (i == 0 || m.announced) {
+			want = 1
+		}
+		if n := kube.discoveryGets.Load(); n != want {
+			b.Fatalf("fake API server %d served discovery %d times, want %d", i, n, want)
+		}
+	}
 }

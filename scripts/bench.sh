@@ -10,13 +10,18 @@
 #   plugin-hybrid  this plugin, review_mode=hybrid
 #   builtin        Vault's built-in kubernetes method
 #   token-create   auth/token/create (no login at all)
-# and reports logins/s, p50/p99, TokenReviews and CPU per login for the
-# distinct and repeat workloads, issue 9's targets as met/not met, and CPU
-# profiles of the plugin process under load. The stack is stopped on exit,
-# whatever happened.
+# and, only when -targets names them (issue 12), plugin-always-10c and
+# plugin-cached-10c: the same two modes on a mount with config and nine
+# cluster/<name> entries (the same kube-apiserver, issuers no token carries),
+# each run right after its one-cluster twin in every round. It reports
+# logins/s, p50/p99, TokenReviews and CPU per login for the distinct and
+# repeat workloads, issue 9's targets as met/not met, the 10- against the
+# 1-cluster ratios when both were measured, and CPU profiles of the plugin
+# process under load. The stack is stopped on exit, whatever happened.
 #
 # Arguments are passed to loginbench (e.g. -targets noop,plugin-always,builtin
-# -workload distinct -clients 8 -duration 5s -rounds 2); `make bench-stack
+# -workload distinct -clients 8 -duration 5s -rounds 2, or -targets
+# plugin-always,plugin-always-10c,plugin-cached,plugin-cached-10c); `make bench-stack
 # BENCH_ARGS='...'` does the same. `bin/loginbench -h` lists every flag.
 #
 # Settings (environment):

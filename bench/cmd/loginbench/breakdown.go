@@ -29,6 +29,10 @@ var pluginParts = []part{
 	{label: "SDK framework: routing, fields, the handler", in: fn(`github\.com/hashicorp/vault/sdk/framework\.\(\*Backend\)\.HandleRequest`)},
 	{label: "the login handler (pathLogin)", in: fn(pluginPkg + `\.\(\*backend\)\.pathLogin`)},
 	{label: "  of which local verification (hybrid)", in: fn(pluginPkg + `\.\(\*backend\)\.verifyLocally`)},
+	// Mounts with named clusters (issue 12): the states of every cluster,
+	// then the choice among them from the token.
+	{label: "  of which the clusters' states (mountClusters)", in: fn(pluginPkg + `\.\(\*backend\)\.mountClusters`)},
+	{label: "  of which the choice of the login's cluster (stepCluster)", in: fn(pluginPkg + `\.stepCluster`)},
 	// TokenReviews run in the review cache's coalescing goroutine, so
 	// their samples are not under the handler's: a part of its own.
 	{label: "the TokenReview call (client-go, TLS; in the coalescing goroutine)", in: fn(pluginPkg + `\.\(\*kubeClient\)\.reviewToken`)},

@@ -45,6 +45,8 @@ func TestBreakdown(t *testing.T) {
 		review  = "github.com/kubeauth/vault-plugin-auth-kubernetes.(*kubeClient).reviewToken"
 		gc      = "runtime.gcBgMarkWorker"
 		anonymo = "github.com/kubeauth/vault-plugin-auth-kubernetes.(*backend).pathLogin.func1"
+		states  = "github.com/kubeauth/vault-plugin-auth-kubernetes.(*backend).mountClusters"
+		choice  = "github.com/kubeauth/vault-plugin-auth-kubernetes.stepCluster"
 	)
 	p := cpuProfile(map[int64][]string{
 		// Distinct values: the map keys are the samples' CPU times. The
@@ -54,6 +56,10 @@ func TestBreakdown(t *testing.T) {
 		100: {anonymo, fw, grpc}, // a closure of pathLogin: not pathLogin itself
 		150: {"proto.Marshal", grpc},
 		50:  {"runtime.scanobject", gc},
+		// On a mount with named clusters.
+		60: {"fmt.Sprintf", "github.com/kubeauth/vault-plugin-auth-kubernetes.chooseCluster", choice,
+			"github.com/kubeauth/vault-plugin-auth-kubernetes.runSteps", login, fw, grpc},
+		20: {"sync.(*RWMutex).RLock", states, "github.com/kubeauth/vault-plugin-auth-kubernetes.(*backend).newAttempt", login, fw, grpc},
 	})
 	// Through the wire format, as the tool reads a fetched profile.
 	var buf bytes.Buffer
@@ -69,12 +75,14 @@ func TestBreakdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []share{
-		{"gRPC: every request Vault sends the plugin", 550.0 / 1000},
-		{"SDK framework: routing, fields, the handler", 400.0 / 1000},
-		{"the login handler (pathLogin)", 300.0 / 1000},
+		{"gRPC: every request Vault sends the plugin", 630.0 / 1080},
+		{"SDK framework: routing, fields, the handler", 480.0 / 1080},
+		{"the login handler (pathLogin)", 380.0 / 1080},
 		// verifyLocally appears nowhere: its row is left out.
-		{"the TokenReview call (client-go, TLS; in the coalescing goroutine)", 400.0 / 1000},
-		{"garbage collection (background)", 50.0 / 1000},
+		{"  of which the clusters' states (mountClusters)", 20.0 / 1080},
+		{"  of which the choice of the login's cluster (stepCluster)", 60.0 / 1080},
+		{"the TokenReview call (client-go, TLS; in the coalescing goroutine)", 400.0 / 1080},
+		{"garbage collection (background)", 50.0 / 1080},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("breakdown = %v, want %v", got, want)

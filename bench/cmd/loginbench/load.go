@@ -99,21 +99,23 @@ func measure(ctx context.Context, o *options, env *benchEnv) ([]*runResult, erro
 			if err != nil {
 				return nil, err
 			}
-			progress("prime   %-13s %5d logins (one per service account), %d errors", name, r.ok(), r.errors)
+			progress("prime   %-17s %5d logins (one per service account), %d errors", name, r.ok(), r.errors)
 		}
 		if o.warmup > 0 {
 			r, err := runOnce(ctx, o, env, t, o.workloads[0], o.maxClients(), o.warmup, 0)
 			if err != nil {
 				return nil, err
 			}
-			progress("warm-up %-13s clients=%-3d %6d ok %4d errors", name, r.clients, r.ok(), r.errors)
+			progress("warm-up %-17s clients=%-3d %6d ok %4d errors", name, r.clients, r.ok(), r.errors)
 		}
 	}
+	env.loadAtStart = loadAverage()
+	progress("load average %s", env.loadAtStart)
 	var results []*runResult
 	for _, n := range o.clients {
 		for round := 1; round <= o.rounds; round++ {
 			for _, w := range o.workloads {
-				for _, name := range o.targets {
+				for _, name := range roundOrder(o.targets, round) {
 					if ctx.Err() != nil {
 						return results, fmt.Errorf("interrupted: %w", ctx.Err())
 					}
@@ -169,7 +171,7 @@ func logRun(o *options, r *runResult) {
 	if ms, ok := cpuPerLogin(r.cpu[procPlugin], r.ok()); ok {
 		extra += fmt.Sprintf(" plugin CPU %.0f µs/login", ms*1000)
 	}
-	progress("round %d/%d %-8s %-13s clients=%-3d %7.1f/s p50 %6.2f ms p99 %6.2f ms %d ok %d errors%s",
+	progress("round %d/%d %-8s %-17s clients=%-3d %7.1f/s p50 %6.2f ms p99 %6.2f ms %d ok %d errors%s",
 		r.round, o.rounds, r.workload, r.target, r.clients, s.rate, ms(s.p50), ms(s.p99), s.ok, s.errors, extra)
 	for msg, c := range r.errSample {
 		progress("    %d x %s", c, msg)

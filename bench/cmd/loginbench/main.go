@@ -118,7 +118,7 @@ func parseFlags(args []string) (*options, error) {
 	fs := flag.NewFlagSet("loginbench", flag.ContinueOnError)
 	var (
 		clients   = fs.String("clients", "1,8", "comma-separated numbers of concurrent clients; every target is measured at each")
-		targets   = fs.String("targets", strings.Join(allTargetNames(), ","), "comma-separated subset of "+strings.Join(allTargetNames(), ","))
+		targets   = fs.String("targets", strings.Join(defaultTargetNames(), ","), "comma-separated subset of "+strings.Join(allTargetNames(), ",")+" (the *-10c ones, mounts with ten clusters, only when named)")
 		workload  = fs.String("workload", "both", "distinct (each login the next token of the pool), repeat (each client reuses its own token) or both")
 		profiles  = fs.String("profile", "auto", "CPU profiles to take after the rounds, of the plugin process and Vault's, as target:workload pairs (e.g. plugin-hybrid:distinct; for targets other than plugin-*, Vault's alone); auto: each measured plugin-* target under the workload the issue sets its goal in; none: no profile")
 		o         options
@@ -284,9 +284,11 @@ func parseWorkloads(s string) ([]string, error) {
 // goalWorkload is the workload in which the issue states each plugin mode's
 // goal, and so the one its CPU profile is taken under by default.
 var goalWorkload = map[string]string{
-	targetPluginAlways: workloadDistinct,
-	targetPluginCached: workloadRepeat,
-	targetPluginHybrid: workloadDistinct,
+	targetPluginAlways:    workloadDistinct,
+	targetPluginCached:    workloadRepeat,
+	targetPluginHybrid:    workloadDistinct,
+	targetPluginAlways10c: workloadDistinct,
+	targetPluginCached10c: workloadRepeat,
 }
 
 // parseProfiles reads -profile: "none", "auto", or target:workload pairs,

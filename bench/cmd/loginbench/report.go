@@ -265,10 +265,14 @@ func printReport(w io.Writer, o *options, env *benchEnv, results []*runResult, p
 			fmt.Fprintf(w, "- plugin %s %s, sha256 %s\n", p.name, p.version, env.sha256[p.name])
 		}
 	}
-	fmt.Fprintf(w, "- load generator: %s, GOMAXPROCS %d, %d CPUs (%s); load average %s\n",
-		runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), cpuModel(), loadAverage())
+	fmt.Fprintf(w, "- load generator: %s, GOMAXPROCS %d, %d CPUs (%s); load average %s at the start of the rounds, %s at the end\n",
+		runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), cpuModel(), orDash(env.loadAtStart), loadAverage())
+	order := strings.Join(o.targets, " → ")
+	if even := roundOrder(o.targets, 2); o.rounds > 1 && !slices.Equal(even, o.targets) {
+		order = fmt.Sprintf("%s in odd rounds, %s in even ones", order, strings.Join(even, " → "))
+	}
 	fmt.Fprintf(w, "- %d round(s) of %s per target, workload and client count; in each round: %s, for workloads %s; warm-up %s per target\n",
-		o.rounds, o.duration, strings.Join(o.targets, " → "), strings.Join(o.workloads, ", "), o.warmup)
+		o.rounds, o.duration, order, strings.Join(o.workloads, ", "), o.warmup)
 	roles := fmt.Sprintf("- every role: bound_service_account_names=%s*, audience=%s, token_type=%s", fixture.WorkloadSAPrefix, fixture.Audience, fixture.TokenType)
 	for _, t := range o.targets {
 		role := roleFor(o, targetByName[t])
@@ -279,6 +283,12 @@ func printReport(w io.Writer, o *options, env *benchEnv, results []*runResult, p
 		}
 	}
 	fmt.Fprintln(w, roles+" (durations in seconds)")
+	for _, t := range o.targets {
+		if n := targetByName[t].extraClusters; n > 0 {
+			fmt.Fprintf(w, "- %s: config and %d clusters at cluster/%s … cluster/%s (config's kubernetes_host, CA and reviewer JWT; issuers %s … %s, which no token carries); the role sets no bound_clusters (config's cluster only)\n",
+				t, n, extraClusterName(1), extraClusterName(n), extraClusterIssuer(1), extraClusterIssuer(n))
+		}
+	}
 	kinds := []string{}
 	for _, t := range o.targets {
 		if k, ok := env.tokenKind[t]; ok {
@@ -338,6 +348,8 @@ func printReport(w io.Writer, o *options, env *benchEnv, results []*runResult, p
 		}
 		fmt.Fprintf(w, "| %s | %s | %s %g | %s |\n", g.what, val, opSymbol[g.op], g.threshold, g.status())
 	}
+
+	printClusterComparisons(w, compareClusters(results, o.clients, o.workloads))
 
 	for _, p := range profiles {
 		printProfile(w, o, p)

@@ -71,6 +71,8 @@ type benchEnv struct {
 	// role's local_max_token_age.
 	tokensMinted time.Time
 	agedNoted    bool
+	// loadAtStart is the machine's load average when the rounds began.
+	loadAtStart string
 }
 
 func (e *benchEnv) note(format string, args ...any) {
@@ -417,6 +419,9 @@ func writeMountConfig(ctx context.Context, admin *vault.Client, t target, config
 	if _, err := admin.Logical().WriteWithContext(ctx, "auth/"+t.mount+"/config", config); err != nil {
 		return fmt.Errorf("auth/%s/config: %w", t.mount, err)
 	}
+	if err := writeClusters(ctx, admin, t, config); err != nil {
+		return err
+	}
 	rolePath := "auth/" + t.mount + "/role/" + fixture.RoleName
 	s, err := admin.Logical().WriteWithContext(ctx, rolePath, role)
 	if err != nil {
@@ -440,6 +445,36 @@ func writeMountConfig(ctx context.Context, admin *vault.Client, t target, config
 		return fmt.Errorf("%s: review_mode reads back as %v, want %q: this plugin build does not have the field; leave %s out of -targets",
 			rolePath, have, t.reviewMode, t.name)
 	}
+	return nil
+}
+
+// writeClusters writes the extra clusters of a *-10c target and checks
+// that the mount lists them all: a plugin build without cluster/<name>
+// would answer 404, and its 10c target would measure one cluster.
+func writeClusters(ctx context.Context, admin *vault.Client, t target, config map[string]any) error {
+	if t.extraClusters == 0 {
+		return nil
+	}
+	bodies := clusterConfigs(t, config)
+	for _, name := range slices.Sorted(maps.Keys(bodies)) {
+		path := "auth/" + t.mount + "/cluster/" + name
+		if _, err := admin.Logical().WriteWithContext(ctx, path, bodies[name]); err != nil {
+			return fmt.Errorf("%s: %w (does this plugin build have cluster/<name>? leave %s out of -targets)", path, err, t.name)
+		}
+	}
+	listed, err := admin.Logical().ListWithContext(ctx, "auth/"+t.mount+"/cluster")
+	if err != nil {
+		return fmt.Errorf("list auth/%s/cluster: %w", t.mount, err)
+	}
+	var keys []any
+	if listed != nil {
+		keys, _ = listed.Data["keys"].([]any)
+	}
+	if len(keys) != len(bodies) {
+		return fmt.Errorf("auth/%s/cluster lists %d clusters, want %d", t.mount, len(keys), len(bodies))
+	}
+	progress("auth/%s: %d clusters (config and %d at cluster/<name>, issuers %s … %s)", t.mount, len(bodies)+1, len(bodies),
+		extraClusterIssuer(1), extraClusterIssuer(t.extraClusters))
 	return nil
 }
 
@@ -509,7 +544,9 @@ func compareLogins(env *benchEnv, logins map[string]*vault.SecretAuth) {
 			if !slices.Equal(sortedKeys(got.Metadata), sortedKeys(ref.Metadata)) {
 				env.note("token metadata keys differ: %s %v, builtin %v", name, sortedKeys(got.Metadata), sortedKeys(ref.Metadata))
 			}
-		} else if !maps.Equal(got.Metadata, ref.Metadata) {
+		} else if md, note := comparableMetadata(targetByName[name], got.Metadata); note != "" {
+			env.note("%s", note)
+		} else if !maps.Equal(md, ref.Metadata) {
 			env.note("token metadata differ: %s %v, builtin %v", name, got.Metadata, ref.Metadata)
 		}
 		if got.LeaseDuration != ref.LeaseDuration || got.Renewable != ref.Renewable {
@@ -517,6 +554,23 @@ func compareLogins(env *benchEnv, logins map[string]*vault.SecretAuth) {
 				name, got.LeaseDuration, got.Renewable, ref.LeaseDuration, ref.Renewable)
 		}
 	}
+}
+
+// comparableMetadata is a target's token metadata as the built-in
+// method's should equal it. A mount with named clusters adds "cluster"
+// to every login's metadata, as it should; the workload tokens are all
+// config's cluster's, so it must read "default", and then is left out of
+// the comparison. note says what is wrong otherwise.
+func comparableMetadata(t target, md map[string]string) (map[string]string, string) {
+	if t.extraClusters == 0 {
+		return md, ""
+	}
+	if got, ok := md["cluster"]; !ok || got != "default" {
+		return md, fmt.Sprintf("auth/%s: token metadata cluster = %q (present: %v), want \"default\": the login chose another cluster than config's", t.mount, got, ok)
+	}
+	out := maps.Clone(md)
+	delete(out, "cluster")
+	return out, ""
 }
 
 func sortedCopy(s []string) []string {

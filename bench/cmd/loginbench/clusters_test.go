@@ -1,0 +1,195 @@
+package main
+
+import (
+	"math"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The *-10c targets run only when named, and then each right after its
+// one-cluster twin, profiled under the same workload as the twin.
+func TestParseFlagsTenClusterTargets(t *testing.T) {
+	base := append(stackFlags(), "-plugin-bin", "p", "-plugin-dir", "d", "-noop-bin", "n", "-upstream-bin", "u")
+	o, err := parseFlags(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range o.targets {
+		if strings.HasSuffix(name, "-10c") {
+			t.Errorf("default targets %v include %s", o.targets, name)
+		}
+	}
+	if len(o.targets) != len(allTargets)-len(clusterPairs) {
+		t.Errorf("default targets = %v, want every target but the %d *-10c ones", o.targets, len(clusterPairs))
+	}
+
+	o, err = parseFlags(append(base, "-targets", "plugin-cached-10c,plugin-always-10c,plugin-cached,plugin-always"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{targetPluginAlways, targetPluginAlways10c, targetPluginCached, targetPluginCached10c}
+	if !slices.Equal(o.targets, want) {
+		t.Errorf("targets = %v, want %v (each 10c right after its twin)", o.targets, want)
+	}
+	wantProfiles := []profileSpec{
+		{targetPluginAlways, workloadDistinct}, {targetPluginAlways10c, workloadDistinct},
+		{targetPluginCached, workloadRepeat}, {targetPluginCached10c, workloadRepeat},
+	}
+	if !slices.Equal(o.profiles, wantProfiles) {
+		t.Errorf("auto profiles = %v, want %v", o.profiles, wantProfiles)
+	}
+}
+
+func TestClusterConfigs(t *testing.T) {
+	config := map[string]any{"kubernetes_host": "https://127.0.0.1:6443", "kubernetes_ca_cert": "CA", "token_reviewer_jwt": "JWT"}
+	if got := clusterConfigs(targetByName[targetPluginAlways], config); len(got) != 0 {
+		t.Errorf("one-cluster target: %d extra clusters, want none", len(got))
+	}
+	got := clusterConfigs(targetByName[targetPluginAlways10c], config)
+	if len(got) != 9 {
+		t.Fatalf("%d extra clusters, want 9 (ten with config)", len(got))
+	}
+	issuers := map[any]bool{}
+	for name, body := range got {
+		for k, v := range config {
+			if body[k] != v {
+				t.Errorf("%s: %s = %v, want config's %v", name, k, body[k], v)
+			}
+		}
+		iss, _ := body["issuer"].(string)
+		if !strings.HasPrefix(iss, "https://"+name+".") {
+			t.Errorf("%s: issuer %q does not name the cluster", name, iss)
+		}
+		issuers[iss] = true
+	}
+	if len(issuers) != 9 {
+		t.Errorf("%d distinct issuers, want 9", len(issuers))
+	}
+	if _, ok := config["issuer"]; ok {
+		t.Error("clusterConfigs changed config")
+	}
+}
+
+func TestComparableMetadata(t *testing.T) {
+	md := map[string]string{"role": "bench", "cluster": "default"}
+	ten := targetByName[targetPluginCached10c]
+
+	got, note := comparableMetadata(ten, md)
+	if note != "" || len(got) != 1 || got["role"] != "bench" {
+		t.Errorf("10c, cluster default: %v %q; want the metadata without cluster, no note", got, note)
+	}
+	if md["cluster"] != "default" {
+		t.Error("comparableMetadata changed its argument")
+	}
+	for _, bad := range []map[string]string{{"role": "bench"}, {"role": "bench", "cluster": "extra-01"}} {
+		if _, note := comparableMetadata(ten, bad); !strings.Contains(note, "want \"default\"") {
+			t.Errorf("10c, metadata %v: note %q, want one about the cluster", bad, note)
+		}
+	}
+	// A one-cluster mount's metadata is compared as it is: a "cluster"
+	// key there is a difference from the built-in method's.
+	if got, note := comparableMetadata(targetByName[targetPluginCached], md); note != "" || len(got) != 2 {
+		t.Errorf("one cluster: %v %q, want the metadata unchanged", got, note)
+	}
+}
+
+// roundRun is goalRun in a given round, with the plugin's CPU.
+func roundRun(target, workload string, clients, round, n int, lat, pluginCPU time.Duration) *runResult {
+	r := goalRun(target, workload, clients, n, lat, 0)
+	r.round = round
+	r.cpu = map[string]time.Duration{procPlugin: pluginCPU}
+	return r
+}
+
+func TestCompareClusters(t *testing.T) {
+	results := []*runResult{
+		roundRun(targetPluginAlways, workloadDistinct, 8, 1, 1000, 10*time.Millisecond, 500*time.Millisecond),
+		roundRun(targetPluginAlways10c, workloadDistinct, 8, 1, 980, 10*time.Millisecond, 500*time.Millisecond),
+		roundRun(targetPluginAlways, workloadDistinct, 8, 2, 800, 10*time.Millisecond, 400*time.Millisecond),
+		roundRun(targetPluginAlways10c, workloadDistinct, 8, 2, 820, 12*time.Millisecond, 410*time.Millisecond),
+		// cached without its 10c twin: nothing to compare.
+		roundRun(targetPluginCached, workloadRepeat, 8, 1, 2000, 3*time.Millisecond, 500*time.Millisecond),
+		// Another client count is compared on its own.
+		roundRun(targetPluginAlways, workloadDistinct, 1, 1, 300, time.Millisecond, 300*time.Millisecond),
+		roundRun(targetPluginAlways10c, workloadDistinct, 1, 1, 150, time.Millisecond, 300*time.Millisecond),
+	}
+	cs := compareClusters(results, []int{1, 8}, []string{workloadDistinct, workloadRepeat})
+	if len(cs) != 2 {
+		t.Fatalf("%d comparisons, want 2 (always at 1 and 8 clients): %+v", len(cs), cs)
+	}
+	one, eight := cs[0], cs[1]
+	if one.clients != 1 || eight.clients != 8 {
+		t.Fatalf("clients %d, %d; want 1, 8", one.clients, eight.clients)
+	}
+
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+	if !near(eight.ratio, 1800.0/1800) || !near(eight.oneRate, 900) {
+		t.Errorf("8 clients: ratio %v, 1-cluster rate %v; want 1 and 900", eight.ratio, eight.oneRate)
+	}
+	if len(eight.roundRatios) != 2 || !near(eight.roundRatios[0], 0.98) || !near(eight.roundRatios[1], 1.025) {
+		t.Errorf("per-round ratios = %v, want [0.98 1.025]", eight.roundRatios)
+	}
+	if m, ok := eight.medianRound(); !ok || !near(m, (0.98+1.025)/2) {
+		t.Errorf("median per-round ratio = %v %v, want the mean of the two middle ones", m, ok)
+	}
+	if !eight.withinRounds() {
+		t.Error("ratio 1 lies between 0.98 and 1.025, yet not within the rounds")
+	}
+	if !near(eight.oneSpread, 1.25) || !near(eight.p99Ratio, 1.2) {
+		t.Errorf("spread %v, p99 ratio %v; want 1.25 and 1.2", eight.oneSpread, eight.p99Ratio)
+	}
+	if got := eight.cpuPerLogin[procPlugin]; !near(got[0], 0.5) || !near(got[1], 910.0/1800) {
+		t.Errorf("plugin CPU ms/login = %v, want [0.5 %v]", got, 910.0/1800)
+	}
+
+	if m, ok := one.medianRound(); !ok || !near(m, 0.5) {
+		t.Errorf("1 client: median per-round ratio = %v %v, want 0.5 (one round)", m, ok)
+	}
+	if !near(one.ratio, 0.5) || one.withinRounds() {
+		t.Errorf("1 client: ratio %v, within %v; want 0.5, not within", one.ratio, one.withinRounds())
+	}
+}
+
+// Even rounds run each 10c target before its twin; the others keep their
+// places.
+func TestRoundOrder(t *testing.T) {
+	targets := []string{targetNoop, targetPluginAlways, targetPluginAlways10c, targetPluginCached, targetBuiltin}
+	if got := roundOrder(targets, 1); !slices.Equal(got, targets) {
+		t.Errorf("round 1: %v, want %v", got, targets)
+	}
+	want := []string{targetNoop, targetPluginAlways10c, targetPluginAlways, targetPluginCached, targetBuiltin}
+	if got := roundOrder(targets, 2); !slices.Equal(got, want) {
+		t.Errorf("round 2: %v, want %v (plugin-cached has no twin measured: unmoved)", got, want)
+	}
+	if got := roundOrder(targets, 3); !slices.Equal(got, targets) {
+		t.Errorf("round 3: %v, want %v", got, targets)
+	}
+	if targets[1] != targetPluginAlways {
+		t.Error("roundOrder changed its argument")
+	}
+}
+
+func TestMedianRound(t *testing.T) {
+	for _, tc := range []struct {
+		ratios []float64
+		want   float64
+		ok     bool
+	}{
+		{nil, 0, false},
+		{[]float64{1.2, 0.6, 1.0}, 1.0, true},
+		{[]float64{1.9, 0.6, 1.0, 0.9}, 0.95, true},
+	} {
+		c := clusterComparison{roundRatios: tc.ratios}
+		got, ok := c.medianRound()
+		if ok != tc.ok || math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("median of %v = %v %v, want %v %v", tc.ratios, got, ok, tc.want, tc.ok)
+		}
+	}
+	c := clusterComparison{roundRatios: []float64{1.2, 0.6, 1.0}}
+	c.medianRound()
+	if !slices.Equal(c.roundRatios, []float64{1.2, 0.6, 1.0}) {
+		t.Errorf("medianRound reordered the ratios: %v", c.roundRatios)
+	}
+}
