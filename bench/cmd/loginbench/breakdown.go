@@ -35,7 +35,7 @@ var pluginParts = []part{
 	{label: "  of which the choice of the login's cluster (stepCluster)", in: fn(pluginPkg + `\.stepCluster`)},
 	// TokenReviews run in the review cache's coalescing goroutine, so
 	// their samples are not under the handler's: a part of its own.
-	{label: "the TokenReview call (client-go, TLS; in the coalescing goroutine)", in: fn(pluginPkg + `\.\(\*kubeClient\)\.reviewToken`)},
+	{label: "the TokenReview call (client-go, TLS; in the coalescing goroutine)", in: fn(pluginPkg + `/internal/kube\.\(\*Client\)\.Review`)},
 	{label: "garbage collection (background)", in: fn(`runtime\.gcBgMarkWorker`)},
 }
 

@@ -42,7 +42,7 @@ func TestBreakdown(t *testing.T) {
 		grpc    = "google.golang.org/grpc.(*Server).handleStream"
 		fw      = "github.com/hashicorp/vault/sdk/framework.(*Backend).HandleRequest"
 		login   = "github.com/kubeauth/vault-plugin-auth-kubernetes.(*backend).pathLogin"
-		review  = "github.com/kubeauth/vault-plugin-auth-kubernetes.(*kubeClient).reviewToken"
+		review  = "github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube.(*Client).Review"
 		gc      = "runtime.gcBgMarkWorker"
 		anonymo = "github.com/kubeauth/vault-plugin-auth-kubernetes.(*backend).pathLogin.func1"
 		states  = "github.com/kubeauth/vault-plugin-auth-kubernetes.(*backend).mountClusters"
