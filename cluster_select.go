@@ -20,11 +20,77 @@ const (
 )
 
 // clusterVerdict is what the choice of the login's cluster made of one of
-// the mount's clusters, and why.
+// the mount's clusters, and why: the facts, from which detail writes the
+// sentence only when explain or a refusal asks, so that a login pays a
+// string comparison per cluster and no formatting.
 type clusterVerdict struct {
+	name    string
+	outcome string
+	why     verdictReason
+	issuer  string // the cluster's issuer, when it was read
+	err     error  // what could not be read
+}
+
+// verdictReason is why a cluster was chosen, kept or dropped.
+type verdictReason uint8
+
+const (
+	whyUnusable         verdictReason = iota + 1 // its stored config cannot be used (err)
+	whyIssuerUnreadable                          // err
+	whyIssuerDiffers                             // issuer
+	whyKeysUnreadable                            // err
+	whyNoKeyVerifies                             // shares the issuer; none of its keys, refreshed, verifies
+	whyNoHeldKeyVerifies                         // shares the issuer; none of the keys it holds verifies (another's did)
+	whyByIssuer                                  // chosen: the only cluster with the token's issuer
+	whyByKey                                     // chosen: the only one of those sharing the issuer whose key verifies
+	whyBothMatch                                 // kept: issuer and key match, as another's do
+)
+
+// explainedCluster is a verdict as explain answers it.
+type explainedCluster struct {
 	Name    string `json:"name"`
 	Outcome string `json:"outcome"`
 	Detail  string `json:"detail"`
+}
+
+// detail is the verdict in a sentence, for a token with issuer iss and
+// key id kid.
+func (v clusterVerdict) detail(iss, kid string) string {
+	switch v.why {
+	case whyUnusable:
+		return "its stored config cannot be used: " + v.err.Error()
+	case whyIssuerUnreadable:
+		return "its issuer could not be read: " + v.err.Error()
+	case whyIssuerDiffers:
+		return fmt.Sprintf("its issuer is %q, not the token's %q", v.issuer, iss)
+	case whyKeysUnreadable:
+		return "its signing keys could not be read: " + v.err.Error()
+	case whyNoKeyVerifies:
+		return fmt.Sprintf("it shares issuer %q, but none of its signing keys verifies the token (kid %.64q)", iss, kid)
+	case whyNoHeldKeyVerifies:
+		return fmt.Sprintf("it shares issuer %q, but none of the signing keys it holds verifies the token (kid %.64q)", iss, kid)
+	case whyByIssuer:
+		return fmt.Sprintf("its issuer %q is the token's, and no other cluster's", iss)
+	case whyByKey:
+		return fmt.Sprintf("the token's signature (kid %.64q) verifies with its signing key, and no other cluster's with issuer %q", kid, iss)
+	case whyBothMatch:
+		return "its issuer and signing key both match the token"
+	}
+	return ""
+}
+
+// explainClusters are the attempt's cluster verdicts as explain answers
+// them.
+func explainClusters(a *attempt) []explainedCluster {
+	if a.clusters == nil || a.clusterVerdicts == nil {
+		return nil // config alone, or the login ended before the cluster step
+	}
+	iss, kid := a.token.claims.Issuer, a.token.jws.Signatures[0].Header.KeyID
+	out := make([]explainedCluster, 0, len(a.clusterVerdicts))
+	for _, v := range a.clusterVerdicts {
+		out = append(out, explainedCluster{Name: v.name, Outcome: v.outcome, Detail: v.detail(iss, kid)})
+	}
+	return out
 }
 
 // errNoDiscoveryCredential: a cluster without issuer or pem_keys whose
@@ -60,18 +126,19 @@ func stepCluster(ctx context.Context, a *attempt) error {
 func chooseCluster(ctx context.Context, refs []clusterRef, tok *parsedToken) (clusterRef, []clusterVerdict, error) {
 	verdicts := make([]clusterVerdict, len(refs))
 	var faults []error
-	drop := func(i int, detail string, err error) {
-		verdicts[i] = clusterVerdict{Name: refs[i].name, Outcome: clusterDropped, Detail: detail}
+	drop := func(i int, why verdictReason, err error) {
+		verdicts[i] = clusterVerdict{name: refs[i].name, outcome: clusterDropped, why: why, err: err}
 		if err != nil {
 			faults = append(faults, fmt.Errorf("cluster %q: %w", refs[i].name, err))
 		}
 	}
 
 	iss := tok.claims.Issuer
-	var byIssuer []int
+	var candidates [16]int // no allocation for up to 16 clusters sharing an issuer
+	byIssuer := candidates[:0]
 	for i, r := range refs {
 		if r.err != nil {
-			drop(i, "its stored config cannot be used: "+r.err.Error(), r.err)
+			drop(i, whyUnusable, r.err)
 			continue
 		}
 		if iss == defaultIssuer {
@@ -82,33 +149,31 @@ func chooseCluster(ctx context.Context, refs []clusterRef, tok *parsedToken) (cl
 		want, err := clusterIssuer(ctx, r.state)
 		switch {
 		case err != nil:
-			drop(i, "its issuer could not be read: "+err.Error(), err)
+			drop(i, whyIssuerUnreadable, err)
 		case want != iss:
-			drop(i, fmt.Sprintf("its issuer is %q, not the token's %q", want, iss), nil)
+			drop(i, whyIssuerDiffers, nil)
+			verdicts[i].issuer = want
 		default:
 			byIssuer = append(byIssuer, i)
 		}
 	}
 
-	matched := byIssuer
-	how := fmt.Sprintf("its issuer %q is the token's, and no other cluster's", iss)
+	matched, how := byIssuer, whyByIssuer
 	if len(byIssuer) > 1 {
-		matched = nil
-		kid := tok.jws.Signatures[0].Header.KeyID
-		how = fmt.Sprintf("the token's signature (kid %.64q) verifies with its signing key, and no other cluster's with issuer %q", kid, iss)
+		matched, how = nil, whyByKey
 		for _, refresh := range []bool{false, true} {
 			for _, i := range byIssuer {
-				if verdicts[i].Outcome != "" {
+				if verdicts[i].outcome != "" {
 					continue // dropped for a fault in the first pass
 				}
 				ok, err := signedBy(ctx, refs[i].state, tok.jws, refresh)
 				switch {
 				case err != nil:
-					drop(i, "its signing keys could not be read: "+err.Error(), err)
+					drop(i, whyKeysUnreadable, err)
 				case ok:
 					matched = append(matched, i)
 				case refresh:
-					drop(i, fmt.Sprintf("it shares issuer %q, but none of its signing keys verifies the token (kid %.64q)", iss, kid), nil)
+					drop(i, whyNoKeyVerifies, nil)
 				}
 			}
 			if len(matched) > 0 {
@@ -116,9 +181,8 @@ func chooseCluster(ctx context.Context, refs []clusterRef, tok *parsedToken) (cl
 			}
 		}
 		for _, i := range byIssuer {
-			if verdicts[i].Outcome == "" && !slices.Contains(matched, i) {
-				verdicts[i] = clusterVerdict{Name: refs[i].name, Outcome: clusterDropped,
-					Detail: fmt.Sprintf("it shares issuer %q, but none of the signing keys it holds verifies the token (kid %.64q)", iss, kid)}
+			if verdicts[i].outcome == "" && !slices.Contains(matched, i) {
+				verdicts[i] = clusterVerdict{name: refs[i].name, outcome: clusterDropped, why: whyNoHeldKeyVerifies}
 			}
 		}
 	}
@@ -126,13 +190,13 @@ func chooseCluster(ctx context.Context, refs []clusterRef, tok *parsedToken) (cl
 	switch {
 	case len(matched) == 1:
 		i := matched[0]
-		verdicts[i] = clusterVerdict{Name: refs[i].name, Outcome: clusterChosen, Detail: how}
+		verdicts[i] = clusterVerdict{name: refs[i].name, outcome: clusterChosen, why: how}
 		return refs[i], verdicts, nil
 	case len(matched) > 1:
 		names := make([]string, len(matched))
 		for k, i := range matched {
 			names[k] = refs[i].name
-			verdicts[i] = clusterVerdict{Name: refs[i].name, Outcome: clusterKept, Detail: "its issuer and signing key both match the token"}
+			verdicts[i] = clusterVerdict{name: refs[i].name, outcome: clusterKept, why: whyBothMatch}
 		}
 		return clusterRef{}, verdicts, refuse(reasonClusterAmbiguous, "clusters %q all have the token's issuer %q and signing key", names, iss)
 	case len(faults) > 0:

@@ -371,6 +371,12 @@ func TestExplainShowsClusterCandidates(t *testing.T) {
 		t.Errorf("clusters: %v", got)
 	}
 
+	// A token refused before the cluster step has no verdicts to show.
+	out, _ = c.explain(testRole, "not-a-jwt")
+	if got, ok := out["clusters"]; ok && got != nil {
+		t.Errorf("clusters before the cluster step: %v", got)
+	}
+
 	single := configured(t)
 	out, _ = single.explain(testRole, single.token())
 	requireStep(t, out, "cluster", outcomeSkipped, "", "one cluster")

@@ -65,7 +65,7 @@ func (b *backend) pathExplain(ctx context.Context, req *logical.Request, d *fram
 		"verdict":     verdict,
 	}
 	if a.clusters != nil {
-		data["clusters"] = a.clusterVerdicts
+		data["clusters"] = explainClusters(a)
 	}
 	if outcome == outcomePassed {
 		data["token"] = explainToken(a)
