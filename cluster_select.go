@@ -35,15 +35,15 @@ type clusterVerdict struct {
 type verdictReason uint8
 
 const (
-	whyUnusable         verdictReason = iota + 1 // its stored config cannot be used (err)
-	whyIssuerUnreadable                          // err
-	whyIssuerDiffers                             // issuer
-	whyKeysUnreadable                            // err
-	whyNoKeyVerifies                             // shares the issuer; none of its keys, refreshed, verifies
-	whyNoHeldKeyVerifies                         // shares the issuer; none of the keys it holds verifies (another's did)
-	whyByIssuer                                  // chosen: the only cluster with the token's issuer
-	whyByKey                                     // chosen: the only one of those sharing the issuer whose key verifies
-	whyBothMatch                                 // kept: issuer and key match, as another's do
+	whyUnusable          verdictReason = iota + 1 // its stored config cannot be used (err)
+	whyIssuerUnreadable                           // err
+	whyIssuerDiffers                              // issuer
+	whyKeysUnreadable                             // err
+	whyNoKeyVerifies                              // shares the issuer; none of its keys, refreshed, verifies
+	whyNoHeldKeyVerifies                          // shares the issuer; none of the keys it holds verifies (another's did)
+	whyByIssuer                                   // chosen: the only cluster with the token's issuer
+	whyByKey                                      // chosen: the only one of those sharing the issuer whose key verifies
+	whyBothMatch                                  // kept: issuer and key match, as another's do
 )
 
 // explainedCluster is a verdict as explain answers it.
