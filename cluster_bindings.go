@@ -58,10 +58,10 @@ func applyClusterFields(c *clusterBindings, d *framework.FieldData) error {
 	var names []string
 	for _, n := range v.([]string) {
 		n = strings.TrimSpace(n)
-		switch {
-		case n == "":
+		switch n {
+		case "":
 			continue
-		case n == anyCluster, n == defaultCluster:
+		case anyCluster, defaultCluster:
 		default:
 			if err := validateClusterName(n); err != nil {
 				return fmt.Errorf("bound_clusters: %q is not a cluster name (names are lower-case letters, digits and '-'; or default, or *)", n)
