@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -575,5 +576,26 @@ func TestClusterReviewCachesAreTheirOwn(t *testing.T) {
 	mustLogin(t, c.testEnv, testRole, def)
 	if c.east.reviews.Load() != 1 || c.kube.reviews.Load() != 2 {
 		t.Errorf("after a config write: east %d, default %d reviews; want 1 and 2", c.east.reviews.Load(), c.kube.reviews.Load())
+	}
+}
+
+// A named cluster left to Vault's own pod token is written, with a
+// warning that the token belongs to the cluster Vault runs in; config
+// does not warn about it.
+func TestClusterPodTokenWarning(t *testing.T) {
+	c := newClusterEnv(t, eastIssuer)
+	dir := c.podDir()
+	replaceFile(t, filepath.Join(dir, "token"), testReviewer)
+	resp := c.mustDo(logical.UpdateOperation, "cluster/east", c.eastConfig(map[string]any{"token_reviewer_jwt": ""}))
+	if resp == nil || !strings.Contains(strings.Join(resp.Warnings, "\n"), "Vault's own service-account token") {
+		t.Fatalf("no warning about the pod's token: %#v", resp)
+	}
+	resp = c.mustDo(logical.UpdateOperation, "config", mergeMaps(c.configData(), map[string]any{"token_reviewer_jwt": ""}))
+	if resp != nil && strings.Contains(strings.Join(resp.Warnings, "\n"), "Vault's own service-account token") {
+		t.Errorf("config warns about the pod's token: %v", resp.Warnings)
+	}
+	resp = c.mustDo(logical.UpdateOperation, "cluster/east", c.eastConfig(nil))
+	if resp != nil && strings.Contains(strings.Join(resp.Warnings, "\n"), "Vault's own service-account token") {
+		t.Errorf("a cluster with its own reviewer JWT warns about the pod's token: %v", resp.Warnings)
 	}
 }
