@@ -22,22 +22,10 @@ import (
 // kube-apiserver, see secondcluster_test.go). The login request is the
 // same for both; the plugin tells the clusters apart from the token.
 
-// clusterConfig is a complete config for cluster c: its host, CA and
-// reviewer, with the given fields added or replaced.
-func clusterConfig(c *realstack.Cluster, extra map[string]any) map[string]any {
-	cfg := map[string]any{
-		"kubernetes_host":    c.Host,
-		"kubernetes_ca_cert": c.CA,
-		"token_reviewer_jwt": c.ReviewerJWT,
-	}
-	maps.Copy(cfg, extra)
-	return cfg
-}
-
 // addCluster writes cluster/<name> for cluster c.
 func (m *mount) addCluster(t *testing.T, name string, c *realstack.Cluster, extra map[string]any) {
 	t.Helper()
-	expectOK(t, root(t, http.MethodPost, "auth/"+m.path+"/cluster/"+name, clusterConfig(c, extra)))
+	expectOK(t, root(t, http.MethodPost, "auth/"+m.path+"/cluster/"+name, c.ReviewerConfig(extra)))
 }
 
 // role is a role name unique to the mount, so that the log line of a
@@ -501,7 +489,7 @@ func TestClustersAPI(t *testing.T) {
 	expectBadRequest(t, root(t, http.MethodPost, base+"cluster/default", stk.ReviewerConfig(nil)), "config")
 	expectBadRequest(t, root(t, http.MethodPatch, base+"cluster/default", map[string]any{"issuer": "x"}), "config")
 	expectBadRequest(t, root(t, http.MethodDelete, base+"cluster/default", nil), "config")
-	expectBadRequest(t, root(t, http.MethodPost, base+"cluster/East", clusterConfig(c, nil)), "name")
+	expectBadRequest(t, root(t, http.MethodPost, base+"cluster/East", c.ReviewerConfig(nil)), "name")
 	expectBadRequest(t, root(t, http.MethodPost, base+"role/nowhere", realstack.BindRole(w, map[string]any{"bound_clusters": "north"})), "bound_clusters", "north")
 
 	// A cluster a role names is not deleted; the 400 names the role.

@@ -252,10 +252,20 @@ func ExpectDenied(t testing.TB, r *Reply) {
 // ReviewerConfig is a complete config for the stack's apiserver: host, CA
 // and the reviewer's token, with the given fields added or replaced.
 func (s *Stack) ReviewerConfig(extra map[string]any) map[string]any {
+	return reviewerConfig(s.KubeHost, s.KubeCA, s.ReviewerJWT, extra)
+}
+
+// ReviewerConfig is the same for a second cluster: a complete body for its
+// cluster/<name> entry.
+func (c *Cluster) ReviewerConfig(extra map[string]any) map[string]any {
+	return reviewerConfig(c.Host, c.CA, c.ReviewerJWT, extra)
+}
+
+func reviewerConfig(host, ca, reviewerJWT string, extra map[string]any) map[string]any {
 	cfg := map[string]any{
-		"kubernetes_host":    s.KubeHost,
-		"kubernetes_ca_cert": s.KubeCA,
-		"token_reviewer_jwt": s.ReviewerJWT,
+		"kubernetes_host":    host,
+		"kubernetes_ca_cert": ca,
+		"token_reviewer_jwt": reviewerJWT,
 	}
 	maps.Copy(cfg, extra)
 	return cfg
