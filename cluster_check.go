@@ -95,7 +95,7 @@ func inspectClusterChoice(ctx context.Context, name string, refs []clusterRef) c
 func signingKeyIDs(ctx context.Context, st *configState) ([]string, error) {
 	keys := st.keys
 	if len(keys) == 0 {
-		if !st.canFetchKeys() {
+		if !st.hasReviewer() {
 			return nil, errNoDiscoveryCredential
 		}
 		published, err := st.kube.PublishedKeys(ctx)

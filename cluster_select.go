@@ -211,7 +211,7 @@ func clusterIssuer(ctx context.Context, st *configState) (string, error) {
 	if st.config.Issuer != "" {
 		return st.config.Issuer, nil
 	}
-	if !st.canFetchKeys() {
+	if !st.hasReviewer() {
 		return "", errNoDiscoveryCredential
 	}
 	iss, err := st.clusterKeys.get().Issuer(ctx)
@@ -228,7 +228,7 @@ func signedBy(ctx context.Context, st *configState, jws *jose.JSONWebSignature, 
 	if len(st.keys) > 0 {
 		return verifySignature(jws, st.keys) == nil, nil
 	}
-	if !st.canFetchKeys() {
+	if !st.hasReviewer() {
 		return false, errNoDiscoveryCredential
 	}
 	kid := jws.Signatures[0].Header.KeyID
@@ -252,10 +252,12 @@ func signedBy(ctx context.Context, st *configState, jws *jose.JSONWebSignature, 
 	return err == nil, nil
 }
 
-// canFetchKeys says whether the cluster's published issuer and keys can be
-// read: with the reviewer credential (token_reviewer_jwt or Vault's own pod
-// token), never with the token being verified.
-func (s *configState) canFetchKeys() bool {
+// hasReviewer says whether the cluster has a reviewer credential
+// (token_reviewer_jwt or Vault's own pod token) rather than each login JWT
+// reviewing itself. Only with one may the plugin ask the cluster anything
+// on its own behalf: its published issuer and keys, lookups at renewal,
+// answers shared between logins.
+func (s *configState) hasReviewer() bool {
 	_, selfReview := s.kube.Credential().(kube.LoginJWT)
 	return !selfReview
 }

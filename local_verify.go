@@ -120,11 +120,7 @@ func (b *backend) verifyLocally(ctx context.Context, a *attempt) error {
 // configured issuer can do without the API server, and otherwise every
 // token is reviewed.
 func (s *configState) canVerifyLocally() bool {
-	if len(s.keys) > 0 && s.config.Issuer != "" {
-		return true
-	}
-	_, selfReview := s.kube.Credential().(kube.LoginJWT)
-	return !selfReview
+	return len(s.keys) > 0 && s.config.Issuer != "" || s.hasReviewer()
 }
 
 // keyFault is a failure to get the cluster's keys or issuer.

@@ -24,7 +24,7 @@ func (b *backend) countLogin(a *attempt, err error) {
 	}
 	var ref *refusal
 	var bad *inputError
-	cluster := a.clusterName()
+	cluster := a.cluster // "" until the cluster step has chosen
 	switch {
 	case err == nil:
 		b.metrics.LoginSucceeded(role, cluster)

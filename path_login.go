@@ -10,8 +10,6 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/helper/policyutil"
 	"github.com/hashicorp/vault/sdk/logical"
-
-	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 )
 
 // loginFields are the inputs of a login, and so of explain, which takes
@@ -117,9 +115,6 @@ func (a *attempt) release() {
 		a.state.release()
 	}
 }
-
-// clusterName is the token's cluster, "" until it is known.
-func (a *attempt) clusterName() string { return a.cluster }
 
 func (b *backend) pathLogin(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	defer b.metrics.LoginStarted()() // in flight until this returns
@@ -334,7 +329,7 @@ func (b *backend) checkStillBound(ctx context.Context, s logical.Storage, role *
 		return fmt.Errorf("renewal refused: cluster %q is not configured", cluster)
 	}
 	defer state.release()
-	if _, selfReview := state.kube.Credential().(kube.LoginJWT); selfReview {
+	if !state.hasReviewer() {
 		return errors.New("renewal refused: the namespace selector cannot be re-checked without a reviewer credential (token_reviewer_jwt)")
 	}
 	return checkNamespace(ctx, role, state.kube, "", namespace)

@@ -7,7 +7,6 @@ import (
 
 	authv1 "k8s.io/api/authentication/v1"
 
-	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/metrics"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/reviewcache"
 )
@@ -209,7 +208,7 @@ func labelsSize(labels map[string]string) int {
 // used for another's login: every login reads. Labels read are kept only
 // with keep (explain reads the cache but does not fill it).
 func (s *configState) namespaceLabelsCached(ctx context.Context, loginJWT, namespace string, maxAge time.Duration, keep bool) (map[string]string, error) {
-	if _, selfReview := s.kube.Credential().(kube.LoginJWT); selfReview {
+	if !s.hasReviewer() {
 		return s.kube.NamespaceLabels(ctx, loginJWT, namespace)
 	}
 	key := reviewcache.KeyFor(namespace)

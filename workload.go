@@ -25,7 +25,7 @@ func (b *backend) checkWorkload(ctx context.Context, s logical.Storage, cluster 
 		return fmt.Errorf("cluster %q is not configured", cluster)
 	}
 	defer state.release()
-	if _, selfReview := state.kube.Credential().(kube.LoginJWT); selfReview {
+	if !state.hasReviewer() {
 		return errors.New("the workload cannot be looked up without a reviewer credential (token_reviewer_jwt)")
 	}
 	return checkWorkloadAlive(ctx, state.kube, md)
