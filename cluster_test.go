@@ -5,8 +5,10 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"maps"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -280,7 +282,7 @@ func TestClusterAPI(t *testing.T) {
 	if got := c.rawEntry("cluster/east"); got["token_reviewer_jwt"] != testReviewer {
 		t.Errorf("stored: %v", got)
 	}
-	if keys := c.mustDo(logical.ListOperation, "cluster/", nil).Data["keys"]; !equalStrings(keys, []string{"east"}) {
+	if keys := c.mustDo(logical.ListOperation, "cluster/", nil).Data["keys"]; !slices.Equal(asStrings(keys), []string{"east"}) {
 		t.Errorf("LIST cluster = %v", keys)
 	}
 
@@ -296,16 +298,16 @@ func TestClusterAPI(t *testing.T) {
 
 	// Roles may name only clusters that exist; reads show the field only
 	// when set.
-	resp, err = c.do(logical.UpdateOperation, "role/web", mergeMaps(roleData(), map[string]any{"bound_clusters": "west"}))
+	resp, err = c.do(logical.UpdateOperation, "role/web", withFields(roleData(), map[string]any{"bound_clusters": "west"}))
 	requireBadRequest(t, resp, err, `cluster "west" does not exist`)
-	resp, err = c.do(logical.UpdateOperation, "role/web", mergeMaps(roleData(), map[string]any{"bound_clusters": "West"}))
+	resp, err = c.do(logical.UpdateOperation, "role/web", withFields(roleData(), map[string]any{"bound_clusters": "West"}))
 	requireBadRequest(t, resp, err, "bound_clusters")
 	if _, ok := c.mustDo(logical.ReadOperation, "role/web", nil).Data["bound_clusters"]; ok {
 		t.Error("a role without bound_clusters reads it")
 	}
 	c.writeRole("pinned", map[string]any{"bound_clusters": "east"})
 	c.writeRole("any", map[string]any{"bound_clusters": "*"})
-	if got := c.mustDo(logical.ReadOperation, "role/pinned", nil).Data["bound_clusters"]; !equalStrings(got, []string{"east"}) {
+	if got := c.mustDo(logical.ReadOperation, "role/pinned", nil).Data["bound_clusters"]; !slices.Equal(asStrings(got), []string{"east"}) {
 		t.Errorf("bound_clusters read = %v", got)
 	}
 
@@ -327,7 +329,7 @@ func TestClusterAPI(t *testing.T) {
 
 	resp, err = c.do(logical.DeleteOperation, "cluster/default", nil)
 	requireBadRequest(t, resp, err, "write config instead")
-	if !contains(c.b.PathsSpecial.SealWrapStorage, clusterPrefix) {
+	if !slices.Contains(c.b.PathsSpecial.SealWrapStorage, clusterPrefix) {
 		t.Error("cluster entries are not seal-wrapped")
 	}
 }
@@ -456,42 +458,6 @@ func TestBindsCluster(t *testing.T) {
 	}
 }
 
-func equalStrings(v any, want []string) bool {
-	got, ok := v.([]string)
-	if !ok {
-		return false
-	}
-	if len(got) != len(want) {
-		return false
-	}
-	for i := range got {
-		if got[i] != want[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
-func mergeMaps(a, b map[string]any) map[string]any {
-	out := map[string]any{}
-	for k, v := range a {
-		out[k] = v
-	}
-	for k, v := range b {
-		out[k] = v
-	}
-	return out
-}
-
 // clusterCheck reads cluster/<name>/check as a client decodes it.
 func (c *clusterEnv) clusterCheck(t *testing.T, name string) checkAnswer {
 	t.Helper()
@@ -590,7 +556,7 @@ func TestClusterPodTokenWarning(t *testing.T) {
 	if resp == nil || !strings.Contains(strings.Join(resp.Warnings, "\n"), "Vault's own service-account token") {
 		t.Fatalf("no warning about the pod's token: %#v", resp)
 	}
-	resp = c.mustDo(logical.UpdateOperation, "config", mergeMaps(c.configData(), map[string]any{"token_reviewer_jwt": ""}))
+	resp = c.mustDo(logical.UpdateOperation, "config", withFields(c.configData(), map[string]any{"token_reviewer_jwt": ""}))
 	if resp != nil && strings.Contains(strings.Join(resp.Warnings, "\n"), "Vault's own service-account token") {
 		t.Errorf("config warns about the pod's token: %v", resp.Warnings)
 	}
@@ -598,4 +564,16 @@ func TestClusterPodTokenWarning(t *testing.T) {
 	if resp != nil && strings.Contains(strings.Join(resp.Warnings, "\n"), "Vault's own service-account token") {
 		t.Errorf("a cluster with its own reviewer JWT warns about the pod's token: %v", resp.Warnings)
 	}
+}
+
+// asStrings is a read's list value, nil when it is not a []string.
+func asStrings(v any) []string {
+	l, _ := v.([]string)
+	return l
+}
+
+// withFields is data with the given fields added or replaced.
+func withFields(data, fields map[string]any) map[string]any {
+	maps.Copy(data, fields)
+	return data
 }

@@ -118,13 +118,21 @@ func (b *backend) pathClusterPatch(ctx context.Context, req *logical.Request, d 
 	return b.patchClusterConfig(ctx, req, name, d)
 }
 
+// readableClusterName reads the name in a path that may also name the
+// default cluster (reads and checks; writes must go to config).
+func readableClusterName(d *framework.FieldData) (string, error) {
+	name := d.Get("name").(string)
+	if name == defaultCluster {
+		return name, nil
+	}
+	return name, validateClusterName(name)
+}
+
 // pathClusterRead reads a cluster's config; cluster/default reads config.
 func (b *backend) pathClusterRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	name := d.Get("name").(string)
-	if name != defaultCluster {
-		if err := validateClusterName(name); err != nil {
-			return logical.ErrorResponse(err.Error()), nil
-		}
+	name, err := readableClusterName(d)
+	if err != nil {
+		return logical.ErrorResponse(err.Error()), nil
 	}
 	cfg, err := loadClusterConfig(ctx, req.Storage, name)
 	if err != nil || cfg == nil {
@@ -184,11 +192,9 @@ func (b *backend) rolesNamingCluster(ctx context.Context, s logical.Storage, nam
 
 // pathClusterCheckRead is config/check for one cluster.
 func (b *backend) pathClusterCheckRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	name := d.Get("name").(string)
-	if name != defaultCluster {
-		if err := validateClusterName(name); err != nil {
-			return logical.ErrorResponse(err.Error()), nil
-		}
+	name, err := readableClusterName(d)
+	if err != nil {
+		return logical.ErrorResponse(err.Error()), nil
 	}
 	return b.checkCluster(ctx, req, name)
 }
