@@ -102,6 +102,16 @@ func (b *backend) newAttempt(ctx context.Context, req *logical.Request, d *frame
 		a.cluster, a.state = defaultCluster, refs[0].state
 	default:
 		a.clusters = refs
+		// Every named cluster, usable or not: an alias must not be one that
+		// a cluster down today gives tomorrow.
+		if a.namedClusters, err = b.clusterNames(ctx, req.Storage); err != nil {
+			return a, err
+		}
+		if a.namedClusters == nil {
+			// Not nil, whatever the listing says since: the mount has
+			// named clusters for checkAliasIdentity.
+			a.namedClusters = []string{}
+		}
 	}
 	return a, nil
 }
@@ -145,7 +155,7 @@ func (b *backend) pathLoginAliasLookahead(ctx context.Context, req *logical.Requ
 	if err != nil {
 		return b.loginFailed(a, err)
 	}
-	return &logical.Response{Auth: &logical.Auth{Alias: &logical.Alias{Name: aliasName(a.role, a.claimed, a.cluster)}}}, nil
+	return &logical.Response{Auth: &logical.Auth{Alias: &logical.Alias{Name: a.aliasName()}}}, nil
 }
 
 // pathLoginResolveRole names the role a login uses, so role-based quotas
