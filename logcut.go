@@ -1,0 +1,62 @@
+package kubeauth
+
+import (
+	"fmt"
+	"unicode/utf8"
+)
+
+// Log lines hold strings a caller chose: a role name, claims, the JOSE
+// library's account of a malformed token. Each is cut, so that one request
+// cannot make a line long enough for Vault to stop logging it as a line
+// (it re-logs a plugin's line of 64 KiB or more only as debug fragments,
+// which hides the record at the default level) or flood the log.
+const (
+	// logValueMax bounds one caller-derived value: a name, a claim.
+	logValueMax = 64
+	// logDetailMax bounds a refusal's detail or a fault's error text, which
+	// quote several values and the operator's settings they were held
+	// against.
+	logDetailMax = 512
+	// maxServiceAccountRefLen is the longest namespace/name Kubernetes can
+	// give (a DNS-1123 label, '/', a DNS-1123 subdomain): a real service
+	// account is never cut.
+	maxServiceAccountRefLen = 63 + 1 + 253
+)
+
+// logValue is s cut to logValueMax bytes, for a log field of its own.
+func logValue(s string) string { return cutString(s, logValueMax) }
+
+// logDetail is s cut to logDetailMax bytes.
+func logDetail(s string) string { return cutString(s, logDetailMax) }
+
+// cutString keeps at most max bytes of s, on a character boundary, and
+// says how long s was when it is cut, so that a reader of the log knows
+// the value is not whole.
+func cutString(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	i := max
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return fmt.Sprintf("%s...(cut, %d bytes)", s[:i], len(s))
+}
+
+// quoteValues quotes a list of caller-chosen values for a log line: the
+// first few, each cut, and how many there are in all.
+func quoteValues(vs []string) string {
+	const shown = 4
+	out := "["
+	for i, v := range vs {
+		if i == shown {
+			out += fmt.Sprintf(" ...(%d in all)", len(vs))
+			break
+		}
+		if i > 0 {
+			out += " "
+		}
+		out += fmt.Sprintf("%.*q", logValueMax, v)
+	}
+	return out + "]"
+}
