@@ -2,6 +2,7 @@ package kubeauth
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -188,4 +189,30 @@ func TestLoginRefusalLogLineBounded(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzLoginRoleName: a role name the login accepts is one the role path
+// matches, within the cap, whose storage key is one plain key under the
+// role prefix (no parent reference, no further level); anything else is a
+// 400 naming role.
+func FuzzLoginRoleName(f *testing.F) {
+	for _, s := range []string{"web", "a..b", "a/b", "..", "Web", "a.b-c_d", "-", "é", strings.Repeat("r", maxRoleNameLen+1)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		err := validateLoginRoleName(name)
+		if err != nil {
+			var bad *inputError
+			if !errors.As(err, &bad) || !strings.HasPrefix(bad.msg, "role: ") {
+				t.Fatalf("%q: %v, want a 400 naming role", name, err)
+			}
+			return
+		}
+		key := roleKey(strings.ToLower(name))
+		rest, ok := strings.CutPrefix(key, rolePrefix)
+		if !ok || rest == "" || strings.Contains(rest, "/") || strings.Contains(key, "..") || len(name) > maxRoleNameLen ||
+			!roleNamePattern.MatchString(name) {
+			t.Fatalf("%q accepted, with storage key %q", name, key)
+		}
+	})
 }
