@@ -13,10 +13,13 @@ import (
 const (
 	// logValueMax bounds one caller-derived value: a name, a claim.
 	logValueMax = 64
-	// logDetailMax bounds a refusal's detail or a fault's error text, which
-	// quote several values and the operator's settings they were held
-	// against.
+	// logDetailMax bounds a refusal's detail, which quotes several values
+	// and the operator's settings they were held against.
 	logDetailMax = 512
+	// logErrorMax bounds a fault's error text: mostly the operator's setup
+	// (an address, a TLS failure, the permission missing), longer than a
+	// refusal's detail.
+	logErrorMax = 1 << 10
 	// maxServiceAccountRefLen is the longest namespace/name Kubernetes can
 	// give (a DNS-1123 label, '/', a DNS-1123 subdomain): a real service
 	// account is never cut.

@@ -236,7 +236,7 @@ func (b *backend) loginFailed(a *attempt, err error) (*logical.Response, error) 
 // generic error the unauthenticated caller gets in its place.
 func (b *backend) loginFault(a *attempt, err error) error {
 	kind, public := classifyFault(err)
-	args := []any{"role", logValue(a.roleName), "kind", kind, "error", logDetail(err.Error()), "remote_addr", remoteAddr(a.conn)}
+	args := []any{"role", logValue(a.roleName), "kind", kind, "error", cutString(err.Error(), logErrorMax), "remote_addr", remoteAddr(a.conn)}
 	if a.cluster != "" {
 		args = append(args, "cluster", a.cluster)
 	}
