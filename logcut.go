@@ -29,8 +29,35 @@ const (
 // logValue is s cut to logValueMax bytes, for a log field of its own.
 func logValue(s string) string { return cutString(s, logValueMax) }
 
-// logDetail is s cut to logDetailMax bytes.
-func logDetail(s string) string { return cutString(s, logDetailMax) }
+// logDetail is s cut to logDetailMax bytes as a JSON log line holds them:
+// a detail quotes values its own code may not have cut (another step's,
+// or the operator's), and JSON writes some characters in six bytes.
+func logDetail(s string) string {
+	n := 0
+	for i := 0; i < len(s); {
+		r, width := utf8.DecodeRuneInString(s[i:])
+		if n += jsonLen(r, width); n > logDetailMax {
+			return fmt.Sprintf("%s...(cut, %d bytes)", s[:i], len(s))
+		}
+		i += width
+	}
+	return s
+}
+
+// jsonLen is how many bytes the JSON encoding of a log line (with HTML
+// escaping, as hclog writes it) takes for r, read from width bytes.
+func jsonLen(r rune, width int) int {
+	switch {
+	case r == '"' || r == '\\' || r == '\n' || r == '\r' || r == '\t':
+		return 2
+	case r < 0x20 || r == '<' || r == '>' || r == '&' || r == '\u2028' || r == '\u2029':
+		return 6
+	case r == utf8.RuneError && width == 1: // not UTF-8: written as \ufffd
+		return 6
+	default:
+		return width
+	}
+}
 
 // cutString keeps at most max bytes of s, on a character boundary, and
 // says how long s was when it is cut, so that a reader of the log knows

@@ -1,8 +1,11 @@
 package kubeauth
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -107,57 +110,71 @@ func TestLoginRefusalLogLineBounded(t *testing.T) {
 		return strings.Join(parts, ",")
 	}
 	cases := []struct {
-		name   string
-		role   map[string]any
-		token  func(e *testEnv) string
-		reason string
+		name     string
+		role     map[string]any
+		token    func(e *testEnv) string
+		reason   string
+		clusters bool // on a mount with a named cluster too
 	}{
-		{"huge alg", nil, func(*testEnv) string { return rawToken(`{"alg":"`+big("X")+`"}`, `{}`) }, reasonAlgorithm},
-		{"huge alg of quotes", nil, func(*testEnv) string { return rawToken(`{"alg":"`+big(`\"`)+`"}`, `{}`) }, reasonAlgorithm},
-		{"huge iss", nil, func(e *testEnv) string { return signed(e, func(c map[string]any) { c["iss"] = big("i") }) }, reasonIssuer},
-		{"huge iss of HTML", nil, func(e *testEnv) string { return signed(e, func(c map[string]any) { c["iss"] = bigEscaped("<") }) }, reasonIssuer},
-		{"huge iss of controls", nil, func(e *testEnv) string { return signed(e, func(c map[string]any) { c["iss"] = bigEscaped("\x01") }) }, reasonIssuer},
-		{"huge aud", nil, func(e *testEnv) string { return signed(e, func(c map[string]any) { c["aud"] = []string{big("a")} }) }, reasonAudienceMismatch},
+		{"huge alg", nil, func(*testEnv) string { return rawToken(`{"alg":"`+big("X")+`"}`, `{}`) }, reasonAlgorithm, false},
+		{"huge alg of quotes", nil, func(*testEnv) string { return rawToken(`{"alg":"`+big(`\"`)+`"}`, `{}`) }, reasonAlgorithm, false},
+		{"huge iss", nil, func(e *testEnv) string { return signed(e, func(c map[string]any) { c["iss"] = big("i") }) }, reasonIssuer, false},
+		{"huge iss of HTML", nil, func(e *testEnv) string { return signed(e, func(c map[string]any) { c["iss"] = bigEscaped("<") }) }, reasonIssuer, false},
+		{"huge iss of controls", nil, func(e *testEnv) string { return signed(e, func(c map[string]any) { c["iss"] = bigEscaped("\x01") }) }, reasonIssuer, false},
+		{"huge aud", nil, func(e *testEnv) string { return signed(e, func(c map[string]any) { c["aud"] = []string{big("a")} }) }, reasonAudienceMismatch, false},
 		{"many auds", nil, func(e *testEnv) string {
 			return signed(e, func(c map[string]any) {
 				c["aud"] = strings.Split(many(2000, func(int) string { return "audience" }), ",")
 			})
-		}, reasonAudienceMismatch},
-		{"huge sub", nil, func(e *testEnv) string { return signed(e, func(c map[string]any) { c["sub"] = big("s") }) }, reasonClaims},
+		}, reasonAudienceMismatch, false},
+		{"huge sub", nil, func(e *testEnv) string { return signed(e, func(c map[string]any) { c["sub"] = big("s") }) }, reasonClaims, false},
 		{"huge namespace", nil, func(e *testEnv) string {
 			return signed(e, func(c map[string]any) { c["kubernetes.io"].(map[string]any)["namespace"] = big("n") })
-		}, reasonClaims},
+		}, reasonClaims, false},
 		{"huge service-account name", nil, func(e *testEnv) string {
 			return signed(e, func(c map[string]any) {
 				c["kubernetes.io"].(map[string]any)["serviceaccount"] = map[string]any{"name": big("m"), "uid": testSAUID}
 			})
-		}, reasonClaims},
+		}, reasonClaims, false},
 		{"huge UID", nil, func(e *testEnv) string {
 			return signed(e, func(c map[string]any) {
 				c["kubernetes.io"].(map[string]any)["serviceaccount"] = map[string]any{"name": testSAName, "uid": big("u")}
 			})
-		}, reasonReviewRejected},
+		}, reasonReviewRejected, false},
 		{"many duplicate keys", nil, func(*testEnv) string {
 			return rawToken(`{"alg":"RS256"}`, "{"+many(3000, func(int) string { return `"dup":1` })+"}")
-		}, reasonClaims},
+		}, reasonClaims, false},
 		{"huge duplicate key", nil, func(*testEnv) string {
 			k := big("k")
 			return rawToken(`{"alg":"RS256"}`, `{"`+k+`":1,"`+k+`":2}`)
-		}, reasonClaims},
+		}, reasonClaims, false},
 		{"many distinct keys then a duplicate", nil, func(*testEnv) string {
 			return rawToken(`{"alg":"RS256"}`, "{"+many(200, func(i int) string { return `"k` + strings.Repeat("y", i) + `":1` })+`,"k":1,"k":1}`)
-		}, reasonClaims},
+		}, reasonClaims, false},
 		{"garbage claim types", nil, func(*testEnv) string {
 			return rawToken(`{"alg":"RS256"}`, `{"exp":"`+big("9")+`","kubernetes.io":{"namespace":[`+many(2000, func(int) string { return `"x"` })+`]}}`)
-		}, reasonClaims},
-		{"huge header, no claims", nil, func(*testEnv) string { return rawToken(`{"alg":"RS256","x":"`+big("h")+`"}`, `{}`) }, reasonIssuer},
+		}, reasonClaims, false},
+		{"huge header, no claims", nil, func(*testEnv) string { return rawToken(`{"alg":"RS256","x":"`+big("h")+`"}`, `{}`) }, reasonIssuer, false},
 		{"huge kid, hybrid", map[string]any{"review_mode": "hybrid"}, func(e *testEnv) string {
 			return signJWTWithKid(e.t, e.signer, big("k"), tokenClaims(testNamespace, testSAName, testSAUID, "vault"))
-		}, reasonSigningKeyUnknown},
+		}, reasonSigningKeyUnknown, false},
+		{"huge iss of HTML, no cluster's", map[string]any{"bound_clusters": "*"}, func(e *testEnv) string {
+			return signed(e, func(c map[string]any) { c["iss"] = bigEscaped("<") })
+		}, reasonClusterUnknown, true},
+		{"huge UID, named clusters", map[string]any{"bound_clusters": "*"}, func(e *testEnv) string {
+			return signed(e, func(c map[string]any) {
+				c["kubernetes.io"].(map[string]any)["serviceaccount"] = map[string]any{"name": testSAName, "uid": bigEscaped("&")}
+			})
+		}, reasonClaims, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := configured(t)
+			if tc.clusters {
+				c := newClusterEnv(t, eastIssuer)
+				c.writeEast(map[string]any{"issuer": eastIssuer})
+				e = c.testEnv
+			}
 			e.writeConfig(map[string]any{"issuer": testIssuer, "disable_iss_validation": false})
 			if tc.role != nil {
 				e.writeRole(testRole, tc.role)
@@ -213,6 +230,33 @@ func FuzzLoginRoleName(f *testing.F) {
 		if !ok || rest == "" || strings.Contains(rest, "/") || strings.Contains(key, "..") || len(name) > maxRoleNameLen ||
 			!roleNamePattern.MatchString(name) {
 			t.Fatalf("%q accepted, with storage key %q", name, key)
+		}
+	})
+}
+
+// FuzzLogDetail: whatever a detail holds, a JSON log line holds at most
+// logDetailMax bytes of it, and a detail within the bound is whole.
+func FuzzLogDetail(f *testing.F) {
+	for _, s := range []string{"", "plain", strings.Repeat("<", 600), strings.Repeat("\x01", 600), strings.Repeat("é", 600), "\xff\xfe"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		cut := logDetail(s)
+		var buf bytes.Buffer
+		if err := json.NewEncoder(&buf).Encode(cut); err != nil {
+			t.Fatal(err)
+		}
+		marker := len(fmt.Sprintf("...(cut, %d bytes)", len(s)))
+		if n := buf.Len() - 3; n > logDetailMax+marker { // the quotes and the newline
+			t.Fatalf("%d bytes in JSON for a %d-byte detail", n, len(s))
+		}
+		if cut != s && !strings.HasSuffix(cut, fmt.Sprintf("...(cut, %d bytes)", len(s))) {
+			t.Fatalf("cut without saying so: %q", cut)
+		}
+		var whole bytes.Buffer
+		_ = json.NewEncoder(&whole).Encode(s)
+		if whole.Len()-3 <= logDetailMax && cut != s {
+			t.Fatalf("a detail of %d JSON bytes was cut", whole.Len()-3)
 		}
 	})
 }

@@ -29,7 +29,7 @@ func TestAliasMetadataClusterAnnotationRefused(t *testing.T) {
 
 // A role name that no role can have (a parent reference, which Vault's
 // storage refuses as a key, or 18 KiB) is a 400 naming role, from a real
-// Vault, for the login and the alias lookahead Vault makes first, and the
+// Vault, and the
 // plugin logs nothing for it: no internal fault quoting the name.
 func TestLoginRoleNameNotARoleName(t *testing.T) {
 	t.Parallel()
