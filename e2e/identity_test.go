@@ -29,8 +29,8 @@ func TestAliasMetadataClusterAnnotationRefused(t *testing.T) {
 
 // A role name that no role can have (a parent reference, which Vault's
 // storage refuses as a key, or 18 KiB) is a 400 naming role, from a real
-// Vault, and the
-// plugin logs nothing for it: no internal fault quoting the name.
+// Vault, and the plugin logs nothing for it: no internal fault quoting the
+// name.
 func TestLoginRoleNameNotARoleName(t *testing.T) {
 	t.Parallel()
 	m := configuredMount(t)
