@@ -177,14 +177,21 @@ func inspectAPIServer(p kube.Probe, host, ca string) checkResult {
 		r.fix = "check the API server's health, or set kubernetes_host to the API server itself rather than a failing proxy"
 	case !p.TLS:
 		r.status = checkWarning
-		r.detail = fmt.Sprintf("%s %s over plain HTTP: the reviewer token and every login JWT cross the network unencrypted", host, answer)
-		r.fix = "set kubernetes_host to the API server's https:// address"
+		r.detail = fmt.Sprintf("%s %s over plain HTTP: %s", host, answer, plainHTTPRisk)
+		r.fix = plainHTTPFix
 	default:
 		r.status = checkPassed
 		r.detail = fmt.Sprintf("%s %s; TLS %s", host, answer, tls)
 	}
 	return r
 }
+
+// What plain HTTP to the API server costs, and the remedy: config/check
+// says it of the answer it got, a config write of the address it stores.
+const (
+	plainHTTPRisk = "the reviewer token and every login JWT cross the network unencrypted"
+	plainHTTPFix  = "set kubernetes_host to the API server's https:// address"
+)
 
 // apiFailureFix says what to change when the API server cannot be used.
 func apiFailureFix(err error, host, ca string) string {

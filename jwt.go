@@ -95,7 +95,7 @@ func parseToken(raw string) (*parsedToken, error) {
 		if errors.As(err, &algErr) {
 			// A well-formed token we will not trust ("none", HMAC) is a
 			// failed authentication, not bad input: it is how forgeries look.
-			return nil, refuse(reasonAlgorithm, "signing algorithm %q is not allowed; want one of RS256/384/512, ES256/384/512, PS256/384/512", algErr.Got)
+			return nil, refuse(reasonAlgorithm, "signing algorithm %.64q is not allowed; want one of RS256/384/512, ES256/384/512, PS256/384/512", string(algErr.Got))
 		}
 		return nil, invalidInput("jwt: is not a signed JWT in compact form (header.payload.signature)")
 	}
@@ -121,10 +121,10 @@ func decodeClaims(payload []byte, out *serviceAccountClaims) error {
 	// whole payload generically as well finds duplicates anywhere.
 	var all map[string]any
 	if err := josejson.Unmarshal(payload, &all); err != nil {
-		return refuse(reasonClaims, "claims cannot be read unambiguously: %v", err)
+		return refuse(reasonClaims, "claims cannot be read unambiguously: %s", joseErrorText(err))
 	}
 	if err := josejson.Unmarshal(payload, out); err != nil {
-		return refuse(reasonClaims, "claims cannot be read: %v", err)
+		return refuse(reasonClaims, "claims cannot be read: %s", joseErrorText(err))
 	}
 	return nil
 }
@@ -143,9 +143,14 @@ func checkTimes(c *jwt.Claims, now time.Time) error {
 	case errors.Is(err, jwt.ErrIssuedInTheFuture):
 		return refuse(reasonNotYetValid, "token issued in the future at %s", c.IssuedAt.Time().UTC().Format(time.RFC3339))
 	default:
-		return refuse(reasonClaims, "%v", err)
+		return refuse(reasonClaims, "%s", joseErrorText(err))
 	}
 }
+
+// joseErrorText is the JOSE library's account of a token it could not
+// read, cut: it quotes the token's own keys and values (a duplicate key's
+// name, a claim of the wrong type), which the token's author chose.
+func joseErrorText(err error) string { return cutString(err.Error(), 2*logValueMax) }
 
 // verifySignature checks the token against the configured keys; with no
 // keys configured the TokenReview alone vouches for the signature. Only the
@@ -166,7 +171,7 @@ func verifySignature(tok *jose.JSONWebSignature, keys []crypto.PublicKey) error 
 // checkIssuer enforces the issuer when issuer validation is on (want != "").
 func checkIssuer(iss, want string) error {
 	if want != "" && iss != want {
-		return refuse(reasonIssuer, "issuer %q, want %q", iss, want)
+		return refuse(reasonIssuer, "issuer %.64q, want %q", iss, want)
 	}
 	return nil
 }
@@ -175,7 +180,7 @@ func checkIssuer(iss, want string) error {
 // the token's own audiences: a cheap refusal before any network call.
 func checkAudienceClaim(aud jwt.Audience, want string) error {
 	if want != "" && !aud.Contains(want) {
-		return refuse(reasonAudienceMismatch, "token audiences %q do not include the role's audience %q", []string(aud), want)
+		return refuse(reasonAudienceMismatch, "token audiences %s do not include the role's audience %q", quoteValues(aud), want)
 	}
 	return nil
 }
@@ -216,7 +221,7 @@ func serviceAccountFromClaims(c *serviceAccountClaims) (serviceAccount, error) {
 	}
 	if c.Subject != "" {
 		if want := "system:serviceaccount:" + sa.namespace + ":" + sa.name; c.Subject != want {
-			return sa, refuse(reasonClaims, "subject %q does not match the service-account claims %q", c.Subject, want)
+			return sa, refuse(reasonClaims, "subject %.64q does not match the service-account claims %q", c.Subject, want)
 		}
 	}
 	return sa, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,6 +30,9 @@ type attempt struct {
 	cluster         string
 	clusters        []clusterRef
 	clusterVerdicts []clusterVerdict // what the cluster step made of each, for explain
+	// namedClusters are the names of the mount's named clusters, nil on a
+	// mount with config alone: the aliases to keep apart.
+	namedClusters []string
 
 	token   *parsedToken   // set by parse
 	claimed serviceAccount // set by identity: what the claims say
@@ -143,11 +147,16 @@ func stepAudience(_ context.Context, a *attempt) error {
 }
 
 // stepIdentity reads the claimed service account and refuses names
-// Kubernetes could not have given before anything uses them.
+// Kubernetes could not have given before anything uses them, and, on a
+// mount with named clusters, identities whose alias another cluster's
+// could also be.
 func stepIdentity(_ context.Context, a *attempt) error {
 	sa, err := serviceAccountFromClaims(&a.token.claims)
 	a.claimed = sa
-	return err
+	if err != nil {
+		return err
+	}
+	return checkAliasIdentity(a.role.AliasNameSource, sa, a.cluster, a.namedClusters)
 }
 
 func stepBindings(_ context.Context, a *attempt) error {
@@ -276,9 +285,14 @@ const (
 	metaSAUID        = "service_account_uid"
 )
 
+// isReservedMetadataKey says which alias metadata keys are the plugin's
+// own. cluster is one on every mount, also where the plugin does not set it
+// (a mount with config alone): a policy reading it must be able to trust it
+// whenever it is there, and adding a cluster later must not silently change
+// what an annotation means.
 func isReservedMetadataKey(k string) bool {
 	switch k {
-	case metaSAName, metaSANamespace, metaSASecretName, metaSAUID:
+	case metaSAName, metaSANamespace, metaSASecretName, metaSAUID, metaCluster:
 		return true
 	}
 	return false
@@ -308,18 +322,81 @@ func aliasMetadataFromAnnotations(annotations map[string]string) (map[string]str
 
 // aliasName is the entity alias name the role's alias_name_source asks for;
 // a role older than the field (stored with none) uses the UID, the default.
-// Names are unique across the mount's clusters: UIDs are, and a named
-// cluster's namespace/name is prefixed with the cluster (the default
-// cluster's are not, so entities made before a second cluster keep theirs).
+// A named cluster's alias is prefixed with the cluster, so that each
+// cluster is trusted only for its own identities: whoever controls one
+// cluster (or, in hybrid mode, holds its signing key) can claim any UID or
+// name, and must not land on another cluster's entity. The default
+// cluster's are not prefixed, so a mount with config alone issues what
+// Vault's method issues and entities made before a second cluster keep
+// their aliases. checkAliasIdentity keeps the two apart.
 func aliasName(r *roleEntry, sa serviceAccount, cluster string) string {
-	if r.AliasNameSource != aliasNameSourceName {
-		return sa.uid
+	name := sa.uid
+	if r.AliasNameSource == aliasNameSourceName {
+		name = sa.namespace + "/" + sa.name
 	}
 	if cluster != defaultCluster {
-		return cluster + "/" + sa.namespace + "/" + sa.name
+		return cluster + "/" + name
 	}
-	return sa.namespace + "/" + sa.name
+	return name
 }
+
+// checkAliasIdentity refuses, on a mount with named clusters, a claimed
+// identity whose alias another cluster's login could also get. Cluster
+// names and Kubernetes names hold no '/', so the aliases are told apart by
+// their parts: UID (default), namespace/name (default), cluster/UID and
+// cluster/namespace/name. Two cases remain, closed here:
+//   - a UID claim holding '/' (or anything else a forged token may say)
+//     would pose as a cluster-prefixed alias: a UID must be one Kubernetes
+//     gives, a lower-case UUID;
+//   - the default cluster's namespace/name reads as cluster/UID when the
+//     namespace is called like a named cluster and the name like a UID,
+//     which no real workload needs.
+//
+// A mount with config alone (named is nil) has one cluster and nothing to
+// keep apart: it accepts what Vault's method accepts.
+func checkAliasIdentity(source string, sa serviceAccount, cluster string, named []string) error {
+	if named == nil {
+		return nil
+	}
+	if source != aliasNameSourceName {
+		if !isKubernetesUID(sa.uid) {
+			return refuse(reasonClaims, "service-account UID claim %.64q is not a UID Kubernetes gives (a lower-case UUID); "+
+				"on a mount with several clusters it could pose as another cluster's alias", sa.uid)
+		}
+		return nil
+	}
+	if cluster == defaultCluster && isKubernetesUID(sa.name) && slices.Contains(named, sa.namespace) {
+		return refuse(reasonClaims, "service account %s/%s of the default cluster would have the alias of cluster %q's "+
+			"service account with UID %s (alias_name_source=serviceaccount_name)", sa.namespace, sa.name, sa.namespace, sa.name)
+	}
+	return nil
+}
+
+// isKubernetesUID says whether s is a UID as Kubernetes gives them: a UUID
+// in its canonical lower-case form.
+func isKubernetesUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// aliasName is the attempt's entity alias, the same for the login, alias
+// lookahead and explain.
+func (a *attempt) aliasName() string { return aliasName(a.role, a.claimed, a.cluster) }
 
 // auth is the Vault token a successful attempt earns.
 func (a *attempt) auth() *logical.Auth {
@@ -355,7 +432,7 @@ func (a *attempt) auth() *logical.Auth {
 		Metadata:     metadata,
 		DisplayName:  a.reviewed.namespace + "-" + a.reviewed.name,
 		Alias: &logical.Alias{
-			Name:     aliasName(a.role, sa, a.cluster),
+			Name:     a.aliasName(),
 			Metadata: aliasMeta,
 		},
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -348,6 +349,9 @@ func (b *backend) configWarnings(name string, cfg *kubeConfig, st *configState) 
 	if cfg.CACert == "" && !st.podCA.exists && strings.HasPrefix(kube.NormalizeHost(cfg.Host), "https://") {
 		w = append(w, "kubernetes_ca_cert is not set: the API server's certificate is checked against the system trust store")
 	}
+	if plainHTTPHost(cfg.Host) {
+		w = append(w, fmt.Sprintf("kubernetes_host %.64q is plain HTTP: %s; %s", cfg.Host, plainHTTPRisk, plainHTTPFix))
+	}
 	// An issuer nobody checks looks like protection and is none.
 	if cfg.Issuer != "" && cfg.DisableISSValidation {
 		w = append(w, "issuer is set but not enforced while disable_iss_validation is true; "+
@@ -360,6 +364,14 @@ func (b *backend) configWarnings(name string, cfg *kubeConfig, st *configState) 
 			cfg.Host+"; that is right only if Vault runs in this cluster, else set token_reviewer_jwt or disable_local_ca_jwt=true")
 	}
 	return w
+}
+
+// plainHTTPHost says whether the API server is reached without TLS. The
+// host was validated on write, so a value that does not parse (only stored
+// data could) is not reported.
+func plainHTTPHost(host string) bool {
+	u, err := url.Parse(kube.NormalizeHost(host))
+	return err == nil && u.Scheme == "http"
 }
 
 // configFromFields validates the request fields into a config. Values are

@@ -71,7 +71,7 @@ func (b *backend) pathExplain(ctx context.Context, req *logical.Request, d *fram
 		data["token"] = explainToken(a)
 		data["verified_by"] = a.verifiedBy
 	}
-	b.Logger().Debug("login explained", "role", a.roleName, "outcome", outcome, "remote_addr", remoteAddr(a.conn))
+	b.Logger().Debug("login explained", "role", logValue(a.roleName), "outcome", outcome, "remote_addr", remoteAddr(a.conn))
 	return &logical.Response{Data: data}, nil
 }
 

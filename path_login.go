@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -62,8 +63,10 @@ func pathLogin(b *backend) *framework.Path {
 // filters reading it must see no change.
 func (b *backend) loginRole(ctx context.Context, req *logical.Request, d *framework.FieldData) (string, *roleEntry, error) {
 	name := strings.TrimSpace(d.Get("role").(string))
-	if name == "" {
-		return "", nil, invalidInput("role: is required")
+	if err := validateLoginRoleName(name); err != nil {
+		// The name is not kept: it is not a role's, and the log would
+		// only quote it.
+		return "", nil, err
 	}
 	role, err := b.roles.get(ctx, req.Storage, name)
 	if err != nil {
@@ -73,6 +76,32 @@ func (b *backend) loginRole(ctx context.Context, req *logical.Request, d *framew
 		return name, nil, invalidInput("role: %q does not exist", name)
 	}
 	return name, role, nil
+}
+
+// maxRoleNameLen caps a role name, so that a login never reads storage
+// (nor logs) with a name no role could have; role writes refuse longer
+// names too.
+const maxRoleNameLen = 512
+
+// roleNamePattern is the grammar of the role path's name.
+var roleNamePattern = regexp.MustCompile("^" + framework.GenericNameRegex("name") + "$")
+
+// validateLoginRoleName refuses, before any storage read, a role name that
+// no role can have: one the role path would not match, one Vault's storage
+// refuses as a key (a parent reference, ".."), or one longer than roles may
+// be called. Such a name is a malformed request, not a missing role nor a
+// storage fault.
+func validateLoginRoleName(name string) error {
+	switch {
+	case name == "":
+		return invalidInput("role: is required")
+	case len(name) > maxRoleNameLen:
+		return invalidInput("role: is %d bytes; a role name is at most %d bytes", len(name), maxRoleNameLen)
+	case !roleNamePattern.MatchString(name) || strings.Contains(name, ".."):
+		return invalidInput("role: %.64q cannot be a role name: use letters, digits, '_', '-' and '.' (not \"..\"), "+
+			"starting and ending with a letter, digit or '_'", name)
+	}
+	return nil
 }
 
 // newAttempt reads the request's role and JWT and loads what the login
@@ -102,6 +131,16 @@ func (b *backend) newAttempt(ctx context.Context, req *logical.Request, d *frame
 		a.cluster, a.state = defaultCluster, refs[0].state
 	default:
 		a.clusters = refs
+		// Every named cluster, usable or not: an alias must not be one that
+		// a cluster down today gives tomorrow.
+		if a.namedClusters, err = b.clusterNames(ctx, req.Storage); err != nil {
+			return a, err
+		}
+		if a.namedClusters == nil {
+			// Not nil, whatever the listing says since: the mount has
+			// named clusters for checkAliasIdentity.
+			a.namedClusters = []string{}
+		}
 	}
 	return a, nil
 }
@@ -127,7 +166,7 @@ func (b *backend) pathLogin(ctx context.Context, req *logical.Request, d *framew
 	if err != nil {
 		return b.loginFailed(a, err)
 	}
-	b.Logger().Debug("login passed", "role", a.roleName, "service_account", a.reviewed.namespace+"/"+a.reviewed.name,
+	b.Logger().Debug("login passed", "role", logValue(a.roleName), "service_account", a.reviewed.namespace+"/"+a.reviewed.name,
 		"cluster", a.cluster, "verified_by", a.verifiedBy, "token_review_duration", a.reviewTook, "remote_addr", remoteAddr(a.conn))
 	return &logical.Response{Auth: a.auth()}, nil
 }
@@ -145,7 +184,7 @@ func (b *backend) pathLoginAliasLookahead(ctx context.Context, req *logical.Requ
 	if err != nil {
 		return b.loginFailed(a, err)
 	}
-	return &logical.Response{Auth: &logical.Auth{Alias: &logical.Alias{Name: aliasName(a.role, a.claimed, a.cluster)}}}, nil
+	return &logical.Response{Auth: &logical.Auth{Alias: &logical.Alias{Name: a.aliasName()}}}, nil
 }
 
 // pathLoginResolveRole names the role a login uses, so role-based quotas
@@ -175,9 +214,11 @@ func (b *backend) loginFailed(a *attempt, err error) (*logical.Response, error) 
 	var bad *inputError
 	switch {
 	case errors.As(err, &ref):
-		args := []any{"role", a.roleName, "reason", ref.reason, "detail", ref.detail, "remote_addr", remoteAddr(a.conn)}
+		args := []any{"role", logValue(a.roleName), "reason", ref.reason, "detail", logDetail(ref.detail), "remote_addr", remoteAddr(a.conn)}
 		if a.claimed.name != "" {
-			args = append(args, "service_account", a.claimed.namespace+"/"+a.claimed.name)
+			// Claims refused as names Kubernetes could not have given
+			// are still the caller's, hence the cut.
+			args = append(args, "service_account", cutString(a.claimed.namespace+"/"+a.claimed.name, maxServiceAccountRefLen))
 		}
 		if a.cluster != "" {
 			args = append(args, "cluster", a.cluster)
@@ -195,7 +236,7 @@ func (b *backend) loginFailed(a *attempt, err error) (*logical.Response, error) 
 // generic error the unauthenticated caller gets in its place.
 func (b *backend) loginFault(a *attempt, err error) error {
 	kind, public := classifyFault(err)
-	args := []any{"role", a.roleName, "kind", kind, "error", err, "remote_addr", remoteAddr(a.conn)}
+	args := []any{"role", logValue(a.roleName), "kind", kind, "error", cutString(err.Error(), logErrorMax), "remote_addr", remoteAddr(a.conn)}
 	if a.cluster != "" {
 		args = append(args, "cluster", a.cluster)
 	}

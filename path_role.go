@@ -332,6 +332,11 @@ func (b *backend) pathRoleWrite(ctx context.Context, req *logical.Request, d *fr
 		return nil, err
 	}
 	if r == nil {
+		// A role no login could name is not created (a stored one, from
+		// Vault's method, keeps updating).
+		if len(name) > maxRoleNameLen {
+			return logical.ErrorResponse(fmt.Sprintf("name: is %d bytes; a role name is at most %d bytes", len(name), maxRoleNameLen)), nil
+		}
 		r = &roleEntry{}
 	}
 	return b.updateRole(ctx, req, name, r, d)

@@ -132,14 +132,19 @@ func TestClustersDistinctIssuers(t *testing.T) {
 	if a.Str("entity_id") == b.Str("entity_id") {
 		t.Errorf("the two clusters' service accounts share entity %s", a.Str("entity_id"))
 	}
-	// The default alias source: each cluster's UID.
+	// The default alias source: the default cluster's is the bare UID, as
+	// the built-in method's; a named cluster's is prefixed with its name
+	// too, so that a cluster is trusted only for its own identities.
 	a = m.mustLogin(t, listed, here)
 	if got := expectCluster(t, m, a, "default", w).Str("name"); got != string(w.SA.UID) {
 		t.Errorf("default cluster: alias name %q, want the UID %s", got, w.SA.UID)
 	}
 	b = m.mustLogin(t, listed, there)
-	if got := expectCluster(t, m, b, "east", mirror).Str("name"); got != string(mirror.SA.UID) {
-		t.Errorf("cluster east: alias name %q, want the UID %s", got, mirror.SA.UID)
+	if got := expectCluster(t, m, b, "east", mirror).Str("name"); got != "east/"+string(mirror.SA.UID) {
+		t.Errorf("cluster east: alias name %q, want east/%s", got, mirror.SA.UID)
+	}
+	if a.Str("entity_id") == b.Str("entity_id") {
+		t.Errorf("the two clusters' service accounts share entity %s", a.Str("entity_id"))
 	}
 
 	// A role bound to one cluster refuses the other's token: 403, the

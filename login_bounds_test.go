@@ -1,0 +1,262 @@
+package kubeauth
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/hashicorp/vault/sdk/helper/consts"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// barrierStorage refuses keys with a parent reference, as the storage
+// Vault gives a plugin does, and counts reads.
+type barrierStorage struct {
+	logical.Storage
+	gets atomic.Int64
+}
+
+func (s *barrierStorage) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
+	s.gets.Add(1)
+	if strings.Contains(key, "..") {
+		return nil, consts.ErrPathContainsParentReferences
+	}
+	return s.Storage.Get(ctx, key)
+}
+
+// A role name no role can have is a 400 naming role, for the login, alias
+// lookahead and resolve-role, before any storage read and without a log
+// line; it was a storage fault (500, an Error line kind=internal quoting
+// the name three times) for "..", whatever the caller.
+func TestLoginRoleNameRefusedBeforeStorage(t *testing.T) {
+	huge := strings.Repeat("a", 18<<10)
+	bad := []string{"a..b", "..", "a/b", "../config", "role/web", "-web", "web-", "a b", "wéb", "a\x00b", huge,
+		strings.Repeat("r", maxRoleNameLen+1)}
+	for _, name := range bad {
+		for _, op := range []logical.Operation{logical.UpdateOperation, logical.AliasLookaheadOperation, logical.ResolveRoleOperation} {
+			t.Run(string(op)+"/"+cutString(name, 16), func(t *testing.T) {
+				e := configured(t)
+				s := &barrierStorage{Storage: e.storage}
+				offset := len(e.logs.String())
+				resp, err := e.b.HandleRequest(context.Background(), &logical.Request{
+					Operation: op, Path: "login", Storage: s,
+					Data:       map[string]any{"role": name, "jwt": e.token()},
+					Connection: &logical.Connection{RemoteAddr: "10.1.2.3"},
+				})
+				requireBadRequest(t, resp, err, "role: ")
+				if n := s.gets.Load(); n != 0 {
+					t.Errorf("%d storage reads, want none", n)
+				}
+				if log := e.logs.String()[offset:]; log != "" {
+					t.Errorf("want no log line, got %d bytes: %.300s", len(log), log)
+				}
+				if msg := resp.Error().Error(); len(msg) > 512 {
+					t.Errorf("the 400 is %d bytes", len(msg))
+				}
+			})
+		}
+	}
+}
+
+// Names as long as a role may be still log in, case aside, and a longer
+// one cannot be created; log lines hold at most 64 bytes of a role name.
+func TestLoginRoleNameLength(t *testing.T) {
+	e := configured(t)
+	long := strings.Repeat("r", maxRoleNameLen)
+	e.writeRole(long, nil)
+	mustLogin(t, e, strings.ToUpper(long), e.token())
+	resp, err := e.do(logical.UpdateOperation, "role/"+long+"r", roleData())
+	requireBadRequest(t, resp, err, "name: ")
+
+	offset := len(e.logs.String())
+	resp, err = e.login(long, e.tokenFor("elsewhere", testSAName, testSAUID))
+	e.requireDenied(resp, err, reasonNamespace)
+	for _, l := range e.logLines(offset) {
+		if v, _ := l["role"].(string); strings.Contains(v, long[:logValueMax+1]) {
+			t.Errorf("log line %q holds more than %d bytes of the role name: %q", l["@message"], logValueMax, v)
+		}
+	}
+}
+
+// Every caller-derived string in a refusal's log line is cut: a matrix of
+// hostile tokens (huge header and claims, huge alg, iss, aud, sub, kid,
+// duplicate keys, garbage claims) each gives one Info "login refused" line
+// of at most 2 KiB that still names the reason.
+func TestLoginRefusalLogLineBounded(t *testing.T) {
+	const bound = 2 << 10
+	// big is as long as a value can be inside the 64 KiB a login reads,
+	// once encoded.
+	big := func(c string) string { return strings.Repeat(c, (20<<10)/len(c)) }
+	// bigEscaped is for characters JSON encodes in six bytes.
+	bigEscaped := func(c string) string { return strings.Repeat(c, 6<<10) }
+	signed := func(e *testEnv, edit func(map[string]any)) string {
+		claims := tokenClaims(testNamespace, testSAName, testSAUID, "vault")
+		edit(claims)
+		return signJWT(e.t, e.signer, jose.RS256, claims)
+	}
+	// rawToken signs nothing: for what is refused before the signature.
+	rawToken := func(header, payload string) string { return b64(header) + "." + b64(payload) + ".c2ln" }
+	many := func(n int, f func(i int) string) string {
+		parts := make([]string, n)
+		for i := range parts {
+			parts[i] = f(i)
+		}
+		return strings.Join(parts, ",")
+	}
+	cases := []struct {
+		name     string
+		role     map[string]any
+		token    func(e *testEnv) string
+		reason   string
+		clusters bool // on a mount with a named cluster too
+	}{
+		{"huge alg", nil, func(*testEnv) string { return rawToken(`{"alg":"`+big("X")+`"}`, `{}`) }, reasonAlgorithm, false},
+		{"huge alg of quotes", nil, func(*testEnv) string { return rawToken(`{"alg":"`+big(`\"`)+`"}`, `{}`) }, reasonAlgorithm, false},
+		{"huge iss", nil, func(e *testEnv) string { return signed(e, func(c map[string]any) { c["iss"] = big("i") }) }, reasonIssuer, false},
+		{"huge iss of HTML", nil, func(e *testEnv) string { return signed(e, func(c map[string]any) { c["iss"] = bigEscaped("<") }) }, reasonIssuer, false},
+		{"huge iss of controls", nil, func(e *testEnv) string { return signed(e, func(c map[string]any) { c["iss"] = bigEscaped("\x01") }) }, reasonIssuer, false},
+		{"huge aud", nil, func(e *testEnv) string { return signed(e, func(c map[string]any) { c["aud"] = []string{big("a")} }) }, reasonAudienceMismatch, false},
+		{"many auds", nil, func(e *testEnv) string {
+			return signed(e, func(c map[string]any) {
+				c["aud"] = strings.Split(many(2000, func(int) string { return "audience" }), ",")
+			})
+		}, reasonAudienceMismatch, false},
+		{"huge sub", nil, func(e *testEnv) string { return signed(e, func(c map[string]any) { c["sub"] = big("s") }) }, reasonClaims, false},
+		{"huge namespace", nil, func(e *testEnv) string {
+			return signed(e, func(c map[string]any) { c["kubernetes.io"].(map[string]any)["namespace"] = big("n") })
+		}, reasonClaims, false},
+		{"huge service-account name", nil, func(e *testEnv) string {
+			return signed(e, func(c map[string]any) {
+				c["kubernetes.io"].(map[string]any)["serviceaccount"] = map[string]any{"name": big("m"), "uid": testSAUID}
+			})
+		}, reasonClaims, false},
+		{"huge UID", nil, func(e *testEnv) string {
+			return signed(e, func(c map[string]any) {
+				c["kubernetes.io"].(map[string]any)["serviceaccount"] = map[string]any{"name": testSAName, "uid": big("u")}
+			})
+		}, reasonReviewRejected, false},
+		{"many duplicate keys", nil, func(*testEnv) string {
+			return rawToken(`{"alg":"RS256"}`, "{"+many(3000, func(int) string { return `"dup":1` })+"}")
+		}, reasonClaims, false},
+		{"huge duplicate key", nil, func(*testEnv) string {
+			k := big("k")
+			return rawToken(`{"alg":"RS256"}`, `{"`+k+`":1,"`+k+`":2}`)
+		}, reasonClaims, false},
+		{"many distinct keys then a duplicate", nil, func(*testEnv) string {
+			return rawToken(`{"alg":"RS256"}`, "{"+many(200, func(i int) string { return `"k` + strings.Repeat("y", i) + `":1` })+`,"k":1,"k":1}`)
+		}, reasonClaims, false},
+		{"garbage claim types", nil, func(*testEnv) string {
+			return rawToken(`{"alg":"RS256"}`, `{"exp":"`+big("9")+`","kubernetes.io":{"namespace":[`+many(2000, func(int) string { return `"x"` })+`]}}`)
+		}, reasonClaims, false},
+		{"huge header, no claims", nil, func(*testEnv) string { return rawToken(`{"alg":"RS256","x":"`+big("h")+`"}`, `{}`) }, reasonIssuer, false},
+		{"huge kid, hybrid", map[string]any{"review_mode": "hybrid"}, func(e *testEnv) string {
+			return signJWTWithKid(e.t, e.signer, big("k"), tokenClaims(testNamespace, testSAName, testSAUID, "vault"))
+		}, reasonSigningKeyUnknown, false},
+		{"huge iss of HTML, no cluster's", map[string]any{"bound_clusters": "*"}, func(e *testEnv) string {
+			return signed(e, func(c map[string]any) { c["iss"] = bigEscaped("<") })
+		}, reasonClusterUnknown, true},
+		{"huge UID, named clusters", map[string]any{"bound_clusters": "*"}, func(e *testEnv) string {
+			return signed(e, func(c map[string]any) {
+				c["kubernetes.io"].(map[string]any)["serviceaccount"] = map[string]any{"name": testSAName, "uid": bigEscaped("&")}
+			})
+		}, reasonClaims, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := configured(t)
+			if tc.clusters {
+				c := newClusterEnv(t, eastIssuer)
+				c.writeEast(map[string]any{"issuer": eastIssuer})
+				e = c.testEnv
+			}
+			e.writeConfig(map[string]any{"issuer": testIssuer, "disable_iss_validation": false})
+			if tc.role != nil {
+				e.writeRole(testRole, tc.role)
+			}
+			tok := tc.token(e)
+			if len(tok) > maxJWTBytes {
+				t.Fatalf("the test's token is %d bytes, over the %d the login reads", len(tok), maxJWTBytes)
+			}
+			offset := len(e.logs.String())
+			resp, err := e.login(testRole, tok)
+			e.requireDenied(resp, err, tc.reason)
+			var refused int
+			for line := range strings.Lines(e.logs.String()[offset:]) {
+				if len(line) > bound {
+					t.Errorf("a log line of %d bytes, over %d: %.400s", len(line), bound, line)
+				}
+			}
+			for _, l := range e.logLines(offset) {
+				if l["@message"] == "login refused" {
+					refused++
+					t.Logf("refusal detail: %.200v", l["detail"])
+					if l["@level"] != "info" || l["reason"] != tc.reason {
+						t.Errorf("refusal line %v, want info with reason %s", l, tc.reason)
+					}
+				}
+			}
+			if refused != 1 {
+				t.Errorf("%d login refused lines, want 1", refused)
+			}
+		})
+	}
+}
+
+// FuzzLoginRoleName: a role name the login accepts is one the role path
+// matches, within the cap, whose storage key is one plain key under the
+// role prefix (no parent reference, no further level); anything else is a
+// 400 naming role.
+func FuzzLoginRoleName(f *testing.F) {
+	for _, s := range []string{"web", "a..b", "a/b", "..", "Web", "a.b-c_d", "-", "é", strings.Repeat("r", maxRoleNameLen+1)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		err := validateLoginRoleName(name)
+		if err != nil {
+			var bad *inputError
+			if !errors.As(err, &bad) || !strings.HasPrefix(bad.msg, "role: ") {
+				t.Fatalf("%q: %v, want a 400 naming role", name, err)
+			}
+			return
+		}
+		key := roleKey(strings.ToLower(name))
+		rest, ok := strings.CutPrefix(key, rolePrefix)
+		if !ok || rest == "" || strings.Contains(rest, "/") || strings.Contains(key, "..") || len(name) > maxRoleNameLen ||
+			!roleNamePattern.MatchString(name) {
+			t.Fatalf("%q accepted, with storage key %q", name, key)
+		}
+	})
+}
+
+// FuzzLogDetail: whatever a detail holds, a JSON log line holds at most
+// logDetailMax bytes of it, and a detail within the bound is whole.
+func FuzzLogDetail(f *testing.F) {
+	for _, s := range []string{"", "plain", strings.Repeat("<", 600), strings.Repeat("\x01", 600), strings.Repeat("é", 600), "\xff\xfe"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		cut := logDetail(s)
+		var buf bytes.Buffer
+		if err := json.NewEncoder(&buf).Encode(cut); err != nil {
+			t.Fatal(err)
+		}
+		marker := len(fmt.Sprintf("...(cut, %d bytes)", len(s)))
+		if n := buf.Len() - 3; n > logDetailMax+marker { // the quotes and the newline
+			t.Fatalf("%d bytes in JSON for a %d-byte detail", n, len(s))
+		}
+		if cut != s && !strings.HasSuffix(cut, fmt.Sprintf("...(cut, %d bytes)", len(s))) {
+			t.Fatalf("cut without saying so: %q", cut)
+		}
+		var whole bytes.Buffer
+		_ = json.NewEncoder(&whole).Encode(s)
+		if whole.Len()-3 <= logDetailMax && cut != s {
+			t.Fatalf("a detail of %d JSON bytes was cut", whole.Len()-3)
+		}
+	})
+}
