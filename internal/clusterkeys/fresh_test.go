@@ -55,7 +55,9 @@ type refreshResult struct {
 
 func refreshResults() []refreshResult {
 	return []refreshResult{
-		{"good", false, "", func(t *testing.T, f *fakeFetcher, keys map[string]crypto.PublicKey) { f.serve(jwksPath, jwksDoc(t, keys)) }},
+		{"good", false, "", func(t *testing.T, f *fakeFetcher, keys map[string]crypto.PublicKey) {
+			f.serve(jwksPath, jwksDoc(t, keys))
+		}},
 		{"401", true, "HTTP 401", func(_ *testing.T, f *fakeFetcher, _ map[string]crypto.PublicKey) {
 			f.fail(jwksPath, &statusError{http.StatusUnauthorized})
 		}},
