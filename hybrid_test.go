@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/metrics"
 )
 
 // hybridEnv is a configured env whose default role is in hybrid mode, with
@@ -494,5 +496,72 @@ func TestHybridKeysFreshAgain(t *testing.T) {
 	}
 	if ks, ok := st.clusterKeys.status(); !ok || !ks.Fresh || ks.Denied || ks.Age != 0 {
 		t.Fatalf("key set status after the good refresh %+v", ks)
+	}
+}
+
+// What operators see of the keys' age: config/check's cluster_keys and the
+// gauge kubeauth_cluster_keys_age_seconds, read at scrape from the key set
+// the logins use (no sample before a hybrid login loaded it, none once a
+// config write dropped it); a copy whose refresh was refused is flagged
+// even when the check's own read succeeds, until a login refreshes it.
+func TestHybridKeysAgeShown(t *testing.T) {
+	e, clk := hybridEnvAt(t, time.Hour)
+	age := func() float64 {
+		t.Helper()
+		return metricValue(e.scrape(), metrics.KeysAgeName, "cluster", "default")
+	}
+	keysCheck := func() checkEntry {
+		t.Helper()
+		return e.configCheck(t).get(t, checkNameClusterKeys)
+	}
+	if got := age(); got != -1 {
+		t.Fatalf("an age (%v) before any hybrid login", got)
+	}
+	if c := keysCheck(); c.Status != checkPassed || c.Data["key_set_loaded"] != false {
+		t.Fatalf("cluster_keys before any hybrid login: %+v", c)
+	}
+
+	e.mustLogin(testRole, e.youngToken(clk, "1"))
+	clk.advance(2*time.Minute + 500*time.Millisecond)
+	if got := age(); got != 120.5 {
+		t.Fatalf("age %v, want 120.5", got)
+	}
+	c := keysCheck()
+	if c.Status != checkPassed || c.Data["key_set_age_seconds"] != float64(120) || c.Data["key_set_fresh"] != true ||
+		c.Data["key_set_max_age_seconds"] != float64(900) {
+		t.Fatalf("cluster_keys: %+v", c)
+	}
+
+	// A refresh is refused; the check's own read, made after, is not.
+	e.keysAnswer(http.StatusForbidden)
+	e.mustLogin(testRole, e.unheldKidToken(clk, "refresh"))
+	e.keysAnswer(0)
+	clk.advance(time.Minute)
+	c = keysCheck()
+	if c.Status != checkWarning || c.Data["key_set_fresh"] != false || c.Data["key_set_age_seconds"] != float64(180) ||
+		!strings.Contains(c.Detail, "was refused at its latest refresh") || !strings.Contains(c.Detail, "review every token") ||
+		!strings.Contains(c.Data["key_set_last_refresh_error"].(string), "HTTP 403") {
+		t.Fatalf("cluster_keys after a refused refresh: %+v", c)
+	}
+	requireSeries(t, e.scrape(),
+		wantSeries{metrics.KeysAgeName, []string{"cluster", "default"}, 180.5},
+		wantSeries{"kubeauth_key_refreshes_total", []string{"cluster", "default", "result", "failure"}, 1},
+	)
+
+	// The next young token's login refreshes the keys (and is local).
+	if e.reviewedOrLocal(clk, "2") {
+		t.Fatal("reviewed after the API server served the keys again")
+	}
+	if c := keysCheck(); c.Status != checkPassed || c.Data["key_set_age_seconds"] != float64(0) {
+		t.Fatalf("cluster_keys after a good refresh: %+v", c)
+	}
+	if got := age(); got != 0 {
+		t.Fatalf("age %v after a good refresh", got)
+	}
+
+	// A config write drops the key set, and its sample with it.
+	e.writeConfig(nil)
+	if got := age(); got != -1 {
+		t.Fatalf("age %v after a config write", got)
 	}
 }

@@ -296,7 +296,8 @@ func (b *backend) runConfigChecks(ctx context.Context, st *configState, usage ro
 	case blocked != "" && !selfReview:
 		results = append(results, skipped(checkNameClusterKeys, blocked))
 	default:
-		r := inspectClusterKeys(firstN(usage.hybrid, 10), cfg, selfReview, disc, discErr, keys, keysErr, who)
+		held, _ := st.clusterKeys.status()
+		r := inspectClusterKeys(firstN(usage.hybrid, 10), cfg, selfReview, disc, discErr, keys, keysErr, who, held)
 		r.data["hybrid_roles_count"] = len(usage.hybrid)
 		results = append(results, r)
 	}

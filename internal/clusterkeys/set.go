@@ -73,6 +73,8 @@ const (
 	// plugin could not see it stop vouching within minutes (15 with the
 	// default RefreshEvery).
 	StaleAfterRefreshes = 3
+	// DefaultMaxAge is MaxAge with the default RefreshEvery.
+	DefaultMaxAge = StaleAfterRefreshes * defaultRefreshEvery
 	// fetchTimeout caps one fetch even if the Fetcher sets no deadline, so a
 	// hung API server cannot hold callers (and the in-flight slot) forever.
 	fetchTimeout = 30 * time.Second
