@@ -747,7 +747,7 @@ func inspectClusterKeys(hybrid []string, cfg *kubeConfig, selfReview bool,
 		r.fix = "nothing if this check's own read (above) keeps succeeding: the next hybrid login refreshes the keys with the same credential; " +
 			"else see the log line \"refreshing the cluster's signing keys failed\""
 		if ks.Denied {
-			why = fmt.Sprintf("was refused at its latest refresh (%v)", ks.LastErr)
+			why = fmt.Sprintf("had a refresh refused the credential since it was fetched (latest error: %v)", ks.LastErr)
 		}
 		r.detail = fmt.Sprintf("review_mode=hybrid roles (%s) verify young tokens locally with %s, but the plugin's copy of the keys %s: "+
 			"until a refresh succeeds they review every token as cached does", roles, strings.Join(uses, " and "), why)

@@ -319,7 +319,7 @@ func TestInspectClusterKeys(t *testing.T) {
 			detail: "the plugin's copy of the keys is 20m0s old, over 15m0s, and refreshing it failed: connection refused: until a refresh succeeds they review every token",
 			fix:    "the next hybrid login refreshes the keys",
 			data:   map[string]any{"key_set_age_seconds": int64(1200), "key_set_fresh": false, "key_set_last_refresh_error": "connection refused"}},
-		{name: "keys held, refresh refused", held: refused, want: checkWarning, detail: "was refused at its latest refresh",
+		{name: "keys held, refresh refused", held: refused, want: checkWarning, detail: "had a refresh refused the credential since it was fetched",
 			data: map[string]any{"key_set_age_seconds": int64(60), "key_set_fresh": false}},
 		{name: "issuer configured", cfg: kubeConfig{Issuer: "https://mine"}, discErr: forbidden, want: checkPassed,
 			detail: "the configured issuer and the 1 key(s)"},

@@ -539,7 +539,7 @@ func TestHybridKeysAgeShown(t *testing.T) {
 	clk.advance(time.Minute)
 	c = keysCheck()
 	if c.Status != checkWarning || c.Data["key_set_fresh"] != false || c.Data["key_set_age_seconds"] != float64(180) ||
-		!strings.Contains(c.Detail, "was refused at its latest refresh") || !strings.Contains(c.Detail, "review every token") ||
+		!strings.Contains(c.Detail, "had a refresh refused the credential since it was fetched") || !strings.Contains(c.Detail, "review every token") ||
 		!strings.Contains(c.Data["key_set_last_refresh_error"].(string), "HTTP 403") {
 		t.Fatalf("cluster_keys after a refused refresh: %+v", c)
 	}

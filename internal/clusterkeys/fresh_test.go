@@ -150,6 +150,18 @@ func TestFreshKeyRefusedThenRestored(t *testing.T) {
 	// the refused fetch: one fetch in each of the other four.
 	h.wantFetches(t, jwksPath, 2+4)
 
+	// A refresh that then fails to answer at all says nothing of the
+	// credential: still refused.
+	h.api.fail(jwksPath, errAPIDown)
+	h.clock.Advance(testMinRefresh)
+	_, err := h.set.FreshKey(context.Background(), "a")
+	if !errors.Is(err, ErrStale) || !errors.Is(err, errAPIDown) {
+		t.Fatalf("FreshKey(a) after a 403 and a failure = %v, want ErrStale", err)
+	}
+	if st := h.set.KeysStatus(); !st.Denied || st.Fresh {
+		t.Fatalf("KeysStatus after a 403 and a failure = %+v", st)
+	}
+
 	h.api.serve(jwksPath, jwksDoc(t, keys))
 	h.clock.Advance(testMinRefresh)
 	if k, err := h.set.FreshKey(context.Background(), "a"); err != nil || !sameKey(k, a) {
@@ -159,7 +171,7 @@ func TestFreshKeyRefusedThenRestored(t *testing.T) {
 	if !st.Fresh || st.Denied || st.LastErr != nil || st.Age != 0 || !slices.Equal(st.Kids, []string{"a"}) {
 		t.Fatalf("KeysStatus after recovery = %+v", st)
 	}
-	h.wantFetches(t, jwksPath, 7)
+	h.wantFetches(t, jwksPath, 8)
 }
 
 // Keys refreshes keep failing on: fresh until MaxAge after the last good

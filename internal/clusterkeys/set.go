@@ -86,8 +86,8 @@ const (
 var ErrUnknownKey = errors.New("clusterkeys: the cluster publishes no signing key with this kid")
 
 // ErrStale is returned by FreshKey when the keys held are older than
-// MaxAge or their latest refresh was refused the credential; the error
-// says which, and the refresh's error.
+// MaxAge or a refresh since the last good one was refused the credential;
+// the error says which, and the latest refresh's error.
 var ErrStale = errors.New("clusterkeys: the cluster's signing keys held are stale")
 
 var errClosed = errors.New("clusterkeys: the key set is closed")
@@ -247,7 +247,7 @@ func (s *Set) staleError(age time.Duration, denied bool, lastErr error) error {
 	age = age.Round(time.Second)
 	switch {
 	case denied:
-		return fmt.Errorf("%w: their latest refresh was refused the credential (%w); the copy held is %s old", ErrStale, lastErr, age)
+		return fmt.Errorf("%w: a refresh was refused the credential since they were fetched, %s ago (latest error: %w)", ErrStale, age, lastErr)
 	case lastErr != nil:
 		return fmt.Errorf("%w: they are %s old, over %s, and refreshing them failed: %w", ErrStale, age, s.maxAge, lastErr)
 	default:
@@ -262,7 +262,7 @@ type KeysStatus struct {
 	Age       time.Duration // since FetchedAt
 	MaxAge    time.Duration // the Set's bound
 	Fresh     bool          // FreshKey answers with them
-	Denied    bool          // the latest fetch was refused the credential
+	Denied    bool          // a fetch since the last good one was refused the credential
 	LastErr   error         // the latest fetch's error; nil after a good one
 	Kids      []string      // the kids held, sorted
 }
@@ -356,7 +356,7 @@ type state struct {
 	fetchedAt time.Time // start of the fetch that produced the value held
 	triedAt   time.Time // start of the latest fetch, good or bad
 	err       error     // the latest fetch's error; nil after a good one
-	denied    bool      // the latest fetch was refused the credential (Options.AccessDenied)
+	denied    bool      // a fetch since the last good one was refused the credential (Options.AccessDenied)
 	inflight  *fetch
 }
 
@@ -462,13 +462,15 @@ func (d *doc[T]) get(s *Set) (T, []string, error) {
 // one, and logs what changed.
 func (d *doc[T]) installLocked(s *Set, started time.Time, val T, notes []string, err error) {
 	if err != nil {
-		d.err, d.denied = err, s.accessDenied(err)
+		// Refused stays refused until a good fetch: a later failure to
+		// answer at all says nothing of the credential.
+		d.err, d.denied = err, d.denied || s.accessDenied(err)
 		switch {
 		case s.ctx.Err() != nil:
 			// Closed: nobody is waiting for the answer.
 		case d.have:
 			s.log.Warn("refreshing the cluster's "+d.what+" failed; keeping the last good copy",
-				"path", d.path, "error", err, "age", s.now().Sub(d.fetchedAt).Round(time.Second).String())
+				"path", d.path, "error", err, "age", s.now().Sub(d.fetchedAt).Round(time.Second).String(), "credential_refused", d.denied)
 		default:
 			s.log.Error("fetching the cluster's "+d.what+" failed", "path", d.path, "error", err)
 		}
