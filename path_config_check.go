@@ -331,7 +331,9 @@ Kubernetes says it is and when it expires, whether it may create TokenReviews
 and (when roles or the config need it) get namespaces and service accounts,
 the issuer the cluster announces against issuer and disable_iss_validation,
 pem_keys against the cluster's published keys, and (for review_mode=hybrid
-roles) whether the cluster's issuer and keys can be read. Each check is passed,
+roles) whether the cluster's issuer and keys can be read and how old the
+plugin's own copy of the keys is (stale, it no longer vouches for tokens
+alone). Each check is passed,
 failed, warning or skipped (not applicable, or not possible because an
 earlier check failed), with a one-sentence fix for each problem; verdict
 sums them up in one line. The reviewer JWT is never returned.
