@@ -3,6 +3,7 @@ package kubeauth
 import (
 	"context"
 	"errors"
+	"net/http"
 	"time"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/clusterkeys"
@@ -12,11 +13,13 @@ import (
 
 // newClusterKeys starts the cluster's key set for one config: the keys and
 // issuer the API server at kubernetes_host publishes, fetched with the
-// config's CA and reviewer credential.
+// config's CA and reviewer credential. The metrics read the keys' age
+// until the set is closed.
 func (b *backend) newClusterKeys(client *kube.Client, m *metrics.Cluster) clusterKeySource {
-	return clusterkeys.New(keyFetcher{client: client}, clusterkeys.Options{
-		Now:    func() time.Time { return b.now() },
-		Logger: b.Logger().Named("clusterkeys"),
+	set := clusterkeys.New(keyFetcher{client: client}, clusterkeys.Options{
+		Now:          func() time.Time { return b.now() },
+		Logger:       b.Logger().Named("clusterkeys"),
+		AccessDenied: credentialRefused,
 		OnKeysFetched: func(err error) {
 			result := metrics.RefreshSucceeded
 			if err != nil {
@@ -25,6 +28,30 @@ func (b *backend) newClusterKeys(client *kube.Client, m *metrics.Cluster) cluste
 			m.KeysRefreshed(result)
 		},
 	})
+	stop := m.WatchKeysAge(func() (time.Duration, bool) {
+		st := set.KeysStatus()
+		return st.Age, st.Loaded
+	})
+	return watchedKeys{Set: set, stopWatch: stop}
+}
+
+// watchedKeys is a key set whose age the metrics read until it closes.
+type watchedKeys struct {
+	*clusterkeys.Set
+	stopWatch func()
+}
+
+func (w watchedKeys) Close() {
+	w.stopWatch()
+	w.Set.Close()
+}
+
+// credentialRefused says whether the API server answered a fetch of the
+// cluster's keys by refusing the reviewer credential (401: not accepted,
+// 403: no longer allowed), as opposed to failing to answer.
+func credentialRefused(err error) bool {
+	s := kube.Status(err)
+	return s == http.StatusUnauthorized || s == http.StatusForbidden
 }
 
 // keyFetcher GETs the key set's documents from the API server. The key set

@@ -14,6 +14,7 @@ import (
 	authv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/clusterkeys"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 )
 
@@ -689,10 +690,11 @@ func containsKey(keys []crypto.PublicKey, k crypto.PublicKey) bool {
 // inspectClusterKeys: hybrid roles verify young tokens locally with the
 // issuer the cluster announces (when the config sets none) and the keys it
 // publishes (when pem_keys is not set), fetched with the reviewer
-// credential. Without them those logins fail; without a credential to fetch
-// them with, hybrid roles review every token instead.
+// credential. Without them, or without a credential to fetch them with,
+// or while the plugin's copy of the keys is stale, those roles review
+// every token as cached does: logins work, hybrid saves nothing.
 func inspectClusterKeys(hybrid []string, cfg *kubeConfig, selfReview bool,
-	disc kube.Discovery, discErr error, keys []kube.PublishedKey, keysErr error, who reviewer) checkResult {
+	disc kube.Discovery, discErr error, keys []kube.PublishedKey, keysErr error, who reviewer, held clusterkeys.KeysStatus) checkResult {
 	r := checkResult{name: checkNameClusterKeys, data: map[string]any{"hybrid_roles": hybrid}}
 	roles := strings.Join(hybrid, ", ")
 	needIssuer, needKeys := cfg.Issuer == "", len(cfg.PEMKeys) == 0
@@ -702,6 +704,11 @@ func inspectClusterKeys(hybrid []string, cfg *kubeConfig, selfReview bool,
 		r.fix = "set token_reviewer_jwt, or set both pem_keys and issuer in the config"
 		return r
 	}
+	if needKeys {
+		describeHeldKeys(r.data, held)
+	}
+	grantFix := fmt.Sprintf("bind the reviewer to ClusterRole system:service-account-issuer-discovery: kubectl create clusterrolebinding %s "+
+		"--clusterrole=system:service-account-issuer-discovery %s", who.bindingName("issuer-discovery"), who.subjectFlag())
 	var err error
 	var what string
 	switch {
@@ -711,13 +718,12 @@ func inspectClusterKeys(hybrid []string, cfg *kubeConfig, selfReview bool,
 		err, what = keysErr, "its service-account key set"
 	}
 	if err != nil {
-		r.status = checkFailed
+		r.status = checkWarning
 		r.detail = fmt.Sprintf("review_mode=hybrid roles (%s) verify young tokens with the cluster's issuer and keys, but %s cannot be read: %v; "+
-			"their logins fail", roles, what, err)
+			"they review every token as cached does", roles, what, err)
 		switch kube.Status(err) {
 		case http.StatusUnauthorized, http.StatusForbidden:
-			r.fix = fmt.Sprintf("bind the reviewer to ClusterRole system:service-account-issuer-discovery: kubectl create clusterrolebinding %s "+
-				"--clusterrole=system:service-account-issuer-discovery %s", who.bindingName("issuer-discovery"), who.subjectFlag())
+			r.fix = grantFix
 		case http.StatusNotFound:
 			r.fix = "the API server does not publish them: set issuer and pem_keys in the config, or use review_mode=cached on those roles"
 		default:
@@ -742,9 +748,40 @@ func inspectClusterKeys(hybrid []string, cfg *kubeConfig, selfReview bool,
 	} else {
 		uses = append(uses, "pem_keys")
 	}
+	if ks := held; needKeys && ks.Loaded && !ks.Fresh {
+		r.status = checkWarning
+		why := fmt.Sprintf("is %s old, over %s, and refreshing it failed: %v", ks.Age.Round(time.Second), ks.MaxAge, ks.LastErr)
+		r.fix = "nothing if this check's own read (above) keeps succeeding: the next hybrid login refreshes the keys with the same credential; " +
+			"else see the log line \"refreshing the cluster's signing keys failed\""
+		if ks.Denied {
+			why = fmt.Sprintf("had a refresh refused the credential since it was fetched (latest error: %v)", ks.LastErr)
+		}
+		r.detail = fmt.Sprintf("review_mode=hybrid roles (%s) verify young tokens locally with %s, but the plugin's copy of the keys %s: "+
+			"until a refresh succeeds they review every token as cached does", roles, strings.Join(uses, " and "), why)
+		return r
+	}
 	r.status = checkPassed
 	r.detail = fmt.Sprintf("review_mode=hybrid roles (%s) verify young tokens locally with %s", roles, strings.Join(uses, " and "))
 	return r
+}
+
+// describeHeldKeys adds to data how old the plugin's copy of the cluster's
+// keys is, as kubeauth_cluster_keys_age_seconds shows it (held is the zero
+// value while no hybrid login has loaded them).
+func describeHeldKeys(data map[string]any, ks clusterkeys.KeysStatus) {
+	data["key_set_loaded"] = ks.Loaded
+	data["key_set_max_age_seconds"] = int64(clusterkeys.DefaultMaxAge / time.Second)
+	if !ks.Loaded {
+		return
+	}
+	data["key_set_max_age_seconds"] = int64(ks.MaxAge / time.Second)
+	data["key_set_age_seconds"] = int64(ks.Age / time.Second)
+	data["key_set_fetched_at"] = ks.FetchedAt.UTC().Format(time.RFC3339)
+	data["key_set_fresh"] = ks.Fresh
+	data["key_set_kids"] = ks.Kids
+	if ks.LastErr != nil {
+		data["key_set_last_refresh_error"] = ks.LastErr.Error()
+	}
 }
 
 // discoveryUnavailable says why a check that needs the cluster's

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"math/big"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	authv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/clusterkeys"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 )
 
@@ -291,29 +293,65 @@ func TestInspectClusterKeys(t *testing.T) {
 	forbidden := &kube.APIError{Status: http.StatusForbidden, Err: errors.New("forbidden")}
 	notFound := &kube.APIError{Status: http.StatusNotFound, Err: errors.New("not found")}
 	who := reviewer{username: "system:serviceaccount:ns1:rev", namespace: "ns1", saName: "rev"}
+	fetched := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	fresh := clusterkeys.KeysStatus{Loaded: true, FetchedAt: fetched, Age: 90 * time.Second, MaxAge: 15 * time.Minute, Fresh: true, Kids: []string{"k1"}}
+	old := clusterkeys.KeysStatus{Loaded: true, FetchedAt: fetched, Age: 20 * time.Minute, MaxAge: 15 * time.Minute,
+		LastErr: errors.New("connection refused"), Kids: []string{"k1"}}
+	refused := clusterkeys.KeysStatus{Loaded: true, FetchedAt: fetched, Age: time.Minute, MaxAge: 15 * time.Minute, Denied: true,
+		LastErr: forbidden, Kids: []string{"k1"}}
 	for _, tc := range []struct {
 		name            string
 		cfg             kubeConfig
 		self            bool
 		discErr, keyErr error
+		held            clusterkeys.KeysStatus
 		want, detail    string
 		fix             string
+		data            map[string]any // a subset of the answer's data
 	}{
 		{name: "both from the cluster", want: checkPassed,
-			detail: "with the issuer the cluster announces (https://issuer.example) and the 1 key(s) it publishes (kid k1)"},
+			detail: "with the issuer the cluster announces (https://issuer.example) and the 1 key(s) it publishes (kid k1)",
+			data:   map[string]any{"key_set_loaded": false, "key_set_max_age_seconds": int64(900)}},
+		{name: "keys held, fresh", held: fresh, want: checkPassed, detail: "verify young tokens locally",
+			data: map[string]any{"key_set_loaded": true, "key_set_age_seconds": int64(90), "key_set_fresh": true,
+				"key_set_fetched_at": "2030-01-02T03:04:05Z", "key_set_max_age_seconds": int64(900)}},
+		{name: "keys held, stale", held: old, want: checkWarning,
+			detail: "the plugin's copy of the keys is 20m0s old, over 15m0s, and refreshing it failed: connection refused: until a refresh succeeds they review every token",
+			fix:    "the next hybrid login refreshes the keys",
+			data:   map[string]any{"key_set_age_seconds": int64(1200), "key_set_fresh": false, "key_set_last_refresh_error": "connection refused"}},
+		{name: "keys held, refresh refused", held: refused, want: checkWarning, detail: "had a refresh refused the credential since it was fetched",
+			data: map[string]any{"key_set_age_seconds": int64(60), "key_set_fresh": false}},
 		{name: "issuer configured", cfg: kubeConfig{Issuer: "https://mine"}, discErr: forbidden, want: checkPassed,
 			detail: "the configured issuer and the 1 key(s)"},
 		{name: "keys configured", cfg: kubeConfig{PEMKeys: []string{"x"}}, keyErr: forbidden, want: checkPassed,
 			detail: "(https://issuer.example) and pem_keys"},
-		{name: "discovery refused", discErr: forbidden, want: checkFailed, detail: "OIDC discovery document",
+		{name: "keys configured, the held set is not used", cfg: kubeConfig{PEMKeys: []string{"x"}}, held: old, want: checkPassed,
+			detail: "(https://issuer.example) and pem_keys"},
+		{name: "discovery refused", discErr: forbidden, want: checkWarning, detail: "OIDC discovery document",
 			fix: "kubectl create clusterrolebinding rev-issuer-discovery --clusterrole=system:service-account-issuer-discovery --serviceaccount=ns1:rev"},
-		{name: "keys not published", keyErr: notFound, want: checkFailed, detail: "key set", fix: "review_mode=cached"},
+		{name: "keys refused, and so was the held set's refresh", keyErr: forbidden, held: refused, want: checkWarning,
+			detail: "HTTP 403: forbidden; they review every token as cached does", fix: "kubectl create clusterrolebinding rev-issuer-discovery",
+			data: map[string]any{"key_set_fresh": false}},
+		{name: "keys not published", keyErr: notFound, want: checkWarning, detail: "key set", fix: "review_mode=cached"},
 		{name: "no credential", self: true, want: checkWarning, detail: "review every token", fix: "set token_reviewer_jwt"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := inspectClusterKeys([]string{"fast"}, &tc.cfg, tc.self, disc, tc.discErr, keys, tc.keyErr, who)
+			r := inspectClusterKeys([]string{"fast"}, &tc.cfg, tc.self, disc, tc.discErr, keys, tc.keyErr, who, tc.held)
 			if r.status != tc.want || !strings.Contains(r.detail, tc.detail) || !strings.Contains(r.fix, tc.fix) {
 				t.Fatalf("got %s: %s (fix %q); want %s containing %q (fix %q)", r.status, r.detail, r.fix, tc.want, tc.detail, tc.fix)
+			}
+			if r.problem() && r.fix == "" {
+				t.Fatalf("a %s without a fix", r.status)
+			}
+			for k, v := range tc.data {
+				if !reflect.DeepEqual(r.data[k], v) {
+					t.Fatalf("data[%s] = %#v, want %#v (data %v)", k, r.data[k], v, r.data)
+				}
+			}
+			if len(tc.cfg.PEMKeys) > 0 {
+				if _, ok := r.data["key_set_loaded"]; ok {
+					t.Fatalf("with pem_keys the key set's age is not reported: %v", r.data)
+				}
 			}
 		})
 	}

@@ -73,11 +73,20 @@ func answeredBy(name string, a *attempt) string {
 	}
 	switch a.verifiedBy {
 	case verifiedByCache:
-		return " (answer from the review cache)"
+		return " (answer from the review cache)" + reviewedInstead(a)
 	case verifiedByLocal:
 		return " (hybrid mode, checked against the cluster's signing keys)"
 	}
-	return ""
+	return reviewedInstead(a)
+}
+
+// reviewedInstead says why hybrid mode reviewed a young token its
+// cluster's keys could not vouch for, when it did.
+func reviewedInstead(a *attempt) string {
+	if a.localFallback == "" {
+		return ""
+	}
+	return " (review_mode hybrid reviewed this young token, as the cluster's signing keys could not vouch for it: " + a.localFallback + ")"
 }
 
 // passedStep says why a step that let the login go on passed, or that it
@@ -159,8 +168,8 @@ func passedReview(a *attempt) (outcome, detail string) {
 	who := describeServiceAccount(a.reviewed.namespace, a.reviewed.name, a.reviewed.uid, a.reviewed.podName)
 	switch a.verifiedBy {
 	case verifiedByCache:
-		return outcomeSkipped, fmt.Sprintf("review_mode %s: a TokenReview of this token made within review_cache_ttl (%s) answered; it authenticated %s",
-			a.role.mode(), a.role.cacheTTL(), who)
+		return outcomeSkipped, fmt.Sprintf("review_mode %s: a TokenReview of this token made within review_cache_ttl (%s) answered; it authenticated %s%s",
+			a.role.mode(), a.role.cacheTTL(), who, reviewedInstead(a))
 	case verifiedByLocal:
 		return outcomeSkipped, fmt.Sprintf("review_mode hybrid: the token is at most local_max_token_age (%s) old and verifies with the cluster's signing key %.64q; it names %s",
 			a.role.maxTokenAge(), a.token.jws.Signatures[0].Header.KeyID, who)
@@ -169,7 +178,7 @@ func passedReview(a *attempt) (outcome, detail string) {
 	if a.role.mode() != reviewAlways {
 		detail += " (not kept: explain does not fill the review cache)"
 	}
-	return outcomePassed, detail
+	return outcomePassed, detail + reviewedInstead(a)
 }
 
 func describeServiceAccount(namespace, name, uid, pod string) string {

@@ -296,7 +296,8 @@ func TestExplainSelectorLabelsNotKept(t *testing.T) {
 }
 
 // Hybrid mode: a young bound token is vouched for by the cluster's keys
-// (the review step is skipped with why); an unknown kid is refused.
+// (the review step is skipped with why); one they cannot vouch for (an
+// unknown kid, no kid) is reviewed, and the review step says why.
 func TestExplainHybridMode(t *testing.T) {
 	e, clk := hybridEnv(t, nil)
 	out, _ := e.explain(testRole, e.boundToken(clk.Now(), nil))
@@ -306,11 +307,20 @@ func TestExplainHybridMode(t *testing.T) {
 	}
 	other := privateKey(t, "other.key")
 	out, _ = e.explain(testRole, signJWTWithKid(t, other, "made-up", tokenClaims(testNamespace, testSAName, testSAUID, "vault")))
-	requireStep(t, out, "review", outcomeRefused, reasonSigningKeyUnknown, "cluster's signing keys")
-	// An older token is reviewed.
+	requireStep(t, out, "review", outcomeRefused, reasonReviewRejected, `review_mode hybrid reviewed this young token, as the cluster's signing keys could not vouch for it: no signing key the plugin holds for the cluster has kid "made-up"`)
+	out, _ = e.explain(testRole, e.kidlessToken())
+	requireStep(t, out, "review", outcomePassed, "", "TokenReview authenticated")
+	requireStep(t, out, "review", outcomePassed, "", "could not vouch for it: the token names no kid")
+	if out["verified_by"] != verifiedByReview {
+		t.Fatalf("verified_by %v", out["verified_by"])
+	}
+	// An older token is reviewed, for its age alone.
 	out, _ = e.explain(testRole, e.boundToken(clk.Now().Add(-time.Hour+time.Minute), nil))
 	requireStep(t, out, "review", outcomePassed, "", "TokenReview authenticated")
-	e.requireReviews(1, "one old token")
+	if steps, _ := explainSteps(t, out); strings.Contains(steps["review"]["detail"].(string), "could not vouch") {
+		t.Fatalf("an old token's review step says %q", steps["review"]["detail"])
+	}
+	e.requireReviews(3, "a forged, a kid-less and an old token")
 }
 
 // Annotations as alias metadata: the step passes and the token's alias

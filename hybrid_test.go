@@ -1,12 +1,16 @@
 package kubeauth
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/metrics"
 )
 
 // hybridEnv is a configured env whose default role is in hybrid mode, with
@@ -32,6 +36,11 @@ func (e *testEnv) boundToken(iat time.Time, edit func(map[string]any)) string {
 		edit(claims)
 	}
 	return signJWTWithKid(e.t, e.signer, testKeyID(e.t, e.signer.Public()), claims)
+}
+
+// kidlessToken is a token the cluster's key signed without naming it.
+func (e *testEnv) kidlessToken() string {
+	return signJWT(e.t, e.signer, jose.RS256, tokenClaims(testNamespace, testSAName, testSAUID, "vault"))
 }
 
 func (e *testEnv) requireFetches(jwks, discovery int64, what string) {
@@ -119,8 +128,8 @@ func TestLocalEligible(t *testing.T) {
 	}
 }
 
-// A token with another issuer, an unknown kid or a bad signature is refused
-// without a review.
+// A token with another issuer, or with a kid the cluster's keys hold and a
+// signature they do not verify (forged), is refused without a review.
 func TestHybridRefusesWithoutReview(t *testing.T) {
 	e, clk := hybridEnv(t, nil)
 	other := privateKey(t, "other.key")
@@ -130,8 +139,6 @@ func TestHybridRefusesWithoutReview(t *testing.T) {
 		reason string
 	}{
 		{"another issuer", e.boundToken(clk.Now(), func(c map[string]any) { c["iss"] = "https://other.example" }), reasonIssuer},
-		{"unknown kid", signJWTWithKid(t, other, "made-up", tokenClaims(testNamespace, testSAName, testSAUID, "vault")), reasonSigningKeyUnknown},
-		{"no kid", signJWT(t, e.signer, jose.RS256, tokenClaims(testNamespace, testSAName, testSAUID, "vault")), reasonSigningKeyUnknown},
 		{"the cluster's kid, another key's signature", signJWTWithKid(t, other, testKeyID(t, e.signer.Public()),
 			tokenClaims(testNamespace, testSAName, testSAUID, "vault")), reasonSignature},
 	}
@@ -144,8 +151,53 @@ func TestHybridRefusesWithoutReview(t *testing.T) {
 	e.requireReviews(0, "refused tokens")
 }
 
-// Made-up kids make the key set refresh at most once per interval; a
-// rotated key (a new kid) is fetched once and then verifies locally.
+// A young token the cluster's keys cannot vouch for either way (no kid, a
+// kid they do not hold) is reviewed, as the built-in method reviews every
+// token: the API server decides, so one it accepts logs in and a forged
+// one is refused by the review.
+func TestHybridReviewsWhatTheKeysCannotVouchFor(t *testing.T) {
+	e, clk := hybridEnv(t, nil)
+	other := privateKey(t, "other.key")
+	cases := []struct {
+		name   string
+		token  string
+		reason string // "" for a login that passes
+	}{
+		{"no kid, the cluster's signature", e.kidlessToken(), ""},
+		{"an unknown kid, the cluster's signature", signJWTWithKid(t, e.signer, "not-published",
+			tokenClaims(testNamespace, testSAName, testSAUID, "vault")), ""},
+		{"no kid, forged", signJWT(t, other, jose.RS256, tokenClaims(testNamespace, testSAName, testSAUID, "vault")), reasonReviewRejected},
+		{"an unknown kid, forged", signJWTWithKid(t, other, "made-up", tokenClaims(testNamespace, testSAName, testSAUID, "vault")),
+			reasonReviewRejected},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := e.login(testRole, tc.token)
+			if tc.reason == "" {
+				if err != nil || resp.IsError() || resp.Auth == nil || resp.Auth.Alias.Name != testSAUID {
+					t.Fatalf("login: err=%v resp=%#v", err, resp)
+				}
+			} else {
+				e.requireDenied(resp, err, tc.reason)
+			}
+			e.requireReviews(int64(i+1), tc.name)
+		})
+	}
+	if strings.Contains(e.logs.String(), reasonSigningKeyUnknown) {
+		t.Fatalf("%s is no longer produced:\n%s", reasonSigningKeyUnknown, e.logs.String())
+	}
+	// One key fetch: the first unknown kid's refresh; later ones fall
+	// within the throttle. A token without kid fetches nothing.
+	e.requireFetches(1, 1, "tokens the keys cannot vouch for")
+	e.mustLogin(testRole, e.boundToken(clk.Now(), nil))
+	e.requireReviews(int64(len(cases)), "a token the keys vouch for")
+}
+
+// A flood of made-up kids makes the key set refresh at most once per
+// interval; each forged token is reviewed (and refused) as the built-in
+// method reviews every token, and concurrent logins of one token share
+// their review. A rotated key (a new kid) is reviewed within the interval,
+// fetched once after it, and then verifies locally.
 func TestHybridKeyRotationAndUnknownKidFlood(t *testing.T) {
 	e, clk := hybridEnv(t, nil)
 	e.mustLogin(testRole, e.boundToken(clk.Now(), nil))
@@ -155,23 +207,39 @@ func TestHybridKeyRotationAndUnknownKidFlood(t *testing.T) {
 	for i := range 20 {
 		claims := tokenClaims(testNamespace, testSAName, testSAUID, "vault")
 		resp, err := e.login(testRole, signJWTWithKid(t, other, "made-up-"+string(rune('a'+i)), claims))
-		e.requireDenied(resp, err, reasonSigningKeyUnknown)
+		e.requireDenied(resp, err, reasonReviewRejected)
 	}
 	e.requireFetches(1, 1, "a flood of made-up kids within the refresh interval")
+	e.requireReviews(20, "twenty forged tokens")
 
-	// The cluster adds a key; within the interval its tokens are refused,
-	// after it the key is fetched once.
+	// The same forged token from many logins at once: one review at most
+	// per round of logins that overlap, never one key fetch each.
+	forged := signJWTWithKid(t, other, "made-up-shared", tokenClaims(testNamespace, testSAName, testSAUID, "vault"))
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() { _, _ = e.login(testRole, forged) })
+	}
+	wg.Wait()
+	if n := e.kube.reviews.Load(); n < 21 || n > 20+16 {
+		t.Fatalf("%d TokenReviews after 16 logins of one forged token", n)
+	}
+	e.requireFetches(1, 1, "concurrent forged logins within the refresh interval")
+
+	// The cluster adds a key; within the interval its tokens are reviewed,
+	// after it the key is fetched once and they verify locally.
 	rotatedKid := testKeyID(t, other.Public())
 	e.kube.publish(rotatedKid, other.Public())
 	rotated := signJWTWithKid(t, other, rotatedKid, tokenClaims(testNamespace, testSAName, testSAUID, "vault"))
-	resp, err := e.login(testRole, rotated)
-	e.requireDenied(resp, err, reasonSigningKeyUnknown)
+	before := e.kube.reviews.Load()
+	e.mustLogin(testRole, rotated)
+	e.requireReviews(before+1, "a rotated key within the refresh interval")
 	clk.advance(5 * time.Second)
-	e.mustLogin(testRole, rotated)
-	e.mustLogin(testRole, rotated)
-	e.mustLogin(testRole, e.boundToken(clk.Now(), nil))
+	e.mustLogin(testRole, e.boundToken(clk.Now(), func(c map[string]any) { c["jti"] = "after-rotation" }))
+	rotatedLater := signJWTWithKid(t, other, rotatedKid, tokenClaims(testNamespace, testSAName, testSAUID, "vault", "other"))
+	e.mustLogin(testRole, rotatedLater)
+	e.mustLogin(testRole, rotatedLater)
 	e.requireFetches(2, 1, "after the rotation")
-	e.requireReviews(0, "rotation")
+	e.requireReviews(before+1, "rotated tokens after the refresh")
 }
 
 // The documented caveat: a deleted service account's young token logs in
@@ -241,17 +309,259 @@ func TestHybridKeySetDroppedWithTheConfig(t *testing.T) {
 	e.requireFetches(3, 3, "after Invalidate")
 }
 
-// The keys cannot be had: a fault, with the reason in the log only.
-func TestHybridKeyFetchFault(t *testing.T) {
+// The keys cannot be had (the reviewer may not read them): young tokens
+// are reviewed, as cached mode reviews them, and the failed fetch is
+// counted. Without the review either, the login fails closed.
+func TestHybridKeyFetchRefused(t *testing.T) {
 	e, clk := hybridEnv(t, nil)
-	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+	refuseJWKS := func(w http.ResponseWriter, r *http.Request) bool {
 		if r.URL.Path == "/openid/v1/jwks" {
 			writeStatus(w, http.StatusForbidden, "forbidden: cannot get path /openid/v1/jwks")
 			return true
 		}
 		return false
+	}
+	e.kube.setIntercept(refuseJWKS)
+	e.mustLogin(testRole, e.boundToken(clk.Now(), nil))
+	e.requireReviews(1, "a young token whose keys cannot be read")
+
+	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == tokenReviewsPath {
+			writeStatus(w, http.StatusUnauthorized, "Unauthorized")
+			return true
+		}
+		return refuseJWKS(w, r)
 	})
-	resp, err := e.login(testRole, e.boundToken(clk.Now(), nil))
-	e.requireFault(errKubeFault, resp, err, "GET /openid/v1/jwks with HTTP 403", "system:service-account-issuer-discovery")
-	e.requireReviews(0, "a key fetch fault")
+	clk.advance(5 * time.Second)
+	resp, err := e.login(testRole, e.boundToken(clk.Now(), func(c map[string]any) { c["jti"] = "2" }))
+	e.requireFault(errKubeFault, resp, err, "HTTP 401", "create on tokenreviews")
+}
+
+// tokenReviewsPath is where TokenReviews are created.
+const tokenReviewsPath = "/apis/authentication.k8s.io/v1/tokenreviews"
+
+// hybridEnvAt is hybridEnv with its clock set back by ago: a test that
+// moves the clock ago forward ends at the real time, so that the fake API
+// server (which checks token times against the real clock) still accepts
+// the tokens minted on the way.
+func hybridEnvAt(t *testing.T, ago time.Duration) (*testEnv, *testClock) {
+	t.Helper()
+	e, clk := hybridEnv(t, nil)
+	clk.advance(-ago)
+	return e, clk
+}
+
+// youngToken is a bound token issued now by the test clock, valid for two
+// days (so that the fake API server takes it whatever the test clock
+// says), and unlike any other (its jti): never answered from the review
+// cache.
+func (e *testEnv) youngToken(clk *testClock, jti string) string {
+	return e.boundToken(clk.Now(), func(c map[string]any) {
+		c["jti"] = jti
+		c["exp"] = clk.Now().Add(48 * time.Hour).Unix()
+	})
+}
+
+// unheldKidToken is youngToken with a kid the cluster does not publish
+// (signed with the cluster's key: the review accepts it).
+func (e *testEnv) unheldKidToken(clk *testClock, jti string) string {
+	claims := tokenClaims(testNamespace, testSAName, testSAUID, "vault")
+	claims["iat"], claims["nbf"], claims["exp"] = clk.Now().Unix(), clk.Now().Unix(), clk.Now().Add(48*time.Hour).Unix()
+	claims["jti"] = jti
+	return signJWTWithKid(e.t, e.signer, "not-held", claims)
+}
+
+// reviewedOrLocal logs in with a young token and says whether it took a
+// TokenReview.
+func (e *testEnv) reviewedOrLocal(clk *testClock, jti string) (reviewed bool) {
+	e.t.Helper()
+	before := e.kube.reviews.Load()
+	e.mustLogin(testRole, e.youngToken(clk, jti))
+	return e.kube.reviews.Load() > before
+}
+
+// keysAnswer makes the fake API server answer the signing keys' fetches
+// with status (0: serve them), and everything else as usual.
+func (e *testEnv) keysAnswer(status int) {
+	if status == 0 {
+		e.kube.setIntercept(nil)
+		return
+	}
+	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/openid/v1/jwks" {
+			writeStatus(w, status, http.StatusText(status))
+			return true
+		}
+		return false
+	})
+}
+
+// The invariant of hybrid's trust in its copy of the cluster's keys, over
+// many (age, last refresh result) cases: the keys are loaded at t0, a
+// refresh (an unknown kid's) is answered with the result at t0+last, and a
+// young token logs in at t0+last+more. It is verified locally exactly
+// when a refresh succeeded (the last one, or one this login makes), or the
+// copy is at most 15 minutes old and no refresh was refused the credential
+// (401, 403); else it is reviewed, and the review (which the reviewer may
+// still make: only discovery access is gone) lets it in.
+func TestHybridKeyTrustInvariant(t *testing.T) {
+	const maxAge = 15 * time.Minute
+	lasts := []time.Duration{5 * time.Second, 5 * time.Minute, maxAge - 5*time.Second, maxAge, maxAge + time.Second}
+	mores := []time.Duration{0, 5 * time.Second, time.Minute, 10 * time.Minute, maxAge, 30 * time.Hour}
+	for _, result := range []int{0, http.StatusUnauthorized, http.StatusForbidden, http.StatusInternalServerError} {
+		for _, last := range lasts {
+			for _, more := range mores {
+				t.Run(fmt.Sprintf("HTTP %d at %s, login %s later", result, last, more), func(t *testing.T) {
+					e, clk := hybridEnvAt(t, last+more+time.Minute)
+					if e.reviewedOrLocal(clk, "t0") {
+						t.Fatal("the first young token was reviewed")
+					}
+					e.keysAnswer(result)
+					clk.advance(last)
+					// Its kid is unknown: the keys are refreshed (how the
+					// login ends is TestHybridReviewsWhatTheKeysCannotVouchFor's).
+					_, _ = e.login(testRole, e.unheldKidToken(clk, "refresh"))
+					clk.advance(more)
+
+					refused := result == http.StatusUnauthorized || result == http.StatusForbidden
+					wantLocal := result == 0 || !refused && last+more <= maxAge
+					if reviewed := e.reviewedOrLocal(clk, "final"); reviewed == wantLocal {
+						t.Fatalf("reviewed %v, want local %v", reviewed, wantLocal)
+					}
+				})
+			}
+		}
+	}
+}
+
+// The case: the reviewer loses every access (its refreshes and its
+// reviews are answered 401). A young token no longer logs in on the old
+// copy of the keys 30 hours later, nor, once a refresh was refused, at
+// once: it is reviewed, and the review fails closed.
+func TestHybridReviewerLostAccess(t *testing.T) {
+	for _, when := range []time.Duration{30 * time.Hour, 15*time.Minute + time.Second, 0} {
+		t.Run(when.String(), func(t *testing.T) {
+			e, clk := hybridEnvAt(t, when+time.Hour)
+			e.mustLogin(testRole, e.youngToken(clk, "before"))
+			e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+				switch r.URL.Path {
+				case "/openid/v1/jwks", "/.well-known/openid-configuration", tokenReviewsPath:
+					writeStatus(w, http.StatusUnauthorized, "Unauthorized")
+					return true
+				}
+				return false
+			})
+			clk.advance(5 * time.Second)
+			if when == 0 {
+				// A refresh is refused (an unknown kid's, here).
+				resp, err := e.login(testRole, e.unheldKidToken(clk, "refresh"))
+				e.requireFault(errKubeFault, resp, err, "HTTP 401")
+			}
+			clk.advance(when)
+			resp, err := e.login(testRole, e.youngToken(clk, "after"))
+			e.requireFault(errKubeFault, resp, err, "HTTP 401", "create on tokenreviews")
+			e.requireReviews(0, "reviews answered 401")
+		})
+	}
+}
+
+// Keys that went stale (a refused refresh) are trusted again after the
+// first good refresh, which the next login makes itself (at most once per
+// 5 s), and the age the metrics and config/check show starts again.
+func TestHybridKeysFreshAgain(t *testing.T) {
+	e, clk := hybridEnvAt(t, time.Hour)
+	if e.reviewedOrLocal(clk, "1") {
+		t.Fatal("reviewed with fresh keys")
+	}
+	e.keysAnswer(http.StatusForbidden)
+	clk.advance(5 * time.Second)
+	e.mustLogin(testRole, e.unheldKidToken(clk, "refresh"))
+	for i := range 3 {
+		if !e.reviewedOrLocal(clk, fmt.Sprint("refused-", i)) {
+			t.Fatal("verified locally after the refresh was refused")
+		}
+	}
+	st := e.state()
+	if ks, ok := st.clusterKeys.status(); !ok || ks.Fresh || !ks.Denied || ks.Age != 5*time.Second {
+		t.Fatalf("key set status %+v", ks)
+	}
+
+	e.keysAnswer(0)
+	if !e.reviewedOrLocal(clk, "within-5s") {
+		t.Fatal("refetched within the throttle")
+	}
+	clk.advance(5 * time.Second)
+	if e.reviewedOrLocal(clk, "after") {
+		t.Fatal("reviewed after a good refresh")
+	}
+	if ks, ok := st.clusterKeys.status(); !ok || !ks.Fresh || ks.Denied || ks.Age != 0 {
+		t.Fatalf("key set status after the good refresh %+v", ks)
+	}
+}
+
+// What operators see of the keys' age: config/check's cluster_keys and the
+// gauge kubeauth_cluster_keys_age_seconds, read at scrape from the key set
+// the logins use (no sample before a hybrid login loaded it, none once a
+// config write dropped it); a copy whose refresh was refused is flagged
+// even when the check's own read succeeds, until a login refreshes it.
+func TestHybridKeysAgeShown(t *testing.T) {
+	e, clk := hybridEnvAt(t, time.Hour)
+	age := func() float64 {
+		t.Helper()
+		return metricValue(e.scrape(), metrics.KeysAgeName, "cluster", "default")
+	}
+	keysCheck := func() checkEntry {
+		t.Helper()
+		return e.configCheck(t).get(t, checkNameClusterKeys)
+	}
+	if got := age(); got != -1 {
+		t.Fatalf("an age (%v) before any hybrid login", got)
+	}
+	if c := keysCheck(); c.Status != checkPassed || c.Data["key_set_loaded"] != false {
+		t.Fatalf("cluster_keys before any hybrid login: %+v", c)
+	}
+
+	e.mustLogin(testRole, e.youngToken(clk, "1"))
+	clk.advance(2*time.Minute + 500*time.Millisecond)
+	if got := age(); got != 120.5 {
+		t.Fatalf("age %v, want 120.5", got)
+	}
+	c := keysCheck()
+	if c.Status != checkPassed || c.Data["key_set_age_seconds"] != float64(120) || c.Data["key_set_fresh"] != true ||
+		c.Data["key_set_max_age_seconds"] != float64(900) {
+		t.Fatalf("cluster_keys: %+v", c)
+	}
+
+	// A refresh is refused; the check's own read, made after, is not.
+	e.keysAnswer(http.StatusForbidden)
+	e.mustLogin(testRole, e.unheldKidToken(clk, "refresh"))
+	e.keysAnswer(0)
+	clk.advance(time.Minute)
+	c = keysCheck()
+	if c.Status != checkWarning || c.Data["key_set_fresh"] != false || c.Data["key_set_age_seconds"] != float64(180) ||
+		!strings.Contains(c.Detail, "had a refresh refused the credential since it was fetched") || !strings.Contains(c.Detail, "review every token") ||
+		!strings.Contains(c.Data["key_set_last_refresh_error"].(string), "HTTP 403") {
+		t.Fatalf("cluster_keys after a refused refresh: %+v", c)
+	}
+	requireSeries(t, e.scrape(),
+		wantSeries{metrics.KeysAgeName, []string{"cluster", "default"}, 180.5},
+		wantSeries{"kubeauth_key_refreshes_total", []string{"cluster", "default", "result", "failure"}, 1},
+	)
+
+	// The next young token's login refreshes the keys (and is local).
+	if e.reviewedOrLocal(clk, "2") {
+		t.Fatal("reviewed after the API server served the keys again")
+	}
+	if c := keysCheck(); c.Status != checkPassed || c.Data["key_set_age_seconds"] != float64(0) {
+		t.Fatalf("cluster_keys after a good refresh: %+v", c)
+	}
+	if got := age(); got != 0 {
+		t.Fatalf("age %v after a good refresh", got)
+	}
+
+	// A config write drops the key set, and its sample with it.
+	e.writeConfig(nil)
+	if got := age(); got != -1 {
+		t.Fatalf("age %v after a config write", got)
+	}
 }

@@ -3,9 +3,12 @@ package kubeauth
 import (
 	"context"
 	"crypto"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/clusterkeys"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 )
 
@@ -13,7 +16,9 @@ import (
 // issuer, as the API server publishes them (internal/clusterkeys).
 type clusterKeySource interface {
 	Key(ctx context.Context, kid string) (crypto.PublicKey, error)
+	FreshKey(ctx context.Context, kid string) (crypto.PublicKey, error)
 	Cached(kid string) (crypto.PublicKey, bool)
+	KeysStatus() clusterkeys.KeysStatus
 	Issuer(ctx context.Context) (string, error)
 	Close()
 }
@@ -38,6 +43,18 @@ func (l *lazyKeys) get() clusterKeySource {
 		l.set = l.start()
 	}
 	return l.set
+}
+
+// status is what the key set holds, without starting it (ok false when it
+// was not started: no login has needed it yet).
+func (l *lazyKeys) status() (st clusterkeys.KeysStatus, ok bool) {
+	l.mu.Lock()
+	set := l.set
+	l.mu.Unlock()
+	if set == nil {
+		return clusterkeys.KeysStatus{}, false
+	}
+	return set.KeysStatus(), true
 }
 
 // close stops the key set, if it was started.
@@ -72,6 +89,14 @@ func localEligible(c *serviceAccountClaims, roleAudience string, now time.Time, 
 // first: it costs nothing once known, and a token from another cluster is
 // then refused without making the key set look for its kid.
 //
+// When the keys cannot vouch either way (no kid, a kid the cluster's
+// keys do not hold even after the refresh the throttle allows, keys that
+// are stale or whose refresh was refused the credential, an issuer or keys
+// that cannot be read) the answer is a *keysCannotVouch and the caller
+// reviews the token instead: the TokenReview, not the plugin's copy,
+// decides. Only a kid the keys hold with a signature that does not verify
+// is a refusal: the cluster did not sign that token.
+//
 // What a TokenReview would add, and this cannot see, is whether the
 // service account, and the pod or node the token is bound to, still exist:
 // a young token stays usable until it is local_max_token_age old.
@@ -87,7 +112,7 @@ func (b *backend) verifyLocally(ctx context.Context, a *attempt) error {
 	if want == "" {
 		iss, err := keys.Issuer(ctx)
 		if err != nil {
-			return keyFault(st.kube, err)
+			return cannotVouch(ctx, st, "the cluster's issuer cannot be read", err)
 		}
 		want = iss
 	}
@@ -97,13 +122,16 @@ func (b *backend) verifyLocally(ctx context.Context, a *attempt) error {
 	// With pem_keys the signature step has verified it against them.
 	if len(st.keys) == 0 {
 		kid := a.token.jws.Signatures[0].Header.KeyID
-		key, err := keys.Key(ctx, kid)
+		key, err := keys.FreshKey(ctx, kid)
 		switch {
+		case err != nil && kid == "":
+			return cannotVouch(ctx, st, "the token names no kid", err)
 		case isUnknownKey(err):
-			// The error says whether a refresh was tried and failed.
-			return refuse(reasonSigningKeyUnknown, "no signing key of the cluster has kid %.64q: %v", kid, err)
+			return cannotVouch(ctx, st, fmt.Sprintf("no signing key the plugin holds for the cluster has kid %.64q", kid), err)
+		case errors.Is(err, clusterkeys.ErrStale):
+			return cannotVouch(ctx, st, "the plugin's copy of the cluster's signing keys is stale", err)
 		case err != nil:
-			return keyFault(st.kube, err)
+			return cannotVouch(ctx, st, "the cluster's signing keys cannot be read", err)
 		}
 		if _, err := a.token.jws.Verify(key); err != nil {
 			return refuse(reasonSignature, "signature does not verify with the cluster's signing key %.64q", kid)
@@ -112,6 +140,26 @@ func (b *backend) verifyLocally(ctx context.Context, a *attempt) error {
 	c := a.claimed
 	a.reviewed = reviewedIdentity{namespace: c.namespace, name: c.name, uid: c.uid, podName: c.podName, podUID: c.podUID, nodeName: c.nodeName}
 	return nil
+}
+
+// keysCannotVouch: the cluster's keys or issuer cannot vouch for a token
+// either way; hybrid mode reviews it instead (stepReview).
+type keysCannotVouch struct {
+	why string
+	err error
+}
+
+func (e *keysCannotVouch) Error() string { return e.why + ": " + e.err.Error() }
+func (e *keysCannotVouch) Unwrap() error { return e.err }
+
+// cannotVouch is a *keysCannotVouch, unless the login's own context ended
+// (its caller went away, or its time is up): then reviewing cannot help
+// and the fault is the login's, as before.
+func cannotVouch(ctx context.Context, st *configState, why string, err error) error {
+	if ctx.Err() != nil {
+		return keyFault(st.kube, err)
+	}
+	return &keysCannotVouch{why: why, err: err}
 }
 
 // canVerifyLocally says whether this config lets hybrid mode verify tokens

@@ -43,7 +43,10 @@ type attempt struct {
 	reviewed        reviewedIdentity // set by review: what Kubernetes vouches for
 	reviewTook      time.Duration    // how long the TokenReview took, for the log
 	verifiedBy      string           // what vouched for the token, for the log (verifiedBy*)
-	aliasMetadata   map[string]string
+	// localFallback is set in hybrid mode when the cluster's keys could not
+	// vouch for a young token, so it was reviewed: why (explain).
+	localFallback string
+	aliasMetadata map[string]string
 	// dryRun is set by explain: the caches may be read, never filled, so
 	// that an operator's question does not warm what logins rely on.
 	dryRun bool

@@ -110,13 +110,13 @@ func TestLoginLogLines(t *testing.T) {
 			want: fields{"verified_by": verifiedByLocal},
 		},
 		{
-			name:  "unknown signing key",
+			name:  "unknown signing key: reviewed, and refused by the review",
 			setup: func(e *testEnv) { e.writeRole(testRole, map[string]any{"review_mode": "hybrid"}) },
 			token: func(e *testEnv) string {
 				return signJWTWithKid(e.t, privateKey(e.t, "other.key"), "not-the-cluster-s", tokenClaims(testNamespace, testSAName, testSAUID, "vault"))
 			},
 			message: "login refused", level: "info",
-			want: fields{"reason": reasonSigningKeyUnknown},
+			want: fields{"reason": reasonReviewRejected},
 		},
 	}
 	for _, tc := range cases {

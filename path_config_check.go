@@ -296,7 +296,8 @@ func (b *backend) runConfigChecks(ctx context.Context, st *configState, usage ro
 	case blocked != "" && !selfReview:
 		results = append(results, skipped(checkNameClusterKeys, blocked))
 	default:
-		r := inspectClusterKeys(firstN(usage.hybrid, 10), cfg, selfReview, disc, discErr, keys, keysErr, who)
+		held, _ := st.clusterKeys.status()
+		r := inspectClusterKeys(firstN(usage.hybrid, 10), cfg, selfReview, disc, discErr, keys, keysErr, who, held)
 		r.data["hybrid_roles_count"] = len(usage.hybrid)
 		results = append(results, r)
 	}
@@ -330,7 +331,9 @@ Kubernetes says it is and when it expires, whether it may create TokenReviews
 and (when roles or the config need it) get namespaces and service accounts,
 the issuer the cluster announces against issuer and disable_iss_validation,
 pem_keys against the cluster's published keys, and (for review_mode=hybrid
-roles) whether the cluster's issuer and keys can be read. Each check is passed,
+roles) whether the cluster's issuer and keys can be read and how old the
+plugin's own copy of the keys is (stale, it no longer vouches for tokens
+alone). Each check is passed,
 failed, warning or skipped (not applicable, or not possible because an
 earlier check failed), with a one-sentence fix for each problem; verdict
 sums them up in one line. The reviewer JWT is never returned.

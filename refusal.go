@@ -37,8 +37,10 @@ const (
 	reasonReviewRejected   = "token_review_rejected"
 	reasonReviewMismatch   = "token_review_identity_mismatch"
 	reasonReviewForbidden  = "token_review_forbidden"
-	// reasonSigningKeyUnknown: hybrid mode found no key of the cluster with
-	// the token's kid.
+	// reasonSigningKeyUnknown is no longer produced: hybrid mode used to
+	// refuse a token whose kid none of the cluster's keys held; it now
+	// reviews it. Kept in the vocabulary (the metrics' label values, the
+	// README) so that dashboards and alerts naming it keep working.
 	reasonSigningKeyUnknown = "signing_key_unknown"
 	// reasonPodNotBound: the role binds pods and the token's pod is not
 	// one of them (not pod-bound, name, gone, recreated, labels).

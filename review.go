@@ -2,6 +2,7 @@ package kubeauth
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -70,13 +71,23 @@ func newLoginCaches(now func() time.Time, review tokenReviewer, m *metrics.Clust
 // stepReview has Kubernetes vouch for the token, as the role's review_mode
 // says: always a TokenReview, a recent successful one, or (hybrid, young
 // bound tokens) the cluster's signing keys. Whichever vouches, the answer
-// is held against this login's claims and audiences.
+// is held against this login's claims and audiences. In hybrid mode, a
+// token the cluster's keys cannot vouch for either way (see verifyLocally)
+// is reviewed as every other token is: a made-up kid then costs what any
+// token costs with the built-in method, one TokenReview shared by
+// concurrent logins of the same token, and no key fetch beyond the key
+// set's throttle.
 func (b *backend) stepReview(ctx context.Context, a *attempt) error {
 	audiences := reviewAudiences(a.role.Audience, a.token.claims.Audience)
 	switch a.role.mode() {
 	case reviewHybrid:
 		if a.state.canVerifyLocally() && localEligible(&a.token.claims, a.role.Audience, b.now(), a.role.maxTokenAge()) {
-			return b.verifyLocally(ctx, a)
+			err := b.verifyLocally(ctx, a)
+			var unvouched *keysCannotVouch
+			if !errors.As(err, &unvouched) {
+				return err
+			}
+			a.localFallback = unvouched.Error()
 		}
 		return reviewCachedAnswer(ctx, a, audiences)
 	case reviewCached:

@@ -8,6 +8,11 @@
 // names a key the set does not hold (at most once per MinRefresh, so made-up
 // kids cannot hammer the API server) and after RefreshEvery, and a failed
 // fetch keeps the last good copy.
+//
+// A last good copy is not trusted forever: FreshKey, for a caller about to
+// let a key vouch for a token on its own, refuses keys older than MaxAge
+// and keys whose latest refresh the API server answered by refusing the
+// credential (AccessDenied), until a refresh succeeds again.
 package clusterkeys
 
 import (
@@ -15,6 +20,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -36,6 +42,14 @@ type Options struct {
 	RefreshEvery time.Duration // keys and issuer older than this are refetched, on use and in the background (default 5m)
 	Now          func() time.Time
 	Logger       hclog.Logger
+	// MaxAge bounds how old the signing keys held may be for FreshKey
+	// (default StaleAfterRefreshes times RefreshEvery).
+	MaxAge time.Duration
+	// AccessDenied, when set, says whether a fetch's error means the API
+	// server refused the credential (HTTP 401 or 403). The keys held then
+	// stop being fresh at once: the credential that vouched for them lost
+	// access, so the cluster may have revoked more than the key set.
+	AccessDenied func(err error) bool
 	// OnKeysFetched, when set, is told how each fetch of the signing keys
 	// ended: nil, or what failed (the request or the document). A fetch
 	// that Close stopped is not reported. It runs on the fetch's goroutine
@@ -52,6 +66,15 @@ const (
 const (
 	defaultMinRefresh   = 5 * time.Second
 	defaultRefreshEvery = 5 * time.Minute
+	// StaleAfterRefreshes is how many refresh periods the signing keys may
+	// go without a good refresh before FreshKey stops answering with them:
+	// enough that one or two failed refreshes (an API server restarting)
+	// change nothing, few enough that keys the cluster dropped while the
+	// plugin could not see it stop vouching within minutes (15 with the
+	// default RefreshEvery).
+	StaleAfterRefreshes = 3
+	// DefaultMaxAge is MaxAge with the default RefreshEvery.
+	DefaultMaxAge = StaleAfterRefreshes * defaultRefreshEvery
 	// fetchTimeout caps one fetch even if the Fetcher sets no deadline, so a
 	// hung API server cannot hold callers (and the in-flight slot) forever.
 	fetchTimeout = 30 * time.Second
@@ -62,6 +85,11 @@ const (
 // not allowed yet).
 var ErrUnknownKey = errors.New("clusterkeys: the cluster publishes no signing key with this kid")
 
+// ErrStale is returned by FreshKey when the keys held are older than
+// MaxAge or a refresh since the last good one was refused the credential;
+// the error says which, and the latest refresh's error.
+var ErrStale = errors.New("clusterkeys: the cluster's signing keys held are stale")
+
 var errClosed = errors.New("clusterkeys: the key set is closed")
 
 // Set holds the cluster's signing keys and issuer for one plugin
@@ -70,6 +98,8 @@ type Set struct {
 	fetcher      Fetcher
 	minRefresh   time.Duration
 	refreshEvery time.Duration
+	maxAge       time.Duration
+	accessDenied func(error) bool
 	now          func() time.Time
 	log          hclog.Logger
 
@@ -107,6 +137,12 @@ func New(f Fetcher, o Options) *Set {
 	if o.RefreshEvery <= 0 {
 		o.RefreshEvery = defaultRefreshEvery
 	}
+	if o.MaxAge <= 0 {
+		o.MaxAge = StaleAfterRefreshes * o.RefreshEvery
+	}
+	if o.AccessDenied == nil {
+		o.AccessDenied = func(error) bool { return false }
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -118,6 +154,8 @@ func New(f Fetcher, o Options) *Set {
 		fetcher:      f,
 		minRefresh:   o.MinRefresh,
 		refreshEvery: o.RefreshEvery,
+		maxAge:       o.MaxAge,
+		accessDenied: o.AccessDenied,
 		tickEvery:    max(o.RefreshEvery/2, o.MinRefresh),
 		now:          o.Now,
 		log:          o.Logger,
@@ -138,8 +176,22 @@ func New(f Fetcher, o Options) *Set {
 // hold triggers a refetch (shared with concurrent callers) unless the last
 // fetch began less than MinRefresh ago; a kid still unknown after that is
 // ErrUnknownKey. With no keys at all (the first fetch failed) the fetch error
-// is returned instead.
+// is returned instead. Key answers from keys of any age: it says which key
+// a kid names (to find a token's cluster), not whether to trust it alone.
 func (s *Set) Key(ctx context.Context, kid string) (crypto.PublicKey, error) {
+	return s.key(ctx, kid, false)
+}
+
+// FreshKey is Key for a caller that lets the key vouch for a token without
+// asking the API server: keys past MaxAge, or whose latest refresh was
+// refused the credential, are refetched as an unknown kid is (at most once
+// per MinRefresh), and while still so they are ErrStale, whatever the kid.
+// A later good refresh makes them fresh again.
+func (s *Set) FreshKey(ctx context.Context, kid string) (crypto.PublicKey, error) {
+	return s.key(ctx, kid, true)
+}
+
+func (s *Set) key(ctx context.Context, kid string, fresh bool) (crypto.PublicKey, error) {
 	if kid == "" {
 		return nil, ErrUnknownKey
 	}
@@ -148,9 +200,10 @@ func (s *Set) Key(ctx context.Context, kid string) (crypto.PublicKey, error) {
 	now := s.now()
 	s.mu.RLock()
 	key, ok := s.keys.val[kid]
+	usable := !fresh || s.freshLocked(now)
 	due := s.refreshDueLocked(&s.keys.state, now)
 	s.mu.RUnlock()
-	if ok {
+	if ok && usable {
 		if due {
 			s.keys.refreshInBackground(s)
 		}
@@ -161,20 +214,71 @@ func (s *Set) Key(ctx context.Context, kid string) (crypto.PublicKey, error) {
 	if err := waitFor(ctx, f); err != nil {
 		return nil, err
 	}
+	now = s.now()
 	s.mu.RLock()
 	key, ok = s.keys.val[kid]
+	usable = !fresh || s.freshLocked(now)
 	have, lastErr, closed := s.keys.have, s.keys.err, s.closed
+	age, denied := now.Sub(s.keys.fetchedAt), s.keys.denied
 	s.mu.RUnlock()
 	switch {
-	case ok:
-		return key, nil
 	case !have:
 		return nil, s.keys.noValue(lastErr, closed)
+	case !usable:
+		return nil, s.staleError(age, denied, lastErr)
+	case ok:
+		return key, nil
 	case f != nil && f.err != nil:
 		return nil, fmt.Errorf("%w (refreshing the cluster's signing keys failed: %w)", ErrUnknownKey, f.err)
 	default:
 		return nil, ErrUnknownKey
 	}
+}
+
+// freshLocked says whether the keys held may still vouch on their own: a
+// good fetch began at most maxAge ago and no fetch since was refused the
+// credential.
+func (s *Set) freshLocked(now time.Time) bool {
+	return s.keys.have && !s.keys.denied && now.Sub(s.keys.fetchedAt) <= s.maxAge
+}
+
+// staleError says why the keys held are not fresh.
+func (s *Set) staleError(age time.Duration, denied bool, lastErr error) error {
+	age = age.Round(time.Second)
+	switch {
+	case denied:
+		return fmt.Errorf("%w: a refresh was refused the credential since they were fetched, %s ago (latest error: %w)", ErrStale, age, lastErr)
+	case lastErr != nil:
+		return fmt.Errorf("%w: they are %s old, over %s, and refreshing them failed: %w", ErrStale, age, s.maxAge, lastErr)
+	default:
+		return fmt.Errorf("%w: they are %s old, over %s", ErrStale, age, s.maxAge)
+	}
+}
+
+// KeysStatus is what a Set holds of the signing keys, for operators.
+type KeysStatus struct {
+	Loaded    bool          // a fetch has succeeded
+	FetchedAt time.Time     // when the fetch of the keys held began
+	Age       time.Duration // since FetchedAt
+	MaxAge    time.Duration // the Set's bound
+	Fresh     bool          // FreshKey answers with them
+	Denied    bool          // a fetch since the last good one was refused the credential
+	LastErr   error         // the latest fetch's error; nil after a good one
+	Kids      []string      // the kids held, sorted
+}
+
+// KeysStatus reports the keys held and how their latest fetch went,
+// fetching nothing.
+func (s *Set) KeysStatus() KeysStatus {
+	now := s.now()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	st := KeysStatus{Loaded: s.keys.have, MaxAge: s.maxAge, Denied: s.keys.denied, LastErr: s.keys.err}
+	if s.keys.have {
+		st.FetchedAt, st.Age, st.Fresh = s.keys.fetchedAt, now.Sub(s.keys.fetchedAt), s.freshLocked(now)
+		st.Kids = slices.Sorted(maps.Keys(s.keys.val))
+	}
+	return st
 }
 
 // Cached returns the key named kid if the set holds it, without fetching:
@@ -252,6 +356,7 @@ type state struct {
 	fetchedAt time.Time // start of the fetch that produced the value held
 	triedAt   time.Time // start of the latest fetch, good or bad
 	err       error     // the latest fetch's error; nil after a good one
+	denied    bool      // a fetch since the last good one was refused the credential (Options.AccessDenied)
 	inflight  *fetch
 }
 
@@ -357,20 +462,22 @@ func (d *doc[T]) get(s *Set) (T, []string, error) {
 // one, and logs what changed.
 func (d *doc[T]) installLocked(s *Set, started time.Time, val T, notes []string, err error) {
 	if err != nil {
-		d.err = err
+		// Refused stays refused until a good fetch: a later failure to
+		// answer at all says nothing of the credential.
+		d.err, d.denied = err, d.denied || s.accessDenied(err)
 		switch {
 		case s.ctx.Err() != nil:
 			// Closed: nobody is waiting for the answer.
 		case d.have:
 			s.log.Warn("refreshing the cluster's "+d.what+" failed; keeping the last good copy",
-				"path", d.path, "error", err, "age", s.now().Sub(d.fetchedAt).Round(time.Second).String())
+				"path", d.path, "error", err, "age", s.now().Sub(d.fetchedAt).Round(time.Second).String(), "credential_refused", d.denied)
 		default:
 			s.log.Error("fetching the cluster's "+d.what+" failed", "path", d.path, "error", err)
 		}
 		return
 	}
 	before, had := d.describe(d.val), d.have
-	d.val, d.have, d.fetchedAt, d.err = val, true, started, nil
+	d.val, d.have, d.fetchedAt, d.err, d.denied = val, true, started, nil, false
 	if after := d.describe(val); !had || after != before || len(notes) > 0 {
 		s.log.Info("loaded the cluster's "+d.what, "path", d.path, "value", after, "skipped", notes)
 	}

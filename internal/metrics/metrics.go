@@ -96,6 +96,7 @@ type Metrics struct {
 	reviewCache  *prometheus.CounterVec
 	keyRefreshes *prometheus.CounterVec
 	inFlight     prometheus.Gauge
+	keysAge      *keysAge
 
 	reasons, kinds []string
 }
@@ -126,6 +127,8 @@ func New(v Vocabulary) *Metrics {
 	inFlightHelp := "Logins being processed."
 	m.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{Name: LoginsInFlightName, Help: inFlightHelp})
 	m.add(m.inFlight, LoginsInFlightName, inFlightHelp, "gauge")
+	m.keysAge = newKeysAge()
+	m.add(m.keysAge, KeysAgeName, keysAgeHelp, "gauge")
 
 	m.Cluster(DefaultCluster)
 	return m
@@ -171,6 +174,7 @@ func (m *Metrics) ForgetCluster(name string) {
 	} {
 		v.DeletePartialMatch(match)
 	}
+	m.keysAge.forget(name)
 }
 
 func (m *Metrics) counterVec(name, help string, labels ...string) *prometheus.CounterVec {

@@ -198,6 +198,7 @@ func TestNilRecordsNothing(t *testing.T) {
 	m.Cluster(DefaultCluster).TokenReviewed(ReviewFailed, time.Second)
 	m.Cluster(DefaultCluster).ReviewCacheLookup(CacheMiss)
 	m.Cluster(DefaultCluster).KeysRefreshed(RefreshSucceeded)
+	m.Cluster(DefaultCluster).WatchKeysAge(func() (time.Duration, bool) { return time.Second, true })()
 }
 
 // The JSON rendering has every family, with or without samples, in the
@@ -220,7 +221,7 @@ func TestFamiliesJSONShape(t *testing.T) {
 	}
 	for name, typ := range map[string]string{
 		LoginsName: "counter", RefusalsName: "counter", FaultsName: "counter", TokenReviewName: "histogram",
-		ReviewCacheName: "counter", KeyRefreshesName: "counter", LoginsInFlightName: "gauge",
+		ReviewCacheName: "counter", KeyRefreshesName: "counter", LoginsInFlightName: "gauge", KeysAgeName: "gauge",
 	} {
 		f, ok := got[name]
 		if !ok {
@@ -234,8 +235,8 @@ func TestFamiliesJSONShape(t *testing.T) {
 			t.Errorf("%s: samples %#v is not a list", name, f["samples"])
 		}
 	}
-	if len(got) != 7 {
-		t.Errorf("%d families, want 7: %s", len(got), raw)
+	if len(got) != 8 {
+		t.Errorf("%d families, want 8: %s", len(got), raw)
 	}
 	if s := got[FaultsName]["samples"].([]any); len(s) != 0 {
 		t.Errorf("faults before any fault: %v", s)
