@@ -155,9 +155,11 @@ func TestLoginRefusalLogLineBounded(t *testing.T) {
 			return rawToken(`{"alg":"RS256"}`, `{"exp":"`+big("9")+`","kubernetes.io":{"namespace":[`+many(2000, func(int) string { return `"x"` })+`]}}`)
 		}, reasonClaims, false},
 		{"huge header, no claims", nil, func(*testEnv) string { return rawToken(`{"alg":"RS256","x":"`+big("h")+`"}`, `{}`) }, reasonIssuer, false},
+		// A kid the cluster does not hold is reviewed in hybrid mode; signed
+		// with a key that is not the cluster's, the review refuses it.
 		{"huge kid, hybrid", map[string]any{"review_mode": "hybrid"}, func(e *testEnv) string {
-			return signJWTWithKid(e.t, e.signer, big("k"), tokenClaims(testNamespace, testSAName, testSAUID, "vault"))
-		}, reasonSigningKeyUnknown, false},
+			return signJWTWithKid(e.t, privateKey(e.t, "other.key"), big("k"), tokenClaims(testNamespace, testSAName, testSAUID, "vault"))
+		}, reasonReviewRejected, false},
 		{"huge iss of HTML, no cluster's", map[string]any{"bound_clusters": "*"}, func(e *testEnv) string {
 			return signed(e, func(c map[string]any) { c["iss"] = bigEscaped("<") })
 		}, reasonClusterUnknown, true},
