@@ -199,6 +199,11 @@ func (b *backend) loginFault(a *attempt, err error) error {
 	if a.cluster != "" {
 		args = append(args, "cluster", a.cluster)
 	}
+	if kind == faultCanceled {
+		// The caller gave up: worth counting, not an operator's alarm.
+		b.Logger().Info("login failed", args...)
+		return public
+	}
 	b.Logger().Error("login failed", args...)
 	return public
 }

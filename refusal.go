@@ -1,6 +1,7 @@
 package kubeauth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -86,12 +87,15 @@ const (
 	faultKubeForbidden = "kubernetes_forbidden"
 	faultInternal      = "internal"
 	faultNotConfigured = "not_configured"
+	// faultCanceled: the caller went away (its request was canceled)
+	// before the login finished; nothing in the setup failed.
+	faultCanceled = "canceled"
 )
 
 // faultKinds are every fault kind, like reasonCodes for refusals.
 var faultKinds = []string{
 	faultKubeTimeout, faultKubeTLS, faultKubeStatus, faultKubeUnreachable,
-	faultKubeForbidden, faultInternal, faultNotConfigured,
+	faultKubeForbidden, faultInternal, faultNotConfigured, faultCanceled,
 }
 
 // What an unauthenticated caller is told about a fault; the log says more.
@@ -100,6 +104,8 @@ var (
 	errInternalFault = errors.New("login failed on an internal error; see the Vault server log")
 	// Vault's method says as much ("could not load backend configuration").
 	errNotConfigured = errors.New("login failed: the auth method is not configured")
+	// Nobody is left to read it, but Vault needs an answer.
+	errCanceled = errors.New("login canceled: the request ended before the login finished")
 )
 
 // classifyFault names a fault for the log and picks the generic error the
@@ -107,6 +113,11 @@ var (
 func classifyFault(err error) (kind string, public error) {
 	if errors.Is(err, errNotConfigured) {
 		return faultNotConfigured, errNotConfigured
+	}
+	// The request's own cancellation: the steps use its context, and a
+	// TokenReview it was sharing ends only when no login waits for it.
+	if errors.Is(err, context.Canceled) {
+		return faultCanceled, errCanceled
 	}
 	var api *kube.APIError
 	if !errors.As(err, &api) {
