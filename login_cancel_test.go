@@ -3,6 +3,7 @@ package kubeauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -79,4 +80,41 @@ func TestAbandonedLoginCancelsItsReview(t *testing.T) {
 	// The test's own timeout bounds this wait: a review left running
 	// ends only at its hour-long bound.
 	<-reviewEnded
+}
+
+// Only a login whose own request was canceled is the caller's doing: the
+// same error with the request still live (a key set closed under it), a
+// request out of time, a refusal or a bad input keep their own kinds.
+func TestCallerGoneClassification(t *testing.T) {
+	live := context.Background()
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancel2 := context.WithDeadline(context.Background(), time.Unix(0, 0))
+	defer cancel2()
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		err  error
+		want string // fault kind; "" for no fault
+	}{
+		{"canceled request, its review canceled", canceled, fmt.Errorf("review: %w", context.Canceled), faultCanceled},
+		{"canceled request, any fault", canceled, errors.New("boom"), faultCanceled},
+		{"live request, something else canceled", live, fmt.Errorf("keys: %w", context.Canceled), faultInternal},
+		{"request out of time", expired, fmt.Errorf("review: %w", context.DeadlineExceeded), faultInternal},
+		{"canceled request, a refusal", canceled, refuse(reasonExpired, "expired"), ""},
+		{"canceled request, bad input", canceled, invalidInput("jwt: bad"), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := callerGone(tc.ctx, tc.err)
+			if tc.want == "" {
+				if err != tc.err {
+					t.Fatalf("%v became %v", tc.err, err)
+				}
+				return
+			}
+			if kind, _ := classifyFault(err); kind != tc.want {
+				t.Fatalf("kind %s, want %s", kind, tc.want)
+			}
+		})
+	}
 }

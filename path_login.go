@@ -123,6 +123,7 @@ func (b *backend) pathLogin(ctx context.Context, req *logical.Request, d *framew
 	if err == nil {
 		err = runSteps(ctx, b.loginSteps(), a)
 	}
+	err = callerGone(ctx, err)
 	b.countLogin(a, err)
 	if err != nil {
 		return b.loginFailed(a, err)

@@ -108,15 +108,35 @@ var (
 	errCanceled = errors.New("login canceled: the request ended before the login finished")
 )
 
+// callerGoneError is a login's fault that came after its caller went away.
+type callerGoneError struct{ err error }
+
+func (e *callerGoneError) Error() string { return "the request was canceled: " + e.err.Error() }
+func (e *callerGoneError) Unwrap() error { return e.err }
+
+// callerGone marks err as the caller's own doing when the request's
+// context was canceled: whatever failed then (typically the TokenReview,
+// canceled once no login waits for it) failed because nobody was waiting.
+// A context.Canceled from anything else (a key set closed by a config
+// write) is no caller's and stays a fault of its kind, and a request that
+// ran out of time is a timeout, not a departure.
+func callerGone(ctx context.Context, err error) error {
+	var ref *refusal
+	var bad *inputError
+	if err == nil || errors.As(err, &ref) || errors.As(err, &bad) || !errors.Is(ctx.Err(), context.Canceled) {
+		return err
+	}
+	return &callerGoneError{err: err}
+}
+
 // classifyFault names a fault for the log and picks the generic error the
 // caller gets in its place.
 func classifyFault(err error) (kind string, public error) {
 	if errors.Is(err, errNotConfigured) {
 		return faultNotConfigured, errNotConfigured
 	}
-	// The request's own cancellation: the steps use its context, and a
-	// TokenReview it was sharing ends only when no login waits for it.
-	if errors.Is(err, context.Canceled) {
+	var gone *callerGoneError
+	if errors.As(err, &gone) {
 		return faultCanceled, errCanceled
 	}
 	var api *kube.APIError
