@@ -104,6 +104,10 @@ type backend struct {
 	// metrics are this mount's, kept across config writes. Set once by
 	// newBackend; safe for concurrent use.
 	metrics *metrics.Metrics
+
+	// storage is the mount's storage as Setup was given it: invalidate
+	// gets only a key, and must read whether it still exists.
+	storage logical.Storage
 }
 
 func newBackend() *backend {
@@ -136,17 +140,46 @@ func newBackend() *backend {
 	return b
 }
 
+// Setup keeps the mount's storage for invalidate, then sets the framework
+// backend up.
+func (b *backend) Setup(ctx context.Context, conf *logical.BackendConfig) error {
+	b.storage = conf.StorageView
+	return b.Backend.Setup(ctx, conf)
+}
+
 // invalidate is called by Vault (performance standbys, replication) when a
 // storage key changed elsewhere; it drops what is cached from that key.
-func (b *backend) invalidate(_ context.Context, key string) {
+func (b *backend) invalidate(ctx context.Context, key string) {
 	switch {
 	case key == configPath:
 		b.resetState(defaultCluster)
 	case strings.HasPrefix(key, clusterPrefix):
+		name := strings.TrimPrefix(key, clusterPrefix)
 		b.forgetClusterNames()
-		b.resetState(strings.TrimPrefix(key, clusterPrefix))
+		b.resetState(name)
+		b.forgetMetricsIfDeleted(ctx, name)
 	case strings.HasPrefix(key, rolePrefix):
 		b.roles.forget(strings.TrimPrefix(key, rolePrefix))
+	}
+}
+
+// forgetMetricsIfDeleted drops a named cluster's series when its key is
+// gone, as its delete does on the node that served it. Vault invalidates a
+// deleted key as it does a rewritten one; only storage tells them apart,
+// and a rewritten cluster keeps its counts.
+func (b *backend) forgetMetricsIfDeleted(ctx context.Context, name string) {
+	if b.storage == nil || validateClusterName(name) != nil {
+		return // not a named cluster's key
+	}
+	entry, err := b.storage.Get(ctx, clusterStorageKey(name))
+	if err != nil {
+		// Kept until a later invalidation or a restart: a count too many
+		// is better than a live cluster's counts lost.
+		b.Logger().Warn("cannot tell whether a cluster was deleted; its metrics are kept", "cluster", name, "error", err)
+		return
+	}
+	if entry == nil {
+		b.metrics.ForgetCluster(name)
 	}
 }
 

@@ -18,6 +18,14 @@ const (
 // request malformed: a login would answer it with HTTP 400, not 403.
 const explainInvalidInput = "invalid_input"
 
+// explainAddressNote ends the source_address step's answer. The step is
+// judged, as the login judges it, so that explain replays the login's steps
+// and codes, and answers truly when run from where the workload logs in
+// from; but the address is the explain request's, which elsewhere is the
+// operator's, and an answer that did not say so would read as the
+// workload's.
+const explainAddressNote = " (the address of this explain request, not the workload's: a login is judged by its own address)"
+
 // explainedStep is one step of an explained login.
 type explainedStep struct {
 	Name    string `json:"name"`
@@ -66,8 +74,11 @@ func describeStep(name string, a *attempt, err error) explainedStep {
 }
 
 // answeredBy notes, for a review refused without a TokenReview, what
-// answered instead.
+// answered instead, and for the client address, whose it was.
 func answeredBy(name string, a *attempt) string {
+	if name == "source_address" {
+		return explainAddressNote
+	}
 	if name != "review" {
 		return ""
 	}
@@ -98,7 +109,7 @@ func passedStep(name string, a *attempt) (outcome, detail string) {
 		if len(r.TokenBoundCIDRs) == 0 {
 			return outcomeSkipped, "the role has no token_bound_cidrs"
 		}
-		return outcomePassed, fmt.Sprintf("client address %s is in token_bound_cidrs %q", remoteAddr(a.conn), boundCIDRStrings(r))
+		return outcomePassed, fmt.Sprintf("client address %s is in token_bound_cidrs %q", remoteAddr(a.conn), boundCIDRStrings(r)) + explainAddressNote
 	case "parse":
 		h := a.token.jws.Signatures[0].Header
 		return outcomePassed, fmt.Sprintf("a JWT signed with %s (kid %.64q) whose claims read unambiguously", h.Algorithm, h.KeyID)

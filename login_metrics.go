@@ -24,7 +24,12 @@ func (b *backend) countLogin(a *attempt, err error) {
 	}
 	var ref *refusal
 	var bad *inputError
-	cluster := a.cluster // "" until the cluster step has chosen
+	// nil until the cluster step has chosen; a cluster deleted since
+	// counts nothing.
+	var cluster *metrics.Cluster
+	if a.cluster != "" && a.state != nil {
+		cluster = a.state.metrics
+	}
 	switch {
 	case err == nil:
 		b.metrics.LoginSucceeded(role, cluster)

@@ -2,11 +2,15 @@ package kubeauth
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 )
 
 // mergePatch applies a JSON merge patch (RFC 7396), the body of a PATCH
@@ -174,7 +178,50 @@ func (b *backend) patchClusterConfig(ctx context.Context, req *logical.Request, 
 	if err := fd.Validate(); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
+	if _, sent := req.Data["token_reviewer_jwt"]; !sent && cfg.TokenReviewerJWT != "" {
+		next, err := configFromFields(fd)
+		if err != nil {
+			return logical.ErrorResponse(err.Error()), nil
+		}
+		if moved := credentialDestination(cfg, next); len(moved) > 0 {
+			return logical.ErrorResponse(keptReviewerMessage(moved)), nil
+		}
+	}
 	return b.storeClusterConfig(ctx, req, name, fd)
+}
+
+// credentialDestination names the fields whose change from old to next
+// sends the reviewer JWT to another server: kubernetes_host says where it
+// goes, and the CA (kubernetes_ca_cert, or disable_local_ca_jwt while the
+// CA is unset, which switches between the pod's CA and the system trust
+// store) says who may answer there. A patch keeps a reviewer JWT it does
+// not send, and a read never returns it, so a patch that changed these
+// alone would let the patch capability deliver a secret that no policy
+// lets it read to a server of its choice.
+//
+// The pod's own token (no reviewer JWT stored) is not held to this rule:
+// it is no field of the config, and a write, which Vault's built-in
+// method and this one both allow to change kubernetes_host alone, sends it
+// wherever the write says.
+func credentialDestination(old, next *kubeConfig) []string {
+	var moved []string
+	if kube.NormalizeHost(old.Host) != kube.NormalizeHost(next.Host) {
+		moved = append(moved, "kubernetes_host")
+	}
+	if strings.TrimSpace(old.CACert) != strings.TrimSpace(next.CACert) {
+		moved = append(moved, "kubernetes_ca_cert")
+	} else if next.CACert == "" && old.DisableLocalCAJwt != next.DisableLocalCAJwt {
+		moved = append(moved, "disable_local_ca_jwt")
+	}
+	return moved
+}
+
+// keptReviewerMessage is the 400 of a patch that would send the stored
+// reviewer JWT to the server the fields moved name.
+func keptReviewerMessage(moved []string) string {
+	return fmt.Sprintf("token_reviewer_jwt: this patch changes %s, which decides the server the stored reviewer JWT is sent to; "+
+		"send token_reviewer_jwt again in the same patch (or null to clear it), or write the whole config",
+		strings.Join(moved, " and "))
 }
 
 // fields is the config as a write would send it. pem_keys stored as null

@@ -1,9 +1,24 @@
 package kubeauth
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"log"
+	"math/big"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -225,5 +240,191 @@ func TestPatchInOpenAPI(t *testing.T) {
 			}
 			seen[op.OperationID] = path
 		}
+	}
+}
+
+// captureServer stands for a server a PATCH points a cluster at: it
+// records the Authorization header of every request and answers none of
+// them usefully. It listens in plain HTTP and in TLS (with its own CA).
+type captureServer struct {
+	plain, tls *httptest.Server
+	caPEM      string
+
+	mu   sync.Mutex
+	auth []string
+}
+
+func newCaptureServer(t *testing.T) *captureServer {
+	t.Helper()
+	c := &captureServer{}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		c.auth = append(c.auth, r.Header.Get("Authorization"))
+		c.mu.Unlock()
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	c.plain = httptest.NewServer(h)
+	// A certificate of its own: every httptest server shares one, which
+	// the fake API servers' CA would then trust.
+	cert, certPEM := selfSignedCert(t)
+	c.tls = httptest.NewUnstartedServer(h)
+	c.tls.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	c.tls.Config.ErrorLog = log.New(io.Discard, "", 0)
+	c.tls.StartTLS()
+	t.Cleanup(c.plain.Close)
+	t.Cleanup(c.tls.Close)
+	c.caPEM = certPEM
+	return c
+}
+
+// selfSignedCert is a serving certificate for 127.0.0.1 that is its own CA.
+func selfSignedCert(t *testing.T) (tls.Certificate, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "capture"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key},
+		string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
+
+// seen counts the requests that carried bearer token tok, and forgets them.
+func (c *captureServer) seen(tok string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, a := range c.auth {
+		if a == "Bearer "+tok {
+			n++
+		}
+	}
+	c.auth = nil
+	return n
+}
+
+// No field that a read hides is ever sent to a server the request chose:
+// for every combination of what a PATCH of config or cluster/<name>
+// changes, the stored reviewer JWT never reaches the capture server
+// through the requests that follow (config/check, cluster/<name>/check,
+// a login through each cluster). A patch that moves the credential
+// without sending token_reviewer_jwt is a 400 that stores nothing; one
+// that sends it (or null) is accepted, and so is any patch that does not
+// move it.
+func TestPatchNeverSendsStoredReviewerElsewhere(t *testing.T) {
+	c := newClusterEnv(t, eastIssuer)
+	c.b.requestTimeout = 5 * time.Second
+	c.writeRole(testRole, map[string]any{"bound_clusters": "*"})
+	capture := newCaptureServer(t)
+	const patchedJWT = "patched-reviewer-jwt"
+
+	targets := []struct {
+		path, key string
+		fake      *fakeKube
+		reset     func()
+	}{
+		{"config", configPath, c.kube, func() { c.writeConfig(nil) }},
+		{"cluster/east", clusterPrefix + "east", c.east, func() { c.writeEast(map[string]any{"issuer": eastIssuer}) }},
+	}
+	hosts := []string{"keep", "same-reformatted", "capture-http", "capture-tls"}
+	cas := []string{"keep", "capture", "null"}
+	jwts := []string{"absent", "sent", "null"}
+	others := []string{"none", "issuer", "disable_local_ca_jwt"}
+
+	for _, tg := range targets {
+		for _, host := range hosts {
+			for _, ca := range cas {
+				for _, jwt := range jwts {
+					for _, other := range others {
+						name := strings.Join([]string{tg.path, "host=" + host, "ca=" + ca, "jwt=" + jwt, "other=" + other}, ",")
+						t.Run(name, func(t *testing.T) {
+							c.writeConfig(nil)
+							c.writeEast(map[string]any{"issuer": eastIssuer})
+							defer tg.reset()
+							capture.seen("")
+							before := c.rawEntry(tg.key)
+
+							patch := map[string]any{}
+							moves := false
+							switch host {
+							case "same-reformatted":
+								patch["kubernetes_host"] = tg.fake.srv.URL + "/"
+							case "capture-http":
+								patch["kubernetes_host"] = capture.plain.URL
+								moves = true
+							case "capture-tls":
+								patch["kubernetes_host"] = capture.tls.URL
+								moves = true
+							}
+							switch ca {
+							case "capture":
+								patch["kubernetes_ca_cert"] = capture.caPEM
+								moves = true
+							case "null":
+								patch["kubernetes_ca_cert"] = nil
+								moves = true
+							}
+							switch other {
+							case "issuer":
+								patch["issuer"] = "https://patched.example"
+							case "disable_local_ca_jwt":
+								patch["disable_local_ca_jwt"] = true
+								moves = moves || ca == "null"
+							}
+							switch jwt {
+							case "sent":
+								patch["token_reviewer_jwt"] = patchedJWT
+							case "null":
+								patch["token_reviewer_jwt"] = nil
+							}
+
+							resp, err := c.patch(tg.path, patch)
+							code, respErr := logical.RespondErrorCommon(&logical.Request{Operation: logical.PatchOperation}, resp, err)
+							if moves && jwt == "absent" {
+								if code != http.StatusBadRequest || !strings.Contains(respErr.Error(), "send token_reviewer_jwt again") {
+									t.Errorf("want a 400 asking for token_reviewer_jwt, got %d %v", code, respErr)
+								}
+								if after := c.rawEntry(tg.key); !equalMaps(before, after) {
+									t.Errorf("stored after the refused patch:\n%v\n%v", before, after)
+								}
+							} else if code != 0 {
+								t.Errorf("patch refused: %d %v", code, respErr)
+							}
+
+							c.do(logical.ReadOperation, "config/check", nil)
+							c.do(logical.ReadOperation, "cluster/east/check", nil)
+							c.login(testRole, c.defaultToken())
+							c.login(testRole, c.eastToken(eastIssuer))
+
+							if n := capture.seen(testReviewer); n > 0 {
+								t.Fatalf("the stored reviewer JWT reached the server the patch chose %d times", n)
+							}
+						})
+					}
+				}
+			}
+		}
+	}
+
+	// The capture server does see what a patch sends with the move, so
+	// the count above can fail.
+	c.mustDo(logical.PatchOperation, "cluster/east", map[string]any{"kubernetes_host": capture.plain.URL, "token_reviewer_jwt": patchedJWT})
+	c.do(logical.ReadOperation, "cluster/east/check", nil)
+	if capture.seen(patchedJWT) == 0 {
+		t.Fatal("the capture server saw no request with the JWT the patch sent")
 	}
 }

@@ -162,6 +162,7 @@ func (b *backend) pathLogin(ctx context.Context, req *logical.Request, d *framew
 	if err == nil {
 		err = runSteps(ctx, b.loginSteps(), a)
 	}
+	err = callerGone(ctx, err)
 	b.countLogin(a, err)
 	if err != nil {
 		return b.loginFailed(a, err)
@@ -239,6 +240,11 @@ func (b *backend) loginFault(a *attempt, err error) error {
 	args := []any{"role", logValue(a.roleName), "kind", kind, "error", cutString(err.Error(), logErrorMax), "remote_addr", remoteAddr(a.conn)}
 	if a.cluster != "" {
 		args = append(args, "cluster", a.cluster)
+	}
+	if kind == faultCanceled {
+		// The caller gave up: worth counting, not an operator's alarm.
+		b.Logger().Info("login failed", args...)
+		return public
 	}
 	b.Logger().Error("login failed", args...)
 	return public

@@ -1,6 +1,7 @@
 package kubeauth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -88,12 +89,15 @@ const (
 	faultKubeForbidden = "kubernetes_forbidden"
 	faultInternal      = "internal"
 	faultNotConfigured = "not_configured"
+	// faultCanceled: the caller went away (its request was canceled)
+	// before the login finished; nothing in the setup failed.
+	faultCanceled = "canceled"
 )
 
 // faultKinds are every fault kind, like reasonCodes for refusals.
 var faultKinds = []string{
 	faultKubeTimeout, faultKubeTLS, faultKubeStatus, faultKubeUnreachable,
-	faultKubeForbidden, faultInternal, faultNotConfigured,
+	faultKubeForbidden, faultInternal, faultNotConfigured, faultCanceled,
 }
 
 // What an unauthenticated caller is told about a fault; the log says more.
@@ -102,13 +106,40 @@ var (
 	errInternalFault = errors.New("login failed on an internal error; see the Vault server log")
 	// Vault's method says as much ("could not load backend configuration").
 	errNotConfigured = errors.New("login failed: the auth method is not configured")
+	// Nobody is left to read it, but Vault needs an answer.
+	errCanceled = errors.New("login canceled: the request ended before the login finished")
 )
+
+// callerGoneError is a login's fault that came after its caller went away.
+type callerGoneError struct{ err error }
+
+func (e *callerGoneError) Error() string { return "the request was canceled: " + e.err.Error() }
+func (e *callerGoneError) Unwrap() error { return e.err }
+
+// callerGone marks err as the caller's own doing when the request's
+// context was canceled: whatever failed then (typically the TokenReview,
+// canceled once no login waits for it) failed because nobody was waiting.
+// A context.Canceled from anything else (a key set closed by a config
+// write) is no caller's and stays a fault of its kind, and a request that
+// ran out of time is a timeout, not a departure.
+func callerGone(ctx context.Context, err error) error {
+	var ref *refusal
+	var bad *inputError
+	if err == nil || errors.As(err, &ref) || errors.As(err, &bad) || !errors.Is(ctx.Err(), context.Canceled) {
+		return err
+	}
+	return &callerGoneError{err: err}
+}
 
 // classifyFault names a fault for the log and picks the generic error the
 // caller gets in its place.
 func classifyFault(err error) (kind string, public error) {
 	if errors.Is(err, errNotConfigured) {
 		return faultNotConfigured, errNotConfigured
+	}
+	var gone *callerGoneError
+	if errors.As(err, &gone) {
+		return faultCanceled, errCanceled
 	}
 	var api *kube.APIError
 	if !errors.As(err, &api) {

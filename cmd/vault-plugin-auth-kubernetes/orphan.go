@@ -12,8 +12,11 @@ const parentCheckInterval = 2 * time.Second
 // happens when the Vault that started it dies without stopping it (kill -9,
 // OOM kill). go-plugin does not notice that on its own, so without this
 // every Vault crash would leave one idle plugin process behind per mount
-// type. A process started directly by init (parent 1) is not watched: there
-// is no parent change to observe.
+// type. A process whose parent is 1 from the start is not watched: there is
+// no parent change to observe. That is the case when Vault itself is PID 1
+// (a container whose entry point is Vault, with no init); there, Vault's
+// exit ends the PID namespace and the kernel kills the plugin with it, so
+// the watch is needed only where Vault has a parent of its own.
 func watchParent(getppid func() int, interval time.Duration, stop <-chan struct{}, onOrphan func(oldParent, newParent int)) {
 	parent := getppid()
 	if parent <= 1 {

@@ -16,7 +16,9 @@ import (
 // the plugin process serves Go's profiling endpoints under /debug/pprof/.
 // It is a debugging aid, used by the benchmark to take a CPU profile of the
 // plugin under load; unset, the default, nothing listens. Set it with
-// `vault plugin register -env KUBEAUTH_PPROF_ADDR=127.0.0.1:6060`.
+// `vault plugin register -env KUBEAUTH_PPROF_ADDR=127.0.0.1:6060`. The
+// endpoints have no authentication: loopback keeps other machines out,
+// not other processes on Vault's host.
 const pprofAddrEnv = "KUBEAUTH_PPROF_ADDR"
 
 // pprofListenAddr checks a KUBEAUTH_PPROF_ADDR value. Only a loopback IP is

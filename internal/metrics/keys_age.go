@@ -72,9 +72,13 @@ func (c *Cluster) WatchKeysAge(read func() (age time.Duration, ok bool)) (stop f
 		return func() {}
 	}
 	k, s := c.m.keysAge, &keysAgeSource{read: read}
-	k.mu.Lock()
-	k.sources[c.name] = s
-	k.mu.Unlock()
+	// A key set started by a login still in flight when its cluster was
+	// deleted must not bring the cluster's series back.
+	c.record(func() {
+		k.mu.Lock()
+		k.sources[c.name] = s
+		k.mu.Unlock()
+	})
 	return func() {
 		k.mu.Lock()
 		defer k.mu.Unlock()

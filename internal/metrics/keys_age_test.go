@@ -77,8 +77,14 @@ func TestKeysAgeIsReadAtScrape(t *testing.T) {
 	east2.set(time.Second, true)
 	requireAges(t, m, map[string]float64{DefaultCluster: 30 * 3600, "east": 1})
 
+	// A login still in flight with east's old handle starts its key set
+	// after the delete: the series stays gone.
+	oldEast := m.Cluster("east")
 	m.ForgetCluster("east")
 	requireAges(t, m, map[string]float64{DefaultCluster: 30 * 3600})
+	stopLate := oldEast.WatchKeysAge(east.read)
+	requireAges(t, m, map[string]float64{DefaultCluster: 30 * 3600})
+	stopLate()
 	stopEast2()
 	stopDefault()
 	requireAges(t, m, map[string]float64{})

@@ -11,6 +11,7 @@ package metrics
 
 import (
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -99,6 +100,14 @@ type Metrics struct {
 	keysAge      *keysAge
 
 	reasons, kinds []string
+
+	// clustersMu guards clusters and the forgotten marks of their
+	// handles. Every write of a series labeled with a cluster holds it for
+	// reading, so ForgetCluster, which holds it for writing, is never
+	// undone by a write that checked just before it.
+	clustersMu sync.RWMutex
+	// clusters are the live handles by name; a forgotten cluster has none.
+	clusters map[string]*Cluster
 }
 
 // family is what the JSON rendering needs to know of a family that may have
@@ -115,6 +124,7 @@ func New(v Vocabulary) *Metrics {
 		registry: prometheus.NewRegistry(),
 		reasons:  slices.Clone(v.Reasons),
 		kinds:    slices.Clone(v.FaultKinds),
+		clusters: map[string]*Cluster{},
 	}
 	m.logins = m.counterVec(LoginsName, "Logins by role, cluster and outcome (success, refused, invalid, fault).", "role", "cluster", "outcome")
 	m.refusals = m.counterVec(RefusalsName, "Refused logins by role, cluster and reason code.", "role", "cluster", "reason")
@@ -139,17 +149,28 @@ const DefaultCluster = "default"
 
 // Cluster is one cluster's share of the mount's metrics. Its series of the
 // fixed result sets start at zero when it is made, so that a rate over them
-// is defined from the first scrape. A nil *Cluster records nothing.
+// is defined from the first scrape. A nil *Cluster records nothing, and so
+// does one whose cluster was forgotten: a login or a key refresh that was
+// under way when the cluster was deleted does not bring its series back.
 type Cluster struct {
 	m    *Metrics
 	name string
+	// forgotten is set by ForgetCluster; guarded by m.clustersMu.
+	forgotten bool
 }
 
 // Cluster returns the metrics of the cluster called name (a stored
-// cluster's name: the caller bounds the label's values).
+// cluster's name: the caller bounds the label's values): the handle in use
+// for that name, or, when there is none (the first use, or the first since
+// the cluster was forgotten), a new one.
 func (m *Metrics) Cluster(name string) *Cluster {
 	if m == nil {
 		return nil
+	}
+	m.clustersMu.Lock()
+	defer m.clustersMu.Unlock()
+	if c := m.clusters[name]; c != nil {
+		return c
 	}
 	for _, r := range reviewResults {
 		m.reviews.WithLabelValues(name, r)
@@ -160,13 +181,22 @@ func (m *Metrics) Cluster(name string) *Cluster {
 	for _, r := range refreshResults {
 		m.keyRefreshes.WithLabelValues(name, r)
 	}
-	return &Cluster{m: m, name: name}
+	c := &Cluster{m: m, name: name}
+	m.clusters[name] = c
+	return c
 }
 
-// ForgetCluster drops every series of a cluster that no longer exists.
+// ForgetCluster drops every series of a cluster that no longer exists, and
+// makes its handles record nothing from now on.
 func (m *Metrics) ForgetCluster(name string) {
 	if m == nil {
 		return
+	}
+	m.clustersMu.Lock()
+	defer m.clustersMu.Unlock()
+	if c := m.clusters[name]; c != nil {
+		c.forgotten = true
+		delete(m.clusters, name)
 	}
 	match := prometheus.Labels{"cluster": name}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
@@ -175,6 +205,32 @@ func (m *Metrics) ForgetCluster(name string) {
 		v.DeletePartialMatch(match)
 	}
 	m.keysAge.forget(name)
+}
+
+// record runs write unless c's cluster was forgotten.
+func (c *Cluster) record(write func()) {
+	if c == nil {
+		return
+	}
+	c.m.clustersMu.RLock()
+	defer c.m.clustersMu.RUnlock()
+	if !c.forgotten {
+		write()
+	}
+}
+
+// recordLogin runs write with the cluster label of a login that ended with
+// c's cluster chosen ("" when c is nil: it ended before), unless that
+// cluster was forgotten since.
+func (m *Metrics) recordLogin(c *Cluster, write func(cluster string)) {
+	m.clustersMu.RLock()
+	defer m.clustersMu.RUnlock()
+	switch {
+	case c == nil:
+		write("")
+	case !c.forgotten:
+		write(c.name)
+	}
 }
 
 func (m *Metrics) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
@@ -200,58 +256,58 @@ func (m *Metrics) LoginStarted() (done func()) {
 }
 
 // Logins are labeled with the role and the cluster the token came from.
-// role is "" when the request names no role that exists; cluster is ""
-// when the login ended before its cluster was known.
+// role is "" when the request names no role that exists; c is the chosen
+// cluster's handle, nil when the login ended before its cluster was known
+// (the label is then ""). A login whose cluster was forgotten while it ran
+// is not counted.
 
 // LoginSucceeded counts a login that issued a token with the role.
-func (m *Metrics) LoginSucceeded(role, cluster string) {
+func (m *Metrics) LoginSucceeded(role string, c *Cluster) {
 	if m != nil {
-		m.logins.WithLabelValues(role, cluster, OutcomeSuccess).Inc()
+		m.recordLogin(c, func(cluster string) { m.logins.WithLabelValues(role, cluster, OutcomeSuccess).Inc() })
 	}
 }
 
 // LoginInvalid counts a malformed login request.
-func (m *Metrics) LoginInvalid(role, cluster string) {
+func (m *Metrics) LoginInvalid(role string, c *Cluster) {
 	if m != nil {
-		m.logins.WithLabelValues(role, cluster, OutcomeInvalid).Inc()
+		m.recordLogin(c, func(cluster string) { m.logins.WithLabelValues(role, cluster, OutcomeInvalid).Inc() })
 	}
 }
 
 // LoginRefused counts a failed authentication with the role, by reason code.
-func (m *Metrics) LoginRefused(role, cluster, reason string) {
+func (m *Metrics) LoginRefused(role string, c *Cluster, reason string) {
 	if m != nil {
-		m.logins.WithLabelValues(role, cluster, OutcomeRefused).Inc()
-		m.refusals.WithLabelValues(role, cluster, bounded(reason, m.reasons)).Inc()
+		m.recordLogin(c, func(cluster string) {
+			m.logins.WithLabelValues(role, cluster, OutcomeRefused).Inc()
+			m.refusals.WithLabelValues(role, cluster, bounded(reason, m.reasons)).Inc()
+		})
 	}
 }
 
 // LoginFaulted counts a login that failed on a fault, by kind.
-func (m *Metrics) LoginFaulted(role, cluster, kind string) {
+func (m *Metrics) LoginFaulted(role string, c *Cluster, kind string) {
 	if m != nil {
-		m.logins.WithLabelValues(role, cluster, OutcomeFault).Inc()
-		m.faults.WithLabelValues(role, cluster, bounded(kind, m.kinds)).Inc()
+		m.recordLogin(c, func(cluster string) {
+			m.logins.WithLabelValues(role, cluster, OutcomeFault).Inc()
+			m.faults.WithLabelValues(role, cluster, bounded(kind, m.kinds)).Inc()
+		})
 	}
 }
 
 // TokenReviewed records one TokenReview call to the cluster and how long it took.
 func (c *Cluster) TokenReviewed(result string, took time.Duration) {
-	if c != nil {
-		c.m.reviews.WithLabelValues(c.name, bounded(result, reviewResults)).Observe(took.Seconds())
-	}
+	c.record(func() { c.m.reviews.WithLabelValues(c.name, bounded(result, reviewResults)).Observe(took.Seconds()) })
 }
 
 // ReviewCacheLookup counts one lookup of the cluster's review cache by result.
 func (c *Cluster) ReviewCacheLookup(result string) {
-	if c != nil {
-		c.m.reviewCache.WithLabelValues(c.name, bounded(result, cacheResults)).Inc()
-	}
+	c.record(func() { c.m.reviewCache.WithLabelValues(c.name, bounded(result, cacheResults)).Inc() })
 }
 
 // KeysRefreshed counts one fetch of the cluster's signing keys by result.
 func (c *Cluster) KeysRefreshed(result string) {
-	if c != nil {
-		c.m.keyRefreshes.WithLabelValues(c.name, bounded(result, refreshResults)).Inc()
-	}
+	c.record(func() { c.m.keyRefreshes.WithLabelValues(c.name, bounded(result, refreshResults)).Inc() })
 }
 
 // bounded is v when it is one of allowed, else Other: no caller can grow a

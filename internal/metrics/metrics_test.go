@@ -79,12 +79,12 @@ func sameLabels(a, b map[string]string) bool {
 
 func TestCountsInTextFormat(t *testing.T) {
 	m := New(testVocabulary)
-	m.LoginSucceeded("web", DefaultCluster)
-	m.LoginSucceeded("web", DefaultCluster)
-	m.LoginRefused("web", DefaultCluster, "token_expired")
-	m.LoginRefused("db", DefaultCluster, "namespace_not_bound")
-	m.LoginInvalid("", "")
-	m.LoginFaulted("web", DefaultCluster, "kubernetes_timeout")
+	m.LoginSucceeded("web", m.Cluster(DefaultCluster))
+	m.LoginSucceeded("web", m.Cluster(DefaultCluster))
+	m.LoginRefused("web", m.Cluster(DefaultCluster), "token_expired")
+	m.LoginRefused("db", m.Cluster(DefaultCluster), "namespace_not_bound")
+	m.LoginInvalid("", nil)
+	m.LoginFaulted("web", m.Cluster(DefaultCluster), "kubernetes_timeout")
 	m.Cluster(DefaultCluster).TokenReviewed(ReviewAuthenticated, 3*time.Millisecond)
 	m.Cluster(DefaultCluster).TokenReviewed(ReviewRejected, 20*time.Millisecond)
 	m.Cluster(DefaultCluster).ReviewCacheLookup(CacheHit)
@@ -150,8 +150,8 @@ func TestCountsInTextFormat(t *testing.T) {
 func TestLabelValuesAreBounded(t *testing.T) {
 	m := New(testVocabulary)
 	for _, v := range []string{"made_up", "system:serviceaccount:apps:web", strings.Repeat("x", 200)} {
-		m.LoginRefused("web", DefaultCluster, v)
-		m.LoginFaulted("web", DefaultCluster, v)
+		m.LoginRefused("web", m.Cluster(DefaultCluster), v)
+		m.LoginFaulted("web", m.Cluster(DefaultCluster), v)
 		m.Cluster(DefaultCluster).TokenReviewed(v, time.Millisecond)
 		m.Cluster(DefaultCluster).ReviewCacheLookup(v)
 		m.Cluster(DefaultCluster).KeysRefreshed(v)
@@ -179,7 +179,7 @@ func TestLabelValuesAreBounded(t *testing.T) {
 // Two mounts in one process count apart.
 func TestEachMetricsIsItsOwn(t *testing.T) {
 	a, b := New(testVocabulary), New(testVocabulary)
-	a.LoginSucceeded("web", DefaultCluster)
+	a.LoginSucceeded("web", a.Cluster(DefaultCluster))
 	if _, ok := parseText(t, b)[LoginsName]; ok {
 		t.Fatalf("a login counted in one Metrics shows in another")
 	}
@@ -191,10 +191,10 @@ func TestEachMetricsIsItsOwn(t *testing.T) {
 func TestNilRecordsNothing(t *testing.T) {
 	var m *Metrics
 	m.LoginStarted()()
-	m.LoginSucceeded("web", DefaultCluster)
-	m.LoginRefused("web", DefaultCluster, "token_expired")
-	m.LoginInvalid("", "")
-	m.LoginFaulted("", DefaultCluster, "internal")
+	m.LoginSucceeded("web", m.Cluster(DefaultCluster))
+	m.LoginRefused("web", m.Cluster(DefaultCluster), "token_expired")
+	m.LoginInvalid("", nil)
+	m.LoginFaulted("", m.Cluster(DefaultCluster), "internal")
 	m.Cluster(DefaultCluster).TokenReviewed(ReviewFailed, time.Second)
 	m.Cluster(DefaultCluster).ReviewCacheLookup(CacheMiss)
 	m.Cluster(DefaultCluster).KeysRefreshed(RefreshSucceeded)
@@ -205,7 +205,7 @@ func TestNilRecordsNothing(t *testing.T) {
 // documented shape.
 func TestFamiliesJSONShape(t *testing.T) {
 	m := New(testVocabulary)
-	m.LoginRefused("web", DefaultCluster, "token_expired")
+	m.LoginRefused("web", m.Cluster(DefaultCluster), "token_expired")
 	m.Cluster(DefaultCluster).TokenReviewed(ReviewAuthenticated, 30*time.Millisecond)
 	fams, err := m.Families()
 	if err != nil {
@@ -275,7 +275,7 @@ func TestClusterSeries(t *testing.T) {
 	east := m.Cluster("east")
 	east.TokenReviewed(ReviewAuthenticated, time.Millisecond)
 	east.ReviewCacheLookup(CacheHit)
-	m.LoginSucceeded("web", "east")
+	m.LoginSucceeded("web", east)
 	m.Cluster(DefaultCluster).ReviewCacheLookup(CacheMiss)
 
 	mfs := parseText(t, m)
@@ -309,5 +309,66 @@ func TestClusterSeries(t *testing.T) {
 	}
 	if got := value(t, parseText(t, m), ReviewCacheName, map[string]string{"cluster": "default", "result": "miss"}); got != 1 {
 		t.Errorf("forgetting east dropped the default cluster's series: %v", got)
+	}
+}
+
+// A forgotten cluster's series stay gone: what was under way when it was
+// forgotten (a login that chose it, a review or key refresh holding its
+// handle) writes nothing, whatever it records. A cluster made again under
+// the same name starts from zero with a handle of its own; the old handle
+// stays mute.
+func TestForgottenClusterStaysGone(t *testing.T) {
+	writes := []struct {
+		name  string
+		write func(m *Metrics, c *Cluster)
+	}{
+		{"login succeeded", func(m *Metrics, c *Cluster) { m.LoginSucceeded("web", c) }},
+		{"login refused", func(m *Metrics, c *Cluster) { m.LoginRefused("web", c, "token_expired") }},
+		{"login invalid", func(m *Metrics, c *Cluster) { m.LoginInvalid("web", c) }},
+		{"login faulted", func(m *Metrics, c *Cluster) { m.LoginFaulted("web", c, "internal") }},
+		{"token reviewed", func(_ *Metrics, c *Cluster) { c.TokenReviewed(ReviewAuthenticated, time.Millisecond) }},
+		{"review cache lookup", func(_ *Metrics, c *Cluster) { c.ReviewCacheLookup(CacheMiss) }},
+		{"keys refreshed", func(_ *Metrics, c *Cluster) { c.KeysRefreshed(RefreshSucceeded) }},
+	}
+	// eastSeries are the families with a series of east, and the sum of
+	// their values (a histogram's count).
+	eastSeries := func(m *Metrics) (names []string, total float64) {
+		for name, fam := range parseText(t, m) {
+			for _, pm := range fam.GetMetric() {
+				for _, l := range pm.GetLabel() {
+					if l.GetName() == "cluster" && l.GetValue() == "east" {
+						names = append(names, name)
+						total += pm.GetCounter().GetValue() + float64(pm.GetHistogram().GetSampleCount())
+					}
+				}
+			}
+		}
+		return names, total
+	}
+	for _, w := range writes {
+		t.Run(w.name, func(t *testing.T) {
+			m := New(testVocabulary)
+			old := m.Cluster("east")
+			w.write(m, old)
+			m.ForgetCluster("east")
+			w.write(m, old)
+			if got, _ := eastSeries(m); len(got) > 0 {
+				t.Fatalf("a write after the cluster was forgotten brought back %v", got)
+			}
+
+			fresh := m.Cluster("east")
+			if fresh == old {
+				t.Fatal("the cluster made again got the forgotten handle")
+			}
+			w.write(m, old)
+			w.write(m, fresh)
+			want := 1.0
+			if strings.HasPrefix(w.name, "login refused") || strings.HasPrefix(w.name, "login faulted") {
+				want = 2 // the login, and the refusal or the fault
+			}
+			if _, total := eastSeries(m); total != want {
+				t.Fatalf("after the cluster was made again, one write counts %v, want %v (the old handle's none)", total, want)
+			}
+		})
 	}
 }

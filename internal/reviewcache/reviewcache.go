@@ -17,8 +17,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 )
 
 // Key identifies a question by its digest.
@@ -72,7 +70,9 @@ type Cache[V any] struct {
 	entries map[Key]*list.Element // of *entry[V]
 	order   *list.List            // oldest Put first
 
-	group singleflight.Group
+	// callsMu guards calls, the calls of Do in flight by key.
+	callsMu sync.Mutex
+	calls   map[Key]*call[V]
 	// waiting counts callers inside Do that have joined a call (see Waiting).
 	waiting atomic.Int64
 }
@@ -92,7 +92,7 @@ func New[V any](o Options) *Cache[V] {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Cache[V]{max: o.MaxEntries, now: o.Now, entries: map[Key]*list.Element{}, order: list.New()}
+	return &Cache[V]{max: o.MaxEntries, now: o.Now, entries: map[Key]*list.Element{}, order: list.New(), calls: map[Key]*call[V]{}}
 }
 
 // Get returns the value stored under k unless it has expired or was stored
@@ -168,37 +168,82 @@ func (c *Cache[V]) Len() int {
 // Do calls fn once for all callers that ask about k at the same time: the
 // first caller starts fn, and callers arriving before it returns wait for
 // its result instead of calling again. fn runs with the first caller's
-// context values but without its cancellation, so one caller giving up
-// does not fail the others; each caller stops waiting when its own ctx
-// ends. fn must bound its own duration. Do stores nothing: the caller
-// decides whether a result is worth a Put.
+// context values but not its cancellation, so one caller giving up does
+// not fail the others; each caller stops waiting when its own ctx ends,
+// and when the last one has stopped, fn's context is canceled, so a call
+// nobody waits for any more does not run on to its own bound. A caller
+// arriving after that starts a call of its own. fn must bound its own
+// duration. Do stores nothing: the caller decides whether a result is
+// worth a Put.
 func (c *Cache[V]) Do(ctx context.Context, k Key, fn func(context.Context) (V, error)) (V, error) {
-	shared := context.WithoutCancel(ctx)
-	ch := c.group.DoChan(string(k[:]), func() (v any, err error) {
-		// A panic in fn would otherwise be re-raised on a goroutine of its
-		// own and end the process.
-		defer func() {
-			if r := recover(); r != nil {
-				err = fmt.Errorf("reviewcache: panic in a coalesced call: %v\n%s", r, debug.Stack())
-			}
-		}()
-		return fn(shared)
-	})
-	// Counted once DoChan has registered this caller with the call in
-	// flight, so Waiting never counts a caller that could still start a
-	// call of its own.
+	c.callsMu.Lock()
+	cl, ok := c.calls[k]
+	if !ok {
+		callCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		cl = &call[V]{done: make(chan struct{}), cancel: cancel}
+		c.calls[k] = cl
+		go c.run(callCtx, k, cl, fn)
+	}
+	cl.waiters++
+	c.callsMu.Unlock()
+	// Counted once this caller has joined the call in flight, so Waiting
+	// never counts a caller that could still start a call of its own.
 	c.waiting.Add(1)
 	defer c.waiting.Add(-1)
-	var zero V
+
 	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return zero, r.Err
-		}
-		return r.Val.(V), nil
+	case <-cl.done:
+		return cl.val, cl.err
 	case <-ctx.Done():
+		c.leave(k, cl)
+		var zero V
 		return zero, ctx.Err()
 	}
+}
+
+// call is one run of a Do's fn and the callers waiting for it.
+type call[V any] struct {
+	done   chan struct{} // closed when val and err are set
+	val    V
+	err    error
+	cancel context.CancelFunc
+	// waiters counts the callers still waiting; guarded by the cache's
+	// callsMu.
+	waiters int
+}
+
+// run calls fn and hands its result to the waiters.
+func (c *Cache[V]) run(ctx context.Context, k Key, cl *call[V], fn func(context.Context) (V, error)) {
+	defer func() {
+		// A panic in fn would otherwise end the process: this goroutine is
+		// no caller's.
+		if r := recover(); r != nil {
+			cl.err = fmt.Errorf("reviewcache: panic in a coalesced call: %v\n%s", r, debug.Stack())
+		}
+		c.callsMu.Lock()
+		if c.calls[k] == cl {
+			delete(c.calls, k)
+		}
+		c.callsMu.Unlock()
+		cl.cancel()
+		close(cl.done)
+	}()
+	cl.val, cl.err = fn(ctx)
+}
+
+// leave records that a waiter of cl gave up; the last one cancels the call
+// and takes it out of the map, so that nobody joins a canceled call.
+func (c *Cache[V]) leave(k Key, cl *call[V]) {
+	c.callsMu.Lock()
+	defer c.callsMu.Unlock()
+	cl.waiters--
+	if cl.waiters > 0 {
+		return
+	}
+	if c.calls[k] == cl {
+		delete(c.calls, k)
+	}
+	cl.cancel()
 }
 
 // Waiting is the number of callers inside Do that have joined a call,

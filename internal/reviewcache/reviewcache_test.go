@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -258,6 +259,76 @@ func TestDoCallerGivesUp(t *testing.T) {
 	if got := callCtxErr.Load(); got != "<nil>" {
 		t.Fatalf("the shared call saw its context end: %v", got)
 	}
+}
+
+// When the last caller waiting for a call gives up, the call's context is
+// canceled, so it does not run on to its own bound; a caller arriving
+// after that starts a call of its own instead of joining the canceled one.
+func TestDoLastCallerLeavingCancelsTheCall(t *testing.T) {
+	c := New[string](Options{})
+	k := KeyFor("jwt")
+	release := make(chan struct{})
+	callErr := make(chan error, 1)
+	fn := func(ctx context.Context) (string, error) {
+		<-release
+		callErr <- ctx.Err()
+		return "answer", nil
+	}
+	const callers = 3
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			if _, err := c.Do(ctx, k, fn); !errors.Is(err, context.Canceled) {
+				t.Errorf("a caller that gave up got %v", err)
+			}
+		})
+	}
+	waitFor(t, func() bool { return c.Waiting() == callers })
+	cancel()
+	wg.Wait()
+
+	// A later caller is not given the abandoned call's result.
+	var later atomic.Int64
+	v, err := c.Do(t.Context(), k, func(context.Context) (string, error) {
+		later.Add(1)
+		return "fresh", nil
+	})
+	if err != nil || v != "fresh" || later.Load() != 1 {
+		t.Fatalf("a caller after the abandoned call got %q, %v (%d calls of its own)", v, err, later.Load())
+	}
+
+	close(release)
+	if err := <-callErr; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the call nobody waits for has context error %v, want canceled", err)
+	}
+}
+
+// A call whose waiters all left ends as soon as fn honours its context:
+// no goroutine of it stays behind.
+func TestDoAbandonedCallLeavesNothing(t *testing.T) {
+	c := New[string](Options{})
+	before := runtime.NumGoroutine()
+	for i := range 20 {
+		ctx, cancel := context.WithCancel(t.Context())
+		started := make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.Do(ctx, KeyFor(fmt.Sprint(i)), func(ctx context.Context) (string, error) {
+				close(started)
+				<-ctx.Done() // as a TokenReview honours its request's context
+				return "", ctx.Err()
+			})
+			done <- err
+		}()
+		<-started
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("caller got %v", err)
+		}
+	}
+	// The test's own timeout bounds the wait: on a leak it never ends.
+	waitFor(t, func() bool { return runtime.NumGoroutine() <= before })
 }
 
 func TestDoPanicIsAnError(t *testing.T) {
