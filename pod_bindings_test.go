@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -304,10 +305,77 @@ func TestExplainPodStep(t *testing.T) {
 func TestPodStepFreeWithoutPodFields(t *testing.T) {
 	a := &attempt{role: &roleEntry{}, reviewed: reviewedIdentity{podName: testPodName, podUID: testPodUID}}
 	ctx := t.Context()
-	if n := testing.AllocsPerRun(100, func() { _ = stepPod(ctx, a) }); n != 0 {
+	var b backend // no clock either: the step must not read it
+	if n := testing.AllocsPerRun(100, func() { _ = b.stepPod(ctx, a) }); n != 0 {
 		t.Fatalf("%v allocations per run", n)
 	}
-	if err := stepPod(ctx, a); err != nil {
+	if err := b.stepPod(ctx, a); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// terminatingStates are pods deleted gracefully and still Terminating,
+// their deletionTimestamp this far from now, and whether the API server
+// still accepts the tokens bound to them: until the timestamp is more than
+// a minute past, never after.
+var terminatingStates = []struct {
+	name    string
+	deleted time.Duration // deletionTimestamp - now
+	alive   bool
+}{
+	{"in its grace period", 30 * time.Second, true},
+	{"grace period just ended", 0, true},
+	{"terminating for 30s", -30 * time.Second, true},
+	{"terminating for exactly 60s", -60 * time.Second, true},
+	{"terminating for 61s", -61 * time.Second, false},
+	{"terminating for an hour", -time.Hour, false},
+}
+
+// A pod stuck Terminating counts as gone once the API server would no
+// longer accept its tokens, wherever the plugin reads the live pod: at a
+// login that reads its labels or its node, and at the renewal of a
+// token_bound_to_workload token.
+func TestPodTerminatingCountsAsGone(t *testing.T) {
+	reads := []struct {
+		name string
+		role map[string]any
+	}{
+		{"labels at login", map[string]any{"bound_pod_label_selector": `{"matchLabels":{"app":"web"}}`}},
+		{"node at login", map[string]any{"bound_node_names": testNodeName}},
+		{"workload at renewal", map[string]any{"token_bound_to_workload": true, "token_period": "1h"}},
+	}
+	for _, rd := range reads {
+		for _, st := range terminatingStates {
+			t.Run(rd.name+"/"+st.name, func(t *testing.T) {
+				e := withPod(t, map[string]string{"app": "web"})
+				clock := useTestClock(e)
+				e.writeRole(testRole, rd.role)
+				token := e.podToken(testPodName, testPodUID, "")
+				login := e.requirePodLogin(token)
+
+				e.kube.putPod(testNamespace, testPodName, fakePod{uid: testPodUID, nodeName: testNodeName,
+					labels: map[string]string{"app": "web"}, deleted: clock.Now().Add(st.deleted)})
+				if rd.role["token_bound_to_workload"] == true {
+					resp, err := e.renew(login.Auth)
+					if st.alive {
+						requireRenewed(t, resp, err)
+					} else {
+						requireRenewRefused(t, resp, err, "deletionTimestamp")
+					}
+					return
+				}
+				resp, err := e.login(testRole, token)
+				if st.alive {
+					if err != nil || resp == nil || resp.Auth == nil {
+						t.Fatalf("login refused for a pod the API server still accepts: err=%v\nlog:\n%s", err, e.logs.String())
+					}
+					return
+				}
+				e.requireDenied(resp, err, reasonPodNotBound)
+				if !strings.Contains(e.logs.String(), "deletionTimestamp") {
+					t.Errorf("log does not say the pod was deleted:\n%s", e.logs.String())
+				}
+			})
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -28,11 +29,11 @@ func (b *backend) checkWorkload(ctx context.Context, s logical.Storage, cluster 
 	if !state.hasReviewer() {
 		return errors.New("the workload cannot be looked up without a reviewer credential (token_reviewer_jwt)")
 	}
-	return checkWorkloadAlive(ctx, state.kube, md)
+	return checkWorkloadAlive(ctx, state.kube, md, b.now())
 }
 
 // checkWorkloadAlive looks up the workload a token's metadata names.
-func checkWorkloadAlive(ctx context.Context, client *kube.Client, md map[string]string) error {
+func checkWorkloadAlive(ctx context.Context, client *kube.Client, md map[string]string, now time.Time) error {
 	ns, name, uid := md[metaSANamespace], md[metaSAName], md[metaSAUID]
 	got, err := client.ServiceAccountUID(ctx, ns, name)
 	switch {
@@ -45,19 +46,13 @@ func checkWorkloadAlive(ctx context.Context, client *kube.Client, md map[string]
 		return fmt.Errorf("service account %s/%s was deleted and recreated: its UID is %q, the token was issued to %q",
 			ns, name, got, uid)
 	}
-	podName, podUID := md[metaPodName], md[metaPodUID]
-	if podName == "" {
+	pod := boundPod{namespace: ns, name: md[metaPodName], uid: md[metaPodUID]}
+	if pod.name == "" {
 		return nil // the login's token was not bound to a pod
 	}
-	pod, err := client.Pod(ctx, "", ns, podName)
-	switch {
-	case kube.Status(err) == http.StatusNotFound:
-		return fmt.Errorf("pod %s/%s no longer exists", ns, podName)
-	case err != nil:
-		return fmt.Errorf("pod %s/%s could not be looked up: %w", ns, podName, credentialFault(client, err, "get on pods"))
-	case string(pod.UID) != podUID:
-		return fmt.Errorf("pod %s/%s was deleted and recreated: its UID is %q, the token was issued to %q",
-			ns, podName, pod.UID, podUID)
+	live, err := readPod(ctx, client, "", pod.namespace, pod.name)
+	if err != nil {
+		return err
 	}
-	return nil
+	return checkSamePod(live, &pod, now)
 }
