@@ -356,11 +356,11 @@ func TestPodTerminatingCountsAsGone(t *testing.T) {
 				e.kube.putPod(testNamespace, testPodName, fakePod{uid: testPodUID, nodeName: testNodeName,
 					labels: map[string]string{"app": "web"}, deleted: clock.Now().Add(st.deleted)})
 				if rd.role["token_bound_to_workload"] == true {
-					resp, err := e.renew(login.Auth)
 					if st.alive {
+						resp, err := e.renew(login.Auth)
 						requireRenewed(t, resp, err)
 					} else {
-						requireRenewRefused(t, resp, err, "deletionTimestamp")
+						e.requireRenewalRefused(login.Auth, reasonPodNotBound, "deletionTimestamp")
 					}
 					return
 				}
