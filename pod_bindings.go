@@ -192,7 +192,8 @@ func podWarnings(p *podBindings, selfReview bool) []string {
 	}
 	if p.PodLabelSelector != "" || len(p.NodeNames) > 0 {
 		w = append(w, "bound_pod_label_selector or bound_node_names may need the pod read, and the config has no reviewer "+
-			"credential (token_reviewer_jwt): each login JWT must then be allowed get on pods itself")
+			"credential (token_reviewer_jwt): each login JWT must then be allowed get on pods itself, and renewals that "+
+			"need the pod will be refused")
 	}
 	return w
 }

@@ -17,7 +17,7 @@ import (
 
 // pathLoginRenew renews a token only while its role exists, grants exactly
 // the token's policies (a narrowed role must not leave a periodic token its
-// old access), still binds the token's service account and, with
+// old access), still binds the token's service account and pod and, with
 // token_bound_to_workload, while the workload still exists; the TTLs come
 // from the role as it is now. A renewal that is refused or fails is logged
 // as a login is, and the token holder is told no more than a login's
@@ -101,6 +101,9 @@ func (r *renewal) check(ctx context.Context) error {
 	if err := r.checkStillBound(ctx); err != nil {
 		return err
 	}
+	if err := r.checkPods(ctx); err != nil {
+		return err
+	}
 	if role.TokenBoundToWorkload {
 		return r.checkWorkload(ctx)
 	}
@@ -142,6 +145,27 @@ func (r *renewal) checkStillBound(ctx context.Context) error {
 		return err
 	}
 	return checkNamespace(ctx, r.role, client, "", namespace)
+}
+
+// checkPods re-applies the role's pod and node bindings to the pod the
+// token's metadata names, as a login applies them to the pod the review
+// names: names from the metadata, labels (and a node the metadata lacks)
+// from the live pod. A token whose login recorded no pod (it was bound to
+// none, or its role had no pod fields then) cannot show it is bound.
+func (r *renewal) checkPods(ctx context.Context) error {
+	p := &r.role.podBindings
+	if !p.bindsPod() {
+		return nil
+	}
+	pod := boundPod{namespace: r.metadata(metaSANamespace), name: r.metadata(metaPodName),
+		uid: r.metadata(metaPodUID), node: r.metadata(metaNodeName)}
+	if pod.name == "" || pod.uid == "" {
+		return refuse(reasonPodNotBound, "role %q binds pods, and the token's login recorded none (its JWT was bound to no pod, "+
+			"or the role had no pod fields then): log in again", r.roleName)
+	}
+	return checkPodBindings(ctx, p, &pod, r.now, func(ctx context.Context) (*corev1.Pod, error) {
+		return r.livePod(ctx, pod.namespace, pod.name, "bound_pod_label_selector or bound_node_names")
+	})
 }
 
 // livePod reads the token's pod with the reviewer credential, once.

@@ -260,6 +260,16 @@ func TestRenewalAnswersTellNothingOfTheSetup(t *testing.T) {
 			says: `by role "web"; see the Vault server log`,
 		},
 		{
+			name: "pod relabeled",
+			change: func(e *testEnv, _ *logical.Auth) {
+				e.kube.putPod(testNamespace, testPodName, fakePod{uid: testPodUID, nodeName: testNodeName})
+			},
+			check: func(e *testEnv, auth *logical.Auth) error {
+				return e.requireRenewalRefused(auth, reasonPodNotBound, "do not match bound_pod_label_selector")
+			},
+			says: `by role "web"; see the Vault server log`,
+		},
+		{
 			name: "service account no longer bound",
 			change: func(e *testEnv, _ *logical.Auth) {
 				e.mustDo(logical.UpdateOperation, "role/"+testRole, map[string]any{"bound_service_account_names": "db"})
