@@ -300,8 +300,8 @@ func checkPodBindings(ctx context.Context, p *podBindings, pod *boundPod, now ti
 }
 
 // checkLivePod holds the pod as read against the token's pod: it must be
-// that pod (checkSamePod), its labels must match the selector, and it
-// tells the node when the review did not.
+// that pod, its labels must match the selector, and it tells the node when
+// the review did not.
 func checkLivePod(live *corev1.Pod, p *podBindings, pod *boundPod, now time.Time) error {
 	if err := checkSamePod(live, pod, now); err != nil {
 		return err

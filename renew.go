@@ -21,7 +21,7 @@ import (
 // token_bound_to_workload, while the workload still exists; the TTLs come
 // from the role as it is now. A renewal that is refused or fails is logged
 // as a login is, and the token holder is told no more than a login's
-// caller (renewalFailed).
+// caller.
 func (b *backend) pathLoginRenew(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
 	r := &renewal{b: b, storage: req.Storage, auth: req.Auth, now: b.now()}
 	defer r.release()
@@ -231,7 +231,7 @@ func normalizePolicies(policies []string, addDefault bool) []string {
 
 // renewalFailed logs why a renewal was refused or failed, with the fields
 // of a login's "login refused" or "login failed" line, and returns what
-// the token holder is told instead (renewalAnswer).
+// the token holder is told instead.
 func (b *backend) renewalFailed(r *renewal, conn *logical.Connection, err error) error {
 	var args []any
 	var ref *refusal
