@@ -91,6 +91,9 @@ type fakeKube struct {
 type fakePod struct {
 	uid, nodeName string
 	labels        map[string]string
+	// deleted, when set, is the pod's deletionTimestamp: deleted
+	// gracefully and still Terminating, as with a lost node or a finalizer.
+	deleted time.Time
 }
 
 type fakeServiceAccount struct {
@@ -424,9 +427,13 @@ func (f *fakeKube) servePod(w http.ResponseWriter, namespace, name string) {
 		writeStatus(w, http.StatusNotFound, fmt.Sprintf("pods %q not found", name))
 		return
 	}
+	meta := metav1.ObjectMeta{Name: name, Namespace: namespace, UID: types.UID(pod.uid), Labels: pod.labels}
+	if !pod.deleted.IsZero() {
+		meta.DeletionTimestamp = &metav1.Time{Time: pod.deleted}
+	}
 	writeJSON(w, http.StatusOK, corev1.Pod{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, UID: types.UID(pod.uid), Labels: pod.labels},
+		ObjectMeta: meta,
 		Spec:       corev1.PodSpec{NodeName: pod.nodeName},
 	})
 }

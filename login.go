@@ -89,7 +89,7 @@ func (b *backend) loginSteps() []loginStep {
 	return append(b.localSteps(),
 		loginStep{"review", b.stepReview},
 		loginStep{"namespace_selector", stepNamespaceSelector},
-		loginStep{"pod", stepPod},
+		loginStep{"pod", b.stepPod},
 		loginStep{"alias_metadata", stepAliasMetadata},
 	)
 }

@@ -505,7 +505,7 @@ func TestLoginRenew(t *testing.T) {
 	}
 
 	e.writeRole(testRole, map[string]any{"bound_service_account_names": "api"})
-	if _, err := renew(); err == nil || !strings.Contains(err.Error(), `no longer binds service account apps/web`) {
+	if _, err := renew(); err == nil || !strings.HasPrefix(err.Error(), `renewal refused (service_account_name_not_bound)`) {
 		t.Fatalf("renew after unbinding: %v", err)
 	}
 
@@ -533,7 +533,7 @@ func TestLoginRenewNamespaceSelector(t *testing.T) {
 		t.Fatalf("renew: %v", err)
 	}
 	e.kube.setNamespaceLabels(testNamespace, map[string]string{"vault": "no"})
-	if err := renew(); err == nil || !strings.Contains(err.Error(), "no longer binds") {
+	if err := renew(); err == nil || !strings.HasPrefix(err.Error(), "renewal refused (namespace_not_bound)") {
 		t.Fatalf("renew after relabel: %v", err)
 	}
 }

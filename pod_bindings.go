@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
@@ -190,7 +192,8 @@ func podWarnings(p *podBindings, selfReview bool) []string {
 	}
 	if p.PodLabelSelector != "" || len(p.NodeNames) > 0 {
 		w = append(w, "bound_pod_label_selector or bound_node_names may need the pod read, and the config has no reviewer "+
-			"credential (token_reviewer_jwt): each login JWT must then be allowed get on pods itself")
+			"credential (token_reviewer_jwt): each login JWT must then be allowed get on pods itself, and renewals that "+
+			"need the pod will be refused")
 	}
 	return w
 }
@@ -214,70 +217,132 @@ func nonNil(s []string) []string {
 	return s
 }
 
+// podDeletionLeeway is how long after a pod's deletionTimestamp the API
+// server still accepts the tokens bound to it (kube-apiserver's
+// service-account validator allows the JWT library's default leeway, one
+// minute). A pod deleted gracefully carries a deletionTimestamp in the
+// future until its grace period ends, and one whose node is lost or that
+// waits on a finalizer stays Terminating, readable, indefinitely: past the
+// leeway it is gone for its tokens, and so for the plugin.
+const podDeletionLeeway = 60 * time.Second
+
+// boundPod is the pod a token is bound to, and its node when known: what
+// the TokenReview vouched for at login, the token's metadata at renewal.
+type boundPod struct {
+	namespace, name, uid, node string
+}
+
+// podReader reads the pod a token is bound to; its errors are already a
+// refusal (the pod does not exist) or a fault naming what is missing.
+type podReader func(ctx context.Context) (*corev1.Pod, error)
+
+// readPod GETs a pod with the login JWT, or with the reviewer credential
+// when loginJWT is "".
+func readPod(ctx context.Context, client *kube.Client, loginJWT, namespace, name string) (*corev1.Pod, error) {
+	pod, err := client.Pod(ctx, loginJWT, namespace, name)
+	if err != nil {
+		if kube.Status(err) == http.StatusNotFound {
+			return nil, refuse(reasonPodNotBound, "pod %s/%s no longer exists", namespace, name)
+		}
+		return nil, credentialFault(client, err, "get on pods")
+	}
+	return pod, nil
+}
+
 // stepPod applies the role's pod and node bindings, once Kubernetes has
 // vouched for the token and so for the pod it is bound to. A role without
 // them passes at once. The pod is read, with the reviewer credential, only
 // for its labels or, when the review does not name the node, its node.
-func stepPod(ctx context.Context, a *attempt) error {
+func (b *backend) stepPod(ctx context.Context, a *attempt) error {
 	p := &a.role.podBindings
 	if !p.bindsPod() {
 		return nil
 	}
 	id := &a.reviewed
-	if id.podName == "" || id.podUID == "" {
+	pod := boundPod{namespace: id.namespace, name: id.podName, uid: id.podUID, node: id.nodeName}
+	client := a.state.kube
+	err := checkPodBindings(ctx, p, &pod, b.now(), func(ctx context.Context) (*corev1.Pod, error) {
+		return readPod(ctx, client, a.rawJWT, pod.namespace, pod.name)
+	})
+	id.nodeName = pod.node
+	return err
+}
+
+// checkPodBindings holds the token's pod against the role's pod and node
+// bindings, reading the live pod with read only when the labels or the
+// node are needed from it; a node learnt from the pod is set on pod.
+func checkPodBindings(ctx context.Context, p *podBindings, pod *boundPod, now time.Time, read podReader) error {
+	if pod.name == "" || pod.uid == "" {
 		return refuse(reasonPodNotBound, "the token is not bound to a pod, and the role binds pods")
 	}
-	if len(p.PodNames) > 0 && !matchesAny(p.PodNames, id.podName) {
-		return refuse(reasonPodNotBound, "pod %q is not in bound_pod_names %q", id.podName, p.PodNames)
+	if len(p.PodNames) > 0 && !matchesAny(p.PodNames, pod.name) {
+		return refuse(reasonPodNotBound, "pod %q is not in bound_pod_names %q", pod.name, p.PodNames)
 	}
-	if p.needsPodLookup(id.nodeName != "") {
-		if err := checkLivePod(ctx, a, p); err != nil {
+	if p.needsPodLookup(pod.node != "") {
+		live, err := read(ctx)
+		if err != nil {
+			return err
+		}
+		if err := checkLivePod(live, p, pod, now); err != nil {
 			return err
 		}
 	}
 	if len(p.NodeNames) > 0 {
-		if id.nodeName == "" {
+		if pod.node == "" {
 			return refuse(reasonNodeNotBound, "the node of pod %s/%s is not known (the review names none and the pod has no spec.nodeName)",
-				id.namespace, id.podName)
+				pod.namespace, pod.name)
 		}
-		if !matchesAny(p.NodeNames, id.nodeName) {
-			return refuse(reasonNodeNotBound, "node %q of pod %s/%s is not in bound_node_names %q", id.nodeName, id.namespace, id.podName, p.NodeNames)
+		if !matchesAny(p.NodeNames, pod.node) {
+			return refuse(reasonNodeNotBound, "node %q of pod %s/%s is not in bound_node_names %q", pod.node, pod.namespace, pod.name, p.NodeNames)
 		}
 	}
 	return nil
 }
 
-// checkLivePod reads the pod the token is bound to: it must exist with the
-// token's pod UID (a pod deleted and recreated under the same name is
-// another pod), its labels must match the selector, and it tells the node
-// when the review did not.
-func checkLivePod(ctx context.Context, a *attempt, p *podBindings) error {
-	id := &a.reviewed
-	client := a.state.kube
-	pod, err := client.Pod(ctx, a.rawJWT, id.namespace, id.podName)
-	if err != nil {
-		if kube.Status(err) == http.StatusNotFound {
-			return refuse(reasonPodNotBound, "pod %s/%s no longer exists", id.namespace, id.podName)
-		}
-		return credentialFault(client, err, "get on pods")
-	}
-	if string(pod.UID) != id.podUID {
-		return refuse(reasonPodNotBound, "pod %s/%s has UID %q, but the token is bound to UID %q (the pod was recreated)",
-			id.namespace, id.podName, pod.UID, id.podUID)
+// checkLivePod holds the pod as read against the token's pod: it must be
+// that pod, its labels must match the selector, and it tells the node when
+// the review did not.
+func checkLivePod(live *corev1.Pod, p *podBindings, pod *boundPod, now time.Time) error {
+	if err := checkSamePod(live, pod, now); err != nil {
+		return err
 	}
 	if p.PodLabelSelector != "" {
 		sel, err := p.podSelectorParsed()
 		if err != nil {
 			return fmt.Errorf("stored role is invalid: %w", err)
 		}
-		if !sel.Matches(labels.Set(pod.Labels)) {
-			return refuse(reasonPodNotBound, "the labels of pod %s/%s do not match bound_pod_label_selector %q", id.namespace, id.podName, sel.String())
+		if !sel.Matches(labels.Set(live.Labels)) {
+			return refuse(reasonPodNotBound, "the labels of pod %s/%s do not match bound_pod_label_selector %q", pod.namespace, pod.name, sel.String())
 		}
 	}
-	if id.nodeName == "" {
-		id.nodeName = pod.Spec.NodeName
+	if pod.node == "" {
+		pod.node = live.Spec.NodeName
 	}
 	return nil
+}
+
+// checkSamePod says whether the pod as read is still, for the API server,
+// the pod the token is bound to: the same UID (a pod deleted and recreated
+// under the same name is another pod), and not deleted more than
+// podDeletionLeeway ago, the rule the API server applies to the token.
+func checkSamePod(live *corev1.Pod, pod *boundPod, now time.Time) error {
+	if string(live.UID) != pod.uid {
+		return refuse(reasonPodNotBound, "pod %s/%s has UID %q, but the token is bound to UID %q (the pod was deleted and recreated)",
+			pod.namespace, pod.name, live.UID, pod.uid)
+	}
+	if podGone(live, now) {
+		return refuse(reasonPodNotBound, "pod %s/%s was deleted: its deletionTimestamp %s is more than %v past, so the API server "+
+			"no longer accepts its tokens (the pod is only awaiting removal)",
+			pod.namespace, pod.name, live.DeletionTimestamp.UTC().Format(time.RFC3339), podDeletionLeeway)
+	}
+	return nil
+}
+
+// podGone applies the API server's rule: a pod whose deletionTimestamp is
+// more than podDeletionLeeway before now is gone; exactly at the leeway it
+// is not yet.
+func podGone(live *corev1.Pod, now time.Time) bool {
+	return live.DeletionTimestamp != nil && live.DeletionTimestamp.Time.Before(now.Add(-podDeletionLeeway))
 }
 
 // addPodMetadata puts the pod's identity into a token's metadata, for a

@@ -2,9 +2,11 @@ package kubeauth
 
 import (
 	"errors"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -304,10 +306,245 @@ func TestExplainPodStep(t *testing.T) {
 func TestPodStepFreeWithoutPodFields(t *testing.T) {
 	a := &attempt{role: &roleEntry{}, reviewed: reviewedIdentity{podName: testPodName, podUID: testPodUID}}
 	ctx := t.Context()
-	if n := testing.AllocsPerRun(100, func() { _ = stepPod(ctx, a) }); n != 0 {
+	var b backend // no clock either: the step must not read it
+	if n := testing.AllocsPerRun(100, func() { _ = b.stepPod(ctx, a) }); n != 0 {
 		t.Fatalf("%v allocations per run", n)
 	}
-	if err := stepPod(ctx, a); err != nil {
+	if err := b.stepPod(ctx, a); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// terminatingStates are pods deleted gracefully and still Terminating,
+// their deletionTimestamp this far from now, and whether the API server
+// still accepts the tokens bound to them: until the timestamp is more than
+// a minute past, never after.
+var terminatingStates = []struct {
+	name    string
+	deleted time.Duration // deletionTimestamp - now
+	alive   bool
+}{
+	{"in its grace period", 30 * time.Second, true},
+	{"grace period just ended", 0, true},
+	{"terminating for 30s", -30 * time.Second, true},
+	{"terminating for exactly 60s", -60 * time.Second, true},
+	{"terminating for 61s", -61 * time.Second, false},
+	{"terminating for an hour", -time.Hour, false},
+}
+
+// A pod stuck Terminating counts as gone once the API server would no
+// longer accept its tokens, wherever the plugin reads the live pod: at a
+// login that reads its labels or its node, and at the renewal of a
+// token_bound_to_workload token.
+func TestPodTerminatingCountsAsGone(t *testing.T) {
+	reads := []struct {
+		name string
+		role map[string]any
+	}{
+		{"labels at login", map[string]any{"bound_pod_label_selector": `{"matchLabels":{"app":"web"}}`}},
+		{"node at login", map[string]any{"bound_node_names": testNodeName}},
+		{"workload at renewal", map[string]any{"token_bound_to_workload": true, "token_period": "1h"}},
+	}
+	for _, rd := range reads {
+		for _, st := range terminatingStates {
+			t.Run(rd.name+"/"+st.name, func(t *testing.T) {
+				e := withPod(t, map[string]string{"app": "web"})
+				clock := useTestClock(e)
+				e.writeRole(testRole, rd.role)
+				token := e.podToken(testPodName, testPodUID, "")
+				login := e.requirePodLogin(token)
+
+				e.kube.putPod(testNamespace, testPodName, fakePod{uid: testPodUID, nodeName: testNodeName,
+					labels: map[string]string{"app": "web"}, deleted: clock.Now().Add(st.deleted)})
+				if rd.role["token_bound_to_workload"] == true {
+					if st.alive {
+						resp, err := e.renew(login.Auth)
+						requireRenewed(t, resp, err)
+					} else {
+						e.requireRenewalRefused(login.Auth, reasonPodNotBound, "deletionTimestamp")
+					}
+					return
+				}
+				resp, err := e.login(testRole, token)
+				if st.alive {
+					if err != nil || resp == nil || resp.Auth == nil {
+						t.Fatalf("login refused for a pod the API server still accepts: err=%v\nlog:\n%s", err, e.logs.String())
+					}
+					return
+				}
+				e.requireDenied(resp, err, reasonPodNotBound)
+				if !strings.Contains(e.logs.String(), "deletionTimestamp") {
+					t.Errorf("log does not say the pod was deleted:\n%s", e.logs.String())
+				}
+			})
+		}
+	}
+}
+
+// podState is what happens to the token's pod after the login.
+type podState struct {
+	name string
+	// put sets the pod's new state (or deletes it) relative to now.
+	put func(e *testEnv, now time.Time)
+	// exists: the API server still counts the pod as the token's;
+	// labeled: its labels still say app=web.
+	exists, labeled bool
+}
+
+var podStates = []podState{
+	{"live", func(*testEnv, time.Time) {}, true, true},
+	{"relabeled", func(e *testEnv, _ time.Time) {
+		e.kube.putPod(testNamespace, testPodName, fakePod{uid: testPodUID, nodeName: testNodeName, labels: map[string]string{"app": "batch"}})
+	}, true, false},
+	{"deleted", func(e *testEnv, _ time.Time) { e.kube.deletePod(testNamespace, testPodName) }, false, false},
+	{"recreated", func(e *testEnv, _ time.Time) {
+		e.kube.putPod(testNamespace, testPodName, fakePod{uid: "0e0e0e0e-recreated", nodeName: testNodeName, labels: map[string]string{"app": "web"}})
+	}, false, true},
+	{"terminating for 30s", func(e *testEnv, now time.Time) {
+		e.kube.putPod(testNamespace, testPodName, fakePod{uid: testPodUID, nodeName: testNodeName, labels: map[string]string{"app": "web"},
+			deleted: now.Add(-30 * time.Second)})
+	}, true, true},
+	{"terminating for 61s", func(e *testEnv, now time.Time) {
+		e.kube.putPod(testNamespace, testPodName, fakePod{uid: testPodUID, nodeName: testNodeName, labels: map[string]string{"app": "web"},
+			deleted: now.Add(-61 * time.Second)})
+	}, false, true},
+}
+
+// For every role that binds pods, every state of the pod after the login
+// and every narrowing of the role's pod fields, a token renews only if a
+// fresh login with the same JWT would pass: narrowing bound_pod_names,
+// bound_node_names or bound_pod_label_selector reaches the tokens already
+// issued, and a pod gone for the API server (deleted, recreated,
+// terminating past a minute) stops a role that reads the live pod at
+// login (labels) or at renewal (labels, token_bound_to_workload). The
+// exact outcome of each follows from the bindings alone (want).
+func TestRenewalAgreesWithLoginOnPods(t *testing.T) {
+	roles := []struct {
+		name   string
+		fields map[string]any
+	}{
+		{"names", map[string]any{"bound_pod_names": "web-*"}},
+		{"nodes", map[string]any{"bound_node_names": "node-*"}},
+		{"labels", map[string]any{"bound_pod_label_selector": `{"matchLabels":{"app":"web"}}`}},
+		{"workload", map[string]any{"token_bound_to_workload": true}},
+		{"all", map[string]any{"bound_pod_names": "web-*", "bound_node_names": "node-*",
+			"bound_pod_label_selector": `{"matchLabels":{"app":"web"}}`, "token_bound_to_workload": true}},
+	}
+	narrowings := []struct {
+		name   string
+		fields map[string]any // sent on top of the role: an update changes only these
+	}{
+		{"unchanged", nil},
+		{"pod names", map[string]any{"bound_pod_names": "db-*"}},
+		{"node names", map[string]any{"bound_node_names": "gpu-*"}},
+		{"labels", map[string]any{"bound_pod_label_selector": `{"matchLabels":{"app":"db"}}`}},
+	}
+	for _, role := range roles {
+		for _, st := range podStates {
+			for _, nar := range narrowings {
+				t.Run(role.name+"/"+st.name+"/"+nar.name, func(t *testing.T) {
+					e := withPod(t, map[string]string{"app": "web"})
+					e.kube.setSendNodeName(true) // the node comes from the review, as recent API servers send it
+					clock := useTestClock(e)
+					fields := map[string]any{"token_period": "1h"}
+					maps.Copy(fields, role.fields)
+					e.writeRole(testRole, fields)
+					token := e.podToken(testPodName, testPodUID, testNodeName)
+					issued := e.requirePodLogin(token).Auth
+
+					st.put(e, clock.Now())
+					if nar.fields != nil {
+						e.mustDo(logical.UpdateOperation, "role/"+testRole, nar.fields)
+					}
+					maps.Copy(fields, nar.fields)
+					_, selector := fields["bound_pod_label_selector"]
+					workload := fields["token_bound_to_workload"] == true
+					bound := nar.fields == nil && (!selector || (st.exists && st.labeled))
+					wantLogin := bound
+					wantRenew := bound && (!workload || st.exists)
+
+					resp, err := e.login(testRole, token)
+					loggedIn := err == nil && resp != nil && resp.Auth != nil
+					resp, err = e.renew(issued)
+					renewed := err == nil && resp != nil && resp.Auth != nil
+					if renewed && !loggedIn {
+						t.Errorf("the token renews, but a fresh login with its JWT is refused")
+					}
+					if loggedIn != wantLogin || renewed != wantRenew {
+						t.Fatalf("login passed %v (want %v), renewal passed %v (want %v): %v\nlog:\n%s",
+							loggedIn, wantLogin, renewed, wantRenew, err, e.logs.String())
+					}
+					if !renewed && !strings.HasPrefix(err.Error(), "renewal refused (") {
+						t.Errorf("a renewal of a token that no longer fits is a fault: %v", err)
+					}
+				})
+			}
+		}
+	}
+}
+
+// A token whose login recorded no pod (its role had no pod fields then)
+// cannot show it is bound once the role binds pods, even to its own pod:
+// a fresh login passes, the renewal is refused.
+func TestRenewalRefusesTokenWithoutPodOnceRoleBindsPods(t *testing.T) {
+	for _, field := range []map[string]any{
+		{"bound_pod_names": "web-*"},
+		{"bound_node_names": testNodeName},
+		{"bound_pod_label_selector": `{"matchLabels":{"app":"web"}}`},
+	} {
+		e := withPod(t, map[string]string{"app": "web"})
+		e.writeRole(testRole, map[string]any{"token_period": "1h"})
+		token := e.podToken(testPodName, testPodUID, "")
+		issued := e.requirePodLogin(token).Auth
+		if _, ok := issued.Metadata[metaPodName]; ok {
+			t.Fatalf("a role without pod fields recorded the pod: %v", issued.Metadata)
+		}
+		resp, err := e.renew(issued)
+		requireRenewed(t, resp, err)
+
+		e.mustDo(logical.UpdateOperation, "role/"+testRole, field)
+		e.requirePodLogin(token)
+		e.requireRenewalRefused(issued, reasonPodNotBound, "recorded none")
+	}
+}
+
+// The renewal reads the live pod only when a binding needs it, with the
+// reviewer credential, once: not for names, nor for a node the token's
+// metadata names; for a node it does not (its role bound no nodes at login)
+// the pod's spec.nodeName decides, as at login.
+func TestRenewalReadsThePodOnlyWhenNeeded(t *testing.T) {
+	e := withPod(t, map[string]string{"app": "web"})
+	e.writeRole(testRole, map[string]any{"bound_pod_names": "web-*", "token_period": "1h"})
+	issued := e.requirePodLogin(e.podToken(testPodName, testPodUID, "")).Auth
+	if _, ok := issued.Metadata[metaNodeName]; ok {
+		t.Fatalf("no one read the node, yet the metadata has one: %v", issued.Metadata)
+	}
+	renewReads := func() int64 {
+		t.Helper()
+		before := e.kube.podGets.Load()
+		resp, err := e.renew(issued)
+		requireRenewed(t, resp, err)
+		return e.kube.podGets.Load() - before
+	}
+	if n := renewReads(); n != 0 {
+		t.Errorf("bound_pod_names alone: %d pod GETs at renewal", n)
+	}
+	e.mustDo(logical.UpdateOperation, "role/"+testRole, map[string]any{"bound_node_names": testNodeName})
+	if n := renewReads(); n != 1 {
+		t.Errorf("a node the metadata lacks: %d pod GETs, want 1", n)
+	}
+	e.mustDo(logical.UpdateOperation, "role/"+testRole, map[string]any{"bound_node_names": "gpu-*"})
+	e.requireRenewalRefused(issued, reasonNodeNotBound, `node "`+testNodeName+`"`)
+
+	// Labels and token_bound_to_workload both need the pod: one GET.
+	e.mustDo(logical.UpdateOperation, "role/"+testRole, map[string]any{"bound_node_names": "",
+		"bound_pod_label_selector": `{"matchLabels":{"app":"web"}}`, "token_bound_to_workload": true})
+	if n := renewReads(); n != 1 {
+		t.Errorf("labels and token_bound_to_workload: %d pod GETs, want 1", n)
+	}
+
+	// Without a reviewer credential the labels cannot be read: refused.
+	e.writeConfig(map[string]any{"token_reviewer_jwt": "", "disable_local_ca_jwt": true})
+	e.mustDo(logical.UpdateOperation, "role/"+testRole, map[string]any{"token_bound_to_workload": false})
+	e.requireRenewalRefused(issued, reasonReviewerRequired, "bound_pod_label_selector")
 }

@@ -59,6 +59,19 @@ const (
 	reasonClusterNotBound = "cluster_not_bound"
 )
 
+// Reason codes only a renewal gives: the token no longer fits its role, or
+// cannot be checked.
+const (
+	reasonRoleGone        = "role_not_found"
+	reasonPoliciesChanged = "policies_changed"
+	// reasonWorkloadGone: token_bound_to_workload, and the service account
+	// is gone or was recreated (a gone pod is reasonPodNotBound).
+	reasonWorkloadGone = "service_account_gone"
+	// reasonReviewerRequired: a check needs Kubernetes and the cluster has
+	// no reviewer credential, the only one a renewal could use.
+	reasonReviewerRequired = "reviewer_required"
+)
+
 // reasonCodes are every reason code: the values the metrics may label a
 // refusal with (reason_codes_test.go checks that none is missing).
 var reasonCodes = []string{
@@ -66,6 +79,7 @@ var reasonCodes = []string{
 	reasonIssuer, reasonAudienceMismatch, reasonClaims, reasonName, reasonNamespace,
 	reasonReviewRejected, reasonReviewMismatch, reasonReviewForbidden, reasonSigningKeyUnknown,
 	reasonPodNotBound, reasonNodeNotBound, reasonClusterUnknown, reasonClusterAmbiguous, reasonClusterNotBound,
+	reasonRoleGone, reasonPoliciesChanged, reasonWorkloadGone, reasonReviewerRequired,
 }
 
 // An inputError is a malformed request: HTTP 400 with this message, which

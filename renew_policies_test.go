@@ -57,7 +57,7 @@ func TestLoginRenewPoliciesChanged(t *testing.T) {
 				switch {
 				case tc.ok && (err != nil || r == nil || r.Auth == nil):
 					t.Fatalf("renewal of %q refused: %v %#v", auth.TokenPolicies, err, r)
-				case !tc.ok && (err == nil || !strings.Contains(err.Error(), `no longer match role "web"'s policies`)):
+				case !tc.ok && (err == nil || !strings.HasPrefix(err.Error(), "renewal refused (policies_changed): the token's policies no longer match role \"web\"'s")):
 					t.Fatalf("renewal of %q: want a refusal saying the policies changed, got %v", auth.TokenPolicies, err)
 				}
 				if err != nil {

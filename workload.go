@@ -2,11 +2,7 @@ package kubeauth
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
-
-	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 )
@@ -14,50 +10,33 @@ import (
 // checkWorkload is token_bound_to_workload at renewal: the Vault token
 // lives only as long as the workload that logged in. The service account
 // must still exist with the UID the token was issued to and, for a login
-// with a pod-bound token, the pod with its name and UID. The login JWT is
-// long gone, so the lookups need a reviewer credential.
-func (b *backend) checkWorkload(ctx context.Context, s logical.Storage, cluster string, md map[string]string) error {
-	state, err := b.clusterState(ctx, s, cluster)
+// with a pod-bound token, the pod with its name and UID, not deleted more
+// than podDeletionLeeway ago. The login JWT is long gone, so the lookups
+// need a reviewer credential.
+func (r *renewal) checkWorkload(ctx context.Context) error {
+	const what = "token_bound_to_workload"
+	client, err := r.kube(ctx, what)
 	if err != nil {
 		return err
 	}
-	if state == nil {
-		return fmt.Errorf("cluster %q is not configured", cluster)
-	}
-	defer state.release()
-	if !state.hasReviewer() {
-		return errors.New("the workload cannot be looked up without a reviewer credential (token_reviewer_jwt)")
-	}
-	return checkWorkloadAlive(ctx, state.kube, md)
-}
-
-// checkWorkloadAlive looks up the workload a token's metadata names.
-func checkWorkloadAlive(ctx context.Context, client *kube.Client, md map[string]string) error {
-	ns, name, uid := md[metaSANamespace], md[metaSAName], md[metaSAUID]
+	ns, name, uid := r.metadata(metaSANamespace), r.metadata(metaSAName), r.metadata(metaSAUID)
 	got, err := client.ServiceAccountUID(ctx, ns, name)
 	switch {
 	case kube.Status(err) == http.StatusNotFound:
-		return fmt.Errorf("service account %s/%s no longer exists", ns, name)
+		return refuse(reasonWorkloadGone, "service account %s/%s no longer exists", ns, name)
 	case err != nil:
-		return fmt.Errorf("service account %s/%s could not be looked up: %w", ns, name,
-			credentialFault(client, err, "get on serviceaccounts"))
+		return credentialFault(client, err, "get on serviceaccounts")
 	case got != uid:
-		return fmt.Errorf("service account %s/%s was deleted and recreated: its UID is %q, the token was issued to %q",
+		return refuse(reasonWorkloadGone, "service account %s/%s was deleted and recreated: its UID is %q, the token was issued to %q",
 			ns, name, got, uid)
 	}
-	podName, podUID := md[metaPodName], md[metaPodUID]
-	if podName == "" {
+	pod := boundPod{namespace: ns, name: r.metadata(metaPodName), uid: r.metadata(metaPodUID)}
+	if pod.name == "" {
 		return nil // the login's token was not bound to a pod
 	}
-	pod, err := client.Pod(ctx, "", ns, podName)
-	switch {
-	case kube.Status(err) == http.StatusNotFound:
-		return fmt.Errorf("pod %s/%s no longer exists", ns, podName)
-	case err != nil:
-		return fmt.Errorf("pod %s/%s could not be looked up: %w", ns, podName, credentialFault(client, err, "get on pods"))
-	case string(pod.UID) != podUID:
-		return fmt.Errorf("pod %s/%s was deleted and recreated: its UID is %q, the token was issued to %q",
-			ns, podName, pod.UID, podUID)
+	live, err := r.livePod(ctx, pod.namespace, pod.name, what)
+	if err != nil {
+		return err
 	}
-	return nil
+	return checkSamePod(live, &pod, r.now)
 }

@@ -16,7 +16,68 @@ func (e *testEnv) renew(auth *logical.Auth) (*logical.Response, error) {
 	auth.IssueTime = time.Now()
 	return e.b.HandleRequest(e.t.Context(), &logical.Request{
 		Operation: logical.RenewOperation, Path: "login", Storage: e.storage, Auth: auth,
+		Connection: &logical.Connection{RemoteAddr: "10.1.2.3"},
 	})
+}
+
+// renewalLine is the one log line a renewal that did not pass writes.
+type renewalLine struct {
+	message, level string
+	fields         map[string]string // field -> a substring its value must hold
+}
+
+// requireRenewalLogged renews the token and asserts the renewal did not
+// pass: the holder gets only the fixed sentence with code (the reason or
+// fault kind), and the log has exactly one line, want, with the role, the
+// cluster, the service account and the client's address.
+func (e *testEnv) requireRenewalLogged(auth *logical.Auth, code string, want renewalLine) error {
+	e.t.Helper()
+	offset := len(e.logs.String())
+	resp, err := e.renew(auth)
+	if err == nil || resp != nil {
+		e.t.Fatalf("want a renewal that does not pass (%s), got err=%v resp=%#v", code, err, resp)
+	}
+	verb := "refused"
+	if want.message == "renewal failed" {
+		verb = "failed"
+	}
+	if prefix := "renewal " + verb + " (" + code + ")"; !strings.HasPrefix(err.Error(), prefix) {
+		e.t.Fatalf("the holder is told %q, want it to start with %q", err, prefix)
+	}
+	var lines []map[string]any
+	for _, l := range e.logLines(offset) {
+		if l["@message"] == "renewal refused" || l["@message"] == "renewal failed" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 1 {
+		e.t.Fatalf("want one renewal line in the log, got %d:\n%s", len(lines), e.logs.String()[offset:])
+	}
+	line := lines[0]
+	fields := map[string]string{"role": testRole, "cluster": defaultCluster, "service_account": testNamespace + "/" + testSAName,
+		"remote_addr": "10.1.2.3"}
+	for k, v := range want.fields {
+		fields[k] = v
+	}
+	if line["@message"] != want.message || line["@level"] != want.level {
+		e.t.Errorf("log line %q at %v, want %q at %s", line["@message"], line["@level"], want.message, want.level)
+	}
+	for k, v := range fields {
+		if got, _ := line[k].(string); !strings.Contains(got, v) {
+			e.t.Errorf("log field %s = %q, want it to hold %q: %v", k, got, v, line)
+		}
+	}
+	return err
+}
+
+func (e *testEnv) requireRenewalRefused(auth *logical.Auth, reason, detail string) error {
+	e.t.Helper()
+	return e.requireRenewalLogged(auth, reason, renewalLine{"renewal refused", "info", map[string]string{"reason": reason, "detail": detail}})
+}
+
+func (e *testEnv) requireRenewalFault(auth *logical.Auth, kind, detail string) error {
+	e.t.Helper()
+	return e.requireRenewalLogged(auth, kind, renewalLine{"renewal failed", "error", map[string]string{"kind": kind, "error": detail}})
 }
 
 func requireRenewed(t *testing.T, resp *logical.Response, err error) {
@@ -37,16 +98,19 @@ func TestTokenBoundToWorkloadPod(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		change func(e *testEnv)
-		want   string
+		reason string
+		detail string
 	}{
-		{"pod deleted", func(e *testEnv) { e.kube.deletePod(testNamespace, testPodName) }, "pod apps/" + testPodName + " no longer exists"},
+		{"pod deleted", func(e *testEnv) { e.kube.deletePod(testNamespace, testPodName) }, reasonPodNotBound,
+			"pod apps/" + testPodName + " no longer exists"},
 		{"pod recreated", func(e *testEnv) {
 			e.kube.putPod(testNamespace, testPodName, fakePod{uid: "new-pod-uid", nodeName: testNodeName})
-		}, "was deleted and recreated"},
-		{"service account deleted", func(e *testEnv) { e.kube.deleteServiceAccount(testNamespace, testSAName) }, "service account apps/web no longer exists"},
+		}, reasonPodNotBound, "deleted and recreated"},
+		{"service account deleted", func(e *testEnv) { e.kube.deleteServiceAccount(testNamespace, testSAName) }, reasonWorkloadGone,
+			"service account apps/web no longer exists"},
 		{"service account recreated", func(e *testEnv) {
 			e.kube.addServiceAccount(testNamespace, testSAName, "new-sa-uid", nil)
-		}, `its UID is "new-sa-uid"`},
+		}, reasonWorkloadGone, `its UID is "new-sa-uid"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := withPod(t, nil)
@@ -56,8 +120,7 @@ func TestTokenBoundToWorkloadPod(t *testing.T) {
 			resp, err := e.renew(login.Auth)
 			requireRenewed(t, resp, err)
 			tc.change(e)
-			resp, err = e.renew(login.Auth)
-			requireRenewRefused(t, resp, err, tc.want)
+			e.requireRenewalRefused(login.Auth, tc.reason, tc.detail)
 		})
 	}
 }
@@ -74,8 +137,7 @@ func TestTokenBoundToWorkloadServiceAccountOnly(t *testing.T) {
 		t.Errorf("%d pod GETs for a login without a pod", n)
 	}
 	e.kube.deleteServiceAccount(testNamespace, testSAName)
-	resp, err = e.renew(login.Auth)
-	requireRenewRefused(t, resp, err, "no longer exists")
+	e.requireRenewalRefused(login.Auth, reasonWorkloadGone, "no longer exists")
 }
 
 // Without the field, a token renews after its workload is gone, as with
@@ -105,8 +167,7 @@ func TestTokenBoundToWorkloadCredential(t *testing.T) {
 			}
 			return false
 		})
-		resp, err := e.renew(login.Auth)
-		requireRenewRefused(t, resp, err, "the reviewer credential needs get on pods")
+		e.requireRenewalFault(login.Auth, faultKubeForbidden, "the reviewer credential needs get on pods")
 	})
 	t.Run("no reviewer credential", func(t *testing.T) {
 		e := withPod(t, nil)
@@ -114,7 +175,161 @@ func TestTokenBoundToWorkloadCredential(t *testing.T) {
 		e.writeConfig(map[string]any{"token_reviewer_jwt": "", "disable_local_ca_jwt": true})
 		e.writeRole(testRole, map[string]any{"token_bound_to_workload": true})
 		login := e.requirePodLogin(e.podToken(testPodName, testPodUID, ""))
-		resp, err := e.renew(login.Auth)
-		requireRenewRefused(t, resp, err, "without a reviewer credential")
+		e.requireRenewalRefused(login.Auth, reasonReviewerRequired, "token_bound_to_workload cannot be re-checked without a reviewer credential")
 	})
+}
+
+// setupWords are what a renewal's answer must never hold: the API server's
+// address, what TLS or Kubernetes said, the reviewer, the role's bindings.
+func (e *testEnv) setupWords() []string {
+	return []string{strings.TrimPrefix(e.kube.srv.URL, "https://"), "127.0.0.1", "https://", "x509", "certificate", "TLS",
+		"cannot get", "reviewer credential", "token_reviewer_jwt", "RBAC", "get on", "bound_", "selector", "etcd", testPodName,
+		testNodeName, "deletionTimestamp"}
+}
+
+// A renewal that does not pass tells the token holder a fixed sentence with
+// the reason code or fault kind, never the setup (the API server's address,
+// a TLS failure, a missing permission, the role's bindings); the detail is
+// in the log, one line per renewal, with a login line's fields. Only the
+// refusals that restate what the token says (its role is gone, its
+// policies changed, its cluster) say more, and then what to do.
+func TestRenewalAnswersTellNothingOfTheSetup(t *testing.T) {
+	otherCA := readTestdata(t, "signer.crt") // a certificate, not the API server's CA
+	forbid := func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.Contains(r.URL.Path, "/pods/") {
+			return false
+		}
+		writeStatus(w, http.StatusForbidden, `pods "x" is forbidden: User "system:serviceaccount:vault:reviewer" cannot get resource "pods"`)
+		return true
+	}
+	for _, tc := range []struct {
+		name   string
+		role   map[string]any // on top of a role with a label selector and token_bound_to_workload
+		change func(e *testEnv, auth *logical.Auth)
+		check  func(e *testEnv, auth *logical.Auth) error
+		// says is what the answer must hold besides the fixed sentence.
+		says string
+	}{
+		{
+			name:   "API server refuses the connection",
+			change: func(e *testEnv, _ *logical.Auth) { e.kube.srv.Close() },
+			check: func(e *testEnv, auth *logical.Auth) error {
+				return e.requireRenewalFault(auth, faultKubeUnreachable, strings.TrimPrefix(e.kube.srv.URL, "https://"))
+			},
+		},
+		{
+			name:   "API server certificate not trusted",
+			change: func(e *testEnv, _ *logical.Auth) { e.writeConfig(map[string]any{"kubernetes_ca_cert": otherCA}) },
+			check: func(e *testEnv, auth *logical.Auth) error {
+				return e.requireRenewalFault(auth, faultKubeTLS, "certificate")
+			},
+		},
+		{
+			name:   "reviewer may not read pods",
+			change: func(e *testEnv, _ *logical.Auth) { e.kube.setIntercept(forbid) },
+			check: func(e *testEnv, auth *logical.Auth) error {
+				return e.requireRenewalFault(auth, faultKubeForbidden, "get on pods")
+			},
+		},
+		{
+			name: "API server answers 500",
+			change: func(e *testEnv, _ *logical.Auth) {
+				e.kube.setIntercept(func(w http.ResponseWriter, _ *http.Request) bool {
+					writeStatus(w, http.StatusInternalServerError, "etcdserver: request timed out")
+					return true
+				})
+			},
+			check: func(e *testEnv, auth *logical.Auth) error {
+				return e.requireRenewalFault(auth, faultKubeStatus, "500")
+			},
+		},
+		{
+			name:   "the token names no role",
+			change: func(_ *testEnv, auth *logical.Auth) { delete(auth.InternalData, metaRole) },
+			check: func(e *testEnv, auth *logical.Auth) error {
+				return e.requireRenewalLogged(auth, faultInternal, renewalLine{"renewal failed", "error",
+					map[string]string{"kind": faultInternal, "error": "does not name its role", "role": ""}})
+			},
+		},
+		{
+			name:   "pod deleted",
+			change: func(e *testEnv, _ *logical.Auth) { e.kube.deletePod(testNamespace, testPodName) },
+			check: func(e *testEnv, auth *logical.Auth) error {
+				return e.requireRenewalRefused(auth, reasonPodNotBound, "no longer exists")
+			},
+			says: `by role "web"; see the Vault server log`,
+		},
+		{
+			name: "pod relabeled",
+			change: func(e *testEnv, _ *logical.Auth) {
+				e.kube.putPod(testNamespace, testPodName, fakePod{uid: testPodUID, nodeName: testNodeName})
+			},
+			check: func(e *testEnv, auth *logical.Auth) error {
+				return e.requireRenewalRefused(auth, reasonPodNotBound, "do not match bound_pod_label_selector")
+			},
+			says: `by role "web"; see the Vault server log`,
+		},
+		{
+			name: "service account no longer bound",
+			change: func(e *testEnv, _ *logical.Auth) {
+				e.mustDo(logical.UpdateOperation, "role/"+testRole, map[string]any{"bound_service_account_names": "db"})
+			},
+			check: func(e *testEnv, auth *logical.Auth) error {
+				return e.requireRenewalRefused(auth, reasonName, "bound_service_account_names")
+			},
+			says: `by role "web"; see the Vault server log`,
+		},
+		{
+			name: "no reviewer credential",
+			change: func(e *testEnv, _ *logical.Auth) {
+				e.writeConfig(map[string]any{"token_reviewer_jwt": "", "disable_local_ca_jwt": true})
+			},
+			check: func(e *testEnv, auth *logical.Auth) error {
+				return e.requireRenewalRefused(auth, reasonReviewerRequired, "without a reviewer credential")
+			},
+			says: `by role "web"; see the Vault server log`,
+		},
+		{
+			name:   "role deleted",
+			change: func(e *testEnv, _ *logical.Auth) { e.mustDo(logical.DeleteOperation, "role/"+testRole, nil) },
+			check: func(e *testEnv, auth *logical.Auth) error {
+				return e.requireRenewalRefused(auth, reasonRoleGone, `role "web" no longer exists`)
+			},
+			says: `role "web" no longer exists`,
+		},
+		{
+			name: "policies changed",
+			change: func(e *testEnv, _ *logical.Auth) {
+				e.mustDo(logical.UpdateOperation, "role/"+testRole, map[string]any{"token_policies": "admin"})
+			},
+			check: func(e *testEnv, auth *logical.Auth) error {
+				return e.requireRenewalRefused(auth, reasonPoliciesChanged, `"admin"`)
+			},
+			says: "log in again",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := withPod(t, map[string]string{"app": "web"})
+			e.writeRole(testRole, map[string]any{"bound_pod_label_selector": "matchLabels: {app: web}", "token_bound_to_workload": true,
+				"token_period": "1h"})
+			login := e.requirePodLogin(e.podToken(testPodName, testPodUID, ""))
+			resp, err := e.renew(login.Auth)
+			requireRenewed(t, resp, err)
+
+			tc.change(e, login.Auth)
+			err = tc.check(e, login.Auth)
+			t.Logf("the holder is told: %v", err)
+			for _, w := range e.setupWords() {
+				if strings.Contains(err.Error(), w) {
+					t.Errorf("the holder is told %q, which holds %q", err, w)
+				}
+			}
+			if !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("the holder is told %q, want it to say %q", err, tc.says)
+			}
+			if strings.HasPrefix(err.Error(), "renewal failed") && !strings.HasSuffix(err.Error(), "; see the Vault server log") {
+				t.Errorf("a fault's answer %q does not point to the log", err)
+			}
+		})
+	}
 }
