@@ -253,6 +253,11 @@ type state struct {
 	triedAt   time.Time // start of the latest fetch, good or bad
 	err       error     // the latest fetch's error; nil after a good one
 	inflight  *fetch
+	// failures counts the fetches that failed in a row, the latest ending
+	// at failedAt: prompt callers back off from a failing cluster (see
+	// prompt.go).
+	failures int
+	failedAt time.Time
 }
 
 // doc is one document of the API server and the value parsed from it.
@@ -269,6 +274,9 @@ type doc[T any] struct {
 type fetch struct {
 	done chan struct{}
 	err  error
+	// abandoned: a prompt caller stopped waiting for it (guarded by the
+	// Set's mu), so the next ones do not wait for it either.
+	abandoned bool
 }
 
 // refreshDueLocked reports whether a value held is old enough to refetch
@@ -356,6 +364,7 @@ func (d *doc[T]) get(s *Set) (T, []string, error) {
 // installLocked keeps a good result, or the last good value after a bad
 // one, and logs what changed.
 func (d *doc[T]) installLocked(s *Set, started time.Time, val T, notes []string, err error) {
+	d.countLocked(s, err)
 	if err != nil {
 		d.err = err
 		switch {
