@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // checkNameClusterChoice is the check, on mounts with named clusters, of
@@ -16,7 +17,7 @@ const checkNameClusterChoice = "cluster_choice"
 // apart from the mount's other clusters (refs) the way a login does it: by
 // issuer, else by signing key. It reads what a login would read: the
 // issuer field or the announced issuer, and pem_keys or the published keys.
-func inspectClusterChoice(ctx context.Context, name string, refs []clusterRef) checkResult {
+func inspectClusterChoice(ctx context.Context, name string, refs []clusterRef, wait time.Duration) checkResult {
 	r := checkResult{name: checkNameClusterChoice, data: map[string]any{}}
 	var self *configState
 	var others []clusterRef
@@ -30,7 +31,7 @@ func inspectClusterChoice(ctx context.Context, name string, refs []clusterRef) c
 	if self == nil {
 		return skipped(checkNameClusterChoice, "the cluster's stored config cannot be used (see kubernetes_api)")
 	}
-	iss, err := clusterIssuer(ctx, self)
+	iss, err := clusterIssuer(ctx, self, wait)
 	if err != nil {
 		r.status, r.detail = checkFailed, "logins cannot match tokens to this cluster: its issuer could not be read: "+err.Error()
 		r.fix = "set issuer on " + clusterStorageKey(name) + " to the iss of its tokens"
@@ -44,7 +45,7 @@ func inspectClusterChoice(ctx context.Context, name string, refs []clusterRef) c
 			unknown = append(unknown, o.name)
 			continue
 		}
-		oiss, err := clusterIssuer(ctx, o.state)
+		oiss, err := clusterIssuer(ctx, o.state, wait)
 		switch {
 		case err != nil:
 			unknown = append(unknown, o.name)
