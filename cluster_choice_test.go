@@ -306,3 +306,55 @@ func TestBlackholedClusterFailsItsOwnLoginsOnce(t *testing.T) {
 		t.Errorf("%d more requests to the blackholed cluster before its backoff passed", hole.held.Load()-held)
 	}
 }
+
+// A mount whose config has neither issuer nor reviewer credential cannot
+// know the default cluster's issuer: once it has a named cluster, the
+// default cluster's logins fail. The cluster write and a config write that
+// leads there warn, saying to set issuer on config, and config/check's
+// cluster_choice fails saying the same; setting it ends all three.
+func TestClusterChoiceWarnsWhenTheDefaultIssuerCannotBeKnown(t *testing.T) {
+	const want = "set issuer on config to the iss of its tokens"
+	warned := func(resp *logical.Response) bool {
+		return resp != nil && strings.Contains(strings.Join(resp.Warnings, "\n"), want)
+	}
+	c := newClusterEnv(t, eastIssuer)
+	c.kube.setReviewerToken("") // each login JWT reviews itself
+	selfReview := func() map[string]any {
+		return withFields(c.configData(), map[string]any{"token_reviewer_jwt": "", "disable_local_ca_jwt": true})
+	}
+	resp := c.mustDo(logical.UpdateOperation, "config", selfReview())
+	if warned(resp) {
+		t.Fatalf("config alone warns: %v", resp.Warnings)
+	}
+	mustLogin(t, c.testEnv, testRole, c.defaultToken())
+
+	resp = c.mustDo(logical.UpdateOperation, "cluster/east", c.eastConfig(nil))
+	if !warned(resp) {
+		t.Fatalf("the cluster write does not warn: %#v", resp)
+	}
+	if resp, err := c.login(testRole, c.defaultToken()); err == nil || errors.Is(err, logical.ErrPermissionDenied) {
+		t.Fatalf("the default cluster's token: err=%v resp=%#v; want the fault the warning announced", err, resp)
+	}
+	got := c.configCheck(t).get(t, checkNameClusterChoice)
+	if got.Status != checkFailed || !strings.Contains(got.Fix, "set issuer on config") {
+		t.Errorf("config/check cluster_choice: %+v", got)
+	}
+
+	resp = c.mustDo(logical.UpdateOperation, "config", withFields(selfReview(), map[string]any{"issuer": testIssuer}))
+	if warned(resp) {
+		t.Fatalf("a config with issuer warns: %v", resp.Warnings)
+	}
+	mustLogin(t, c.testEnv, testRole, c.defaultToken())
+	if got := c.configCheck(t).get(t, checkNameClusterChoice); got.Status != checkPassed {
+		t.Errorf("config/check cluster_choice with issuer: %+v", got)
+	}
+	if resp := c.mustDo(logical.UpdateOperation, "cluster/east", c.eastConfig(nil)); warned(resp) {
+		t.Fatalf("the cluster write warns once config has issuer: %v", resp.Warnings)
+	}
+
+	// Removing the issuer again warns on the config write itself.
+	resp = c.mustDo(logical.UpdateOperation, "config", selfReview())
+	if !warned(resp) {
+		t.Fatalf("a config write that removes the issuer does not warn: %#v", resp)
+	}
+}

@@ -331,12 +331,30 @@ func (c *chooser) tryHeldKeys() bool {
 
 // needsAsking says whether cluster i, which the role accepts, is to be
 // asked for its issuer or signing keys.
-func (c *chooser) needsAsking(i int) bool {
+func (c *chooser) needsAsking(i int, blind bool) bool {
 	v := &c.verdicts[i]
-	if !v.accepted || !c.candidate(i) || v.err != nil || !c.refs[i].state.hasReviewer() {
+	if !c.candidate(i) || v.err != nil || !c.refs[i].state.hasReviewer() {
 		return false
 	}
+	if !v.accepted {
+		// Never, unless a cluster the role accepts has the token's issuer
+		// and no keys to be told apart by: then the issuers of the others
+		// decide, and are read (their backoff spares a failing one).
+		return blind && v.match == issuerUnknown
+	}
 	return v.match == issuerUnknown || (v.key == keyUntried && len(c.refs[i].state.keys) == 0)
+}
+
+// blind says whether a cluster the role accepts has the token's issuer and
+// no signing keys to be matched by (no pem_keys, no reviewer credential).
+func (c *chooser) blind() bool {
+	for i := range c.verdicts {
+		v := &c.verdicts[i]
+		if v.accepted && v.match == issuerSame && !c.legacy && len(c.refs[i].state.keys) == 0 && !c.refs[i].state.hasReviewer() {
+			return true
+		}
+	}
+	return false
 }
 
 // ask asks the clusters the role accepts that may have issued the token,
@@ -348,8 +366,9 @@ func (c *chooser) needsAsking(i int) bool {
 func (c *chooser) ask(ctx context.Context, wait time.Duration) {
 	var buf [16]int
 	todo := buf[:0]
+	blind := c.blind()
 	for i := range c.refs {
-		if c.needsAsking(i) {
+		if c.needsAsking(i, blind) {
 			todo = append(todo, i)
 		}
 	}
@@ -366,7 +385,7 @@ func (c *chooser) ask(ctx context.Context, wait time.Duration) {
 	var wg sync.WaitGroup
 	for _, i := range todo {
 		actx := wctx
-		if verdicts[i].match == issuerUnknown {
+		if verdicts[i].match == issuerUnknown && verdicts[i].accepted {
 			actx = pending
 		}
 		wg.Add(1)
@@ -397,7 +416,7 @@ func askOne(ctx context.Context, st *configState, v *clusterVerdict, jws *jose.J
 		}
 		v.match = issuerSame
 	}
-	if v.key != keyUntried || len(st.keys) > 0 {
+	if !v.accepted || v.key != keyUntried || len(st.keys) > 0 {
 		return false
 	}
 	key, err := set.PromptKey(ctx, kid)
