@@ -281,6 +281,11 @@ func TestBlackholedClusterFailsItsOwnLoginsOnce(t *testing.T) {
 		})
 	}
 	hole := holdRequests(t, c.clusters[1].kube)
+	// The other clusters' issuers and keys are read first, with a wait
+	// that never ends: those logins wait for nothing from east.
+	c.b.clusterWait = time.Hour
+	mustLogin(t, c.testEnv, "any", c.clusters[0].token(t, false))
+	mustLogin(t, c.testEnv, "any", c.clusters[2].token(t, false))
 	c.b.clusterWait = time.Millisecond
 	resp, err := c.login("any", c.clusters[1].token(t, false))
 	if err == nil || errors.Is(err, logical.ErrPermissionDenied) {
