@@ -180,9 +180,9 @@ var errNoDiscoveryCredential = errors.New("it has no token_reviewer_jwt (nor Vau
 // stepCluster decides which of the mount's clusters the token comes from,
 // from the token alone, and holds that against the role's bound_clusters.
 // A mount with only config has nothing to decide.
-func (b *backend) stepCluster(ctx context.Context, a *attempt) error {
+func stepCluster(ctx context.Context, a *attempt) error {
 	if a.clusters != nil {
-		chosen, verdicts, err := chooseCluster(ctx, a.clusters, &a.role.clusterBindings, a.token, b.clusterWait)
+		chosen, verdicts, err := chooseCluster(ctx, a.clusters, &a.role.clusterBindings, a.token, a.clusters[0].wait)
 		a.clusterVerdicts = verdicts
 		if err != nil {
 			return err

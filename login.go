@@ -66,7 +66,7 @@ func (b *backend) localSteps() []loginStep {
 		{"source_address", stepSourceAddress},
 		{"parse", stepParse},
 		{"times", b.stepTimes},
-		{"cluster", b.stepCluster},
+		{"cluster", stepCluster},
 		{"issuer", stepIssuer},
 		{"audience", stepAudience},
 		{"identity", stepIdentity},
