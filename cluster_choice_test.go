@@ -192,10 +192,11 @@ func (c *choiceEnv) putInState(t *testing.T, state string) *blackhole {
 	case "blackholed":
 		return holdRequests(t, east)
 	case "slow":
-		// Answers, after the other clusters' logins are done.
-		h := holdRequests(t, east)
-		go func() { <-h.release }()
-		return h
+		// Answers every request, late.
+		east.setIntercept(func(http.ResponseWriter, *http.Request) bool {
+			time.Sleep(50 * time.Millisecond)
+			return false
+		})
 	case "401":
 		east.setReviewerToken("someone-else")
 	case "500":
