@@ -95,7 +95,7 @@ func TestClusterBlackholedHoldsNoOtherLogin(t *testing.T) {
 
 	// A token with an issuer no cluster whose issuer is known has: only
 	// the dead cluster may be its, and it never answers.
-	claims := claimsFor(w.SA, time.Now().Add(time.Hour))
+	claims := claimsFor(w.SA, time.Now().Add(5*time.Minute))
 	claims.Issuer = "https://dead.clusters.kubeauth.test"
 	forged := signRS256(t, newRSAKey(t), claims)
 	for i := range 3 {
