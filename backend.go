@@ -97,6 +97,9 @@ type backend struct {
 	// now and requestTimeout are fields so tests can control time and bounds.
 	now            func() time.Time
 	requestTimeout time.Duration
+	// clusterWait bounds a login's wait for the clusters it asks when
+	// choosing its cluster (see cluster_select.go).
+	clusterWait time.Duration
 	// localFiles locates the pod's service-account CA and token when Vault
 	// runs inside Kubernetes.
 	localFiles localFiles
@@ -116,6 +119,7 @@ func newBackend() *backend {
 		roles:          newRoleCache(),
 		now:            time.Now,
 		requestTimeout: defaultRequestTimeout,
+		clusterWait:    defaultClusterWait,
 		localFiles:     defaultLocalFiles(),
 		metrics:        newMetrics(),
 		slots:          map[string]*stateSlot{},

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // checkNameClusterChoice is the check, on mounts with named clusters, of
@@ -16,7 +17,7 @@ const checkNameClusterChoice = "cluster_choice"
 // apart from the mount's other clusters (refs) the way a login does it: by
 // issuer, else by signing key. It reads what a login would read: the
 // issuer field or the announced issuer, and pem_keys or the published keys.
-func inspectClusterChoice(ctx context.Context, name string, refs []clusterRef) checkResult {
+func inspectClusterChoice(ctx context.Context, name string, refs []clusterRef, wait time.Duration) checkResult {
 	r := checkResult{name: checkNameClusterChoice, data: map[string]any{}}
 	var self *configState
 	var others []clusterRef
@@ -30,7 +31,7 @@ func inspectClusterChoice(ctx context.Context, name string, refs []clusterRef) c
 	if self == nil {
 		return skipped(checkNameClusterChoice, "the cluster's stored config cannot be used (see kubernetes_api)")
 	}
-	iss, err := clusterIssuer(ctx, self)
+	iss, err := clusterIssuer(ctx, self, wait)
 	if err != nil {
 		r.status, r.detail = checkFailed, "logins cannot match tokens to this cluster: its issuer could not be read: "+err.Error()
 		r.fix = "set issuer on " + clusterStorageKey(name) + " to the iss of its tokens"
@@ -44,7 +45,7 @@ func inspectClusterChoice(ctx context.Context, name string, refs []clusterRef) c
 			unknown = append(unknown, o.name)
 			continue
 		}
-		oiss, err := clusterIssuer(ctx, o.state)
+		oiss, err := clusterIssuer(ctx, o.state, wait)
 		switch {
 		case err != nil:
 			unknown = append(unknown, o.name)
@@ -55,14 +56,26 @@ func inspectClusterChoice(ctx context.Context, name string, refs []clusterRef) c
 	}
 	r.data["clusters_sharing_issuer"] = firstN(sharing, 10)
 	r.data["clusters_issuer_unknown"] = firstN(unknown, 10)
-	if len(sharing) == 0 {
+	if len(sharing) == 0 && len(unknown) == 0 {
 		r.status = checkPassed
 		r.detail = fmt.Sprintf("tokens with issuer %q are matched to this cluster: no other cluster has it", iss)
-		if len(unknown) > 0 {
-			// Their own checks fail for it; a cluster that is down must not
-			// make the others' checks fail too.
-			r.detail += fmt.Sprintf(" (of those whose issuer could be read: not %q; their own checks say why)", unknown)
+		return r
+	}
+	if len(sharing) == 0 {
+		// A login matches no token by issuer alone while another cluster's
+		// issuer is unknown: it may be the same. Their own checks say why
+		// it is unknown; this one says whether this cluster's tokens can
+		// still be told apart, by signing key.
+		if len(self.keys) == 0 && !self.hasReviewer() {
+			r.status = checkFailed
+			r.detail = fmt.Sprintf("no other cluster whose issuer could be read has issuer %q, but the issuer of %q could not be read, "+
+				"and this cluster has no pem_keys nor reviewer credential to tell its tokens apart by signing key: its logins fail", iss, unknown)
+			r.fix = fmt.Sprintf("set issuer on clusters %q (or pem_keys on %s)", unknown, clusterStorageKey(name))
+			return r
 		}
+		r.status = checkPassed
+		r.detail = fmt.Sprintf("no other cluster whose issuer could be read has issuer %q; while the issuer of %q is not known "+
+			"(their own checks say why), this cluster's tokens are matched by its signing keys", iss, unknown)
 		return r
 	}
 

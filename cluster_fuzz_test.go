@@ -83,3 +83,70 @@ func FuzzStoredCluster(f *testing.F) {
 		_, _ = c.login(testRole, c.eastToken(eastIssuer))
 	})
 }
+
+// FuzzClusterChoiceRouting: a token signed by one of three clusters' keys,
+// with any issuer (its cluster's, another's, the legacy one, anything) and
+// any kid, sent with a role that accepts every cluster or the default one
+// alone, while any of the clusters' stored configs cannot be used. A
+// TokenReview reaches only a cluster the token was matched to: the one
+// whose key signed it, or the one whose issuer it carries when that issuer
+// is known to be no other cluster's (never the legacy issuer, and not while
+// a cluster's issuer cannot be read); a login lands in the signer's
+// cluster only.
+func FuzzClusterChoiceRouting(f *testing.F) {
+	c := newChoiceEnv(f, false)
+	good := map[string][]byte{}
+	for _, cl := range c.clusters {
+		entry, err := c.storage.Get(f.Context(), clusterStorageKey(cl.name))
+		if err != nil || entry == nil {
+			f.Fatal(err)
+		}
+		good[cl.name] = entry.Value
+	}
+	f.Add(uint8(0), uint8(0), uint8(0), false, "")
+	f.Add(uint8(1), uint8(1), uint8(0b001), true, "")
+	f.Add(uint8(2), uint8(3), uint8(0b011), false, "")
+	f.Add(uint8(1), uint8(2), uint8(0b100), true, "x")
+	f.Fuzz(func(t *testing.T, signer, issuer, unusable uint8, anyRole bool, kid string) {
+		c.t = t
+		for i, cl := range c.clusters {
+			value := good[cl.name]
+			if unusable&(1<<i) != 0 {
+				value = []byte(`{"kubernetes_host":"https://127.0.0.1:1","pem_keys":"not a list"}`)
+			}
+			if err := c.storage.Put(t.Context(), &logical.StorageEntry{Key: clusterStorageKey(cl.name), Value: value}); err != nil {
+				t.Fatal(err)
+			}
+			c.b.resetState(cl.name)
+		}
+		from := c.clusters[int(signer)%len(c.clusters)]
+		claims := tokenClaims(testNamespace, testSAName, from.uid, fakeAPIAudience)
+		switch n := int(issuer) % (len(c.clusters) + 2); {
+		case n < len(c.clusters):
+			claims["iss"] = c.clusters[n].issuer
+		case n == len(c.clusters):
+			claims["iss"] = defaultIssuer
+		default:
+			claims["iss"] = "https://elsewhere.example"
+		}
+		if kid == "" {
+			kid = testKeyID(t, from.signer.Public())
+		}
+		role := "home"
+		if anyRole {
+			role = "any"
+		}
+		before := c.reviews()
+		resp, err := c.login(role, signJWTWithKid(t, from.signer, kid, claims))
+		after := c.reviews()
+		for i, cl := range c.clusters {
+			byIssuer := claims["iss"] == cl.issuer && unusable&0b111 == 0
+			if cl != from && !byIssuer && after[i] != before[i] {
+				t.Fatalf("a token signed by %s's key (iss %v) was reviewed by %s", from.name, claims["iss"], cl.name)
+			}
+		}
+		if err == nil && resp != nil && resp.Auth != nil && resp.Auth.Metadata[metaSAUID] != from.uid {
+			t.Fatalf("a token signed by %s's key logged in as %v", from.name, resp.Auth.Metadata)
+		}
+	})
+}

@@ -4,12 +4,58 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
+	"sync"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/clusterkeys"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 )
+
+// How a login's cluster is chosen, and why so.
+//
+// A token is sent (to a TokenReview, or verified with a cluster's keys)
+// only to a cluster it was matched to, and is matched to a cluster in one
+// of two ways:
+//   - by issuer: the token's iss is the cluster's issuer and known to be no
+//     other cluster's, which needs every other cluster's issuer known (its
+//     issuer field, or the one its API server announced, once read);
+//   - by signing key: one of the cluster's keys (pem_keys, else the keys its
+//     API server publishes) verifies the token, and no other cluster's does.
+//
+// So a cluster whose issuer cannot be read (down, its stored config
+// unusable, nothing to read it with) never routes a token elsewhere: while
+// its issuer is unknown, the other clusters' tokens are matched by key. The
+// legacy issuer, kubernetes/serviceaccount, which every cluster's
+// Secret-based tokens carry, is never a match: those tokens are always
+// matched by key. An issuer match alone would let whoever runs one cluster
+// (and so chooses the issuer its API server announces) draw another
+// cluster's tokens to itself whenever that cluster's issuer is not known.
+//
+// What is already known decides first, with no network wait: configured
+// issuers, issuers already read, pem_keys, keys already held. Only then
+// are the clusters the role accepts (bound_clusters) asked, all at once,
+// each for at most clusterWait; the first signing key that verifies ends
+// the wait. A cluster the role does not accept is never waited for: its
+// tokens are refused as cluster_not_bound when what is known shows them to
+// be its, else as cluster_unknown. Issuers not yet known are read in the
+// background meanwhile (clusterkeys' KnownIssuer), and a cluster that is
+// slow or failing is not waited for again until its backoff has passed
+// (clusterkeys' prompt accessors), so a cluster that is down costs one
+// short wait per backoff to the logins of roles that accept it, and
+// nothing to the others.
+//
+// The states of all the mount's clusters are still acquired for each login
+// (mountClusters): a state already built costs a read lock and a counter,
+// and a cluster the role does not accept may still be the token's, which
+// the refusal should say.
+
+// defaultClusterWait bounds each login's wait for the clusters it asks
+// (their issuer, their signing keys): well under the request timeout, so
+// that a cluster that accepts connections and never answers fails its own
+// logins promptly instead of at the request timeout.
+const defaultClusterWait = 2 * time.Second
 
 // Outcomes of a cluster in the choice of a login's cluster (explain).
 const (
@@ -29,7 +75,31 @@ type clusterVerdict struct {
 	why     verdictReason
 	issuer  string // the cluster's issuer, when it was read
 	err     error  // what could not be read
+
+	// What the choice learned of the cluster on the way.
+	match    issuerMatch
+	key      keyMatch
+	accepted bool // the role's bound_clusters accept it
+	errWhy   verdictReason
 }
+
+// issuerMatch is how the token's issuer compares with a cluster's.
+type issuerMatch uint8
+
+const (
+	issuerUnknown issuerMatch = iota // the cluster's issuer is not known: it may be the token's
+	issuerSame                       // the token's issuer is the cluster's (for the legacy issuer: may be)
+	issuerDiffers
+)
+
+// keyMatch is what the cluster's signing keys say of the token.
+type keyMatch uint8
+
+const (
+	keyUntried  keyMatch = iota
+	keyVerifies          // one of its keys verifies the token
+	keyFails             // none of its keys (pem_keys, or those published) does
+)
 
 // verdictReason is why a cluster was chosen, kept or dropped.
 type verdictReason uint8
@@ -44,6 +114,9 @@ const (
 	whyByIssuer                                   // chosen: the only cluster with the token's issuer
 	whyByKey                                      // chosen: the only one of those sharing the issuer whose key verifies
 	whyBothMatch                                  // kept: issuer and key match, as another's do
+	whyNotBound                                   // the role does not accept it, and nothing known ties the token to it
+	whyNotAwaited                                 // its issuer is being read; another cluster matched without waiting
+	whyCannotTell                                 // its issuer is the token's, as others' may be, and its keys cannot be read (err)
 )
 
 // explainedCluster is a verdict as explain answers it.
@@ -66,15 +139,21 @@ func (v clusterVerdict) detail(iss, kid string) string {
 	case whyKeysUnreadable:
 		return "its signing keys could not be read: " + v.err.Error()
 	case whyNoKeyVerifies:
-		return fmt.Sprintf("it shares issuer %q, but none of its signing keys verifies the token (kid %.64q)", iss, kid)
+		return fmt.Sprintf("it may have issuer %q, but none of its signing keys verifies the token (kid %.64q)", iss, kid)
 	case whyNoHeldKeyVerifies:
-		return fmt.Sprintf("it shares issuer %q, but none of the signing keys it holds verifies the token (kid %.64q)", iss, kid)
+		return fmt.Sprintf("it may have issuer %q, but none of the signing keys it holds verifies the token (kid %.64q)", iss, kid)
 	case whyByIssuer:
 		return fmt.Sprintf("its issuer %q is the token's, and no other cluster's", iss)
 	case whyByKey:
-		return fmt.Sprintf("the token's signature (kid %.64q) verifies with its signing key, and no other cluster's with issuer %q", kid, iss)
+		return fmt.Sprintf("the token's signature (kid %.64q) verifies with its signing key, and no other cluster's", kid)
 	case whyBothMatch:
-		return "its issuer and signing key both match the token"
+		return "its signing key verifies the token, as another cluster's does"
+	case whyNotBound:
+		return "the role's bound_clusters do not accept it, so it is not asked for its issuer or keys"
+	case whyNotAwaited:
+		return "its issuer is not known yet; the token matched another cluster's signing key without waiting for it"
+	case whyCannotTell:
+		return v.err.Error()
 	}
 	return ""
 }
@@ -103,7 +182,7 @@ var errNoDiscoveryCredential = errors.New("it has no token_reviewer_jwt (nor Vau
 // A mount with only config has nothing to decide.
 func stepCluster(ctx context.Context, a *attempt) error {
 	if a.clusters != nil {
-		chosen, verdicts, err := chooseCluster(ctx, a.clusters, a.token)
+		chosen, verdicts, err := chooseCluster(ctx, a.clusters, &a.role.clusterBindings, a.token, a.clusters[0].wait)
 		a.clusterVerdicts = verdicts
 		if err != nil {
 			return err
@@ -117,139 +196,398 @@ func stepCluster(ctx context.Context, a *attempt) error {
 	return nil
 }
 
-// chooseCluster finds the one cluster whose issuer is the token's and, when
-// several share it, whose signing key signed it. Keys are first looked up
-// among those already held, so a token of one cluster does not make every
-// other cluster's key set refresh; only when none holds the kid are they
-// fetched. When no cluster matches and one could not be asked (its config
-// unusable, its API server down), that is a fault, not the token's.
-func chooseCluster(ctx context.Context, refs []clusterRef, tok *parsedToken) (clusterRef, []clusterVerdict, error) {
-	verdicts := make([]clusterVerdict, len(refs))
-	var faults []error
-	drop := func(i int, why verdictReason, err error) {
-		verdicts[i] = clusterVerdict{name: refs[i].name, outcome: clusterDropped, why: why, err: err}
-		if err != nil {
-			faults = append(faults, fmt.Errorf("cluster %q: %w", refs[i].name, err))
-		}
-	}
+// chooser is one login's choice of its cluster among refs.
+type chooser struct {
+	refs     []clusterRef
+	verdicts []clusterVerdict
+	jws      *jose.JSONWebSignature
+	iss, kid string
+	// legacy: the token has the issuer every cluster's Secret-based
+	// tokens carry, so only a signing key can match it.
+	legacy bool
+}
 
-	iss := tok.claims.Issuer
-	var candidates [16]int // no allocation for up to 16 clusters sharing an issuer
-	byIssuer := candidates[:0]
-	for i, r := range refs {
-		if r.err != nil {
-			drop(i, whyUnusable, r.err)
-			continue
-		}
-		if iss == defaultIssuer {
-			// Every cluster's legacy Secret-based tokens carry it.
-			byIssuer = append(byIssuer, i)
-			continue
-		}
-		want, err := clusterIssuer(ctx, r.state)
+// chooseCluster finds the cluster the token was issued by, among refs (all
+// the mount's clusters), as the comment at the top of this file says. It
+// returns a cluster the role (bound) does not accept when what is known
+// shows the token to be that cluster's; the caller refuses it. When no
+// cluster matches and one the role accepts could not be asked, that is a
+// fault, not the token's.
+func chooseCluster(ctx context.Context, refs []clusterRef, bound *clusterBindings, tok *parsedToken, wait time.Duration) (clusterRef, []clusterVerdict, error) {
+	c := &chooser{
+		refs:     refs,
+		verdicts: make([]clusterVerdict, len(refs)),
+		jws:      tok.jws,
+		iss:      tok.claims.Issuer,
+		kid:      tok.jws.Signatures[0].Header.KeyID,
+		legacy:   tok.claims.Issuer == defaultIssuer,
+	}
+	c.classify(bound)
+	if i, ok := c.byIssuer(); ok {
+		return c.chose(i, whyByIssuer)
+	}
+	if c.tryHeldKeys() {
+		return c.byKey()
+	}
+	c.ask(ctx, wait)
+	if i, ok := c.byIssuer(); ok {
+		return c.chose(i, whyByIssuer)
+	}
+	if c.anyKeyVerifies() {
+		return c.byKey()
+	}
+	return c.unmatched()
+}
+
+// classify records what is known of each cluster without asking it: its
+// issuer (configured, or read before) against the token's.
+func (c *chooser) classify(bound *clusterBindings) {
+	for i, r := range c.refs {
+		v := &c.verdicts[i]
+		v.name, v.accepted = r.name, bound.bindsCluster(r.name)
 		switch {
-		case err != nil:
-			drop(i, whyIssuerUnreadable, err)
-		case want != iss:
-			drop(i, whyIssuerDiffers, nil)
-			verdicts[i].issuer = want
+		case r.err != nil:
+			v.err, v.errWhy = r.err, whyUnusable
+		case c.legacy:
+			v.match = issuerSame
 		default:
-			byIssuer = append(byIssuer, i)
-		}
-	}
-
-	matched, how := byIssuer, whyByIssuer
-	if len(byIssuer) > 1 {
-		matched, how = nil, whyByKey
-		for _, refresh := range []bool{false, true} {
-			for _, i := range byIssuer {
-				if verdicts[i].outcome != "" {
-					continue // dropped for a fault in the first pass
+			if iss, ok := knownIssuer(r.state); ok {
+				v.issuer, v.match = iss, issuerDiffers
+				if iss == c.iss {
+					v.match = issuerSame
 				}
-				ok, err := signedBy(ctx, refs[i].state, tok.jws, refresh)
-				switch {
-				case err != nil:
-					drop(i, whyKeysUnreadable, err)
-				case ok:
-					matched = append(matched, i)
-				case refresh:
-					drop(i, whyNoKeyVerifies, nil)
-				}
-			}
-			if len(matched) > 0 {
-				break
-			}
-		}
-		for _, i := range byIssuer {
-			if verdicts[i].outcome == "" && !slices.Contains(matched, i) {
-				verdicts[i] = clusterVerdict{name: refs[i].name, outcome: clusterDropped, why: whyNoHeldKeyVerifies}
+			} else if !r.state.hasReviewer() {
+				v.err, v.errWhy = errNoDiscoveryCredential, whyIssuerUnreadable
 			}
 		}
 	}
+}
 
+// knownIssuer is the cluster's issuer field, else the issuer its API server
+// announced if already read (a read is started in the background if not).
+func knownIssuer(st *configState) (string, bool) {
+	if st.config.Issuer != "" {
+		return st.config.Issuer, true
+	}
+	if !st.hasReviewer() {
+		return "", false
+	}
+	return st.clusterKeys.get().KnownIssuer()
+}
+
+// byIssuer is the cluster with the token's issuer when that issuer is known
+// to be no other cluster's.
+func (c *chooser) byIssuer() (int, bool) {
+	if c.legacy {
+		return 0, false
+	}
+	found := -1
+	for i := range c.verdicts {
+		switch c.verdicts[i].match {
+		case issuerUnknown:
+			return 0, false
+		case issuerSame:
+			if found >= 0 {
+				return 0, false
+			}
+			found = i
+		}
+	}
+	return found, found >= 0
+}
+
+// candidate says whether the token may be cluster i's as far as its issuer
+// goes, and the cluster can be asked.
+func (c *chooser) candidate(i int) bool {
+	return c.refs[i].err == nil && c.verdicts[i].match != issuerDiffers
+}
+
+// tryHeldKeys tries the signing keys the candidates hold (pem_keys, keys
+// already fetched), without fetching any; it says whether one verifies.
+func (c *chooser) tryHeldKeys() bool {
+	found := false
+	for i := range c.refs {
+		if !c.candidate(i) {
+			continue
+		}
+		st, v := c.refs[i].state, &c.verdicts[i]
+		if len(st.keys) > 0 {
+			v.key = keyFails
+			if verifySignature(c.jws, st.keys) == nil {
+				v.key = keyVerifies
+			}
+		} else if st.hasReviewer() {
+			if key, ok := st.clusterKeys.get().Cached(c.kid); ok {
+				v.key = keyFails
+				if _, err := c.jws.Verify(key); err == nil {
+					v.key = keyVerifies
+				}
+			}
+		}
+		found = found || v.key == keyVerifies
+	}
+	return found
+}
+
+// needsAsking says whether cluster i, which the role accepts, is to be
+// asked for its issuer or signing keys.
+func (c *chooser) needsAsking(i int, blind bool) bool {
+	v := &c.verdicts[i]
+	if !c.candidate(i) || v.err != nil || !c.refs[i].state.hasReviewer() {
+		return false
+	}
+	if !v.accepted {
+		// Never, unless a cluster the role accepts has the token's issuer
+		// and no keys to be told apart by: then the issuers of the others
+		// decide, and are read (their backoff spares a failing one).
+		return blind && v.match == issuerUnknown
+	}
+	return v.match == issuerUnknown || (v.key == keyUntried && len(c.refs[i].state.keys) == 0)
+}
+
+// blind says whether a cluster the role accepts has the token's issuer and
+// no signing keys to be matched by (no pem_keys, no reviewer credential).
+func (c *chooser) blind() bool {
+	for i := range c.verdicts {
+		v := &c.verdicts[i]
+		if v.accepted && v.match == issuerSame && !c.legacy && len(c.refs[i].state.keys) == 0 && !c.refs[i].state.hasReviewer() {
+			return true
+		}
+	}
+	return false
+}
+
+// ask asks the clusters the role accepts that may have issued the token,
+// all at once, for their issuer and signing keys, for at most wait. Those
+// whose issuer is known to be the token's are waited for (to the wait's
+// end), so that two of them whose key verifies are found out; those whose
+// issuer is not known yet are waited for only until a key verifies: their
+// reads go on in the background.
+func (c *chooser) ask(ctx context.Context, wait time.Duration) {
+	var buf [16]int
+	todo := buf[:0]
+	blind := c.blind()
+	for i := range c.refs {
+		if c.needsAsking(i, blind) {
+			todo = append(todo, i)
+		}
+	}
+	if len(todo) == 0 {
+		return
+	}
+	// Only what the goroutines need is shared with them, so that the
+	// choice itself stays on the stack when nothing is asked.
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	pending, matched := context.WithCancel(wctx)
+	defer matched()
+	refs, verdicts, jws, iss, kid := c.refs, c.verdicts, c.jws, c.iss, c.kid
+	var wg sync.WaitGroup
+	for _, i := range todo {
+		actx := wctx
+		if verdicts[i].match == issuerUnknown && verdicts[i].accepted {
+			actx = pending
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if askOne(actx, refs[i].state, &verdicts[i], jws, iss, kid, wait) {
+				matched()
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// askOne reads a cluster's issuer if unknown, then, if it may be the
+// token's, its signing keys, recording what it learns in the cluster's
+// verdict v (and nothing else); it says whether a key verifies the token.
+func askOne(ctx context.Context, st *configState, v *clusterVerdict, jws *jose.JSONWebSignature, tokenIss, kid string, wait time.Duration) bool {
+	set := st.clusterKeys.get()
+	if v.match == issuerUnknown {
+		iss, err := set.PromptIssuer(ctx)
+		if err != nil {
+			v.err, v.errWhy = choiceFault(ctx, st, "read of its issuer", wait, err), whyIssuerUnreadable
+			return false
+		}
+		v.issuer, v.match = iss, issuerDiffers
+		if iss != tokenIss {
+			return false
+		}
+		v.match = issuerSame
+	}
+	if !v.accepted || v.key != keyUntried || len(st.keys) > 0 {
+		return false
+	}
+	key, err := set.PromptKey(ctx, kid)
 	switch {
-	case len(matched) == 1:
-		i := matched[0]
-		verdicts[i] = clusterVerdict{name: refs[i].name, outcome: clusterChosen, why: how}
-		return refs[i], verdicts, nil
-	case len(matched) > 1:
-		names := make([]string, len(matched))
-		for k, i := range matched {
-			names[k] = refs[i].name
-			verdicts[i] = clusterVerdict{name: refs[i].name, outcome: clusterKept, why: whyBothMatch}
-		}
-		return clusterRef{}, verdicts, refuse(reasonClusterAmbiguous, "clusters %q all have the token's issuer %q and signing key", names, iss)
-	case len(faults) > 0:
-		return clusterRef{}, verdicts, errors.Join(faults...)
+	case isUnknownKey(err):
+		v.key = keyFails
+		return false
+	case err != nil:
+		v.err, v.errWhy = choiceFault(ctx, st, "read of its signing keys", wait, err), whyKeysUnreadable
+		return false
 	}
-	return clusterRef{}, verdicts, refuse(reasonClusterUnknown, "no cluster of the mount has the token's issuer %q and signing key", iss)
+	if _, err := jws.Verify(key); err != nil {
+		v.key = keyFails
+		return false
+	}
+	v.key = keyVerifies
+	return true
+}
+
+// choiceFault is why a cluster could not be asked: nil when the wait was
+// cut short because another cluster matched (not this cluster's failure);
+// a timeout when the cluster did not answer within the wait, or was not
+// waited for because it has been failing or slow.
+func choiceFault(ctx context.Context, st *configState, what string, wait time.Duration, err error) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return nil
+	}
+	var api *kube.APIError
+	if !errors.As(err, &api) && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, clusterkeys.ErrNotFetched)) {
+		return &kube.APIError{Op: what + " for the choice of a login's cluster", Host: st.config.Host, Timeout: wait, Err: err}
+	}
+	return keyFault(st.kube, err)
+}
+
+func (c *chooser) anyKeyVerifies() bool {
+	for i := range c.verdicts {
+		if c.verdicts[i].key == keyVerifies {
+			return true
+		}
+	}
+	return false
+}
+
+// byKey decides among the clusters whose signing key verifies the token:
+// the one, or none when several do (the same cluster written twice).
+func (c *chooser) byKey() (clusterRef, []clusterVerdict, error) {
+	var names []string
+	found := -1
+	for i := range c.verdicts {
+		if c.verdicts[i].key == keyVerifies {
+			found = i
+			names = append(names, c.refs[i].name)
+		}
+	}
+	if len(names) == 1 {
+		return c.chose(found, whyByKey)
+	}
+	for i := range c.verdicts {
+		if c.verdicts[i].key == keyVerifies {
+			c.verdicts[i].outcome, c.verdicts[i].why = clusterKept, whyBothMatch
+		}
+	}
+	c.settle()
+	return clusterRef{}, c.verdicts, refuse(reasonClusterAmbiguous, "clusters %q all have the token's issuer %q and signing key", names, c.iss)
+}
+
+// chose ends the choice with cluster i.
+func (c *chooser) chose(i int, why verdictReason) (clusterRef, []clusterVerdict, error) {
+	c.verdicts[i].outcome, c.verdicts[i].why = clusterChosen, why
+	c.settle()
+	return c.refs[i], c.verdicts, nil
+}
+
+// unmatched ends a choice that found no cluster: a fault when a cluster the
+// role accepts, and that may be the token's, could not be asked or told
+// apart; else the token is none of the clusters' the role accepts.
+func (c *chooser) unmatched() (clusterRef, []clusterVerdict, error) {
+	var faults []error
+	for i := range c.verdicts {
+		v := &c.verdicts[i]
+		if !v.accepted || v.match == issuerDiffers || v.key == keyFails {
+			continue
+		}
+		if v.err == nil && v.match == issuerSame {
+			// Its issuer is the token's, but others' may be too, and its
+			// keys cannot be read to tell them apart.
+			v.err, v.errWhy = c.cannotTell(i), whyCannotTell
+		}
+		if v.err != nil {
+			faults = append(faults, fmt.Errorf("cluster %q: %w", v.name, v.err))
+		}
+	}
+	c.settle()
+	if len(faults) > 0 {
+		return clusterRef{}, c.verdicts, errors.Join(faults...)
+	}
+	return clusterRef{}, c.verdicts, refuse(reasonClusterUnknown, "no cluster the role accepts has the token's issuer %q and signing key", c.iss)
+}
+
+// cannotTell is why a cluster with the token's issuer was not matched.
+func (c *chooser) cannotTell(i int) error {
+	var unknown, same []string
+	for j, v := range c.verdicts {
+		switch {
+		case j == i:
+		case v.match == issuerUnknown:
+			unknown = append(unknown, v.name)
+		case v.match == issuerSame:
+			same = append(same, v.name)
+		}
+	}
+	name := clusterStorageKey(c.verdicts[i].name)
+	if c.legacy {
+		return fmt.Errorf("legacy tokens (issuer %q) are matched by signing key, and %s has no pem_keys nor reviewer credential "+
+			"to read its published keys with; set pem_keys on it", defaultIssuer, name)
+	}
+	return fmt.Errorf("its issuer is the token's, but may also be that of clusters %q (not known yet) or is that of %q, "+
+		"and it has no pem_keys nor reviewer credential to tell its tokens apart by signing key; set issuer on those "+
+		"clusters, or pem_keys on %s", unknown, same, name)
+}
+
+// settle gives every cluster not chosen or kept the reason it was dropped.
+func (c *chooser) settle() {
+	decided := false
+	for i := range c.verdicts {
+		decided = decided || c.verdicts[i].outcome != ""
+	}
+	for i := range c.verdicts {
+		v := &c.verdicts[i]
+		if v.outcome != "" {
+			continue
+		}
+		v.outcome = clusterDropped
+		switch {
+		case v.err != nil:
+			v.why = v.errWhy
+		case v.match == issuerDiffers:
+			v.why = whyIssuerDiffers
+		case v.key == keyFails:
+			v.why = whyNoKeyVerifies
+		case !v.accepted:
+			v.why = whyNotBound
+		case v.match == issuerUnknown && decided:
+			v.why = whyNotAwaited
+		default:
+			v.why = whyNoHeldKeyVerifies
+		}
+	}
 }
 
 // clusterIssuer is the issuer of the cluster's tokens: its issuer field
-// when set (enforced or not), else what its API server announces.
-func clusterIssuer(ctx context.Context, st *configState) (string, error) {
+// when set (enforced or not), else what its API server announces, waited
+// for at most wait (config/check: a cluster that does not answer must not
+// hold the check of another).
+func clusterIssuer(ctx context.Context, st *configState, wait time.Duration) (string, error) {
 	if st.config.Issuer != "" {
 		return st.config.Issuer, nil
 	}
 	if !st.hasReviewer() {
 		return "", errNoDiscoveryCredential
 	}
-	iss, err := st.clusterKeys.get().Issuer(ctx)
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	iss, err := st.clusterKeys.get().PromptIssuer(wctx)
 	if err != nil {
-		return "", keyFault(st.kube, err)
+		if fault := choiceFault(wctx, st, "read of its issuer", wait, err); fault != nil {
+			return "", fault
+		}
+		return "", err
 	}
 	return iss, nil
-}
-
-// signedBy says whether one of the cluster's signing keys (pem_keys, else
-// the keys its API server publishes) verifies the token. Without refresh,
-// only keys already held are tried.
-func signedBy(ctx context.Context, st *configState, jws *jose.JSONWebSignature, refresh bool) (bool, error) {
-	if len(st.keys) > 0 {
-		return verifySignature(jws, st.keys) == nil, nil
-	}
-	if !st.hasReviewer() {
-		return false, errNoDiscoveryCredential
-	}
-	kid := jws.Signatures[0].Header.KeyID
-	set := st.clusterKeys.get()
-	if !refresh {
-		key, ok := set.Cached(kid)
-		if !ok {
-			return false, nil
-		}
-		_, err := jws.Verify(key)
-		return err == nil, nil
-	}
-	key, err := set.Key(ctx, kid)
-	switch {
-	case isUnknownKey(err):
-		return false, nil
-	case err != nil:
-		return false, keyFault(st.kube, err)
-	}
-	_, err = jws.Verify(key)
-	return err == nil, nil
 }
 
 // hasReviewer says whether the cluster has a reviewer credential

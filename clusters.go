@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -221,6 +222,9 @@ type clusterRef struct {
 	name  string
 	state *configState
 	err   error
+	// wait bounds a login's wait for the cluster when choosing its
+	// cluster (the backend's clusterWait; see cluster_select.go).
+	wait time.Duration
 }
 
 // mountClusters are the clusters a login may belong to: the default one
@@ -242,14 +246,14 @@ func (b *backend) mountClusters(ctx context.Context, s logical.Storage) ([]clust
 	}
 	refs := make([]clusterRef, 0, len(names)+1)
 	if def != nil || err != nil {
-		refs = append(refs, clusterRef{name: defaultCluster, state: def, err: err})
+		refs = append(refs, clusterRef{name: defaultCluster, state: def, err: err, wait: b.clusterWait})
 	}
 	for _, n := range names {
 		st, err := b.clusterState(ctx, s, n)
 		if st == nil && err == nil {
 			continue // deleted since the listing
 		}
-		refs = append(refs, clusterRef{name: n, state: st, err: err})
+		refs = append(refs, clusterRef{name: n, state: st, err: err, wait: b.clusterWait})
 	}
 	return refs, nil
 }

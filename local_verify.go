@@ -20,6 +20,11 @@ type clusterKeySource interface {
 	Cached(kid string) (crypto.PublicKey, bool)
 	KeysStatus() clusterkeys.KeysStatus
 	Issuer(ctx context.Context) (string, error)
+	// The prompt accessors, for the choice of a login's cluster: they do
+	// not hold a caller for a cluster that is slow or failing.
+	KnownIssuer() (string, bool)
+	PromptIssuer(ctx context.Context) (string, error)
+	PromptKey(ctx context.Context, kid string) (crypto.PublicKey, error)
 	Close()
 }
 

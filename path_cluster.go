@@ -199,6 +199,44 @@ func (b *backend) pathClusterCheckRead(ctx context.Context, req *logical.Request
 	return b.checkCluster(ctx, req, name)
 }
 
+// clusterChoiceWarnings are the warnings of a config or cluster write on a
+// mount with named clusters one of whose issuers cannot be known: no issuer
+// field, and no reviewer credential to read the one its API server
+// announces. No token is then matched by issuer alone (it may be that
+// cluster's), so that cluster's own tokens fail as internal errors unless
+// its pem_keys verify them, and the others' are matched by signing key
+// only, failing where a cluster has no keys to tell them apart with.
+func (b *backend) clusterChoiceWarnings(ctx context.Context, s logical.Storage) ([]string, error) {
+	names, err := b.clusterNames(ctx, s)
+	if err != nil || len(names) == 0 {
+		return nil, err
+	}
+	refs, err := b.mountClusters(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	defer releaseClusters(refs)
+	var w []string
+	for _, r := range refs {
+		if r.state == nil || !issuerUnknowable(r.state) {
+			continue
+		}
+		key := clusterStorageKey(r.name)
+		w = append(w, fmt.Sprintf("%s has neither issuer nor a reviewer credential (token_reviewer_jwt or Vault's own pod token), "+
+			"so the issuer of its tokens cannot be known; with several clusters behind the mount no token is matched by "+
+			"issuer alone while it is unknown: the logins of cluster %q fail with an internal error unless its pem_keys "+
+			"verify their tokens, and the other clusters' tokens are matched by signing key only; set issuer on %s "+
+			"to the iss of its tokens", key, r.name, key))
+	}
+	return w, nil
+}
+
+// issuerUnknowable: the cluster's issuer is neither configured nor
+// readable from its API server.
+func issuerUnknowable(st *configState) bool {
+	return st.config.Issuer == "" && !st.hasReviewer()
+}
+
 const clusterHelp = `
 A named cluster is one more Kubernetes cluster whose service accounts log in
 through this mount, with the same login request. It has config's fields and

@@ -336,6 +336,13 @@ func (b *backend) storeClusterConfig(ctx context.Context, req *logical.Request, 
 	for _, w := range b.configWarnings(name, cfg, st) {
 		resp.AddWarning(w)
 	}
+	choice, err := b.clusterChoiceWarnings(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range choice {
+		resp.AddWarning(w)
+	}
 	if len(resp.Warnings) == 0 {
 		return nil, nil
 	}

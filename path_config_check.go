@@ -89,7 +89,7 @@ func (b *backend) clusterChoiceCheck(ctx context.Context, s logical.Storage, nam
 		return checkResult{}, false, err
 	}
 	defer releaseClusters(refs)
-	return inspectClusterChoice(ctx, name, refs), true, nil
+	return inspectClusterChoice(ctx, name, refs, b.clusterWait), true, nil
 }
 
 // unusableConfig is the answer when no client can be built from the stored

@@ -358,6 +358,11 @@ type state struct {
 	err       error     // the latest fetch's error; nil after a good one
 	denied    bool      // a fetch since the last good one was refused the credential (Options.AccessDenied)
 	inflight  *fetch
+	// failures counts the fetches that failed in a row, the latest ending
+	// at failedAt: prompt callers back off from a failing cluster (see
+	// prompt.go).
+	failures int
+	failedAt time.Time
 }
 
 // doc is one document of the API server and the value parsed from it.
@@ -374,6 +379,9 @@ type doc[T any] struct {
 type fetch struct {
 	done chan struct{}
 	err  error
+	// abandoned: a prompt caller stopped waiting for it (guarded by the
+	// Set's mu), so the next ones do not wait for it either.
+	abandoned bool
 }
 
 // refreshDueLocked reports whether a value held is old enough to refetch
@@ -461,6 +469,7 @@ func (d *doc[T]) get(s *Set) (T, []string, error) {
 // installLocked keeps a good result, or the last good value after a bad
 // one, and logs what changed.
 func (d *doc[T]) installLocked(s *Set, started time.Time, val T, notes []string, err error) {
+	d.countLocked(s, err)
 	if err != nil {
 		// Refused stays refused until a good fetch: a later failure to
 		// answer at all says nothing of the credential.
