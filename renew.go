@@ -237,10 +237,10 @@ func (b *backend) renewalFailed(r *renewal, conn *logical.Connection, err error)
 	var ref *refusal
 	refused := errors.As(err, &ref)
 	if refused {
-		args = []any{"role", r.roleName, "reason", ref.reason, "detail", ref.detail}
+		args = []any{"role", r.roleName, "reason", ref.reason, "detail", logDetail(ref.detail)}
 	} else {
 		kind, _ := classifyFault(err)
-		args = []any{"role", r.roleName, "kind", kind, "error", err}
+		args = []any{"role", r.roleName, "kind", kind, "error", cutString(err.Error(), logErrorMax)}
 	}
 	args = append(args, "remote_addr", remoteAddr(conn), "cluster", r.cluster)
 	if ns, name := r.metadata(metaSANamespace), r.metadata(metaSAName); name != "" {
