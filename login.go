@@ -389,7 +389,7 @@ func isKubernetesUID(s string) bool {
 				return false
 			}
 		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			if isHex := c >= '0' && c <= '9' || c >= 'a' && c <= 'f'; !isHex {
 				return false
 			}
 		}

@@ -107,7 +107,7 @@ func TestCallerGoneClassification(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			err := callerGone(tc.ctx, tc.err)
 			if tc.want == "" {
-				if err != tc.err {
+				if !errors.Is(err, tc.err) {
 					t.Fatalf("%v became %v", tc.err, err)
 				}
 				return

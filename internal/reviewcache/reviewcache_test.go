@@ -304,7 +304,7 @@ func TestDoLastCallerLeavingCancelsTheCall(t *testing.T) {
 	}
 }
 
-// A call whose waiters all left ends as soon as fn honours its context:
+// A call whose waiters all left ends as soon as fn honors its context:
 // no goroutine of it stays behind.
 func TestDoAbandonedCallLeavesNothing(t *testing.T) {
 	c := New[string](Options{})
@@ -316,7 +316,7 @@ func TestDoAbandonedCallLeavesNothing(t *testing.T) {
 		go func() {
 			_, err := c.Do(ctx, KeyFor(fmt.Sprint(i)), func(ctx context.Context) (string, error) {
 				close(started)
-				<-ctx.Done() // as a TokenReview honours its request's context
+				<-ctx.Done() // as a TokenReview honors its request's context
 				return "", ctx.Err()
 			})
 			done <- err
