@@ -133,20 +133,13 @@ func (d *doc[T]) joinPromptly(s *Set) *fetch {
 // waitPromptly waits for f until ctx ends; a wait cut short by its
 // deadline marks f abandoned, so that no prompt caller waits for it again.
 func (s *Set) waitPromptly(ctx context.Context, f *fetch) error {
-	if f == nil {
-		return nil
+	err := waitFor(ctx, f)
+	if errors.Is(err, context.DeadlineExceeded) {
+		s.mu.Lock()
+		f.abandoned = true
+		s.mu.Unlock()
 	}
-	select {
-	case <-f.done:
-		return nil
-	case <-ctx.Done():
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			s.mu.Lock()
-			f.abandoned = true
-			s.mu.Unlock()
-		}
-		return ctx.Err()
-	}
+	return err
 }
 
 // backoff is how long after the latest of n failures in a row a prompt
