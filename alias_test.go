@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // lookahead asks for the alias a login would use.
@@ -113,7 +115,7 @@ func TestAliasCollidingClaimsRefused(t *testing.T) {
 			}
 			tok := signJWTWithKid(t, signer, testKeyID(t, signer.Public()), claims)
 			resp, err := c.login(testRole, tok)
-			c.requireDenied(resp, err, reasonClaims)
+			c.requireDenied(resp, err, refusal.ReasonClaims)
 			resp, err = c.lookahead(testRole, tok)
 			if !errors.Is(err, logical.ErrPermissionDenied) {
 				t.Errorf("lookahead: %v %#v, want permission denied", err, resp)

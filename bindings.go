@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // matchesAny reports whether value matches one of the glob patterns
@@ -86,7 +88,7 @@ func validateNamespaceSelectorWrite(s string) error {
 // checkServiceAccountName applies bound_service_account_names.
 func checkServiceAccountName(r *roleEntry, name string) error {
 	if !matchesAny(r.ServiceAccountNames, name) {
-		return refuse(reasonName, "service account %q is not in bound_service_account_names %q", name, r.ServiceAccountNames)
+		return refusal.New(refusal.ReasonName, "service account %q is not in bound_service_account_names %q", name, r.ServiceAccountNames)
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // anyCluster in bound_clusters binds every cluster of the mount.
@@ -95,7 +97,7 @@ func checkBoundClustersExist(ctx context.Context, s logical.Storage, c *clusterB
 			return fmt.Errorf("reading %s: %w", clusterStorageKey(n), err)
 		}
 		if entry == nil {
-			return invalidInput("bound_clusters: cluster %q does not exist; write cluster/%s first", n, n)
+			return refusal.Invalid("bound_clusters: cluster %q does not exist; write cluster/%s first", n, n)
 		}
 	}
 	return nil

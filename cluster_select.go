@@ -11,6 +11,7 @@ import (
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/clusterkeys"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // How a login's cluster is chosen, and why so.
@@ -190,7 +191,7 @@ func stepCluster(ctx context.Context, a *attempt) error {
 		a.cluster, a.state = chosen.name, chosen.state
 	}
 	if !a.role.bindsCluster(a.cluster) {
-		return refuse(reasonClusterNotBound, "the token is from cluster %q, which is not in the role's bound_clusters %q",
+		return refusal.New(refusal.ReasonClusterNotBound, "the token is from cluster %q, which is not in the role's bound_clusters %q",
 			a.cluster, a.role.boundClusters())
 	}
 	return nil
@@ -480,7 +481,7 @@ func (c *chooser) byKey() (clusterRef, []clusterVerdict, error) {
 		}
 	}
 	c.settle()
-	return clusterRef{}, c.verdicts, refuse(reasonClusterAmbiguous, "clusters %q all have the token's issuer %q and signing key", names, c.iss)
+	return clusterRef{}, c.verdicts, refusal.New(refusal.ReasonClusterAmbiguous, "clusters %q all have the token's issuer %q and signing key", names, c.iss)
 }
 
 // chose ends the choice with cluster i.
@@ -513,7 +514,7 @@ func (c *chooser) unmatched() (clusterRef, []clusterVerdict, error) {
 	if len(faults) > 0 {
 		return clusterRef{}, c.verdicts, errors.Join(faults...)
 	}
-	return clusterRef{}, c.verdicts, refuse(reasonClusterUnknown, "no cluster the role accepts has the token's issuer %q and signing key", c.iss)
+	return clusterRef{}, c.verdicts, refusal.New(refusal.ReasonClusterUnknown, "no cluster the role accepts has the token's issuer %q and signing key", c.iss)
 }
 
 // cannotTell is why a cluster with the token's issuer was not matched.

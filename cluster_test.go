@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // eastIssuer is the issuer of the second fake cluster's tokens, when it
@@ -190,10 +192,10 @@ func TestClusterUnknownAmbiguousNotBound(t *testing.T) {
 	c.writeRole("home", nil) // bound_clusters unset: the default cluster only
 
 	resp, err := c.login(testRole, c.eastToken("https://elsewhere"))
-	c.requireDenied(resp, err, reasonClusterUnknown)
+	c.requireDenied(resp, err, refusal.ReasonClusterUnknown)
 
 	resp, err = c.login("home", c.eastToken(eastIssuer))
-	c.requireDenied(resp, err, reasonClusterNotBound)
+	c.requireDenied(resp, err, refusal.ReasonClusterNotBound)
 	if !strings.Contains(c.logs.String(), `"cluster":"east"`) {
 		t.Errorf("the refusal's log line does not name the token's cluster:\n%s", c.logs.String())
 	}
@@ -205,12 +207,12 @@ func TestClusterUnknownAmbiguousNotBound(t *testing.T) {
 	// A second entry for the same cluster makes its tokens ambiguous.
 	c.mustDo(logical.UpdateOperation, "cluster/east-again", c.eastConfig(map[string]any{"issuer": eastIssuer}))
 	resp, err = c.login(testRole, c.eastToken(eastIssuer))
-	c.requireDenied(resp, err, reasonClusterAmbiguous)
+	c.requireDenied(resp, err, refusal.ReasonClusterAmbiguous)
 
 	// A role bound to east alone refuses the default cluster's tokens.
 	c.writeRole("east-only", map[string]any{"bound_clusters": "east"})
 	resp, err = c.login("east-only", c.defaultToken())
-	c.requireDenied(resp, err, reasonClusterNotBound)
+	c.requireDenied(resp, err, refusal.ReasonClusterNotBound)
 }
 
 // A mount with config alone issues exactly the metadata it always did.
@@ -325,7 +327,7 @@ func TestClusterAPI(t *testing.T) {
 	// Gone (a role binding * never held it), its tokens go to the one
 	// cluster left, whose TokenReview refuses them.
 	resp, err = c.login("any", c.eastToken(eastIssuer))
-	c.requireDenied(resp, err, reasonReviewRejected)
+	c.requireDenied(resp, err, refusal.ReasonReviewRejected)
 
 	resp, err = c.do(logical.DeleteOperation, "cluster/default", nil)
 	requireBadRequest(t, resp, err, "write config instead")
@@ -363,7 +365,7 @@ func TestExplainShowsClusterCandidates(t *testing.T) {
 	c.writeRole(testRole, nil)
 
 	out, _ := c.explain(testRole, c.eastToken(eastIssuer))
-	requireStep(t, out, "cluster", outcomeRefused, reasonClusterNotBound, `from cluster "east"`)
+	requireStep(t, out, "cluster", outcomeRefused, refusal.ReasonClusterNotBound, `from cluster "east"`)
 	got := map[string]string{}
 	for _, v := range out["clusters"].([]any) {
 		m := v.(map[string]any)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // Outcomes of an explained step.
@@ -57,18 +59,18 @@ func (r *explainRecorder) finish(all []loginStep) {
 
 // describeStep turns a step's result into its explanation.
 func describeStep(name string, a *attempt, err error) explainedStep {
-	var ref *refusal
-	var bad *inputError
+	var ref *refusal.Refusal
+	var bad *refusal.InputError
 	switch {
 	case err == nil:
 		outcome, detail := passedStep(name, a)
 		return explainedStep{Name: name, Outcome: outcome, Detail: detail}
 	case errors.As(err, &ref):
-		return explainedStep{Name: name, Outcome: outcomeRefused, Reason: ref.reason, Detail: ref.detail + answeredBy(name, a)}
+		return explainedStep{Name: name, Outcome: outcomeRefused, Reason: ref.Reason, Detail: ref.Detail + answeredBy(name, a)}
 	case errors.As(err, &bad):
-		return explainedStep{Name: name, Outcome: outcomeRefused, Reason: explainInvalidInput, Detail: bad.msg}
+		return explainedStep{Name: name, Outcome: outcomeRefused, Reason: explainInvalidInput, Detail: bad.Msg}
 	default:
-		kind, _ := classifyFault(err)
+		kind, _ := refusal.ClassifyFault(err)
 		return explainedStep{Name: name, Outcome: outcomeFault, Reason: kind, Detail: err.Error()}
 	}
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 	authv1 "k8s.io/api/authentication/v1"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // explain asks for an explanation and fails the test unless it is an
@@ -151,34 +153,34 @@ func TestExplainRefusals(t *testing.T) {
 		key                string
 		kube               func(f *fakeKube)
 	}{
-		{name: "client address", step: "source_address", reason: reasonCIDR, role: map[string]any{"token_bound_cidrs": "192.168.0.0/16"}},
-		{name: "algorithm", step: "parse", reason: reasonAlgorithm},
-		{name: "expired", step: "times", reason: reasonExpired, claims: func(c map[string]any) { c["exp"] = now.Add(-2 * time.Minute).Unix() }},
-		{name: "not yet valid", step: "times", reason: reasonNotYetValid, claims: func(c map[string]any) { c["nbf"] = now.Add(10 * time.Minute).Unix() }},
-		{name: "issuer", step: "issuer", reason: reasonIssuer, config: map[string]any{"disable_iss_validation": false, "issuer": "https://issuer.example"}},
-		{name: "audience", step: "audience", reason: reasonAudienceMismatch, claims: func(c map[string]any) { c["aud"] = []string{"other"} }},
-		{name: "claims", step: "identity", reason: reasonClaims, claims: func(c map[string]any) { c["sub"] = "system:serviceaccount:kube-system:admin" }},
-		{name: "name", step: "bindings", reason: reasonName, role: map[string]any{"bound_service_account_names": "api"}},
-		{name: "namespace", step: "bindings", reason: reasonNamespace, role: map[string]any{"bound_service_account_namespaces": "prod"}},
-		{name: "pem_keys", step: "signature", reason: reasonSignature, config: map[string]any{"pem_keys": "signer.pub"}, key: "other.key"},
-		{name: "deleted service account", step: "review", reason: reasonReviewRejected, kube: func(f *fakeKube) { f.deleteServiceAccount(testNamespace, testSAName) }},
-		{name: "review names a user", step: "review", reason: reasonReviewMismatch, kube: reviewAnswers(authv1Status("alice", testSAUID, "vault"))},
-		{name: "review audiences", step: "review", reason: reasonAudienceMismatch, kube: reviewAnswers(authv1Status("system:serviceaccount:apps:web", testSAUID, "api"))},
-		{name: "self-review forbidden", step: "review", reason: reasonReviewForbidden, config: map[string]any{"token_reviewer_jwt": ""}, kube: func(f *fakeKube) {
+		{name: "client address", step: "source_address", reason: refusal.ReasonCIDR, role: map[string]any{"token_bound_cidrs": "192.168.0.0/16"}},
+		{name: "algorithm", step: "parse", reason: refusal.ReasonAlgorithm},
+		{name: "expired", step: "times", reason: refusal.ReasonExpired, claims: func(c map[string]any) { c["exp"] = now.Add(-2 * time.Minute).Unix() }},
+		{name: "not yet valid", step: "times", reason: refusal.ReasonNotYetValid, claims: func(c map[string]any) { c["nbf"] = now.Add(10 * time.Minute).Unix() }},
+		{name: "issuer", step: "issuer", reason: refusal.ReasonIssuer, config: map[string]any{"disable_iss_validation": false, "issuer": "https://issuer.example"}},
+		{name: "audience", step: "audience", reason: refusal.ReasonAudienceMismatch, claims: func(c map[string]any) { c["aud"] = []string{"other"} }},
+		{name: "claims", step: "identity", reason: refusal.ReasonClaims, claims: func(c map[string]any) { c["sub"] = "system:serviceaccount:kube-system:admin" }},
+		{name: "name", step: "bindings", reason: refusal.ReasonName, role: map[string]any{"bound_service_account_names": "api"}},
+		{name: "namespace", step: "bindings", reason: refusal.ReasonNamespace, role: map[string]any{"bound_service_account_namespaces": "prod"}},
+		{name: "pem_keys", step: "signature", reason: refusal.ReasonSignature, config: map[string]any{"pem_keys": "signer.pub"}, key: "other.key"},
+		{name: "deleted service account", step: "review", reason: refusal.ReasonReviewRejected, kube: func(f *fakeKube) { f.deleteServiceAccount(testNamespace, testSAName) }},
+		{name: "review names a user", step: "review", reason: refusal.ReasonReviewMismatch, kube: reviewAnswers(authv1Status("alice", testSAUID, "vault"))},
+		{name: "review audiences", step: "review", reason: refusal.ReasonAudienceMismatch, kube: reviewAnswers(authv1Status("system:serviceaccount:apps:web", testSAUID, "api"))},
+		{name: "self-review forbidden", step: "review", reason: refusal.ReasonReviewForbidden, config: map[string]any{"token_reviewer_jwt": ""}, kube: func(f *fakeKube) {
 			f.setReviewerToken("")
 			f.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
 				writeStatus(w, http.StatusForbidden, "tokenreviews.authentication.k8s.io is forbidden")
 				return true
 			})
 		}},
-		{name: "selector", step: "namespace_selector", reason: reasonNamespace, role: map[string]any{"bound_service_account_namespaces": "",
+		{name: "selector", step: "namespace_selector", reason: refusal.ReasonNamespace, role: map[string]any{"bound_service_account_namespaces": "",
 			"bound_service_account_namespace_selector": `{"matchLabels":{"vault":"no"}}`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := configured(t)
 			token := refusalSetup{tc.config, tc.role, tc.claims, tc.key, tc.kube}.apply(t, e)
-			if tc.reason == reasonAlgorithm {
+			if tc.reason == refusal.ReasonAlgorithm {
 				token = hmacToken(t)
 			}
 			out, _ := e.explain(testRole, token)
@@ -230,7 +232,7 @@ func TestExplainFaults(t *testing.T) {
 		e := configured(t)
 		e.kube.srv.Close()
 		out, _ := e.explain(testRole, e.token())
-		requireStep(t, out, "review", outcomeFault, faultKubeUnreachable, "unreachable")
+		requireStep(t, out, "review", outcomeFault, refusal.FaultKubeUnreachable, "unreachable")
 		if out["outcome"] != outcomeFault {
 			t.Fatalf("outcome %v", out["outcome"])
 		}
@@ -252,7 +254,7 @@ func TestExplainFaults(t *testing.T) {
 		e := configured(t)
 		e.writeConfig(map[string]any{"kubernetes_ca_cert": readTestdata(t, "signer.crt")})
 		out, _ := e.explain(testRole, e.token())
-		requireStep(t, out, "review", outcomeFault, faultKubeTLS, "kubernetes_ca_cert")
+		requireStep(t, out, "review", outcomeFault, refusal.FaultKubeTLS, "kubernetes_ca_cert")
 	})
 }
 
@@ -307,7 +309,7 @@ func TestExplainHybridMode(t *testing.T) {
 	}
 	other := privateKey(t, "other.key")
 	out, _ = e.explain(testRole, signJWTWithKid(t, other, "made-up", tokenClaims(testNamespace, testSAName, testSAUID, "vault")))
-	requireStep(t, out, "review", outcomeRefused, reasonReviewRejected, `review_mode hybrid reviewed this young token, as the cluster's signing keys could not vouch for it: no signing key the plugin holds for the cluster has kid "made-up"`)
+	requireStep(t, out, "review", outcomeRefused, refusal.ReasonReviewRejected, `review_mode hybrid reviewed this young token, as the cluster's signing keys could not vouch for it: no signing key the plugin holds for the cluster has kid "made-up"`)
 	out, _ = e.explain(testRole, e.kidlessToken())
 	requireStep(t, out, "review", outcomePassed, "", "TokenReview authenticated")
 	requireStep(t, out, "review", outcomePassed, "", "could not vouch for it: the token names no kid")

@@ -12,6 +12,8 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/cidrutil"
 	"github.com/hashicorp/vault/sdk/logical"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // Fuzz targets for every parser that sees untrusted input (the login JWT,
@@ -79,9 +81,9 @@ func FuzzSignedClaims(f *testing.F) {
 			return
 		}
 		if err := verifySignature(tok.jws, keys); err != nil {
-			var ref *refusal
-			if errors.As(err, &ref) && ref.reason == reasonSignature {
-				t.Fatalf("a correctly signed token was refused as %s: %v", reasonSignature, err)
+			var ref *refusal.Refusal
+			if errors.As(err, &ref) && ref.Reason == refusal.ReasonSignature {
+				t.Fatalf("a correctly signed token was refused as %s: %v", refusal.ReasonSignature, err)
 			}
 			requireLoginError(t, err)
 		}
@@ -311,8 +313,8 @@ func FuzzStoredConfig(f *testing.F) {
 // get for a bad token: a 400 naming the field, or a refusal (403).
 func requireLoginError(t *testing.T, err error) {
 	t.Helper()
-	var ref *refusal
-	var bad *inputError
+	var ref *refusal.Refusal
+	var bad *refusal.InputError
 	if !errors.As(err, &ref) && !errors.As(err, &bad) {
 		t.Fatalf("want a refusal or an input error, got %T: %v", err, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/metrics"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // hybridEnv is a configured env whose default role is in hybrid mode, with
@@ -138,9 +139,9 @@ func TestHybridRefusesWithoutReview(t *testing.T) {
 		token  string
 		reason string
 	}{
-		{"another issuer", e.boundToken(clk.Now(), func(c map[string]any) { c["iss"] = "https://other.example" }), reasonIssuer},
+		{"another issuer", e.boundToken(clk.Now(), func(c map[string]any) { c["iss"] = "https://other.example" }), refusal.ReasonIssuer},
 		{"the cluster's kid, another key's signature", signJWTWithKid(t, other, testKeyID(t, e.signer.Public()),
-			tokenClaims(testNamespace, testSAName, testSAUID, "vault")), reasonSignature},
+			tokenClaims(testNamespace, testSAName, testSAUID, "vault")), refusal.ReasonSignature},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -166,9 +167,9 @@ func TestHybridReviewsWhatTheKeysCannotVouchFor(t *testing.T) {
 		{"no kid, the cluster's signature", e.kidlessToken(), ""},
 		{"an unknown kid, the cluster's signature", signJWTWithKid(t, e.signer, "not-published",
 			tokenClaims(testNamespace, testSAName, testSAUID, "vault")), ""},
-		{"no kid, forged", signJWT(t, other, jose.RS256, tokenClaims(testNamespace, testSAName, testSAUID, "vault")), reasonReviewRejected},
+		{"no kid, forged", signJWT(t, other, jose.RS256, tokenClaims(testNamespace, testSAName, testSAUID, "vault")), refusal.ReasonReviewRejected},
 		{"an unknown kid, forged", signJWTWithKid(t, other, "made-up", tokenClaims(testNamespace, testSAName, testSAUID, "vault")),
-			reasonReviewRejected},
+			refusal.ReasonReviewRejected},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -183,8 +184,8 @@ func TestHybridReviewsWhatTheKeysCannotVouchFor(t *testing.T) {
 			e.requireReviews(int64(i+1), tc.name)
 		})
 	}
-	if strings.Contains(e.logs.String(), reasonSigningKeyUnknown) {
-		t.Fatalf("%s is no longer produced:\n%s", reasonSigningKeyUnknown, e.logs.String())
+	if strings.Contains(e.logs.String(), refusal.ReasonSigningKeyUnknown) {
+		t.Fatalf("%s is no longer produced:\n%s", refusal.ReasonSigningKeyUnknown, e.logs.String())
 	}
 	// One key fetch: the first unknown kid's refresh; later ones fall
 	// within the throttle. A token without kid fetches nothing.
@@ -207,7 +208,7 @@ func TestHybridKeyRotationAndUnknownKidFlood(t *testing.T) {
 	for i := range 20 {
 		claims := tokenClaims(testNamespace, testSAName, testSAUID, "vault")
 		resp, err := e.login(testRole, signJWTWithKid(t, other, "made-up-"+string(rune('a'+i)), claims))
-		e.requireDenied(resp, err, reasonReviewRejected)
+		e.requireDenied(resp, err, refusal.ReasonReviewRejected)
 	}
 	e.requireFetches(1, 1, "a flood of made-up kids within the refresh interval")
 	e.requireReviews(20, "twenty forged tokens")
@@ -253,7 +254,7 @@ func TestHybridDeletedServiceAccount(t *testing.T) {
 	e.mustLogin(testRole, token)
 	clk.advance(time.Second)
 	resp, err := e.login(testRole, token)
-	e.requireDenied(resp, err, reasonReviewRejected)
+	e.requireDenied(resp, err, refusal.ReasonReviewRejected)
 }
 
 // With pem_keys and an issuer in the config nothing is fetched; with an
@@ -264,7 +265,7 @@ func TestHybridConfiguredKeysAndIssuer(t *testing.T) {
 	e.mustLogin(testRole, e.boundToken(clk.Now(), nil))
 	e.requireFetches(0, 0, "pem_keys and issuer")
 	resp, err := e.login(testRole, e.boundToken(clk.Now(), func(c map[string]any) { c["iss"] = "https://other.example" }))
-	e.requireDenied(resp, err, reasonIssuer)
+	e.requireDenied(resp, err, refusal.ReasonIssuer)
 
 	e.writeConfig(map[string]any{"issuer": testIssuer})
 	e.mustLogin(testRole, e.boundToken(clk.Now(), nil))
@@ -334,7 +335,7 @@ func TestHybridKeyFetchRefused(t *testing.T) {
 	})
 	clk.advance(5 * time.Second)
 	resp, err := e.login(testRole, e.boundToken(clk.Now(), func(c map[string]any) { c["jti"] = "2" }))
-	e.requireFault(errKubeFault, resp, err, "HTTP 401", "create on tokenreviews")
+	e.requireFault(refusal.ErrKubeFault, resp, err, "HTTP 401", "create on tokenreviews")
 }
 
 // tokenReviewsPath is where TokenReviews are created.
@@ -455,11 +456,11 @@ func TestHybridReviewerLostAccess(t *testing.T) {
 			if when == 0 {
 				// A refresh is refused (an unknown kid's, here).
 				resp, err := e.login(testRole, e.unheldKidToken(clk, "refresh"))
-				e.requireFault(errKubeFault, resp, err, "HTTP 401")
+				e.requireFault(refusal.ErrKubeFault, resp, err, "HTTP 401")
 			}
 			clk.advance(when)
 			resp, err := e.login(testRole, e.youngToken(clk, "after"))
-			e.requireFault(errKubeFault, resp, err, "HTTP 401", "create on tokenreviews")
+			e.requireFault(refusal.ErrKubeFault, resp, err, "HTTP 401", "create on tokenreviews")
 			e.requireReviews(0, "reviews answered 401")
 		})
 	}

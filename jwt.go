@@ -17,6 +17,8 @@ import (
 	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // allowedAlgorithms are the asymmetric algorithms Kubernetes can sign with.
@@ -87,7 +89,7 @@ type parsedToken struct {
 func parseToken(raw string) (*parsedToken, error) {
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
-		return nil, invalidInput("jwt: is required")
+		return nil, refusal.Invalid("jwt: is required")
 	}
 	tok, err := jose.ParseSignedCompact(raw, allowedAlgorithms)
 	if err != nil {
@@ -95,9 +97,9 @@ func parseToken(raw string) (*parsedToken, error) {
 		if errors.As(err, &algErr) {
 			// A well-formed token we will not trust ("none", HMAC) is a
 			// failed authentication, not bad input: it is how forgeries look.
-			return nil, refuse(reasonAlgorithm, "signing algorithm %.64q is not allowed; want one of RS256/384/512, ES256/384/512, PS256/384/512", string(algErr.Got))
+			return nil, refusal.New(refusal.ReasonAlgorithm, "signing algorithm %.64q is not allowed; want one of RS256/384/512, ES256/384/512, PS256/384/512", string(algErr.Got))
 		}
-		return nil, invalidInput("jwt: is not a signed JWT in compact form (header.payload.signature)")
+		return nil, refusal.Invalid("jwt: is not a signed JWT in compact form (header.payload.signature)")
 	}
 	p := &parsedToken{jws: tok}
 	if err := decodeClaims(tok.UnsafePayloadWithoutVerification(), &p.claims); err != nil {
@@ -115,16 +117,16 @@ func parseToken(raw string) (*parsedToken, error) {
 func decodeClaims(payload []byte, out *serviceAccountClaims) error {
 	trimmed := bytes.TrimSpace(payload)
 	if !stdjson.Valid(trimmed) || len(trimmed) == 0 || trimmed[0] != '{' {
-		return invalidInput("jwt: claims are not a valid JSON object of JWT claims")
+		return refusal.Invalid("jwt: claims are not a valid JSON object of JWT claims")
 	}
 	// The struct decode skips objects it has no field for; decoding the
 	// whole payload generically as well finds duplicates anywhere.
 	var all map[string]any
 	if err := josejson.Unmarshal(payload, &all); err != nil {
-		return refuse(reasonClaims, "claims cannot be read unambiguously: %s", joseErrorText(err))
+		return refusal.New(refusal.ReasonClaims, "claims cannot be read unambiguously: %s", joseErrorText(err))
 	}
 	if err := josejson.Unmarshal(payload, out); err != nil {
-		return refuse(reasonClaims, "claims cannot be read: %s", joseErrorText(err))
+		return refusal.New(refusal.ReasonClaims, "claims cannot be read: %s", joseErrorText(err))
 	}
 	return nil
 }
@@ -137,13 +139,13 @@ func checkTimes(c *jwt.Claims, now time.Time) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, jwt.ErrExpired):
-		return refuse(reasonExpired, "token expired at %s", c.Expiry.Time().UTC().Format(time.RFC3339))
+		return refusal.New(refusal.ReasonExpired, "token expired at %s", c.Expiry.Time().UTC().Format(time.RFC3339))
 	case errors.Is(err, jwt.ErrNotValidYet):
-		return refuse(reasonNotYetValid, "token not valid before %s", c.NotBefore.Time().UTC().Format(time.RFC3339))
+		return refusal.New(refusal.ReasonNotYetValid, "token not valid before %s", c.NotBefore.Time().UTC().Format(time.RFC3339))
 	case errors.Is(err, jwt.ErrIssuedInTheFuture):
-		return refuse(reasonNotYetValid, "token issued in the future at %s", c.IssuedAt.Time().UTC().Format(time.RFC3339))
+		return refusal.New(refusal.ReasonNotYetValid, "token issued in the future at %s", c.IssuedAt.Time().UTC().Format(time.RFC3339))
 	default:
-		return refuse(reasonClaims, "%s", joseErrorText(err))
+		return refusal.New(refusal.ReasonClaims, "%s", joseErrorText(err))
 	}
 }
 
@@ -165,13 +167,13 @@ func verifySignature(tok *jose.JSONWebSignature, keys []crypto.PublicKey) error 
 			return nil
 		}
 	}
-	return refuse(reasonSignature, "signature does not verify with any of the %d pem_keys", len(keys))
+	return refusal.New(refusal.ReasonSignature, "signature does not verify with any of the %d pem_keys", len(keys))
 }
 
 // checkIssuer enforces the issuer when issuer validation is on (want != "").
 func checkIssuer(iss, want string) error {
 	if want != "" && iss != want {
-		return refuse(reasonIssuer, "issuer %.64q, want %q", iss, want)
+		return refusal.New(refusal.ReasonIssuer, "issuer %.64q, want %q", iss, want)
 	}
 	return nil
 }
@@ -180,7 +182,7 @@ func checkIssuer(iss, want string) error {
 // the token's own audiences: a cheap refusal before any network call.
 func checkAudienceClaim(aud jwt.Audience, want string) error {
 	if want != "" && !aud.Contains(want) {
-		return refuse(reasonAudienceMismatch, "token audiences %s do not include the role's audience %q", quoteValues(aud), want)
+		return refusal.New(refusal.ReasonAudienceMismatch, "token audiences %s do not include the role's audience %q", quoteValues(aud), want)
 	}
 	return nil
 }
@@ -210,18 +212,18 @@ func serviceAccountFromClaims(c *serviceAccountClaims) (serviceAccount, error) {
 	}
 	switch {
 	case sa.namespace == "":
-		return sa, refuse(reasonClaims, "token has no service-account namespace claim")
+		return sa, refusal.New(refusal.ReasonClaims, "token has no service-account namespace claim")
 	case sa.name == "":
-		return sa, refuse(reasonClaims, "token has no service-account name claim")
+		return sa, refusal.New(refusal.ReasonClaims, "token has no service-account name claim")
 	case sa.uid == "":
-		return sa, refuse(reasonClaims, "token has no service-account UID claim")
+		return sa, refusal.New(refusal.ReasonClaims, "token has no service-account UID claim")
 	}
 	if err := validateServiceAccountNames(sa.namespace, sa.name); err != nil {
 		return sa, err
 	}
 	if c.Subject != "" {
 		if want := "system:serviceaccount:" + sa.namespace + ":" + sa.name; c.Subject != want {
-			return sa, refuse(reasonClaims, "subject %.64q does not match the service-account claims %q", c.Subject, want)
+			return sa, refusal.New(refusal.ReasonClaims, "subject %.64q does not match the service-account claims %q", c.Subject, want)
 		}
 	}
 	return sa, nil
@@ -235,10 +237,10 @@ func serviceAccountFromClaims(c *serviceAccountClaims) (serviceAccount, error) {
 // hostile claim can be long.
 func validateServiceAccountNames(namespace, name string) error {
 	if errs := validation.IsDNS1123Label(namespace); len(errs) > 0 {
-		return refuse(reasonClaims, "service-account namespace claim %.64q is not a valid namespace name: %s", namespace, errs[0])
+		return refusal.New(refusal.ReasonClaims, "service-account namespace claim %.64q is not a valid namespace name: %s", namespace, errs[0])
 	}
 	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
-		return refuse(reasonClaims, "service-account name claim %.64q is not a valid service-account name: %s", name, errs[0])
+		return refusal.New(refusal.ReasonClaims, "service-account name claim %.64q is not a valid service-account name: %s", name, errs[0])
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 func TestParseTokenAlgorithms(t *testing.T) {
@@ -21,11 +23,11 @@ func TestParseTokenAlgorithms(t *testing.T) {
 	if _, err := parseToken(signJWT(t, ecKey, jose.ES256, claims)); err != nil {
 		t.Errorf("ES256: %v", err)
 	}
-	var ref *refusal
-	if _, err := parseToken(hmacToken(t)); !errors.As(err, &ref) || ref.reason != reasonAlgorithm {
+	var ref *refusal.Refusal
+	if _, err := parseToken(hmacToken(t)); !errors.As(err, &ref) || ref.Reason != refusal.ReasonAlgorithm {
 		t.Errorf("HS256 not refused: %v", err)
 	}
-	var bad *inputError
+	var bad *refusal.InputError
 	if _, err := parseToken("not.a-jwt"); !errors.As(err, &bad) {
 		t.Errorf("garbage is not bad input: %v", err)
 	}
@@ -77,19 +79,19 @@ func TestCheckTimes(t *testing.T) {
 		{"valid", jwt.Claims{Expiry: at(time.Minute), NotBefore: at(-time.Minute), IssuedAt: at(-time.Minute)}, ""},
 		{"no exp (legacy)", jwt.Claims{}, ""},
 		{"expired within skew", jwt.Claims{Expiry: at(-30 * time.Second)}, ""},
-		{"expired", jwt.Claims{Expiry: at(-61 * time.Second)}, reasonExpired},
+		{"expired", jwt.Claims{Expiry: at(-61 * time.Second)}, refusal.ReasonExpired},
 		{"nbf within skew", jwt.Claims{NotBefore: at(30 * time.Second)}, ""},
-		{"not yet valid", jwt.Claims{NotBefore: at(2 * time.Minute)}, reasonNotYetValid},
-		{"issued in the future", jwt.Claims{IssuedAt: at(2 * time.Minute)}, reasonNotYetValid},
+		{"not yet valid", jwt.Claims{NotBefore: at(2 * time.Minute)}, refusal.ReasonNotYetValid},
+		{"issued in the future", jwt.Claims{IssuedAt: at(2 * time.Minute)}, refusal.ReasonNotYetValid},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			err := checkTimes(&tc.claims, now)
-			var ref *refusal
+			var ref *refusal.Refusal
 			switch {
 			case tc.reason == "" && err != nil:
 				t.Fatal(err)
-			case tc.reason != "" && (!errors.As(err, &ref) || ref.reason != tc.reason):
+			case tc.reason != "" && (!errors.As(err, &ref) || ref.Reason != tc.reason):
 				t.Fatalf("got %v, want %s", err, tc.reason)
 			}
 		})
@@ -157,11 +159,11 @@ func TestValidateServiceAccountNames(t *testing.T) {
 	}
 	for _, tc := range cases {
 		err := validateServiceAccountNames(tc.namespace, tc.name)
-		var ref *refusal
+		var ref *refusal.Refusal
 		switch {
 		case tc.ok && err != nil:
 			t.Errorf("%q/%q refused: %v", tc.namespace, tc.name, err)
-		case !tc.ok && (!errors.As(err, &ref) || ref.reason != reasonClaims):
+		case !tc.ok && (!errors.As(err, &ref) || ref.Reason != refusal.ReasonClaims):
 			t.Errorf("%q/%q: got %v, want a claims_invalid refusal", tc.namespace, tc.name, err)
 		}
 	}
@@ -184,17 +186,17 @@ func TestParseTokenClaimsDecoding(t *testing.T) {
 		{"not JSON", "not json", true, ""},
 		{"a JSON array", "[1,2]", true, ""},
 		{"a JSON string", `"x"`, true, ""},
-		{"duplicate nested key", `{"sub":"x","extra":{"a":1,"a":1}}`, false, reasonClaims},
-		{"duplicate top-level key", `{"sub":"x","sub":"x"}`, false, reasonClaims},
-		{"claim of the wrong type", `{"exp":"tomorrow"}`, false, reasonClaims},
+		{"duplicate nested key", `{"sub":"x","extra":{"a":1,"a":1}}`, false, refusal.ReasonClaims},
+		{"duplicate top-level key", `{"sub":"x","sub":"x"}`, false, refusal.ReasonClaims},
+		{"claim of the wrong type", `{"exp":"tomorrow"}`, false, refusal.ReasonClaims},
 		{"unknown claims", `{"sub":"x","extra":{"a":1,"b":[1,2]}}`, false, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := signPayload(t, key, tc.payload)
 			tok, err := parseToken(raw)
-			var bad *inputError
-			var ref *refusal
+			var bad *refusal.InputError
+			var ref *refusal.Refusal
 			switch {
 			case tc.bad:
 				if !errors.As(err, &bad) {
@@ -202,7 +204,7 @@ func TestParseTokenClaimsDecoding(t *testing.T) {
 				}
 				return
 			case tc.reason != "":
-				if !errors.As(err, &ref) || ref.reason != tc.reason {
+				if !errors.As(err, &ref) || ref.Reason != tc.reason {
 					t.Fatalf("got %v, want reason %s", err, tc.reason)
 				}
 			case err != nil:

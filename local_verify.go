@@ -10,6 +10,7 @@ import (
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/clusterkeys"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // clusterKeySource is the cluster's service-account signing keys and
@@ -122,7 +123,7 @@ func (b *backend) verifyLocally(ctx context.Context, a *attempt) error {
 		want = iss
 	}
 	if a.token.claims.Issuer != want {
-		return refuse(reasonIssuer, "issuer %q is not the cluster's issuer %q", a.token.claims.Issuer, want)
+		return refusal.New(refusal.ReasonIssuer, "issuer %q is not the cluster's issuer %q", a.token.claims.Issuer, want)
 	}
 	// With pem_keys the signature step has verified it against them.
 	if len(st.keys) == 0 {
@@ -139,7 +140,7 @@ func (b *backend) verifyLocally(ctx context.Context, a *attempt) error {
 			return cannotVouch(ctx, st, "the cluster's signing keys cannot be read", err)
 		}
 		if _, err := a.token.jws.Verify(key); err != nil {
-			return refuse(reasonSignature, "signature does not verify with the cluster's signing key %.64q", kid)
+			return refusal.New(refusal.ReasonSignature, "signature does not verify with the cluster's signing key %.64q", kid)
 		}
 	}
 	c := a.claimed

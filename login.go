@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // attempt is one login as it moves through the pipeline: the inputs, then
@@ -123,10 +124,10 @@ func stepSourceAddress(_ context.Context, a *attempt) error {
 		return nil
 	}
 	if a.conn == nil || a.conn.RemoteAddr == "" {
-		return refuse(reasonCIDR, "token_bound_cidrs is set but the client address is unknown")
+		return refusal.New(refusal.ReasonCIDR, "token_bound_cidrs is set but the client address is unknown")
 	}
 	if !cidrutil.RemoteAddrIsOk(a.conn.RemoteAddr, cidrs) {
-		return refuse(reasonCIDR, "client address %s is not in token_bound_cidrs", a.conn.RemoteAddr)
+		return refusal.New(refusal.ReasonCIDR, "client address %s is not in token_bound_cidrs", a.conn.RemoteAddr)
 	}
 	return nil
 }
@@ -184,7 +185,7 @@ func bindNamespace(r *roleEntry, namespace string) (pending bool, err error) {
 		return false, nil
 	}
 	if r.ServiceAccountNamespaceSelector == "" {
-		return false, refuse(reasonNamespace, "namespace %q is not in bound_service_account_namespaces %q", namespace, r.ServiceAccountNamespaces)
+		return false, refusal.New(refusal.ReasonNamespace, "namespace %q is not in bound_service_account_namespaces %q", namespace, r.ServiceAccountNamespaces)
 	}
 	return true, nil
 }
@@ -234,12 +235,12 @@ func checkNamespaceSelector(ctx context.Context, r *roleEntry, client *kube.Clie
 	nsLabels, err := labelsOf(ctx)
 	if err != nil {
 		if kube.Status(err) == http.StatusNotFound {
-			return refuse(reasonNamespace, "namespace %q does not exist", namespace)
+			return refusal.New(refusal.ReasonNamespace, "namespace %q does not exist", namespace)
 		}
 		return credentialFault(client, err, "get on namespaces")
 	}
 	if !sel.Matches(labels.Set(nsLabels)) {
-		return refuse(reasonNamespace, "namespace %q is not in bound_service_account_namespaces %q and its labels do not match the selector %q",
+		return refusal.New(refusal.ReasonNamespace, "namespace %q is not in bound_service_account_namespaces %q and its labels do not match the selector %q",
 			namespace, r.ServiceAccountNamespaces, sel.String())
 	}
 	return nil
@@ -256,7 +257,7 @@ func credentialFault(client *kube.Client, err error, permission string) error {
 		return err
 	}
 	if _, selfReview := client.Credential().(kube.LoginJWT); selfReview {
-		return refuse(reasonReviewForbidden, "%v", err)
+		return refusal.New(refusal.ReasonReviewForbidden, "%v", err)
 	}
 	return fmt.Errorf("%w (the reviewer credential needs %s; check %s and its RBAC bindings)", err, permission, client.Credential())
 }
@@ -272,7 +273,7 @@ func stepAliasMetadata(ctx context.Context, a *attempt) error {
 	}
 	md, err := aliasMetadataFromAnnotations(annotations)
 	if err != nil {
-		return invalidInput("%v", err)
+		return refusal.Invalid("%v", err)
 	}
 	a.aliasMetadata = md
 	return nil
@@ -363,13 +364,13 @@ func checkAliasIdentity(source string, sa serviceAccount, cluster string, named 
 	}
 	if source != aliasNameSourceName {
 		if !isKubernetesUID(sa.uid) {
-			return refuse(reasonClaims, "service-account UID claim %.64q is not a UID Kubernetes gives (a lower-case UUID); "+
+			return refusal.New(refusal.ReasonClaims, "service-account UID claim %.64q is not a UID Kubernetes gives (a lower-case UUID); "+
 				"on a mount with several clusters it could pose as another cluster's alias", sa.uid)
 		}
 		return nil
 	}
 	if cluster == defaultCluster && isKubernetesUID(sa.name) && slices.Contains(named, sa.namespace) {
-		return refuse(reasonClaims, "service account %s/%s of the default cluster would have the alias of cluster %q's "+
+		return refusal.New(refusal.ReasonClaims, "service account %s/%s of the default cluster would have the alias of cluster %q's "+
 			"service account with UID %s (alias_name_source=serviceaccount_name)", sa.namespace, sa.name, sa.namespace, sa.name)
 	}
 	return nil

@@ -13,6 +13,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // barrierStorage refuses keys with a parent reference, as the storage
@@ -76,7 +78,7 @@ func TestLoginRoleNameLength(t *testing.T) {
 
 	offset := len(e.logs.String())
 	resp, err = e.login(long, e.tokenFor("elsewhere", testSAName, testSAUID))
-	e.requireDenied(resp, err, reasonNamespace)
+	e.requireDenied(resp, err, refusal.ReasonNamespace)
 	for _, l := range e.logLines(offset) {
 		if v, _ := l["role"].(string); strings.Contains(v, long[:logValueMax+1]) {
 			t.Errorf("log line %q holds more than %d bytes of the role name: %q", l["@message"], logValueMax, v)
@@ -116,58 +118,58 @@ func TestLoginRefusalLogLineBounded(t *testing.T) {
 		reason   string
 		clusters bool // on a mount with a named cluster too
 	}{
-		{"huge alg", nil, func(*testEnv) string { return rawToken(`{"alg":"`+big("X")+`"}`, `{}`) }, reasonAlgorithm, false},
-		{"huge alg of quotes", nil, func(*testEnv) string { return rawToken(`{"alg":"`+big(`\"`)+`"}`, `{}`) }, reasonAlgorithm, false},
-		{"huge iss", nil, func(e *testEnv) string { return signed(e, func(c map[string]any) { c["iss"] = big("i") }) }, reasonIssuer, false},
-		{"huge iss of HTML", nil, func(e *testEnv) string { return signed(e, func(c map[string]any) { c["iss"] = bigEscaped("<") }) }, reasonIssuer, false},
-		{"huge iss of controls", nil, func(e *testEnv) string { return signed(e, func(c map[string]any) { c["iss"] = bigEscaped("\x01") }) }, reasonIssuer, false},
-		{"huge aud", nil, func(e *testEnv) string { return signed(e, func(c map[string]any) { c["aud"] = []string{big("a")} }) }, reasonAudienceMismatch, false},
+		{"huge alg", nil, func(*testEnv) string { return rawToken(`{"alg":"`+big("X")+`"}`, `{}`) }, refusal.ReasonAlgorithm, false},
+		{"huge alg of quotes", nil, func(*testEnv) string { return rawToken(`{"alg":"`+big(`\"`)+`"}`, `{}`) }, refusal.ReasonAlgorithm, false},
+		{"huge iss", nil, func(e *testEnv) string { return signed(e, func(c map[string]any) { c["iss"] = big("i") }) }, refusal.ReasonIssuer, false},
+		{"huge iss of HTML", nil, func(e *testEnv) string { return signed(e, func(c map[string]any) { c["iss"] = bigEscaped("<") }) }, refusal.ReasonIssuer, false},
+		{"huge iss of controls", nil, func(e *testEnv) string { return signed(e, func(c map[string]any) { c["iss"] = bigEscaped("\x01") }) }, refusal.ReasonIssuer, false},
+		{"huge aud", nil, func(e *testEnv) string { return signed(e, func(c map[string]any) { c["aud"] = []string{big("a")} }) }, refusal.ReasonAudienceMismatch, false},
 		{"many auds", nil, func(e *testEnv) string {
 			return signed(e, func(c map[string]any) {
 				c["aud"] = strings.Split(many(2000, func(int) string { return "audience" }), ",")
 			})
-		}, reasonAudienceMismatch, false},
-		{"huge sub", nil, func(e *testEnv) string { return signed(e, func(c map[string]any) { c["sub"] = big("s") }) }, reasonClaims, false},
+		}, refusal.ReasonAudienceMismatch, false},
+		{"huge sub", nil, func(e *testEnv) string { return signed(e, func(c map[string]any) { c["sub"] = big("s") }) }, refusal.ReasonClaims, false},
 		{"huge namespace", nil, func(e *testEnv) string {
 			return signed(e, func(c map[string]any) { c["kubernetes.io"].(map[string]any)["namespace"] = big("n") })
-		}, reasonClaims, false},
+		}, refusal.ReasonClaims, false},
 		{"huge service-account name", nil, func(e *testEnv) string {
 			return signed(e, func(c map[string]any) {
 				c["kubernetes.io"].(map[string]any)["serviceaccount"] = map[string]any{"name": big("m"), "uid": testSAUID}
 			})
-		}, reasonClaims, false},
+		}, refusal.ReasonClaims, false},
 		{"huge UID", nil, func(e *testEnv) string {
 			return signed(e, func(c map[string]any) {
 				c["kubernetes.io"].(map[string]any)["serviceaccount"] = map[string]any{"name": testSAName, "uid": big("u")}
 			})
-		}, reasonReviewRejected, false},
+		}, refusal.ReasonReviewRejected, false},
 		{"many duplicate keys", nil, func(*testEnv) string {
 			return rawToken(`{"alg":"RS256"}`, "{"+many(3000, func(int) string { return `"dup":1` })+"}")
-		}, reasonClaims, false},
+		}, refusal.ReasonClaims, false},
 		{"huge duplicate key", nil, func(*testEnv) string {
 			k := big("k")
 			return rawToken(`{"alg":"RS256"}`, `{"`+k+`":1,"`+k+`":2}`)
-		}, reasonClaims, false},
+		}, refusal.ReasonClaims, false},
 		{"many distinct keys then a duplicate", nil, func(*testEnv) string {
 			return rawToken(`{"alg":"RS256"}`, "{"+many(200, func(i int) string { return `"k` + strings.Repeat("y", i) + `":1` })+`,"k":1,"k":1}`)
-		}, reasonClaims, false},
+		}, refusal.ReasonClaims, false},
 		{"garbage claim types", nil, func(*testEnv) string {
 			return rawToken(`{"alg":"RS256"}`, `{"exp":"`+big("9")+`","kubernetes.io":{"namespace":[`+many(2000, func(int) string { return `"x"` })+`]}}`)
-		}, reasonClaims, false},
-		{"huge header, no claims", nil, func(*testEnv) string { return rawToken(`{"alg":"RS256","x":"`+big("h")+`"}`, `{}`) }, reasonIssuer, false},
+		}, refusal.ReasonClaims, false},
+		{"huge header, no claims", nil, func(*testEnv) string { return rawToken(`{"alg":"RS256","x":"`+big("h")+`"}`, `{}`) }, refusal.ReasonIssuer, false},
 		// A kid the cluster does not hold is reviewed in hybrid mode; signed
 		// with a key that is not the cluster's, the review refuses it.
 		{"huge kid, hybrid", map[string]any{"review_mode": "hybrid"}, func(e *testEnv) string {
 			return signJWTWithKid(e.t, privateKey(e.t, "other.key"), big("k"), tokenClaims(testNamespace, testSAName, testSAUID, "vault"))
-		}, reasonReviewRejected, false},
+		}, refusal.ReasonReviewRejected, false},
 		{"huge iss of HTML, no cluster's", map[string]any{"bound_clusters": "*"}, func(e *testEnv) string {
 			return signed(e, func(c map[string]any) { c["iss"] = bigEscaped("<") })
-		}, reasonClusterUnknown, true},
+		}, refusal.ReasonClusterUnknown, true},
 		{"huge UID, named clusters", map[string]any{"bound_clusters": "*"}, func(e *testEnv) string {
 			return signed(e, func(c map[string]any) {
 				c["kubernetes.io"].(map[string]any)["serviceaccount"] = map[string]any{"name": testSAName, "uid": bigEscaped("&")}
 			})
-		}, reasonClaims, true},
+		}, refusal.ReasonClaims, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -221,8 +223,8 @@ func FuzzLoginRoleName(f *testing.F) {
 	f.Fuzz(func(t *testing.T, name string) {
 		err := validateLoginRoleName(name)
 		if err != nil {
-			var bad *inputError
-			if !errors.As(err, &bad) || !strings.HasPrefix(bad.msg, "role: ") {
+			var bad *refusal.InputError
+			if !errors.As(err, &bad) || !strings.HasPrefix(bad.Msg, "role: ") {
 				t.Fatalf("%q: %v, want a 400 naming role", name, err)
 			}
 			return

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // A login whose caller goes away while its TokenReview runs ends at once,
@@ -55,16 +57,16 @@ func TestAbandonedLoginCancelsItsReview(t *testing.T) {
 	offset := len(e.logs.String())
 	cancel()
 	r := <-done
-	if !errors.Is(r.err, errCanceled) {
-		t.Fatalf("abandoned login answered %v %#v, want %v", r.err, r.resp, errCanceled)
+	if !errors.Is(r.err, refusal.ErrCanceled) {
+		t.Fatalf("abandoned login answered %v %#v, want %v", r.err, r.resp, refusal.ErrCanceled)
 	}
 
 	mfs := e.scrape()
 	requireSeries(t, mfs,
-		wantSeries{"kubeauth_faults_total", []string{"cluster", "default", "kind", faultCanceled, "role", testRole}, 1},
+		wantSeries{"kubeauth_faults_total", []string{"cluster", "default", "kind", refusal.FaultCanceled, "role", testRole}, 1},
 		wantSeries{"kubeauth_logins_total", []string{"cluster", "default", "outcome", "fault", "role", testRole}, 1},
 	)
-	if v := metricValue(mfs, "kubeauth_faults_total", "cluster", "default", "kind", faultInternal, "role", testRole); v > 0 {
+	if v := metricValue(mfs, "kubeauth_faults_total", "cluster", "default", "kind", refusal.FaultInternal, "role", testRole); v > 0 {
 		t.Errorf("the abandoned login counted as internal (%v)", v)
 	}
 	var lines []map[string]any
@@ -73,8 +75,8 @@ func TestAbandonedLoginCancelsItsReview(t *testing.T) {
 			lines = append(lines, l)
 		}
 	}
-	if len(lines) != 1 || lines[0]["kind"] != faultCanceled || lines[0]["@level"] != "info" {
-		t.Fatalf("want one info line login failed kind=%s, got %v", faultCanceled, lines)
+	if len(lines) != 1 || lines[0]["kind"] != refusal.FaultCanceled || lines[0]["@level"] != "info" {
+		t.Fatalf("want one info line login failed kind=%s, got %v", refusal.FaultCanceled, lines)
 	}
 
 	// The test's own timeout bounds this wait: a review left running
@@ -97,22 +99,22 @@ func TestCallerGoneClassification(t *testing.T) {
 		err  error
 		want string // fault kind; "" for no fault
 	}{
-		{"canceled request, its review canceled", canceled, fmt.Errorf("review: %w", context.Canceled), faultCanceled},
-		{"canceled request, any fault", canceled, errors.New("boom"), faultCanceled},
-		{"live request, something else canceled", live, fmt.Errorf("keys: %w", context.Canceled), faultInternal},
-		{"request out of time", expired, fmt.Errorf("review: %w", context.DeadlineExceeded), faultInternal},
-		{"canceled request, a refusal", canceled, refuse(reasonExpired, "expired"), ""},
-		{"canceled request, bad input", canceled, invalidInput("jwt: bad"), ""},
+		{"canceled request, its review canceled", canceled, fmt.Errorf("review: %w", context.Canceled), refusal.FaultCanceled},
+		{"canceled request, any fault", canceled, errors.New("boom"), refusal.FaultCanceled},
+		{"live request, something else canceled", live, fmt.Errorf("keys: %w", context.Canceled), refusal.FaultInternal},
+		{"request out of time", expired, fmt.Errorf("review: %w", context.DeadlineExceeded), refusal.FaultInternal},
+		{"canceled request, a refusal", canceled, refusal.New(refusal.ReasonExpired, "expired"), ""},
+		{"canceled request, bad input", canceled, refusal.Invalid("jwt: bad"), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := callerGone(tc.ctx, tc.err)
+			err := refusal.CallerGone(tc.ctx, tc.err)
 			if tc.want == "" {
 				if !errors.Is(err, tc.err) {
 					t.Fatalf("%v became %v", tc.err, err)
 				}
 				return
 			}
-			if kind, _ := classifyFault(err); kind != tc.want {
+			if kind, _ := refusal.ClassifyFault(err); kind != tc.want {
 				t.Fatalf("kind %s, want %s", kind, tc.want)
 			}
 		})

@@ -13,6 +13,8 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 	authv1 "k8s.io/api/authentication/v1"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // recordRequests makes the fake remember every request it is sent, as
@@ -75,7 +77,7 @@ func TestLoginSelectorLookupAfterReview(t *testing.T) {
 		requests := recordRequests(e.kube)
 		forged := signJWT(t, privateKey(t, "other.key"), jose.RS256, tokenClaims(testNamespace, testSAName, testSAUID, "vault"))
 		resp, err := e.login(testRole, forged)
-		e.requireDenied(resp, err, reasonReviewRejected)
+		e.requireDenied(resp, err, refusal.ReasonReviewRejected)
 		if got, want := requests(), []string{reviewRequest}; !reflect.DeepEqual(got, want) {
 			t.Fatalf("requests %q, want only the TokenReview %q", got, want)
 		}
@@ -87,7 +89,7 @@ func TestLoginSelectorLookupAfterReview(t *testing.T) {
 		requests := recordRequests(e.kube)
 		forged := signJWT(t, privateKey(t, "other.key"), jose.RS256, tokenClaims(testNamespace, testSAName, testSAUID, "vault"))
 		resp, err := e.login(testRole, forged)
-		e.requireDenied(resp, err, reasonSignature)
+		e.requireDenied(resp, err, refusal.ReasonSignature)
 		if got := requests(); len(got) != 0 {
 			t.Fatalf("requests %q, want none", got)
 		}
@@ -138,7 +140,7 @@ func TestLoginInvalidNameClaims(t *testing.T) {
 			requests := recordRequests(e.kube)
 			tok := signJWT(t, privateKey(t, "other.key"), jose.RS256, tokenClaims(tc.namespace, tc.saName, testSAUID, "vault"))
 			resp, err := e.login(testRole, tok)
-			e.requireDenied(resp, err, reasonClaims)
+			e.requireDenied(resp, err, refusal.ReasonClaims)
 			if !strings.Contains(e.logs.String(), tc.detail) {
 				t.Fatalf("log does not say %q:\n%s", tc.detail, e.logs.String())
 			}
@@ -206,8 +208,8 @@ func TestLoginDuplicateClaimKeys(t *testing.T) {
 			e := configured(t)
 			e.writeConfig(map[string]any{"pem_keys": readTestdata(t, "signer.pub")})
 			resp, err := e.login(testRole, signPayload(t, e.signer, payload))
-			e.requireDenied(resp, err, reasonClaims)
-			if strings.Contains(e.logs.String(), reasonSignature) {
+			e.requireDenied(resp, err, refusal.ReasonClaims)
+			if strings.Contains(e.logs.String(), refusal.ReasonSignature) {
 				t.Fatalf("a good signature was reported as bad:\n%s", e.logs.String())
 			}
 			if n := e.kube.reviews.Load(); n != 0 {
@@ -237,7 +239,7 @@ func TestLoginStoredSelectAllSelector(t *testing.T) {
 			delete(e.kube.namespaces, "gone")
 			e.kube.mu.Unlock()
 			resp, err := e.login(testRole, signJWT(t, e.signer, jose.RS256, tokenClaims("gone", testSAName, testSAUID, "vault")))
-			e.requireDenied(resp, err, reasonNamespace)
+			e.requireDenied(resp, err, refusal.ReasonNamespace)
 
 			// The role can still be updated; the write warns about the selector.
 			resp = e.mustDo(logical.UpdateOperation, "role/"+testRole, map[string]any{"token_ttl": "5m"})
@@ -259,7 +261,7 @@ func TestLoginStoredSelectorUnparsable(t *testing.T) {
 		"audience": "vault",
 	})
 	resp, err := e.login(testRole, e.token())
-	if !errors.Is(err, errInternalFault) || resp != nil {
+	if !errors.Is(err, refusal.ErrInternalFault) || resp != nil {
 		t.Fatalf("want the generic internal fault, got err=%v resp=%#v", err, resp)
 	}
 	if logs := e.logs.String(); !strings.Contains(logs, "stored role is invalid") || !strings.Contains(logs, `"kind":"internal"`) {
@@ -301,7 +303,7 @@ func TestLoginUsesSelectorParsedAtLoad(t *testing.T) {
 	// a login that parsed the stored text would still pass.
 	r.namespaceSelector = labels.Nothing()
 	resp, err := e.login(testRole, e.token())
-	e.requireDenied(resp, err, reasonNamespace)
+	e.requireDenied(resp, err, refusal.ReasonNamespace)
 }
 
 // A verified login says so at debug level, with what an operator needs to
@@ -334,8 +336,8 @@ func TestLoginReviewAnswerStrict(t *testing.T) {
 		status authv1.TokenReviewStatus
 		reason string
 	}{
-		{"authenticated with an error", nil, authv1.TokenReviewStatus{Authenticated: true, User: user, Audiences: []string{"vault"}, Error: "token has been invalidated"}, reasonReviewRejected},
-		{"no role audience, answer without audiences", map[string]any{"audience": ""}, authv1.TokenReviewStatus{Authenticated: true, User: user}, reasonAudienceMismatch},
+		{"authenticated with an error", nil, authv1.TokenReviewStatus{Authenticated: true, User: user, Audiences: []string{"vault"}, Error: "token has been invalidated"}, refusal.ReasonReviewRejected},
+		{"no role audience, answer without audiences", map[string]any{"audience": ""}, authv1.TokenReviewStatus{Authenticated: true, User: user}, refusal.ReasonAudienceMismatch},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // logLines parses the JSON log lines written after offset.
@@ -42,20 +44,20 @@ func TestLoginLogLines(t *testing.T) {
 			name:    "expired",
 			token:   (*testEnv).expiredToken,
 			message: "login refused", level: "info",
-			want: fields{"reason": reasonExpired, "detail": "expired"},
+			want: fields{"reason": refusal.ReasonExpired, "detail": "expired"},
 		},
 		{
 			name:    "namespace not bound",
 			token:   func(e *testEnv) string { return e.tokenFor("elsewhere", testSAName, testSAUID) },
 			message: "login refused", level: "info",
-			want: fields{"reason": reasonNamespace, "detail": `namespace "elsewhere"`},
+			want: fields{"reason": refusal.ReasonNamespace, "detail": `namespace "elsewhere"`},
 		},
 		{
 			name:    "rejected by the TokenReview",
 			setup:   func(e *testEnv) { e.kube.deleteServiceAccount(testNamespace, testSAName) },
 			token:   (*testEnv).token,
 			message: "login refused", level: "info",
-			want: fields{"reason": reasonReviewRejected, "detail": "has been deleted"},
+			want: fields{"reason": refusal.ReasonReviewRejected, "detail": "has been deleted"},
 		},
 		{
 			name: "reviewer refused",
@@ -67,7 +69,7 @@ func TestLoginLogLines(t *testing.T) {
 			},
 			token:   (*testEnv).token,
 			message: "login failed", level: "error",
-			want: fields{"kind": faultKubeForbidden, "error": "cannot create resource"},
+			want: fields{"kind": refusal.FaultKubeForbidden, "error": "cannot create resource"},
 		},
 		{
 			name: "Kubernetes failing",
@@ -79,7 +81,7 @@ func TestLoginLogLines(t *testing.T) {
 			},
 			token:   (*testEnv).token,
 			message: "login failed", level: "error",
-			want: fields{"kind": faultKubeStatus, "error": "etcdserver: request timed out"},
+			want: fields{"kind": refusal.FaultKubeStatus, "error": "etcdserver: request timed out"},
 		},
 		{
 			name:    "not a JWT",
@@ -116,7 +118,7 @@ func TestLoginLogLines(t *testing.T) {
 				return signJWTWithKid(e.t, privateKey(e.t, "other.key"), "not-the-cluster-s", tokenClaims(testNamespace, testSAName, testSAUID, "vault"))
 			},
 			message: "login refused", level: "info",
-			want: fields{"reason": reasonReviewRejected},
+			want: fields{"reason": refusal.ReasonReviewRejected},
 		},
 	}
 	for _, tc := range cases {

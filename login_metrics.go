@@ -5,12 +5,13 @@ import (
 	"strings"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/metrics"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // newMetrics returns a mount's metrics, labeled with this package's reason
 // codes and fault kinds.
 func newMetrics() *metrics.Metrics {
-	return metrics.New(metrics.Vocabulary{Reasons: reasonCodes, FaultKinds: faultKinds})
+	return metrics.New(metrics.Vocabulary{Reasons: refusal.ReasonCodes, FaultKinds: refusal.FaultKinds})
 }
 
 // countLogin records how a login ended, classified as loginFailed answers
@@ -22,8 +23,8 @@ func (b *backend) countLogin(a *attempt, err error) {
 	if a.role != nil {
 		role = strings.ToLower(a.roleName)
 	}
-	var ref *refusal
-	var bad *inputError
+	var ref *refusal.Refusal
+	var bad *refusal.InputError
 	// nil until the cluster step has chosen; a cluster deleted since
 	// counts nothing.
 	var cluster *metrics.Cluster
@@ -34,11 +35,11 @@ func (b *backend) countLogin(a *attempt, err error) {
 	case err == nil:
 		b.metrics.LoginSucceeded(role, cluster)
 	case errors.As(err, &ref):
-		b.metrics.LoginRefused(role, cluster, ref.reason)
+		b.metrics.LoginRefused(role, cluster, ref.Reason)
 	case errors.As(err, &bad):
 		b.metrics.LoginInvalid(role, cluster)
 	default:
-		kind, _ := classifyFault(err)
+		kind, _ := refusal.ClassifyFault(err)
 		b.metrics.LoginFaulted(role, cluster, kind)
 	}
 }

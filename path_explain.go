@@ -7,6 +7,8 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // pathExplain is a dry-run login for operators. Unlike login it needs a
@@ -42,9 +44,9 @@ func (b *backend) pathExplain(ctx context.Context, req *logical.Request, d *fram
 	if err != nil {
 		// The caller is an operator with a Vault token: bad input is a 400,
 		// and a fault is told as it is (the login path keeps it generic).
-		var bad *inputError
+		var bad *refusal.InputError
 		if errors.As(err, &bad) {
-			return logical.ErrorResponse(bad.msg), nil
+			return logical.ErrorResponse(bad.Msg), nil
 		}
 		return nil, err
 	}

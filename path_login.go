@@ -8,6 +8,8 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // loginFields are the inputs of a login, and so of explain, which takes
@@ -70,7 +72,7 @@ func (b *backend) loginRole(ctx context.Context, req *logical.Request, d *framew
 		return name, nil, err
 	}
 	if role == nil {
-		return name, nil, invalidInput("role: %q does not exist", name)
+		return name, nil, refusal.Invalid("role: %q does not exist", name)
 	}
 	return name, role, nil
 }
@@ -91,11 +93,11 @@ var roleNamePattern = regexp.MustCompile("^" + framework.GenericNameRegex("name"
 func validateLoginRoleName(name string) error {
 	switch {
 	case name == "":
-		return invalidInput("role: is required")
+		return refusal.Invalid("role: is required")
 	case len(name) > maxRoleNameLen:
-		return invalidInput("role: is %d bytes; a role name is at most %d bytes", len(name), maxRoleNameLen)
+		return refusal.Invalid("role: is %d bytes; a role name is at most %d bytes", len(name), maxRoleNameLen)
 	case !roleNamePattern.MatchString(name) || strings.Contains(name, ".."):
-		return invalidInput("role: %.64q cannot be a role name: use letters, digits, '_', '-' and '.' (not \"..\"), "+
+		return refusal.Invalid("role: %.64q cannot be a role name: use letters, digits, '_', '-' and '.' (not \"..\"), "+
 			"starting and ending with a letter, digit or '_'", name)
 	}
 	return nil
@@ -112,17 +114,17 @@ func (b *backend) newAttempt(ctx context.Context, req *logical.Request, d *frame
 	}
 	a.rawJWT = strings.TrimSpace(d.Get("jwt").(string))
 	if a.rawJWT == "" {
-		return a, invalidInput("jwt: is required")
+		return a, refusal.Invalid("jwt: is required")
 	}
 	if len(a.rawJWT) > maxJWTBytes {
-		return a, invalidInput("jwt: is %d bytes; the limit is %d bytes (64 KiB)", len(a.rawJWT), maxJWTBytes)
+		return a, refusal.Invalid("jwt: is %d bytes; the limit is %d bytes (64 KiB)", len(a.rawJWT), maxJWTBytes)
 	}
 	refs, err := b.mountClusters(ctx, req.Storage)
 	switch {
 	case err != nil:
 		return a, err
 	case len(refs) == 0:
-		return a, errNotConfigured
+		return a, refusal.ErrNotConfigured
 	case len(refs) == 1 && refs[0].name == defaultCluster:
 		// Config alone: the token can only be the default cluster's.
 		a.cluster, a.state = defaultCluster, refs[0].state
@@ -159,7 +161,7 @@ func (b *backend) pathLogin(ctx context.Context, req *logical.Request, d *framew
 	if err == nil {
 		err = runSteps(ctx, b.loginSteps(), a)
 	}
-	err = callerGone(ctx, err)
+	err = refusal.CallerGone(ctx, err)
 	b.countLogin(a, err)
 	if err != nil {
 		return b.loginFailed(a, err)
@@ -189,9 +191,9 @@ func (b *backend) pathLoginAliasLookahead(ctx context.Context, req *logical.Requ
 // apply before any token is verified.
 func (b *backend) pathLoginResolveRole(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name, _, err := b.loginRole(ctx, req, d)
-	var bad *inputError
+	var bad *refusal.InputError
 	if errors.As(err, &bad) {
-		return logical.ErrorResponse(bad.msg), nil
+		return logical.ErrorResponse(bad.Msg), nil
 	}
 	if err != nil {
 		return nil, err
@@ -208,11 +210,11 @@ func (b *backend) pathLoginResolveRole(ctx context.Context, req *logical.Request
 // caller learns nothing about the setup (the API's address, a CA problem, a
 // missing permission): the details go to the log only.
 func (b *backend) loginFailed(a *attempt, err error) (*logical.Response, error) {
-	var ref *refusal
-	var bad *inputError
+	var ref *refusal.Refusal
+	var bad *refusal.InputError
 	switch {
 	case errors.As(err, &ref):
-		args := []any{"role", logValue(a.roleName), "reason", ref.reason, "detail", logDetail(ref.detail), "remote_addr", remoteAddr(a.conn)}
+		args := []any{"role", logValue(a.roleName), "reason", ref.Reason, "detail", logDetail(ref.Detail), "remote_addr", remoteAddr(a.conn)}
 		if a.claimed.name != "" {
 			// Claims refused as names Kubernetes could not have given
 			// are still the caller's, hence the cut.
@@ -224,7 +226,7 @@ func (b *backend) loginFailed(a *attempt, err error) (*logical.Response, error) 
 		b.Logger().Info("login refused", args...)
 		return nil, logical.ErrPermissionDenied
 	case errors.As(err, &bad):
-		return logical.ErrorResponse(bad.msg), nil
+		return logical.ErrorResponse(bad.Msg), nil
 	default:
 		return nil, b.loginFault(a, err)
 	}
@@ -233,12 +235,12 @@ func (b *backend) loginFailed(a *attempt, err error) (*logical.Response, error) 
 // loginFault logs a fault with everything an operator needs and returns the
 // generic error the unauthenticated caller gets in its place.
 func (b *backend) loginFault(a *attempt, err error) error {
-	kind, public := classifyFault(err)
+	kind, public := refusal.ClassifyFault(err)
 	args := []any{"role", logValue(a.roleName), "kind", kind, "error", cutString(err.Error(), logErrorMax), "remote_addr", remoteAddr(a.conn)}
 	if a.cluster != "" {
 		args = append(args, "cluster", a.cluster)
 	}
-	if kind == faultCanceled {
+	if kind == refusal.FaultCanceled {
 		// The caller gave up: worth counting, not an operator's alarm.
 		b.Logger().Info("login failed", args...)
 		return public

@@ -11,6 +11,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/hashicorp/vault/sdk/logical"
 	authv1 "k8s.io/api/authentication/v1"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 func TestLoginSuccess(t *testing.T) {
@@ -181,7 +183,7 @@ func TestLoginNamespaceSelector(t *testing.T) {
 
 	e.kube.setNamespaceLabels(testNamespace, map[string]string{"vault": "enabled", "tier": "db"})
 	resp, err := e.login(testRole, e.token())
-	e.requireDenied(resp, err, reasonNamespace)
+	e.requireDenied(resp, err, refusal.ReasonNamespace)
 
 	// Globs bind on their own; the selector only widens them.
 	e.writeRole(testRole, map[string]any{"bound_service_account_namespaces": "app*"})
@@ -201,7 +203,7 @@ func TestLoginNamespaceSelectorMissingNamespace(t *testing.T) {
 	e.kube.mu.Unlock()
 	tok := signJWT(t, e.signer, jose.RS256, tokenClaims("gone", testSAName, testSAUID, "vault"))
 	resp, err := e.login(testRole, tok)
-	e.requireDenied(resp, err, reasonNamespace)
+	e.requireDenied(resp, err, refusal.ReasonNamespace)
 	if !strings.Contains(e.logs.String(), `namespace \"gone\" does not exist`) {
 		t.Fatalf("log does not say the namespace is missing:\n%s", e.logs.String())
 	}
@@ -221,38 +223,38 @@ func TestLoginRefusals(t *testing.T) {
 		reason   string
 		reviewed bool // whether the refusal comes from the TokenReview
 	}{
-		{name: "client address outside token_bound_cidrs", role: map[string]any{"token_bound_cidrs": "192.168.0.0/16"}, reason: reasonCIDR},
-		{name: "client address outside legacy bound_cidrs", role: map[string]any{"bound_cidrs": "192.168.0.0/16"}, reason: reasonCIDR},
-		{name: "expired", claims: func(c map[string]any) { c["exp"] = now.Add(-2 * time.Minute).Unix() }, reason: reasonExpired},
-		{name: "not yet valid", claims: func(c map[string]any) { c["nbf"] = now.Add(10 * time.Minute).Unix() }, reason: reasonNotYetValid},
-		{name: "issued in the future", claims: func(c map[string]any) { c["iat"] = now.Add(10 * time.Minute).Unix() }, reason: reasonNotYetValid},
-		{name: "unknown signing key with pem_keys", config: map[string]any{"pem_keys": "signer.pub"}, key: "other.key", reason: reasonSignature},
-		{name: "unknown signing key without pem_keys", key: "other.key", reason: reasonReviewRejected, reviewed: true},
-		{name: "issuer mismatch", config: map[string]any{"disable_iss_validation": false, "issuer": "https://issuer.example"}, reason: reasonIssuer},
-		{name: "default issuer enforced", config: map[string]any{"disable_iss_validation": false}, reason: reasonIssuer},
-		{name: "audience not in token", claims: func(c map[string]any) { c["aud"] = []string{"other"} }, reason: reasonAudienceMismatch},
-		{name: "no audience in token", claims: func(c map[string]any) { delete(c, "aud") }, reason: reasonAudienceMismatch},
+		{name: "client address outside token_bound_cidrs", role: map[string]any{"token_bound_cidrs": "192.168.0.0/16"}, reason: refusal.ReasonCIDR},
+		{name: "client address outside legacy bound_cidrs", role: map[string]any{"bound_cidrs": "192.168.0.0/16"}, reason: refusal.ReasonCIDR},
+		{name: "expired", claims: func(c map[string]any) { c["exp"] = now.Add(-2 * time.Minute).Unix() }, reason: refusal.ReasonExpired},
+		{name: "not yet valid", claims: func(c map[string]any) { c["nbf"] = now.Add(10 * time.Minute).Unix() }, reason: refusal.ReasonNotYetValid},
+		{name: "issued in the future", claims: func(c map[string]any) { c["iat"] = now.Add(10 * time.Minute).Unix() }, reason: refusal.ReasonNotYetValid},
+		{name: "unknown signing key with pem_keys", config: map[string]any{"pem_keys": "signer.pub"}, key: "other.key", reason: refusal.ReasonSignature},
+		{name: "unknown signing key without pem_keys", key: "other.key", reason: refusal.ReasonReviewRejected, reviewed: true},
+		{name: "issuer mismatch", config: map[string]any{"disable_iss_validation": false, "issuer": "https://issuer.example"}, reason: refusal.ReasonIssuer},
+		{name: "default issuer enforced", config: map[string]any{"disable_iss_validation": false}, reason: refusal.ReasonIssuer},
+		{name: "audience not in token", claims: func(c map[string]any) { c["aud"] = []string{"other"} }, reason: refusal.ReasonAudienceMismatch},
+		{name: "no audience in token", claims: func(c map[string]any) { delete(c, "aud") }, reason: refusal.ReasonAudienceMismatch},
 		{name: "no uid claim", claims: func(c map[string]any) {
 			c["kubernetes.io"] = map[string]any{"namespace": testNamespace, "serviceaccount": map[string]any{"name": testSAName}}
-		}, reason: reasonClaims},
+		}, reason: refusal.ReasonClaims},
 		{name: "no namespace claim", claims: func(c map[string]any) {
 			c["kubernetes.io"] = map[string]any{"serviceaccount": map[string]any{"name": testSAName, "uid": testSAUID}}
-		}, reason: reasonClaims},
-		{name: "subject disagrees with claims", claims: func(c map[string]any) { c["sub"] = "system:serviceaccount:kube-system:admin" }, reason: reasonClaims},
-		{name: "name not bound", role: map[string]any{"bound_service_account_names": "api"}, reason: reasonName},
-		{name: "namespace not bound", role: map[string]any{"bound_service_account_namespaces": "prod"}, reason: reasonNamespace},
-		{name: "service account deleted", kube: func(f *fakeKube) { f.deleteServiceAccount(testNamespace, testSAName) }, reason: reasonReviewRejected, reviewed: true},
-		{name: "service account recreated with a new UID", kube: func(f *fakeKube) { f.addServiceAccount(testNamespace, testSAName, "new-uid", nil) }, reason: reasonReviewRejected, reviewed: true},
+		}, reason: refusal.ReasonClaims},
+		{name: "subject disagrees with claims", claims: func(c map[string]any) { c["sub"] = "system:serviceaccount:kube-system:admin" }, reason: refusal.ReasonClaims},
+		{name: "name not bound", role: map[string]any{"bound_service_account_names": "api"}, reason: refusal.ReasonName},
+		{name: "namespace not bound", role: map[string]any{"bound_service_account_namespaces": "prod"}, reason: refusal.ReasonNamespace},
+		{name: "service account deleted", kube: func(f *fakeKube) { f.deleteServiceAccount(testNamespace, testSAName) }, reason: refusal.ReasonReviewRejected, reviewed: true},
+		{name: "service account recreated with a new UID", kube: func(f *fakeKube) { f.addServiceAccount(testNamespace, testSAName, "new-uid", nil) }, reason: refusal.ReasonReviewRejected, reviewed: true},
 		{name: "review authenticates someone else", kube: reviewAnswers(authv1.TokenReviewStatus{Authenticated: true,
-			User: authv1.UserInfo{Username: "system:serviceaccount:apps:admin", UID: testSAUID}, Audiences: []string{"vault"}}), reason: reasonReviewMismatch, reviewed: true},
+			User: authv1.UserInfo{Username: "system:serviceaccount:apps:admin", UID: testSAUID}, Audiences: []string{"vault"}}), reason: refusal.ReasonReviewMismatch, reviewed: true},
 		{name: "review authenticates a user", kube: reviewAnswers(authv1.TokenReviewStatus{Authenticated: true,
-			User: authv1.UserInfo{Username: "alice", UID: testSAUID}, Audiences: []string{"vault"}}), reason: reasonReviewMismatch, reviewed: true},
+			User: authv1.UserInfo{Username: "alice", UID: testSAUID}, Audiences: []string{"vault"}}), reason: refusal.ReasonReviewMismatch, reviewed: true},
 		{name: "review UID differs", kube: reviewAnswers(authv1.TokenReviewStatus{Authenticated: true,
-			User: authv1.UserInfo{Username: "system:serviceaccount:apps:web", UID: "other"}, Audiences: []string{"vault"}}), reason: reasonReviewMismatch, reviewed: true},
+			User: authv1.UserInfo{Username: "system:serviceaccount:apps:web", UID: "other"}, Audiences: []string{"vault"}}), reason: refusal.ReasonReviewMismatch, reviewed: true},
 		{name: "review audiences lack the role's", kube: reviewAnswers(authv1.TokenReviewStatus{Authenticated: true,
-			User: authv1.UserInfo{Username: "system:serviceaccount:apps:web", UID: testSAUID}, Audiences: []string{"api"}}), reason: reasonAudienceMismatch, reviewed: true},
-		{name: "review status.error", kube: reviewAnswers(authv1.TokenReviewStatus{Error: "token has been invalidated"}), reason: reasonReviewRejected, reviewed: true},
-		{name: "review unauthenticated without error", kube: reviewAnswers(authv1.TokenReviewStatus{}), reason: reasonReviewRejected, reviewed: true},
+			User: authv1.UserInfo{Username: "system:serviceaccount:apps:web", UID: testSAUID}, Audiences: []string{"api"}}), reason: refusal.ReasonAudienceMismatch, reviewed: true},
+		{name: "review status.error", kube: reviewAnswers(authv1.TokenReviewStatus{Error: "token has been invalidated"}), reason: refusal.ReasonReviewRejected, reviewed: true},
+		{name: "review unauthenticated without error", kube: reviewAnswers(authv1.TokenReviewStatus{}), reason: refusal.ReasonReviewRejected, reviewed: true},
 		{name: "self-review forbidden", config: map[string]any{"token_reviewer_jwt": ""}, kube: func(f *fakeKube) {
 			f.setReviewerToken("")
 			f.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
@@ -260,7 +262,7 @@ func TestLoginRefusals(t *testing.T) {
 				writeStatus(w, http.StatusForbidden, "tokenreviews.authentication.k8s.io is forbidden")
 				return true
 			})
-		}, reason: reasonReviewForbidden, reviewed: true},
+		}, reason: refusal.ReasonReviewForbidden, reviewed: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -327,7 +329,7 @@ func TestLoginDisallowedAlgorithms(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			resp, err := e.login(testRole, tok)
-			e.requireDenied(resp, err, reasonAlgorithm)
+			e.requireDenied(resp, err, refusal.ReasonAlgorithm)
 			if !strings.Contains(e.logs.String(), `signing algorithm \"`+name+`\" is not allowed`) {
 				t.Fatalf("log does not name the algorithm %s", name)
 			}
@@ -421,7 +423,7 @@ func TestLoginKubernetesFaults(t *testing.T) {
 // details (each of logWant) with the role and the client address.
 func (e *testEnv) requireKubeFault(resp *logical.Response, err error, logWant ...string) {
 	e.t.Helper()
-	e.requireFault(errKubeFault, resp, err, logWant...)
+	e.requireFault(refusal.ErrKubeFault, resp, err, logWant...)
 }
 
 // requireFault asserts the generic fault public, as requireKubeFault does.
@@ -463,7 +465,7 @@ func TestLoginAliasLookahead(t *testing.T) {
 	}
 	wrong := signJWT(t, e.signer, jose.RS256, tokenClaims("other", testSAName, testSAUID, "vault"))
 	resp, err = req(wrong)
-	e.requireDenied(resp, err, reasonNamespace)
+	e.requireDenied(resp, err, refusal.ReasonNamespace)
 }
 
 func TestLoginResolveRole(t *testing.T) {

@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
+
 	dto "github.com/prometheus/client_model/go"
 )
 
@@ -96,9 +98,9 @@ func TestMetricsCountLoginsByOutcome(t *testing.T) {
 		}
 	}
 	resp, err := e.login(testRole, e.expiredToken())
-	e.requireDenied(resp, err, reasonExpired)
+	e.requireDenied(resp, err, refusal.ReasonExpired)
 	resp, err = e.login(testRole, signJWT(t, e.signer, jose.RS256, tokenClaims("elsewhere", testSAName, testSAUID, "vault")))
-	e.requireDenied(resp, err, reasonNamespace)
+	e.requireDenied(resp, err, refusal.ReasonNamespace)
 	for _, role := range []string{"nope", "Nope-2"} {
 		resp, err = e.login(role, e.token())
 		requireBadRequest(t, resp, err, "does not exist")
@@ -121,9 +123,9 @@ func TestMetricsCountLoginsByOutcome(t *testing.T) {
 		wantSeries{"kubeauth_logins_total", []string{"cluster", "", "outcome", "invalid", "role", ""}, 2},
 		wantSeries{"kubeauth_logins_total", []string{"cluster", "", "outcome", "invalid", "role", "web"}, 1},
 		wantSeries{"kubeauth_logins_total", []string{"cluster", "default", "outcome", "fault", "role", "web"}, 1},
-		wantSeries{"kubeauth_refusals_total", []string{"cluster", "default", "reason", reasonExpired, "role", "web"}, 1},
-		wantSeries{"kubeauth_refusals_total", []string{"cluster", "default", "reason", reasonNamespace, "role", "web"}, 1},
-		wantSeries{"kubeauth_faults_total", []string{"cluster", "default", "kind", faultKubeForbidden, "role", "web"}, 1},
+		wantSeries{"kubeauth_refusals_total", []string{"cluster", "default", "reason", refusal.ReasonExpired, "role", "web"}, 1},
+		wantSeries{"kubeauth_refusals_total", []string{"cluster", "default", "reason", refusal.ReasonNamespace, "role", "web"}, 1},
+		wantSeries{"kubeauth_faults_total", []string{"cluster", "default", "kind", refusal.FaultKubeForbidden, "role", "web"}, 1},
 		wantSeries{"kubeauth_logins_in_flight", nil, 0},
 	)
 	if n := len(mfs["kubeauth_logins_total"].GetMetric()); n != 5 {
@@ -166,7 +168,7 @@ func TestMetricsLabelsAreBounded(t *testing.T) {
 	requireSeries(t, e.scrape(),
 		wantSeries{"kubeauth_logins_total", []string{"cluster", "default", "outcome", "success", "role", "payments"}, 3},
 		wantSeries{"kubeauth_logins_total", []string{"cluster", "", "outcome", "invalid", "role", ""}, 20},
-		wantSeries{"kubeauth_refusals_total", []string{"cluster", "default", "reason", reasonName, "role", "payments"}, 1},
+		wantSeries{"kubeauth_refusals_total", []string{"cluster", "default", "reason", refusal.ReasonName, "role", "payments"}, 1},
 	)
 }
 
@@ -286,10 +288,10 @@ func TestMetricsTokenReviewLatency(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp, err := e.login(testRole, e.expiredToken())
-	e.requireDenied(resp, err, reasonExpired)
+	e.requireDenied(resp, err, refusal.ReasonExpired)
 	e.kube.deleteServiceAccount(testNamespace, testSAName)
 	resp, err = e.login(testRole, e.token())
-	e.requireDenied(resp, err, reasonReviewRejected)
+	e.requireDenied(resp, err, refusal.ReasonReviewRejected)
 	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
 		writeStatus(w, http.StatusInternalServerError, "etcd is down")
 		return true

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // Values of alias_name_source.
@@ -356,9 +357,9 @@ func (b *backend) updateRole(ctx context.Context, req *logical.Request, name str
 	b.clusterBindMu.RLock()
 	defer b.clusterBindMu.RUnlock()
 	if err := checkBoundClustersExist(ctx, req.Storage, &r.clusterBindings); err != nil {
-		var bad *inputError
+		var bad *refusal.InputError
 		if errors.As(err, &bad) {
-			return logical.ErrorResponse(bad.msg), nil
+			return logical.ErrorResponse(bad.Msg), nil
 		}
 		return nil, err
 	}

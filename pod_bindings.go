@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // Key of TokenReview status.user.extra naming the node a pod-bound token's
@@ -242,7 +243,7 @@ func readPod(ctx context.Context, client *kube.Client, loginJWT, namespace, name
 	pod, err := client.Pod(ctx, loginJWT, namespace, name)
 	if err != nil {
 		if kube.Status(err) == http.StatusNotFound {
-			return nil, refuse(reasonPodNotBound, "pod %s/%s no longer exists", namespace, name)
+			return nil, refusal.New(refusal.ReasonPodNotBound, "pod %s/%s no longer exists", namespace, name)
 		}
 		return nil, credentialFault(client, err, "get on pods")
 	}
@@ -273,10 +274,10 @@ func (b *backend) stepPod(ctx context.Context, a *attempt) error {
 // node are needed from it; a node learnt from the pod is set on pod.
 func checkPodBindings(ctx context.Context, p *podBindings, pod *boundPod, now time.Time, read podReader) error {
 	if pod.name == "" || pod.uid == "" {
-		return refuse(reasonPodNotBound, "the token is not bound to a pod, and the role binds pods")
+		return refusal.New(refusal.ReasonPodNotBound, "the token is not bound to a pod, and the role binds pods")
 	}
 	if len(p.PodNames) > 0 && !matchesAny(p.PodNames, pod.name) {
-		return refuse(reasonPodNotBound, "pod %q is not in bound_pod_names %q", pod.name, p.PodNames)
+		return refusal.New(refusal.ReasonPodNotBound, "pod %q is not in bound_pod_names %q", pod.name, p.PodNames)
 	}
 	if p.needsPodLookup(pod.node != "") {
 		live, err := read(ctx)
@@ -289,11 +290,11 @@ func checkPodBindings(ctx context.Context, p *podBindings, pod *boundPod, now ti
 	}
 	if len(p.NodeNames) > 0 {
 		if pod.node == "" {
-			return refuse(reasonNodeNotBound, "the node of pod %s/%s is not known (the review names none and the pod has no spec.nodeName)",
+			return refusal.New(refusal.ReasonNodeNotBound, "the node of pod %s/%s is not known (the review names none and the pod has no spec.nodeName)",
 				pod.namespace, pod.name)
 		}
 		if !matchesAny(p.NodeNames, pod.node) {
-			return refuse(reasonNodeNotBound, "node %q of pod %s/%s is not in bound_node_names %q", pod.node, pod.namespace, pod.name, p.NodeNames)
+			return refusal.New(refusal.ReasonNodeNotBound, "node %q of pod %s/%s is not in bound_node_names %q", pod.node, pod.namespace, pod.name, p.NodeNames)
 		}
 	}
 	return nil
@@ -312,7 +313,7 @@ func checkLivePod(live *corev1.Pod, p *podBindings, pod *boundPod, now time.Time
 			return fmt.Errorf("stored role is invalid: %w", err)
 		}
 		if !sel.Matches(labels.Set(live.Labels)) {
-			return refuse(reasonPodNotBound, "the labels of pod %s/%s do not match bound_pod_label_selector %q", pod.namespace, pod.name, sel.String())
+			return refusal.New(refusal.ReasonPodNotBound, "the labels of pod %s/%s do not match bound_pod_label_selector %q", pod.namespace, pod.name, sel.String())
 		}
 	}
 	if pod.node == "" {
@@ -327,11 +328,11 @@ func checkLivePod(live *corev1.Pod, p *podBindings, pod *boundPod, now time.Time
 // podDeletionLeeway ago, the rule the API server applies to the token.
 func checkSamePod(live *corev1.Pod, pod *boundPod, now time.Time) error {
 	if string(live.UID) != pod.uid {
-		return refuse(reasonPodNotBound, "pod %s/%s has UID %q, but the token is bound to UID %q (the pod was deleted and recreated)",
+		return refusal.New(refusal.ReasonPodNotBound, "pod %s/%s has UID %q, but the token is bound to UID %q (the pod was deleted and recreated)",
 			pod.namespace, pod.name, live.UID, pod.uid)
 	}
 	if podGone(live, now) {
-		return refuse(reasonPodNotBound, "pod %s/%s was deleted: its deletionTimestamp %s is more than %v past, so the API server "+
+		return refusal.New(refusal.ReasonPodNotBound, "pod %s/%s was deleted: its deletionTimestamp %s is more than %v past, so the API server "+
 			"no longer accepts its tokens (the pod is only awaiting removal)",
 			pod.namespace, pod.name, live.DeletionTimestamp.UTC().Format(time.RFC3339), podDeletionLeeway)
 	}

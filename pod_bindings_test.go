@@ -10,6 +10,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // The pod most pod tests log in from.
@@ -95,11 +97,11 @@ func TestBoundPodNames(t *testing.T) {
 	}
 
 	resp, err := e.login(testRole, e.podToken("db-0", "0f0f0f0f-aaaa", ""))
-	e.requireDenied(resp, err, reasonPodNotBound)
+	e.requireDenied(resp, err, refusal.ReasonPodNotBound)
 
 	// A token bound to no pod (a TokenRequest without a bound object).
 	resp, err = e.login(testRole, e.token())
-	e.requireDenied(resp, err, reasonPodNotBound)
+	e.requireDenied(resp, err, refusal.ReasonPodNotBound)
 	if !strings.Contains(e.logs.String(), "not bound to a pod") {
 		t.Errorf("log does not say the token is not pod-bound:\n%s", e.logs.String())
 	}
@@ -118,21 +120,21 @@ func TestBoundPodLabelSelector(t *testing.T) {
 	// The pod's live labels decide: a label change flips the outcome.
 	e.kube.putPod(testNamespace, testPodName, fakePod{uid: testPodUID, nodeName: testNodeName, labels: map[string]string{"app": "web", "tier": "back"}})
 	resp, err := e.login(testRole, token)
-	e.requireDenied(resp, err, reasonPodNotBound)
+	e.requireDenied(resp, err, refusal.ReasonPodNotBound)
 	e.kube.putPod(testNamespace, testPodName, fakePod{uid: testPodUID, nodeName: testNodeName, labels: map[string]string{"app": "web", "tier": "front"}})
 	e.requirePodLogin(token)
 
 	// Recreated under the same name: another pod, whatever its labels.
 	e.kube.putPod(testNamespace, testPodName, fakePod{uid: "9a9a9a9a-new", nodeName: testNodeName, labels: map[string]string{"app": "web", "tier": "front"}})
 	resp, err = e.login(testRole, token)
-	e.requireDenied(resp, err, reasonPodNotBound)
+	e.requireDenied(resp, err, refusal.ReasonPodNotBound)
 	if !strings.Contains(e.logs.String(), "recreated") {
 		t.Errorf("log does not say the pod was recreated:\n%s", e.logs.String())
 	}
 
 	e.kube.deletePod(testNamespace, testPodName)
 	resp, err = e.login(testRole, token)
-	e.requireDenied(resp, err, reasonPodNotBound)
+	e.requireDenied(resp, err, refusal.ReasonPodNotBound)
 	if !strings.Contains(e.logs.String(), "no longer exists") {
 		t.Errorf("log does not say the pod is gone:\n%s", e.logs.String())
 	}
@@ -155,7 +157,7 @@ func TestPodLookupReviewerRefused(t *testing.T) {
 		t.Fatalf("want a fault, got err=%v resp=%#v", err, resp)
 	}
 	logs := e.logs.String()
-	if !strings.Contains(logs, faultKubeForbidden) || !strings.Contains(logs, "get on pods") {
+	if !strings.Contains(logs, refusal.FaultKubeForbidden) || !strings.Contains(logs, "get on pods") {
 		t.Errorf("log does not name the missing permission:\n%s", logs)
 	}
 	if strings.Contains(err.Error(), "pods") {
@@ -176,7 +178,7 @@ func TestBoundNodeNames(t *testing.T) {
 			t.Errorf("the review named the node, yet the pod was read %d times", n)
 		}
 		resp, err := e.login(testRole, e.podToken(testPodName, testPodUID, "gpu-1"))
-		e.requireDenied(resp, err, reasonNodeNotBound)
+		e.requireDenied(resp, err, refusal.ReasonNodeNotBound)
 	})
 	t.Run("from the pod", func(t *testing.T) {
 		e := withPod(t, nil)
@@ -190,14 +192,14 @@ func TestBoundNodeNames(t *testing.T) {
 		}
 		e.kube.putPod(testNamespace, testPodName, fakePod{uid: testPodUID, nodeName: "node-z"})
 		resp, err := e.login(testRole, e.podToken(testPodName, testPodUID, ""))
-		e.requireDenied(resp, err, reasonNodeNotBound)
+		e.requireDenied(resp, err, refusal.ReasonNodeNotBound)
 	})
 	t.Run("unknown", func(t *testing.T) {
 		e := withPod(t, nil)
 		e.kube.putPod(testNamespace, testPodName, fakePod{uid: testPodUID}) // not scheduled
 		e.writeRole(testRole, map[string]any{"bound_node_names": "*"})
 		resp, err := e.login(testRole, e.podToken(testPodName, testPodUID, ""))
-		e.requireDenied(resp, err, reasonNodeNotBound)
+		e.requireDenied(resp, err, refusal.ReasonNodeNotBound)
 		if !strings.Contains(e.logs.String(), "is not known") {
 			t.Errorf("log does not say the node is unknown:\n%s", e.logs.String())
 		}
@@ -297,7 +299,7 @@ func TestExplainPodStep(t *testing.T) {
 	requireStep(t, out, "pod", outcomePassed, "", `its node "`+testNodeName+`" is in bound_node_names`)
 
 	out, _ = e.explain(testRole, e.token())
-	requireStep(t, out, "pod", outcomeRefused, reasonPodNotBound, "not bound to a pod")
+	requireStep(t, out, "pod", outcomeRefused, refusal.ReasonPodNotBound, "not bound to a pod")
 	requireStep(t, out, "alias_metadata", outcomeSkipped, "", "not reached")
 }
 
@@ -361,7 +363,7 @@ func TestPodTerminatingCountsAsGone(t *testing.T) {
 						resp, err := e.renew(login.Auth)
 						requireRenewed(t, resp, err)
 					} else {
-						e.requireRenewalRefused(login.Auth, reasonPodNotBound, "deletionTimestamp")
+						e.requireRenewalRefused(login.Auth, refusal.ReasonPodNotBound, "deletionTimestamp")
 					}
 					return
 				}
@@ -372,7 +374,7 @@ func TestPodTerminatingCountsAsGone(t *testing.T) {
 					}
 					return
 				}
-				e.requireDenied(resp, err, reasonPodNotBound)
+				e.requireDenied(resp, err, refusal.ReasonPodNotBound)
 				if !strings.Contains(e.logs.String(), "deletionTimestamp") {
 					t.Errorf("log does not say the pod was deleted:\n%s", e.logs.String())
 				}
@@ -504,7 +506,7 @@ func TestRenewalRefusesTokenWithoutPodOnceRoleBindsPods(t *testing.T) {
 
 		e.mustDo(logical.UpdateOperation, "role/"+testRole, field)
 		e.requirePodLogin(token)
-		e.requireRenewalRefused(issued, reasonPodNotBound, "recorded none")
+		e.requireRenewalRefused(issued, refusal.ReasonPodNotBound, "recorded none")
 	}
 }
 
@@ -534,7 +536,7 @@ func TestRenewalReadsThePodOnlyWhenNeeded(t *testing.T) {
 		t.Errorf("a node the metadata lacks: %d pod GETs, want 1", n)
 	}
 	e.mustDo(logical.UpdateOperation, "role/"+testRole, map[string]any{"bound_node_names": "gpu-*"})
-	e.requireRenewalRefused(issued, reasonNodeNotBound, `node "`+testNodeName+`"`)
+	e.requireRenewalRefused(issued, refusal.ReasonNodeNotBound, `node "`+testNodeName+`"`)
 
 	// Labels and token_bound_to_workload both need the pod: one GET.
 	e.mustDo(logical.UpdateOperation, "role/"+testRole, map[string]any{"bound_node_names": "",
@@ -546,5 +548,5 @@ func TestRenewalReadsThePodOnlyWhenNeeded(t *testing.T) {
 	// Without a reviewer credential the labels cannot be read: refused.
 	e.writeConfig(map[string]any{"token_reviewer_jwt": "", "disable_local_ca_jwt": true})
 	e.mustDo(logical.UpdateOperation, "role/"+testRole, map[string]any{"token_bound_to_workload": false})
-	e.requireRenewalRefused(issued, reasonReviewerRequired, "bound_pod_label_selector")
+	e.requireRenewalRefused(issued, refusal.ReasonReviewerRequired, "bound_pod_label_selector")
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // throwawayCA is a self-signed CA certificate that signs nothing the tests
@@ -137,7 +139,7 @@ func TestPodCABreaksAfterConfig(t *testing.T) {
 	}
 	replaceFile(t, caFile, "truncated -----BEGIN CERT")
 	resp, err := e.login(testRole, token)
-	e.requireFault(errInternalFault, resp, err, "the pod's CA file "+caFile)
+	e.requireFault(refusal.ErrInternalFault, resp, err, "the pod's CA file "+caFile)
 	replaceFile(t, caFile, e.kube.caPEM)
 	if resp, err := e.login(testRole, token); err != nil || resp.IsError() {
 		t.Fatalf("login once the file is repaired: %v %#v", err, resp)

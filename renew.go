@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // pathLoginRenew renews a token only while its role exists, grants exactly
@@ -89,11 +90,11 @@ func (r *renewal) check(ctx context.Context) error {
 		return err
 	}
 	if role == nil {
-		return refuse(reasonRoleGone, "role %q no longer exists", r.roleName)
+		return refusal.New(refusal.ReasonRoleGone, "role %q no longer exists", r.roleName)
 	}
 	r.role = role
 	if have, want := renewedPolicies(r.auth), rolePolicies(role); !slices.Equal(have, want) {
-		return refuse(reasonPoliciesChanged, "the token's policies %q no longer match role %q's policies %q", have, r.roleName, want)
+		return refusal.New(refusal.ReasonPoliciesChanged, "the token's policies %q no longer match role %q's policies %q", have, r.roleName, want)
 	}
 	if err := r.checkCluster(ctx); err != nil {
 		return err
@@ -114,7 +115,7 @@ func (r *renewal) check(ctx context.Context) error {
 // named cluster, the mount still have it.
 func (r *renewal) checkCluster(ctx context.Context) error {
 	if !r.role.bindsCluster(r.cluster) {
-		return refuse(reasonClusterNotBound, "role %q no longer accepts tokens from cluster %q (bound_clusters %q)",
+		return refusal.New(refusal.ReasonClusterNotBound, "role %q no longer accepts tokens from cluster %q (bound_clusters %q)",
 			r.roleName, r.cluster, r.role.boundClusters())
 	}
 	if r.cluster == defaultCluster {
@@ -125,7 +126,7 @@ func (r *renewal) checkCluster(ctx context.Context) error {
 		return err
 	}
 	if cfg == nil {
-		return refuse(reasonClusterUnknown, "cluster %q no longer exists", r.cluster)
+		return refusal.New(refusal.ReasonClusterUnknown, "cluster %q no longer exists", r.cluster)
 	}
 	return nil
 }
@@ -160,7 +161,7 @@ func (r *renewal) checkPods(ctx context.Context) error {
 	pod := boundPod{namespace: r.metadata(metaSANamespace), name: r.metadata(metaPodName),
 		uid: r.metadata(metaPodUID), node: r.metadata(metaNodeName)}
 	if pod.name == "" || pod.uid == "" {
-		return refuse(reasonPodNotBound, "role %q binds pods, and the token's login recorded none (its JWT was bound to no pod, "+
+		return refusal.New(refusal.ReasonPodNotBound, "role %q binds pods, and the token's login recorded none (its JWT was bound to no pod, "+
 			"or the role had no pod fields then): log in again", r.roleName)
 	}
 	return checkPodBindings(ctx, p, &pod, r.now, func(ctx context.Context) (*corev1.Pod, error) {
@@ -196,7 +197,7 @@ func (r *renewal) kube(ctx context.Context, what string) (*kube.Client, error) {
 		r.state = state
 	}
 	if !r.state.hasReviewer() {
-		return nil, refuse(reasonReviewerRequired, "%s cannot be re-checked without a reviewer credential (token_reviewer_jwt)", what)
+		return nil, refusal.New(refusal.ReasonReviewerRequired, "%s cannot be re-checked without a reviewer credential (token_reviewer_jwt)", what)
 	}
 	return r.state.kube, nil
 }
@@ -234,12 +235,12 @@ func normalizePolicies(policies []string, addDefault bool) []string {
 // the token holder is told instead.
 func (b *backend) renewalFailed(r *renewal, conn *logical.Connection, err error) error {
 	var args []any
-	var ref *refusal
+	var ref *refusal.Refusal
 	refused := errors.As(err, &ref)
 	if refused {
-		args = []any{"role", r.roleName, "reason", ref.reason, "detail", logDetail(ref.detail)}
+		args = []any{"role", r.roleName, "reason", ref.Reason, "detail", logDetail(ref.Detail)}
 	} else {
-		kind, _ := classifyFault(err)
+		kind, _ := refusal.ClassifyFault(err)
 		args = []any{"role", r.roleName, "kind", kind, "error", cutString(err.Error(), logErrorMax)}
 	}
 	args = append(args, "remote_addr", remoteAddr(conn), "cluster", r.cluster)
@@ -262,24 +263,24 @@ func (b *backend) renewalFailed(r *renewal, conn *logical.Connection, err error)
 // is gone, its policies changed (log in again), its cluster is no longer
 // accepted or gone.
 func renewalAnswer(r *renewal, err error) error {
-	var ref *refusal
+	var ref *refusal.Refusal
 	if !errors.As(err, &ref) {
-		kind, _ := classifyFault(err)
-		if kind == faultInternal || kind == faultNotConfigured {
+		kind, _ := refusal.ClassifyFault(err)
+		if kind == refusal.FaultInternal || kind == refusal.FaultNotConfigured {
 			return fmt.Errorf("renewal failed (%s): an internal error; see the Vault server log", kind)
 		}
 		return fmt.Errorf("renewal failed (%s): the Kubernetes API could not be reached or refused the check; see the Vault server log", kind)
 	}
-	switch ref.reason {
-	case reasonRoleGone:
-		return fmt.Errorf("renewal refused (%s): role %q no longer exists", ref.reason, r.roleName)
-	case reasonPoliciesChanged:
+	switch ref.Reason {
+	case refusal.ReasonRoleGone:
+		return fmt.Errorf("renewal refused (%s): role %q no longer exists", ref.Reason, r.roleName)
+	case refusal.ReasonPoliciesChanged:
 		return fmt.Errorf("renewal refused (%s): the token's policies no longer match role %q's; log in again to get the role's current policies",
-			ref.reason, r.roleName)
-	case reasonClusterNotBound:
-		return fmt.Errorf("renewal refused (%s): role %q no longer accepts tokens from cluster %q", ref.reason, r.roleName, r.cluster)
-	case reasonClusterUnknown:
-		return fmt.Errorf("renewal refused (%s): cluster %q no longer exists", ref.reason, r.cluster)
+			ref.Reason, r.roleName)
+	case refusal.ReasonClusterNotBound:
+		return fmt.Errorf("renewal refused (%s): role %q no longer accepts tokens from cluster %q", ref.Reason, r.roleName, r.cluster)
+	case refusal.ReasonClusterUnknown:
+		return fmt.Errorf("renewal refused (%s): cluster %q no longer exists", ref.Reason, r.cluster)
 	}
-	return fmt.Errorf("renewal refused (%s) by role %q; see the Vault server log", ref.reason, r.roleName)
+	return fmt.Errorf("renewal refused (%s) by role %q; see the Vault server log", ref.Reason, r.roleName)
 }

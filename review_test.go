@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 	authv1 "k8s.io/api/authentication/v1"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/reviewcache"
 )
 
@@ -149,7 +150,7 @@ func TestCachedModeFailuresNotCached(t *testing.T) {
 
 	e.kube.deleteServiceAccount(testNamespace, testSAName)
 	resp, err := e.login(testRole, token)
-	e.requireDenied(resp, err, reasonReviewRejected)
+	e.requireDenied(resp, err, refusal.ReasonReviewRejected)
 	e.kube.addServiceAccount(testNamespace, testSAName, testSAUID, nil)
 	e.mustLogin(testRole, token)
 	e.requireReviews(2, "a refusal, then a success")
@@ -160,7 +161,7 @@ func TestCachedModeFailuresNotCached(t *testing.T) {
 		return true
 	})
 	resp, err = e.login(testRole, other)
-	e.requireFault(errKubeFault, resp, err, "etcd is down")
+	e.requireFault(refusal.ErrKubeFault, resp, err, "etcd is down")
 	e.kube.setIntercept(nil)
 	e.mustLogin(testRole, other)
 	e.requireReviews(3, "a fault, then a success")
@@ -179,15 +180,15 @@ func TestCachedModeStillChecksTheRest(t *testing.T) {
 
 	e.writeRole(testRole, map[string]any{"bound_service_account_names": "api"})
 	resp, err := e.login(testRole, token)
-	e.requireDenied(resp, err, reasonName)
+	e.requireDenied(resp, err, refusal.ReasonName)
 
 	e.writeRole(testRole, map[string]any{"bound_service_account_names": testSAName, "token_bound_cidrs": "192.0.2.0/24"})
 	resp, err = e.login(testRole, token)
-	e.requireDenied(resp, err, reasonCIDR)
+	e.requireDenied(resp, err, refusal.ReasonCIDR)
 
 	e.writeRole(testRole, map[string]any{"token_bound_cidrs": "", "audience": "other"})
 	resp, err = e.login(testRole, token)
-	e.requireDenied(resp, err, reasonAudienceMismatch)
+	e.requireDenied(resp, err, refusal.ReasonAudienceMismatch)
 
 	e.writeRole(testRole, map[string]any{"audience": "vault"})
 	e.mustLogin(testRole, token)
@@ -195,7 +196,7 @@ func TestCachedModeStillChecksTheRest(t *testing.T) {
 
 	clk.advance(2 * time.Hour) // the token expired an hour ago
 	resp, err = e.login(testRole, token)
-	e.requireDenied(resp, err, reasonExpired)
+	e.requireDenied(resp, err, refusal.ReasonExpired)
 }
 
 // The documented staleness: in cached mode a deleted service account logs
@@ -211,12 +212,12 @@ func TestCachedModeDeletedServiceAccount(t *testing.T) {
 	e.kube.deleteServiceAccount(testNamespace, testSAName)
 
 	resp, err := e.login(testRole, token)
-	e.requireDenied(resp, err, reasonReviewRejected)
+	e.requireDenied(resp, err, refusal.ReasonReviewRejected)
 	clk.advance(19 * time.Second)
 	e.mustLogin("cached", token)
 	clk.advance(time.Second)
 	resp, err = e.login("cached", token)
-	e.requireDenied(resp, err, reasonReviewRejected)
+	e.requireDenied(resp, err, refusal.ReasonReviewRejected)
 }
 
 // The kept answers belong to the config: a config write, an invalidation
@@ -373,7 +374,7 @@ func TestSelectorLabelCache(t *testing.T) {
 	e.mustLogin(testRole, token)
 	clk.advance(time.Second)
 	resp, err := e.login(testRole, token)
-	e.requireDenied(resp, err, reasonNamespace)
+	e.requireDenied(resp, err, refusal.ReasonNamespace)
 	if n := e.kube.namespaceGets.Load(); n != 4 {
 		t.Fatalf("cached mode: %d namespace reads in all, want 4", n)
 	}
@@ -385,7 +386,7 @@ func TestSelectorLabelCache(t *testing.T) {
 	delete(e.kube.namespaces, testNamespace)
 	e.kube.mu.Unlock()
 	resp, err = e.login(testRole, token)
-	e.requireDenied(resp, err, reasonNamespace)
+	e.requireDenied(resp, err, refusal.ReasonNamespace)
 	e.kube.setNamespaceLabels(testNamespace, map[string]string{"team": "a"})
 	e.mustLogin(testRole, token)
 }

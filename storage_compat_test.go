@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // These entries are shaped as Vault's built-in kubernetes auth method
@@ -160,7 +162,7 @@ func TestStorageWrittenByVaultLogsIn(t *testing.T) {
 	req := &logical.Request{Operation: logical.UpdateOperation, Path: "login", Storage: e.storage,
 		Data: map[string]any{"role": "legacy", "jwt": e.token()}, Connection: &logical.Connection{RemoteAddr: "192.0.2.1"}}
 	_, err = e.b.HandleRequest(t.Context(), req)
-	e.requireDenied(nil, err, reasonCIDR)
+	e.requireDenied(nil, err, refusal.ReasonCIDR)
 
 	// An update of one field keeps the legacy values, now also as token_*
 	// fields (Vault's method stores both), and sets alias_name_source.
@@ -260,7 +262,7 @@ func TestStoredPEMKeysReadAsVaultDoes(t *testing.T) {
 					t.Fatalf("login: err=%v resp=%#v", err, resp)
 				}
 			} else {
-				e.requireDenied(resp, err, reasonSignature)
+				e.requireDenied(resp, err, refusal.ReasonSignature)
 			}
 			got := e.mustDo(logical.ReadOperation, "config", nil).Data["pem_keys"]
 			if !reflect.DeepEqual(got, []string{tc.entry}) {
@@ -299,9 +301,9 @@ func TestStoredCABundleReadAsVaultDoes(t *testing.T) {
 			} else {
 				// The caller gets a generic fault; the log says why: the
 				// stored CA trusts nothing, or the API's certificate fails.
-				public, why := errKubeFault, "failed TLS verification"
-				if errors.Is(err, errInternalFault) {
-					public, why = errInternalFault, "kubernetes_ca_cert: holds no usable CERTIFICATE block"
+				public, why := refusal.ErrKubeFault, "failed TLS verification"
+				if errors.Is(err, refusal.ErrInternalFault) {
+					public, why = refusal.ErrInternalFault, "kubernetes_ca_cert: holds no usable CERTIFICATE block"
 				}
 				e.requireFault(public, resp, err, why)
 			}

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	authv1 "k8s.io/api/authentication/v1"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // Keys of TokenReview status.user.extra for pod-bound tokens.
@@ -29,28 +31,28 @@ func checkReview(st *authv1.TokenReviewStatus, claimed serviceAccount, asked []s
 	// An error next to authenticated=true is a contradictory answer; the
 	// stricter reading wins.
 	if st.Error != "" {
-		return reviewedIdentity{}, refuse(reasonReviewRejected, "TokenReview: %s", st.Error)
+		return reviewedIdentity{}, refusal.New(refusal.ReasonReviewRejected, "TokenReview: %s", st.Error)
 	}
 	if !st.Authenticated {
-		return reviewedIdentity{}, refuse(reasonReviewRejected, "TokenReview: not authenticated")
+		return reviewedIdentity{}, refusal.New(refusal.ReasonReviewRejected, "TokenReview: not authenticated")
 	}
 	ns, name, ok := parseServiceAccountUsername(st.User.Username)
 	if !ok {
-		return reviewedIdentity{}, refuse(reasonReviewMismatch, "TokenReview user %q is not a service account", st.User.Username)
+		return reviewedIdentity{}, refusal.New(refusal.ReasonReviewMismatch, "TokenReview user %q is not a service account", st.User.Username)
 	}
 	if ns != claimed.namespace || name != claimed.name {
-		return reviewedIdentity{}, refuse(reasonReviewMismatch,
+		return reviewedIdentity{}, refusal.New(refusal.ReasonReviewMismatch,
 			"TokenReview authenticated %s/%s but the token claims %s/%s", ns, name, claimed.namespace, claimed.name)
 	}
 	if st.User.UID != claimed.uid {
-		return reviewedIdentity{}, refuse(reasonReviewMismatch,
+		return reviewedIdentity{}, refusal.New(refusal.ReasonReviewMismatch,
 			"TokenReview UID %q differs from the token's service-account UID %q", st.User.UID, claimed.uid)
 	}
 	// The TokenReview API asks clients that set spec.audiences to check that
 	// status.audiences holds one of them: an API server that is not
 	// audience-aware answers without any and has checked none.
 	if len(asked) > 0 && !slices.ContainsFunc(st.Audiences, func(a string) bool { return slices.Contains(asked, a) }) {
-		return reviewedIdentity{}, refuse(reasonAudienceMismatch,
+		return reviewedIdentity{}, refusal.New(refusal.ReasonAudienceMismatch,
 			"TokenReview audiences %q include none of the audiences asked about %q", st.Audiences, asked)
 	}
 	return reviewedIdentity{

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	authv1 "k8s.io/api/authentication/v1"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // What checkReview makes of each answer a TokenReview can bring back (the
@@ -25,20 +27,20 @@ func TestCheckReviewAnswers(t *testing.T) {
 		reason string // "" = accepted
 	}{
 		{"authenticated", good, ""},
-		{"unauthenticated", authv1.TokenReviewStatus{}, reasonReviewRejected},
-		{"status.error", authv1.TokenReviewStatus{Error: "token expired"}, reasonReviewRejected},
-		{"audience mismatch", otherAudience, reasonAudienceMismatch},
+		{"unauthenticated", authv1.TokenReviewStatus{}, refusal.ReasonReviewRejected},
+		{"status.error", authv1.TokenReviewStatus{Error: "token expired"}, refusal.ReasonReviewRejected},
+		{"audience mismatch", otherAudience, refusal.ReasonAudienceMismatch},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			id, err := checkReview(&tc.status, claimed, []string{"vault"})
-			var ref *refusal
+			var ref *refusal.Refusal
 			switch {
 			case tc.reason == "" && err != nil:
 				t.Fatalf("rejected: %v", err)
 			case tc.reason == "" && (id.podName != "web-0" || id.podUID != "pod-uid" || id.uid != testSAUID):
 				t.Fatalf("identity %+v", id)
-			case tc.reason != "" && (!errors.As(err, &ref) || ref.reason != tc.reason):
+			case tc.reason != "" && (!errors.As(err, &ref) || ref.Reason != tc.reason):
 				t.Fatalf("got %v, want reason %s", err, tc.reason)
 			}
 		})
@@ -88,9 +90,9 @@ func TestCheckReviewStrict(t *testing.T) {
 		asked  []string
 		reason string // "" = accepted
 	}{
-		{"authenticated with an error", authv1.TokenReviewStatus{Authenticated: true, User: user, Audiences: []string{"vault"}, Error: "token has been invalidated"}, []string{"vault"}, reasonReviewRejected},
-		{"token's own audiences, answer names none", authv1.TokenReviewStatus{Authenticated: true, User: user}, []string{"vault", "other"}, reasonAudienceMismatch},
-		{"token's own audiences, answer names others", authv1.TokenReviewStatus{Authenticated: true, User: user, Audiences: []string{"api"}}, []string{"vault", "other"}, reasonAudienceMismatch},
+		{"authenticated with an error", authv1.TokenReviewStatus{Authenticated: true, User: user, Audiences: []string{"vault"}, Error: "token has been invalidated"}, []string{"vault"}, refusal.ReasonReviewRejected},
+		{"token's own audiences, answer names none", authv1.TokenReviewStatus{Authenticated: true, User: user}, []string{"vault", "other"}, refusal.ReasonAudienceMismatch},
+		{"token's own audiences, answer names others", authv1.TokenReviewStatus{Authenticated: true, User: user, Audiences: []string{"api"}}, []string{"vault", "other"}, refusal.ReasonAudienceMismatch},
 		{"token's own audiences, answer names one", authv1.TokenReviewStatus{Authenticated: true, User: user, Audiences: []string{"other"}}, []string{"vault", "other"}, ""},
 		{"role audience named", authv1.TokenReviewStatus{Authenticated: true, User: user, Audiences: []string{"vault"}}, []string{"vault"}, ""},
 		// Nothing asked (a legacy token without aud): the API server checked
@@ -100,11 +102,11 @@ func TestCheckReviewStrict(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := checkReview(&tc.status, claimed, tc.asked)
-			var ref *refusal
+			var ref *refusal.Refusal
 			switch {
 			case tc.reason == "" && err != nil:
 				t.Fatalf("refused: %v", err)
-			case tc.reason != "" && (!errors.As(err, &ref) || ref.reason != tc.reason):
+			case tc.reason != "" && (!errors.As(err, &ref) || ref.Reason != tc.reason):
 				t.Fatalf("got %v, want reason %s", err, tc.reason)
 			}
 		})

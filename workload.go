@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // checkWorkload is token_bound_to_workload at renewal: the Vault token
@@ -23,11 +24,11 @@ func (r *renewal) checkWorkload(ctx context.Context) error {
 	got, err := client.ServiceAccountUID(ctx, ns, name)
 	switch {
 	case kube.Status(err) == http.StatusNotFound:
-		return refuse(reasonWorkloadGone, "service account %s/%s no longer exists", ns, name)
+		return refusal.New(refusal.ReasonWorkloadGone, "service account %s/%s no longer exists", ns, name)
 	case err != nil:
 		return credentialFault(client, err, "get on serviceaccounts")
 	case got != uid:
-		return refuse(reasonWorkloadGone, "service account %s/%s was deleted and recreated: its UID is %q, the token was issued to %q",
+		return refusal.New(refusal.ReasonWorkloadGone, "service account %s/%s was deleted and recreated: its UID is %q, the token was issued to %q",
 			ns, name, got, uid)
 	}
 	pod := boundPod{namespace: ns, name: r.metadata(metaPodName), uid: r.metadata(metaPodUID)}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // renew asks the backend to renew the token a login issued.
@@ -101,16 +103,16 @@ func TestTokenBoundToWorkloadPod(t *testing.T) {
 		reason string
 		detail string
 	}{
-		{"pod deleted", func(e *testEnv) { e.kube.deletePod(testNamespace, testPodName) }, reasonPodNotBound,
+		{"pod deleted", func(e *testEnv) { e.kube.deletePod(testNamespace, testPodName) }, refusal.ReasonPodNotBound,
 			"pod apps/" + testPodName + " no longer exists"},
 		{"pod recreated", func(e *testEnv) {
 			e.kube.putPod(testNamespace, testPodName, fakePod{uid: "new-pod-uid", nodeName: testNodeName})
-		}, reasonPodNotBound, "deleted and recreated"},
-		{"service account deleted", func(e *testEnv) { e.kube.deleteServiceAccount(testNamespace, testSAName) }, reasonWorkloadGone,
+		}, refusal.ReasonPodNotBound, "deleted and recreated"},
+		{"service account deleted", func(e *testEnv) { e.kube.deleteServiceAccount(testNamespace, testSAName) }, refusal.ReasonWorkloadGone,
 			"service account apps/web no longer exists"},
 		{"service account recreated", func(e *testEnv) {
 			e.kube.addServiceAccount(testNamespace, testSAName, "new-sa-uid", nil)
-		}, reasonWorkloadGone, `its UID is "new-sa-uid"`},
+		}, refusal.ReasonWorkloadGone, `its UID is "new-sa-uid"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := withPod(t, nil)
@@ -137,7 +139,7 @@ func TestTokenBoundToWorkloadServiceAccountOnly(t *testing.T) {
 		t.Errorf("%d pod GETs for a login without a pod", n)
 	}
 	e.kube.deleteServiceAccount(testNamespace, testSAName)
-	e.requireRenewalRefused(login.Auth, reasonWorkloadGone, "no longer exists")
+	e.requireRenewalRefused(login.Auth, refusal.ReasonWorkloadGone, "no longer exists")
 }
 
 // Without the field, a token renews after its workload is gone, as with
@@ -167,7 +169,7 @@ func TestTokenBoundToWorkloadCredential(t *testing.T) {
 			}
 			return false
 		})
-		e.requireRenewalFault(login.Auth, faultKubeForbidden, "the reviewer credential needs get on pods")
+		e.requireRenewalFault(login.Auth, refusal.FaultKubeForbidden, "the reviewer credential needs get on pods")
 	})
 	t.Run("no reviewer credential", func(t *testing.T) {
 		e := withPod(t, nil)
@@ -175,7 +177,7 @@ func TestTokenBoundToWorkloadCredential(t *testing.T) {
 		e.writeConfig(map[string]any{"token_reviewer_jwt": "", "disable_local_ca_jwt": true})
 		e.writeRole(testRole, map[string]any{"token_bound_to_workload": true})
 		login := e.requirePodLogin(e.podToken(testPodName, testPodUID, ""))
-		e.requireRenewalRefused(login.Auth, reasonReviewerRequired, "token_bound_to_workload cannot be re-checked without a reviewer credential")
+		e.requireRenewalRefused(login.Auth, refusal.ReasonReviewerRequired, "token_bound_to_workload cannot be re-checked without a reviewer credential")
 	})
 }
 
@@ -214,21 +216,21 @@ func TestRenewalAnswersTellNothingOfTheSetup(t *testing.T) {
 			name:   "API server refuses the connection",
 			change: func(e *testEnv, _ *logical.Auth) { e.kube.srv.Close() },
 			check: func(e *testEnv, auth *logical.Auth) error {
-				return e.requireRenewalFault(auth, faultKubeUnreachable, strings.TrimPrefix(e.kube.srv.URL, "https://"))
+				return e.requireRenewalFault(auth, refusal.FaultKubeUnreachable, strings.TrimPrefix(e.kube.srv.URL, "https://"))
 			},
 		},
 		{
 			name:   "API server certificate not trusted",
 			change: func(e *testEnv, _ *logical.Auth) { e.writeConfig(map[string]any{"kubernetes_ca_cert": otherCA}) },
 			check: func(e *testEnv, auth *logical.Auth) error {
-				return e.requireRenewalFault(auth, faultKubeTLS, "certificate")
+				return e.requireRenewalFault(auth, refusal.FaultKubeTLS, "certificate")
 			},
 		},
 		{
 			name:   "reviewer may not read pods",
 			change: func(e *testEnv, _ *logical.Auth) { e.kube.setIntercept(forbid) },
 			check: func(e *testEnv, auth *logical.Auth) error {
-				return e.requireRenewalFault(auth, faultKubeForbidden, "get on pods")
+				return e.requireRenewalFault(auth, refusal.FaultKubeForbidden, "get on pods")
 			},
 		},
 		{
@@ -240,22 +242,22 @@ func TestRenewalAnswersTellNothingOfTheSetup(t *testing.T) {
 				})
 			},
 			check: func(e *testEnv, auth *logical.Auth) error {
-				return e.requireRenewalFault(auth, faultKubeStatus, "500")
+				return e.requireRenewalFault(auth, refusal.FaultKubeStatus, "500")
 			},
 		},
 		{
 			name:   "the token names no role",
 			change: func(_ *testEnv, auth *logical.Auth) { delete(auth.InternalData, metaRole) },
 			check: func(e *testEnv, auth *logical.Auth) error {
-				return e.requireRenewalLogged(auth, faultInternal, renewalLine{"renewal failed", "error",
-					map[string]string{"kind": faultInternal, "error": "does not name its role", "role": ""}})
+				return e.requireRenewalLogged(auth, refusal.FaultInternal, renewalLine{"renewal failed", "error",
+					map[string]string{"kind": refusal.FaultInternal, "error": "does not name its role", "role": ""}})
 			},
 		},
 		{
 			name:   "pod deleted",
 			change: func(e *testEnv, _ *logical.Auth) { e.kube.deletePod(testNamespace, testPodName) },
 			check: func(e *testEnv, auth *logical.Auth) error {
-				return e.requireRenewalRefused(auth, reasonPodNotBound, "no longer exists")
+				return e.requireRenewalRefused(auth, refusal.ReasonPodNotBound, "no longer exists")
 			},
 			says: `by role "web"; see the Vault server log`,
 		},
@@ -265,7 +267,7 @@ func TestRenewalAnswersTellNothingOfTheSetup(t *testing.T) {
 				e.kube.putPod(testNamespace, testPodName, fakePod{uid: testPodUID, nodeName: testNodeName})
 			},
 			check: func(e *testEnv, auth *logical.Auth) error {
-				return e.requireRenewalRefused(auth, reasonPodNotBound, "do not match bound_pod_label_selector")
+				return e.requireRenewalRefused(auth, refusal.ReasonPodNotBound, "do not match bound_pod_label_selector")
 			},
 			says: `by role "web"; see the Vault server log`,
 		},
@@ -275,7 +277,7 @@ func TestRenewalAnswersTellNothingOfTheSetup(t *testing.T) {
 				e.mustDo(logical.UpdateOperation, "role/"+testRole, map[string]any{"bound_service_account_names": "db"})
 			},
 			check: func(e *testEnv, auth *logical.Auth) error {
-				return e.requireRenewalRefused(auth, reasonName, "bound_service_account_names")
+				return e.requireRenewalRefused(auth, refusal.ReasonName, "bound_service_account_names")
 			},
 			says: `by role "web"; see the Vault server log`,
 		},
@@ -285,7 +287,7 @@ func TestRenewalAnswersTellNothingOfTheSetup(t *testing.T) {
 				e.writeConfig(map[string]any{"token_reviewer_jwt": "", "disable_local_ca_jwt": true})
 			},
 			check: func(e *testEnv, auth *logical.Auth) error {
-				return e.requireRenewalRefused(auth, reasonReviewerRequired, "without a reviewer credential")
+				return e.requireRenewalRefused(auth, refusal.ReasonReviewerRequired, "without a reviewer credential")
 			},
 			says: `by role "web"; see the Vault server log`,
 		},
@@ -293,7 +295,7 @@ func TestRenewalAnswersTellNothingOfTheSetup(t *testing.T) {
 			name:   "role deleted",
 			change: func(e *testEnv, _ *logical.Auth) { e.mustDo(logical.DeleteOperation, "role/"+testRole, nil) },
 			check: func(e *testEnv, auth *logical.Auth) error {
-				return e.requireRenewalRefused(auth, reasonRoleGone, `role "web" no longer exists`)
+				return e.requireRenewalRefused(auth, refusal.ReasonRoleGone, `role "web" no longer exists`)
 			},
 			says: `role "web" no longer exists`,
 		},
@@ -303,7 +305,7 @@ func TestRenewalAnswersTellNothingOfTheSetup(t *testing.T) {
 				e.mustDo(logical.UpdateOperation, "role/"+testRole, map[string]any{"token_policies": "admin"})
 			},
 			check: func(e *testEnv, auth *logical.Auth) error {
-				return e.requireRenewalRefused(auth, reasonPoliciesChanged, `"admin"`)
+				return e.requireRenewalRefused(auth, refusal.ReasonPoliciesChanged, `"admin"`)
 			},
 			says: "log in again",
 		},

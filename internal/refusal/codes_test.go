@@ -1,4 +1,4 @@
-package kubeauth
+package refusal
 
 import (
 	"go/ast"
@@ -11,10 +11,10 @@ import (
 	"testing"
 )
 
-// Every reason code and fault kind the package declares is in reasonCodes
-// or faultKinds, the label values the metrics accept: one left out would
-// be counted as "other". The constants are found by name (reason*,
-// fault*) in the package's source, so a new one cannot be forgotten.
+// Every reason code and fault kind the package declares is in ReasonCodes
+// or FaultKinds, the label values the metrics accept: one left out would
+// be counted as "other". The constants are found by name (Reason*,
+// Fault*) in the package's source, so a new one cannot be forgotten.
 func TestReasonCodesAndFaultKindsAreListed(t *testing.T) {
 	files, err := os.ReadDir(".")
 	if err != nil {
@@ -46,23 +46,23 @@ func TestReasonCodesAndFaultKindsAreListed(t *testing.T) {
 				}
 				value, _ := strconv.Unquote(lit.Value)
 				switch {
-				case strings.HasPrefix(id.Name, "reason"):
+				case strings.HasPrefix(id.Name, "Reason"):
 					reasons++
-					if !slices.Contains(reasonCodes, value) {
-						t.Errorf("%s: %s = %q is not in reasonCodes", fset.Position(id.Pos()), id.Name, value)
+					if !slices.Contains(ReasonCodes, value) {
+						t.Errorf("%s: %s = %q is not in ReasonCodes", fset.Position(id.Pos()), id.Name, value)
 					}
-				case strings.HasPrefix(id.Name, "fault"):
+				case strings.HasPrefix(id.Name, "Fault"):
 					kinds++
-					if !slices.Contains(faultKinds, value) {
-						t.Errorf("%s: %s = %q is not in faultKinds", fset.Position(id.Pos()), id.Name, value)
+					if !slices.Contains(FaultKinds, value) {
+						t.Errorf("%s: %s = %q is not in FaultKinds", fset.Position(id.Pos()), id.Name, value)
 					}
 				}
 			}
 			return true
 		})
 	}
-	if reasons != len(reasonCodes) || kinds != len(faultKinds) {
-		t.Errorf("found %d reason and %d fault constants; reasonCodes has %d, faultKinds %d (duplicates?)",
-			reasons, kinds, len(reasonCodes), len(faultKinds))
+	if reasons != len(ReasonCodes) || kinds != len(FaultKinds) {
+		t.Errorf("found %d reason and %d fault constants; ReasonCodes has %d, FaultKinds %d (duplicates?)",
+			reasons, kinds, len(ReasonCodes), len(FaultKinds))
 	}
 }
