@@ -18,6 +18,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/logcut"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
@@ -152,7 +153,7 @@ func checkTimes(c *jwt.Claims, now time.Time) error {
 // joseErrorText is the JOSE library's account of a token it could not
 // read, cut: it quotes the token's own keys and values (a duplicate key's
 // name, a claim of the wrong type), which the token's author chose.
-func joseErrorText(err error) string { return cutString(err.Error(), 2*logValueMax) }
+func joseErrorText(err error) string { return logcut.String(err.Error(), 2*logcut.ValueMax) }
 
 // verifySignature checks the token against the configured keys; with no
 // keys configured the TokenReview alone vouches for the signature. Only the
@@ -182,7 +183,7 @@ func checkIssuer(iss, want string) error {
 // the token's own audiences: a cheap refusal before any network call.
 func checkAudienceClaim(aud jwt.Audience, want string) error {
 	if want != "" && !aud.Contains(want) {
-		return refusal.New(refusal.ReasonAudienceMismatch, "token audiences %s do not include the role's audience %q", quoteValues(aud), want)
+		return refusal.New(refusal.ReasonAudienceMismatch, "token audiences %s do not include the role's audience %q", logcut.Quote(aud), want)
 	}
 	return nil
 }

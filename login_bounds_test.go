@@ -1,11 +1,8 @@
 package kubeauth
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,6 +11,7 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/logcut"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
@@ -42,7 +40,7 @@ func TestLoginRoleNameRefusedBeforeStorage(t *testing.T) {
 		strings.Repeat("r", maxRoleNameLen+1)}
 	for _, name := range bad {
 		for _, op := range []logical.Operation{logical.UpdateOperation, logical.AliasLookaheadOperation, logical.ResolveRoleOperation} {
-			t.Run(string(op)+"/"+cutString(name, 16), func(t *testing.T) {
+			t.Run(string(op)+"/"+logcut.String(name, 16), func(t *testing.T) {
 				e := configured(t)
 				s := &barrierStorage{Storage: e.storage}
 				offset := len(e.logs.String())
@@ -80,8 +78,8 @@ func TestLoginRoleNameLength(t *testing.T) {
 	resp, err = e.login(long, e.tokenFor("elsewhere", testSAName, testSAUID))
 	e.requireDenied(resp, err, refusal.ReasonNamespace)
 	for _, l := range e.logLines(offset) {
-		if v, _ := l["role"].(string); strings.Contains(v, long[:logValueMax+1]) {
-			t.Errorf("log line %q holds more than %d bytes of the role name: %q", l["@message"], logValueMax, v)
+		if v, _ := l["role"].(string); strings.Contains(v, long[:logcut.ValueMax+1]) {
+			t.Errorf("log line %q holds more than %d bytes of the role name: %q", l["@message"], logcut.ValueMax, v)
 		}
 	}
 }
@@ -234,33 +232,6 @@ func FuzzLoginRoleName(f *testing.F) {
 		if !ok || rest == "" || strings.Contains(rest, "/") || strings.Contains(key, "..") || len(name) > maxRoleNameLen ||
 			!roleNamePattern.MatchString(name) {
 			t.Fatalf("%q accepted, with storage key %q", name, key)
-		}
-	})
-}
-
-// FuzzLogDetail: whatever a detail holds, a JSON log line holds at most
-// logDetailMax bytes of it, and a detail within the bound is whole.
-func FuzzLogDetail(f *testing.F) {
-	for _, s := range []string{"", "plain", strings.Repeat("<", 600), strings.Repeat("\x01", 600), strings.Repeat("é", 600), "\xff\xfe"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		cut := logDetail(s)
-		var buf bytes.Buffer
-		if err := json.NewEncoder(&buf).Encode(cut); err != nil {
-			t.Fatal(err)
-		}
-		marker := len(fmt.Sprintf("...(cut, %d bytes)", len(s)))
-		if n := buf.Len() - 3; n > logDetailMax+marker { // the quotes and the newline
-			t.Fatalf("%d bytes in JSON for a %d-byte detail", n, len(s))
-		}
-		if cut != s && !strings.HasSuffix(cut, fmt.Sprintf("...(cut, %d bytes)", len(s))) {
-			t.Fatalf("cut without saying so: %q", cut)
-		}
-		var whole bytes.Buffer
-		_ = json.NewEncoder(&whole).Encode(s)
-		if whole.Len()-3 <= logDetailMax && cut != s {
-			t.Fatalf("a detail of %d JSON bytes was cut", whole.Len()-3)
 		}
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/logcut"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
@@ -73,7 +74,7 @@ func (b *backend) pathExplain(ctx context.Context, req *logical.Request, d *fram
 		data["token"] = explainToken(a)
 		data["verified_by"] = a.verifiedBy
 	}
-	b.Logger().Debug("login explained", "role", logValue(a.roleName), "outcome", outcome, "remote_addr", remoteAddr(a.conn))
+	b.Logger().Debug("login explained", "role", logcut.Value(a.roleName), "outcome", outcome, "remote_addr", remoteAddr(a.conn))
 	return &logical.Response{Data: data}, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/logcut"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
@@ -166,7 +167,7 @@ func (b *backend) pathLogin(ctx context.Context, req *logical.Request, d *framew
 	if err != nil {
 		return b.loginFailed(a, err)
 	}
-	b.Logger().Debug("login passed", "role", logValue(a.roleName), "service_account", a.reviewed.namespace+"/"+a.reviewed.name,
+	b.Logger().Debug("login passed", "role", logcut.Value(a.roleName), "service_account", a.reviewed.namespace+"/"+a.reviewed.name,
 		"cluster", a.cluster, "verified_by", a.verifiedBy, "token_review_duration", a.reviewTook, "remote_addr", remoteAddr(a.conn))
 	return &logical.Response{Auth: a.auth()}, nil
 }
@@ -214,11 +215,11 @@ func (b *backend) loginFailed(a *attempt, err error) (*logical.Response, error) 
 	var bad *refusal.InputError
 	switch {
 	case errors.As(err, &ref):
-		args := []any{"role", logValue(a.roleName), "reason", ref.Reason, "detail", logDetail(ref.Detail), "remote_addr", remoteAddr(a.conn)}
+		args := []any{"role", logcut.Value(a.roleName), "reason", ref.Reason, "detail", logcut.Detail(ref.Detail), "remote_addr", remoteAddr(a.conn)}
 		if a.claimed.name != "" {
 			// Claims refused as names Kubernetes could not have given
 			// are still the caller's, hence the cut.
-			args = append(args, "service_account", cutString(a.claimed.namespace+"/"+a.claimed.name, maxServiceAccountRefLen))
+			args = append(args, "service_account", logcut.String(a.claimed.namespace+"/"+a.claimed.name, logcut.ServiceAccountRefMax))
 		}
 		if a.cluster != "" {
 			args = append(args, "cluster", a.cluster)
@@ -236,7 +237,7 @@ func (b *backend) loginFailed(a *attempt, err error) (*logical.Response, error) 
 // generic error the unauthenticated caller gets in its place.
 func (b *backend) loginFault(a *attempt, err error) error {
 	kind, public := refusal.ClassifyFault(err)
-	args := []any{"role", logValue(a.roleName), "kind", kind, "error", cutString(err.Error(), logErrorMax), "remote_addr", remoteAddr(a.conn)}
+	args := []any{"role", logcut.Value(a.roleName), "kind", kind, "error", logcut.String(err.Error(), logcut.ErrorMax), "remote_addr", remoteAddr(a.conn)}
 	if a.cluster != "" {
 		args = append(args, "cluster", a.cluster)
 	}

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/logcut"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
@@ -238,10 +239,10 @@ func (b *backend) renewalFailed(r *renewal, conn *logical.Connection, err error)
 	var ref *refusal.Refusal
 	refused := errors.As(err, &ref)
 	if refused {
-		args = []any{"role", r.roleName, "reason", ref.Reason, "detail", logDetail(ref.Detail)}
+		args = []any{"role", r.roleName, "reason", ref.Reason, "detail", logcut.Detail(ref.Detail)}
 	} else {
 		kind, _ := refusal.ClassifyFault(err)
-		args = []any{"role", r.roleName, "kind", kind, "error", cutString(err.Error(), logErrorMax)}
+		args = []any{"role", r.roleName, "kind", kind, "error", logcut.String(err.Error(), logcut.ErrorMax)}
 	}
 	args = append(args, "remote_addr", remoteAddr(conn), "cluster", r.cluster)
 	if ns, name := r.metadata(metaSANamespace), r.metadata(metaSAName); name != "" {

@@ -1,4 +1,6 @@
-package kubeauth
+// Package logcut bounds the strings a caller chose before they reach a log
+// line.
+package logcut
 
 import (
 	"fmt"
@@ -11,32 +13,32 @@ import (
 // (it re-logs a plugin's line of 64 KiB or more only as debug fragments,
 // which hides the record at the default level) or flood the log.
 const (
-	// logValueMax bounds one caller-derived value: a name, a claim.
-	logValueMax = 64
-	// logDetailMax bounds a refusal's detail, which quotes several values
+	// ValueMax bounds one caller-derived value: a name, a claim.
+	ValueMax = 64
+	// DetailMax bounds a refusal's detail, which quotes several values
 	// and the operator's settings they were held against.
-	logDetailMax = 512
-	// logErrorMax bounds a fault's error text: mostly the operator's setup
+	DetailMax = 512
+	// ErrorMax bounds a fault's error text: mostly the operator's setup
 	// (an address, a TLS failure, the permission missing), longer than a
 	// refusal's detail.
-	logErrorMax = 1 << 10
-	// maxServiceAccountRefLen is the longest namespace/name Kubernetes can
+	ErrorMax = 1 << 10
+	// ServiceAccountRefMax is the longest namespace/name Kubernetes can
 	// give (a DNS-1123 label, '/', a DNS-1123 subdomain): a real service
 	// account is never cut.
-	maxServiceAccountRefLen = 63 + 1 + 253
+	ServiceAccountRefMax = 63 + 1 + 253
 )
 
-// logValue is s cut to logValueMax bytes, for a log field of its own.
-func logValue(s string) string { return cutString(s, logValueMax) }
+// Value is s cut to ValueMax bytes, for a log field of its own.
+func Value(s string) string { return String(s, ValueMax) }
 
-// logDetail is s cut to logDetailMax bytes as a JSON log line holds them:
+// Detail is s cut to DetailMax bytes as a JSON log line holds them:
 // a detail quotes values its own code may not have cut (another step's,
 // or the operator's), and JSON writes some characters in six bytes.
-func logDetail(s string) string {
+func Detail(s string) string {
 	n := 0
 	for i := 0; i < len(s); {
 		r, width := utf8.DecodeRuneInString(s[i:])
-		if n += jsonLen(r, width); n > logDetailMax {
+		if n += jsonLen(r, width); n > DetailMax {
 			return fmt.Sprintf("%s...(cut, %d bytes)", s[:i], len(s))
 		}
 		i += width
@@ -59,10 +61,10 @@ func jsonLen(r rune, width int) int {
 	}
 }
 
-// cutString keeps at most max bytes of s, on a character boundary, and
+// String keeps at most max bytes of s, on a character boundary, and
 // says how long s was when it is cut, so that a reader of the log knows
 // the value is not whole.
-func cutString(s string, max int) string {
+func String(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}
@@ -73,9 +75,9 @@ func cutString(s string, max int) string {
 	return fmt.Sprintf("%s...(cut, %d bytes)", s[:i], len(s))
 }
 
-// quoteValues quotes a list of caller-chosen values for a log line: the
+// Quote quotes a list of caller-chosen values for a log line: the
 // first few, each cut, and how many there are in all.
-func quoteValues(vs []string) string {
+func Quote(vs []string) string {
 	const shown = 4
 	out := "["
 	for i, v := range vs {
@@ -86,7 +88,7 @@ func quoteValues(vs []string) string {
 		if i > 0 {
 			out += " "
 		}
-		out += fmt.Sprintf("%.*q", logValueMax, v)
+		out += fmt.Sprintf("%.*q", ValueMax, v)
 	}
 	return out + "]"
 }
