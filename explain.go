@@ -113,7 +113,7 @@ func passedStep(name string, a *attempt) (outcome, detail string) {
 		}
 		return outcomePassed, fmt.Sprintf("client address %s is in token_bound_cidrs %q", remoteAddr(a.conn), boundCIDRStrings(r)) + explainAddressNote
 	case "parse":
-		h := a.token.jws.Signatures[0].Header
+		h := a.token.JWS.Signatures[0].Header
 		return outcomePassed, fmt.Sprintf("a JWT signed with %s (kid %.64q) whose claims read unambiguously", h.Algorithm, h.KeyID)
 	case "times":
 		c := a.token.claims
@@ -185,7 +185,7 @@ func passedReview(a *attempt) (outcome, detail string) {
 			a.role.mode(), a.role.cacheTTL(), who, reviewedInstead(a))
 	case verifiedByLocal:
 		return outcomeSkipped, fmt.Sprintf("review_mode hybrid: the token is at most local_max_token_age (%s) old and verifies with the cluster's signing key %.64q; it names %s",
-			a.role.maxTokenAge(), a.token.jws.Signatures[0].Header.KeyID, who)
+			a.role.maxTokenAge(), a.token.JWS.Signatures[0].Header.KeyID, who)
 	}
 	detail = "Kubernetes' TokenReview authenticated " + who
 	if a.role.mode() != reviewAlways {

@@ -80,7 +80,7 @@ func FuzzSignedClaims(f *testing.F) {
 			requireLoginError(t, err)
 			return
 		}
-		if err := verifySignature(tok.jws, keys); err != nil {
+		if err := verifySignature(tok.JWS, keys); err != nil {
 			var ref *refusal.Refusal
 			if errors.As(err, &ref) && ref.Reason == refusal.ReasonSignature {
 				t.Fatalf("a correctly signed token was refused as %s: %v", refusal.ReasonSignature, err)

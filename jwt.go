@@ -69,7 +69,9 @@ type objectRef struct {
 	UID  string `json:"uid"`
 }
 
-// serviceAccount is the identity a token claims to be.
+// serviceAccount is a workload's identity: what a token's claims say, or what
+// a TokenReview (or the cluster's signing keys) vouches for. A TokenReview's
+// answer names no Secret, so secretName stays empty there.
 type serviceAccount struct {
 	namespace, name, uid string
 	secretName           string
@@ -79,7 +81,7 @@ type serviceAccount struct {
 
 // parsedToken is a structurally valid JWT whose claims are not yet trusted.
 type parsedToken struct {
-	jws    *jose.JSONWebSignature
+	JWS    *jose.JSONWebSignature
 	claims serviceAccountClaims
 }
 
@@ -102,7 +104,7 @@ func parseToken(raw string) (*parsedToken, error) {
 		}
 		return nil, refusal.Invalid("jwt: is not a signed JWT in compact form (header.payload.signature)")
 	}
-	p := &parsedToken{jws: tok}
+	p := &parsedToken{JWS: tok}
 	if err := decodeClaims(tok.UnsafePayloadWithoutVerification(), &p.claims); err != nil {
 		return nil, err
 	}

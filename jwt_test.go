@@ -210,7 +210,7 @@ func TestParseTokenClaimsDecoding(t *testing.T) {
 			case err != nil:
 				t.Fatalf("parse: %v", err)
 			default:
-				if err := verifySignature(tok.jws, keys); err != nil {
+				if err := verifySignature(tok.JWS, keys); err != nil {
 					t.Fatalf("signature: %v", err)
 				}
 			}

@@ -41,7 +41,7 @@ type attempt struct {
 	// the namespace but the role's selector may: the namespace_selector step
 	// decides, once the TokenReview has vouched for the token.
 	selectorPending bool
-	reviewed        reviewedIdentity // set by review: what Kubernetes vouches for
+	reviewed        serviceAccount // set by review: what Kubernetes vouches for
 	reviewTook      time.Duration    // how long the TokenReview took, for the log
 	verifiedBy      string           // what vouched for the token, for the log (verifiedBy*)
 	// localFallback is set in hybrid mode when the cluster's keys could not
@@ -173,7 +173,7 @@ func stepBindings(_ context.Context, a *attempt) error {
 }
 
 func stepSignature(_ context.Context, a *attempt) error {
-	return verifySignature(a.token.jws, a.state.keys)
+	return verifySignature(a.token.JWS, a.state.keys)
 }
 
 // bindNamespace applies the namespace globs. A namespace they do not bind

@@ -349,7 +349,7 @@ func podGone(live *corev1.Pod, now time.Time) bool {
 // addPodMetadata puts the pod's identity into a token's metadata, for a
 // role that uses the pod fields: Vault's audit log then shows which pod
 // used a secret. The entity alias stays per service account.
-func addPodMetadata(md map[string]string, id *reviewedIdentity) {
+func addPodMetadata(md map[string]string, id *serviceAccount) {
 	if id.podName != "" {
 		md[metaPodName] = id.podName
 		md[metaPodUID] = id.podUID

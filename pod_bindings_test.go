@@ -306,7 +306,7 @@ func TestExplainPodStep(t *testing.T) {
 // The pod step costs a role without pod fields nothing: no allocation, no
 // call (the attempt has no state, so any call would panic).
 func TestPodStepFreeWithoutPodFields(t *testing.T) {
-	a := &attempt{role: &roleEntry{}, reviewed: reviewedIdentity{podName: testPodName, podUID: testPodUID}}
+	a := &attempt{role: &roleEntry{}, reviewed: serviceAccount{podName: testPodName, podUID: testPodUID}}
 	ctx := t.Context()
 	var b backend // no clock either: the step must not read it
 	if n := testing.AllocsPerRun(100, func() { _ = b.stepPod(ctx, a) }); n != 0 {

@@ -15,47 +15,40 @@ const (
 	extraPodUID  = "authentication.kubernetes.io/pod-uid"
 )
 
-// reviewedIdentity is what a successful TokenReview vouches for.
-type reviewedIdentity struct {
-	namespace, name, uid string
-	podName, podUID      string
-	nodeName             string
-}
-
 // checkReview holds the TokenReview answer against the token's claims: the
 // API server must have authenticated exactly the service account the claims
 // name, without any error, and for one of the audiences the review asked
 // about (asked: what reviewAudiences chose; none means the API server's own
 // audience, which an answer does not have to repeat).
-func checkReview(st *authv1.TokenReviewStatus, claimed serviceAccount, asked []string) (reviewedIdentity, error) {
+func checkReview(st *authv1.TokenReviewStatus, claimed serviceAccount, asked []string) (serviceAccount, error) {
 	// An error next to authenticated=true is a contradictory answer; the
 	// stricter reading wins.
 	if st.Error != "" {
-		return reviewedIdentity{}, refusal.New(refusal.ReasonReviewRejected, "TokenReview: %s", st.Error)
+		return serviceAccount{}, refusal.New(refusal.ReasonReviewRejected, "TokenReview: %s", st.Error)
 	}
 	if !st.Authenticated {
-		return reviewedIdentity{}, refusal.New(refusal.ReasonReviewRejected, "TokenReview: not authenticated")
+		return serviceAccount{}, refusal.New(refusal.ReasonReviewRejected, "TokenReview: not authenticated")
 	}
 	ns, name, ok := parseServiceAccountUsername(st.User.Username)
 	if !ok {
-		return reviewedIdentity{}, refusal.New(refusal.ReasonReviewMismatch, "TokenReview user %q is not a service account", st.User.Username)
+		return serviceAccount{}, refusal.New(refusal.ReasonReviewMismatch, "TokenReview user %q is not a service account", st.User.Username)
 	}
 	if ns != claimed.namespace || name != claimed.name {
-		return reviewedIdentity{}, refusal.New(refusal.ReasonReviewMismatch,
+		return serviceAccount{}, refusal.New(refusal.ReasonReviewMismatch,
 			"TokenReview authenticated %s/%s but the token claims %s/%s", ns, name, claimed.namespace, claimed.name)
 	}
 	if st.User.UID != claimed.uid {
-		return reviewedIdentity{}, refusal.New(refusal.ReasonReviewMismatch,
+		return serviceAccount{}, refusal.New(refusal.ReasonReviewMismatch,
 			"TokenReview UID %q differs from the token's service-account UID %q", st.User.UID, claimed.uid)
 	}
 	// The TokenReview API asks clients that set spec.audiences to check that
 	// status.audiences holds one of them: an API server that is not
 	// audience-aware answers without any and has checked none.
 	if len(asked) > 0 && !slices.ContainsFunc(st.Audiences, func(a string) bool { return slices.Contains(asked, a) }) {
-		return reviewedIdentity{}, refusal.New(refusal.ReasonAudienceMismatch,
+		return serviceAccount{}, refusal.New(refusal.ReasonAudienceMismatch,
 			"TokenReview audiences %q include none of the audiences asked about %q", st.Audiences, asked)
 	}
-	return reviewedIdentity{
+	return serviceAccount{
 		namespace: ns,
 		name:      name,
 		uid:       st.User.UID,
