@@ -2,6 +2,8 @@ package kubeauth
 
 import (
 	"testing"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // Every alias metadata key the plugin sets itself, cluster included, is
@@ -17,7 +19,7 @@ func TestReservedAliasMetadataAnnotations(t *testing.T) {
 		t.Run("config alone/"+key, func(t *testing.T) {
 			e := configured(t)
 			e.writeConfig(map[string]any{"use_annotations_as_alias_metadata": true})
-			e.kube.addServiceAccount(testNamespace, testSAName, testSAUID, annotations)
+			e.kube.addServiceAccount(testkit.Namespace, testkit.SAName, testkit.SAUID, annotations)
 			resp, err := e.login(testRole, e.token())
 			requireBadRequest(t, resp, err, "would overwrite the reserved alias metadata key "+`"`+key+`"`)
 			requireBadRequest(t, resp, err, annotation)
@@ -25,11 +27,11 @@ func TestReservedAliasMetadataAnnotations(t *testing.T) {
 
 		t.Run("named clusters/"+key, func(t *testing.T) {
 			c := newClusterEnv(t, eastIssuer)
-			c.writeConfig(map[string]any{"issuer": testIssuer, "use_annotations_as_alias_metadata": true})
+			c.writeConfig(map[string]any{"issuer": testkit.Issuer, "use_annotations_as_alias_metadata": true})
 			c.writeEast(map[string]any{"issuer": eastIssuer, "use_annotations_as_alias_metadata": true})
 			c.writeRole(testRole, map[string]any{"bound_clusters": "*"})
-			c.kube.addServiceAccount(testNamespace, testSAName, testSAUID, annotations)
-			c.east.addServiceAccount(testNamespace, testSAName, eastSAUID, annotations)
+			c.kube.addServiceAccount(testkit.Namespace, testkit.SAName, testkit.SAUID, annotations)
+			c.east.addServiceAccount(testkit.Namespace, testkit.SAName, eastSAUID, annotations)
 			for name, tok := range map[string]string{"default": c.defaultToken(), "east": c.eastToken(eastIssuer)} {
 				resp, err := c.login(testRole, tok)
 				t.Logf("cluster %s", name)
@@ -41,7 +43,7 @@ func TestReservedAliasMetadataAnnotations(t *testing.T) {
 	// The same annotations without a reserved key are copied.
 	e := configured(t)
 	e.writeConfig(map[string]any{"use_annotations_as_alias_metadata": true})
-	e.kube.addServiceAccount(testNamespace, testSAName, testSAUID, map[string]string{aliasMetadataAnnotationPrefix + "clusters": "x"})
+	e.kube.addServiceAccount(testkit.Namespace, testkit.SAName, testkit.SAUID, map[string]string{aliasMetadataAnnotationPrefix + "clusters": "x"})
 	auth := mustLogin(t, e, testRole, e.token())
 	if auth.Alias.Metadata["clusters"] != "x" {
 		t.Errorf("alias metadata %v, want clusters=x", auth.Alias.Metadata)

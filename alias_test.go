@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // lookahead asks for the alias a login would use.
@@ -28,12 +29,12 @@ func TestAliasNamePerCluster(t *testing.T) {
 		source            string
 		wantDefault, want string // the default cluster's, east's
 	}{
-		{aliasNameSourceUID, testSAUID, "east/" + eastSAUID},
-		{aliasNameSourceName, testNamespace + "/" + testSAName, "east/" + testNamespace + "/" + testSAName},
+		{aliasNameSourceUID, testkit.SAUID, "east/" + eastSAUID},
+		{aliasNameSourceName, testkit.Namespace + "/" + testkit.SAName, "east/" + testkit.Namespace + "/" + testkit.SAName},
 	} {
 		t.Run(tc.source, func(t *testing.T) {
 			c := newClusterEnv(t, eastIssuer)
-			c.writeConfig(map[string]any{"issuer": testIssuer})
+			c.writeConfig(map[string]any{"issuer": testkit.Issuer})
 			c.writeEast(map[string]any{"issuer": eastIssuer})
 			c.writeRole(testRole, map[string]any{"bound_clusters": "*", "alias_name_source": tc.source})
 			for _, l := range []struct{ cluster, jwt, want string }{
@@ -58,8 +59,8 @@ func TestAliasNamePerCluster(t *testing.T) {
 
 	// A mount with config alone: the bare UID, as Vault's method.
 	e := configured(t)
-	if auth := mustLogin(t, e, testRole, e.token()); auth.Alias.Name != testSAUID {
-		t.Errorf("config alone: alias %q, want %q", auth.Alias.Name, testSAUID)
+	if auth := mustLogin(t, e, testRole, e.token()); auth.Alias.Name != testkit.SAUID {
+		t.Errorf("config alone: alias %q, want %q", auth.Alias.Name, testkit.SAUID)
 	}
 }
 
@@ -68,14 +69,14 @@ func TestAliasNamePerCluster(t *testing.T) {
 // cluster's service account's UID does not reach its entity.
 func TestAliasForgedUIDStaysInItsCluster(t *testing.T) {
 	c := newClusterEnv(t, eastIssuer)
-	c.writeConfig(map[string]any{"issuer": testIssuer})
+	c.writeConfig(map[string]any{"issuer": testkit.Issuer})
 	c.writeEast(map[string]any{"issuer": eastIssuer})
 	c.writeRole(testRole, map[string]any{"bound_clusters": "*", "review_mode": "hybrid"})
 	victim := mustLogin(t, c.testEnv, testRole, c.defaultToken())
 
-	claims := tokenClaims(testNamespace, testSAName, testSAUID, "vault") // the default cluster's UID
+	claims := testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault") // the default cluster's UID
 	claims["iss"] = eastIssuer
-	forged := signJWTWithKid(t, c.eastSigner, testKeyID(t, c.eastSigner.Public()), claims)
+	forged := testkit.SignJWTWithKid(t, c.eastSigner, testKeyID(t, c.eastSigner.Public()), claims)
 	auth := mustLogin(t, c.testEnv, testRole, forged)
 	if c.east.reviews.Load() != 0 {
 		t.Fatalf("east made %d TokenReviews; the test wants a login its keys alone vouch for", c.east.reviews.Load())
@@ -97,23 +98,23 @@ func TestAliasCollidingClaimsRefused(t *testing.T) {
 		east               bool // signed by east, else by the default cluster
 		namespace, sa, uid string
 	}{
-		{"default UID naming east's alias", aliasNameSourceUID, false, testNamespace, testSAName, "east/" + eastSAUID},
-		{"east UID naming the default's namespace/name", aliasNameSourceUID, true, testNamespace, testSAName, "web"},
-		{"upper-case UID", aliasNameSourceUID, false, testNamespace, testSAName, "7F3C2A8E-0D7B-4C1E-9A55-3F1F0B6E2D11"},
-		{"default namespace/name reading as east/UID", aliasNameSourceName, false, "east", uuidName, testSAUID},
+		{"default UID naming east's alias", aliasNameSourceUID, false, testkit.Namespace, testkit.SAName, "east/" + eastSAUID},
+		{"east UID naming the default's namespace/name", aliasNameSourceUID, true, testkit.Namespace, testkit.SAName, "web"},
+		{"upper-case UID", aliasNameSourceUID, false, testkit.Namespace, testkit.SAName, "7F3C2A8E-0D7B-4C1E-9A55-3F1F0B6E2D11"},
+		{"default namespace/name reading as east/UID", aliasNameSourceName, false, "east", uuidName, testkit.SAUID},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newClusterEnv(t, eastIssuer)
-			c.writeConfig(map[string]any{"issuer": testIssuer})
+			c.writeConfig(map[string]any{"issuer": testkit.Issuer})
 			c.writeEast(map[string]any{"issuer": eastIssuer})
 			c.writeRole(testRole, map[string]any{"bound_clusters": "*", "alias_name_source": tc.source,
 				"bound_service_account_names": "*", "bound_service_account_namespaces": "*"})
-			claims := tokenClaims(tc.namespace, tc.sa, tc.uid, "vault")
+			claims := testkit.Claims(tc.namespace, tc.sa, tc.uid, "vault")
 			signer := c.signer
 			if tc.east {
 				claims["iss"], signer = eastIssuer, c.eastSigner
 			}
-			tok := signJWTWithKid(t, signer, testKeyID(t, signer.Public()), claims)
+			tok := testkit.SignJWTWithKid(t, signer, testKeyID(t, signer.Public()), claims)
 			resp, err := c.login(testRole, tok)
 			c.requireDenied(resp, err, refusal.ReasonClaims)
 			resp, err = c.lookahead(testRole, tok)
@@ -130,8 +131,8 @@ func TestAliasCollidingClaimsRefused(t *testing.T) {
 	// like a UUID, log in as with Vault's method.
 	e := configured(t)
 	e.writeRole(testRole, map[string]any{"bound_service_account_names": "*"})
-	e.kube.addServiceAccount(testNamespace, "odd", "not-a-uuid", nil)
-	if auth := mustLogin(t, e, testRole, e.tokenFor(testNamespace, "odd", "not-a-uuid")); auth.Alias.Name != "not-a-uuid" {
+	e.kube.addServiceAccount(testkit.Namespace, "odd", "not-a-uuid", nil)
+	if auth := mustLogin(t, e, testRole, e.tokenFor(testkit.Namespace, "odd", "not-a-uuid")); auth.Alias.Name != "not-a-uuid" {
 		t.Errorf("config alone: alias %q, want not-a-uuid", auth.Alias.Name)
 	}
 }
@@ -152,7 +153,7 @@ func acceptedAlias(c identityCase, named []string) (string, bool) {
 	}}
 	a := &attempt{
 		role:          &roleEntry{AliasNameSource: c.source},
-		token:         &parsedToken{claims: claims},
+		token:         &parsedToken{Claims: claims},
 		cluster:       c.cluster,
 		namedClusters: named,
 	}

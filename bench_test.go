@@ -10,6 +10,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/logical"
 	authv1 "k8s.io/api/authentication/v1"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // BenchmarkLogin is a whole login through the backend (routing, role
@@ -100,9 +102,9 @@ func benchLogin(b *testing.B, e *testEnv, token string) *logical.Response {
 var instantAnswer = &authv1.TokenReviewStatus{
 	Authenticated: true,
 	User: authv1.UserInfo{
-		Username: "system:serviceaccount:" + testNamespace + ":" + testSAName,
-		UID:      testSAUID,
-		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + testNamespace, "system:authenticated"},
+		Username: "system:serviceaccount:" + testkit.Namespace + ":" + testkit.SAName,
+		UID:      testkit.SAUID,
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + testkit.Namespace, "system:authenticated"},
 	},
 	Audiences: []string{"vault"},
 }
@@ -191,14 +193,14 @@ func benchClusterChoice(b *testing.B, mode string, m clusterMount) {
 	}
 
 	role := map[string]any{"review_mode": mode}
-	cluster, claims := defaultCluster, tokenClaims(testNamespace, testSAName, testSAUID, "vault")
+	cluster, claims := defaultCluster, testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")
 	if m.last {
 		cluster = names[len(names)-1]
 		claims["iss"] = "https://" + cluster + ".example"
 		role["bound_clusters"] = "*"
 	}
 	e.writeRole(testRole, role)
-	token := signJWTWithKid(b, e.signer, testKeyID(b, e.signer.Public()), claims)
+	token := testkit.SignJWTWithKid(b, e.signer, testKeyID(b, e.signer.Public()), claims)
 
 	st, err := e.b.clusterState(b.Context(), e.storage, cluster)
 	if err != nil || st == nil {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // choiceCluster is one cluster of a choiceEnv: a fake API server with its
@@ -52,16 +54,16 @@ func newChoiceEnv(t testing.TB, shared bool) *choiceEnv {
 	c := &choiceEnv{testEnv: e}
 	iss := func(name string) string {
 		if shared {
-			return testIssuer
+			return testkit.Issuer
 		}
 		return "https://" + name + ".example"
 	}
 	e.kube.setIssuer(iss(defaultCluster))
-	c.clusters = append(c.clusters, &choiceCluster{name: defaultCluster, kube: e.kube, signer: e.signer, uid: testSAUID, issuer: iss(defaultCluster)})
-	for n, signer := range map[string]crypto.Signer{"east": privateKey(t, "other.key"), "west": westSigner()} {
+	c.clusters = append(c.clusters, &choiceCluster{name: defaultCluster, kube: e.kube, signer: e.signer, uid: testkit.SAUID, issuer: iss(defaultCluster)})
+	for n, signer := range map[string]crypto.Signer{"east": testkit.PrivateKey(t, "other.key"), "west": westSigner()} {
 		kube := newFakeKube(t, signer.Public())
 		uid := fmt.Sprintf("%08x-0000-4000-8000-%012d", len(c.clusters), len(c.clusters)) // a UUID, as Kubernetes gives
-		kube.addServiceAccount(testNamespace, testSAName, uid, nil)
+		kube.addServiceAccount(testkit.Namespace, testkit.SAName, uid, nil)
 		kube.setReviewerToken(testReviewer)
 		kube.setIssuer(iss(n))
 		e.mustDo(logical.UpdateOperation, "cluster/"+n, map[string]any{
@@ -92,13 +94,13 @@ func (c *choiceEnv) breakCluster(name string) {
 // (kubernetes/serviceaccount), signed with its key under the kid its API
 // server publishes.
 func (cl *choiceCluster) token(t testing.TB, legacy bool) string {
-	claims := tokenClaims(testNamespace, testSAName, cl.uid, fakeAPIAudience)
+	claims := testkit.Claims(testkit.Namespace, testkit.SAName, cl.uid, fakeAPIAudience)
 	claims["iss"] = cl.issuer
 	if legacy {
-		claims = legacyClaims(testNamespace, testSAName, cl.uid, "web-token")
+		claims = testkit.LegacyClaims(testkit.Namespace, testkit.SAName, cl.uid, "web-token")
 		claims["aud"] = []string{fakeAPIAudience}
 	}
-	return signJWTWithKid(t, cl.signer, testKeyID(t, cl.signer.Public()), claims)
+	return testkit.SignJWTWithKid(t, cl.signer, testKeyID(t, cl.signer.Public()), claims)
 }
 
 func (c *choiceEnv) reviews() []int64 {
@@ -346,7 +348,7 @@ func TestClusterChoiceWarnsWhenTheDefaultIssuerCannotBeKnown(t *testing.T) {
 		t.Errorf("config/check cluster_choice: %+v", got)
 	}
 
-	resp = c.mustDo(logical.UpdateOperation, "config", withFields(selfReview(), map[string]any{"issuer": testIssuer}))
+	resp = c.mustDo(logical.UpdateOperation, "config", withFields(selfReview(), map[string]any{"issuer": testkit.Issuer}))
 	if warned(resp) {
 		t.Fatalf("a config with issuer warns: %v", resp.Warnings)
 	}

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // FuzzClusterChoice: any claims, signed by either cluster's key under any
@@ -14,13 +16,13 @@ import (
 // refused or log in; never a panic or a fault, and a login lands in the
 // cluster whose key signed the token.
 func FuzzClusterChoice(f *testing.F) {
-	c := newClusterEnv(f, testIssuer)
+	c := newClusterEnv(f, testkit.Issuer)
 	c.writeConfig(map[string]any{"pem_keys": publicPEM(f, c.signer.Public())})
 	c.writeEast(nil)
 	c.writeRole(testRole, map[string]any{"bound_clusters": "*"})
 	defaultKid, eastKid := testKeyID(f, c.signer.Public()), testKeyID(f, c.eastSigner.Public())
-	good, _ := json.Marshal(tokenClaims(testNamespace, testSAName, testSAUID, "vault"))
-	east, _ := json.Marshal(tokenClaims(testNamespace, testSAName, eastSAUID, "vault"))
+	good, _ := json.Marshal(testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault"))
+	east, _ := json.Marshal(testkit.Claims(testkit.Namespace, testkit.SAName, eastSAUID, "vault"))
 	f.Add(good, false, defaultKid)
 	f.Add(east, true, eastKid)
 	f.Add(east, true, defaultKid)
@@ -37,7 +39,7 @@ func FuzzClusterChoice(f *testing.F) {
 		if byEast {
 			signer, want = c.eastSigner, "east"
 		}
-		resp, err := c.login(testRole, signJWTWithKid(t, signer, kid, claims))
+		resp, err := c.login(testRole, testkit.SignJWTWithKid(t, signer, kid, claims))
 		if err != nil {
 			if !errors.Is(err, logical.ErrPermissionDenied) {
 				t.Fatalf("want a refusal (403) or a login, got %v", err)
@@ -120,7 +122,7 @@ func FuzzClusterChoiceRouting(f *testing.F) {
 			c.b.resetState(cl.name)
 		}
 		from := c.clusters[int(signer)%len(c.clusters)]
-		claims := tokenClaims(testNamespace, testSAName, from.uid, fakeAPIAudience)
+		claims := testkit.Claims(testkit.Namespace, testkit.SAName, from.uid, fakeAPIAudience)
 		switch n := int(issuer) % (len(c.clusters) + 2); {
 		case n < len(c.clusters):
 			claims["iss"] = c.clusters[n].issuer
@@ -137,7 +139,7 @@ func FuzzClusterChoiceRouting(f *testing.F) {
 			role = "any"
 		}
 		before := c.reviews()
-		resp, err := c.login(role, signJWTWithKid(t, from.signer, kid, claims))
+		resp, err := c.login(role, testkit.SignJWTWithKid(t, from.signer, kid, claims))
 		after := c.reviews()
 		for i, cl := range c.clusters {
 			byIssuer := claims["iss"] == cl.issuer && unusable&0b111 == 0

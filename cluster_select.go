@@ -165,7 +165,7 @@ func explainClusters(a *attempt) []explainedCluster {
 	if a.clusters == nil || a.clusterVerdicts == nil {
 		return nil // config alone, or the login ended before the cluster step
 	}
-	iss, kid := a.token.claims.Issuer, a.token.JWS.Signatures[0].Header.KeyID
+	iss, kid := a.token.Claims.Issuer, a.token.JWS.Signatures[0].Header.KeyID
 	out := make([]explainedCluster, 0, len(a.clusterVerdicts))
 	for _, v := range a.clusterVerdicts {
 		out = append(out, explainedCluster{Name: v.name, Outcome: v.outcome, Detail: v.detail(iss, kid)})
@@ -219,9 +219,9 @@ func chooseCluster(ctx context.Context, refs []clusterRef, bound *clusterBinding
 		refs:     refs,
 		verdicts: make([]clusterVerdict, len(refs)),
 		jws:      tok.JWS,
-		iss:      tok.claims.Issuer,
+		iss:      tok.Claims.Issuer,
 		kid:      tok.JWS.Signatures[0].Header.KeyID,
-		legacy:   tok.claims.Issuer == defaultIssuer,
+		legacy:   tok.Claims.Issuer == defaultIssuer,
 	}
 	c.classify(bound)
 	if i, ok := c.byIssuer(); ok {

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // eastIssuer is the issuer of the second fake cluster's tokens, when it
@@ -36,9 +37,9 @@ const eastSAUID = "0b7e8f30-5c1d-4d7a-8f6e-2a9c4b1d0e77"
 func newClusterEnv(t testing.TB, eastIss string) *clusterEnv {
 	t.Helper()
 	e := configured(t)
-	signer := privateKey(t, "other.key")
+	signer := testkit.PrivateKey(t, "other.key")
 	east := newFakeKube(t, signer.Public())
-	east.addServiceAccount(testNamespace, testSAName, eastSAUID, nil)
+	east.addServiceAccount(testkit.Namespace, testkit.SAName, eastSAUID, nil)
 	east.setReviewerToken(testReviewer)
 	east.setIssuer(eastIss)
 	return &clusterEnv{testEnv: e, east: east, eastSigner: signer}
@@ -65,14 +66,14 @@ func (c *clusterEnv) writeEast(overrides map[string]any) {
 // defaultToken and eastToken are bound tokens each cluster mints, with
 // the kid its API server gives them.
 func (c *clusterEnv) defaultToken() string {
-	claims := tokenClaims(testNamespace, testSAName, testSAUID, "vault")
-	return signJWTWithKid(c.t, c.signer, testKeyID(c.t, c.signer.Public()), claims)
+	claims := testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")
+	return testkit.SignJWTWithKid(c.t, c.signer, testKeyID(c.t, c.signer.Public()), claims)
 }
 
 func (c *clusterEnv) eastToken(iss string) string {
-	claims := tokenClaims(testNamespace, testSAName, eastSAUID, "vault")
+	claims := testkit.Claims(testkit.Namespace, testkit.SAName, eastSAUID, "vault")
 	claims["iss"] = iss
-	return signJWTWithKid(c.t, c.eastSigner, testKeyID(c.t, c.eastSigner.Public()), claims)
+	return testkit.SignJWTWithKid(c.t, c.eastSigner, testKeyID(c.t, c.eastSigner.Public()), claims)
 }
 
 func publicPEM(t testing.TB, key crypto.PublicKey) string {
@@ -105,7 +106,7 @@ func TestClusterChosenByIssuer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newClusterEnv(t, eastIssuer)
-			c.writeConfig(map[string]any{"issuer": testIssuer})
+			c.writeConfig(map[string]any{"issuer": testkit.Issuer})
 			c.writeEast(tc.east)
 			c.writeRole(testRole, map[string]any{"bound_clusters": "*", "alias_name_source": "serviceaccount_name"})
 
@@ -116,7 +117,7 @@ func TestClusterChosenByIssuer(t *testing.T) {
 			if got := auth.Alias.Metadata["cluster"]; got != "east" {
 				t.Errorf("alias metadata cluster = %q, want east", got)
 			}
-			if got, want := auth.Alias.Name, "east/"+testNamespace+"/"+testSAName; got != want {
+			if got, want := auth.Alias.Name, "east/"+testkit.Namespace+"/"+testkit.SAName; got != want {
 				t.Errorf("alias name = %q, want %q", got, want)
 			}
 			if got := auth.Metadata[metaSAUID]; got != eastSAUID {
@@ -130,7 +131,7 @@ func TestClusterChosenByIssuer(t *testing.T) {
 			if got := auth.Metadata["cluster"]; got != defaultCluster {
 				t.Errorf("metadata cluster = %q, want default", got)
 			}
-			if got, want := auth.Alias.Name, testNamespace+"/"+testSAName; got != want {
+			if got, want := auth.Alias.Name, testkit.Namespace+"/"+testkit.SAName; got != want {
 				t.Errorf("default cluster alias name = %q, want %q (unchanged by a second cluster)", got, want)
 			}
 			if c.kube.reviews.Load() != 1 {
@@ -150,7 +151,7 @@ func TestClusterSharedIssuerToldApartByKey(t *testing.T) {
 			name = "pem_keys"
 		}
 		t.Run(name, func(t *testing.T) {
-			c := newClusterEnv(t, testIssuer)
+			c := newClusterEnv(t, testkit.Issuer)
 			clk := useTestClock(c.testEnv)
 			if withPEM {
 				c.writeConfig(map[string]any{"pem_keys": publicPEM(t, c.signer.Public())})
@@ -161,7 +162,7 @@ func TestClusterSharedIssuerToldApartByKey(t *testing.T) {
 			c.writeRole(testRole, map[string]any{"bound_clusters": "default,east"})
 
 			for i := 0; i < 3; i++ {
-				if got := mustLogin(t, c.testEnv, testRole, c.eastToken(testIssuer)).Metadata["cluster"]; got != "east" {
+				if got := mustLogin(t, c.testEnv, testRole, c.eastToken(testkit.Issuer)).Metadata["cluster"]; got != "east" {
 					t.Fatalf("east token: cluster %q", got)
 				}
 				if got := mustLogin(t, c.testEnv, testRole, c.defaultToken()).Metadata["cluster"]; got != defaultCluster {
@@ -169,7 +170,7 @@ func TestClusterSharedIssuerToldApartByKey(t *testing.T) {
 				}
 				// Past the key sets' minimum interval between refreshes, so
 				// that asking a set for a kid it lacks would refetch.
-				clk.advance(6 * time.Second)
+				clk.Advance(6 * time.Second)
 			}
 			if c.east.reviews.Load() != 3 || c.kube.reviews.Load() != 3 {
 				t.Errorf("reviews: east %d, default %d; want 3 each", c.east.reviews.Load(), c.kube.reviews.Load())
@@ -372,7 +373,7 @@ func TestExplainShowsClusterCandidates(t *testing.T) {
 		got[m["name"].(string)] = m["outcome"].(string) + ": " + m["detail"].(string)
 	}
 	if !strings.HasPrefix(got["east"], "chosen: ") || !strings.HasPrefix(got["default"], "dropped: ") ||
-		!strings.Contains(got["default"], testIssuer) {
+		!strings.Contains(got["default"], testkit.Issuer) {
 		t.Errorf("clusters: %v", got)
 	}
 
@@ -483,7 +484,7 @@ func TestClusterChoiceCheck(t *testing.T) {
 		t.Errorf("distinct issuers: %+v", east)
 	}
 
-	shared := newClusterEnv(t, testIssuer)
+	shared := newClusterEnv(t, testkit.Issuer)
 	shared.writeEast(nil)
 	for _, name := range []string{"east", defaultCluster} {
 		got := shared.clusterCheck(t, name).get(t, checkNameClusterChoice)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // Logins run while the config and roles are rewritten and invalidated; run
@@ -45,7 +47,7 @@ func TestConcurrentLoginsAndWrites(t *testing.T) {
 		for i := range 30 {
 			e.writeConfig(nil)
 			e.b.Invalidate(t.Context(), configPath)
-			names := testSAName
+			names := testkit.SAName
 			if i%2 == 1 {
 				names = "api"
 			}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/clusterkeys"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // testCACert is a self-signed CA certificate valid until notAfter.
@@ -83,11 +84,11 @@ func TestInspectCA(t *testing.T) {
 }
 
 func TestInspectReviewerCredential(t *testing.T) {
-	signer := privateKey(t, "signer.key")
+	signer := testkit.PrivateKey(t, "signer.key")
 	now := time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
 	token := func(claims map[string]any) string {
 		claims["sub"] = "system:serviceaccount:vault-auth:reviewer"
-		return signJWT(t, signer, jose.RS256, claims)
+		return testkit.SignJWT(t, signer, jose.RS256, claims)
 	}
 	for _, tc := range []struct {
 		name, source, token string
@@ -181,9 +182,9 @@ func TestInspectIssuer(t *testing.T) {
 }
 
 func TestInspectPEMKeys(t *testing.T) {
-	signer := privateKey(t, "signer.key").Public()
-	other := privateKey(t, "other.key").Public()
-	ec := privateKey(t, "ec-signer.key").Public()
+	signer := testkit.PrivateKey(t, "signer.key").Public()
+	other := testkit.PrivateKey(t, "other.key").Public()
+	ec := testkit.PrivateKey(t, "ec-signer.key").Public()
 	published := []kube.PublishedKey{{KID: "a", Key: signer}, {KID: "b", Key: ec}}
 	for _, tc := range []struct {
 		name       string
@@ -287,7 +288,7 @@ func TestDiscoveryUnavailable(t *testing.T) {
 }
 
 func TestInspectClusterKeys(t *testing.T) {
-	signer := privateKey(t, "signer.key").Public()
+	signer := testkit.PrivateKey(t, "signer.key").Public()
 	keys := []kube.PublishedKey{{KID: "k1", Key: signer}}
 	disc := kube.Discovery{Issuer: "https://issuer.example"}
 	forbidden := &kube.APIError{Status: http.StatusForbidden, Err: errors.New("forbidden")}

@@ -116,7 +116,7 @@ func passedStep(name string, a *attempt) (outcome, detail string) {
 		h := a.token.JWS.Signatures[0].Header
 		return outcomePassed, fmt.Sprintf("a JWT signed with %s (kid %.64q) whose claims read unambiguously", h.Algorithm, h.KeyID)
 	case "times":
-		c := a.token.claims
+		c := a.token.Claims
 		if c.Expiry == nil {
 			return outcomePassed, "the token has no exp (a legacy Secret-based token: the TokenReview decides whether it is still valid)"
 		}
@@ -130,23 +130,23 @@ func passedStep(name string, a *attempt) (outcome, detail string) {
 	case "issuer":
 		want := st.config.expectedIssuer()
 		if want == "" {
-			return outcomeSkipped, fmt.Sprintf("disable_iss_validation is set: the issuer %q is not checked", a.token.claims.Issuer)
+			return outcomeSkipped, fmt.Sprintf("disable_iss_validation is set: the issuer %q is not checked", a.token.Claims.Issuer)
 		}
-		return outcomePassed, fmt.Sprintf("issuer %q is the expected issuer", a.token.claims.Issuer)
+		return outcomePassed, fmt.Sprintf("issuer %q is the expected issuer", a.token.Claims.Issuer)
 	case "audience":
 		if r.Audience == "" {
 			return outcomeSkipped, "the role has no audience"
 		}
-		return outcomePassed, fmt.Sprintf("token audiences %q include the role's audience %q", []string(a.token.claims.Audience), r.Audience)
+		return outcomePassed, fmt.Sprintf("token audiences %q include the role's audience %q", []string(a.token.Claims.Audience), r.Audience)
 	case "identity":
-		return outcomePassed, "the claims name " + describeServiceAccount(a.claimed.namespace, a.claimed.name, a.claimed.uid, a.claimed.podName)
+		return outcomePassed, "the claims name " + describeServiceAccount(a.claimed.Namespace, a.claimed.Name, a.claimed.UID, a.claimed.PodName)
 	case "bindings":
-		nameBound := fmt.Sprintf("service account name %q is in bound_service_account_names %q", a.claimed.name, r.ServiceAccountNames)
+		nameBound := fmt.Sprintf("service account name %q is in bound_service_account_names %q", a.claimed.Name, r.ServiceAccountNames)
 		if a.selectorPending {
 			return outcomePassed, fmt.Sprintf("%s; namespace %q is not in bound_service_account_namespaces %q, so the namespace selector decides",
-				nameBound, a.claimed.namespace, r.ServiceAccountNamespaces)
+				nameBound, a.claimed.Namespace, r.ServiceAccountNamespaces)
 		}
-		return outcomePassed, fmt.Sprintf("%s; namespace %q is in bound_service_account_namespaces %q", nameBound, a.claimed.namespace, r.ServiceAccountNamespaces)
+		return outcomePassed, fmt.Sprintf("%s; namespace %q is in bound_service_account_namespaces %q", nameBound, a.claimed.Namespace, r.ServiceAccountNamespaces)
 	case "signature":
 		if len(st.keys) == 0 {
 			return outcomeSkipped, "the config has no pem_keys: Kubernetes vouches for the signature"
@@ -161,7 +161,7 @@ func passedStep(name string, a *attempt) (outcome, detail string) {
 		case !a.selectorPending:
 			return outcomeSkipped, "the namespace is bound by bound_service_account_namespaces; the selector is not consulted"
 		}
-		return outcomePassed, fmt.Sprintf("the labels of namespace %q match bound_service_account_namespace_selector", a.reviewed.namespace)
+		return outcomePassed, fmt.Sprintf("the labels of namespace %q match bound_service_account_namespace_selector", a.reviewed.Namespace)
 	case "pod":
 		return passedPod(a)
 	case "alias_metadata":
@@ -169,7 +169,7 @@ func passedStep(name string, a *attempt) (outcome, detail string) {
 			return outcomeSkipped, "use_annotations_as_alias_metadata is off"
 		}
 		return outcomePassed, fmt.Sprintf("%d annotations of service account %s/%s become alias metadata",
-			len(a.aliasMetadata), a.reviewed.namespace, a.reviewed.name)
+			len(a.aliasMetadata), a.reviewed.Namespace, a.reviewed.Name)
 	}
 	return outcomePassed, ""
 }
@@ -178,7 +178,7 @@ func passedStep(name string, a *attempt) (outcome, detail string) {
 // answer from the review cache or the cluster's keys means no TokenReview
 // was made, so the step is reported as skipped, with what answered.
 func passedReview(a *attempt) (outcome, detail string) {
-	who := describeServiceAccount(a.reviewed.namespace, a.reviewed.name, a.reviewed.uid, a.reviewed.podName)
+	who := describeServiceAccount(a.reviewed.Namespace, a.reviewed.Name, a.reviewed.UID, a.reviewed.PodName)
 	switch a.verifiedBy {
 	case verifiedByCache:
 		return outcomeSkipped, fmt.Sprintf("review_mode %s: a TokenReview of this token made within review_cache_ttl (%s) answered; it authenticated %s%s",
@@ -213,23 +213,23 @@ func boundCIDRStrings(r *roleEntry) []string {
 // explainIdentity is who the token is for: what Kubernetes (or the keys)
 // vouched for when the review passed, else what the claims say.
 func explainIdentity(a *attempt) map[string]any {
-	if a.claimed.name == "" {
+	if a.claimed.Name == "" {
 		return nil
 	}
 	id := map[string]any{
-		"service_account_name":      a.claimed.name,
-		"service_account_namespace": a.claimed.namespace,
-		"service_account_uid":       a.claimed.uid,
-		"pod_name":                  a.claimed.podName,
-		"pod_uid":                   a.claimed.podUID,
+		"service_account_name":      a.claimed.Name,
+		"service_account_namespace": a.claimed.Namespace,
+		"service_account_uid":       a.claimed.UID,
+		"pod_name":                  a.claimed.PodName,
+		"pod_uid":                   a.claimed.PodUID,
 		"vouched_for_by":            "",
 	}
-	if a.reviewed.name != "" {
-		id["service_account_name"] = a.reviewed.name
-		id["service_account_namespace"] = a.reviewed.namespace
-		id["service_account_uid"] = a.reviewed.uid
-		id["pod_name"] = a.reviewed.podName
-		id["pod_uid"] = a.reviewed.podUID
+	if a.reviewed.Name != "" {
+		id["service_account_name"] = a.reviewed.Name
+		id["service_account_namespace"] = a.reviewed.Namespace
+		id["service_account_uid"] = a.reviewed.UID
+		id["pod_name"] = a.reviewed.PodName
+		id["pod_uid"] = a.reviewed.PodUID
 		id["vouched_for_by"] = a.verifiedBy
 	}
 	return id
@@ -270,5 +270,5 @@ func explainVerdict(steps []explainedStep, a *attempt) (outcome, verdict string)
 		}
 	}
 	return outcomePassed, fmt.Sprintf("the login would pass: service account %s/%s gets policies %s",
-		a.reviewed.namespace, a.reviewed.name, strings.Join(rolePolicies(a.role), ","))
+		a.reviewed.Namespace, a.reviewed.Name, strings.Join(rolePolicies(a.role), ","))
 }

@@ -13,6 +13,7 @@ import (
 	authv1 "k8s.io/api/authentication/v1"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // explain asks for an explanation and fails the test unless it is an
@@ -95,7 +96,7 @@ func TestExplainPasses(t *testing.T) {
 	requireStep(t, out, "times", outcomePassed, "", "valid until")
 	requireStep(t, out, "issuer", outcomeSkipped, "", "disable_iss_validation")
 	requireStep(t, out, "audience", outcomePassed, "", `audience "vault"`)
-	requireStep(t, out, "identity", outcomePassed, "", "apps/web (uid "+testSAUID)
+	requireStep(t, out, "identity", outcomePassed, "", "apps/web (uid "+testkit.SAUID)
 	requireStep(t, out, "bindings", outcomePassed, "", `namespace "apps" is in bound_service_account_namespaces`)
 	requireStep(t, out, "signature", outcomeSkipped, "", "no pem_keys")
 	requireStep(t, out, "review", outcomePassed, "", "TokenReview authenticated service account apps/web")
@@ -106,7 +107,7 @@ func TestExplainPasses(t *testing.T) {
 		t.Fatalf("outcome %v verdict %v verified_by %v", out["outcome"], out["verdict"], out["verified_by"])
 	}
 	id := out["identity"].(map[string]any)
-	if id["service_account_name"] != testSAName || id["service_account_uid"] != testSAUID || id["vouched_for_by"] != verifiedByReview {
+	if id["service_account_name"] != testkit.SAName || id["service_account_uid"] != testkit.SAUID || id["vouched_for_by"] != verifiedByReview {
 		t.Fatalf("identity %v", id)
 	}
 	// The token is the one the login gives.
@@ -163,9 +164,9 @@ func TestExplainRefusals(t *testing.T) {
 		{name: "name", step: "bindings", reason: refusal.ReasonName, role: map[string]any{"bound_service_account_names": "api"}},
 		{name: "namespace", step: "bindings", reason: refusal.ReasonNamespace, role: map[string]any{"bound_service_account_namespaces": "prod"}},
 		{name: "pem_keys", step: "signature", reason: refusal.ReasonSignature, config: map[string]any{"pem_keys": "signer.pub"}, key: "other.key"},
-		{name: "deleted service account", step: "review", reason: refusal.ReasonReviewRejected, kube: func(f *fakeKube) { f.deleteServiceAccount(testNamespace, testSAName) }},
-		{name: "review names a user", step: "review", reason: refusal.ReasonReviewMismatch, kube: reviewAnswers(authv1Status("alice", testSAUID, "vault"))},
-		{name: "review audiences", step: "review", reason: refusal.ReasonAudienceMismatch, kube: reviewAnswers(authv1Status("system:serviceaccount:apps:web", testSAUID, "api"))},
+		{name: "deleted service account", step: "review", reason: refusal.ReasonReviewRejected, kube: func(f *fakeKube) { f.deleteServiceAccount(testkit.Namespace, testkit.SAName) }},
+		{name: "review names a user", step: "review", reason: refusal.ReasonReviewMismatch, kube: reviewAnswers(authv1Status("alice", testkit.SAUID, "vault"))},
+		{name: "review audiences", step: "review", reason: refusal.ReasonAudienceMismatch, kube: reviewAnswers(authv1Status("system:serviceaccount:apps:web", testkit.SAUID, "api"))},
 		{name: "self-review forbidden", step: "review", reason: refusal.ReasonReviewForbidden, config: map[string]any{"token_reviewer_jwt": ""}, kube: func(f *fakeKube) {
 			f.setReviewerToken("")
 			f.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
@@ -181,7 +182,7 @@ func TestExplainRefusals(t *testing.T) {
 			e := configured(t)
 			token := refusalSetup{tc.config, tc.role, tc.claims, tc.key, tc.kube}.apply(t, e)
 			if tc.reason == refusal.ReasonAlgorithm {
-				token = hmacToken(t)
+				token = testkit.HMACToken(t)
 			}
 			out, _ := e.explain(testRole, token)
 			requireStep(t, out, tc.step, outcomeRefused, tc.reason, "")
@@ -211,7 +212,7 @@ func TestExplainInvalidInput(t *testing.T) {
 	}
 
 	e.writeConfig(map[string]any{"use_annotations_as_alias_metadata": true})
-	e.kube.addServiceAccount(testNamespace, testSAName, testSAUID, map[string]string{
+	e.kube.addServiceAccount(testkit.Namespace, testkit.SAName, testkit.SAUID, map[string]string{
 		"vault.hashicorp.com/alias-metadata-service_account_name": "admin",
 	})
 	out, _ = e.explain(testRole, e.token())
@@ -252,7 +253,7 @@ func TestExplainFaults(t *testing.T) {
 	})
 	t.Run("TLS", func(t *testing.T) {
 		e := configured(t)
-		e.writeConfig(map[string]any{"kubernetes_ca_cert": readTestdata(t, "signer.crt")})
+		e.writeConfig(map[string]any{"kubernetes_ca_cert": testkit.Testdata(t, "signer.crt")})
 		out, _ := e.explain(testRole, e.token())
 		requireStep(t, out, "review", outcomeFault, refusal.FaultKubeTLS, "kubernetes_ca_cert")
 	})
@@ -286,7 +287,7 @@ func TestExplainSelectorLabelsNotKept(t *testing.T) {
 	e := configured(t)
 	e.writeRole(testRole, map[string]any{"review_mode": "cached", "bound_service_account_namespaces": "",
 		"bound_service_account_namespace_selector": `{"matchLabels":{"vault":"yes"}}`})
-	e.kube.setNamespaceLabels(testNamespace, map[string]string{"vault": "yes"})
+	e.kube.setNamespaceLabels(testkit.Namespace, map[string]string{"vault": "yes"})
 	for range 2 {
 		out, _ := e.explain(testRole, e.token())
 		requireStep(t, out, "bindings", outcomePassed, "", "the namespace selector decides")
@@ -307,8 +308,8 @@ func TestExplainHybridMode(t *testing.T) {
 	if out["outcome"] != outcomePassed || out["verified_by"] != verifiedByLocal {
 		t.Fatalf("outcome %v verified_by %v", out["outcome"], out["verified_by"])
 	}
-	other := privateKey(t, "other.key")
-	out, _ = e.explain(testRole, signJWTWithKid(t, other, "made-up", tokenClaims(testNamespace, testSAName, testSAUID, "vault")))
+	other := testkit.PrivateKey(t, "other.key")
+	out, _ = e.explain(testRole, testkit.SignJWTWithKid(t, other, "made-up", testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")))
 	requireStep(t, out, "review", outcomeRefused, refusal.ReasonReviewRejected, `review_mode hybrid reviewed this young token, as the cluster's signing keys could not vouch for it: no signing key the plugin holds for the cluster has kid "made-up"`)
 	out, _ = e.explain(testRole, e.kidlessToken())
 	requireStep(t, out, "review", outcomePassed, "", "TokenReview authenticated")
@@ -330,7 +331,7 @@ func TestExplainHybridMode(t *testing.T) {
 func TestExplainAliasMetadata(t *testing.T) {
 	e := configured(t)
 	e.writeConfig(map[string]any{"use_annotations_as_alias_metadata": true})
-	e.kube.addServiceAccount(testNamespace, testSAName, testSAUID, map[string]string{"vault.hashicorp.com/alias-metadata-team": "payments"})
+	e.kube.addServiceAccount(testkit.Namespace, testkit.SAName, testkit.SAUID, map[string]string{"vault.hashicorp.com/alias-metadata-team": "payments"})
 	out, _ := e.explain(testRole, e.token())
 	requireStep(t, out, "alias_metadata", outcomePassed, "", "1 annotations")
 	if md := out["token"].(map[string]any)["alias_metadata"].(map[string]any); md["team"] != "payments" {

@@ -27,6 +27,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // fakeAPIAudience is the fake API server's own audience: what a TokenReview
@@ -105,7 +107,7 @@ func newFakeKube(t testing.TB, key crypto.PublicKey) *fakeKube {
 	t.Helper()
 	f := &fakeKube{
 		key:             key,
-		issuer:          testIssuer,
+		issuer:          testkit.Issuer,
 		serviceAccounts: map[string]fakeServiceAccount{},
 		namespaces:      map[string]map[string]string{},
 		pods:            map[string]fakePod{},
@@ -306,23 +308,23 @@ func (f *fakeKube) review(spec authv1.TokenReviewSpec) authv1.TokenReviewStatus 
 		return authv1.TokenReviewStatus{Error: "invalid bearer token, " + err.Error()}
 	}
 	f.mu.Lock()
-	stored, ok := f.serviceAccounts[sa.namespace+"/"+sa.name]
+	stored, ok := f.serviceAccounts[sa.Namespace+"/"+sa.Name]
 	f.mu.Unlock()
-	if !ok || stored.uid != sa.uid {
-		return authv1.TokenReviewStatus{Error: fmt.Sprintf("service account %s/%s has been deleted", sa.namespace, sa.name)}
+	if !ok || stored.uid != sa.UID {
+		return authv1.TokenReviewStatus{Error: fmt.Sprintf("service account %s/%s has been deleted", sa.Namespace, sa.Name)}
 	}
 	user := authv1.UserInfo{
-		Username: "system:serviceaccount:" + sa.namespace + ":" + sa.name,
-		UID:      sa.uid,
-		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + sa.namespace, "system:authenticated"},
+		Username: "system:serviceaccount:" + sa.Namespace + ":" + sa.Name,
+		UID:      sa.UID,
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + sa.Namespace, "system:authenticated"},
 	}
-	if sa.podName != "" {
-		user.Extra = map[string]authv1.ExtraValue{extraPodName: {sa.podName}, extraPodUID: {sa.podUID}}
+	if sa.PodName != "" {
+		user.Extra = map[string]authv1.ExtraValue{extraPodName: {sa.PodName}, extraPodUID: {sa.PodUID}}
 		f.mu.Lock()
 		sendNode := f.sendNodeName
 		f.mu.Unlock()
-		if sendNode && sa.nodeName != "" {
-			user.Extra[extraNodeName] = authv1.ExtraValue{sa.nodeName}
+		if sendNode && sa.NodeName != "" {
+			user.Extra[extraNodeName] = authv1.ExtraValue{sa.NodeName}
 		}
 	}
 	return authv1.TokenReviewStatus{Authenticated: true, User: user, Audiences: matched}

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // Fuzz targets for every parser that sees untrusted input (the login JWT,
@@ -28,19 +29,19 @@ import (
 func FuzzParseToken(f *testing.F) {
 	f.Add("")
 	f.Add("a.b.c")
-	f.Add("eyJhbGciOiJub25lIn0." + b64(`{"sub":"x"}`) + ".")
-	f.Add(b64(`{"alg":"RS256"}`) + "." + b64(`{"kubernetes.io":{"namespace":"a/b"}}`) + ".c2ln")
-	f.Add(b64(`{"alg":"RS256"}`) + "." + b64(`{"exp":"soon","aud":7}`) + ".c2ln")
+	f.Add("eyJhbGciOiJub25lIn0." + testkit.B64(`{"sub":"x"}`) + ".")
+	f.Add(testkit.B64(`{"alg":"RS256"}`) + "." + testkit.B64(`{"kubernetes.io":{"namespace":"a/b"}}`) + ".c2ln")
+	f.Add(testkit.B64(`{"alg":"RS256"}`) + "." + testkit.B64(`{"exp":"soon","aud":7}`) + ".c2ln")
 	f.Fuzz(func(t *testing.T, raw string) {
 		tok, err := parseToken(raw)
 		if err != nil {
 			requireLoginError(t, err)
 			return
 		}
-		_ = checkTimes(&tok.claims.Claims, time.Now())
-		if sa, err := serviceAccountFromClaims(&tok.claims); err != nil {
+		_ = checkTimes(&tok.Claims.Claims, time.Now())
+		if sa, err := serviceAccountFromClaims(&tok.Claims); err != nil {
 			requireLoginError(t, err)
-		} else if sa.namespace == "" || sa.name == "" || sa.uid == "" {
+		} else if sa.Namespace == "" || sa.Name == "" || sa.UID == "" {
 			t.Fatalf("identity accepted with an empty part: %+v", sa)
 		}
 	})
@@ -50,8 +51,8 @@ func FuzzParseToken(f *testing.F) {
 // trusts: whatever the payload holds, a correct signature is never reported
 // as a bad one (decode problems are claims problems).
 func FuzzSignedClaims(f *testing.F) {
-	key := privateKey(f, "ec-signer.key")
-	keys, err := parsePEMKeys([]string{readTestdata(f, "ec-signer.pub")}, parseStrict)
+	key := testkit.PrivateKey(f, "ec-signer.key")
+	keys, err := parsePEMKeys([]string{testkit.Testdata(f, "ec-signer.pub")}, parseStrict)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -95,10 +96,10 @@ func FuzzSignedClaims(f *testing.F) {
 // same key (a config this plugin wrote never becomes unusable).
 func FuzzPEMKeys(f *testing.F) {
 	for _, name := range []string{"signer.pub", "signer-pkcs1.pub", "signer.crt", "ec-signer.pub", "ed25519.pub"} {
-		f.Add(readTestdata(f, name))
+		f.Add(testkit.Testdata(f, name))
 	}
-	f.Add(readTestdata(f, "signer.pub") + readTestdata(f, "other.pub"))
-	f.Add(readTestdata(f, "signer.pub") + "trailing text\n")
+	f.Add(testkit.Testdata(f, "signer.pub") + testkit.Testdata(f, "other.pub"))
+	f.Add(testkit.Testdata(f, "signer.pub") + "trailing text\n")
 	f.Add("-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n")
 	f.Fuzz(func(t *testing.T, entry string) {
 		strict, strictErr := parsePEMKeys([]string{entry}, parseStrict)
@@ -115,10 +116,10 @@ func FuzzPEMKeys(f *testing.F) {
 // FuzzCABundle: a CA bundle gives at least one certificate or an error, in
 // both modes; what a write accepts, stored data trusts alike.
 func FuzzCABundle(f *testing.F) {
-	f.Add(readTestdata(f, "signer.crt"))
-	f.Add(readTestdata(f, "signer.crt") + readTestdata(f, "signer.crt"))
-	f.Add(readTestdata(f, "signer.crt") + "# trailing comment\n")
-	f.Add(readTestdata(f, "signer.pub"))
+	f.Add(testkit.Testdata(f, "signer.crt"))
+	f.Add(testkit.Testdata(f, "signer.crt") + testkit.Testdata(f, "signer.crt"))
+	f.Add(testkit.Testdata(f, "signer.crt") + "# trailing comment\n")
+	f.Add(testkit.Testdata(f, "signer.pub"))
 	f.Add("")
 	f.Fuzz(func(t *testing.T, bundle string) {
 		strict, strictErr := parseCABundle(bundle, parseStrict)

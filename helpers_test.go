@@ -1,145 +1,26 @@
 package kubeauth
 
 import (
-	"bytes"
 	"context"
 	"crypto"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/helper/errutil"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // The service account most tests log in as.
 const (
-	testNamespace = "apps"
-	testSAName    = "web"
-	testSAUID     = "7f3c2a8e-0d7b-4c1e-9a55-3f1f0b6e2d11"
-	testReviewer  = "reviewer-token"
-	testRole      = "web"
-	// testIssuer is the issuer of the projected tokens tests mint, and the
-	// one the fake API server announces.
-	testIssuer = "https://kubernetes.default.svc.cluster.local"
+	testReviewer = "reviewer-token"
+	testRole     = "web"
 )
-
-func readTestdata(t testing.TB, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-// privateKey loads a PKCS#8 or SEC 1 (EC) private key from testdata.
-func privateKey(t testing.TB, name string) crypto.Signer {
-	t.Helper()
-	block, _ := pem.Decode([]byte(readTestdata(t, name)))
-	if block == nil {
-		t.Fatalf("testdata/%s is not PEM", name)
-	}
-	if block.Type == "EC PRIVATE KEY" {
-		k, err := x509.ParseECPrivateKey(block.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k.(crypto.Signer)
-}
-
-// tokenClaims are the claims of a projected service-account token, as a map
-// so that tests can remove or alter any of them.
-func tokenClaims(namespace, name, uid string, audience ...string) map[string]any {
-	now := time.Now()
-	return map[string]any{
-		"iss": testIssuer,
-		"sub": "system:serviceaccount:" + namespace + ":" + name,
-		"aud": audience,
-		"exp": now.Add(time.Hour).Unix(),
-		"iat": now.Unix(),
-		"nbf": now.Unix(),
-		"kubernetes.io": map[string]any{
-			"namespace":      namespace,
-			"serviceaccount": map[string]any{"name": name, "uid": uid},
-		},
-	}
-}
-
-// legacyClaims are the claims of a Secret-based service-account token.
-func legacyClaims(namespace, name, uid, secret string) map[string]any {
-	return map[string]any{
-		"iss":                                    "kubernetes/serviceaccount",
-		"sub":                                    "system:serviceaccount:" + namespace + ":" + name,
-		"kubernetes.io/serviceaccount/namespace": namespace,
-		"kubernetes.io/serviceaccount/service-account.name": name,
-		"kubernetes.io/serviceaccount/service-account.uid":  uid,
-		"kubernetes.io/serviceaccount/secret.name":          secret,
-	}
-}
-
-func signJWT(t testing.TB, key crypto.Signer, alg jose.SignatureAlgorithm, claims map[string]any) string {
-	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, (&jose.SignerOptions{}).WithType("JWT"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := jwt.Signed(signer).Claims(claims).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// signJWTWithKid signs claims with a kid header, as the API server does.
-func signJWTWithKid(t testing.TB, key crypto.Signer, kid string, claims map[string]any) string {
-	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
-		(&jose.SignerOptions{}).WithType("JWT"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := jwt.Signed(signer).Claims(claims).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// syncBuffer is a log sink safe for concurrent logins.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
 
 // testEnv is a backend on in-memory storage wired to a fake API server that
 // knows the default service account, plus the signing key of its tokens.
@@ -149,17 +30,17 @@ type testEnv struct {
 	storage *logical.InmemStorage
 	kube    *fakeKube
 	signer  crypto.Signer
-	logs    *syncBuffer
+	logs    *testkit.SyncBuffer
 }
 
 func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
-	signer := privateKey(t, "signer.key")
+	signer := testkit.PrivateKey(t, "signer.key")
 	kube := newFakeKube(t, signer.Public())
-	kube.addServiceAccount(testNamespace, testSAName, testSAUID, nil)
+	kube.addServiceAccount(testkit.Namespace, testkit.SAName, testkit.SAUID, nil)
 	kube.setReviewerToken(testReviewer)
 
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	conf := logical.TestBackendConfig()
 	conf.StorageView = &logical.InmemStorage{}
 	conf.Logger = hclog.New(&hclog.LoggerOptions{Output: logs, JSONFormat: true, Level: hclog.Debug})
@@ -234,8 +115,8 @@ func (e *testEnv) writeConfig(overrides map[string]any) {
 // roleData is a role that binds the default service account.
 func roleData() map[string]any {
 	return map[string]any{
-		"bound_service_account_names":      testSAName,
-		"bound_service_account_namespaces": testNamespace,
+		"bound_service_account_names":      testkit.SAName,
+		"bound_service_account_namespaces": testkit.Namespace,
 		"audience":                         "vault",
 		"token_policies":                   "web-read",
 	}
@@ -256,7 +137,7 @@ func (e *testEnv) writeRole(name string, overrides map[string]any) {
 
 // token mints a token for the default service account with audience vault.
 func (e *testEnv) token() string {
-	return signJWT(e.t, e.signer, jose.RS256, tokenClaims(testNamespace, testSAName, testSAUID, "vault"))
+	return testkit.SignJWT(e.t, e.signer, jose.RS256, testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault"))
 }
 
 func (e *testEnv) login(role, token string) (*logical.Response, error) {
@@ -314,20 +195,4 @@ func (e *testEnv) rawEntry(key string) map[string]any {
 		e.t.Fatal(err)
 	}
 	return m
-}
-
-func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
-
-// hmacToken is a well-formed token signed with a shared secret (HS256).
-func hmacToken(t testing.TB) string {
-	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte("0123456789abcdef0123456789abcdef")}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := jwt.Signed(signer).Claims(tokenClaims(testNamespace, testSAName, testSAUID, "vault")).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }

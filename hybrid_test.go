@@ -12,11 +12,12 @@ import (
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/metrics"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // hybridEnv is a configured env whose default role is in hybrid mode, with
 // the backend on a test clock.
-func hybridEnv(t *testing.T, roleFields map[string]any) (*testEnv, *testClock) {
+func hybridEnv(t *testing.T, roleFields map[string]any) (*testEnv, *testkit.Clock) {
 	t.Helper()
 	e := configured(t)
 	clk := useTestClock(e)
@@ -31,17 +32,17 @@ func hybridEnv(t *testing.T, roleFields map[string]any) (*testEnv, *testClock) {
 // boundToken is a projected token as the API server mints it: signed by
 // the fake's key with its kid, issued at iat by the fake's issuer.
 func (e *testEnv) boundToken(iat time.Time, edit func(map[string]any)) string {
-	claims := tokenClaims(testNamespace, testSAName, testSAUID, "vault")
+	claims := testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")
 	claims["iat"], claims["nbf"], claims["exp"] = iat.Unix(), iat.Unix(), iat.Add(time.Hour).Unix()
 	if edit != nil {
 		edit(claims)
 	}
-	return signJWTWithKid(e.t, e.signer, testKeyID(e.t, e.signer.Public()), claims)
+	return testkit.SignJWTWithKid(e.t, e.signer, testKeyID(e.t, e.signer.Public()), claims)
 }
 
 // kidlessToken is a token the cluster's key signed without naming it.
 func (e *testEnv) kidlessToken() string {
-	return signJWT(e.t, e.signer, jose.RS256, tokenClaims(testNamespace, testSAName, testSAUID, "vault"))
+	return testkit.SignJWT(e.t, e.signer, jose.RS256, testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault"))
 }
 
 func (e *testEnv) requireFetches(jwks, discovery int64, what string) {
@@ -56,8 +57,8 @@ func (e *testEnv) requireFetches(jwks, discovery int64, what string) {
 func TestHybridYoungTokenNeedsNoReview(t *testing.T) {
 	e, clk := hybridEnv(t, nil)
 	auth := e.mustLogin(testRole, e.boundToken(clk.Now(), nil))
-	if auth.Alias.Name != testSAUID || auth.Metadata[metaSAName] != testSAName || auth.Metadata[metaSANamespace] != testNamespace ||
-		auth.Metadata[metaSAUID] != testSAUID {
+	if auth.Alias.Name != testkit.SAUID || auth.Metadata[metaSAName] != testkit.SAName || auth.Metadata[metaSANamespace] != testkit.Namespace ||
+		auth.Metadata[metaSAUID] != testkit.SAUID {
 		t.Fatalf("identity %v, alias %q", auth.Metadata, auth.Alias.Name)
 	}
 	for i := range 3 {
@@ -90,19 +91,19 @@ func TestHybridReviewsOtherTokens(t *testing.T) {
 func TestLocalEligible(t *testing.T) {
 	parse := func(claims map[string]any) *serviceAccountClaims {
 		t.Helper()
-		tok, err := parseToken(signJWT(t, privateKey(t, "signer.key"), jose.RS256, claims))
+		tok, err := parseToken(testkit.SignJWT(t, testkit.PrivateKey(t, "signer.key"), jose.RS256, claims))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return &tok.claims
+		return &tok.Claims
 	}
-	young := tokenClaims(testNamespace, testSAName, testSAUID, "vault")
+	young := testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")
 	now := time.Unix(young["iat"].(int64), 0)
-	secretBound := tokenClaims(testNamespace, testSAName, testSAUID, "vault")
+	secretBound := testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")
 	secretBound["kubernetes.io"].(map[string]any)["secret"] = map[string]any{"name": "s", "uid": "u"}
-	noIat := tokenClaims(testNamespace, testSAName, testSAUID, "vault")
+	noIat := testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")
 	delete(noIat, "iat")
-	podBound := tokenClaims(testNamespace, testSAName, testSAUID, "vault")
+	podBound := testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")
 	podBound["kubernetes.io"].(map[string]any)["pod"] = map[string]any{"name": "p", "uid": "pu"}
 	cases := []struct {
 		name     string
@@ -116,7 +117,7 @@ func TestLocalEligible(t *testing.T) {
 		{"just at the age limit", young, "vault", now.Add(10 * time.Minute), true},
 		{"past the age limit", young, "vault", now.Add(10*time.Minute + time.Second), false},
 		{"role without audience", young, "", now, false},
-		{"legacy Secret-based token", legacyClaims(testNamespace, testSAName, testSAUID, "web-token"), "vault", now, false},
+		{"legacy Secret-based token", testkit.LegacyClaims(testkit.Namespace, testkit.SAName, testkit.SAUID, "web-token"), "vault", now, false},
 		{"token bound to a Secret", secretBound, "vault", now, false},
 		{"no iat", noIat, "vault", now, false},
 	}
@@ -133,15 +134,15 @@ func TestLocalEligible(t *testing.T) {
 // signature they do not verify (forged), is refused without a review.
 func TestHybridRefusesWithoutReview(t *testing.T) {
 	e, clk := hybridEnv(t, nil)
-	other := privateKey(t, "other.key")
+	other := testkit.PrivateKey(t, "other.key")
 	cases := []struct {
 		name   string
 		token  string
 		reason string
 	}{
 		{"another issuer", e.boundToken(clk.Now(), func(c map[string]any) { c["iss"] = "https://other.example" }), refusal.ReasonIssuer},
-		{"the cluster's kid, another key's signature", signJWTWithKid(t, other, testKeyID(t, e.signer.Public()),
-			tokenClaims(testNamespace, testSAName, testSAUID, "vault")), refusal.ReasonSignature},
+		{"the cluster's kid, another key's signature", testkit.SignJWTWithKid(t, other, testKeyID(t, e.signer.Public()),
+			testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")), refusal.ReasonSignature},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -158,24 +159,24 @@ func TestHybridRefusesWithoutReview(t *testing.T) {
 // one is refused by the review.
 func TestHybridReviewsWhatTheKeysCannotVouchFor(t *testing.T) {
 	e, clk := hybridEnv(t, nil)
-	other := privateKey(t, "other.key")
+	other := testkit.PrivateKey(t, "other.key")
 	cases := []struct {
 		name   string
 		token  string
 		reason string // "" for a login that passes
 	}{
 		{"no kid, the cluster's signature", e.kidlessToken(), ""},
-		{"an unknown kid, the cluster's signature", signJWTWithKid(t, e.signer, "not-published",
-			tokenClaims(testNamespace, testSAName, testSAUID, "vault")), ""},
-		{"no kid, forged", signJWT(t, other, jose.RS256, tokenClaims(testNamespace, testSAName, testSAUID, "vault")), refusal.ReasonReviewRejected},
-		{"an unknown kid, forged", signJWTWithKid(t, other, "made-up", tokenClaims(testNamespace, testSAName, testSAUID, "vault")),
+		{"an unknown kid, the cluster's signature", testkit.SignJWTWithKid(t, e.signer, "not-published",
+			testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")), ""},
+		{"no kid, forged", testkit.SignJWT(t, other, jose.RS256, testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")), refusal.ReasonReviewRejected},
+		{"an unknown kid, forged", testkit.SignJWTWithKid(t, other, "made-up", testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")),
 			refusal.ReasonReviewRejected},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, err := e.login(testRole, tc.token)
 			if tc.reason == "" {
-				if err != nil || resp.IsError() || resp.Auth == nil || resp.Auth.Alias.Name != testSAUID {
+				if err != nil || resp.IsError() || resp.Auth == nil || resp.Auth.Alias.Name != testkit.SAUID {
 					t.Fatalf("login: err=%v resp=%#v", err, resp)
 				}
 			} else {
@@ -204,10 +205,10 @@ func TestHybridKeyRotationAndUnknownKidFlood(t *testing.T) {
 	e.mustLogin(testRole, e.boundToken(clk.Now(), nil))
 	e.requireFetches(1, 1, "first login")
 
-	other := privateKey(t, "other.key")
+	other := testkit.PrivateKey(t, "other.key")
 	for i := range 20 {
-		claims := tokenClaims(testNamespace, testSAName, testSAUID, "vault")
-		resp, err := e.login(testRole, signJWTWithKid(t, other, "made-up-"+string(rune('a'+i)), claims))
+		claims := testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")
+		resp, err := e.login(testRole, testkit.SignJWTWithKid(t, other, "made-up-"+string(rune('a'+i)), claims))
 		e.requireDenied(resp, err, refusal.ReasonReviewRejected)
 	}
 	e.requireFetches(1, 1, "a flood of made-up kids within the refresh interval")
@@ -215,7 +216,7 @@ func TestHybridKeyRotationAndUnknownKidFlood(t *testing.T) {
 
 	// The same forged token from many logins at once: one review at most
 	// per round of logins that overlap, never one key fetch each.
-	forged := signJWTWithKid(t, other, "made-up-shared", tokenClaims(testNamespace, testSAName, testSAUID, "vault"))
+	forged := testkit.SignJWTWithKid(t, other, "made-up-shared", testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault"))
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Go(func() { _, _ = e.login(testRole, forged) })
@@ -230,13 +231,13 @@ func TestHybridKeyRotationAndUnknownKidFlood(t *testing.T) {
 	// after it the key is fetched once and they verify locally.
 	rotatedKid := testKeyID(t, other.Public())
 	e.kube.publish(rotatedKid, other.Public())
-	rotated := signJWTWithKid(t, other, rotatedKid, tokenClaims(testNamespace, testSAName, testSAUID, "vault"))
+	rotated := testkit.SignJWTWithKid(t, other, rotatedKid, testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault"))
 	before := e.kube.reviews.Load()
 	e.mustLogin(testRole, rotated)
 	e.requireReviews(before+1, "a rotated key within the refresh interval")
-	clk.advance(5 * time.Second)
+	clk.Advance(5 * time.Second)
 	e.mustLogin(testRole, e.boundToken(clk.Now(), func(c map[string]any) { c["jti"] = "after-rotation" }))
-	rotatedLater := signJWTWithKid(t, other, rotatedKid, tokenClaims(testNamespace, testSAName, testSAUID, "vault", "other"))
+	rotatedLater := testkit.SignJWTWithKid(t, other, rotatedKid, testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault", "other"))
 	e.mustLogin(testRole, rotatedLater)
 	e.mustLogin(testRole, rotatedLater)
 	e.requireFetches(2, 1, "after the rotation")
@@ -249,10 +250,10 @@ func TestHybridDeletedServiceAccount(t *testing.T) {
 	e, clk := hybridEnv(t, map[string]any{"local_max_token_age": "1m"})
 	token := e.boundToken(clk.Now(), nil)
 	e.mustLogin(testRole, token)
-	e.kube.deleteServiceAccount(testNamespace, testSAName)
-	clk.advance(time.Minute)
+	e.kube.deleteServiceAccount(testkit.Namespace, testkit.SAName)
+	clk.Advance(time.Minute)
 	e.mustLogin(testRole, token)
-	clk.advance(time.Second)
+	clk.Advance(time.Second)
 	resp, err := e.login(testRole, token)
 	e.requireDenied(resp, err, refusal.ReasonReviewRejected)
 }
@@ -261,13 +262,13 @@ func TestHybridDeletedServiceAccount(t *testing.T) {
 // issuer only, the keys are and the discovery document is not.
 func TestHybridConfiguredKeysAndIssuer(t *testing.T) {
 	e, clk := hybridEnv(t, nil)
-	e.writeConfig(map[string]any{"pem_keys": readTestdata(t, "signer.pub"), "issuer": testIssuer})
+	e.writeConfig(map[string]any{"pem_keys": testkit.Testdata(t, "signer.pub"), "issuer": testkit.Issuer})
 	e.mustLogin(testRole, e.boundToken(clk.Now(), nil))
 	e.requireFetches(0, 0, "pem_keys and issuer")
 	resp, err := e.login(testRole, e.boundToken(clk.Now(), func(c map[string]any) { c["iss"] = "https://other.example" }))
 	e.requireDenied(resp, err, refusal.ReasonIssuer)
 
-	e.writeConfig(map[string]any{"issuer": testIssuer})
+	e.writeConfig(map[string]any{"issuer": testkit.Issuer})
 	e.mustLogin(testRole, e.boundToken(clk.Now(), nil))
 	e.requireFetches(1, 0, "issuer only")
 	e.requireReviews(0, "local verification")
@@ -333,7 +334,7 @@ func TestHybridKeyFetchRefused(t *testing.T) {
 		}
 		return refuseJWKS(w, r)
 	})
-	clk.advance(5 * time.Second)
+	clk.Advance(5 * time.Second)
 	resp, err := e.login(testRole, e.boundToken(clk.Now(), func(c map[string]any) { c["jti"] = "2" }))
 	e.requireFault(refusal.ErrKubeFault, resp, err, "HTTP 401", "create on tokenreviews")
 }
@@ -345,10 +346,10 @@ const tokenReviewsPath = "/apis/authentication.k8s.io/v1/tokenreviews"
 // moves the clock ago forward ends at the real time, so that the fake API
 // server (which checks token times against the real clock) still accepts
 // the tokens minted on the way.
-func hybridEnvAt(t *testing.T, ago time.Duration) (*testEnv, *testClock) {
+func hybridEnvAt(t *testing.T, ago time.Duration) (*testEnv, *testkit.Clock) {
 	t.Helper()
 	e, clk := hybridEnv(t, nil)
-	clk.advance(-ago)
+	clk.Advance(-ago)
 	return e, clk
 }
 
@@ -356,7 +357,7 @@ func hybridEnvAt(t *testing.T, ago time.Duration) (*testEnv, *testClock) {
 // days (so that the fake API server takes it whatever the test clock
 // says), and unlike any other (its jti): never answered from the review
 // cache.
-func (e *testEnv) youngToken(clk *testClock, jti string) string {
+func (e *testEnv) youngToken(clk *testkit.Clock, jti string) string {
 	return e.boundToken(clk.Now(), func(c map[string]any) {
 		c["jti"] = jti
 		c["exp"] = clk.Now().Add(48 * time.Hour).Unix()
@@ -365,16 +366,16 @@ func (e *testEnv) youngToken(clk *testClock, jti string) string {
 
 // unheldKidToken is youngToken with a kid the cluster does not publish
 // (signed with the cluster's key: the review accepts it).
-func (e *testEnv) unheldKidToken(clk *testClock, jti string) string {
-	claims := tokenClaims(testNamespace, testSAName, testSAUID, "vault")
+func (e *testEnv) unheldKidToken(clk *testkit.Clock, jti string) string {
+	claims := testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")
 	claims["iat"], claims["nbf"], claims["exp"] = clk.Now().Unix(), clk.Now().Unix(), clk.Now().Add(48*time.Hour).Unix()
 	claims["jti"] = jti
-	return signJWTWithKid(e.t, e.signer, "not-held", claims)
+	return testkit.SignJWTWithKid(e.t, e.signer, "not-held", claims)
 }
 
 // reviewedOrLocal logs in with a young token and says whether it took a
 // TokenReview.
-func (e *testEnv) reviewedOrLocal(clk *testClock, jti string) (reviewed bool) {
+func (e *testEnv) reviewedOrLocal(clk *testkit.Clock, jti string) (reviewed bool) {
 	e.t.Helper()
 	before := e.kube.reviews.Load()
 	e.mustLogin(testRole, e.youngToken(clk, jti))
@@ -418,11 +419,11 @@ func TestHybridKeyTrustInvariant(t *testing.T) {
 						t.Fatal("the first young token was reviewed")
 					}
 					e.keysAnswer(result)
-					clk.advance(last)
+					clk.Advance(last)
 					// Its kid is unknown: the keys are refreshed (how the
 					// login ends is TestHybridReviewsWhatTheKeysCannotVouchFor's).
 					_, _ = e.login(testRole, e.unheldKidToken(clk, "refresh"))
-					clk.advance(more)
+					clk.Advance(more)
 
 					refused := result == http.StatusUnauthorized || result == http.StatusForbidden
 					wantLocal := result == 0 || !refused && last+more <= maxAge
@@ -452,13 +453,13 @@ func TestHybridReviewerLostAccess(t *testing.T) {
 				}
 				return false
 			})
-			clk.advance(5 * time.Second)
+			clk.Advance(5 * time.Second)
 			if when == 0 {
 				// A refresh is refused (an unknown kid's, here).
 				resp, err := e.login(testRole, e.unheldKidToken(clk, "refresh"))
 				e.requireFault(refusal.ErrKubeFault, resp, err, "HTTP 401")
 			}
-			clk.advance(when)
+			clk.Advance(when)
 			resp, err := e.login(testRole, e.youngToken(clk, "after"))
 			e.requireFault(refusal.ErrKubeFault, resp, err, "HTTP 401", "create on tokenreviews")
 			e.requireReviews(0, "reviews answered 401")
@@ -475,7 +476,7 @@ func TestHybridKeysFreshAgain(t *testing.T) {
 		t.Fatal("reviewed with fresh keys")
 	}
 	e.keysAnswer(http.StatusForbidden)
-	clk.advance(5 * time.Second)
+	clk.Advance(5 * time.Second)
 	e.mustLogin(testRole, e.unheldKidToken(clk, "refresh"))
 	for i := range 3 {
 		if !e.reviewedOrLocal(clk, fmt.Sprint("refused-", i)) {
@@ -491,7 +492,7 @@ func TestHybridKeysFreshAgain(t *testing.T) {
 	if !e.reviewedOrLocal(clk, "within-5s") {
 		t.Fatal("refetched within the throttle")
 	}
-	clk.advance(5 * time.Second)
+	clk.Advance(5 * time.Second)
 	if e.reviewedOrLocal(clk, "after") {
 		t.Fatal("reviewed after a good refresh")
 	}
@@ -523,7 +524,7 @@ func TestHybridKeysAgeShown(t *testing.T) {
 	}
 
 	e.mustLogin(testRole, e.youngToken(clk, "1"))
-	clk.advance(2*time.Minute + 500*time.Millisecond)
+	clk.Advance(2*time.Minute + 500*time.Millisecond)
 	if got := age(); got != 120.5 {
 		t.Fatalf("age %v, want 120.5", got)
 	}
@@ -537,7 +538,7 @@ func TestHybridKeysAgeShown(t *testing.T) {
 	e.keysAnswer(http.StatusForbidden)
 	e.mustLogin(testRole, e.unheldKidToken(clk, "refresh"))
 	e.keysAnswer(0)
-	clk.advance(time.Minute)
+	clk.Advance(time.Minute)
 	c = keysCheck()
 	if c.Status != checkWarning || c.Data["key_set_fresh"] != false || c.Data["key_set_age_seconds"] != float64(180) ||
 		!strings.Contains(c.Detail, "had a refresh refused the credential since it was fetched") || !strings.Contains(c.Detail, "review every token") ||

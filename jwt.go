@@ -73,16 +73,16 @@ type objectRef struct {
 // a TokenReview (or the cluster's signing keys) vouches for. A TokenReview's
 // answer names no Secret, so secretName stays empty there.
 type serviceAccount struct {
-	namespace, name, uid string
-	secretName           string
-	podName, podUID      string
-	nodeName             string
+	Namespace, Name, UID string
+	SecretName           string
+	PodName, PodUID      string
+	NodeName             string
 }
 
 // parsedToken is a structurally valid JWT whose claims are not yet trusted.
 type parsedToken struct {
 	JWS    *jose.JSONWebSignature
-	claims serviceAccountClaims
+	Claims serviceAccountClaims
 }
 
 // parseToken accepts only a compact JWS with an allowed algorithm and JSON
@@ -105,7 +105,7 @@ func parseToken(raw string) (*parsedToken, error) {
 		return nil, refusal.Invalid("jwt: is not a signed JWT in compact form (header.payload.signature)")
 	}
 	p := &parsedToken{JWS: tok}
-	if err := decodeClaims(tok.UnsafePayloadWithoutVerification(), &p.claims); err != nil {
+	if err := decodeClaims(tok.UnsafePayloadWithoutVerification(), &p.Claims); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -195,37 +195,37 @@ func checkAudienceClaim(aud jwt.Audience, want string) error {
 func serviceAccountFromClaims(c *serviceAccountClaims) (serviceAccount, error) {
 	var sa serviceAccount
 	if k := c.Kubernetes; k != nil {
-		sa = serviceAccount{namespace: k.Namespace, name: k.ServiceAccount.Name, uid: k.ServiceAccount.UID}
+		sa = serviceAccount{Namespace: k.Namespace, Name: k.ServiceAccount.Name, UID: k.ServiceAccount.UID}
 		if k.Pod != nil {
-			sa.podName, sa.podUID = k.Pod.Name, k.Pod.UID
+			sa.PodName, sa.PodUID = k.Pod.Name, k.Pod.UID
 		}
 		if k.Node != nil {
-			sa.nodeName = k.Node.Name
+			sa.NodeName = k.Node.Name
 		}
 		if k.Secret != nil {
-			sa.secretName = k.Secret.Name
+			sa.SecretName = k.Secret.Name
 		}
 	} else {
 		sa = serviceAccount{
-			namespace:  c.LegacyNamespace,
-			name:       c.LegacyName,
-			uid:        c.LegacyUID,
-			secretName: c.LegacySecretName,
+			Namespace:  c.LegacyNamespace,
+			Name:       c.LegacyName,
+			UID:        c.LegacyUID,
+			SecretName: c.LegacySecretName,
 		}
 	}
 	switch {
-	case sa.namespace == "":
+	case sa.Namespace == "":
 		return sa, refusal.New(refusal.ReasonClaims, "token has no service-account namespace claim")
-	case sa.name == "":
+	case sa.Name == "":
 		return sa, refusal.New(refusal.ReasonClaims, "token has no service-account name claim")
-	case sa.uid == "":
+	case sa.UID == "":
 		return sa, refusal.New(refusal.ReasonClaims, "token has no service-account UID claim")
 	}
-	if err := validateServiceAccountNames(sa.namespace, sa.name); err != nil {
+	if err := validateServiceAccountNames(sa.Namespace, sa.Name); err != nil {
 		return sa, err
 	}
 	if c.Subject != "" {
-		if want := "system:serviceaccount:" + sa.namespace + ":" + sa.name; c.Subject != want {
+		if want := "system:serviceaccount:" + sa.Namespace + ":" + sa.Name; c.Subject != want {
 			return sa, refusal.New(refusal.ReasonClaims, "subject %.64q does not match the service-account claims %q", c.Subject, want)
 		}
 	}

@@ -10,21 +10,22 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 func TestParseTokenAlgorithms(t *testing.T) {
-	claims := tokenClaims(testNamespace, testSAName, testSAUID, "vault")
-	rsaKey, ecKey := privateKey(t, "signer.key"), privateKey(t, "ec-signer.key")
+	claims := testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")
+	rsaKey, ecKey := testkit.PrivateKey(t, "signer.key"), testkit.PrivateKey(t, "ec-signer.key")
 	for _, alg := range []jose.SignatureAlgorithm{jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS512} {
-		if _, err := parseToken(signJWT(t, rsaKey, alg, claims)); err != nil {
+		if _, err := parseToken(testkit.SignJWT(t, rsaKey, alg, claims)); err != nil {
 			t.Errorf("%s: %v", alg, err)
 		}
 	}
-	if _, err := parseToken(signJWT(t, ecKey, jose.ES256, claims)); err != nil {
+	if _, err := parseToken(testkit.SignJWT(t, ecKey, jose.ES256, claims)); err != nil {
 		t.Errorf("ES256: %v", err)
 	}
 	var ref *refusal.Refusal
-	if _, err := parseToken(hmacToken(t)); !errors.As(err, &ref) || ref.Reason != refusal.ReasonAlgorithm {
+	if _, err := parseToken(testkit.HMACToken(t)); !errors.As(err, &ref) || ref.Reason != refusal.ReasonAlgorithm {
 		t.Errorf("HS256 not refused: %v", err)
 	}
 	var bad *refusal.InputError
@@ -34,8 +35,8 @@ func TestParseTokenAlgorithms(t *testing.T) {
 }
 
 func TestVerifySignature(t *testing.T) {
-	claims := tokenClaims(testNamespace, testSAName, testSAUID, "vault")
-	keys, err := parsePEMKeys([]string{readTestdata(t, "other.pub"), readTestdata(t, "ec-signer.pub"), readTestdata(t, "signer.crt")}, parseStrict)
+	claims := testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")
+	keys, err := parsePEMKeys([]string{testkit.Testdata(t, "other.pub"), testkit.Testdata(t, "ec-signer.pub"), testkit.Testdata(t, "signer.crt")}, parseStrict)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +51,7 @@ func TestVerifySignature(t *testing.T) {
 		{"key not configured", "ed25519.key", jose.EdDSA, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			raw := signJWT(t, privateKey(t, tc.key), tc.alg, claims)
+			raw := testkit.SignJWT(t, testkit.PrivateKey(t, tc.key), tc.alg, claims)
 			tok, err := jose.ParseSignedCompact(raw, append(allowedAlgorithms, jose.EdDSA))
 			if err != nil {
 				t.Fatal(err)
@@ -62,7 +63,7 @@ func TestVerifySignature(t *testing.T) {
 		})
 	}
 	// Without keys the TokenReview alone decides.
-	tok, _ := jose.ParseSignedCompact(signJWT(t, privateKey(t, "other.key"), jose.RS256, claims), allowedAlgorithms)
+	tok, _ := jose.ParseSignedCompact(testkit.SignJWT(t, testkit.PrivateKey(t, "other.key"), jose.RS256, claims), allowedAlgorithms)
 	if err := verifySignature(tok, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -103,13 +104,13 @@ func TestServiceAccountFromClaims(t *testing.T) {
 		Namespace: "apps", ServiceAccount: objectRef{Name: "web", UID: "u1"}, Pod: &objectRef{Name: "web-0", UID: "p1"},
 	}}
 	sa, err := serviceAccountFromClaims(&projected)
-	if err != nil || sa != (serviceAccount{namespace: "apps", name: "web", uid: "u1", podName: "web-0", podUID: "p1"}) {
+	if err != nil || sa != (serviceAccount{Namespace: "apps", Name: "web", UID: "u1", PodName: "web-0", PodUID: "p1"}) {
 		t.Fatalf("projected: %+v %v", sa, err)
 	}
 	legacy := serviceAccountClaims{LegacyNamespace: "apps", LegacyName: "web", LegacyUID: "u1", LegacySecretName: "web-token"}
 	legacy.Subject = "system:serviceaccount:apps:web"
 	sa, err = serviceAccountFromClaims(&legacy)
-	if err != nil || sa.secretName != "web-token" || sa.uid != "u1" {
+	if err != nil || sa.SecretName != "web-token" || sa.UID != "u1" {
 		t.Fatalf("legacy: %+v %v", sa, err)
 	}
 	legacy.Subject = "system:serviceaccount:apps:admin"
@@ -173,8 +174,8 @@ func TestValidateServiceAccountNames(t *testing.T) {
 // is not a JSON object is bad input, a JSON object with a duplicate key is a
 // claims refusal, and the signature of either is checked over the raw bytes.
 func TestParseTokenClaimsDecoding(t *testing.T) {
-	key := privateKey(t, "signer.key")
-	keys, err := parsePEMKeys([]string{readTestdata(t, "signer.pub")}, parseStrict)
+	key := testkit.PrivateKey(t, "signer.key")
+	keys, err := parsePEMKeys([]string{testkit.Testdata(t, "signer.pub")}, parseStrict)
 	if err != nil {
 		t.Fatal(err)
 	}

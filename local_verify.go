@@ -122,8 +122,8 @@ func (b *backend) verifyLocally(ctx context.Context, a *attempt) error {
 		}
 		want = iss
 	}
-	if a.token.claims.Issuer != want {
-		return refusal.New(refusal.ReasonIssuer, "issuer %q is not the cluster's issuer %q", a.token.claims.Issuer, want)
+	if a.token.Claims.Issuer != want {
+		return refusal.New(refusal.ReasonIssuer, "issuer %q is not the cluster's issuer %q", a.token.Claims.Issuer, want)
 	}
 	// With pem_keys the signature step has verified it against them.
 	if len(st.keys) == 0 {

@@ -42,8 +42,8 @@ type attempt struct {
 	// decides, once the TokenReview has vouched for the token.
 	selectorPending bool
 	reviewed        serviceAccount // set by review: what Kubernetes vouches for
-	reviewTook      time.Duration    // how long the TokenReview took, for the log
-	verifiedBy      string           // what vouched for the token, for the log (verifiedBy*)
+	reviewTook      time.Duration  // how long the TokenReview took, for the log
+	verifiedBy      string         // what vouched for the token, for the log (verifiedBy*)
 	// localFallback is set in hybrid mode when the cluster's keys could not
 	// vouch for a young token, so it was reviewed: why (explain).
 	localFallback string
@@ -139,15 +139,15 @@ func stepParse(_ context.Context, a *attempt) error {
 }
 
 func (b *backend) stepTimes(_ context.Context, a *attempt) error {
-	return checkTimes(&a.token.claims.Claims, b.now())
+	return checkTimes(&a.token.Claims.Claims, b.now())
 }
 
 func stepIssuer(_ context.Context, a *attempt) error {
-	return checkIssuer(a.token.claims.Issuer, a.state.config.expectedIssuer())
+	return checkIssuer(a.token.Claims.Issuer, a.state.config.expectedIssuer())
 }
 
 func stepAudience(_ context.Context, a *attempt) error {
-	return checkAudienceClaim(a.token.claims.Audience, a.role.Audience)
+	return checkAudienceClaim(a.token.Claims.Audience, a.role.Audience)
 }
 
 // stepIdentity reads the claimed service account and refuses names
@@ -155,7 +155,7 @@ func stepAudience(_ context.Context, a *attempt) error {
 // mount with named clusters, identities whose alias another cluster's
 // could also be.
 func stepIdentity(_ context.Context, a *attempt) error {
-	sa, err := serviceAccountFromClaims(&a.token.claims)
+	sa, err := serviceAccountFromClaims(&a.token.Claims)
 	a.claimed = sa
 	if err != nil {
 		return err
@@ -164,10 +164,10 @@ func stepIdentity(_ context.Context, a *attempt) error {
 }
 
 func stepBindings(_ context.Context, a *attempt) error {
-	if err := checkServiceAccountName(a.role, a.claimed.name); err != nil {
+	if err := checkServiceAccountName(a.role, a.claimed.Name); err != nil {
 		return err
 	}
-	pending, err := bindNamespace(a.role, a.claimed.namespace)
+	pending, err := bindNamespace(a.role, a.claimed.Namespace)
 	a.selectorPending = pending
 	return err
 }
@@ -198,7 +198,7 @@ func stepNamespaceSelector(ctx context.Context, a *attempt) error {
 		return nil
 	}
 	st := a.state
-	ns := a.reviewed.namespace
+	ns := a.reviewed.Namespace
 	if a.role.mode() == reviewAlways {
 		return checkNamespaceSelector(ctx, a.role, st.kube, ns, func(ctx context.Context) (map[string]string, error) {
 			return st.kube.NamespaceLabels(ctx, a.rawJWT, ns)
@@ -267,7 +267,7 @@ func stepAliasMetadata(ctx context.Context, a *attempt) error {
 		return nil
 	}
 	client := a.state.kube
-	annotations, err := client.ServiceAccountAnnotations(ctx, a.rawJWT, a.reviewed.namespace, a.reviewed.name)
+	annotations, err := client.ServiceAccountAnnotations(ctx, a.rawJWT, a.reviewed.Namespace, a.reviewed.Name)
 	if err != nil {
 		return credentialFault(client, err, "get on serviceaccounts")
 	}
@@ -334,9 +334,9 @@ func aliasMetadataFromAnnotations(annotations map[string]string) (map[string]str
 // Vault's method issues and entities made before a second cluster keep
 // their aliases. checkAliasIdentity keeps the two apart.
 func aliasName(r *roleEntry, sa serviceAccount, cluster string) string {
-	name := sa.uid
+	name := sa.UID
 	if r.AliasNameSource == aliasNameSourceName {
-		name = sa.namespace + "/" + sa.name
+		name = sa.Namespace + "/" + sa.Name
 	}
 	if cluster != defaultCluster {
 		return cluster + "/" + name
@@ -363,15 +363,15 @@ func checkAliasIdentity(source string, sa serviceAccount, cluster string, named 
 		return nil
 	}
 	if source != aliasNameSourceName {
-		if !isKubernetesUID(sa.uid) {
+		if !isKubernetesUID(sa.UID) {
 			return refusal.New(refusal.ReasonClaims, "service-account UID claim %.64q is not a UID Kubernetes gives (a lower-case UUID); "+
-				"on a mount with several clusters it could pose as another cluster's alias", sa.uid)
+				"on a mount with several clusters it could pose as another cluster's alias", sa.UID)
 		}
 		return nil
 	}
-	if cluster == defaultCluster && isKubernetesUID(sa.name) && slices.Contains(named, sa.namespace) {
+	if cluster == defaultCluster && isKubernetesUID(sa.Name) && slices.Contains(named, sa.Namespace) {
 		return refusal.New(refusal.ReasonClaims, "service account %s/%s of the default cluster would have the alias of cluster %q's "+
-			"service account with UID %s (alias_name_source=serviceaccount_name)", sa.namespace, sa.name, sa.namespace, sa.name)
+			"service account with UID %s (alias_name_source=serviceaccount_name)", sa.Namespace, sa.Name, sa.Namespace, sa.Name)
 	}
 	return nil
 }
@@ -406,10 +406,10 @@ func (a *attempt) aliasName() string { return aliasName(a.role, a.claimed, a.clu
 func (a *attempt) auth() *logical.Auth {
 	sa := a.claimed
 	identity := map[string]string{
-		metaSAName:       a.reviewed.name,
-		metaSANamespace:  a.reviewed.namespace,
-		metaSASecretName: sa.secretName,
-		metaSAUID:        a.reviewed.uid,
+		metaSAName:       a.reviewed.Name,
+		metaSANamespace:  a.reviewed.Namespace,
+		metaSASecretName: sa.SecretName,
+		metaSAUID:        a.reviewed.UID,
 	}
 	aliasMeta := make(map[string]string, len(identity)+len(a.aliasMetadata))
 	for k, v := range a.aliasMetadata {
@@ -434,7 +434,7 @@ func (a *attempt) auth() *logical.Auth {
 	auth := &logical.Auth{
 		InternalData: internal,
 		Metadata:     metadata,
-		DisplayName:  a.reviewed.namespace + "-" + a.reviewed.name,
+		DisplayName:  a.reviewed.Namespace + "-" + a.reviewed.Name,
 		Alias: &logical.Alias{
 			Name:     a.aliasName(),
 			Metadata: aliasMeta,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/logcut"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // barrierStorage refuses keys with a parent reference, as the storage
@@ -75,7 +76,7 @@ func TestLoginRoleNameLength(t *testing.T) {
 	requireBadRequest(t, resp, err, "name: ")
 
 	offset := len(e.logs.String())
-	resp, err = e.login(long, e.tokenFor("elsewhere", testSAName, testSAUID))
+	resp, err = e.login(long, e.tokenFor("elsewhere", testkit.SAName, testkit.SAUID))
 	e.requireDenied(resp, err, refusal.ReasonNamespace)
 	for _, l := range e.logLines(offset) {
 		if v, _ := l["role"].(string); strings.Contains(v, long[:logcut.ValueMax+1]) {
@@ -96,12 +97,12 @@ func TestLoginRefusalLogLineBounded(t *testing.T) {
 	// bigEscaped is for characters JSON encodes in six bytes.
 	bigEscaped := func(c string) string { return strings.Repeat(c, 6<<10) }
 	signed := func(e *testEnv, edit func(map[string]any)) string {
-		claims := tokenClaims(testNamespace, testSAName, testSAUID, "vault")
+		claims := testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")
 		edit(claims)
-		return signJWT(e.t, e.signer, jose.RS256, claims)
+		return testkit.SignJWT(e.t, e.signer, jose.RS256, claims)
 	}
 	// rawToken signs nothing: for what is refused before the signature.
-	rawToken := func(header, payload string) string { return b64(header) + "." + b64(payload) + ".c2ln" }
+	rawToken := func(header, payload string) string { return testkit.B64(header) + "." + testkit.B64(payload) + ".c2ln" }
 	many := func(n int, f func(i int) string) string {
 		parts := make([]string, n)
 		for i := range parts {
@@ -133,12 +134,12 @@ func TestLoginRefusalLogLineBounded(t *testing.T) {
 		}, refusal.ReasonClaims, false},
 		{"huge service-account name", nil, func(e *testEnv) string {
 			return signed(e, func(c map[string]any) {
-				c["kubernetes.io"].(map[string]any)["serviceaccount"] = map[string]any{"name": big("m"), "uid": testSAUID}
+				c["kubernetes.io"].(map[string]any)["serviceaccount"] = map[string]any{"name": big("m"), "uid": testkit.SAUID}
 			})
 		}, refusal.ReasonClaims, false},
 		{"huge UID", nil, func(e *testEnv) string {
 			return signed(e, func(c map[string]any) {
-				c["kubernetes.io"].(map[string]any)["serviceaccount"] = map[string]any{"name": testSAName, "uid": big("u")}
+				c["kubernetes.io"].(map[string]any)["serviceaccount"] = map[string]any{"name": testkit.SAName, "uid": big("u")}
 			})
 		}, refusal.ReasonReviewRejected, false},
 		{"many duplicate keys", nil, func(*testEnv) string {
@@ -158,14 +159,14 @@ func TestLoginRefusalLogLineBounded(t *testing.T) {
 		// A kid the cluster does not hold is reviewed in hybrid mode; signed
 		// with a key that is not the cluster's, the review refuses it.
 		{"huge kid, hybrid", map[string]any{"review_mode": "hybrid"}, func(e *testEnv) string {
-			return signJWTWithKid(e.t, privateKey(e.t, "other.key"), big("k"), tokenClaims(testNamespace, testSAName, testSAUID, "vault"))
+			return testkit.SignJWTWithKid(e.t, testkit.PrivateKey(e.t, "other.key"), big("k"), testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault"))
 		}, refusal.ReasonReviewRejected, false},
 		{"huge iss of HTML, no cluster's", map[string]any{"bound_clusters": "*"}, func(e *testEnv) string {
 			return signed(e, func(c map[string]any) { c["iss"] = bigEscaped("<") })
 		}, refusal.ReasonClusterUnknown, true},
 		{"huge UID, named clusters", map[string]any{"bound_clusters": "*"}, func(e *testEnv) string {
 			return signed(e, func(c map[string]any) {
-				c["kubernetes.io"].(map[string]any)["serviceaccount"] = map[string]any{"name": testSAName, "uid": bigEscaped("&")}
+				c["kubernetes.io"].(map[string]any)["serviceaccount"] = map[string]any{"name": testkit.SAName, "uid": bigEscaped("&")}
 			})
 		}, refusal.ReasonClaims, true},
 	}
@@ -177,7 +178,7 @@ func TestLoginRefusalLogLineBounded(t *testing.T) {
 				c.writeEast(map[string]any{"issuer": eastIssuer})
 				e = c.testEnv
 			}
-			e.writeConfig(map[string]any{"issuer": testIssuer, "disable_iss_validation": false})
+			e.writeConfig(map[string]any{"issuer": testkit.Issuer, "disable_iss_validation": false})
 			if tc.role != nil {
 				e.writeRole(testRole, tc.role)
 			}

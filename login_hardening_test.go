@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // recordRequests makes the fake remember every request it is sent, as
@@ -37,7 +38,7 @@ func recordRequests(f *fakeKube) func() []string {
 
 const (
 	reviewRequest    = "POST /apis/authentication.k8s.io/v1/tokenreviews"
-	namespaceRequest = "GET /api/v1/namespaces/" + testNamespace
+	namespaceRequest = "GET /api/v1/namespaces/" + testkit.Namespace
 )
 
 // selectorRole binds the default service account through the selector
@@ -45,7 +46,7 @@ const (
 func selectorRole(e *testEnv) {
 	e.t.Helper()
 	e.writeRole(testRole, map[string]any{"bound_service_account_namespaces": "", "bound_service_account_namespace_selector": `{"matchLabels":{"vault":"yes"}}`})
-	e.kube.setNamespaceLabels(testNamespace, map[string]string{"vault": "yes"})
+	e.kube.setNamespaceLabels(testkit.Namespace, map[string]string{"vault": "yes"})
 }
 
 func lookahead(e *testEnv, jwt string) (*logical.Response, error) {
@@ -75,7 +76,7 @@ func TestLoginSelectorLookupAfterReview(t *testing.T) {
 		e := configured(t)
 		selectorRole(e)
 		requests := recordRequests(e.kube)
-		forged := signJWT(t, privateKey(t, "other.key"), jose.RS256, tokenClaims(testNamespace, testSAName, testSAUID, "vault"))
+		forged := testkit.SignJWT(t, testkit.PrivateKey(t, "other.key"), jose.RS256, testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault"))
 		resp, err := e.login(testRole, forged)
 		e.requireDenied(resp, err, refusal.ReasonReviewRejected)
 		if got, want := requests(), []string{reviewRequest}; !reflect.DeepEqual(got, want) {
@@ -84,10 +85,10 @@ func TestLoginSelectorLookupAfterReview(t *testing.T) {
 	})
 	t.Run("forged token, pem_keys", func(t *testing.T) {
 		e := configured(t)
-		e.writeConfig(map[string]any{"pem_keys": readTestdata(t, "signer.pub")})
+		e.writeConfig(map[string]any{"pem_keys": testkit.Testdata(t, "signer.pub")})
 		selectorRole(e)
 		requests := recordRequests(e.kube)
-		forged := signJWT(t, privateKey(t, "other.key"), jose.RS256, tokenClaims(testNamespace, testSAName, testSAUID, "vault"))
+		forged := testkit.SignJWT(t, testkit.PrivateKey(t, "other.key"), jose.RS256, testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault"))
 		resp, err := e.login(testRole, forged)
 		e.requireDenied(resp, err, refusal.ReasonSignature)
 		if got := requests(); len(got) != 0 {
@@ -102,12 +103,12 @@ func TestLoginAliasLookaheadMakesNoRequest(t *testing.T) {
 	selectorRole(e)
 	requests := recordRequests(e.kube)
 	resp, err := lookahead(e, e.token())
-	if err != nil || resp.Auth == nil || resp.Auth.Alias.Name != testSAUID {
+	if err != nil || resp.Auth == nil || resp.Auth.Alias.Name != testkit.SAUID {
 		t.Fatalf("lookahead: %v %#v", err, resp)
 	}
 	// A namespace neither the globs nor the selector bind is the login's to
 	// refuse; lookahead still answers without a request.
-	other := signJWT(t, e.signer, jose.RS256, tokenClaims("other", testSAName, testSAUID, "vault"))
+	other := testkit.SignJWT(t, e.signer, jose.RS256, testkit.Claims("other", testkit.SAName, testkit.SAUID, "vault"))
 	if resp, err := lookahead(e, other); err != nil || resp.Auth == nil {
 		t.Fatalf("lookahead: %v %#v", err, resp)
 	}
@@ -122,13 +123,13 @@ func TestLoginInvalidNameClaims(t *testing.T) {
 	cases := []struct {
 		name, namespace, saName, detail string
 	}{
-		{"namespace with a slash", "a/b", testSAName, "not a valid namespace name"},
-		{"namespace with a dot", "apps.x", testSAName, "not a valid namespace name"},
-		{"namespace upper case", "Apps", testSAName, "not a valid namespace name"},
-		{"namespace too long", strings.Repeat("a", 64), testSAName, "not a valid namespace name"},
-		{"name with a slash", testNamespace, "web/../admin", "not a valid service-account name"},
-		{"name with a colon", testNamespace, "web:x", "not a valid service-account name"},
-		{"name upper case", testNamespace, "Web", "not a valid service-account name"},
+		{"namespace with a slash", "a/b", testkit.SAName, "not a valid namespace name"},
+		{"namespace with a dot", "apps.x", testkit.SAName, "not a valid namespace name"},
+		{"namespace upper case", "Apps", testkit.SAName, "not a valid namespace name"},
+		{"namespace too long", strings.Repeat("a", 64), testkit.SAName, "not a valid namespace name"},
+		{"name with a slash", testkit.Namespace, "web/../admin", "not a valid service-account name"},
+		{"name with a colon", testkit.Namespace, "web:x", "not a valid service-account name"},
+		{"name upper case", testkit.Namespace, "Web", "not a valid service-account name"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -138,7 +139,7 @@ func TestLoginInvalidNameClaims(t *testing.T) {
 			e.writeRole(testRole, map[string]any{"bound_service_account_names": "*", "bound_service_account_namespaces": "",
 				"bound_service_account_namespace_selector": `{"matchLabels":{"vault":"yes"}}`})
 			requests := recordRequests(e.kube)
-			tok := signJWT(t, privateKey(t, "other.key"), jose.RS256, tokenClaims(tc.namespace, tc.saName, testSAUID, "vault"))
+			tok := testkit.SignJWT(t, testkit.PrivateKey(t, "other.key"), jose.RS256, testkit.Claims(tc.namespace, tc.saName, testkit.SAUID, "vault"))
 			resp, err := e.login(testRole, tok)
 			e.requireDenied(resp, err, refusal.ReasonClaims)
 			if !strings.Contains(e.logs.String(), tc.detail) {
@@ -193,7 +194,7 @@ func signPayload(t *testing.T, key any, payload string) string {
 // A correctly signed token whose claims hold a duplicate key is refused for
 // its claims, not for its signature: the two are different failures.
 func TestLoginDuplicateClaimKeys(t *testing.T) {
-	claims, err := json.Marshal(tokenClaims(testNamespace, testSAName, testSAUID, "vault"))
+	claims, err := json.Marshal(testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +207,7 @@ func TestLoginDuplicateClaimKeys(t *testing.T) {
 	for name, payload := range cases {
 		t.Run(name, func(t *testing.T) {
 			e := configured(t)
-			e.writeConfig(map[string]any{"pem_keys": readTestdata(t, "signer.pub")})
+			e.writeConfig(map[string]any{"pem_keys": testkit.Testdata(t, "signer.pub")})
 			resp, err := e.login(testRole, signPayload(t, e.signer, payload))
 			e.requireDenied(resp, err, refusal.ReasonClaims)
 			if strings.Contains(e.logs.String(), refusal.ReasonSignature) {
@@ -227,18 +228,18 @@ func TestLoginStoredSelectAllSelector(t *testing.T) {
 		t.Run(stored, func(t *testing.T) {
 			e := configured(t)
 			putRawRole(t, e, map[string]any{
-				"bound_service_account_names":              []string{testSAName},
+				"bound_service_account_names":              []string{testkit.SAName},
 				"bound_service_account_namespace_selector": stored,
 				"audience": "vault",
 			})
 			if resp, err := e.login(testRole, e.token()); err != nil || resp.IsError() {
 				t.Fatalf("login: %v %#v", err, resp)
 			}
-			e.kube.addServiceAccount("gone", testSAName, testSAUID, nil)
+			e.kube.addServiceAccount("gone", testkit.SAName, testkit.SAUID, nil)
 			e.kube.mu.Lock()
 			delete(e.kube.namespaces, "gone")
 			e.kube.mu.Unlock()
-			resp, err := e.login(testRole, signJWT(t, e.signer, jose.RS256, tokenClaims("gone", testSAName, testSAUID, "vault")))
+			resp, err := e.login(testRole, testkit.SignJWT(t, e.signer, jose.RS256, testkit.Claims("gone", testkit.SAName, testkit.SAUID, "vault")))
 			e.requireDenied(resp, err, refusal.ReasonNamespace)
 
 			// The role can still be updated; the write warns about the selector.
@@ -255,7 +256,7 @@ func TestLoginStoredSelectAllSelector(t *testing.T) {
 func TestLoginStoredSelectorUnparsable(t *testing.T) {
 	e := configured(t)
 	putRawRole(t, e, map[string]any{
-		"bound_service_account_names":              []string{testSAName},
+		"bound_service_account_names":              []string{testkit.SAName},
 		"bound_service_account_namespaces":         []string{"other"},
 		"bound_service_account_namespace_selector": `{"matchLabel":{"vault":"yes"}}`,
 		"audience": "vault",
@@ -267,8 +268,8 @@ func TestLoginStoredSelectorUnparsable(t *testing.T) {
 	if logs := e.logs.String(); !strings.Contains(logs, "stored role is invalid") || !strings.Contains(logs, `"kind":"internal"`) {
 		t.Fatalf("log lacks the detail:\n%s", logs)
 	}
-	e.kube.addServiceAccount("other", testSAName, testSAUID, nil)
-	if resp, err := e.login(testRole, signJWT(t, e.signer, jose.RS256, tokenClaims("other", testSAName, testSAUID, "vault"))); err != nil || resp.IsError() {
+	e.kube.addServiceAccount("other", testkit.SAName, testkit.SAUID, nil)
+	if resp, err := e.login(testRole, testkit.SignJWT(t, e.signer, jose.RS256, testkit.Claims("other", testkit.SAName, testkit.SAUID, "vault"))); err != nil || resp.IsError() {
 		t.Fatalf("login bound by glob: %v %#v", err, resp)
 	}
 }
@@ -329,7 +330,7 @@ func TestLoginPassedDebugLine(t *testing.T) {
 
 // The login-level view of the strict TokenReview checks, through the fake.
 func TestLoginReviewAnswerStrict(t *testing.T) {
-	user := authv1.UserInfo{Username: "system:serviceaccount:apps:web", UID: testSAUID}
+	user := authv1.UserInfo{Username: "system:serviceaccount:apps:web", UID: testkit.SAUID}
 	cases := []struct {
 		name   string
 		role   map[string]any

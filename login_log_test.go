@@ -10,6 +10,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // logLines parses the JSON log lines written after offset.
@@ -48,13 +49,13 @@ func TestLoginLogLines(t *testing.T) {
 		},
 		{
 			name:    "namespace not bound",
-			token:   func(e *testEnv) string { return e.tokenFor("elsewhere", testSAName, testSAUID) },
+			token:   func(e *testEnv) string { return e.tokenFor("elsewhere", testkit.SAName, testkit.SAUID) },
 			message: "login refused", level: "info",
 			want: fields{"reason": refusal.ReasonNamespace, "detail": `namespace "elsewhere"`},
 		},
 		{
 			name:    "rejected by the TokenReview",
-			setup:   func(e *testEnv) { e.kube.deleteServiceAccount(testNamespace, testSAName) },
+			setup:   func(e *testEnv) { e.kube.deleteServiceAccount(testkit.Namespace, testkit.SAName) },
 			token:   (*testEnv).token,
 			message: "login refused", level: "info",
 			want: fields{"reason": refusal.ReasonReviewRejected, "detail": "has been deleted"},
@@ -115,7 +116,7 @@ func TestLoginLogLines(t *testing.T) {
 			name:  "unknown signing key: reviewed, and refused by the review",
 			setup: func(e *testEnv) { e.writeRole(testRole, map[string]any{"review_mode": "hybrid"}) },
 			token: func(e *testEnv) string {
-				return signJWTWithKid(e.t, privateKey(e.t, "other.key"), "not-the-cluster-s", tokenClaims(testNamespace, testSAName, testSAUID, "vault"))
+				return testkit.SignJWTWithKid(e.t, testkit.PrivateKey(e.t, "other.key"), "not-the-cluster-s", testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault"))
 			},
 			message: "login refused", level: "info",
 			want: fields{"reason": refusal.ReasonReviewRejected},
@@ -177,5 +178,5 @@ func TestLoginLogLines(t *testing.T) {
 
 // tokenFor mints a token for another service account with audience vault.
 func (e *testEnv) tokenFor(namespace, name, uid string) string {
-	return signJWT(e.t, e.signer, jose.RS256, tokenClaims(namespace, name, uid, "vault"))
+	return testkit.SignJWT(e.t, e.signer, jose.RS256, testkit.Claims(namespace, name, uid, "vault"))
 }

@@ -22,6 +22,8 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // patch sends a PATCH with a JSON merge patch body, as `vault patch` does.
@@ -156,14 +158,14 @@ func TestPatchMissingIs404(t *testing.T) {
 
 func TestConfigPatch(t *testing.T) {
 	e := configured(t)
-	e.writeConfig(map[string]any{"issuer": testIssuer, "disable_iss_validation": false})
+	e.writeConfig(map[string]any{"issuer": testkit.Issuer, "disable_iss_validation": false})
 
 	resp, err := e.patch("config", map[string]any{"use_annotations_as_alias_metadata": true})
 	if err != nil || (resp != nil && resp.IsError()) {
 		t.Fatalf("patch: %v %#v", err, resp)
 	}
 	raw := e.rawEntry(configPath)
-	if raw["use_annotations_as_alias_metadata"] != true || raw["issuer"] != testIssuer ||
+	if raw["use_annotations_as_alias_metadata"] != true || raw["issuer"] != testkit.Issuer ||
 		raw["disable_iss_validation"] != false || raw["token_reviewer_jwt"] != testReviewer || raw["host"] != e.kube.srv.URL {
 		t.Fatalf("stored %v", raw)
 	}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // checkAnswer is a config/check answer as a client decodes it.
@@ -77,8 +79,8 @@ func (e *testEnv) readCheck(t *testing.T, path string) checkAnswer {
 // issued at iat and expiring at exp.
 func (e *testEnv) reviewerJWT(iat, exp time.Time) string {
 	e.t.Helper()
-	return signJWT(e.t, e.signer, jose.RS256, map[string]any{
-		"iss": testIssuer,
+	return testkit.SignJWT(e.t, e.signer, jose.RS256, map[string]any{
+		"iss": testkit.Issuer,
 		"sub": "system:serviceaccount:" + fakeReviewerNamespace + ":" + fakeReviewerName,
 		"aud": []string{fakeAPIAudience},
 		"iat": iat.Unix(),
@@ -112,8 +114,8 @@ func TestConfigCheckAllPassed(t *testing.T) {
 	now := time.Now()
 	jwt := e.reviewerJWT(now, now.Add(24*time.Hour))
 	e.useReviewerJWT(jwt, map[string]any{
-		"pem_keys":                          []string{readTestdata(t, "signer.pub")},
-		"issuer":                            testIssuer,
+		"pem_keys":                          []string{testkit.Testdata(t, "signer.pub")},
+		"issuer":                            testkit.Issuer,
 		"disable_iss_validation":            false,
 		"use_annotations_as_alias_metadata": true,
 	})
@@ -194,7 +196,7 @@ func TestConfigCheckSkipsWhatDoesNotApply(t *testing.T) {
 	if want := "ok: 5 checks passed, 7 skipped"; a.Verdict != want {
 		t.Fatalf("verdict %q, want %q", a.Verdict, want)
 	}
-	if d := a.get(t, checkNameIssuer).Detail; !strings.Contains(d, "disable_iss_validation=true") || !strings.Contains(d, testIssuer) {
+	if d := a.get(t, checkNameIssuer).Detail; !strings.Contains(d, "disable_iss_validation=true") || !strings.Contains(d, testkit.Issuer) {
 		t.Fatalf("issuer detail %q", d)
 	}
 	if strings.Contains(a.raw, testReviewer) {
@@ -268,14 +270,14 @@ func TestConfigCheckAccessReviewRefused(t *testing.T) {
 // The cluster announces another issuer than the one the config enforces.
 func TestConfigCheckDifferentIssuer(t *testing.T) {
 	e := newTestEnv(t)
-	e.writeConfig(map[string]any{"issuer": testIssuer, "disable_iss_validation": false})
+	e.writeConfig(map[string]any{"issuer": testkit.Issuer, "disable_iss_validation": false})
 	e.kube.setIssuer("https://oidc.example.com/cluster-7")
 	c := e.configCheck(t).get(t, checkNameIssuer)
 	if c.Status != checkFailed || !strings.Contains(c.Detail, "issuer_mismatch") ||
 		c.Fix != "write the config with issuer=https://oidc.example.com/cluster-7" {
 		t.Fatalf("issuer: %+v", c)
 	}
-	if c.Data["announced"] != "https://oidc.example.com/cluster-7" || c.Data["expected"] != testIssuer {
+	if c.Data["announced"] != "https://oidc.example.com/cluster-7" || c.Data["expected"] != testkit.Issuer {
 		t.Fatalf("issuer data: %v", c.Data)
 	}
 }
@@ -289,8 +291,8 @@ func TestConfigCheckExpiredReviewer(t *testing.T) {
 	expired := e.reviewerJWT(now.Add(-48*time.Hour), now.Add(-24*time.Hour))
 	e.writeConfig(map[string]any{
 		"token_reviewer_jwt":     expired,
-		"pem_keys":               []string{readTestdata(t, "signer.pub")},
-		"disable_iss_validation": false, "issuer": testIssuer,
+		"pem_keys":               []string{testkit.Testdata(t, "signer.pub")},
+		"disable_iss_validation": false, "issuer": testkit.Issuer,
 	})
 	// The fake accepts only testReviewer, so it answers the expired one
 	// with 401 as an API server does.
@@ -324,8 +326,8 @@ func TestConfigCheckExpiredReviewer(t *testing.T) {
 // would be refused.
 func TestConfigCheckPEMKeysMismatch(t *testing.T) {
 	e := newTestEnv(t)
-	other := privateKey(t, "other.key").Public()
-	e.writeConfig(map[string]any{"pem_keys": []string{readTestdata(t, "other.pub")}})
+	other := testkit.PrivateKey(t, "other.key").Public()
+	e.writeConfig(map[string]any{"pem_keys": []string{testkit.Testdata(t, "other.pub")}})
 	c := e.configCheck(t).get(t, checkNamePEMKeys)
 	if c.Status != checkFailed || !strings.Contains(c.Detail, testKeyID(t, e.signer.Public())) || !strings.Contains(c.Detail, "signature_invalid") {
 		t.Fatalf("pem_keys: %+v", c)
@@ -335,7 +337,7 @@ func TestConfigCheckPEMKeysMismatch(t *testing.T) {
 	}
 
 	// The right key plus a stale one: a warning about the stale one.
-	e.writeConfig(map[string]any{"pem_keys": []string{readTestdata(t, "signer.pub"), readTestdata(t, "other.pub")}})
+	e.writeConfig(map[string]any{"pem_keys": []string{testkit.Testdata(t, "signer.pub"), testkit.Testdata(t, "other.pub")}})
 	c = e.configCheck(t).get(t, checkNamePEMKeys)
 	if c.Status != checkWarning || !strings.Contains(c.Detail, "[1]") {
 		t.Fatalf("pem_keys: %+v", c)
@@ -343,7 +345,7 @@ func TestConfigCheckPEMKeysMismatch(t *testing.T) {
 
 	// The cluster has added a signing key (a rotation under way) that
 	// pem_keys lacks.
-	e.writeConfig(map[string]any{"pem_keys": []string{readTestdata(t, "signer.pub")}})
+	e.writeConfig(map[string]any{"pem_keys": []string{testkit.Testdata(t, "signer.pub")}})
 	e.kube.publish(testKeyID(t, other), other)
 	c = e.configCheck(t).get(t, checkNamePEMKeys)
 	if c.Status != checkFailed || !strings.Contains(c.Detail, "(kid "+testKeyID(t, other)+")") {
@@ -411,7 +413,7 @@ func TestConfigCheckUnreachable(t *testing.T) {
 func TestConfigCheckWrongCA(t *testing.T) {
 	e := newTestEnv(t)
 	// A self-signed certificate that signed nothing the fake serves.
-	e.writeConfig(map[string]any{"kubernetes_ca_cert": readTestdata(t, "signer.crt")})
+	e.writeConfig(map[string]any{"kubernetes_ca_cert": testkit.Testdata(t, "signer.crt")})
 	a := e.configCheck(t)
 	api := a.get(t, checkNameAPI)
 	if api.Status != checkFailed || !strings.Contains(api.Detail, "TLS verification") ||
@@ -516,7 +518,7 @@ func TestConfigCheckHybrid(t *testing.T) {
 		e.writeConfig(nil)
 		e.writeRole("fast", hybridRole)
 		c := e.configCheck(t).get(t, checkNameClusterKeys)
-		if c.Status != checkPassed || !strings.Contains(c.Detail, "(fast)") || !strings.Contains(c.Detail, testIssuer) ||
+		if c.Status != checkPassed || !strings.Contains(c.Detail, "(fast)") || !strings.Contains(c.Detail, testkit.Issuer) ||
 			!strings.Contains(c.Detail, testKeyID(t, e.signer.Public())) {
 			t.Fatalf("cluster_keys: %+v", c)
 		}
@@ -555,7 +557,7 @@ func TestConfigCheckHybrid(t *testing.T) {
 	})
 	t.Run("configured", func(t *testing.T) {
 		e := newTestEnv(t)
-		e.writeConfig(map[string]any{"issuer": testIssuer, "pem_keys": []string{readTestdata(t, "signer.pub")}})
+		e.writeConfig(map[string]any{"issuer": testkit.Issuer, "pem_keys": []string{testkit.Testdata(t, "signer.pub")}})
 		e.writeRole("fast", hybridRole)
 		e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
 			if r.URL.Path == "/openid/v1/jwks" {

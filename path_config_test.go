@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 func TestConfigReadBeforeWrite(t *testing.T) {
@@ -22,7 +23,7 @@ func TestConfigReadBeforeWrite(t *testing.T) {
 
 func TestConfigWriteAndRead(t *testing.T) {
 	e := newTestEnv(t)
-	pub := readTestdata(t, "signer.pub")
+	pub := testkit.Testdata(t, "signer.pub")
 	e.writeConfig(map[string]any{
 		"pem_keys":                          []string{pub},
 		"issuer":                            "https://kubernetes.default.svc.cluster.local",
@@ -120,7 +121,7 @@ func TestConfigHostForms(t *testing.T) {
 }
 
 func TestConfigInvalid(t *testing.T) {
-	other := readTestdata(t, "other.pub")
+	other := testkit.Testdata(t, "other.pub")
 	cases := []struct {
 		name   string
 		change map[string]any
@@ -165,9 +166,9 @@ func TestConfigInvalid(t *testing.T) {
 				if keys, ok := v.([]string); ok && len(keys) == 1 {
 					switch keys[0] {
 					case "PRIVATE":
-						v = []string{readTestdata(t, "signer.key")}
+						v = []string{testkit.Testdata(t, "signer.key")}
 					case "ED25519":
-						v = []string{readTestdata(t, "ed25519.pub")}
+						v = []string{testkit.Testdata(t, "ed25519.pub")}
 					case "TWO":
 						v = []string{other + other}
 					}
@@ -187,7 +188,7 @@ func TestConfigPEMKeyForms(t *testing.T) {
 	for _, file := range []string{"signer.pub", "signer-pkcs1.pub", "signer.crt", "ec-signer.pub"} {
 		t.Run(file, func(t *testing.T) {
 			e := newTestEnv(t)
-			e.writeConfig(map[string]any{"pem_keys": []string{readTestdata(t, file)}})
+			e.writeConfig(map[string]any{"pem_keys": []string{testkit.Testdata(t, file)}})
 		})
 	}
 }
@@ -195,7 +196,7 @@ func TestConfigPEMKeyForms(t *testing.T) {
 // Vault's API also takes pem_keys as one comma-separated string.
 func TestConfigPEMKeysCommaString(t *testing.T) {
 	e := newTestEnv(t)
-	e.writeConfig(map[string]any{"pem_keys": readTestdata(t, "signer.pub") + "," + readTestdata(t, "ec-signer.pub")})
+	e.writeConfig(map[string]any{"pem_keys": testkit.Testdata(t, "signer.pub") + "," + testkit.Testdata(t, "ec-signer.pub")})
 	if n := len(e.rawEntry("config")["pem_keys"].([]any)); n != 2 {
 		t.Fatalf("stored %d pem_keys, want 2", n)
 	}

@@ -167,7 +167,7 @@ func (b *backend) pathLogin(ctx context.Context, req *logical.Request, d *framew
 	if err != nil {
 		return b.loginFailed(a, err)
 	}
-	b.Logger().Debug("login passed", "role", logcut.Value(a.roleName), "service_account", a.reviewed.namespace+"/"+a.reviewed.name,
+	b.Logger().Debug("login passed", "role", logcut.Value(a.roleName), "service_account", a.reviewed.Namespace+"/"+a.reviewed.Name,
 		"cluster", a.cluster, "verified_by", a.verifiedBy, "token_review_duration", a.reviewTook, "remote_addr", remoteAddr(a.conn))
 	return &logical.Response{Auth: a.auth()}, nil
 }
@@ -216,10 +216,10 @@ func (b *backend) loginFailed(a *attempt, err error) (*logical.Response, error) 
 	switch {
 	case errors.As(err, &ref):
 		args := []any{"role", logcut.Value(a.roleName), "reason", ref.Reason, "detail", logcut.Detail(ref.Detail), "remote_addr", remoteAddr(a.conn)}
-		if a.claimed.name != "" {
+		if a.claimed.Name != "" {
 			// Claims refused as names Kubernetes could not have given
 			// are still the caller's, hence the cut.
-			args = append(args, "service_account", logcut.String(a.claimed.namespace+"/"+a.claimed.name, logcut.ServiceAccountRefMax))
+			args = append(args, "service_account", logcut.String(a.claimed.Namespace+"/"+a.claimed.Name, logcut.ServiceAccountRefMax))
 		}
 		if a.cluster != "" {
 			args = append(args, "cluster", a.cluster)

@@ -13,6 +13,7 @@ import (
 	authv1 "k8s.io/api/authentication/v1"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 func TestLoginSuccess(t *testing.T) {
@@ -28,10 +29,10 @@ func TestLoginSuccess(t *testing.T) {
 	// as Vault's method does.
 	wantMeta := map[string]string{
 		"role":                        "WEB",
-		"service_account_name":        testSAName,
-		"service_account_namespace":   testNamespace,
+		"service_account_name":        testkit.SAName,
+		"service_account_namespace":   testkit.Namespace,
 		"service_account_secret_name": "",
-		"service_account_uid":         testSAUID,
+		"service_account_uid":         testkit.SAUID,
 	}
 	if !reflect.DeepEqual(auth.Metadata, wantMeta) {
 		t.Errorf("metadata %v, want %v", auth.Metadata, wantMeta)
@@ -51,7 +52,7 @@ func TestLoginSuccess(t *testing.T) {
 	if auth.InternalData["role"] != "WEB" {
 		t.Errorf("internal data %v", auth.InternalData)
 	}
-	if auth.Alias == nil || auth.Alias.Name != testSAUID {
+	if auth.Alias == nil || auth.Alias.Name != testkit.SAUID {
 		t.Fatalf("alias %#v, want the service account UID", auth.Alias)
 	}
 	delete(wantMeta, "role")
@@ -80,7 +81,7 @@ func TestLoginAliasNameSource(t *testing.T) {
 func TestLoginWithoutRoleAudience(t *testing.T) {
 	e := configured(t)
 	e.writeRole(testRole, map[string]any{"audience": ""})
-	tok := signJWT(t, e.signer, jose.RS256, tokenClaims(testNamespace, testSAName, testSAUID, "vault", "other"))
+	tok := testkit.SignJWT(t, e.signer, jose.RS256, testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault", "other"))
 	if resp, err := e.login(testRole, tok); err != nil || resp.IsError() {
 		t.Fatalf("login: %v %#v", err, resp)
 	}
@@ -94,9 +95,9 @@ func TestLoginWithoutRoleAudience(t *testing.T) {
 func TestLoginLegacyToken(t *testing.T) {
 	e := configured(t)
 	e.writeRole(testRole, map[string]any{"audience": ""})
-	claims := legacyClaims(testNamespace, testSAName, testSAUID, "web-token-abcde")
+	claims := testkit.LegacyClaims(testkit.Namespace, testkit.SAName, testkit.SAUID, "web-token-abcde")
 	claims["aud"] = []string{fakeAPIAudience}
-	resp, err := e.login(testRole, signJWT(t, e.signer, jose.RS256, claims))
+	resp, err := e.login(testRole, testkit.SignJWT(t, e.signer, jose.RS256, claims))
 	if err != nil || resp.IsError() {
 		t.Fatalf("login: %v %#v", err, resp)
 	}
@@ -108,7 +109,7 @@ func TestLoginLegacyToken(t *testing.T) {
 func TestLoginAnnotationsAsAliasMetadata(t *testing.T) {
 	e := configured(t)
 	e.writeConfig(map[string]any{"use_annotations_as_alias_metadata": true})
-	e.kube.addServiceAccount(testNamespace, testSAName, testSAUID, map[string]string{
+	e.kube.addServiceAccount(testkit.Namespace, testkit.SAName, testkit.SAUID, map[string]string{
 		"vault.hashicorp.com/alias-metadata-team": "payments",
 		"vault.hashicorp.com/alias-metadata-env":  "prod",
 		"vault.hashicorp.com/role":                "ignored",
@@ -118,7 +119,7 @@ func TestLoginAnnotationsAsAliasMetadata(t *testing.T) {
 		t.Fatalf("login: %v %#v", err, resp)
 	}
 	md := resp.Auth.Alias.Metadata
-	if md["team"] != "payments" || md["env"] != "prod" || md["service_account_uid"] != testSAUID || len(md) != 6 {
+	if md["team"] != "payments" || md["env"] != "prod" || md["service_account_uid"] != testkit.SAUID || len(md) != 6 {
 		t.Fatalf("alias metadata %v", md)
 	}
 	if _, ok := resp.Auth.Metadata["team"]; ok {
@@ -127,7 +128,7 @@ func TestLoginAnnotationsAsAliasMetadata(t *testing.T) {
 
 	// An annotation that would overwrite a reserved key is refused with a
 	// message naming it.
-	e.kube.addServiceAccount(testNamespace, testSAName, testSAUID, map[string]string{
+	e.kube.addServiceAccount(testkit.Namespace, testkit.SAName, testkit.SAUID, map[string]string{
 		"vault.hashicorp.com/alias-metadata-service_account_name": "admin",
 	})
 	resp, err = e.login(testRole, e.token())
@@ -176,12 +177,12 @@ func TestLoginNamespaceSelector(t *testing.T) {
 		"bound_service_account_namespaces":         "",
 		"bound_service_account_namespace_selector": "matchLabels:\n  vault: enabled\nmatchExpressions:\n- {key: tier, operator: In, values: [web, api]}\n",
 	})
-	e.kube.setNamespaceLabels(testNamespace, map[string]string{"vault": "enabled", "tier": "web"})
+	e.kube.setNamespaceLabels(testkit.Namespace, map[string]string{"vault": "enabled", "tier": "web"})
 	if resp, err := e.login(testRole, e.token()); err != nil || resp.IsError() {
 		t.Fatalf("labels match: %v %#v", err, resp)
 	}
 
-	e.kube.setNamespaceLabels(testNamespace, map[string]string{"vault": "enabled", "tier": "db"})
+	e.kube.setNamespaceLabels(testkit.Namespace, map[string]string{"vault": "enabled", "tier": "db"})
 	resp, err := e.login(testRole, e.token())
 	e.requireDenied(resp, err, refusal.ReasonNamespace)
 
@@ -197,11 +198,11 @@ func TestLoginNamespaceSelector(t *testing.T) {
 func TestLoginNamespaceSelectorMissingNamespace(t *testing.T) {
 	e := configured(t)
 	e.writeRole(testRole, map[string]any{"bound_service_account_namespaces": "", "bound_service_account_namespace_selector": `{"matchLabels":{"a":"b"}}`})
-	e.kube.addServiceAccount("gone", testSAName, testSAUID, nil)
+	e.kube.addServiceAccount("gone", testkit.SAName, testkit.SAUID, nil)
 	e.kube.mu.Lock()
 	delete(e.kube.namespaces, "gone")
 	e.kube.mu.Unlock()
-	tok := signJWT(t, e.signer, jose.RS256, tokenClaims("gone", testSAName, testSAUID, "vault"))
+	tok := testkit.SignJWT(t, e.signer, jose.RS256, testkit.Claims("gone", testkit.SAName, testkit.SAUID, "vault"))
 	resp, err := e.login(testRole, tok)
 	e.requireDenied(resp, err, refusal.ReasonNamespace)
 	if !strings.Contains(e.logs.String(), `namespace \"gone\" does not exist`) {
@@ -235,24 +236,24 @@ func TestLoginRefusals(t *testing.T) {
 		{name: "audience not in token", claims: func(c map[string]any) { c["aud"] = []string{"other"} }, reason: refusal.ReasonAudienceMismatch},
 		{name: "no audience in token", claims: func(c map[string]any) { delete(c, "aud") }, reason: refusal.ReasonAudienceMismatch},
 		{name: "no uid claim", claims: func(c map[string]any) {
-			c["kubernetes.io"] = map[string]any{"namespace": testNamespace, "serviceaccount": map[string]any{"name": testSAName}}
+			c["kubernetes.io"] = map[string]any{"namespace": testkit.Namespace, "serviceaccount": map[string]any{"name": testkit.SAName}}
 		}, reason: refusal.ReasonClaims},
 		{name: "no namespace claim", claims: func(c map[string]any) {
-			c["kubernetes.io"] = map[string]any{"serviceaccount": map[string]any{"name": testSAName, "uid": testSAUID}}
+			c["kubernetes.io"] = map[string]any{"serviceaccount": map[string]any{"name": testkit.SAName, "uid": testkit.SAUID}}
 		}, reason: refusal.ReasonClaims},
 		{name: "subject disagrees with claims", claims: func(c map[string]any) { c["sub"] = "system:serviceaccount:kube-system:admin" }, reason: refusal.ReasonClaims},
 		{name: "name not bound", role: map[string]any{"bound_service_account_names": "api"}, reason: refusal.ReasonName},
 		{name: "namespace not bound", role: map[string]any{"bound_service_account_namespaces": "prod"}, reason: refusal.ReasonNamespace},
-		{name: "service account deleted", kube: func(f *fakeKube) { f.deleteServiceAccount(testNamespace, testSAName) }, reason: refusal.ReasonReviewRejected, reviewed: true},
-		{name: "service account recreated with a new UID", kube: func(f *fakeKube) { f.addServiceAccount(testNamespace, testSAName, "new-uid", nil) }, reason: refusal.ReasonReviewRejected, reviewed: true},
+		{name: "service account deleted", kube: func(f *fakeKube) { f.deleteServiceAccount(testkit.Namespace, testkit.SAName) }, reason: refusal.ReasonReviewRejected, reviewed: true},
+		{name: "service account recreated with a new UID", kube: func(f *fakeKube) { f.addServiceAccount(testkit.Namespace, testkit.SAName, "new-uid", nil) }, reason: refusal.ReasonReviewRejected, reviewed: true},
 		{name: "review authenticates someone else", kube: reviewAnswers(authv1.TokenReviewStatus{Authenticated: true,
-			User: authv1.UserInfo{Username: "system:serviceaccount:apps:admin", UID: testSAUID}, Audiences: []string{"vault"}}), reason: refusal.ReasonReviewMismatch, reviewed: true},
+			User: authv1.UserInfo{Username: "system:serviceaccount:apps:admin", UID: testkit.SAUID}, Audiences: []string{"vault"}}), reason: refusal.ReasonReviewMismatch, reviewed: true},
 		{name: "review authenticates a user", kube: reviewAnswers(authv1.TokenReviewStatus{Authenticated: true,
-			User: authv1.UserInfo{Username: "alice", UID: testSAUID}, Audiences: []string{"vault"}}), reason: refusal.ReasonReviewMismatch, reviewed: true},
+			User: authv1.UserInfo{Username: "alice", UID: testkit.SAUID}, Audiences: []string{"vault"}}), reason: refusal.ReasonReviewMismatch, reviewed: true},
 		{name: "review UID differs", kube: reviewAnswers(authv1.TokenReviewStatus{Authenticated: true,
 			User: authv1.UserInfo{Username: "system:serviceaccount:apps:web", UID: "other"}, Audiences: []string{"vault"}}), reason: refusal.ReasonReviewMismatch, reviewed: true},
 		{name: "review audiences lack the role's", kube: reviewAnswers(authv1.TokenReviewStatus{Authenticated: true,
-			User: authv1.UserInfo{Username: "system:serviceaccount:apps:web", UID: testSAUID}, Audiences: []string{"api"}}), reason: refusal.ReasonAudienceMismatch, reviewed: true},
+			User: authv1.UserInfo{Username: "system:serviceaccount:apps:web", UID: testkit.SAUID}, Audiences: []string{"api"}}), reason: refusal.ReasonAudienceMismatch, reviewed: true},
 		{name: "review status.error", kube: reviewAnswers(authv1.TokenReviewStatus{Error: "token has been invalidated"}), reason: refusal.ReasonReviewRejected, reviewed: true},
 		{name: "review unauthenticated without error", kube: reviewAnswers(authv1.TokenReviewStatus{}), reason: refusal.ReasonReviewRejected, reviewed: true},
 		{name: "self-review forbidden", config: map[string]any{"token_reviewer_jwt": ""}, kube: func(f *fakeKube) {
@@ -304,7 +305,7 @@ func TestLoginBadInput(t *testing.T) {
 		{"no jwt", map[string]any{"role": testRole}, "jwt: is required"},
 		{"unknown role", map[string]any{"role": "nope", "jwt": e.token()}, `role: "nope" does not exist`},
 		{"garbage jwt", map[string]any{"role": testRole, "jwt": "garbage"}, "jwt: is not a signed JWT"},
-		{"claims not JSON", map[string]any{"role": testRole, "jwt": rsaNone[0] + "." + b64("not json") + "." + rsaNone[2]}, "jwt: claims are not a valid JSON object"},
+		{"claims not JSON", map[string]any{"role": testRole, "jwt": rsaNone[0] + "." + testkit.B64("not json") + "." + rsaNone[2]}, "jwt: claims are not a valid JSON object"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -324,8 +325,8 @@ func TestLoginDisallowedAlgorithms(t *testing.T) {
 	e := configured(t)
 	payload := strings.Split(e.token(), ".")[1]
 	for name, tok := range map[string]string{
-		"none":  b64(`{"alg":"none","typ":"JWT"}`) + "." + payload + ".",
-		"HS256": hmacToken(t),
+		"none":  testkit.B64(`{"alg":"none","typ":"JWT"}`) + "." + payload + ".",
+		"HS256": testkit.HMACToken(t),
 	} {
 		t.Run(name, func(t *testing.T) {
 			resp, err := e.login(testRole, tok)
@@ -398,7 +399,7 @@ func TestLoginKubernetesFaults(t *testing.T) {
 	t.Run("TLS verification", func(t *testing.T) {
 		e := configured(t)
 		// A CA that did not sign the fake's certificate.
-		e.writeConfig(map[string]any{"kubernetes_ca_cert": readTestdata(t, "signer.crt")})
+		e.writeConfig(map[string]any{"kubernetes_ca_cert": testkit.Testdata(t, "signer.crt")})
 		resp, err := e.login(testRole, e.token())
 		e.requireKubeFault(resp, err, "failed TLS verification", "check kubernetes_ca_cert")
 	})
@@ -457,13 +458,13 @@ func TestLoginAliasLookahead(t *testing.T) {
 		})
 	}
 	resp, err := req(e.token())
-	if err != nil || resp.Auth == nil || resp.Auth.Alias.Name != testSAUID {
+	if err != nil || resp.Auth == nil || resp.Auth.Alias.Name != testkit.SAUID {
 		t.Fatalf("lookahead: %v %#v", err, resp)
 	}
 	if n := e.kube.reviews.Load(); n != 0 {
 		t.Fatalf("lookahead made %d TokenReviews", n)
 	}
-	wrong := signJWT(t, e.signer, jose.RS256, tokenClaims("other", testSAName, testSAUID, "vault"))
+	wrong := testkit.SignJWT(t, e.signer, jose.RS256, testkit.Claims("other", testkit.SAName, testkit.SAUID, "vault"))
 	resp, err = req(wrong)
 	e.requireDenied(resp, err, refusal.ReasonNamespace)
 }
@@ -520,7 +521,7 @@ func TestLoginRenew(t *testing.T) {
 func TestLoginRenewNamespaceSelector(t *testing.T) {
 	e := configured(t)
 	e.writeRole(testRole, map[string]any{"bound_service_account_namespaces": "", "bound_service_account_namespace_selector": `{"matchLabels":{"vault":"yes"}}`})
-	e.kube.setNamespaceLabels(testNamespace, map[string]string{"vault": "yes"})
+	e.kube.setNamespaceLabels(testkit.Namespace, map[string]string{"vault": "yes"})
 	resp, err := e.login(testRole, e.token())
 	if err != nil || resp.IsError() {
 		t.Fatalf("login: %v %#v", err, resp)
@@ -534,7 +535,7 @@ func TestLoginRenewNamespaceSelector(t *testing.T) {
 	if err := renew(); err != nil {
 		t.Fatalf("renew: %v", err)
 	}
-	e.kube.setNamespaceLabels(testNamespace, map[string]string{"vault": "no"})
+	e.kube.setNamespaceLabels(testkit.Namespace, map[string]string{"vault": "no"})
 	if err := renew(); err == nil || !strings.HasPrefix(err.Error(), "renewal refused (namespace_not_bound)") {
 		t.Fatalf("renew after relabel: %v", err)
 	}
@@ -558,7 +559,7 @@ func (s refusalSetup) apply(t *testing.T, e *testEnv) string {
 		cfg := map[string]any{}
 		for k, v := range s.config {
 			if v == "signer.pub" {
-				v = readTestdata(t, "signer.pub")
+				v = testkit.Testdata(t, "signer.pub")
 			}
 			cfg[k] = v
 		}
@@ -570,13 +571,13 @@ func (s refusalSetup) apply(t *testing.T, e *testEnv) string {
 	if s.kube != nil {
 		s.kube(e.kube)
 	}
-	claims := tokenClaims(testNamespace, testSAName, testSAUID, "vault")
+	claims := testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")
 	if s.claims != nil {
 		s.claims(claims)
 	}
 	key := e.signer
 	if s.key != "" {
-		key = privateKey(t, s.key)
+		key = testkit.PrivateKey(t, s.key)
 	}
-	return signJWT(t, key, jose.RS256, claims)
+	return testkit.SignJWT(t, key, jose.RS256, claims)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 
 	dto "github.com/prometheus/client_model/go"
 )
@@ -84,10 +85,10 @@ func requireSeries(t *testing.T, mfs map[string]*dto.MetricFamily, want ...wantS
 // expiredToken is a correctly signed token of the default service account
 // that expired an hour ago.
 func (e *testEnv) expiredToken() string {
-	claims := tokenClaims(testNamespace, testSAName, testSAUID, "vault")
+	claims := testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")
 	past := time.Now().Add(-2 * time.Hour)
 	claims["iat"], claims["nbf"], claims["exp"] = past.Unix(), past.Unix(), past.Add(time.Hour).Unix()
-	return signJWT(e.t, e.signer, jose.RS256, claims)
+	return testkit.SignJWT(e.t, e.signer, jose.RS256, claims)
 }
 
 func TestMetricsCountLoginsByOutcome(t *testing.T) {
@@ -99,7 +100,7 @@ func TestMetricsCountLoginsByOutcome(t *testing.T) {
 	}
 	resp, err := e.login(testRole, e.expiredToken())
 	e.requireDenied(resp, err, refusal.ReasonExpired)
-	resp, err = e.login(testRole, signJWT(t, e.signer, jose.RS256, tokenClaims("elsewhere", testSAName, testSAUID, "vault")))
+	resp, err = e.login(testRole, testkit.SignJWT(t, e.signer, jose.RS256, testkit.Claims("elsewhere", testkit.SAName, testkit.SAUID, "vault")))
 	e.requireDenied(resp, err, refusal.ReasonNamespace)
 	for _, role := range []string{"nope", "Nope-2"} {
 		resp, err = e.login(role, e.token())
@@ -139,7 +140,7 @@ func TestMetricsLabelsAreBounded(t *testing.T) {
 	e := configured(t)
 	e.kube.addServiceAccount("payments-ns", "api-sa", "0c9d6a52-8a8e-4f55-9c54-0b7a3b1e77aa", nil)
 	e.writeRole("payments", map[string]any{"bound_service_account_names": "api-sa", "bound_service_account_namespaces": "payments-ns"})
-	good := signJWT(t, e.signer, jose.RS256, tokenClaims("payments-ns", "api-sa", "0c9d6a52-8a8e-4f55-9c54-0b7a3b1e77aa", "vault"))
+	good := testkit.SignJWT(t, e.signer, jose.RS256, testkit.Claims("payments-ns", "api-sa", "0c9d6a52-8a8e-4f55-9c54-0b7a3b1e77aa", "vault"))
 	for _, role := range []string{"payments", "PAYMENTS", "Payments"} {
 		if _, err := e.login(role, good); err != nil {
 			t.Fatalf("login as %s: %v", role, err)
@@ -148,7 +149,7 @@ func TestMetricsLabelsAreBounded(t *testing.T) {
 	for i := range 20 {
 		_, _ = e.login("made-up-"+strings.Repeat("x", i), good)
 	}
-	_, _ = e.login("payments", signJWT(t, e.signer, jose.RS256, tokenClaims("caller-chosen-ns", "caller-chosen-sa", "uid-1", "vault")))
+	_, _ = e.login("payments", testkit.SignJWT(t, e.signer, jose.RS256, testkit.Claims("caller-chosen-ns", "caller-chosen-sa", "uid-1", "vault")))
 
 	for name, mf := range e.scrape() {
 		for _, pm := range mf.GetMetric() {
@@ -289,7 +290,7 @@ func TestMetricsTokenReviewLatency(t *testing.T) {
 	}
 	resp, err := e.login(testRole, e.expiredToken())
 	e.requireDenied(resp, err, refusal.ReasonExpired)
-	e.kube.deleteServiceAccount(testNamespace, testSAName)
+	e.kube.deleteServiceAccount(testkit.Namespace, testkit.SAName)
 	resp, err = e.login(testRole, e.token())
 	e.requireDenied(resp, err, refusal.ReasonReviewRejected)
 	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
@@ -381,9 +382,9 @@ func TestMetricsKeyRefreshes(t *testing.T) {
 		}
 		return false
 	})
-	clk.advance(5 * time.Second)
-	other := privateKey(t, "other.key")
-	_, _ = e.login(testRole, signJWTWithKid(t, other, testKeyID(t, other.Public()), tokenClaims(testNamespace, testSAName, testSAUID, "vault")))
+	clk.Advance(5 * time.Second)
+	other := testkit.PrivateKey(t, "other.key")
+	_, _ = e.login(testRole, testkit.SignJWTWithKid(t, other, testKeyID(t, other.Public()), testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")))
 	requireSeries(t, e.scrape(),
 		wantSeries{"kubeauth_key_refreshes_total", []string{"cluster", "default", "result", "success"}, 1},
 		wantSeries{"kubeauth_key_refreshes_total", []string{"cluster", "default", "result", "failure"}, 1},

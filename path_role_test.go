@@ -10,6 +10,8 @@ import (
 
 	sockaddr "github.com/hashicorp/go-sockaddr"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 func TestRoleCreateAndRead(t *testing.T) {
@@ -84,8 +86,8 @@ func TestRoleUpdateKeepsUnsentFields(t *testing.T) {
 		"bound_service_account_namespace_selector": "matchLabels: {a: b}"})
 	e.mustDo(logical.UpdateOperation, "role/web", map[string]any{"token_policies": "other"})
 	got := e.mustDo(logical.ReadOperation, "role/web", nil).Data
-	if !reflect.DeepEqual(got["bound_service_account_names"], []string{testSAName}) ||
-		!reflect.DeepEqual(got["bound_service_account_namespaces"], []string{testNamespace}) ||
+	if !reflect.DeepEqual(got["bound_service_account_names"], []string{testkit.SAName}) ||
+		!reflect.DeepEqual(got["bound_service_account_namespaces"], []string{testkit.Namespace}) ||
 		got["audience"] != "vault" || got["token_ttl"] != int64(600) ||
 		got["alias_name_source"] != aliasNameSourceName ||
 		got["bound_service_account_namespace_selector"] != "matchLabels: {a: b}" ||

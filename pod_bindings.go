@@ -260,12 +260,12 @@ func (b *backend) stepPod(ctx context.Context, a *attempt) error {
 		return nil
 	}
 	id := &a.reviewed
-	pod := boundPod{namespace: id.namespace, name: id.podName, uid: id.podUID, node: id.nodeName}
+	pod := boundPod{namespace: id.Namespace, name: id.PodName, uid: id.PodUID, node: id.NodeName}
 	client := a.state.kube
 	err := checkPodBindings(ctx, p, &pod, b.now(), func(ctx context.Context) (*corev1.Pod, error) {
 		return readPod(ctx, client, a.rawJWT, pod.namespace, pod.name)
 	})
-	id.nodeName = pod.node
+	id.NodeName = pod.node
 	return err
 }
 
@@ -350,12 +350,12 @@ func podGone(live *corev1.Pod, now time.Time) bool {
 // role that uses the pod fields: Vault's audit log then shows which pod
 // used a secret. The entity alias stays per service account.
 func addPodMetadata(md map[string]string, id *serviceAccount) {
-	if id.podName != "" {
-		md[metaPodName] = id.podName
-		md[metaPodUID] = id.podUID
+	if id.PodName != "" {
+		md[metaPodName] = id.PodName
+		md[metaPodUID] = id.PodUID
 	}
-	if id.nodeName != "" {
-		md[metaNodeName] = id.nodeName
+	if id.NodeName != "" {
+		md[metaNodeName] = id.NodeName
 	}
 }
 
@@ -367,14 +367,14 @@ func passedPod(a *attempt) (outcome, detail string) {
 	}
 	var parts []string
 	if len(p.PodNames) > 0 {
-		parts = append(parts, fmt.Sprintf("pod %q is in bound_pod_names %q", id.podName, p.PodNames))
+		parts = append(parts, fmt.Sprintf("pod %q is in bound_pod_names %q", id.PodName, p.PodNames))
 	}
 	if p.PodLabelSelector != "" {
 		parts = append(parts, fmt.Sprintf("pod %s/%s exists with the token's UID %s and its live labels match bound_pod_label_selector",
-			id.namespace, id.podName, id.podUID))
+			id.Namespace, id.PodName, id.PodUID))
 	}
 	if len(p.NodeNames) > 0 {
-		parts = append(parts, fmt.Sprintf("its node %q is in bound_node_names %q", id.nodeName, p.NodeNames))
+		parts = append(parts, fmt.Sprintf("its node %q is in bound_node_names %q", id.NodeName, p.NodeNames))
 	}
 	return outcomePassed, strings.Join(parts, "; ")
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // The pod most pod tests log in from.
@@ -25,20 +26,20 @@ const (
 // empty), as the kubelet's TokenRequest does.
 func (e *testEnv) podToken(podName, podUID, node string) string {
 	e.t.Helper()
-	claims := tokenClaims(testNamespace, testSAName, testSAUID, "vault")
+	claims := testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")
 	k := claims["kubernetes.io"].(map[string]any)
 	k["pod"] = map[string]any{"name": podName, "uid": podUID}
 	if node != "" {
 		k["node"] = map[string]any{"name": node, "uid": "node-uid-" + node}
 	}
-	return signJWT(e.t, e.signer, jose.RS256, claims)
+	return testkit.SignJWT(e.t, e.signer, jose.RS256, claims)
 }
 
 // withPod is a configured env whose fake API server has the test pod.
 func withPod(t *testing.T, labels map[string]string) *testEnv {
 	t.Helper()
 	e := configured(t)
-	e.kube.putPod(testNamespace, testPodName, fakePod{uid: testPodUID, nodeName: testNodeName, labels: labels})
+	e.kube.putPod(testkit.Namespace, testPodName, fakePod{uid: testPodUID, nodeName: testNodeName, labels: labels})
 	return e
 }
 
@@ -118,21 +119,21 @@ func TestBoundPodLabelSelector(t *testing.T) {
 	}
 
 	// The pod's live labels decide: a label change flips the outcome.
-	e.kube.putPod(testNamespace, testPodName, fakePod{uid: testPodUID, nodeName: testNodeName, labels: map[string]string{"app": "web", "tier": "back"}})
+	e.kube.putPod(testkit.Namespace, testPodName, fakePod{uid: testPodUID, nodeName: testNodeName, labels: map[string]string{"app": "web", "tier": "back"}})
 	resp, err := e.login(testRole, token)
 	e.requireDenied(resp, err, refusal.ReasonPodNotBound)
-	e.kube.putPod(testNamespace, testPodName, fakePod{uid: testPodUID, nodeName: testNodeName, labels: map[string]string{"app": "web", "tier": "front"}})
+	e.kube.putPod(testkit.Namespace, testPodName, fakePod{uid: testPodUID, nodeName: testNodeName, labels: map[string]string{"app": "web", "tier": "front"}})
 	e.requirePodLogin(token)
 
 	// Recreated under the same name: another pod, whatever its labels.
-	e.kube.putPod(testNamespace, testPodName, fakePod{uid: "9a9a9a9a-new", nodeName: testNodeName, labels: map[string]string{"app": "web", "tier": "front"}})
+	e.kube.putPod(testkit.Namespace, testPodName, fakePod{uid: "9a9a9a9a-new", nodeName: testNodeName, labels: map[string]string{"app": "web", "tier": "front"}})
 	resp, err = e.login(testRole, token)
 	e.requireDenied(resp, err, refusal.ReasonPodNotBound)
 	if !strings.Contains(e.logs.String(), "recreated") {
 		t.Errorf("log does not say the pod was recreated:\n%s", e.logs.String())
 	}
 
-	e.kube.deletePod(testNamespace, testPodName)
+	e.kube.deletePod(testkit.Namespace, testPodName)
 	resp, err = e.login(testRole, token)
 	e.requireDenied(resp, err, refusal.ReasonPodNotBound)
 	if !strings.Contains(e.logs.String(), "no longer exists") {
@@ -190,13 +191,13 @@ func TestBoundNodeNames(t *testing.T) {
 		if n := e.kube.podGets.Load(); n != 1 {
 			t.Errorf("%d pod GETs, want 1", n)
 		}
-		e.kube.putPod(testNamespace, testPodName, fakePod{uid: testPodUID, nodeName: "node-z"})
+		e.kube.putPod(testkit.Namespace, testPodName, fakePod{uid: testPodUID, nodeName: "node-z"})
 		resp, err := e.login(testRole, e.podToken(testPodName, testPodUID, ""))
 		e.requireDenied(resp, err, refusal.ReasonNodeNotBound)
 	})
 	t.Run("unknown", func(t *testing.T) {
 		e := withPod(t, nil)
-		e.kube.putPod(testNamespace, testPodName, fakePod{uid: testPodUID}) // not scheduled
+		e.kube.putPod(testkit.Namespace, testPodName, fakePod{uid: testPodUID}) // not scheduled
 		e.writeRole(testRole, map[string]any{"bound_node_names": "*"})
 		resp, err := e.login(testRole, e.podToken(testPodName, testPodUID, ""))
 		e.requireDenied(resp, err, refusal.ReasonNodeNotBound)
@@ -306,7 +307,7 @@ func TestExplainPodStep(t *testing.T) {
 // The pod step costs a role without pod fields nothing: no allocation, no
 // call (the attempt has no state, so any call would panic).
 func TestPodStepFreeWithoutPodFields(t *testing.T) {
-	a := &attempt{role: &roleEntry{}, reviewed: serviceAccount{podName: testPodName, podUID: testPodUID}}
+	a := &attempt{role: &roleEntry{}, reviewed: serviceAccount{PodName: testPodName, PodUID: testPodUID}}
 	ctx := t.Context()
 	var b backend // no clock either: the step must not read it
 	if n := testing.AllocsPerRun(100, func() { _ = b.stepPod(ctx, a) }); n != 0 {
@@ -356,7 +357,7 @@ func TestPodTerminatingCountsAsGone(t *testing.T) {
 				token := e.podToken(testPodName, testPodUID, "")
 				login := e.requirePodLogin(token)
 
-				e.kube.putPod(testNamespace, testPodName, fakePod{uid: testPodUID, nodeName: testNodeName,
+				e.kube.putPod(testkit.Namespace, testPodName, fakePod{uid: testPodUID, nodeName: testNodeName,
 					labels: map[string]string{"app": "web"}, deleted: clock.Now().Add(st.deleted)})
 				if rd.role["token_bound_to_workload"] == true {
 					if st.alive {
@@ -396,18 +397,18 @@ type podState struct {
 var podStates = []podState{
 	{"live", func(*testEnv, time.Time) {}, true, true},
 	{"relabeled", func(e *testEnv, _ time.Time) {
-		e.kube.putPod(testNamespace, testPodName, fakePod{uid: testPodUID, nodeName: testNodeName, labels: map[string]string{"app": "batch"}})
+		e.kube.putPod(testkit.Namespace, testPodName, fakePod{uid: testPodUID, nodeName: testNodeName, labels: map[string]string{"app": "batch"}})
 	}, true, false},
-	{"deleted", func(e *testEnv, _ time.Time) { e.kube.deletePod(testNamespace, testPodName) }, false, false},
+	{"deleted", func(e *testEnv, _ time.Time) { e.kube.deletePod(testkit.Namespace, testPodName) }, false, false},
 	{"recreated", func(e *testEnv, _ time.Time) {
-		e.kube.putPod(testNamespace, testPodName, fakePod{uid: "0e0e0e0e-recreated", nodeName: testNodeName, labels: map[string]string{"app": "web"}})
+		e.kube.putPod(testkit.Namespace, testPodName, fakePod{uid: "0e0e0e0e-recreated", nodeName: testNodeName, labels: map[string]string{"app": "web"}})
 	}, false, true},
 	{"terminating for 30s", func(e *testEnv, now time.Time) {
-		e.kube.putPod(testNamespace, testPodName, fakePod{uid: testPodUID, nodeName: testNodeName, labels: map[string]string{"app": "web"},
+		e.kube.putPod(testkit.Namespace, testPodName, fakePod{uid: testPodUID, nodeName: testNodeName, labels: map[string]string{"app": "web"},
 			deleted: now.Add(-30 * time.Second)})
 	}, true, true},
 	{"terminating for 61s", func(e *testEnv, now time.Time) {
-		e.kube.putPod(testNamespace, testPodName, fakePod{uid: testPodUID, nodeName: testNodeName, labels: map[string]string{"app": "web"},
+		e.kube.putPod(testkit.Namespace, testPodName, fakePod{uid: testPodUID, nodeName: testNodeName, labels: map[string]string{"app": "web"},
 			deleted: now.Add(-61 * time.Second)})
 	}, false, true},
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // throwawayCA is a self-signed CA certificate that signs nothing the tests
@@ -107,7 +108,7 @@ func TestPodCAUnusable(t *testing.T) {
 			}
 		}, "cannot be read"},
 		{"not PEM", func(t *testing.T, caFile string) { replaceFile(t, caFile, "not a certificate\n") }, "holds no usable CERTIFICATE block"},
-		{"a public key", func(t *testing.T, caFile string) { replaceFile(t, caFile, readTestdata(t, "signer.pub")) }, "holds no usable CERTIFICATE block"},
+		{"a public key", func(t *testing.T, caFile string) { replaceFile(t, caFile, testkit.Testdata(t, "signer.pub")) }, "holds no usable CERTIFICATE block"},
 		{"empty", func(t *testing.T, caFile string) { replaceFile(t, caFile, "") }, "is empty"},
 	}
 	for _, tc := range cases {

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // What a client writes through the API reads back exactly as Vault's
@@ -82,7 +84,7 @@ func TestRoleReadShape(t *testing.T) {
 func TestRoleAliasMetadata(t *testing.T) {
 	e := configured(t)
 	e.writeConfig(map[string]any{"use_annotations_as_alias_metadata": true})
-	e.kube.addServiceAccount(testNamespace, testSAName, testSAUID, map[string]string{
+	e.kube.addServiceAccount(testkit.Namespace, testkit.SAName, testkit.SAUID, map[string]string{
 		aliasMetadataAnnotationPrefix + "owner": "team-a",
 	})
 	e.writeRole(testRole, map[string]any{"alias_metadata": []string{"env=prod", "tier=1"}})
@@ -105,8 +107,8 @@ func TestRoleAliasMetadata(t *testing.T) {
 		t.Errorf("alias custom metadata %v, want %v", alias.CustomMetadata, want)
 	}
 	wantMeta := map[string]string{
-		"owner": "team-a", metaSAName: testSAName, metaSANamespace: testNamespace,
-		metaSASecretName: "", metaSAUID: testSAUID,
+		"owner": "team-a", metaSAName: testkit.SAName, metaSANamespace: testkit.Namespace,
+		metaSASecretName: "", metaSAUID: testkit.SAUID,
 	}
 	if !maps.Equal(alias.Metadata, wantMeta) {
 		t.Errorf("alias metadata %v, want %v", alias.Metadata, wantMeta)

@@ -78,10 +78,10 @@ func newLoginCaches(now func() time.Time, review tokenReviewer, m *metrics.Clust
 // concurrent logins of the same token, and no key fetch beyond the key
 // set's throttle.
 func (b *backend) stepReview(ctx context.Context, a *attempt) error {
-	audiences := reviewAudiences(a.role.Audience, a.token.claims.Audience)
+	audiences := reviewAudiences(a.role.Audience, a.token.Claims.Audience)
 	switch a.role.mode() {
 	case reviewHybrid:
-		if a.state.canVerifyLocally() && localEligible(&a.token.claims, a.role.Audience, b.now(), a.role.maxTokenAge()) {
+		if a.state.canVerifyLocally() && localEligible(&a.token.Claims, a.role.Audience, b.now(), a.role.maxTokenAge()) {
 			err := b.verifyLocally(ctx, a)
 			var unvouched *keysCannotVouch
 			if !errors.As(err, &unvouched) {
@@ -124,7 +124,7 @@ func reviewFresh(ctx context.Context, a *attempt, audiences []string, key review
 	}
 	if keep && !a.dryRun {
 		if kept, ok := cacheableAnswer(status); ok {
-			st.reviews.Put(key, kept, a.role.cacheTTL(), expiry(&a.token.claims))
+			st.reviews.Put(key, kept, a.role.cacheTTL(), expiry(&a.token.Claims))
 		}
 	}
 	return nil

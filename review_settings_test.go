@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // A role that does not use the review fields stores and reads none of them,
@@ -102,7 +104,7 @@ func TestHybridKeepsItsAudience(t *testing.T) {
 func TestReviewFieldWarnings(t *testing.T) {
 	e := newTestEnv(t)
 	resp := e.mustDo(logical.UpdateOperation, "role/"+testRole, map[string]any{
-		"bound_service_account_names": testSAName, "bound_service_account_namespaces": testNamespace,
+		"bound_service_account_names": testkit.SAName, "bound_service_account_namespaces": testkit.Namespace,
 		"audience": "vault", "review_cache_ttl": "20s", "local_max_token_age": "5m",
 	})
 	if resp == nil || len(resp.Warnings) != 2 {

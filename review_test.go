@@ -14,40 +14,23 @@ import (
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/reviewcache"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
-
-// testClock is a settable clock for the backend.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
 
 // useTestClock makes e's backend read time from a clock starting now, on a
 // whole second as JWT times are.
-func useTestClock(e *testEnv) *testClock {
-	c := &testClock{now: time.Now().Truncate(time.Second)}
+func useTestClock(e *testEnv) *testkit.Clock {
+	c := testkit.NewClock(time.Now().Truncate(time.Second))
 	e.b.now = c.Now
 	return c
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
 
 // tokenNo is a token for the default service account that differs from
 // e.token() and from other numbers' tokens (by its jti).
 func (e *testEnv) tokenNo(n int) string {
-	claims := tokenClaims(testNamespace, testSAName, testSAUID, "vault")
+	claims := testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")
 	claims["jti"] = fmt.Sprint("token-", n)
-	return signJWT(e.t, e.signer, jose.RS256, claims)
+	return testkit.SignJWT(e.t, e.signer, jose.RS256, claims)
 }
 
 // mustLogin fails the test unless the login succeeds.
@@ -95,7 +78,7 @@ func TestCachedModeReusesReview(t *testing.T) {
 	e.requireReviews(3, "cached mode, first login")
 	for range 3 {
 		again := e.mustLogin(testRole, token)
-		if again.Alias.Name != auth.Alias.Name || again.Metadata[metaSAUID] != testSAUID {
+		if again.Alias.Name != auth.Alias.Name || again.Metadata[metaSAUID] != testkit.SAUID {
 			t.Fatalf("a cached login's identity %v differs from the reviewed one %v", again.Metadata, auth.Metadata)
 		}
 	}
@@ -109,16 +92,16 @@ func TestCachedModeReusesReview(t *testing.T) {
 	e.mustLogin(testRole, e.tokenNo(1))
 	e.requireReviews(4, "cached mode, another token")
 
-	clk.advance(10*time.Second - time.Millisecond)
+	clk.Advance(10*time.Second - time.Millisecond)
 	e.mustLogin(testRole, token)
 	e.requireReviews(4, "cached mode, just before the TTL")
-	clk.advance(time.Millisecond)
+	clk.Advance(time.Millisecond)
 	e.mustLogin(testRole, token)
 	e.requireReviews(5, "cached mode, at the TTL")
 
 	// A shorter TTL applies at once to answers kept under the longer one.
 	e.writeRole(testRole, map[string]any{"review_cache_ttl": "3s"})
-	clk.advance(3 * time.Second)
+	clk.Advance(3 * time.Second)
 	e.mustLogin(testRole, token)
 	e.requireReviews(6, "cached mode, the role's TTL shortened")
 }
@@ -128,16 +111,16 @@ func TestCachedModeExpiresAtTokenExp(t *testing.T) {
 	e := configured(t)
 	clk := useTestClock(e)
 	e.writeRole(testRole, map[string]any{"review_mode": "cached", "review_cache_ttl": "5m"})
-	claims := tokenClaims(testNamespace, testSAName, testSAUID, "vault")
+	claims := testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")
 	claims["exp"] = clk.Now().Add(30 * time.Second).Unix()
-	token := signJWT(t, e.signer, jose.RS256, claims)
+	token := testkit.SignJWT(t, e.signer, jose.RS256, claims)
 	e.mustLogin(testRole, token)
-	clk.advance(29 * time.Second)
+	clk.Advance(29 * time.Second)
 	e.mustLogin(testRole, token)
 	e.requireReviews(1, "within the token's lifetime")
 	// Past exp but within the 60 s clock skew the local check allows: the
 	// token is reviewed again, not answered from the cache.
-	clk.advance(2 * time.Second)
+	clk.Advance(2 * time.Second)
 	e.mustLogin(testRole, token)
 	e.requireReviews(2, "past the token's exp")
 }
@@ -148,14 +131,14 @@ func TestCachedModeFailuresNotCached(t *testing.T) {
 	e.writeRole(testRole, map[string]any{"review_mode": "cached"})
 	token := e.token()
 
-	e.kube.deleteServiceAccount(testNamespace, testSAName)
+	e.kube.deleteServiceAccount(testkit.Namespace, testkit.SAName)
 	resp, err := e.login(testRole, token)
 	e.requireDenied(resp, err, refusal.ReasonReviewRejected)
-	e.kube.addServiceAccount(testNamespace, testSAName, testSAUID, nil)
+	e.kube.addServiceAccount(testkit.Namespace, testkit.SAName, testkit.SAUID, nil)
 	e.mustLogin(testRole, token)
 	e.requireReviews(2, "a refusal, then a success")
 
-	other := signJWT(t, e.signer, jose.RS256, tokenClaims(testNamespace, testSAName, testSAUID, "vault", "other"))
+	other := testkit.SignJWT(t, e.signer, jose.RS256, testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault", "other"))
 	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
 		writeStatus(w, http.StatusInternalServerError, "etcd is down")
 		return true
@@ -182,7 +165,7 @@ func TestCachedModeStillChecksTheRest(t *testing.T) {
 	resp, err := e.login(testRole, token)
 	e.requireDenied(resp, err, refusal.ReasonName)
 
-	e.writeRole(testRole, map[string]any{"bound_service_account_names": testSAName, "token_bound_cidrs": "192.0.2.0/24"})
+	e.writeRole(testRole, map[string]any{"bound_service_account_names": testkit.SAName, "token_bound_cidrs": "192.0.2.0/24"})
 	resp, err = e.login(testRole, token)
 	e.requireDenied(resp, err, refusal.ReasonCIDR)
 
@@ -194,7 +177,7 @@ func TestCachedModeStillChecksTheRest(t *testing.T) {
 	e.mustLogin(testRole, token)
 	e.requireReviews(1, "cache hits after role changes")
 
-	clk.advance(2 * time.Hour) // the token expired an hour ago
+	clk.Advance(2 * time.Hour) // the token expired an hour ago
 	resp, err = e.login(testRole, token)
 	e.requireDenied(resp, err, refusal.ReasonExpired)
 }
@@ -209,13 +192,13 @@ func TestCachedModeDeletedServiceAccount(t *testing.T) {
 	token := e.token()
 	e.mustLogin(testRole, token)
 	e.mustLogin("cached", token)
-	e.kube.deleteServiceAccount(testNamespace, testSAName)
+	e.kube.deleteServiceAccount(testkit.Namespace, testkit.SAName)
 
 	resp, err := e.login(testRole, token)
 	e.requireDenied(resp, err, refusal.ReasonReviewRejected)
-	clk.advance(19 * time.Second)
+	clk.Advance(19 * time.Second)
 	e.mustLogin("cached", token)
-	clk.advance(time.Second)
+	clk.Advance(time.Second)
 	resp, err = e.login("cached", token)
 	e.requireDenied(resp, err, refusal.ReasonReviewRejected)
 }
@@ -261,7 +244,7 @@ func TestReviewCacheKeepsNoToken(t *testing.T) {
 	if !ok {
 		t.Fatal("no answer kept under the digest of the JWT and its audience")
 	}
-	if kept.User.Username != "system:serviceaccount:apps:web" || kept.User.UID != testSAUID || len(kept.User.Groups) != 0 {
+	if kept.User.Username != "system:serviceaccount:apps:web" || kept.User.UID != testkit.SAUID || len(kept.User.Groups) != 0 {
 		t.Fatalf("kept %+v", kept)
 	}
 	if st.reviews.Len() != 1 {
@@ -350,7 +333,7 @@ func TestConcurrentLoginsShareOneReview(t *testing.T) {
 func TestSelectorLabelCache(t *testing.T) {
 	e := configured(t)
 	clk := useTestClock(e)
-	e.kube.setNamespaceLabels(testNamespace, map[string]string{"team": "a"})
+	e.kube.setNamespaceLabels(testkit.Namespace, map[string]string{"team": "a"})
 	e.writeRole(testRole, map[string]any{
 		"bound_service_account_namespaces":         "elsewhere",
 		"bound_service_account_namespace_selector": `{"matchLabels":{"team":"a"}}`,
@@ -369,10 +352,10 @@ func TestSelectorLabelCache(t *testing.T) {
 		t.Fatalf("cached mode: %d namespace reads in all, want 3", n)
 	}
 	// Relabeled: the old labels hold until they are the TTL old.
-	e.kube.setNamespaceLabels(testNamespace, map[string]string{"team": "b"})
-	clk.advance(29 * time.Second)
+	e.kube.setNamespaceLabels(testkit.Namespace, map[string]string{"team": "b"})
+	clk.Advance(29 * time.Second)
 	e.mustLogin(testRole, token)
-	clk.advance(time.Second)
+	clk.Advance(time.Second)
 	resp, err := e.login(testRole, token)
 	e.requireDenied(resp, err, refusal.ReasonNamespace)
 	if n := e.kube.namespaceGets.Load(); n != 4 {
@@ -380,14 +363,14 @@ func TestSelectorLabelCache(t *testing.T) {
 	}
 
 	// A namespace that is not there is not remembered.
-	e.kube.setNamespaceLabels(testNamespace, map[string]string{"team": "a"})
-	clk.advance(time.Minute)
+	e.kube.setNamespaceLabels(testkit.Namespace, map[string]string{"team": "a"})
+	clk.Advance(time.Minute)
 	e.kube.mu.Lock()
-	delete(e.kube.namespaces, testNamespace)
+	delete(e.kube.namespaces, testkit.Namespace)
 	e.kube.mu.Unlock()
 	resp, err = e.login(testRole, token)
 	e.requireDenied(resp, err, refusal.ReasonNamespace)
-	e.kube.setNamespaceLabels(testNamespace, map[string]string{"team": "a"})
+	e.kube.setNamespaceLabels(testkit.Namespace, map[string]string{"team": "a"})
 	e.mustLogin(testRole, token)
 }
 
@@ -397,7 +380,7 @@ func TestSelectorLabelsSelfReviewNotShared(t *testing.T) {
 	e := newTestEnv(t)
 	e.kube.setReviewerToken("")
 	e.writeConfig(map[string]any{"token_reviewer_jwt": ""})
-	e.kube.setNamespaceLabels(testNamespace, map[string]string{"team": "a"})
+	e.kube.setNamespaceLabels(testkit.Namespace, map[string]string{"team": "a"})
 	e.writeRole(testRole, map[string]any{
 		"bound_service_account_namespaces":         "elsewhere",
 		"bound_service_account_namespace_selector": `{"matchLabels":{"team":"a"}}`,

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // These entries are shaped as Vault's built-in kubernetes auth method
@@ -73,8 +74,8 @@ func vaultRoleFor(t *testing.T, stored map[string]any, drop ...string) string {
 		"token_type":                               0,
 		"token_ttl":                                0,
 		"alias_metadata":                           map[string]string{},
-		"bound_service_account_names":              []string{testSAName},
-		"bound_service_account_namespaces":         []string{testNamespace},
+		"bound_service_account_names":              []string{testkit.SAName},
+		"bound_service_account_namespaces":         []string{testkit.Namespace},
 		"bound_service_account_namespace_selector": "",
 		"audience":                                 "vault",
 		"alias_name_source":                        aliasNameSourceUID,
@@ -131,7 +132,7 @@ func TestStorageWrittenByVaultLogsIn(t *testing.T) {
 	putRaw(t, e, "config", vaultConfig(e))
 	putRaw(t, e, "role/legacy", vaultLegacyRole)
 	putRaw(t, e, "role/modern", vaultModernRole)
-	e.kube.setNamespaceLabels(testNamespace, map[string]string{"team": "a"})
+	e.kube.setNamespaceLabels(testkit.Namespace, map[string]string{"team": "a"})
 
 	resp, err := e.login("legacy", e.token())
 	if err != nil || resp.IsError() {
@@ -139,7 +140,7 @@ func TestStorageWrittenByVaultLogsIn(t *testing.T) {
 	}
 	a := resp.Auth
 	if !reflect.DeepEqual(a.Policies, []string{"legacy-read"}) || a.TTL != 10*time.Minute || a.MaxTTL != time.Hour ||
-		a.NumUses != 5 || len(a.BoundCIDRs) != 1 || a.BoundCIDRs[0].String() != "10.0.0.0/8" || a.Alias.Name != testSAUID {
+		a.NumUses != 5 || len(a.BoundCIDRs) != 1 || a.BoundCIDRs[0].String() != "10.0.0.0/8" || a.Alias.Name != testkit.SAUID {
 		t.Fatalf("legacy role settings not applied: %#v", a)
 	}
 
@@ -236,7 +237,7 @@ func withHeader(t *testing.T, text string) string {
 // pem_keys entries that Vault's method accepted and stored log in with the
 // key it used (the first PEM block of each entry), and with no other.
 func TestStoredPEMKeysReadAsVaultDoes(t *testing.T) {
-	signer, other := readTestdata(t, "signer.pub"), readTestdata(t, "other.pub")
+	signer, other := testkit.Testdata(t, "signer.pub"), testkit.Testdata(t, "other.pub")
 	cases := []struct {
 		name   string
 		entry  string
@@ -246,9 +247,9 @@ func TestStoredPEMKeysReadAsVaultDoes(t *testing.T) {
 		{"another key then the signer in one entry", other + signer, false},
 		{"text after the key", signer + "\nrotated 2026-01-01 by ops\n", true},
 		{"text before the key", "# cluster A\n" + signer, true},
-		{"certificate labeled PUBLIC KEY", relabel(t, readTestdata(t, "signer.crt"), "PUBLIC KEY"), true},
+		{"certificate labeled PUBLIC KEY", relabel(t, testkit.Testdata(t, "signer.crt"), "PUBLIC KEY"), true},
 		{"PKIX key labeled RSA PUBLIC KEY", relabel(t, signer, "RSA PUBLIC KEY"), true},
-		{"PKCS#1 key this plugin stored", readTestdata(t, "signer-pkcs1.pub"), true},
+		{"PKCS#1 key this plugin stored", testkit.Testdata(t, "signer-pkcs1.pub"), true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -282,10 +283,10 @@ func TestStoredCABundleReadAsVaultDoes(t *testing.T) {
 	}{
 		{"text after the certificate", func(ca string) string { return ca + "\n# end of bundle\n" }, true},
 		{"openssl text before the certificate", func(ca string) string { return "subject=O = Acme Co\nissuer=O = Acme Co\n" + ca }, true},
-		{"a public key block before the certificate", func(ca string) string { return readTestdata(t, "other.pub") + ca }, true},
+		{"a public key block before the certificate", func(ca string) string { return testkit.Testdata(t, "other.pub") + ca }, true},
 		{"no final newline", func(ca string) string { return strings.TrimSpace(ca) }, true},
 		{"the certificate with PEM headers (ignored)", func(ca string) string { return withHeader(t, ca) }, false},
-		{"another certificate only, with trailing text", func(string) string { return readTestdata(t, "signer.crt") + "junk" }, false},
+		{"another certificate only, with trailing text", func(string) string { return testkit.Testdata(t, "signer.crt") + "junk" }, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -374,7 +375,7 @@ func TestStoredRoleShapes(t *testing.T) {
 			"token_type":"default","token_ttl":600,"token_num_uses":5,"alias_metadata":{},
 			"policies":["legacy-read"],"bound_cidrs":["10.0.0.0/8"],"ttl":600,"max_ttl":3600,"num_uses":5}`,
 		check: func(t *testing.T, a *logical.Auth) {
-			if a.Alias.Name != testSAUID || a.TTL != 10*time.Minute || a.NumUses != 5 {
+			if a.Alias.Name != testkit.SAUID || a.TTL != 10*time.Minute || a.NumUses != 5 {
 				t.Errorf("auth %#v", a)
 			}
 		},
@@ -403,7 +404,7 @@ func TestStoredRoleShapes(t *testing.T) {
 			"token_period":0,"token_policies":["web-read"],"token_type":"default","token_ttl":0,"token_num_uses":0,
 			"alias_metadata":{}}`,
 		check: func(t *testing.T, a *logical.Auth) {
-			if a.Alias.Name != testSAUID || len(a.Alias.CustomMetadata) != 0 {
+			if a.Alias.Name != testkit.SAUID || len(a.Alias.CustomMetadata) != 0 {
 				t.Errorf("alias %#v, want the UID and no custom metadata", a.Alias)
 			}
 		},
@@ -419,7 +420,7 @@ func TestStoredRoleShapes(t *testing.T) {
 			if want := map[string]string{"team": "payments", "tier": "1"}; !maps.Equal(a.Alias.CustomMetadata, want) {
 				t.Errorf("alias custom metadata %v, want %v", a.Alias.CustomMetadata, want)
 			}
-			if _, ok := a.Alias.Metadata["team"]; ok || a.Alias.Metadata[metaSAUID] != testSAUID {
+			if _, ok := a.Alias.Metadata["team"]; ok || a.Alias.Metadata[metaSAUID] != testkit.SAUID {
 				t.Errorf("alias metadata %v: want the service-account keys only", a.Alias.Metadata)
 			}
 		},
@@ -456,7 +457,7 @@ func TestStoredRoleShapes(t *testing.T) {
 			putRaw(t, e, "config", vaultConfig(e))
 			putRaw(t, e, "role/web", tc.stored)
 			if tc.labels != nil {
-				e.kube.setNamespaceLabels(testNamespace, tc.labels)
+				e.kube.setNamespaceLabels(testkit.Namespace, tc.labels)
 			}
 			requireSameJSON(t, "role read", readJSON(t, e, "role/web"), decodeJSON(t, tc.wantRead))
 			resp, err := e.login(testRole, e.token())

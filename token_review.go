@@ -33,13 +33,13 @@ func checkReview(st *authv1.TokenReviewStatus, claimed serviceAccount, asked []s
 	if !ok {
 		return serviceAccount{}, refusal.New(refusal.ReasonReviewMismatch, "TokenReview user %q is not a service account", st.User.Username)
 	}
-	if ns != claimed.namespace || name != claimed.name {
+	if ns != claimed.Namespace || name != claimed.Name {
 		return serviceAccount{}, refusal.New(refusal.ReasonReviewMismatch,
-			"TokenReview authenticated %s/%s but the token claims %s/%s", ns, name, claimed.namespace, claimed.name)
+			"TokenReview authenticated %s/%s but the token claims %s/%s", ns, name, claimed.Namespace, claimed.Name)
 	}
-	if st.User.UID != claimed.uid {
+	if st.User.UID != claimed.UID {
 		return serviceAccount{}, refusal.New(refusal.ReasonReviewMismatch,
-			"TokenReview UID %q differs from the token's service-account UID %q", st.User.UID, claimed.uid)
+			"TokenReview UID %q differs from the token's service-account UID %q", st.User.UID, claimed.UID)
 	}
 	// The TokenReview API asks clients that set spec.audiences to check that
 	// status.audiences holds one of them: an API server that is not
@@ -49,12 +49,12 @@ func checkReview(st *authv1.TokenReviewStatus, claimed serviceAccount, asked []s
 			"TokenReview audiences %q include none of the audiences asked about %q", st.Audiences, asked)
 	}
 	return serviceAccount{
-		namespace: ns,
-		name:      name,
-		uid:       st.User.UID,
-		podName:   firstExtra(st.User.Extra, extraPodName),
-		podUID:    firstExtra(st.User.Extra, extraPodUID),
-		nodeName:  firstExtra(st.User.Extra, extraNodeName),
+		Namespace: ns,
+		Name:      name,
+		UID:       st.User.UID,
+		PodName:   firstExtra(st.User.Extra, extraPodName),
+		PodUID:    firstExtra(st.User.Extra, extraPodUID),
+		NodeName:  firstExtra(st.User.Extra, extraNodeName),
 	}, nil
 }
 

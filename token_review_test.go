@@ -7,15 +7,16 @@ import (
 	authv1 "k8s.io/api/authentication/v1"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // What checkReview makes of each answer a TokenReview can bring back (the
 // client that asks is tested in internal/kube).
 func TestCheckReviewAnswers(t *testing.T) {
-	claimed := serviceAccount{namespace: testNamespace, name: testSAName, uid: testSAUID}
+	claimed := serviceAccount{Namespace: testkit.Namespace, Name: testkit.SAName, UID: testkit.SAUID}
 	good := authv1.TokenReviewStatus{
 		Authenticated: true,
-		User: authv1.UserInfo{Username: "system:serviceaccount:apps:web", UID: testSAUID,
+		User: authv1.UserInfo{Username: "system:serviceaccount:apps:web", UID: testkit.SAUID,
 			Extra: map[string]authv1.ExtraValue{extraPodName: {"web-0"}, extraPodUID: {"pod-uid"}}},
 		Audiences: []string{"vault"},
 	}
@@ -38,7 +39,7 @@ func TestCheckReviewAnswers(t *testing.T) {
 			switch {
 			case tc.reason == "" && err != nil:
 				t.Fatalf("rejected: %v", err)
-			case tc.reason == "" && (id.podName != "web-0" || id.podUID != "pod-uid" || id.uid != testSAUID):
+			case tc.reason == "" && (id.PodName != "web-0" || id.PodUID != "pod-uid" || id.UID != testkit.SAUID):
 				t.Fatalf("identity %+v", id)
 			case tc.reason != "" && (!errors.As(err, &ref) || ref.Reason != tc.reason):
 				t.Fatalf("got %v, want reason %s", err, tc.reason)
@@ -82,8 +83,8 @@ func TestReviewAudiences(t *testing.T) {
 // authenticated=true is a refusal, and when the review asked about
 // audiences, the answer must name one of them.
 func TestCheckReviewStrict(t *testing.T) {
-	claimed := serviceAccount{namespace: testNamespace, name: testSAName, uid: testSAUID}
-	user := authv1.UserInfo{Username: "system:serviceaccount:apps:web", UID: testSAUID}
+	claimed := serviceAccount{Namespace: testkit.Namespace, Name: testkit.SAName, UID: testkit.SAUID}
+	user := authv1.UserInfo{Username: "system:serviceaccount:apps:web", UID: testkit.SAUID}
 	cases := []struct {
 		name   string
 		status authv1.TokenReviewStatus

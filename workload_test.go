@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // renew asks the backend to renew the token a login issued.
@@ -56,7 +57,7 @@ func (e *testEnv) requireRenewalLogged(auth *logical.Auth, code string, want ren
 		e.t.Fatalf("want one renewal line in the log, got %d:\n%s", len(lines), e.logs.String()[offset:])
 	}
 	line := lines[0]
-	fields := map[string]string{"role": testRole, "cluster": defaultCluster, "service_account": testNamespace + "/" + testSAName,
+	fields := map[string]string{"role": testRole, "cluster": defaultCluster, "service_account": testkit.Namespace + "/" + testkit.SAName,
 		"remote_addr": "10.1.2.3"}
 	for k, v := range want.fields {
 		fields[k] = v
@@ -103,15 +104,15 @@ func TestTokenBoundToWorkloadPod(t *testing.T) {
 		reason string
 		detail string
 	}{
-		{"pod deleted", func(e *testEnv) { e.kube.deletePod(testNamespace, testPodName) }, refusal.ReasonPodNotBound,
+		{"pod deleted", func(e *testEnv) { e.kube.deletePod(testkit.Namespace, testPodName) }, refusal.ReasonPodNotBound,
 			"pod apps/" + testPodName + " no longer exists"},
 		{"pod recreated", func(e *testEnv) {
-			e.kube.putPod(testNamespace, testPodName, fakePod{uid: "new-pod-uid", nodeName: testNodeName})
+			e.kube.putPod(testkit.Namespace, testPodName, fakePod{uid: "new-pod-uid", nodeName: testNodeName})
 		}, refusal.ReasonPodNotBound, "deleted and recreated"},
-		{"service account deleted", func(e *testEnv) { e.kube.deleteServiceAccount(testNamespace, testSAName) }, refusal.ReasonWorkloadGone,
+		{"service account deleted", func(e *testEnv) { e.kube.deleteServiceAccount(testkit.Namespace, testkit.SAName) }, refusal.ReasonWorkloadGone,
 			"service account apps/web no longer exists"},
 		{"service account recreated", func(e *testEnv) {
-			e.kube.addServiceAccount(testNamespace, testSAName, "new-sa-uid", nil)
+			e.kube.addServiceAccount(testkit.Namespace, testkit.SAName, "new-sa-uid", nil)
 		}, refusal.ReasonWorkloadGone, `its UID is "new-sa-uid"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -138,7 +139,7 @@ func TestTokenBoundToWorkloadServiceAccountOnly(t *testing.T) {
 	if n := e.kube.podGets.Load(); n != 0 {
 		t.Errorf("%d pod GETs for a login without a pod", n)
 	}
-	e.kube.deleteServiceAccount(testNamespace, testSAName)
+	e.kube.deleteServiceAccount(testkit.Namespace, testkit.SAName)
 	e.requireRenewalRefused(login.Auth, refusal.ReasonWorkloadGone, "no longer exists")
 }
 
@@ -148,8 +149,8 @@ func TestRenewWithoutTokenBoundToWorkload(t *testing.T) {
 	e := withPod(t, nil)
 	e.writeRole(testRole, map[string]any{"bound_pod_names": testPodName, "token_period": "1h"})
 	login := e.requirePodLogin(e.podToken(testPodName, testPodUID, ""))
-	e.kube.deletePod(testNamespace, testPodName)
-	e.kube.deleteServiceAccount(testNamespace, testSAName)
+	e.kube.deletePod(testkit.Namespace, testPodName)
+	e.kube.deleteServiceAccount(testkit.Namespace, testkit.SAName)
 	resp, err := e.renew(login.Auth)
 	requireRenewed(t, resp, err)
 	if n := e.kube.podGets.Load() + e.kube.serviceAccountGets.Load(); n != 0 {
@@ -196,7 +197,7 @@ func (e *testEnv) setupWords() []string {
 // refusals that restate what the token says (its role is gone, its
 // policies changed, its cluster) say more, and then what to do.
 func TestRenewalAnswersTellNothingOfTheSetup(t *testing.T) {
-	otherCA := readTestdata(t, "signer.crt") // a certificate, not the API server's CA
+	otherCA := testkit.Testdata(t, "signer.crt") // a certificate, not the API server's CA
 	forbid := func(w http.ResponseWriter, r *http.Request) bool {
 		if !strings.Contains(r.URL.Path, "/pods/") {
 			return false
@@ -255,7 +256,7 @@ func TestRenewalAnswersTellNothingOfTheSetup(t *testing.T) {
 		},
 		{
 			name:   "pod deleted",
-			change: func(e *testEnv, _ *logical.Auth) { e.kube.deletePod(testNamespace, testPodName) },
+			change: func(e *testEnv, _ *logical.Auth) { e.kube.deletePod(testkit.Namespace, testPodName) },
 			check: func(e *testEnv, auth *logical.Auth) error {
 				return e.requireRenewalRefused(auth, refusal.ReasonPodNotBound, "no longer exists")
 			},
@@ -264,7 +265,7 @@ func TestRenewalAnswersTellNothingOfTheSetup(t *testing.T) {
 		{
 			name: "pod relabeled",
 			change: func(e *testEnv, _ *logical.Auth) {
-				e.kube.putPod(testNamespace, testPodName, fakePod{uid: testPodUID, nodeName: testNodeName})
+				e.kube.putPod(testkit.Namespace, testPodName, fakePod{uid: testPodUID, nodeName: testNodeName})
 			},
 			check: func(e *testEnv, auth *logical.Auth) error {
 				return e.requireRenewalRefused(auth, refusal.ReasonPodNotBound, "do not match bound_pod_label_selector")

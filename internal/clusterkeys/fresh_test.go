@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // statusError is an API server's answer with an HTTP status, as the real
@@ -31,9 +33,9 @@ const testMaxAge = StaleAfterRefreshes * testRefreshEvery
 // newFreshHarness is newHarness with AccessDenied set as the plugin sets it.
 func newFreshHarness(t *testing.T, keys map[string]crypto.PublicKey) *harness {
 	t.Helper()
-	h := &harness{api: newFakeFetcher(), clock: newFakeClock(), log: &syncBuffer{}}
+	h := &harness{api: newFakeFetcher(), clock: newFakeClock(), log: &testkit.SyncBuffer{}}
 	h.api.serve(jwksPath, jwksDoc(t, keys))
-	h.api.serve(discoveryPath, []byte(`{"issuer":"`+testIssuer+`"}`))
+	h.api.serve(discoveryPath, []byte(`{"issuer":"`+testkit.Issuer+`"}`))
 	h.set = New(h.api, Options{
 		MinRefresh:   testMinRefresh,
 		RefreshEvery: testRefreshEvery,

@@ -20,6 +20,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // fakeFetcher stands in for the API server: it serves a body or an error
@@ -110,66 +112,25 @@ func (f *fakeFetcher) release() {
 	f.gate = nil
 }
 
-// fakeClock is the time a Set sees; tests move it, nothing sleeps.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 const (
 	testMinRefresh   = 5 * time.Second
 	testRefreshEvery = time.Minute
-	testIssuer       = "https://kubernetes.default.svc.cluster.local"
 )
-
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 type harness struct {
 	set   *Set
 	api   *fakeFetcher
-	clock *fakeClock
-	log   *syncBuffer
+	clock *testkit.Clock
+	log   *testkit.SyncBuffer
 }
 
 // newHarness returns a Set over a fake API server that publishes keys (by
-// kid) and testIssuer, with a fake clock and a captured log.
+// kid) and testkit.Issuer, with a fake clock and a captured log.
 func newHarness(t *testing.T, keys map[string]crypto.PublicKey) *harness {
 	t.Helper()
-	h := &harness{api: newFakeFetcher(), clock: newFakeClock(), log: &syncBuffer{}}
+	h := &harness{api: newFakeFetcher(), clock: newFakeClock(), log: &testkit.SyncBuffer{}}
 	h.api.serve(jwksPath, jwksDoc(t, keys))
-	h.api.serve(discoveryPath, []byte(`{"issuer":"`+testIssuer+`","jwks_uri":"https://10.0.0.1:6443/openid/v1/jwks"}`))
+	h.api.serve(discoveryPath, []byte(`{"issuer":"`+testkit.Issuer+`","jwks_uri":"https://10.0.0.1:6443/openid/v1/jwks"}`))
 	h.set = New(h.api, Options{
 		MinRefresh:   testMinRefresh,
 		RefreshEvery: testRefreshEvery,
@@ -312,4 +273,9 @@ func jwkOf(key any, kid string) jose.JSONWebKey {
 
 func jwkOfPub(key any, kid, use string) jose.JSONWebKey {
 	return jose.JSONWebKey{Key: key, KeyID: kid, Use: use}
+}
+
+// newFakeClock is the time a Set sees; tests move it, nothing sleeps.
+func newFakeClock() *testkit.Clock {
+	return testkit.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 }

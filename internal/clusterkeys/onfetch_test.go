@@ -7,6 +7,8 @@ import (
 	"errors"
 	"sync"
 	"testing"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // OnKeysFetched hears of every fetch of the signing keys, good or bad, and
@@ -15,7 +17,7 @@ func TestOnKeysFetchedReportsEachKeysFetch(t *testing.T) {
 	a := ecKey(t, elliptic.P256()).Public()
 	api, clock := newFakeFetcher(), newFakeClock()
 	api.serve(jwksPath, jwksDoc(t, map[string]crypto.PublicKey{"a": a}))
-	api.serve(discoveryPath, []byte(`{"issuer":"`+testIssuer+`"}`))
+	api.serve(discoveryPath, []byte(`{"issuer":"`+testkit.Issuer+`"}`))
 	var mu sync.Mutex
 	var seen []error
 	set := New(api, Options{

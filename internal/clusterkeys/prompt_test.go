@@ -7,6 +7,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // A prompt caller waits for the first fetch until its own deadline; then no
@@ -65,12 +67,12 @@ func TestPromptIssuerDoesNotWaitForAFailingCluster(t *testing.T) {
 	if _, err := h.set.PromptIssuer(context.Background()); !errors.Is(err, ErrNotFetched) {
 		t.Fatalf("another caller during the retry: %v", err)
 	}
-	h.api.serve(discoveryPath, []byte(`{"issuer":"`+testIssuer+`"}`))
+	h.api.serve(discoveryPath, []byte(`{"issuer":"`+testkit.Issuer+`"}`))
 	h.api.release()
 	if err := <-started; err != nil {
 		t.Fatalf("the retry's starter: %v", err)
 	}
-	if iss, ok := h.set.KnownIssuer(); !ok || iss != testIssuer {
+	if iss, ok := h.set.KnownIssuer(); !ok || iss != testkit.Issuer {
 		t.Fatalf("KnownIssuer after a good fetch: %q %v", iss, ok)
 	}
 	// A success ends the run of failures: the next failure backs off from
@@ -93,7 +95,7 @@ func TestKnownIssuerStartsAFetchInTheBackground(t *testing.T) {
 	}
 	h.api.release()
 	h.settle()
-	if iss, ok := h.set.KnownIssuer(); !ok || iss != testIssuer {
+	if iss, ok := h.set.KnownIssuer(); !ok || iss != testkit.Issuer {
 		t.Fatalf("after the fetch: %q %v", iss, ok)
 	}
 	if h.api.count(discoveryPath) != 1 {

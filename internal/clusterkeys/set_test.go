@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 func TestFirstUseFetchesOnce(t *testing.T) {
@@ -24,7 +26,7 @@ func TestFirstUseFetchesOnce(t *testing.T) {
 
 	for range 3 {
 		iss, err := h.set.Issuer(context.Background())
-		if err != nil || iss != testIssuer {
+		if err != nil || iss != testkit.Issuer {
 			t.Fatalf("Issuer() = %q, %v", iss, err)
 		}
 	}
@@ -37,7 +39,7 @@ func TestFirstUseFetchesOnce(t *testing.T) {
 func TestJWKSURIIsNotFollowed(t *testing.T) {
 	a := ecKey(t, elliptic.P256()).Public()
 	h := newHarness(t, map[string]crypto.PublicKey{"a": a})
-	h.api.serve(discoveryPath, []byte(`{"issuer":"`+testIssuer+`","jwks_uri":"/elsewhere/jwks"}`))
+	h.api.serve(discoveryPath, []byte(`{"issuer":"`+testkit.Issuer+`","jwks_uri":"/elsewhere/jwks"}`))
 	h.api.serve("/elsewhere/jwks", jwksDoc(t, map[string]crypto.PublicKey{"evil": ecKey(t, elliptic.P256()).Public()}))
 
 	if _, err := h.set.Issuer(context.Background()); err != nil {
@@ -152,7 +154,7 @@ func TestConcurrentFirstCallersShareOneFetch(t *testing.T) {
 		}()
 		go func() {
 			defer wg.Done()
-			if iss, err := h.set.Issuer(context.Background()); err != nil || iss != testIssuer {
+			if iss, err := h.set.Issuer(context.Background()); err != nil || iss != testkit.Issuer {
 				fail <- fmt.Sprintf("Issuer() = %q, %v", iss, err)
 			}
 		}()
@@ -195,13 +197,13 @@ func TestPeriodicRefreshDropsRemovedKeys(t *testing.T) {
 
 func TestPeriodicRefreshUpdatesIssuer(t *testing.T) {
 	h := newHarness(t, map[string]crypto.PublicKey{"a": ecKey(t, elliptic.P256()).Public()})
-	if iss, err := h.set.Issuer(context.Background()); err != nil || iss != testIssuer {
+	if iss, err := h.set.Issuer(context.Background()); err != nil || iss != testkit.Issuer {
 		t.Fatalf("Issuer() = %q, %v", iss, err)
 	}
 	h.api.serve(discoveryPath, []byte(`{"issuer":"https://new.example"}`))
 	h.clock.Advance(testRefreshEvery)
-	if iss, _ := h.set.Issuer(context.Background()); iss != testIssuer {
-		t.Fatalf("Issuer() = %q while refreshing, want the held %q", iss, testIssuer)
+	if iss, _ := h.set.Issuer(context.Background()); iss != testkit.Issuer {
+		t.Fatalf("Issuer() = %q while refreshing, want the held %q", iss, testkit.Issuer)
 	}
 	h.settle()
 	if iss, err := h.set.Issuer(context.Background()); err != nil || iss != "https://new.example" {
@@ -285,10 +287,10 @@ func TestNoKeysReturnsTheFetchError(t *testing.T) {
 	mustContain(t, h.log.String(), "[ERROR]")
 
 	h.api.serve(jwksPath, jwksDoc(t, map[string]crypto.PublicKey{"a": a}))
-	h.api.serve(discoveryPath, []byte(`{"issuer":"`+testIssuer+`"}`))
+	h.api.serve(discoveryPath, []byte(`{"issuer":"`+testkit.Issuer+`"}`))
 	h.clock.Advance(testMinRefresh)
 	h.mustKey(t, "a", a)
-	if iss, err := h.set.Issuer(context.Background()); err != nil || iss != testIssuer {
+	if iss, err := h.set.Issuer(context.Background()); err != nil || iss != testkit.Issuer {
 		t.Fatalf("Issuer() = %q, %v", iss, err)
 	}
 	h.wantFetches(t, jwksPath, 2)
@@ -441,7 +443,7 @@ func TestConcurrentUse(t *testing.T) {
 				if _, err := h.set.Key(ctx, fmt.Sprintf("x-%d-%d", w, i)); !errors.Is(err, ErrUnknownKey) {
 					fail <- fmt.Sprintf("Key(made-up) = %v", err)
 				}
-				if iss, err := h.set.Issuer(ctx); err != nil || iss != testIssuer {
+				if iss, err := h.set.Issuer(ctx); err != nil || iss != testkit.Issuer {
 					fail <- fmt.Sprintf("Issuer() = %q, %v", iss, err)
 				}
 			}

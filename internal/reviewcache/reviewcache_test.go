@@ -11,27 +11,11 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
-// clock is a settable time source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newClock() *testkit.Clock { return testkit.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 func TestKeyForSeparatesParts(t *testing.T) {
 	keys := map[Key]string{}
@@ -90,11 +74,11 @@ func TestExpiryAtTTL(t *testing.T) {
 	c := New[int](Options{Now: clk.Now})
 	k := KeyFor("jwt")
 	c.Put(k, 1, 10*time.Second, time.Time{})
-	clk.advance(10*time.Second - time.Nanosecond)
+	clk.Advance(10*time.Second - time.Nanosecond)
 	if _, ok := c.Get(k, 0); !ok {
 		t.Fatal("miss just before the TTL")
 	}
-	clk.advance(time.Nanosecond)
+	clk.Advance(time.Nanosecond)
 	if _, ok := c.Get(k, 0); ok {
 		t.Fatal("hit at the TTL")
 	}
@@ -108,11 +92,11 @@ func TestExpiryAtNotAfter(t *testing.T) {
 	c := New[int](Options{Now: clk.Now})
 	k := KeyFor("jwt")
 	c.Put(k, 1, time.Minute, clk.Now().Add(3*time.Second)) // the token expires first
-	clk.advance(3*time.Second - time.Nanosecond)
+	clk.Advance(3*time.Second - time.Nanosecond)
 	if _, ok := c.Get(k, 0); !ok {
 		t.Fatal("miss just before the token's exp")
 	}
-	clk.advance(time.Nanosecond)
+	clk.Advance(time.Nanosecond)
 	if _, ok := c.Get(k, 0); ok {
 		t.Fatal("hit at the token's exp")
 	}
@@ -130,7 +114,7 @@ func TestMaxAge(t *testing.T) {
 	c := New[int](Options{Now: clk.Now})
 	k := KeyFor("jwt")
 	c.Put(k, 1, 5*time.Minute, time.Time{})
-	clk.advance(10 * time.Second)
+	clk.Advance(10 * time.Second)
 	if _, ok := c.Get(k, 10*time.Second); ok {
 		t.Fatal("hit for a caller whose maxAge has passed")
 	}
@@ -144,7 +128,7 @@ func TestBoundedEntries(t *testing.T) {
 	c := New[int](Options{MaxEntries: 3, Now: clk.Now})
 	for i := range 5 {
 		c.Put(KeyFor(fmt.Sprint(i)), i, time.Minute, time.Time{})
-		clk.advance(time.Second)
+		clk.Advance(time.Second)
 	}
 	if c.Len() != 3 {
 		t.Fatalf("%d entries, want the bound 3", c.Len())
@@ -160,7 +144,7 @@ func TestBoundedEntries(t *testing.T) {
 	c.Put(KeyFor("short"), 0, time.Second, time.Time{})
 	c.Put(KeyFor("long-a"), 1, time.Hour, time.Time{})
 	c.Put(KeyFor("long-b"), 2, time.Hour, time.Time{})
-	clk.advance(2 * time.Second)
+	clk.Advance(2 * time.Second)
 	c.Put(KeyFor("new"), 3, time.Hour, time.Time{})
 	for _, k := range []string{"long-a", "long-b", "new"} {
 		if _, ok := c.Get(KeyFor(k), 0); !ok {
