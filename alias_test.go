@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/satoken"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
@@ -147,13 +148,13 @@ type identityCase struct {
 // acceptedAlias runs the identity step as a login does on a mount whose
 // named clusters are named, and returns the alias when it accepts.
 func acceptedAlias(c identityCase, named []string) (string, bool) {
-	claims := serviceAccountClaims{Kubernetes: &projectedClaims{
+	claims := satoken.Claims{Kubernetes: &satoken.ProjectedClaims{
 		Namespace:      c.namespace,
-		ServiceAccount: objectRef{Name: c.sa, UID: c.uid},
+		ServiceAccount: satoken.ObjectRef{Name: c.sa, UID: c.uid},
 	}}
 	a := &attempt{
 		role:          &roleEntry{AliasNameSource: c.source},
-		token:         &parsedToken{Claims: claims},
+		token:         &satoken.Token{Claims: claims},
 		cluster:       c.cluster,
 		namedClusters: named,
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/clusterkeys"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/satoken"
 )
 
 // How a login's cluster is chosen, and why so.
@@ -214,7 +215,7 @@ type chooser struct {
 // shows the token to be that cluster's; the caller refuses it. When no
 // cluster matches and one the role accepts could not be asked, that is a
 // fault, not the token's.
-func chooseCluster(ctx context.Context, refs []clusterRef, bound *clusterBindings, tok *parsedToken, wait time.Duration) (clusterRef, []clusterVerdict, error) {
+func chooseCluster(ctx context.Context, refs []clusterRef, bound *clusterBindings, tok *satoken.Token, wait time.Duration) (clusterRef, []clusterVerdict, error) {
 	c := &chooser{
 		refs:     refs,
 		verdicts: make([]clusterVerdict, len(refs)),
@@ -314,7 +315,7 @@ func (c *chooser) tryHeldKeys() bool {
 		st, v := c.refs[i].state, &c.verdicts[i]
 		if len(st.keys) > 0 {
 			v.key = keyFails
-			if verifySignature(c.jws, st.keys) == nil {
+			if satoken.VerifySignature(c.jws, st.keys) == nil {
 				v.key = keyVerifies
 			}
 		} else if st.hasReviewer() {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/satoken"
 )
 
 // A mount serves the cluster its config describes, named defaultCluster,
@@ -147,7 +149,7 @@ func (b *backend) clusterState(ctx context.Context, s logical.Storage, name stri
 			return nil, err
 		}
 	}
-	fresh, err := b.buildState(name, cfg, parseStored)
+	fresh, err := b.buildState(name, cfg, satoken.Stored)
 	if err != nil {
 		return nil, fmt.Errorf("the stored config of %s is unusable: %w", clusterStorageKey(name), err)
 	}

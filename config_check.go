@@ -16,6 +16,7 @@ import (
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/clusterkeys"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/satoken"
 )
 
 // The checks of config/check, one function each. Each takes what was
@@ -53,7 +54,7 @@ const (
 	// reported while there is still time to roll out a new one.
 	caExpiryWarning = 30 * 24 * time.Hour
 	// clockSkewWarning: clocks this far apart are worth fixing before they
-	// reach clockSkew, the tolerance of the exp/nbf/iat checks.
+	// reach satoken.ClockSkew, the tolerance of the exp/nbf/iat checks.
 	clockSkewWarning = 5 * time.Second
 	// credentialExpiryWarning applies to a reviewer JWT without iat; one
 	// with iat is reported once less than a fifth of its lifetime is left,
@@ -300,13 +301,13 @@ func inspectClockSkew(p kube.Probe) checkResult {
 		effect = "short-lived tokens are refused as expired before their time (token_expired)"
 	}
 	switch {
-	case abs > clockSkew:
+	case abs > satoken.ClockSkew:
 		r.status = checkFailed
-		r.detail = fmt.Sprintf("%s, more than the %s the token time checks allow: %s", off, roughly(clockSkew), effect)
+		r.detail = fmt.Sprintf("%s, more than the %s the token time checks allow: %s", off, roughly(satoken.ClockSkew), effect)
 		r.fix = "synchronize the clocks of Vault's host and the API server (NTP)"
 	case abs > clockSkewWarning:
 		r.status = checkWarning
-		r.detail = fmt.Sprintf("%s; the token time checks allow %s", off, roughly(clockSkew))
+		r.detail = fmt.Sprintf("%s; the token time checks allow %s", off, roughly(satoken.ClockSkew))
 		r.fix = "synchronize the clocks of Vault's host and the API server (NTP)"
 	default:
 		r.status = checkPassed
@@ -361,7 +362,7 @@ func inspectReviewerCredential(source, path, token string, readErr error, now ti
 		r.fix = "make the pod's service-account token readable by Vault, or set token_reviewer_jwt"
 		return r
 	}
-	tok, err := jwt.ParseSigned(token, allowedAlgorithms)
+	tok, err := jwt.ParseSigned(token, satoken.AllowedAlgorithms)
 	var claims jwt.Claims
 	if err == nil {
 		err = tok.UnsafeClaimsWithoutVerification(&claims)
@@ -393,7 +394,7 @@ func inspectReviewerCredential(source, path, token string, readErr error, now ti
 		}
 	}
 	name, namespace := "<name>", "<namespace>"
-	if ns, n, ok := parseServiceAccountUsername(claims.Subject); ok {
+	if ns, n, ok := satoken.ParseUsername(claims.Subject); ok {
 		name, namespace = n, ns
 	}
 	renew := fmt.Sprintf("mint a new token for the reviewer (kubectl create token %s -n %s --duration=...) and write it as token_reviewer_jwt", name, namespace)
@@ -482,7 +483,7 @@ func inspectReviewerIdentity(user authv1.UserInfo, err error, cred kube.Credenti
 		return r, who
 	}
 	who := reviewer{username: user.Username}
-	if ns, name, ok := parseServiceAccountUsername(user.Username); ok {
+	if ns, name, ok := satoken.ParseUsername(user.Username); ok {
 		who.namespace, who.saName = ns, name
 	}
 	r.data["username"] = user.Username

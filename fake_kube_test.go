@@ -28,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/scheme"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/satoken"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
@@ -290,7 +291,7 @@ func (f *fakeKube) review(spec authv1.TokenReviewSpec) authv1.TokenReviewStatus 
 	if len(audiences) == 0 {
 		audiences = []string{fakeAPIAudience}
 	}
-	var claims serviceAccountClaims
+	var claims satoken.Claims
 	if err := f.verify(spec.Token, &claims); err != nil {
 		return authv1.TokenReviewStatus{Error: "invalid bearer token, " + err.Error()}
 	}
@@ -303,7 +304,7 @@ func (f *fakeKube) review(spec authv1.TokenReviewSpec) authv1.TokenReviewStatus 
 	if len(matched) == 0 {
 		return authv1.TokenReviewStatus{Error: fmt.Sprintf("token audiences %q is invalid for the target audiences %q", []string(claims.Audience), audiences)}
 	}
-	sa, err := serviceAccountFromClaims(&claims)
+	sa, err := satoken.IdentityFromClaims(&claims)
 	if err != nil {
 		return authv1.TokenReviewStatus{Error: "invalid bearer token, " + err.Error()}
 	}
@@ -319,20 +320,20 @@ func (f *fakeKube) review(spec authv1.TokenReviewSpec) authv1.TokenReviewStatus 
 		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + sa.Namespace, "system:authenticated"},
 	}
 	if sa.PodName != "" {
-		user.Extra = map[string]authv1.ExtraValue{extraPodName: {sa.PodName}, extraPodUID: {sa.PodUID}}
+		user.Extra = map[string]authv1.ExtraValue{satoken.ExtraPodName: {sa.PodName}, satoken.ExtraPodUID: {sa.PodUID}}
 		f.mu.Lock()
 		sendNode := f.sendNodeName
 		f.mu.Unlock()
 		if sendNode && sa.NodeName != "" {
-			user.Extra[extraNodeName] = authv1.ExtraValue{sa.NodeName}
+			user.Extra[satoken.ExtraNodeName] = authv1.ExtraValue{sa.NodeName}
 		}
 	}
 	return authv1.TokenReviewStatus{Authenticated: true, User: user, Audiences: matched}
 }
 
 // verify checks a token's signature and expiry, decoding its claims into out.
-func (f *fakeKube) verify(token string, out *serviceAccountClaims) error {
-	tok, err := jwt.ParseSigned(token, allowedAlgorithms)
+func (f *fakeKube) verify(token string, out *satoken.Claims) error {
+	tok, err := jwt.ParseSigned(token, satoken.AllowedAlgorithms)
 	if err != nil {
 		return err
 	}
@@ -342,7 +343,7 @@ func (f *fakeKube) verify(token string, out *serviceAccountClaims) error {
 		keys = append(keys, k)
 	}
 	f.mu.Unlock()
-	var c serviceAccountClaims
+	var c satoken.Claims
 	for _, key := range keys {
 		if err = tok.Claims(key, &c); err == nil {
 			break

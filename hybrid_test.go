@@ -12,6 +12,7 @@ import (
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/metrics"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/satoken"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
@@ -89,9 +90,9 @@ func TestHybridReviewsOtherTokens(t *testing.T) {
 }
 
 func TestLocalEligible(t *testing.T) {
-	parse := func(claims map[string]any) *serviceAccountClaims {
+	parse := func(claims map[string]any) *satoken.Claims {
 		t.Helper()
-		tok, err := parseToken(testkit.SignJWT(t, testkit.PrivateKey(t, "signer.key"), jose.RS256, claims))
+		tok, err := satoken.Parse(testkit.SignJWT(t, testkit.PrivateKey(t, "signer.key"), jose.RS256, claims))
 		if err != nil {
 			t.Fatal(err)
 		}

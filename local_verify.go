@@ -11,6 +11,7 @@ import (
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/clusterkeys"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/satoken"
 )
 
 // clusterKeySource is the cluster's service-account signing keys and
@@ -79,7 +80,7 @@ func (l *lazyKeys) close() {
 // at most maxAge old, for a role that checks an audience. Everything else
 // (a legacy Secret-based token, which never expires, an older token, a
 // role stored without an audience) is reviewed.
-func localEligible(c *serviceAccountClaims, roleAudience string, now time.Time, maxAge time.Duration) bool {
+func localEligible(c *satoken.Claims, roleAudience string, now time.Time, maxAge time.Duration) bool {
 	k := c.Kubernetes
 	switch {
 	case roleAudience == "", k == nil, k.Secret != nil, c.Expiry == nil, c.IssuedAt == nil:

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/satoken"
 )
 
 // attempt is one login as it moves through the pipeline: the inputs, then
@@ -35,15 +36,15 @@ type attempt struct {
 	// mount with config alone: the aliases to keep apart.
 	namedClusters []string
 
-	token   *parsedToken   // set by parse
-	claimed serviceAccount // set by identity: what the claims say
+	token   *satoken.Token   // set by parse
+	claimed satoken.Identity // set by identity: what the claims say
 	// selectorPending is set by bindings when the namespace globs do not bind
 	// the namespace but the role's selector may: the namespace_selector step
 	// decides, once the TokenReview has vouched for the token.
 	selectorPending bool
-	reviewed        serviceAccount // set by review: what Kubernetes vouches for
-	reviewTook      time.Duration  // how long the TokenReview took, for the log
-	verifiedBy      string         // what vouched for the token, for the log (verifiedBy*)
+	reviewed        satoken.Identity // set by review: what Kubernetes vouches for
+	reviewTook      time.Duration    // how long the TokenReview took, for the log
+	verifiedBy      string           // what vouched for the token, for the log (verifiedBy*)
 	// localFallback is set in hybrid mode when the cluster's keys could not
 	// vouch for a young token, so it was reviewed: why (explain).
 	localFallback string
@@ -133,21 +134,21 @@ func stepSourceAddress(_ context.Context, a *attempt) error {
 }
 
 func stepParse(_ context.Context, a *attempt) error {
-	tok, err := parseToken(a.rawJWT)
+	tok, err := satoken.Parse(a.rawJWT)
 	a.token = tok
 	return err
 }
 
 func (b *backend) stepTimes(_ context.Context, a *attempt) error {
-	return checkTimes(&a.token.Claims.Claims, b.now())
+	return satoken.CheckTimes(&a.token.Claims.Claims, b.now())
 }
 
 func stepIssuer(_ context.Context, a *attempt) error {
-	return checkIssuer(a.token.Claims.Issuer, a.state.config.expectedIssuer())
+	return satoken.CheckIssuer(a.token.Claims.Issuer, a.state.config.expectedIssuer())
 }
 
 func stepAudience(_ context.Context, a *attempt) error {
-	return checkAudienceClaim(a.token.Claims.Audience, a.role.Audience)
+	return satoken.CheckAudience(a.token.Claims.Audience, a.role.Audience)
 }
 
 // stepIdentity reads the claimed service account and refuses names
@@ -155,7 +156,7 @@ func stepAudience(_ context.Context, a *attempt) error {
 // mount with named clusters, identities whose alias another cluster's
 // could also be.
 func stepIdentity(_ context.Context, a *attempt) error {
-	sa, err := serviceAccountFromClaims(&a.token.Claims)
+	sa, err := satoken.IdentityFromClaims(&a.token.Claims)
 	a.claimed = sa
 	if err != nil {
 		return err
@@ -173,7 +174,7 @@ func stepBindings(_ context.Context, a *attempt) error {
 }
 
 func stepSignature(_ context.Context, a *attempt) error {
-	return verifySignature(a.token.JWS, a.state.keys)
+	return satoken.VerifySignature(a.token.JWS, a.state.keys)
 }
 
 // bindNamespace applies the namespace globs. A namespace they do not bind
@@ -333,7 +334,7 @@ func aliasMetadataFromAnnotations(annotations map[string]string) (map[string]str
 // cluster's are not prefixed, so a mount with config alone issues what
 // Vault's method issues and entities made before a second cluster keep
 // their aliases. checkAliasIdentity keeps the two apart.
-func aliasName(r *roleEntry, sa serviceAccount, cluster string) string {
+func aliasName(r *roleEntry, sa satoken.Identity, cluster string) string {
 	name := sa.UID
 	if r.AliasNameSource == aliasNameSourceName {
 		name = sa.Namespace + "/" + sa.Name
@@ -358,7 +359,7 @@ func aliasName(r *roleEntry, sa serviceAccount, cluster string) string {
 //
 // A mount with config alone (named is nil) has one cluster and nothing to
 // keep apart: it accepts what Vault's method accepts.
-func checkAliasIdentity(source string, sa serviceAccount, cluster string, named []string) error {
+func checkAliasIdentity(source string, sa satoken.Identity, cluster string, named []string) error {
 	if named == nil {
 		return nil
 	}

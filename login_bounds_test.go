@@ -13,6 +13,7 @@ import (
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/logcut"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/satoken"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
@@ -183,8 +184,8 @@ func TestLoginRefusalLogLineBounded(t *testing.T) {
 				e.writeRole(testRole, tc.role)
 			}
 			tok := tc.token(e)
-			if len(tok) > maxJWTBytes {
-				t.Fatalf("the test's token is %d bytes, over the %d the login reads", len(tok), maxJWTBytes)
+			if len(tok) > satoken.MaxJWTBytes {
+				t.Fatalf("the test's token is %d bytes, over the %d the login reads", len(tok), satoken.MaxJWTBytes)
 			}
 			offset := len(e.logs.String())
 			resp, err := e.login(testRole, tok)

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/satoken"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
@@ -158,7 +159,7 @@ func TestLoginJWTSizeCap(t *testing.T) {
 	e := configured(t)
 	requests := recordRequests(e.kube)
 	tok := e.token()
-	huge := tok + strings.Repeat("A", maxJWTBytes+1-len(tok))
+	huge := tok + strings.Repeat("A", satoken.MaxJWTBytes+1-len(tok))
 	resp, err := e.login(testRole, huge)
 	requireBadRequest(t, resp, err, "jwt: is 65537 bytes; the limit is 65536 bytes (64 KiB)")
 	resp, err = lookahead(e, huge)
@@ -170,25 +171,6 @@ func TestLoginJWTSizeCap(t *testing.T) {
 	if resp, err := e.login(testRole, tok); err != nil || resp.IsError() {
 		t.Fatalf("login: %v %#v", err, resp)
 	}
-}
-
-// signPayload signs payload bytes exactly as given, so tests can make
-// tokens whose JSON no claims encoder would produce.
-func signPayload(t *testing.T, key any, payload string) string {
-	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithType("JWT"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := signer.Sign([]byte(payload))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := sig.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // A correctly signed token whose claims hold a duplicate key is refused for
@@ -208,7 +190,7 @@ func TestLoginDuplicateClaimKeys(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e := configured(t)
 			e.writeConfig(map[string]any{"pem_keys": testkit.Testdata(t, "signer.pub")})
-			resp, err := e.login(testRole, signPayload(t, e.signer, payload))
+			resp, err := e.login(testRole, testkit.SignPayload(t, e.signer, payload))
 			e.requireDenied(resp, err, refusal.ReasonClaims)
 			if strings.Contains(e.logs.String(), refusal.ReasonSignature) {
 				t.Fatalf("a good signature was reported as bad:\n%s", e.logs.String())

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/satoken"
 )
 
 // defaultIssuer is the issuer of legacy (Secret-based) service-account
@@ -59,21 +60,10 @@ type configState struct {
 	clusterKeys lazyKeys
 }
 
-// parseMode says whose data a parser reads. A write is checked strictly,
-// so a mistake is refused with what to change; stored data is read the way
-// Vault's built-in method reads it, so whatever that method accepted and
-// stored keeps working after a switch-over, trusting exactly what it trusted.
-type parseMode int
-
-const (
-	parseStrict parseMode = iota
-	parseStored
-)
-
 // buildState parses keys and builds the Kubernetes client for the config
 // cfg of the cluster called name.
-func (b *backend) buildState(name string, cfg *kubeConfig, mode parseMode) (*configState, error) {
-	keys, err := parsePEMKeys(cfg.PEMKeys, mode)
+func (b *backend) buildState(name string, cfg *kubeConfig, mode satoken.Mode) (*configState, error) {
+	keys, err := satoken.ParsePEMKeys(cfg.PEMKeys, mode)
 	if err != nil {
 		return nil, err
 	}
@@ -130,20 +120,20 @@ func usesPodCA(cfg *kubeConfig) bool {
 // trusts, as PEM ("" for the system trust store), with the version of the
 // pod's CA file when that is the source. The pod's own CA file is not the
 // caller's input, so it is always read leniently.
-func (b *backend) trustedCA(cfg *kubeConfig, mode parseMode) (string, fileStamp, error) {
+func (b *backend) trustedCA(cfg *kubeConfig, mode satoken.Mode) (string, fileStamp, error) {
 	bundle, podCA, err := b.effectiveCA(cfg)
 	if err != nil || bundle == "" {
 		return "", podCA, err
 	}
 	field := "kubernetes_ca_cert"
 	if podCA.exists {
-		field, mode = "kubernetes_ca_cert: unset, and the pod's CA file "+b.localFiles.caPath(), parseStored
+		field, mode = "kubernetes_ca_cert: unset, and the pod's CA file "+b.localFiles.caPath(), satoken.Stored
 	}
-	certs, err := parseCABundle(bundle, mode)
+	certs, err := satoken.ParseCABundle(bundle, mode)
 	if err != nil {
 		return "", podCA, fmt.Errorf("%s: %w", field, err)
 	}
-	return encodeCertificates(certs), podCA, nil
+	return satoken.EncodeCertificates(certs), podCA, nil
 }
 
 // reviewerCredential decides which bearer token authorizes calls to the
@@ -313,7 +303,7 @@ func (b *backend) storeClusterConfig(ctx context.Context, req *logical.Request, 
 	if err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	st, err := b.buildState(name, cfg, parseStrict)
+	st, err := b.buildState(name, cfg, satoken.Strict)
 	if err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}

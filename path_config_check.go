@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/satoken"
 )
 
 // pathConfigCheck is config/check: the stored config held against the live
@@ -311,7 +312,7 @@ func (b *backend) trustedCACerts(cfg *kubeConfig) ([]*x509.Certificate, error) {
 	if err != nil || bundle == "" {
 		return nil, err
 	}
-	return parseCABundle(bundle, parseStored)
+	return satoken.ParseCABundle(bundle, satoken.Stored)
 }
 
 // firstN is at most the first n of s, never nil (a JSON list, not null).

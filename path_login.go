@@ -11,6 +11,7 @@ import (
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/logcut"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/satoken"
 )
 
 // loginFields are the inputs of a login, and so of explain, which takes
@@ -117,8 +118,8 @@ func (b *backend) newAttempt(ctx context.Context, req *logical.Request, d *frame
 	if a.rawJWT == "" {
 		return a, refusal.Invalid("jwt: is required")
 	}
-	if len(a.rawJWT) > maxJWTBytes {
-		return a, refusal.Invalid("jwt: is %d bytes; the limit is %d bytes (64 KiB)", len(a.rawJWT), maxJWTBytes)
+	if len(a.rawJWT) > satoken.MaxJWTBytes {
+		return a, refusal.Invalid("jwt: is %d bytes; the limit is %d bytes (64 KiB)", len(a.rawJWT), satoken.MaxJWTBytes)
 	}
 	refs, err := b.mountClusters(ctx, req.Storage)
 	switch {

@@ -14,11 +14,8 @@ import (
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/satoken"
 )
-
-// Key of TokenReview status.user.extra naming the node a pod-bound token's
-// pod runs on (sent by recent API servers).
-const extraNodeName = "authentication.kubernetes.io/node-name"
 
 // Metadata keys of tokens issued through a role with pod bindings.
 const (
@@ -349,7 +346,7 @@ func podGone(live *corev1.Pod, now time.Time) bool {
 // addPodMetadata puts the pod's identity into a token's metadata, for a
 // role that uses the pod fields: Vault's audit log then shows which pod
 // used a secret. The entity alias stays per service account.
-func addPodMetadata(md map[string]string, id *serviceAccount) {
+func addPodMetadata(md map[string]string, id *satoken.Identity) {
 	if id.PodName != "" {
 		md[metaPodName] = id.PodName
 		md[metaPodUID] = id.PodUID

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/satoken"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
@@ -307,7 +308,7 @@ func TestExplainPodStep(t *testing.T) {
 // The pod step costs a role without pod fields nothing: no allocation, no
 // call (the attempt has no state, so any call would panic).
 func TestPodStepFreeWithoutPodFields(t *testing.T) {
-	a := &attempt{role: &roleEntry{}, reviewed: serviceAccount{PodName: testPodName, PodUID: testPodUID}}
+	a := &attempt{role: &roleEntry{}, reviewed: satoken.Identity{PodName: testPodName, PodUID: testPodUID}}
 	ctx := t.Context()
 	var b backend // no clock either: the step must not read it
 	if n := testing.AllocsPerRun(100, func() { _ = b.stepPod(ctx, a) }); n != 0 {

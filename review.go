@@ -10,6 +10,7 @@ import (
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/metrics"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/reviewcache"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/satoken"
 )
 
 // Bounds of what logins remember under one config. An entry of either
@@ -78,7 +79,7 @@ func newLoginCaches(now func() time.Time, review tokenReviewer, m *metrics.Clust
 // concurrent logins of the same token, and no key fetch beyond the key
 // set's throttle.
 func (b *backend) stepReview(ctx context.Context, a *attempt) error {
-	audiences := reviewAudiences(a.role.Audience, a.token.Claims.Audience)
+	audiences := satoken.ReviewAudiences(a.role.Audience, a.token.Claims.Audience)
 	switch a.role.mode() {
 	case reviewHybrid:
 		if a.state.canVerifyLocally() && localEligible(&a.token.Claims, a.role.Audience, b.now(), a.role.maxTokenAge()) {
@@ -119,7 +120,7 @@ func reviewFresh(ctx context.Context, a *attempt, audiences []string, key review
 	if err != nil {
 		return credentialFault(st.kube, err, "create on tokenreviews (ClusterRole system:auth-delegator)")
 	}
-	if a.reviewed, err = checkReview(status, a.claimed, audiences); err != nil {
+	if a.reviewed, err = satoken.CheckReview(status, a.claimed, audiences); err != nil {
 		return err
 	}
 	if keep && !a.dryRun {
@@ -142,7 +143,7 @@ func reviewCachedAnswer(ctx context.Context, a *attempt, audiences []string) err
 		}
 		a.verifiedBy = verifiedByCache
 		var err error
-		a.reviewed, err = checkReview(status, a.claimed, audiences)
+		a.reviewed, err = satoken.CheckReview(status, a.claimed, audiences)
 		return err
 	}
 	return reviewFresh(ctx, a, audiences, key, true)
@@ -158,7 +159,7 @@ func cacheLookupResult(askedItself bool) string {
 }
 
 // expiry is the token's exp, or the zero time for a token without one.
-func expiry(c *serviceAccountClaims) time.Time {
+func expiry(c *satoken.Claims) time.Time {
 	if c.Expiry == nil {
 		return time.Time{}
 	}
@@ -166,7 +167,7 @@ func expiry(c *serviceAccountClaims) time.Time {
 }
 
 // cacheableAnswer is what a successful answer is kept as: only what
-// checkReview reads (no groups, only the pod's keys of the extra), and
+// satoken.CheckReview reads (no groups, only the pod's keys of the extra), and
 // nothing when that is over maxCachedAnswerBytes, so the cache's memory is
 // bounded whatever the API server answers. Failures are never kept.
 func cacheableAnswer(st *authv1.TokenReviewStatus) (*authv1.TokenReviewStatus, bool) {
@@ -182,7 +183,7 @@ func cacheableAnswer(st *authv1.TokenReviewStatus) (*authv1.TokenReviewStatus, b
 	for _, a := range st.Audiences {
 		size += len(a) + stringOverhead
 	}
-	for _, k := range []string{extraPodName, extraPodUID, extraNodeName} {
+	for _, k := range []string{satoken.ExtraPodName, satoken.ExtraPodUID, satoken.ExtraNodeName} {
 		if v := st.User.Extra[k]; len(v) > 0 {
 			if kept.User.Extra == nil {
 				kept.User.Extra = map[string]authv1.ExtraValue{}

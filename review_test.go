@@ -14,6 +14,7 @@ import (
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/reviewcache"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/satoken"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
@@ -233,7 +234,7 @@ func TestReviewCacheDroppedWithTheConfig(t *testing.T) {
 }
 
 // The cache is keyed by a digest of the JWT and the audiences, and keeps
-// only what checkReview reads of a successful answer.
+// only what satoken.CheckReview reads of a successful answer.
 func TestReviewCacheKeepsNoToken(t *testing.T) {
 	e := configured(t)
 	e.writeRole(testRole, map[string]any{"review_mode": "cached"})
@@ -256,11 +257,11 @@ func TestCacheableAnswer(t *testing.T) {
 	ok := authv1.TokenReviewStatus{
 		Authenticated: true,
 		User: authv1.UserInfo{Username: "system:serviceaccount:a:b", UID: "u", Groups: []string{"g"},
-			Extra: map[string]authv1.ExtraValue{extraPodName: {"p"}, extraPodUID: {"pu"}, "other": {"x"}}},
+			Extra: map[string]authv1.ExtraValue{satoken.ExtraPodName: {"p"}, satoken.ExtraPodUID: {"pu"}, "other": {"x"}}},
 		Audiences: []string{"vault"},
 	}
 	kept, keep := cacheableAnswer(&ok)
-	if !keep || kept.User.Groups != nil || len(kept.User.Extra) != 2 || kept.User.Extra[extraPodName][0] != "p" {
+	if !keep || kept.User.Groups != nil || len(kept.User.Extra) != 2 || kept.User.Extra[satoken.ExtraPodName][0] != "p" {
 		t.Fatalf("kept %+v (%v)", kept, keep)
 	}
 	for name, st := range map[string]authv1.TokenReviewStatus{

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Writes fuzz seeds minted by a real kube-apiserver into testdata/fuzz/: the
-# shapes of token, key and CA bundle that the plugin sees in production, so
+# Writes fuzz seeds minted by a real kube-apiserver into
+# internal/satoken/testdata/fuzz/ (the token, key and CA parsers' package):
+# the shapes of token, key and CA bundle that the plugin sees in production, so
 # the fuzz targets start from them rather than from hand-made inputs alone.
 # Starts a private stack (its own state dir and ports) and stops it on exit.
 # The seeds are committed; run this again only to refresh them.
@@ -19,7 +20,7 @@ export VAULT_PORT="${SEEDS_VAULT_PORT:-29200}"
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-corpus="$REPO_ROOT/testdata/fuzz"
+corpus="$REPO_ROOT/internal/satoken/testdata/fuzz"
 
 "$SCRIPTS_DIR/build-stack.sh"
 cleanup() {

@@ -82,3 +82,22 @@ func HMACToken(t testing.TB) string {
 
 // B64 is s in unpadded base64url, a JWT segment.
 func B64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// SignPayload signs payload bytes exactly as given (RS256), so tests can make
+// tokens whose JSON no claims encoder would produce.
+func SignPayload(t testing.TB, key any, payload string) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := signer.Sign([]byte(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sig.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

@@ -1,4 +1,4 @@
-package kubeauth
+package satoken
 
 import (
 	"errors"
@@ -17,26 +17,26 @@ func TestParseTokenAlgorithms(t *testing.T) {
 	claims := testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")
 	rsaKey, ecKey := testkit.PrivateKey(t, "signer.key"), testkit.PrivateKey(t, "ec-signer.key")
 	for _, alg := range []jose.SignatureAlgorithm{jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS512} {
-		if _, err := parseToken(testkit.SignJWT(t, rsaKey, alg, claims)); err != nil {
+		if _, err := Parse(testkit.SignJWT(t, rsaKey, alg, claims)); err != nil {
 			t.Errorf("%s: %v", alg, err)
 		}
 	}
-	if _, err := parseToken(testkit.SignJWT(t, ecKey, jose.ES256, claims)); err != nil {
+	if _, err := Parse(testkit.SignJWT(t, ecKey, jose.ES256, claims)); err != nil {
 		t.Errorf("ES256: %v", err)
 	}
 	var ref *refusal.Refusal
-	if _, err := parseToken(testkit.HMACToken(t)); !errors.As(err, &ref) || ref.Reason != refusal.ReasonAlgorithm {
+	if _, err := Parse(testkit.HMACToken(t)); !errors.As(err, &ref) || ref.Reason != refusal.ReasonAlgorithm {
 		t.Errorf("HS256 not refused: %v", err)
 	}
 	var bad *refusal.InputError
-	if _, err := parseToken("not.a-jwt"); !errors.As(err, &bad) {
+	if _, err := Parse("not.a-jwt"); !errors.As(err, &bad) {
 		t.Errorf("garbage is not bad input: %v", err)
 	}
 }
 
 func TestVerifySignature(t *testing.T) {
 	claims := testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")
-	keys, err := parsePEMKeys([]string{testkit.Testdata(t, "other.pub"), testkit.Testdata(t, "ec-signer.pub"), testkit.Testdata(t, "signer.crt")}, parseStrict)
+	keys, err := ParsePEMKeys([]string{testkit.Testdata(t, "other.pub"), testkit.Testdata(t, "ec-signer.pub"), testkit.Testdata(t, "signer.crt")}, Strict)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,19 +52,19 @@ func TestVerifySignature(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := testkit.SignJWT(t, testkit.PrivateKey(t, tc.key), tc.alg, claims)
-			tok, err := jose.ParseSignedCompact(raw, append(allowedAlgorithms, jose.EdDSA))
+			tok, err := jose.ParseSignedCompact(raw, append(AllowedAlgorithms, jose.EdDSA))
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = verifySignature(tok, keys)
+			err = VerifySignature(tok, keys)
 			if (err == nil) != tc.ok {
 				t.Fatalf("verify: %v, want ok=%v", err, tc.ok)
 			}
 		})
 	}
 	// Without keys the TokenReview alone decides.
-	tok, _ := jose.ParseSignedCompact(testkit.SignJWT(t, testkit.PrivateKey(t, "other.key"), jose.RS256, claims), allowedAlgorithms)
-	if err := verifySignature(tok, nil); err != nil {
+	tok, _ := jose.ParseSignedCompact(testkit.SignJWT(t, testkit.PrivateKey(t, "other.key"), jose.RS256, claims), AllowedAlgorithms)
+	if err := VerifySignature(tok, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -87,7 +87,7 @@ func TestCheckTimes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := checkTimes(&tc.claims, now)
+			err := CheckTimes(&tc.claims, now)
 			var ref *refusal.Refusal
 			switch {
 			case tc.reason == "" && err != nil:
@@ -100,39 +100,39 @@ func TestCheckTimes(t *testing.T) {
 }
 
 func TestServiceAccountFromClaims(t *testing.T) {
-	projected := serviceAccountClaims{Kubernetes: &projectedClaims{
-		Namespace: "apps", ServiceAccount: objectRef{Name: "web", UID: "u1"}, Pod: &objectRef{Name: "web-0", UID: "p1"},
+	projected := Claims{Kubernetes: &ProjectedClaims{
+		Namespace: "apps", ServiceAccount: ObjectRef{Name: "web", UID: "u1"}, Pod: &ObjectRef{Name: "web-0", UID: "p1"},
 	}}
-	sa, err := serviceAccountFromClaims(&projected)
-	if err != nil || sa != (serviceAccount{Namespace: "apps", Name: "web", UID: "u1", PodName: "web-0", PodUID: "p1"}) {
+	sa, err := IdentityFromClaims(&projected)
+	if err != nil || sa != (Identity{Namespace: "apps", Name: "web", UID: "u1", PodName: "web-0", PodUID: "p1"}) {
 		t.Fatalf("projected: %+v %v", sa, err)
 	}
-	legacy := serviceAccountClaims{LegacyNamespace: "apps", LegacyName: "web", LegacyUID: "u1", LegacySecretName: "web-token"}
+	legacy := Claims{LegacyNamespace: "apps", LegacyName: "web", LegacyUID: "u1", LegacySecretName: "web-token"}
 	legacy.Subject = "system:serviceaccount:apps:web"
-	sa, err = serviceAccountFromClaims(&legacy)
+	sa, err = IdentityFromClaims(&legacy)
 	if err != nil || sa.SecretName != "web-token" || sa.UID != "u1" {
 		t.Fatalf("legacy: %+v %v", sa, err)
 	}
 	legacy.Subject = "system:serviceaccount:apps:admin"
-	if _, err := serviceAccountFromClaims(&legacy); err == nil || !strings.Contains(err.Error(), "subject") {
+	if _, err := IdentityFromClaims(&legacy); err == nil || !strings.Contains(err.Error(), "subject") {
 		t.Fatalf("subject mismatch accepted: %v", err)
 	}
 }
 
 func TestCheckIssuerAndAudience(t *testing.T) {
-	if err := checkIssuer("a", ""); err != nil {
+	if err := CheckIssuer("a", ""); err != nil {
 		t.Error("issuer checked while disabled")
 	}
-	if err := checkIssuer("a", "b"); err == nil {
+	if err := CheckIssuer("a", "b"); err == nil {
 		t.Error("wrong issuer accepted")
 	}
-	if err := checkAudienceClaim(jwt.Audience{"x", "vault"}, "vault"); err != nil {
+	if err := CheckAudience(jwt.Audience{"x", "vault"}, "vault"); err != nil {
 		t.Error(err)
 	}
-	if err := checkAudienceClaim(jwt.Audience{"x"}, "vault"); err == nil {
+	if err := CheckAudience(jwt.Audience{"x"}, "vault"); err == nil {
 		t.Error("wrong audience accepted")
 	}
-	if err := checkAudienceClaim(nil, ""); err != nil {
+	if err := CheckAudience(nil, ""); err != nil {
 		t.Error("audience checked without a role audience")
 	}
 }
@@ -159,7 +159,7 @@ func TestValidateServiceAccountNames(t *testing.T) {
 		{"apps", "web\n", false},
 	}
 	for _, tc := range cases {
-		err := validateServiceAccountNames(tc.namespace, tc.name)
+		err := ValidateNames(tc.namespace, tc.name)
 		var ref *refusal.Refusal
 		switch {
 		case tc.ok && err != nil:
@@ -175,7 +175,7 @@ func TestValidateServiceAccountNames(t *testing.T) {
 // claims refusal, and the signature of either is checked over the raw bytes.
 func TestParseTokenClaimsDecoding(t *testing.T) {
 	key := testkit.PrivateKey(t, "signer.key")
-	keys, err := parsePEMKeys([]string{testkit.Testdata(t, "signer.pub")}, parseStrict)
+	keys, err := ParsePEMKeys([]string{testkit.Testdata(t, "signer.pub")}, Strict)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,8 +194,8 @@ func TestParseTokenClaimsDecoding(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			raw := signPayload(t, key, tc.payload)
-			tok, err := parseToken(raw)
+			raw := testkit.SignPayload(t, key, tc.payload)
+			tok, err := Parse(raw)
 			var bad *refusal.InputError
 			var ref *refusal.Refusal
 			switch {
@@ -211,16 +211,16 @@ func TestParseTokenClaimsDecoding(t *testing.T) {
 			case err != nil:
 				t.Fatalf("parse: %v", err)
 			default:
-				if err := verifySignature(tok.JWS, keys); err != nil {
+				if err := VerifySignature(tok.JWS, keys); err != nil {
 					t.Fatalf("signature: %v", err)
 				}
 			}
 			// Whatever the claims, the signature itself is good.
-			sig, err := jose.ParseSignedCompact(raw, allowedAlgorithms)
+			sig, err := jose.ParseSignedCompact(raw, AllowedAlgorithms)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := verifySignature(sig, keys); err != nil {
+			if err := VerifySignature(sig, keys); err != nil {
 				t.Fatalf("signature over the raw payload: %v", err)
 			}
 		})

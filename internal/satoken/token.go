@@ -1,4 +1,4 @@
-package kubeauth
+package satoken
 
 import (
 	"bytes"
@@ -22,32 +22,32 @@ import (
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
-// allowedAlgorithms are the asymmetric algorithms Kubernetes can sign with.
+// AllowedAlgorithms are the asymmetric algorithms Kubernetes can sign with.
 // "none" and HMAC are never accepted: a token must be provably issued by
 // whoever holds the signing key, not by anyone who knows a shared secret.
-var allowedAlgorithms = []jose.SignatureAlgorithm{
+var AllowedAlgorithms = []jose.SignatureAlgorithm{
 	jose.RS256, jose.RS384, jose.RS512,
 	jose.ES256, jose.ES384, jose.ES512,
 	jose.PS256, jose.PS384, jose.PS512,
 }
 
-// maxJWTBytes caps the login JWT, checked before any parsing. Service-account
+// MaxJWTBytes caps the login JWT, checked before any parsing. Service-account
 // tokens are one to two KiB; the cap is far above any real one and keeps a
 // huge forged token from costing parse time or being forwarded to
 // Kubernetes.
-const maxJWTBytes = 64 << 10
+const MaxJWTBytes = 64 << 10
 
-// clockSkew tolerates clocks of Vault and the API server that disagree a
+// ClockSkew tolerates clocks of Vault and the API server that disagree a
 // little; the TokenReview enforces the API server's own view of time anyway.
-const clockSkew = 60 * time.Second
+const ClockSkew = 60 * time.Second
 
-// serviceAccountClaims are the claims of both token kinds Kubernetes issues:
+// Claims are the claims of both token kinds Kubernetes issues:
 // legacy Secret-based tokens use flat "kubernetes.io/serviceaccount/..."
 // keys, projected (TokenRequest) tokens a nested "kubernetes.io" object.
-type serviceAccountClaims struct {
+type Claims struct {
 	jwt.Claims
 
-	Kubernetes *projectedClaims `json:"kubernetes.io,omitempty"`
+	Kubernetes *ProjectedClaims `json:"kubernetes.io,omitempty"`
 
 	LegacyNamespace  string `json:"kubernetes.io/serviceaccount/namespace,omitempty"`
 	LegacyName       string `json:"kubernetes.io/serviceaccount/service-account.name,omitempty"`
@@ -55,46 +55,46 @@ type serviceAccountClaims struct {
 	LegacySecretName string `json:"kubernetes.io/serviceaccount/secret.name,omitempty"`
 }
 
-type projectedClaims struct {
+type ProjectedClaims struct {
 	Namespace      string           `json:"namespace"`
-	ServiceAccount objectRef        `json:"serviceaccount"`
-	Pod            *objectRef       `json:"pod,omitempty"`
-	Secret         *objectRef       `json:"secret,omitempty"`
-	Node           *objectRef       `json:"node,omitempty"`
+	ServiceAccount ObjectRef        `json:"serviceaccount"`
+	Pod            *ObjectRef       `json:"pod,omitempty"`
+	Secret         *ObjectRef       `json:"secret,omitempty"`
+	Node           *ObjectRef       `json:"node,omitempty"`
 	WarnAfter      *jwt.NumericDate `json:"warnafter,omitempty"`
 }
 
-type objectRef struct {
+type ObjectRef struct {
 	Name string `json:"name"`
 	UID  string `json:"uid"`
 }
 
-// serviceAccount is a workload's identity: what a token's claims say, or what
+// Identity is a workload's identity: what a token's claims say, or what
 // a TokenReview (or the cluster's signing keys) vouches for. A TokenReview's
 // answer names no Secret, so secretName stays empty there.
-type serviceAccount struct {
+type Identity struct {
 	Namespace, Name, UID string
 	SecretName           string
 	PodName, PodUID      string
 	NodeName             string
 }
 
-// parsedToken is a structurally valid JWT whose claims are not yet trusted.
-type parsedToken struct {
+// Token is a structurally valid JWT whose claims are not yet trusted.
+type Token struct {
 	JWS    *jose.JSONWebSignature
-	Claims serviceAccountClaims
+	Claims Claims
 }
 
-// parseToken accepts only a compact JWS with an allowed algorithm and JSON
+// Parse accepts only a compact JWS with an allowed algorithm and JSON
 // claims. Something that is not a JWT at all is bad input; a JWT signed
 // with an algorithm we never accept is refused, and so is one whose claims
 // are JSON that cannot be read unambiguously (see decodeClaims).
-func parseToken(raw string) (*parsedToken, error) {
+func Parse(raw string) (*Token, error) {
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
 		return nil, refusal.Invalid("jwt: is required")
 	}
-	tok, err := jose.ParseSignedCompact(raw, allowedAlgorithms)
+	tok, err := jose.ParseSignedCompact(raw, AllowedAlgorithms)
 	if err != nil {
 		var algErr *jose.ErrUnexpectedSignatureAlgorithm
 		if errors.As(err, &algErr) {
@@ -104,7 +104,7 @@ func parseToken(raw string) (*parsedToken, error) {
 		}
 		return nil, refusal.Invalid("jwt: is not a signed JWT in compact form (header.payload.signature)")
 	}
-	p := &parsedToken{JWS: tok}
+	p := &Token{JWS: tok}
 	if err := decodeClaims(tok.UnsafePayloadWithoutVerification(), &p.Claims); err != nil {
 		return nil, err
 	}
@@ -117,7 +117,7 @@ func parseToken(raw string) (*parsedToken, error) {
 // any depth, a claim of the wrong type) is refused as claims_invalid: two
 // parsers could read such claims differently, and it is a claims problem,
 // not a signature problem, whatever the signature says.
-func decodeClaims(payload []byte, out *serviceAccountClaims) error {
+func decodeClaims(payload []byte, out *Claims) error {
 	trimmed := bytes.TrimSpace(payload)
 	if !stdjson.Valid(trimmed) || len(trimmed) == 0 || trimmed[0] != '{' {
 		return refusal.Invalid("jwt: claims are not a valid JSON object of JWT claims")
@@ -134,10 +134,10 @@ func decodeClaims(payload []byte, out *serviceAccountClaims) error {
 	return nil
 }
 
-// checkTimes enforces exp, nbf and iat with a small allowance for skew.
+// CheckTimes enforces exp, nbf and iat with a small allowance for skew.
 // Legacy Secret-based tokens have no exp; the TokenReview decides for them.
-func checkTimes(c *jwt.Claims, now time.Time) error {
-	err := c.ValidateWithLeeway(jwt.Expected{Time: now}, clockSkew)
+func CheckTimes(c *jwt.Claims, now time.Time) error {
+	err := c.ValidateWithLeeway(jwt.Expected{Time: now}, ClockSkew)
 	switch {
 	case err == nil:
 		return nil
@@ -157,11 +157,11 @@ func checkTimes(c *jwt.Claims, now time.Time) error {
 // name, a claim of the wrong type), which the token's author chose.
 func joseErrorText(err error) string { return logcut.String(err.Error(), 2*logcut.ValueMax) }
 
-// verifySignature checks the token against the configured keys; with no
+// VerifySignature checks the token against the configured keys; with no
 // keys configured the TokenReview alone vouches for the signature. Only the
 // signature over the raw payload is checked here: the claims were decoded,
 // and any decoding problem reported, when the token was parsed.
-func verifySignature(tok *jose.JSONWebSignature, keys []crypto.PublicKey) error {
+func VerifySignature(tok *jose.JSONWebSignature, keys []crypto.PublicKey) error {
 	if len(keys) == 0 {
 		return nil
 	}
@@ -173,29 +173,29 @@ func verifySignature(tok *jose.JSONWebSignature, keys []crypto.PublicKey) error 
 	return refusal.New(refusal.ReasonSignature, "signature does not verify with any of the %d pem_keys", len(keys))
 }
 
-// checkIssuer enforces the issuer when issuer validation is on (want != "").
-func checkIssuer(iss, want string) error {
+// CheckIssuer enforces the issuer when issuer validation is on (want != "").
+func CheckIssuer(iss, want string) error {
 	if want != "" && iss != want {
 		return refusal.New(refusal.ReasonIssuer, "issuer %.64q, want %q", iss, want)
 	}
 	return nil
 }
 
-// checkAudienceClaim requires the role's audience, when it has one, among
+// CheckAudience requires the role's audience, when it has one, among
 // the token's own audiences: a cheap refusal before any network call.
-func checkAudienceClaim(aud jwt.Audience, want string) error {
+func CheckAudience(aud jwt.Audience, want string) error {
 	if want != "" && !aud.Contains(want) {
 		return refusal.New(refusal.ReasonAudienceMismatch, "token audiences %s do not include the role's audience %q", logcut.Quote(aud), want)
 	}
 	return nil
 }
 
-// serviceAccountFromClaims reads the identity from projected claims, else
+// IdentityFromClaims reads the identity from projected claims, else
 // legacy ones, and cross-checks it with the subject when one is present.
-func serviceAccountFromClaims(c *serviceAccountClaims) (serviceAccount, error) {
-	var sa serviceAccount
+func IdentityFromClaims(c *Claims) (Identity, error) {
+	var sa Identity
 	if k := c.Kubernetes; k != nil {
-		sa = serviceAccount{Namespace: k.Namespace, Name: k.ServiceAccount.Name, UID: k.ServiceAccount.UID}
+		sa = Identity{Namespace: k.Namespace, Name: k.ServiceAccount.Name, UID: k.ServiceAccount.UID}
 		if k.Pod != nil {
 			sa.PodName, sa.PodUID = k.Pod.Name, k.Pod.UID
 		}
@@ -206,7 +206,7 @@ func serviceAccountFromClaims(c *serviceAccountClaims) (serviceAccount, error) {
 			sa.SecretName = k.Secret.Name
 		}
 	} else {
-		sa = serviceAccount{
+		sa = Identity{
 			Namespace:  c.LegacyNamespace,
 			Name:       c.LegacyName,
 			UID:        c.LegacyUID,
@@ -221,7 +221,7 @@ func serviceAccountFromClaims(c *serviceAccountClaims) (serviceAccount, error) {
 	case sa.UID == "":
 		return sa, refusal.New(refusal.ReasonClaims, "token has no service-account UID claim")
 	}
-	if err := validateServiceAccountNames(sa.Namespace, sa.Name); err != nil {
+	if err := ValidateNames(sa.Namespace, sa.Name); err != nil {
 		return sa, err
 	}
 	if c.Subject != "" {
@@ -232,13 +232,13 @@ func serviceAccountFromClaims(c *serviceAccountClaims) (serviceAccount, error) {
 	return sa, nil
 }
 
-// validateServiceAccountNames requires the namespace and name claims to be
+// ValidateNames requires the namespace and name claims to be
 // names Kubernetes could have given: a namespace is a DNS-1123 label, a
 // service-account name a DNS-1123 subdomain. Before any lookup uses them a
 // forged claim such as "a/b" is refused here, cheaply, instead of reaching
 // a request path or a log line as something else. Details are cut short: a
 // hostile claim can be long.
-func validateServiceAccountNames(namespace, name string) error {
+func ValidateNames(namespace, name string) error {
 	if errs := validation.IsDNS1123Label(namespace); len(errs) > 0 {
 		return refusal.New(refusal.ReasonClaims, "service-account namespace claim %.64q is not a valid namespace name: %s", namespace, errs[0])
 	}
@@ -248,23 +248,23 @@ func validateServiceAccountNames(namespace, name string) error {
 	return nil
 }
 
-// parsePEMKeys parses pem_keys: each entry a PEM public key (PKIX or PKCS#1)
+// ParsePEMKeys parses pem_keys: each entry a PEM public key (PKIX or PKCS#1)
 // or a certificate whose key is used. Only RSA and ECDSA keys can verify the
 // allowed algorithms.
 //
-// A write (parseStrict) takes exactly one PEM block per entry, so a second
+// A write (Strict) takes exactly one PEM block per entry, so a second
 // key pasted into the same entry is refused rather than silently ignored.
-// Stored data (parseStored) is read as Vault's built-in method reads it: the
+// Stored data (Stored) is read as Vault's built-in method reads it: the
 // first PEM block of each entry is the key and anything after it is
 // ignored, so a config it accepted keeps working, with the same keys.
-func parsePEMKeys(entries []string, mode parseMode) ([]crypto.PublicKey, error) {
+func ParsePEMKeys(entries []string, mode Mode) ([]crypto.PublicKey, error) {
 	var keys []crypto.PublicKey
 	for i, entry := range entries {
 		block, rest := pem.Decode([]byte(entry))
 		if block == nil {
 			return nil, fmt.Errorf("pem_keys[%d]: is not PEM-encoded; send a -----BEGIN PUBLIC KEY----- block or a certificate", i)
 		}
-		if mode == parseStrict {
+		if mode == Strict {
 			if err := onlyBlock(rest); err != nil {
 				return nil, fmt.Errorf("pem_keys[%d]: %w", i, err)
 			}
@@ -301,9 +301,9 @@ func onlyBlock(rest []byte) error {
 // publicKeyFromPEM reads the key of one block according to its label.
 // Stored data falls back to what Vault's built-in method does, which ignores
 // the label and tries the bytes as a PKIX public key, then as a certificate.
-func publicKeyFromPEM(block *pem.Block, mode parseMode) (crypto.PublicKey, error) {
+func publicKeyFromPEM(block *pem.Block, mode Mode) (crypto.PublicKey, error) {
 	key, err := labeledPublicKey(block)
-	if err != nil && mode == parseStored {
+	if err != nil && mode == Stored {
 		if k, lerr := unlabeledPublicKey(block.Bytes); lerr == nil {
 			key, err = k, nil
 		}

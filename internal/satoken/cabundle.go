@@ -1,4 +1,4 @@
-package kubeauth
+package satoken
 
 import (
 	"bytes"
@@ -9,16 +9,16 @@ import (
 	"strings"
 )
 
-// parseCABundle parses a PEM bundle of CA certificates.
+// ParseCABundle parses a PEM bundle of CA certificates.
 //
-// A write (parseStrict) must be certificates only, each usable, so a
+// A write (Strict) must be certificates only, each usable, so a
 // bundle never quietly trusts less than it shows; the error says which
-// block to fix. Stored data (parseStored) yields exactly the certificates
+// block to fix. Stored data (Stored) yields exactly the certificates
 // Vault's built-in method trusts from the same text (those Go's
 // CertPool.AppendCertsFromPEM adds: CERTIFICATE blocks without headers that
 // parse), skipping other blocks and surrounding text; it fails only when
 // none is left, where Vault's method would fail every TLS handshake.
-func parseCABundle(bundle string, mode parseMode) ([]*x509.Certificate, error) {
+func ParseCABundle(bundle string, mode Mode) ([]*x509.Certificate, error) {
 	rest := []byte(bundle)
 	var certs []*x509.Certificate
 	for n := 1; ; n++ {
@@ -29,7 +29,7 @@ func parseCABundle(bundle string, mode parseMode) ([]*x509.Certificate, error) {
 		}
 		cert, err := caCertFromBlock(block)
 		if err != nil {
-			if mode == parseStrict {
+			if mode == Strict {
 				return nil, fmt.Errorf("PEM block %d %w", n, err)
 			}
 			continue
@@ -37,9 +37,9 @@ func parseCABundle(bundle string, mode parseMode) ([]*x509.Certificate, error) {
 		certs = append(certs, cert)
 	}
 	switch {
-	case mode == parseStrict && len(certs) == 0:
+	case mode == Strict && len(certs) == 0:
 		return nil, errors.New("holds no PEM certificate; send the CA certificates as -----BEGIN CERTIFICATE----- blocks")
-	case mode == parseStrict && len(bytes.TrimSpace(rest)) > 0:
+	case mode == Strict && len(bytes.TrimSpace(rest)) > 0:
 		return nil, errors.New("has text after its last PEM block (a certificate cut short?); remove it")
 	case len(certs) == 0:
 		return nil, errors.New("holds no usable CERTIFICATE block")
@@ -64,8 +64,8 @@ func caCertFromBlock(block *pem.Block) (*x509.Certificate, error) {
 	return cert, nil
 }
 
-// encodeCertificates is certs as a PEM bundle.
-func encodeCertificates(certs []*x509.Certificate) string {
+// EncodeCertificates is certs as a PEM bundle.
+func EncodeCertificates(certs []*x509.Certificate) string {
 	var b strings.Builder
 	for _, c := range certs {
 		_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})

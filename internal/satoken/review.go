@@ -1,4 +1,4 @@
-package kubeauth
+package satoken
 
 import (
 	"slices"
@@ -11,55 +11,56 @@ import (
 
 // Keys of TokenReview status.user.extra for pod-bound tokens.
 const (
-	extraPodName = "authentication.kubernetes.io/pod-name"
-	extraPodUID  = "authentication.kubernetes.io/pod-uid"
+	ExtraPodName  = "authentication.kubernetes.io/pod-name"
+	ExtraPodUID   = "authentication.kubernetes.io/pod-uid"
+	ExtraNodeName = "authentication.kubernetes.io/node-name"
 )
 
-// checkReview holds the TokenReview answer against the token's claims: the
+// CheckReview holds the TokenReview answer against the token's claims: the
 // API server must have authenticated exactly the service account the claims
 // name, without any error, and for one of the audiences the review asked
-// about (asked: what reviewAudiences chose; none means the API server's own
+// about (asked: what ReviewAudiences chose; none means the API server's own
 // audience, which an answer does not have to repeat).
-func checkReview(st *authv1.TokenReviewStatus, claimed serviceAccount, asked []string) (serviceAccount, error) {
+func CheckReview(st *authv1.TokenReviewStatus, claimed Identity, asked []string) (Identity, error) {
 	// An error next to authenticated=true is a contradictory answer; the
 	// stricter reading wins.
 	if st.Error != "" {
-		return serviceAccount{}, refusal.New(refusal.ReasonReviewRejected, "TokenReview: %s", st.Error)
+		return Identity{}, refusal.New(refusal.ReasonReviewRejected, "TokenReview: %s", st.Error)
 	}
 	if !st.Authenticated {
-		return serviceAccount{}, refusal.New(refusal.ReasonReviewRejected, "TokenReview: not authenticated")
+		return Identity{}, refusal.New(refusal.ReasonReviewRejected, "TokenReview: not authenticated")
 	}
-	ns, name, ok := parseServiceAccountUsername(st.User.Username)
+	ns, name, ok := ParseUsername(st.User.Username)
 	if !ok {
-		return serviceAccount{}, refusal.New(refusal.ReasonReviewMismatch, "TokenReview user %q is not a service account", st.User.Username)
+		return Identity{}, refusal.New(refusal.ReasonReviewMismatch, "TokenReview user %q is not a service account", st.User.Username)
 	}
 	if ns != claimed.Namespace || name != claimed.Name {
-		return serviceAccount{}, refusal.New(refusal.ReasonReviewMismatch,
+		return Identity{}, refusal.New(refusal.ReasonReviewMismatch,
 			"TokenReview authenticated %s/%s but the token claims %s/%s", ns, name, claimed.Namespace, claimed.Name)
 	}
 	if st.User.UID != claimed.UID {
-		return serviceAccount{}, refusal.New(refusal.ReasonReviewMismatch,
+		return Identity{}, refusal.New(refusal.ReasonReviewMismatch,
 			"TokenReview UID %q differs from the token's service-account UID %q", st.User.UID, claimed.UID)
 	}
 	// The TokenReview API asks clients that set spec.audiences to check that
 	// status.audiences holds one of them: an API server that is not
 	// audience-aware answers without any and has checked none.
 	if len(asked) > 0 && !slices.ContainsFunc(st.Audiences, func(a string) bool { return slices.Contains(asked, a) }) {
-		return serviceAccount{}, refusal.New(refusal.ReasonAudienceMismatch,
+		return Identity{}, refusal.New(refusal.ReasonAudienceMismatch,
 			"TokenReview audiences %q include none of the audiences asked about %q", st.Audiences, asked)
 	}
-	return serviceAccount{
+	return Identity{
 		Namespace: ns,
 		Name:      name,
 		UID:       st.User.UID,
-		PodName:   firstExtra(st.User.Extra, extraPodName),
-		PodUID:    firstExtra(st.User.Extra, extraPodUID),
-		NodeName:  firstExtra(st.User.Extra, extraNodeName),
+		PodName:   firstExtra(st.User.Extra, ExtraPodName),
+		PodUID:    firstExtra(st.User.Extra, ExtraPodUID),
+		NodeName:  firstExtra(st.User.Extra, ExtraNodeName),
 	}, nil
 }
 
-// parseServiceAccountUsername splits system:serviceaccount:<ns>:<name>.
-func parseServiceAccountUsername(username string) (namespace, name string, ok bool) {
+// ParseUsername splits system:serviceaccount:<ns>:<name>.
+func ParseUsername(username string) (namespace, name string, ok bool) {
 	rest, found := strings.CutPrefix(username, "system:serviceaccount:")
 	if !found {
 		return "", "", false
@@ -78,10 +79,10 @@ func firstExtra(extra map[string]authv1.ExtraValue, key string) string {
 	return ""
 }
 
-// reviewAudiences is what the TokenReview is asked to check: the role's
+// ReviewAudiences is what the TokenReview is asked to check: the role's
 // audience, else the token's own audiences (without any, the API server
 // would check its own audience and refuse tokens minted for Vault).
-func reviewAudiences(roleAudience string, tokenAudiences []string) []string {
+func ReviewAudiences(roleAudience string, tokenAudiences []string) []string {
 	if roleAudience != "" {
 		return []string{roleAudience}
 	}

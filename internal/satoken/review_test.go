@@ -1,4 +1,4 @@
-package kubeauth
+package satoken
 
 import (
 	"errors"
@@ -10,14 +10,14 @@ import (
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
-// What checkReview makes of each answer a TokenReview can bring back (the
+// What CheckReview makes of each answer a TokenReview can bring back (the
 // client that asks is tested in internal/kube).
 func TestCheckReviewAnswers(t *testing.T) {
-	claimed := serviceAccount{Namespace: testkit.Namespace, Name: testkit.SAName, UID: testkit.SAUID}
+	claimed := Identity{Namespace: testkit.Namespace, Name: testkit.SAName, UID: testkit.SAUID}
 	good := authv1.TokenReviewStatus{
 		Authenticated: true,
 		User: authv1.UserInfo{Username: "system:serviceaccount:apps:web", UID: testkit.SAUID,
-			Extra: map[string]authv1.ExtraValue{extraPodName: {"web-0"}, extraPodUID: {"pod-uid"}}},
+			Extra: map[string]authv1.ExtraValue{ExtraPodName: {"web-0"}, ExtraPodUID: {"pod-uid"}}},
 		Audiences: []string{"vault"},
 	}
 	otherAudience := good
@@ -34,7 +34,7 @@ func TestCheckReviewAnswers(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			id, err := checkReview(&tc.status, claimed, []string{"vault"})
+			id, err := CheckReview(&tc.status, claimed, []string{"vault"})
 			var ref *refusal.Refusal
 			switch {
 			case tc.reason == "" && err != nil:
@@ -63,7 +63,7 @@ func TestParseServiceAccountUsername(t *testing.T) {
 		{"", "", "", false},
 	}
 	for _, tc := range cases {
-		ns, name, ok := parseServiceAccountUsername(tc.in)
+		ns, name, ok := ParseUsername(tc.in)
 		if ns != tc.ns || name != tc.name || ok != tc.ok {
 			t.Errorf("%q: got %q %q %v", tc.in, ns, name, ok)
 		}
@@ -71,10 +71,10 @@ func TestParseServiceAccountUsername(t *testing.T) {
 }
 
 func TestReviewAudiences(t *testing.T) {
-	if got := reviewAudiences("vault", []string{"a"}); len(got) != 1 || got[0] != "vault" {
+	if got := ReviewAudiences("vault", []string{"a"}); len(got) != 1 || got[0] != "vault" {
 		t.Errorf("role audience: %v", got)
 	}
-	if got := reviewAudiences("", []string{"a", "b"}); len(got) != 2 {
+	if got := ReviewAudiences("", []string{"a", "b"}); len(got) != 2 {
 		t.Errorf("token audiences: %v", got)
 	}
 }
@@ -83,7 +83,7 @@ func TestReviewAudiences(t *testing.T) {
 // authenticated=true is a refusal, and when the review asked about
 // audiences, the answer must name one of them.
 func TestCheckReviewStrict(t *testing.T) {
-	claimed := serviceAccount{Namespace: testkit.Namespace, Name: testkit.SAName, UID: testkit.SAUID}
+	claimed := Identity{Namespace: testkit.Namespace, Name: testkit.SAName, UID: testkit.SAUID}
 	user := authv1.UserInfo{Username: "system:serviceaccount:apps:web", UID: testkit.SAUID}
 	cases := []struct {
 		name   string
@@ -102,7 +102,7 @@ func TestCheckReviewStrict(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := checkReview(&tc.status, claimed, tc.asked)
+			_, err := CheckReview(&tc.status, claimed, tc.asked)
 			var ref *refusal.Refusal
 			switch {
 			case tc.reason == "" && err != nil:
