@@ -31,7 +31,7 @@ func registeredPaths(t *testing.T) []*framework.Path {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b.(*backend).Backend.Paths
+	return b.(*backend).Paths
 }
 
 // docPathName is how docs/api.md names a path pattern: "role/<name>" for
