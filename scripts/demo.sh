@@ -4,7 +4,8 @@
 # read exactly the one secret its policy allows.
 #
 # Steps: build the stack binaries and the plugin, start the stack, register
-# and mount the plugin at auth/kubernetes, give Vault a token reviewer, create
+# and mount the plugin at auth/kubernetes, install the token reviewer from
+# deploy/kubernetes/ as an operator would and give Vault its token, create
 # a secret pair + policy + role, mint a workload token with audience "vault",
 # log in, read the allowed secret (200) and the other one (403), and check the
 # config against the live cluster (config/check). The stack is
@@ -33,8 +34,9 @@ else
 fi
 MOUNT=kubernetes
 # Kubernetes and Vault names used by the demo; fixed so a second run updates
-# the same objects instead of piling up new ones.
-REVIEWER_NS=vault-auth
+# the same objects instead of piling up new ones. The reviewer's are those
+# deploy/kubernetes/reviewer.yaml creates.
+REVIEWER_NS=vault
 REVIEWER_SA=vault-token-reviewer
 APP_NS=demo
 APP_SA=demo-app
@@ -133,62 +135,19 @@ fi
 # type, plugin_version and running_sha256 show which binary serves the mount.
 vault read "sys/auth/$MOUNT"
 
-demo_step "create the token reviewer service account $REVIEWER_NS/$REVIEWER_SA (ClusterRole system:auth-delegator)"
-# system:auth-delegator lets it create TokenReviews. The second ClusterRole
-# lets it read namespace labels and service-account annotations, which a
-# role's bound_service_account_namespace_selector and the config's
-# use_annotations_as_alias_metadata need.
-# There is no controller-manager: no ServiceAccount exists until created here.
-kubectl apply -f - <<EOF
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: $REVIEWER_NS
----
-apiVersion: v1
-kind: ServiceAccount
-metadata:
-  name: $REVIEWER_SA
-  namespace: $REVIEWER_NS
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: $REVIEWER_SA-auth-delegator
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: system:auth-delegator
-subjects:
-- kind: ServiceAccount
-  name: $REVIEWER_SA
-  namespace: $REVIEWER_NS
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: $REVIEWER_SA-lookups
-rules:
-- apiGroups: [""]
-  resources: ["namespaces", "serviceaccounts"]
-  verbs: ["get"]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: $REVIEWER_SA-lookups
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: $REVIEWER_SA-lookups
-subjects:
-- kind: ServiceAccount
-  name: $REVIEWER_SA
-  namespace: $REVIEWER_NS
-EOF
+demo_step "install the token reviewer as an operator would: kubectl apply -f deploy/kubernetes/reviewer.yaml"
+# The manifest an operator applies in every cluster: namespace $REVIEWER_NS,
+# service account $REVIEWER_SA, bound to system:auth-delegator (create
+# tokenreviews). The demo's role needs nothing from deploy/kubernetes/optional/.
+kubectl apply -f "$REPO_ROOT/deploy/kubernetes/reviewer.yaml"
 
-demo_step "mint the reviewer's token (kubectl create token, 24h)"
-reviewer_jwt="$(kubectl create token "$REVIEWER_SA" -n "$REVIEWER_NS" --duration=24h)"
+demo_step "mint the reviewer's token for a Vault outside the cluster (kubectl -n $REVIEWER_NS create token $REVIEWER_SA --duration=24h)"
+# deploy/kubernetes/README.md offers two tokens for a Vault outside the
+# cluster: the long-lived Secret of outside-cluster/, which Kubernetes'
+# token controller fills, or a shorter-lived one from TokenRequest. This
+# stack runs no kube-controller-manager, so the Secret would stay empty:
+# the demo takes the second, as that README writes it.
+reviewer_jwt="$(kubectl -n "$REVIEWER_NS" create token "$REVIEWER_SA" --duration=24h)"
 printf 'reviewer token: %s...%s (%s chars)\n' "${reviewer_jwt:0:16}" "${reviewer_jwt: -8}" "${#reviewer_jwt}"
 
 demo_step "configure auth/$MOUNT/config (kubernetes_host, kubernetes_ca_cert, token_reviewer_jwt)"
