@@ -10,6 +10,8 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
 // The docs are held against the code here, so that a field or a reason
@@ -19,7 +21,7 @@ import (
 // refusalVocabulary is every reason code and fault kind, read from where
 // the code keeps them. The one place to repoint when they move.
 func refusalVocabulary() (reasons, faults []string) {
-	return reasonCodes, faultKinds
+	return refusal.ReasonCodes, refusal.FaultKinds
 }
 
 // registeredPaths are the paths a mount of the plugin serves.
