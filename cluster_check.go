@@ -7,18 +7,16 @@ import (
 	"fmt"
 	"slices"
 	"time"
-)
 
-// checkNameClusterChoice is the check, on mounts with named clusters, of
-// how a login tells this cluster's tokens from the other clusters'.
-const checkNameClusterChoice = "cluster_choice"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/diagnose"
+)
 
 // inspectClusterChoice says whether the cluster called name can be told
 // apart from the mount's other clusters (refs) the way a login does it: by
 // issuer, else by signing key. It reads what a login would read: the
 // issuer field or the announced issuer, and pem_keys or the published keys.
-func inspectClusterChoice(ctx context.Context, name string, refs []clusterRef, wait time.Duration) checkResult {
-	r := checkResult{name: checkNameClusterChoice, data: map[string]any{}}
+func inspectClusterChoice(ctx context.Context, name string, refs []clusterRef, wait time.Duration) diagnose.Result {
+	r := diagnose.Result{Name: diagnose.CheckClusterChoice, Data: map[string]any{}}
 	var self *configState
 	var others []clusterRef
 	for _, ref := range refs {
@@ -29,15 +27,15 @@ func inspectClusterChoice(ctx context.Context, name string, refs []clusterRef, w
 		}
 	}
 	if self == nil {
-		return skipped(checkNameClusterChoice, "the cluster's stored config cannot be used (see kubernetes_api)")
+		return diagnose.Skip(diagnose.CheckClusterChoice, "the cluster's stored config cannot be used (see kubernetes_api)")
 	}
 	iss, err := clusterIssuer(ctx, self, wait)
 	if err != nil {
-		r.status, r.detail = checkFailed, "logins cannot match tokens to this cluster: its issuer could not be read: "+err.Error()
-		r.fix = "set issuer on " + clusterStorageKey(name) + " to the iss of its tokens"
+		r.Status, r.Detail = diagnose.Failed, "logins cannot match tokens to this cluster: its issuer could not be read: "+err.Error()
+		r.Fix = "set issuer on " + clusterStorageKey(name) + " to the iss of its tokens"
 		return r
 	}
-	r.data["issuer"] = iss
+	r.Data["issuer"] = iss
 	var sharing, unknown []string
 	var sharingRefs []clusterRef
 	for _, o := range others {
@@ -54,11 +52,11 @@ func inspectClusterChoice(ctx context.Context, name string, refs []clusterRef, w
 			sharingRefs = append(sharingRefs, o)
 		}
 	}
-	r.data["clusters_sharing_issuer"] = firstN(sharing, 10)
-	r.data["clusters_issuer_unknown"] = firstN(unknown, 10)
+	r.Data["clusters_sharing_issuer"] = diagnose.FirstN(sharing, 10)
+	r.Data["clusters_issuer_unknown"] = diagnose.FirstN(unknown, 10)
 	if len(sharing) == 0 && len(unknown) == 0 {
-		r.status = checkPassed
-		r.detail = fmt.Sprintf("tokens with issuer %q are matched to this cluster: no other cluster has it", iss)
+		r.Status = diagnose.Passed
+		r.Detail = fmt.Sprintf("tokens with issuer %q are matched to this cluster: no other cluster has it", iss)
 		return r
 	}
 	if len(sharing) == 0 {
@@ -67,23 +65,23 @@ func inspectClusterChoice(ctx context.Context, name string, refs []clusterRef, w
 		// it is unknown; this one says whether this cluster's tokens can
 		// still be told apart, by signing key.
 		if len(self.keys) == 0 && !self.hasReviewer() {
-			r.status = checkFailed
-			r.detail = fmt.Sprintf("no other cluster whose issuer could be read has issuer %q, but the issuer of %q could not be read, "+
+			r.Status = diagnose.Failed
+			r.Detail = fmt.Sprintf("no other cluster whose issuer could be read has issuer %q, but the issuer of %q could not be read, "+
 				"and this cluster has no pem_keys nor reviewer credential to tell its tokens apart by signing key: its logins fail", iss, unknown)
-			r.fix = fmt.Sprintf("set issuer on clusters %q (or pem_keys on %s)", unknown, clusterStorageKey(name))
+			r.Fix = fmt.Sprintf("set issuer on clusters %q (or pem_keys on %s)", unknown, clusterStorageKey(name))
 			return r
 		}
-		r.status = checkPassed
-		r.detail = fmt.Sprintf("no other cluster whose issuer could be read has issuer %q; while the issuer of %q is not known "+
+		r.Status = diagnose.Passed
+		r.Detail = fmt.Sprintf("no other cluster whose issuer could be read has issuer %q; while the issuer of %q is not known "+
 			"(their own checks say why), this cluster's tokens are matched by its signing keys", iss, unknown)
 		return r
 	}
 
 	mine, err := signingKeyIDs(ctx, self)
 	if err != nil {
-		r.status = checkFailed
-		r.detail = fmt.Sprintf("clusters %q share issuer %q, so logins tell them apart by signing key, and this cluster's keys could not be read: %v", sharing, iss, err)
-		r.fix = "set pem_keys on " + clusterStorageKey(name) + ", or give it a reviewer credential that may read /openid/v1/jwks"
+		r.Status = diagnose.Failed
+		r.Detail = fmt.Sprintf("clusters %q share issuer %q, so logins tell them apart by signing key, and this cluster's keys could not be read: %v", sharing, iss, err)
+		r.Fix = "set pem_keys on " + clusterStorageKey(name) + ", or give it a reviewer credential that may read /openid/v1/jwks"
 		return r
 	}
 	for _, o := range sharingRefs {
@@ -92,14 +90,14 @@ func inspectClusterChoice(ctx context.Context, name string, refs []clusterRef, w
 			continue // that cluster's own check reports it
 		}
 		if slices.ContainsFunc(mine, func(id string) bool { return slices.Contains(theirs, id) }) {
-			r.status = checkFailed
-			r.detail = fmt.Sprintf("cluster %q has the same issuer %q and a signing key of this cluster: their tokens are refused as cluster_ambiguous", o.name, iss)
-			r.fix = "if both entries describe one cluster, delete one; else give each cluster its own signing key"
+			r.Status = diagnose.Failed
+			r.Detail = fmt.Sprintf("cluster %q has the same issuer %q and a signing key of this cluster: their tokens are refused as cluster_ambiguous", o.name, iss)
+			r.Fix = "if both entries describe one cluster, delete one; else give each cluster its own signing key"
 			return r
 		}
 	}
-	r.status = checkPassed
-	r.detail = fmt.Sprintf("clusters %q share issuer %q; this cluster's tokens are told apart by its %d signing keys, which no other cluster has", sharing, iss, len(mine))
+	r.Status = diagnose.Passed
+	r.Detail = fmt.Sprintf("clusters %q share issuer %q; this cluster's tokens are told apart by its %d signing keys, which no other cluster has", sharing, iss, len(mine))
 	return r
 }
 

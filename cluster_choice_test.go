@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/diagnose"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
@@ -343,8 +344,8 @@ func TestClusterChoiceWarnsWhenTheDefaultIssuerCannotBeKnown(t *testing.T) {
 	if resp, err := c.login(testRole, c.defaultToken()); err == nil || errors.Is(err, logical.ErrPermissionDenied) {
 		t.Fatalf("the default cluster's token: err=%v resp=%#v; want the fault the warning announced", err, resp)
 	}
-	got := c.configCheck(t).get(t, checkNameClusterChoice)
-	if got.Status != checkFailed || !strings.Contains(got.Fix, "set issuer on config") {
+	got := c.configCheck(t).get(t, diagnose.CheckClusterChoice)
+	if got.Status != diagnose.Failed || !strings.Contains(got.Fix, "set issuer on config") {
 		t.Errorf("config/check cluster_choice: %+v", got)
 	}
 
@@ -353,7 +354,7 @@ func TestClusterChoiceWarnsWhenTheDefaultIssuerCannotBeKnown(t *testing.T) {
 		t.Fatalf("a config with issuer warns: %v", resp.Warnings)
 	}
 	mustLogin(t, c.testEnv, testRole, c.defaultToken())
-	if got := c.configCheck(t).get(t, checkNameClusterChoice); got.Status != checkPassed {
+	if got := c.configCheck(t).get(t, diagnose.CheckClusterChoice); got.Status != diagnose.Passed {
 		t.Errorf("config/check cluster_choice with issuer: %+v", got)
 	}
 	if resp := c.mustDo(logical.UpdateOperation, "cluster/east", c.eastConfig(nil)); warned(resp) {

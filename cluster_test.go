@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/diagnose"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
@@ -472,37 +473,37 @@ func (c *clusterEnv) clusterCheck(t *testing.T, name string) checkAnswer {
 func TestClusterChoiceCheck(t *testing.T) {
 	single := configured(t)
 	for _, ch := range single.configCheck(t).Checks {
-		if ch.Name == checkNameClusterChoice {
+		if ch.Name == diagnose.CheckClusterChoice {
 			t.Fatal("a mount with config alone has a cluster_choice check")
 		}
 	}
 
 	c := newClusterEnv(t, eastIssuer)
 	c.writeEast(nil)
-	east := c.clusterCheck(t, "east").get(t, checkNameClusterChoice)
-	if east.Status != checkPassed || !strings.Contains(east.Detail, "no other cluster has it") || east.Data["issuer"] != eastIssuer {
+	east := c.clusterCheck(t, "east").get(t, diagnose.CheckClusterChoice)
+	if east.Status != diagnose.Passed || !strings.Contains(east.Detail, "no other cluster has it") || east.Data["issuer"] != eastIssuer {
 		t.Errorf("distinct issuers: %+v", east)
 	}
 
 	shared := newClusterEnv(t, testkit.Issuer)
 	shared.writeEast(nil)
 	for _, name := range []string{"east", defaultCluster} {
-		got := shared.clusterCheck(t, name).get(t, checkNameClusterChoice)
-		if got.Status != checkPassed || !strings.Contains(got.Detail, "told apart by its 1 signing keys") {
+		got := shared.clusterCheck(t, name).get(t, diagnose.CheckClusterChoice)
+		if got.Status != diagnose.Passed || !strings.Contains(got.Detail, "told apart by its 1 signing keys") {
 			t.Errorf("%s, shared issuer: %+v", name, got)
 		}
 	}
 	shared.mustDo(logical.UpdateOperation, "cluster/east-again", shared.eastConfig(nil))
-	got := shared.clusterCheck(t, "east").get(t, checkNameClusterChoice)
-	if got.Status != checkFailed || !strings.Contains(got.Detail, `"east-again"`) || !strings.Contains(got.Fix, "delete one") {
+	got := shared.clusterCheck(t, "east").get(t, diagnose.CheckClusterChoice)
+	if got.Status != diagnose.Failed || !strings.Contains(got.Detail, `"east-again"`) || !strings.Contains(got.Fix, "delete one") {
 		t.Errorf("two entries for one cluster: %+v", got)
 	}
 
 	// No issuer field and nothing to read the announced one with.
 	self := newClusterEnv(t, eastIssuer)
 	self.writeEast(map[string]any{"token_reviewer_jwt": "", "disable_local_ca_jwt": true})
-	got = self.clusterCheck(t, "east").get(t, checkNameClusterChoice)
-	if got.Status != checkFailed || !strings.Contains(got.Fix, "set issuer on cluster/east") {
+	got = self.clusterCheck(t, "east").get(t, diagnose.CheckClusterChoice)
+	if got.Status != diagnose.Failed || !strings.Contains(got.Fix, "set issuer on cluster/east") {
 		t.Errorf("issuer unknown: %+v", got)
 	}
 }
@@ -516,7 +517,7 @@ func TestClusterChoiceCheckWithAClusterDown(t *testing.T) {
 	if !strings.HasPrefix(def.Verdict, "ok") {
 		t.Errorf("the default cluster's check: %s", def.raw)
 	}
-	got := def.get(t, checkNameClusterChoice)
+	got := def.get(t, diagnose.CheckClusterChoice)
 	if unknown, _ := got.Data["clusters_issuer_unknown"].([]any); len(unknown) != 1 || unknown[0] != "east" {
 		t.Errorf("cluster_choice data: %v", got.Data)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/diagnose"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/metrics"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/satoken"
@@ -515,12 +516,12 @@ func TestHybridKeysAgeShown(t *testing.T) {
 	}
 	keysCheck := func() checkEntry {
 		t.Helper()
-		return e.configCheck(t).get(t, checkNameClusterKeys)
+		return e.configCheck(t).get(t, diagnose.CheckClusterKeys)
 	}
 	if got := age(); got != -1 {
 		t.Fatalf("an age (%v) before any hybrid login", got)
 	}
-	if c := keysCheck(); c.Status != checkPassed || c.Data["key_set_loaded"] != false {
+	if c := keysCheck(); c.Status != diagnose.Passed || c.Data["key_set_loaded"] != false {
 		t.Fatalf("cluster_keys before any hybrid login: %+v", c)
 	}
 
@@ -530,7 +531,7 @@ func TestHybridKeysAgeShown(t *testing.T) {
 		t.Fatalf("age %v, want 120.5", got)
 	}
 	c := keysCheck()
-	if c.Status != checkPassed || c.Data["key_set_age_seconds"] != float64(120) || c.Data["key_set_fresh"] != true ||
+	if c.Status != diagnose.Passed || c.Data["key_set_age_seconds"] != float64(120) || c.Data["key_set_fresh"] != true ||
 		c.Data["key_set_max_age_seconds"] != float64(900) {
 		t.Fatalf("cluster_keys: %+v", c)
 	}
@@ -541,7 +542,7 @@ func TestHybridKeysAgeShown(t *testing.T) {
 	e.keysAnswer(0)
 	clk.Advance(time.Minute)
 	c = keysCheck()
-	if c.Status != checkWarning || c.Data["key_set_fresh"] != false || c.Data["key_set_age_seconds"] != float64(180) ||
+	if c.Status != diagnose.Warning || c.Data["key_set_fresh"] != false || c.Data["key_set_age_seconds"] != float64(180) ||
 		!strings.Contains(c.Detail, "had a refresh refused the credential since it was fetched") || !strings.Contains(c.Detail, "review every token") ||
 		!strings.Contains(c.Data["key_set_last_refresh_error"].(string), "HTTP 403") {
 		t.Fatalf("cluster_keys after a refused refresh: %+v", c)
@@ -555,7 +556,7 @@ func TestHybridKeysAgeShown(t *testing.T) {
 	if e.reviewedOrLocal(clk, "2") {
 		t.Fatal("reviewed after the API server served the keys again")
 	}
-	if c := keysCheck(); c.Status != checkPassed || c.Data["key_set_age_seconds"] != float64(0) {
+	if c := keysCheck(); c.Status != diagnose.Passed || c.Data["key_set_age_seconds"] != float64(0) {
 		t.Fatalf("cluster_keys after a good refresh: %+v", c)
 	}
 	if got := age(); got != 0 {

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/diagnose"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/satoken"
 )
@@ -347,7 +348,7 @@ func (b *backend) configWarnings(name string, cfg *kubeConfig, st *configState) 
 		w = append(w, "kubernetes_ca_cert is not set: the API server's certificate is checked against the system trust store")
 	}
 	if plainHTTPHost(cfg.Host) {
-		w = append(w, fmt.Sprintf("kubernetes_host %.64q is plain HTTP: %s; %s", cfg.Host, plainHTTPRisk, plainHTTPFix))
+		w = append(w, fmt.Sprintf("kubernetes_host %.64q is plain HTTP: %s; %s", cfg.Host, diagnose.PlainHTTPRisk, diagnose.PlainHTTPFix))
 	}
 	// An issuer nobody checks looks like protection and is none.
 	if cfg.Issuer != "" && cfg.DisableISSValidation {

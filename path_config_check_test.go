@@ -14,6 +14,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/diagnose"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
@@ -100,9 +101,9 @@ func (e *testEnv) useReviewerJWT(jwt string, overrides map[string]any) {
 }
 
 var allChecks = []string{
-	checkNameAPI, checkNameCA, checkNameClock, checkNameCredential, checkNameIdentity,
-	checkNameTokenReviews, checkNameNamespaces, checkNameServiceAccounts, checkNamePods, checkNameIssuer, checkNamePEMKeys,
-	checkNameClusterKeys,
+	diagnose.CheckAPI, diagnose.CheckCA, diagnose.CheckClock, diagnose.CheckCredential, diagnose.CheckIdentity,
+	diagnose.CheckTokenReviews, diagnose.CheckNamespaces, diagnose.CheckServiceAccounts, diagnose.CheckPods, diagnose.CheckIssuer, diagnose.CheckPEMKeys,
+	diagnose.CheckClusterKeys,
 }
 
 // Every feature in use and everything right: every check applies and
@@ -128,10 +129,10 @@ func TestConfigCheckAllPassed(t *testing.T) {
 	var names []string
 	for _, c := range a.Checks {
 		names = append(names, c.Name)
-		if c.Name == checkNameClusterKeys {
+		if c.Name == diagnose.CheckClusterKeys {
 			continue
 		}
-		if c.Status != checkPassed {
+		if c.Status != diagnose.Passed {
 			t.Errorf("%s: %s (%s; fix: %s)", c.Name, c.Status, c.Detail, c.Fix)
 		}
 	}
@@ -146,20 +147,20 @@ func TestConfigCheckAllPassed(t *testing.T) {
 			t.Fatalf("the answer holds (part of) the reviewer JWT: %s", a.raw)
 		}
 	}
-	api := a.get(t, checkNameAPI)
+	api := a.get(t, diagnose.CheckAPI)
 	if api.Data["server_version"] != "v1.36.3-fake" || api.Data["tls"] != "verified with kubernetes_ca_cert" {
 		t.Fatalf("kubernetes_api data: %v", api.Data)
 	}
-	if got := a.get(t, checkNameIdentity).Data["username"]; got != "system:serviceaccount:vault-auth:vault-reviewer" {
+	if got := a.get(t, diagnose.CheckIdentity).Data["username"]; got != "system:serviceaccount:vault-auth:vault-reviewer" {
 		t.Fatalf("reviewer_identity username %v", got)
 	}
-	if got := a.get(t, checkNameCredential).Data["source"]; got != credentialConfigured {
+	if got := a.get(t, diagnose.CheckCredential).Data["source"]; got != "token_reviewer_jwt" {
 		t.Fatalf("reviewer_credential source %v", got)
 	}
-	if got := a.get(t, checkNameNamespaces).Data["roles_with_selector"]; !slices.Equal(toStrings(got), []string{"selected"}) {
+	if got := a.get(t, diagnose.CheckNamespaces).Data["roles_with_selector"]; !slices.Equal(toStrings(got), []string{"selected"}) {
 		t.Fatalf("get_namespaces roles_with_selector %v", got)
 	}
-	if got := a.get(t, checkNamePods).Data["roles_reading_pods"]; !slices.Equal(toStrings(got), []string{"pods"}) {
+	if got := a.get(t, diagnose.CheckPods).Data["roles_reading_pods"]; !slices.Equal(toStrings(got), []string{"pods"}) {
 		t.Fatalf("get_pods roles_reading_pods %v", got)
 	}
 }
@@ -180,23 +181,23 @@ func TestConfigCheckSkipsWhatDoesNotApply(t *testing.T) {
 	e := configured(t)
 	a := e.configCheck(t)
 	a.expect(t, map[string]string{
-		checkNameAPI:             checkPassed,
-		checkNameCA:              checkPassed,
-		checkNameClock:           checkPassed,
-		checkNameCredential:      checkSkipped, // an opaque token: no expiry to read
-		checkNameIdentity:        checkPassed,
-		checkNameTokenReviews:    checkPassed,
-		checkNameNamespaces:      checkSkipped,
-		checkNameServiceAccounts: checkSkipped,
-		checkNamePods:            checkSkipped,
-		checkNameIssuer:          checkSkipped,
-		checkNamePEMKeys:         checkSkipped,
-		checkNameClusterKeys:     checkSkipped,
+		diagnose.CheckAPI:             diagnose.Passed,
+		diagnose.CheckCA:              diagnose.Passed,
+		diagnose.CheckClock:           diagnose.Passed,
+		diagnose.CheckCredential:      diagnose.Skipped, // an opaque token: no expiry to read
+		diagnose.CheckIdentity:        diagnose.Passed,
+		diagnose.CheckTokenReviews:    diagnose.Passed,
+		diagnose.CheckNamespaces:      diagnose.Skipped,
+		diagnose.CheckServiceAccounts: diagnose.Skipped,
+		diagnose.CheckPods:            diagnose.Skipped,
+		diagnose.CheckIssuer:          diagnose.Skipped,
+		diagnose.CheckPEMKeys:         diagnose.Skipped,
+		diagnose.CheckClusterKeys:     diagnose.Skipped,
 	})
 	if want := "ok: 5 checks passed, 7 skipped"; a.Verdict != want {
 		t.Fatalf("verdict %q, want %q", a.Verdict, want)
 	}
-	if d := a.get(t, checkNameIssuer).Detail; !strings.Contains(d, "disable_iss_validation=true") || !strings.Contains(d, testkit.Issuer) {
+	if d := a.get(t, diagnose.CheckIssuer).Detail; !strings.Contains(d, "disable_iss_validation=true") || !strings.Contains(d, testkit.Issuer) {
 		t.Fatalf("issuer detail %q", d)
 	}
 	if strings.Contains(a.raw, testReviewer) {
@@ -211,18 +212,18 @@ func TestConfigCheckPermissionDenied(t *testing.T) {
 		verb, resource, check string
 		wantFix               []string
 	}{
-		{"create", "tokenreviews", checkNameTokenReviews, []string{
+		{"create", "tokenreviews", diagnose.CheckTokenReviews, []string{
 			"ClusterRole system:auth-delegator",
 			"kubectl create clusterrolebinding vault-reviewer-auth-delegator --clusterrole=system:auth-delegator --serviceaccount=vault-auth:vault-reviewer",
 		}},
-		{"get", "namespaces", checkNameNamespaces, []string{
+		{"get", "namespaces", diagnose.CheckNamespaces, []string{
 			"kubectl create clusterrole vault-reviewer-get-namespaces --verb=get --resource=namespaces",
 			"--serviceaccount=vault-auth:vault-reviewer",
 		}},
-		{"get", "serviceaccounts", checkNameServiceAccounts, []string{
+		{"get", "serviceaccounts", diagnose.CheckServiceAccounts, []string{
 			"--resource=serviceaccounts", "--serviceaccount=vault-auth:vault-reviewer",
 		}},
-		{"get", "pods", checkNamePods, []string{
+		{"get", "pods", diagnose.CheckPods, []string{
 			"kubectl create clusterrole vault-reviewer-get-pods --verb=get --resource=pods", "--serviceaccount=vault-auth:vault-reviewer",
 		}},
 	} {
@@ -235,7 +236,7 @@ func TestConfigCheckPermissionDenied(t *testing.T) {
 
 			a := e.configCheck(t)
 			c := a.get(t, tc.check)
-			if c.Status != checkFailed {
+			if c.Status != diagnose.Failed {
 				t.Fatalf("%s: %s, want failed: %s", tc.check, c.Status, c.Detail)
 			}
 			for _, w := range tc.wantFix {
@@ -261,8 +262,8 @@ func TestConfigCheckAccessReviewRefused(t *testing.T) {
 		}
 		return false
 	})
-	c := e.configCheck(t).get(t, checkNameTokenReviews)
-	if c.Status != checkWarning || !strings.Contains(c.Detail, "HTTP 403") || !strings.Contains(c.Fix, "system:basic-user") {
+	c := e.configCheck(t).get(t, diagnose.CheckTokenReviews)
+	if c.Status != diagnose.Warning || !strings.Contains(c.Detail, "HTTP 403") || !strings.Contains(c.Fix, "system:basic-user") {
 		t.Fatalf("create_tokenreviews: %+v", c)
 	}
 }
@@ -272,8 +273,8 @@ func TestConfigCheckDifferentIssuer(t *testing.T) {
 	e := newTestEnv(t)
 	e.writeConfig(map[string]any{"issuer": testkit.Issuer, "disable_iss_validation": false})
 	e.kube.setIssuer("https://oidc.example.com/cluster-7")
-	c := e.configCheck(t).get(t, checkNameIssuer)
-	if c.Status != checkFailed || !strings.Contains(c.Detail, "issuer_mismatch") ||
+	c := e.configCheck(t).get(t, diagnose.CheckIssuer)
+	if c.Status != diagnose.Failed || !strings.Contains(c.Detail, "issuer_mismatch") ||
 		c.Fix != "write the config with issuer=https://oidc.example.com/cluster-7" {
 		t.Fatalf("issuer: %+v", c)
 	}
@@ -298,20 +299,20 @@ func TestConfigCheckExpiredReviewer(t *testing.T) {
 	// with 401 as an API server does.
 	a := e.configCheck(t)
 	a.expect(t, map[string]string{
-		checkNameAPI:          checkPassed,
-		checkNameCredential:   checkFailed,
-		checkNameIdentity:     checkFailed,
-		checkNameTokenReviews: checkSkipped,
-		checkNameIssuer:       checkSkipped,
-		checkNamePEMKeys:      checkSkipped,
+		diagnose.CheckAPI:          diagnose.Passed,
+		diagnose.CheckCredential:   diagnose.Failed,
+		diagnose.CheckIdentity:     diagnose.Failed,
+		diagnose.CheckTokenReviews: diagnose.Skipped,
+		diagnose.CheckIssuer:       diagnose.Skipped,
+		diagnose.CheckPEMKeys:      diagnose.Skipped,
 	})
-	if c := a.get(t, checkNameCredential); !strings.Contains(c.Detail, "expired on") || !strings.Contains(c.Fix, "token_reviewer_jwt") {
+	if c := a.get(t, diagnose.CheckCredential); !strings.Contains(c.Detail, "expired on") || !strings.Contains(c.Fix, "token_reviewer_jwt") {
 		t.Fatalf("reviewer_credential: %+v", c)
 	}
-	if c := a.get(t, checkNameIdentity); !strings.Contains(c.Detail, "HTTP 401") {
+	if c := a.get(t, diagnose.CheckIdentity); !strings.Contains(c.Detail, "HTTP 401") {
 		t.Fatalf("reviewer_identity: %+v", c)
 	}
-	if c := a.get(t, checkNameTokenReviews); !strings.Contains(c.Detail, "see reviewer_identity") {
+	if c := a.get(t, diagnose.CheckTokenReviews); !strings.Contains(c.Detail, "see reviewer_identity") {
 		t.Fatalf("create_tokenreviews: %+v", c)
 	}
 	if !strings.HasPrefix(a.Verdict, "2 problems: reviewer_credential (failed), reviewer_identity (failed)") {
@@ -328,8 +329,8 @@ func TestConfigCheckPEMKeysMismatch(t *testing.T) {
 	e := newTestEnv(t)
 	other := testkit.PrivateKey(t, "other.key").Public()
 	e.writeConfig(map[string]any{"pem_keys": []string{testkit.Testdata(t, "other.pub")}})
-	c := e.configCheck(t).get(t, checkNamePEMKeys)
-	if c.Status != checkFailed || !strings.Contains(c.Detail, testKeyID(t, e.signer.Public())) || !strings.Contains(c.Detail, "signature_invalid") {
+	c := e.configCheck(t).get(t, diagnose.CheckPEMKeys)
+	if c.Status != diagnose.Failed || !strings.Contains(c.Detail, testKeyID(t, e.signer.Public())) || !strings.Contains(c.Detail, "signature_invalid") {
 		t.Fatalf("pem_keys: %+v", c)
 	}
 	if got := c.Data["unmatched_pem_keys"]; !slices.Equal(got.([]any), []any{float64(0)}) {
@@ -338,8 +339,8 @@ func TestConfigCheckPEMKeysMismatch(t *testing.T) {
 
 	// The right key plus a stale one: a warning about the stale one.
 	e.writeConfig(map[string]any{"pem_keys": []string{testkit.Testdata(t, "signer.pub"), testkit.Testdata(t, "other.pub")}})
-	c = e.configCheck(t).get(t, checkNamePEMKeys)
-	if c.Status != checkWarning || !strings.Contains(c.Detail, "[1]") {
+	c = e.configCheck(t).get(t, diagnose.CheckPEMKeys)
+	if c.Status != diagnose.Warning || !strings.Contains(c.Detail, "[1]") {
 		t.Fatalf("pem_keys: %+v", c)
 	}
 
@@ -347,8 +348,8 @@ func TestConfigCheckPEMKeysMismatch(t *testing.T) {
 	// pem_keys lacks.
 	e.writeConfig(map[string]any{"pem_keys": []string{testkit.Testdata(t, "signer.pub")}})
 	e.kube.publish(testKeyID(t, other), other)
-	c = e.configCheck(t).get(t, checkNamePEMKeys)
-	if c.Status != checkFailed || !strings.Contains(c.Detail, "(kid "+testKeyID(t, other)+")") {
+	c = e.configCheck(t).get(t, diagnose.CheckPEMKeys)
+	if c.Status != diagnose.Failed || !strings.Contains(c.Detail, "(kid "+testKeyID(t, other)+")") {
 		t.Fatalf("pem_keys: %+v", c)
 	}
 }
@@ -360,15 +361,15 @@ func TestConfigCheckClockSkew(t *testing.T) {
 		want   string
 		words  string
 	}{
-		{2 * time.Minute, checkFailed, "token_not_yet_valid"},
-		{-2 * time.Minute, checkFailed, "token_expired"},
-		{20 * time.Second, checkWarning, "behind"},
-		{-20 * time.Second, checkWarning, "ahead of"},
+		{2 * time.Minute, diagnose.Failed, "token_not_yet_valid"},
+		{-2 * time.Minute, diagnose.Failed, "token_expired"},
+		{20 * time.Second, diagnose.Warning, "behind"},
+		{-20 * time.Second, diagnose.Warning, "ahead of"},
 	} {
 		t.Run(tc.offset.String(), func(t *testing.T) {
 			e := configured(t)
 			e.kube.setClockOffset(tc.offset)
-			c := e.configCheck(t).get(t, checkNameClock)
+			c := e.configCheck(t).get(t, diagnose.CheckClock)
 			if c.Status != tc.want || !strings.Contains(c.Detail, tc.words) {
 				t.Fatalf("clock_skew: %+v", c)
 			}
@@ -390,18 +391,18 @@ func TestConfigCheckUnreachable(t *testing.T) {
 	e.writeConfig(map[string]any{"kubernetes_host": "https://" + addr})
 	a := e.configCheck(t)
 	a.expect(t, map[string]string{
-		checkNameAPI:          checkFailed,
-		checkNameCA:           checkPassed,
-		checkNameClock:        checkSkipped,
-		checkNameIdentity:     checkSkipped,
-		checkNameTokenReviews: checkSkipped,
-		checkNameIssuer:       checkSkipped,
+		diagnose.CheckAPI:          diagnose.Failed,
+		diagnose.CheckCA:           diagnose.Passed,
+		diagnose.CheckClock:        diagnose.Skipped,
+		diagnose.CheckIdentity:     diagnose.Skipped,
+		diagnose.CheckTokenReviews: diagnose.Skipped,
+		diagnose.CheckIssuer:       diagnose.Skipped,
 	})
-	api := a.get(t, checkNameAPI)
+	api := a.get(t, diagnose.CheckAPI)
 	if !strings.Contains(api.Detail, "unreachable") || !strings.Contains(api.Fix, addr) {
 		t.Fatalf("kubernetes_api: %+v", api)
 	}
-	if d := a.get(t, checkNameTokenReviews).Detail; !strings.Contains(d, "see kubernetes_api") {
+	if d := a.get(t, diagnose.CheckTokenReviews).Detail; !strings.Contains(d, "see kubernetes_api") {
 		t.Fatalf("create_tokenreviews detail %q", d)
 	}
 	if !strings.HasPrefix(a.Verdict, "1 problem: kubernetes_api (failed)") {
@@ -415,12 +416,12 @@ func TestConfigCheckWrongCA(t *testing.T) {
 	// A self-signed certificate that signed nothing the fake serves.
 	e.writeConfig(map[string]any{"kubernetes_ca_cert": testkit.Testdata(t, "signer.crt")})
 	a := e.configCheck(t)
-	api := a.get(t, checkNameAPI)
-	if api.Status != checkFailed || !strings.Contains(api.Detail, "TLS verification") ||
+	api := a.get(t, diagnose.CheckAPI)
+	if api.Status != diagnose.Failed || !strings.Contains(api.Detail, "TLS verification") ||
 		!strings.HasPrefix(api.Fix, "set kubernetes_ca_cert") {
 		t.Fatalf("kubernetes_api: %+v", api)
 	}
-	a.expect(t, map[string]string{checkNameIdentity: checkSkipped, checkNameClock: checkSkipped})
+	a.expect(t, map[string]string{diagnose.CheckIdentity: diagnose.Skipped, diagnose.CheckClock: diagnose.Skipped})
 }
 
 // Without a reviewer JWT or pod token, each login's JWT reviews itself:
@@ -431,21 +432,21 @@ func TestConfigCheckSelfReview(t *testing.T) {
 	e.writeConfig(map[string]any{"token_reviewer_jwt": ""})
 	a := e.configCheck(t)
 	a.expect(t, map[string]string{
-		checkNameAPI:          checkPassed,
-		checkNameCredential:   checkSkipped,
-		checkNameIdentity:     checkSkipped,
-		checkNameTokenReviews: checkSkipped,
-		checkNameIssuer:       checkSkipped,
+		diagnose.CheckAPI:          diagnose.Passed,
+		diagnose.CheckCredential:   diagnose.Skipped,
+		diagnose.CheckIdentity:     diagnose.Skipped,
+		diagnose.CheckTokenReviews: diagnose.Skipped,
+		diagnose.CheckIssuer:       diagnose.Skipped,
 	})
-	for _, name := range []string{checkNameCredential, checkNameIdentity, checkNameTokenReviews} {
+	for _, name := range []string{diagnose.CheckCredential, diagnose.CheckIdentity, diagnose.CheckTokenReviews} {
 		if d := a.get(t, name).Detail; !strings.Contains(d, "each login's own JWT") {
 			t.Errorf("%s detail %q", name, d)
 		}
 	}
-	if d := a.get(t, checkNameIssuer).Detail; !strings.Contains(d, "a caller without credentials (HTTP 401)") {
+	if d := a.get(t, diagnose.CheckIssuer).Detail; !strings.Contains(d, "a caller without credentials (HTTP 401)") {
 		t.Fatalf("issuer detail %q", d)
 	}
-	if got := a.get(t, checkNameCredential).Data["source"]; got != credentialLoginJWT {
+	if got := a.get(t, diagnose.CheckCredential).Data["source"]; got != "login_jwt" {
 		t.Fatalf("source %v", got)
 	}
 }
@@ -461,11 +462,11 @@ func TestConfigCheckPodToken(t *testing.T) {
 	e.kube.setReviewerToken(jwt)
 	e.writeConfig(map[string]any{"token_reviewer_jwt": ""})
 	a := e.configCheck(t)
-	c := a.get(t, checkNameCredential)
-	if c.Status != checkWarning || c.Data["source"] != credentialPodToken || !strings.Contains(c.Detail, "the pod's service-account token") {
+	c := a.get(t, diagnose.CheckCredential)
+	if c.Status != diagnose.Warning || c.Data["source"] != "pod_token_file" || !strings.Contains(c.Detail, "the pod's service-account token") {
 		t.Fatalf("reviewer_credential: %+v", c)
 	}
-	a.expect(t, map[string]string{checkNameIdentity: checkPassed, checkNameTokenReviews: checkPassed})
+	a.expect(t, map[string]string{diagnose.CheckIdentity: diagnose.Passed, diagnose.CheckTokenReviews: diagnose.Passed})
 	if strings.Contains(a.raw, strings.Split(jwt, ".")[2]) {
 		t.Fatalf("the answer holds the pod's token: %s", a.raw)
 	}
@@ -485,8 +486,8 @@ func TestConfigCheckNoSelfSubjectReview(t *testing.T) {
 		return false
 	})
 	a := e.configCheck(t)
-	a.expect(t, map[string]string{checkNameIdentity: checkSkipped, checkNameTokenReviews: checkFailed})
-	if fix := a.get(t, checkNameTokenReviews).Fix; !strings.Contains(fix, "--serviceaccount=<namespace>:<name>") {
+	a.expect(t, map[string]string{diagnose.CheckIdentity: diagnose.Skipped, diagnose.CheckTokenReviews: diagnose.Failed})
+	if fix := a.get(t, diagnose.CheckTokenReviews).Fix; !strings.Contains(fix, "--serviceaccount=<namespace>:<name>") {
 		t.Fatalf("fix %q", fix)
 	}
 }
@@ -517,8 +518,8 @@ func TestConfigCheckHybrid(t *testing.T) {
 		e := newTestEnv(t)
 		e.writeConfig(nil)
 		e.writeRole("fast", hybridRole)
-		c := e.configCheck(t).get(t, checkNameClusterKeys)
-		if c.Status != checkPassed || !strings.Contains(c.Detail, "(fast)") || !strings.Contains(c.Detail, testkit.Issuer) ||
+		c := e.configCheck(t).get(t, diagnose.CheckClusterKeys)
+		if c.Status != diagnose.Passed || !strings.Contains(c.Detail, "(fast)") || !strings.Contains(c.Detail, testkit.Issuer) ||
 			!strings.Contains(c.Detail, testKeyID(t, e.signer.Public())) {
 			t.Fatalf("cluster_keys: %+v", c)
 		}
@@ -535,9 +536,9 @@ func TestConfigCheckHybrid(t *testing.T) {
 			return false
 		})
 		a := e.configCheck(t)
-		c := a.get(t, checkNameClusterKeys)
+		c := a.get(t, diagnose.CheckClusterKeys)
 		want := "kubectl create clusterrolebinding vault-reviewer-issuer-discovery --clusterrole=system:service-account-issuer-discovery --serviceaccount=vault-auth:vault-reviewer"
-		if c.Status != checkWarning || !strings.Contains(c.Detail, "key set") || !strings.Contains(c.Detail, "review every token") ||
+		if c.Status != diagnose.Warning || !strings.Contains(c.Detail, "key set") || !strings.Contains(c.Detail, "review every token") ||
 			!strings.HasSuffix(c.Fix, want) {
 			t.Fatalf("cluster_keys: %+v", c)
 		}
@@ -550,8 +551,8 @@ func TestConfigCheckHybrid(t *testing.T) {
 		e.kube.setReviewerToken("")
 		e.writeConfig(map[string]any{"token_reviewer_jwt": ""})
 		e.writeRole("fast", hybridRole)
-		c := e.configCheck(t).get(t, checkNameClusterKeys)
-		if c.Status != checkWarning || !strings.Contains(c.Fix, "token_reviewer_jwt") {
+		c := e.configCheck(t).get(t, diagnose.CheckClusterKeys)
+		if c.Status != diagnose.Warning || !strings.Contains(c.Fix, "token_reviewer_jwt") {
 			t.Fatalf("cluster_keys: %+v", c)
 		}
 	})
@@ -567,7 +568,7 @@ func TestConfigCheckHybrid(t *testing.T) {
 			return false
 		})
 		a := e.configCheck(t)
-		a.expect(t, map[string]string{checkNameClusterKeys: checkSkipped, checkNamePEMKeys: checkSkipped})
+		a.expect(t, map[string]string{diagnose.CheckClusterKeys: diagnose.Skipped, diagnose.CheckPEMKeys: diagnose.Skipped})
 	})
 }
 
@@ -577,8 +578,8 @@ func TestConfigCheckTokenBoundToWorkload(t *testing.T) {
 	e := configured(t)
 	e.writeRole("bound", map[string]any{"token_bound_to_workload": true})
 	a := e.configCheck(t)
-	for _, name := range []string{checkNameServiceAccounts, checkNamePods} {
-		if c := a.get(t, name); c.Status != checkPassed {
+	for _, name := range []string{diagnose.CheckServiceAccounts, diagnose.CheckPods} {
+		if c := a.get(t, name); c.Status != diagnose.Passed {
 			t.Errorf("%s: %s (%s), want passed", name, c.Status, c.Detail)
 		}
 	}

@@ -1,4 +1,4 @@
-package kubeauth
+package diagnose
 
 import (
 	"crypto"
@@ -19,33 +19,32 @@ import (
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/satoken"
 )
 
-// The checks of config/check, one function each. Each takes what was
-// observed (and the config) and returns its verdict; none calls anything.
-// The handler decides which apply and makes the calls.
-
 // Check statuses. A check that does not apply, or cannot be made because
 // something it needs failed, is skipped: never passed.
 const (
-	checkPassed  = "passed"
-	checkFailed  = "failed"
-	checkSkipped = "skipped"
-	checkWarning = "warning"
+	Passed  = "passed"
+	Failed  = "failed"
+	Skipped = "skipped"
+	Warning = "warning"
 )
 
 // Check names, in the order the answer lists them.
 const (
-	checkNameAPI             = "kubernetes_api"
-	checkNameCA              = "ca_certificate"
-	checkNameClock           = "clock_skew"
-	checkNameCredential      = "reviewer_credential"
-	checkNameIdentity        = "reviewer_identity"
-	checkNameTokenReviews    = "create_tokenreviews"
-	checkNameNamespaces      = "get_namespaces"
-	checkNameServiceAccounts = "get_serviceaccounts"
-	checkNamePods            = "get_pods"
-	checkNameIssuer          = "issuer"
-	checkNamePEMKeys         = "pem_keys"
-	checkNameClusterKeys     = "cluster_keys"
+	CheckAPI             = "kubernetes_api"
+	CheckCA              = "ca_certificate"
+	CheckClock           = "clock_skew"
+	CheckCredential      = "reviewer_credential"
+	CheckIdentity        = "reviewer_identity"
+	CheckTokenReviews    = "create_tokenreviews"
+	CheckNamespaces      = "get_namespaces"
+	CheckServiceAccounts = "get_serviceaccounts"
+	CheckPods            = "get_pods"
+	CheckIssuer          = "issuer"
+	CheckPEMKeys         = "pem_keys"
+	CheckClusterKeys     = "cluster_keys"
+	// CheckClusterChoice, on mounts with named clusters: how a login tells
+	// this cluster's tokens from the other clusters'.
+	CheckClusterChoice = "cluster_choice"
 )
 
 // Thresholds of the checks.
@@ -62,39 +61,42 @@ const (
 	credentialExpiryWarning = 24 * time.Hour
 )
 
-// checkResult is one check in the answer.
-type checkResult struct {
-	name   string
-	status string
-	detail string         // what was found, in a sentence or two
-	fix    string         // for a failure or warning: what to do, in one sentence
-	data   map[string]any // the facts behind the detail
+// Result is one check in the answer.
+type Result struct {
+	Name   string
+	Status string
+	Detail string         // what was found, in a sentence or two
+	Fix    string         // for a failure or warning: what to do, in one sentence
+	Data   map[string]any // the facts behind the detail
 }
 
-func (r checkResult) problem() bool { return r.status == checkFailed || r.status == checkWarning }
+// Problem says whether the check failed or warns.
+func (r Result) Problem() bool { return r.Status == Failed || r.Status == Warning }
 
-func (r checkResult) toMap() map[string]any {
-	data := r.data
+// Map is the check as the answer lists it.
+func (r Result) Map() map[string]any {
+	data := r.Data
 	if data == nil {
 		data = map[string]any{}
 	}
-	return map[string]any{"name": r.name, "status": r.status, "detail": r.detail, "fix": r.fix, "data": data}
+	return map[string]any{"name": r.Name, "status": r.Status, "detail": r.Detail, "fix": r.Fix, "data": data}
 }
 
-func skipped(name, why string) checkResult {
-	return checkResult{name: name, status: checkSkipped, detail: why}
+// Skip is a check that does not apply, or cannot be made, and why.
+func Skip(name, why string) Result {
+	return Result{Name: name, Status: Skipped, Detail: why}
 }
 
-// verdict is the one-line summary: "ok: ..." when nothing failed or warned,
+// Verdict is the one-line summary: "ok: ..." when nothing failed or warned,
 // else how many problems and which checks have them.
-func verdict(results []checkResult) string {
+func Verdict(results []Result) string {
 	var problems []string
 	passed, skippedN := 0, 0
 	for _, r := range results {
 		switch {
-		case r.problem():
-			problems = append(problems, r.name+" ("+r.status+")")
-		case r.status == checkPassed:
+		case r.Problem():
+			problems = append(problems, r.Name+" ("+r.Status+")")
+		case r.Status == Passed:
 			passed++
 		default:
 			skippedN++
@@ -131,9 +133,9 @@ func roughly(d time.Duration) string {
 
 // caSource names where the CA bundle that verifies the API server comes
 // from, as a sentence fragment.
-func caSource(cfg *kubeConfig, podCA bool, podCAPath string) string {
+func caSource(caCertSet, podCA bool, podCAPath string) string {
 	switch {
-	case cfg.CACert != "":
+	case caCertSet:
 		return "kubernetes_ca_cert"
 	case podCA:
 		return "the pod's CA file " + podCAPath
@@ -142,48 +144,48 @@ func caSource(cfg *kubeConfig, podCA bool, podCAPath string) string {
 	}
 }
 
-// inspectAPIServer: the API server answers, over TLS verified with the
+// APIServer: the API server answers, over TLS verified with the
 // configured CA, and how fast.
-func inspectAPIServer(p kube.Probe, host, ca string) checkResult {
-	r := checkResult{name: checkNameAPI, data: map[string]any{"host": host}}
+func APIServer(p kube.Probe, host, ca string) Result {
+	r := Result{Name: CheckAPI, Data: map[string]any{"host": host}}
 	if p.Err != nil {
-		r.status, r.detail = checkFailed, p.Err.Error()
-		r.fix = apiFailureFix(p.Err, host, ca)
+		r.Status, r.Detail = Failed, p.Err.Error()
+		r.Fix = apiFailureFix(p.Err, host, ca)
 		return r
 	}
-	r.data["round_trip"] = p.RoundTrip.Round(time.Microsecond).String()
-	r.data["round_trip_ms"] = float64(p.RoundTrip.Microseconds()) / 1000
-	r.data["http_status"] = p.Status
+	r.Data["round_trip"] = p.RoundTrip.Round(time.Microsecond).String()
+	r.Data["round_trip_ms"] = float64(p.RoundTrip.Microseconds()) / 1000
+	r.Data["http_status"] = p.Status
 	if p.Version != "" {
-		r.data["server_version"] = p.Version
+		r.Data["server_version"] = p.Version
 	}
 	tls := "not used (plain HTTP)"
 	if p.TLS {
 		tls = "verified with " + ca
 		if !p.ServerNotAfter.IsZero() {
-			r.data["server_certificate_not_after"] = rfc3339(p.ServerNotAfter)
+			r.Data["server_certificate_not_after"] = rfc3339(p.ServerNotAfter)
 		}
 		if p.VerifiedBy != nil {
-			r.data["verified_by"] = p.VerifiedBy.Subject.String()
+			r.Data["verified_by"] = p.VerifiedBy.Subject.String()
 		}
 	}
-	r.data["tls"] = tls
+	r.Data["tls"] = tls
 	answer := fmt.Sprintf("answered GET /version with HTTP %d in %s", p.Status, p.RoundTrip.Round(time.Millisecond/10))
 	if p.Version != "" {
 		answer += " (Kubernetes " + p.Version + ")"
 	}
 	switch {
 	case p.Status >= 500:
-		r.status = checkFailed
-		r.detail = fmt.Sprintf("%s %s: the API server (or a proxy in front of it) is failing", host, answer)
-		r.fix = "check the API server's health, or set kubernetes_host to the API server itself rather than a failing proxy"
+		r.Status = Failed
+		r.Detail = fmt.Sprintf("%s %s: the API server (or a proxy in front of it) is failing", host, answer)
+		r.Fix = "check the API server's health, or set kubernetes_host to the API server itself rather than a failing proxy"
 	case !p.TLS:
-		r.status = checkWarning
-		r.detail = fmt.Sprintf("%s %s over plain HTTP: %s", host, answer, plainHTTPRisk)
-		r.fix = plainHTTPFix
+		r.Status = Warning
+		r.Detail = fmt.Sprintf("%s %s over plain HTTP: %s", host, answer, PlainHTTPRisk)
+		r.Fix = PlainHTTPFix
 	default:
-		r.status = checkPassed
-		r.detail = fmt.Sprintf("%s %s; TLS %s", host, answer, tls)
+		r.Status = Passed
+		r.Detail = fmt.Sprintf("%s %s; TLS %s", host, answer, tls)
 	}
 	return r
 }
@@ -191,8 +193,8 @@ func inspectAPIServer(p kube.Probe, host, ca string) checkResult {
 // What plain HTTP to the API server costs, and the remedy: config/check
 // says it of the answer it got, a config write of the address it stores.
 const (
-	plainHTTPRisk = "the reviewer token and every login JWT cross the network unencrypted"
-	plainHTTPFix  = "set kubernetes_host to the API server's https:// address"
+	PlainHTTPRisk = "the reviewer token and every login JWT cross the network unencrypted"
+	PlainHTTPFix  = "set kubernetes_host to the API server's https:// address"
 )
 
 // apiFailureFix says what to change when the API server cannot be used.
@@ -213,17 +215,17 @@ func apiFailureFix(err error, host, ca string) string {
 	}
 }
 
-// inspectCA: the CA certificates trusted for the API server, and when
+// CA: the CA certificates trusted for the API server, and when
 // they expire.
-func inspectCA(certs []*x509.Certificate, source string, readErr error, now time.Time) checkResult {
-	r := checkResult{name: checkNameCA, data: map[string]any{"source": source}}
+func CA(certs []*x509.Certificate, source string, readErr error, now time.Time) Result {
+	r := Result{Name: CheckCA, Data: map[string]any{"source": source}}
 	if readErr != nil {
-		r.status, r.detail = checkFailed, readErr.Error()
-		r.fix = "fix the CA bundle or set kubernetes_ca_cert"
+		r.Status, r.Detail = Failed, readErr.Error()
+		r.Fix = "fix the CA bundle or set kubernetes_ca_cert"
 		return r
 	}
 	if len(certs) == 0 {
-		return skipped(checkNameCA, "no CA is configured: the API server's certificate is checked against the system trust store, whose certificates are not inspected here")
+		return Skip(CheckCA, "no CA is configured: the API server's certificate is checked against the system trust store, whose certificates are not inspected here")
 	}
 	var list []map[string]any
 	var expired, expiring []string
@@ -241,37 +243,37 @@ func inspectCA(certs []*x509.Certificate, source string, readErr error, now time
 			first = c
 		}
 	}
-	r.data["certificates"] = list
+	r.Data["certificates"] = list
 	renew := "renew the cluster's CA and write the new bundle as kubernetes_ca_cert before the old one expires"
 	if source != "kubernetes_ca_cert" {
 		renew = "renew the cluster's CA before it expires"
 	}
 	switch {
 	case first == nil:
-		r.status = checkFailed
-		r.detail = fmt.Sprintf("every CA certificate of %s has expired: %s", source, strings.Join(expired, "; "))
-		r.fix = "write kubernetes_ca_cert with the cluster's current CA bundle"
+		r.Status = Failed
+		r.Detail = fmt.Sprintf("every CA certificate of %s has expired: %s", source, strings.Join(expired, "; "))
+		r.Fix = "write kubernetes_ca_cert with the cluster's current CA bundle"
 	case len(expiring) > 0:
-		r.status = checkWarning
-		r.detail = fmt.Sprintf("a CA certificate of %s expires within 30 days: %s", source, strings.Join(expiring, "; "))
-		r.fix = renew
+		r.Status = Warning
+		r.Detail = fmt.Sprintf("a CA certificate of %s expires within 30 days: %s", source, strings.Join(expiring, "; "))
+		r.Fix = renew
 	case len(expired) > 0:
-		r.status = checkWarning
-		r.detail = fmt.Sprintf("%s holds an expired CA certificate: %s", source, strings.Join(expired, "; "))
-		r.fix = "remove the expired certificate from kubernetes_ca_cert"
+		r.Status = Warning
+		r.Detail = fmt.Sprintf("%s holds an expired CA certificate: %s", source, strings.Join(expired, "; "))
+		r.Fix = "remove the expired certificate from kubernetes_ca_cert"
 	default:
-		r.status = checkPassed
-		r.detail = fmt.Sprintf("%s holds %d CA certificate(s); the first to expire, %q, expires on %s, in %s",
+		r.Status = Passed
+		r.Detail = fmt.Sprintf("%s holds %d CA certificate(s); the first to expire, %q, expires on %s, in %s",
 			source, len(certs), first.Subject.String(), rfc3339(first.NotAfter), roughly(first.NotAfter.Sub(now)))
 	}
 	return r
 }
 
-// inspectClockSkew: Vault's clock against the API server's Date header.
+// ClockSkew: Vault's clock against the API server's Date header.
 // The header has a resolution of one second; the thresholds are far above.
-func inspectClockSkew(p kube.Probe) checkResult {
+func ClockSkew(p kube.Probe) Result {
 	if p.Date.IsZero() {
-		return skipped(checkNameClock, "the API server's answer carried no Date header to compare with")
+		return Skip(CheckClock, "the API server's answer carried no Date header to compare with")
 	}
 	// The API server's clock read somewhere within the second its Date
 	// header names: the skew is the least that agrees with that, the API
@@ -284,7 +286,7 @@ func inspectClockSkew(p kube.Probe) checkResult {
 		skew = p.Date.Add(time.Second).Sub(p.VaultTime)
 	}
 	skew = skew.Round(time.Second)
-	r := checkResult{name: checkNameClock, data: map[string]any{
+	r := Result{Name: CheckClock, Data: map[string]any{
 		"vault_time":      rfc3339(p.VaultTime),
 		"api_server_time": rfc3339(p.Date),
 		"skew_seconds":    int64(skew / time.Second),
@@ -302,18 +304,18 @@ func inspectClockSkew(p kube.Probe) checkResult {
 	}
 	switch {
 	case abs > satoken.ClockSkew:
-		r.status = checkFailed
-		r.detail = fmt.Sprintf("%s, more than the %s the token time checks allow: %s", off, roughly(satoken.ClockSkew), effect)
-		r.fix = "synchronize the clocks of Vault's host and the API server (NTP)"
+		r.Status = Failed
+		r.Detail = fmt.Sprintf("%s, more than the %s the token time checks allow: %s", off, roughly(satoken.ClockSkew), effect)
+		r.Fix = "synchronize the clocks of Vault's host and the API server (NTP)"
 	case abs > clockSkewWarning:
-		r.status = checkWarning
-		r.detail = fmt.Sprintf("%s; the token time checks allow %s", off, roughly(satoken.ClockSkew))
-		r.fix = "synchronize the clocks of Vault's host and the API server (NTP)"
+		r.Status = Warning
+		r.Detail = fmt.Sprintf("%s; the token time checks allow %s", off, roughly(satoken.ClockSkew))
+		r.Fix = "synchronize the clocks of Vault's host and the API server (NTP)"
 	default:
-		r.status = checkPassed
-		r.detail = "Vault's clock and the API server's agree to within " + clockSkewWarning.String()
+		r.Status = Passed
+		r.Detail = "Vault's clock and the API server's agree to within " + clockSkewWarning.String()
 		if abs > 0 {
-			r.detail = off + ", within the " + clockSkewWarning.String() + " this check tolerates"
+			r.Detail = off + ", within the " + clockSkewWarning.String() + " this check tolerates"
 		}
 	}
 	return r
@@ -342,24 +344,24 @@ func credentialSourceName(c kube.Credential) string {
 const selfReviewReason = "there is no reviewer credential (token_reviewer_jwt is unset and there is no pod token to use): " +
 	"each login's own JWT makes the calls, so every workload's service account needs the permissions (create tokenreviews: ClusterRole system:auth-delegator)"
 
-// inspectReviewerCredential: which credential calls Kubernetes, and when it
+// ReviewerCredential: which credential calls Kubernetes, and when it
 // expires if it is a JWT. The token is decoded without verification, only
 // to read its times: Kubernetes' answer (reviewer_identity) says whether it
 // is genuine. Nothing of the token itself goes into the answer.
-func inspectReviewerCredential(source, path, token string, readErr error, now time.Time) checkResult {
-	r := checkResult{name: checkNameCredential, data: map[string]any{"source": source}}
+func ReviewerCredential(source, path, token string, readErr error, now time.Time) Result {
+	r := Result{Name: CheckCredential, Data: map[string]any{"source": source}}
 	what := "token_reviewer_jwt"
 	if source == credentialPodToken {
 		what = "the pod's service-account token " + path
-		r.data["path"] = path
+		r.Data["path"] = path
 	}
 	switch {
 	case source == credentialLoginJWT:
-		r.status, r.detail = checkSkipped, selfReviewReason
+		r.Status, r.Detail = Skipped, selfReviewReason
 		return r
 	case readErr != nil:
-		r.status, r.detail = checkFailed, readErr.Error()
-		r.fix = "make the pod's service-account token readable by Vault, or set token_reviewer_jwt"
+		r.Status, r.Detail = Failed, readErr.Error()
+		r.Fix = "make the pod's service-account token readable by Vault, or set token_reviewer_jwt"
 		return r
 	}
 	tok, err := jwt.ParseSigned(token, satoken.AllowedAlgorithms)
@@ -368,27 +370,27 @@ func inspectReviewerCredential(source, path, token string, readErr error, now ti
 		err = tok.UnsafeClaimsWithoutVerification(&claims)
 	}
 	if err != nil {
-		r.status = checkSkipped
-		r.detail = what + " is not a JWT Kubernetes signs, so it has no expiry to read; reviewer_identity shows whether Kubernetes accepts it"
+		r.Status = Skipped
+		r.Detail = what + " is not a JWT Kubernetes signs, so it has no expiry to read; reviewer_identity shows whether Kubernetes accepts it"
 		return r
 	}
 	if claims.Subject != "" {
-		r.data["subject"] = claims.Subject
+		r.Data["subject"] = claims.Subject
 	}
 	if claims.Issuer != "" {
-		r.data["issuer"] = claims.Issuer
+		r.Data["issuer"] = claims.Issuer
 	}
 	if claims.Expiry == nil {
-		r.status = checkPassed
-		r.detail = what + " is a JWT without an expiry (a Secret-based token): it stays valid until its Secret or service account is deleted"
+		r.Status = Passed
+		r.Detail = what + " is a JWT without an expiry (a Secret-based token): it stays valid until its Secret or service account is deleted"
 		return r
 	}
 	exp := claims.Expiry.Time()
-	r.data["expires_at"] = rfc3339(exp)
+	r.Data["expires_at"] = rfc3339(exp)
 	warnAt := exp.Add(-credentialExpiryWarning)
 	if claims.IssuedAt != nil {
 		iat := claims.IssuedAt.Time()
-		r.data["issued_at"] = rfc3339(iat)
+		r.Data["issued_at"] = rfc3339(iat)
 		if iat.Before(exp) {
 			warnAt = exp.Add(-exp.Sub(iat) / 5)
 		}
@@ -403,16 +405,16 @@ func inspectReviewerCredential(source, path, token string, readErr error, now ti
 	}
 	switch {
 	case !now.Before(exp):
-		r.status = checkFailed
-		r.detail = fmt.Sprintf("%s expired on %s (%s ago): the API server refuses it, so every login fails", what, rfc3339(exp), roughly(now.Sub(exp)))
-		r.fix = renew
+		r.Status = Failed
+		r.Detail = fmt.Sprintf("%s expired on %s (%s ago): the API server refuses it, so every login fails", what, rfc3339(exp), roughly(now.Sub(exp)))
+		r.Fix = renew
 	case !now.Before(warnAt):
-		r.status = checkWarning
-		r.detail = fmt.Sprintf("%s expires on %s, in %s: logins fail from then on", what, rfc3339(exp), roughly(exp.Sub(now)))
-		r.fix = renew
+		r.Status = Warning
+		r.Detail = fmt.Sprintf("%s expires on %s, in %s: logins fail from then on", what, rfc3339(exp), roughly(exp.Sub(now)))
+		r.Fix = renew
 	default:
-		r.status = checkPassed
-		r.detail = fmt.Sprintf("%s is a JWT that expires on %s, in %s", what, rfc3339(exp), roughly(exp.Sub(now)))
+		r.Status = Passed
+		r.Detail = fmt.Sprintf("%s is a JWT that expires on %s, in %s", what, rfc3339(exp), roughly(exp.Sub(now)))
 	}
 	return r
 }
@@ -452,33 +454,33 @@ func (r reviewer) String() string {
 	return "the reviewer credential"
 }
 
-// inspectReviewerIdentity: who the API server says the credential is
+// ReviewerIdentity: who the API server says the credential is
 // (SelfSubjectReview). A 401 means it no longer accepts the credential.
-func inspectReviewerIdentity(user authv1.UserInfo, err error, cred kube.Credential) (checkResult, reviewer) {
-	r := checkResult{name: checkNameIdentity, data: map[string]any{}}
+func ReviewerIdentity(user authv1.UserInfo, err error, cred kube.Credential) (Result, reviewer) {
+	r := Result{Name: CheckIdentity, Data: map[string]any{}}
 	if err != nil {
 		who := reviewer{identityUnavailable: true}
 		switch kube.Status(err) {
 		case http.StatusUnauthorized:
 			who.credentialRejected = true
-			r.status = checkFailed
-			r.detail = fmt.Sprintf("the API server does not accept %s (HTTP 401): it has expired, been revoked, or its service account was deleted; every login fails", cred)
-			r.fix = "mint a new token for the reviewer service account and write it as token_reviewer_jwt"
+			r.Status = Failed
+			r.Detail = fmt.Sprintf("the API server does not accept %s (HTTP 401): it has expired, been revoked, or its service account was deleted; every login fails", cred)
+			r.Fix = "mint a new token for the reviewer service account and write it as token_reviewer_jwt"
 			if credentialSourceName(cred) == credentialPodToken {
-				r.fix = "check the pod's service-account token volume, or set token_reviewer_jwt"
+				r.Fix = "check the pod's service-account token volume, or set token_reviewer_jwt"
 			}
 		case http.StatusForbidden:
 			// Authenticated, or it would be a 401: the credential works,
 			// only this question is not allowed.
-			r.status = checkPassed
-			r.detail = fmt.Sprintf("the API server accepts %s but may not tell who it is (SelfSubjectReview refused with HTTP 403)", cred)
+			r.Status = Passed
+			r.Detail = fmt.Sprintf("the API server accepts %s but may not tell who it is (SelfSubjectReview refused with HTTP 403)", cred)
 		case http.StatusNotFound:
-			r.status = checkSkipped
-			r.detail = "the API server does not serve SelfSubjectReview (authentication.k8s.io/v1, Kubernetes 1.28 and later)"
+			r.Status = Skipped
+			r.Detail = "the API server does not serve SelfSubjectReview (authentication.k8s.io/v1, Kubernetes 1.28 and later)"
 		default:
-			r.status = checkFailed
-			r.detail = err.Error()
-			r.fix = "see kubernetes_api: the API server did not answer"
+			r.Status = Failed
+			r.Detail = err.Error()
+			r.Fix = "see kubernetes_api: the API server did not answer"
 		}
 		return r, who
 	}
@@ -486,13 +488,13 @@ func inspectReviewerIdentity(user authv1.UserInfo, err error, cred kube.Credenti
 	if ns, name, ok := satoken.ParseUsername(user.Username); ok {
 		who.namespace, who.saName = ns, name
 	}
-	r.data["username"] = user.Username
+	r.Data["username"] = user.Username
 	if user.UID != "" {
-		r.data["uid"] = user.UID
+		r.Data["uid"] = user.UID
 	}
-	r.data["groups"] = user.Groups
-	r.status = checkPassed
-	r.detail = fmt.Sprintf("Kubernetes authenticates %s as %s", cred, user.Username)
+	r.Data["groups"] = user.Groups
+	r.Status = Passed
+	r.Detail = fmt.Sprintf("Kubernetes authenticates %s as %s", cred, user.Username)
 	return r, who
 }
 
@@ -509,23 +511,23 @@ type permission struct {
 
 var (
 	permTokenReviews = permission{
-		check:       checkNameTokenReviews,
+		check:       CheckTokenReviews,
 		attrs:       authzv1.ResourceAttributes{Group: "authentication.k8s.io", Resource: "tokenreviews", Verb: "create"},
 		role:        "system:auth-delegator",
 		consequence: "every login fails",
 	}
 	permNamespaces = permission{
-		check:       checkNameNamespaces,
+		check:       CheckNamespaces,
 		attrs:       authzv1.ResourceAttributes{Resource: "namespaces", Verb: "get"},
 		consequence: "logins that only a namespace selector binds fail",
 	}
 	permPods = permission{
-		check:       checkNamePods,
+		check:       CheckPods,
 		attrs:       authzv1.ResourceAttributes{Resource: "pods", Verb: "get"},
 		consequence: "logins through roles with bound_pod_label_selector fail, and renewals of token_bound_to_workload tokens are refused",
 	}
 	permServiceAccounts = permission{
-		check:       checkNameServiceAccounts,
+		check:       CheckServiceAccounts,
 		attrs:       authzv1.ResourceAttributes{Resource: "serviceaccounts", Verb: "get"},
 		consequence: "every login fails, as use_annotations_as_alias_metadata reads the service account",
 	}
@@ -550,49 +552,49 @@ func (p permission) fix(who reviewer) string {
 		p, role, p.attrs.Verb, p.attrs.Resource, who.bindingName(p.attrs.Verb+"-"+p.attrs.Resource), role, who.subjectFlag())
 }
 
-// inspectPermission: the SelfSubjectAccessReview's answer for one permission.
-func inspectPermission(p permission, st authzv1.SubjectAccessReviewStatus, err error, who reviewer) checkResult {
-	r := checkResult{name: p.check, data: map[string]any{
+// Permission: the SelfSubjectAccessReview's answer for one permission.
+func Permission(p permission, st authzv1.SubjectAccessReviewStatus, err error, who reviewer) Result {
+	r := Result{Name: p.check, Data: map[string]any{
 		"verb": p.attrs.Verb, "resource": p.attrs.Resource, "group": p.attrs.Group,
 	}}
 	if err != nil {
-		r.status = checkWarning
-		r.detail = fmt.Sprintf("could not ask whether %s may %s: %v", who, p, err)
-		r.fix = "see kubernetes_api and reviewer_identity"
+		r.Status = Warning
+		r.Detail = fmt.Sprintf("could not ask whether %s may %s: %v", who, p, err)
+		r.Fix = "see kubernetes_api and reviewer_identity"
 		if kube.Status(err) == http.StatusForbidden {
-			r.fix = "let the reviewer create selfsubjectaccessreviews (ClusterRole system:basic-user grants it to every authenticated user by default)"
+			r.Fix = "let the reviewer create selfsubjectaccessreviews (ClusterRole system:basic-user grants it to every authenticated user by default)"
 		}
 		return r
 	}
-	r.data["allowed"] = st.Allowed
+	r.Data["allowed"] = st.Allowed
 	if st.Reason != "" {
-		r.data["reason"] = st.Reason
+		r.Data["reason"] = st.Reason
 	}
 	if st.EvaluationError != "" {
-		r.data["evaluation_error"] = st.EvaluationError
+		r.Data["evaluation_error"] = st.EvaluationError
 	}
 	if st.Allowed {
-		r.status = checkPassed
-		r.detail = fmt.Sprintf("Kubernetes allows %s to %s", who, p)
+		r.Status = Passed
+		r.Detail = fmt.Sprintf("Kubernetes allows %s to %s", who, p)
 		if st.Reason != "" {
-			r.detail += " (" + st.Reason + ")"
+			r.Detail += " (" + st.Reason + ")"
 		}
 		return r
 	}
-	r.status = checkFailed
-	r.detail = fmt.Sprintf("%s may not %s, so %s", who, p, p.consequence)
+	r.Status = Failed
+	r.Detail = fmt.Sprintf("%s may not %s, so %s", who, p, p.consequence)
 	if p.attrs.Resource == "serviceaccounts" {
-		r.detail += " (asked for every namespace; a RoleBinding in each namespace that logs in would also do)"
+		r.Detail += " (asked for every namespace; a RoleBinding in each namespace that logs in would also do)"
 	}
-	r.fix = p.fix(who)
+	r.Fix = p.fix(who)
 	return r
 }
 
-// inspectIssuer: the issuer the cluster announces against the issuer the
+// Issuer: the issuer the cluster announces against the issuer the
 // config requires (or would require, with validation turned on).
-func inspectIssuer(cfg *kubeConfig, d kube.Discovery) checkResult {
+func Issuer(cfg Settings, d kube.Discovery) Result {
 	announced := d.Issuer
-	r := checkResult{name: checkNameIssuer, data: map[string]any{
+	r := Result{Name: CheckIssuer, Data: map[string]any{
 		"announced":              announced,
 		"configured":             cfg.Issuer,
 		"disable_iss_validation": cfg.DisableISSValidation,
@@ -601,42 +603,42 @@ func inspectIssuer(cfg *kubeConfig, d kube.Discovery) checkResult {
 	if cfg.DisableISSValidation {
 		switch cfg.Issuer {
 		case "":
-			r.status = checkSkipped
-			r.detail = "issuer validation is off (disable_iss_validation=true), so the TokenReview alone vouches for the issuer; the cluster announces " + announced
+			r.Status = Skipped
+			r.Detail = "issuer validation is off (disable_iss_validation=true), so the TokenReview alone vouches for the issuer; the cluster announces " + announced
 		case announced:
-			r.status = checkSkipped
-			r.detail = "issuer " + announced + " is the cluster's, but not enforced while disable_iss_validation=true"
+			r.Status = Skipped
+			r.Detail = "issuer " + announced + " is the cluster's, but not enforced while disable_iss_validation=true"
 		default:
-			r.status = checkWarning
-			r.detail = fmt.Sprintf("issuer is %q but the cluster announces %q: turning on issuer validation would refuse every projected token (issuer_mismatch)", cfg.Issuer, announced)
-			r.fix = setIt
+			r.Status = Warning
+			r.Detail = fmt.Sprintf("issuer is %q but the cluster announces %q: turning on issuer validation would refuse every projected token (issuer_mismatch)", cfg.Issuer, announced)
+			r.Fix = setIt
 		}
 		return r
 	}
-	expected := cfg.expectedIssuer()
-	r.data["expected"] = expected
+	expected := cfg.ExpectedIssuer
+	r.Data["expected"] = expected
 	switch {
 	case expected == announced:
-		r.status = checkPassed
-		r.detail = "tokens must carry iss " + announced + ", the issuer the cluster announces"
+		r.Status = Passed
+		r.Detail = "tokens must carry iss " + announced + ", the issuer the cluster announces"
 	case cfg.Issuer == "":
-		r.status = checkWarning
-		r.detail = fmt.Sprintf("with disable_iss_validation=false and no issuer, tokens must carry iss %q, which only legacy Secret-based tokens do; "+
+		r.Status = Warning
+		r.Detail = fmt.Sprintf("with disable_iss_validation=false and no issuer, tokens must carry iss %q, which only legacy Secret-based tokens do; "+
 			"projected tokens (iss %q) are refused (issuer_mismatch)", expected, announced)
-		r.fix = setIt
+		r.Fix = setIt
 	default:
-		r.status = checkFailed
-		r.detail = fmt.Sprintf("issuer is %q but the cluster announces %q: projected tokens are refused (issuer_mismatch)", expected, announced)
-		r.fix = setIt
+		r.Status = Failed
+		r.Detail = fmt.Sprintf("issuer is %q but the cluster announces %q: projected tokens are refused (issuer_mismatch)", expected, announced)
+		r.Fix = setIt
 	}
 	return r
 }
 
-// inspectPEMKeys: pem_keys against the keys the cluster publishes. A cluster
+// PEMKeys: pem_keys against the keys the cluster publishes. A cluster
 // key missing from pem_keys refuses the tokens it signs; a pem_keys entry
 // the cluster does not publish is one it no longer uses.
-func inspectPEMKeys(configured []crypto.PublicKey, published []kube.PublishedKey) checkResult {
-	r := checkResult{name: checkNamePEMKeys}
+func PEMKeys(configured []crypto.PublicKey, published []kube.PublishedKey) Result {
+	r := Result{Name: CheckPEMKeys}
 	missing, kids := []string{}, []string{}
 	for _, pk := range published {
 		kids = append(kids, pk.KID)
@@ -650,24 +652,24 @@ func inspectPEMKeys(configured []crypto.PublicKey, published []kube.PublishedKey
 			unmatched = append(unmatched, i)
 		}
 	}
-	r.data = map[string]any{
+	r.Data = map[string]any{
 		"published_kids":     kids,
 		"missing_kids":       missing,
 		"unmatched_pem_keys": unmatched,
 	}
 	switch {
 	case len(missing) > 0:
-		r.status = checkFailed
-		r.detail = fmt.Sprintf("the cluster publishes %d key(s) that pem_keys lacks (kid %s): tokens signed with them are refused (signature_invalid)",
+		r.Status = Failed
+		r.Detail = fmt.Sprintf("the cluster publishes %d key(s) that pem_keys lacks (kid %s): tokens signed with them are refused (signature_invalid)",
 			len(missing), strings.Join(missing, ", "))
-		r.fix = "write pem_keys with the cluster's keys (kubectl get --raw " + kube.JWKSPath + " lists them), or unset pem_keys"
+		r.Fix = "write pem_keys with the cluster's keys (kubectl get --raw " + kube.JWKSPath + " lists them), or unset pem_keys"
 	case len(unmatched) > 0:
-		r.status = checkWarning
-		r.detail = fmt.Sprintf("pem_keys entries %v are not among the keys the cluster publishes: they verify only tokens the cluster no longer signs", unmatched)
-		r.fix = "remove those entries from pem_keys"
+		r.Status = Warning
+		r.Detail = fmt.Sprintf("pem_keys entries %v are not among the keys the cluster publishes: they verify only tokens the cluster no longer signs", unmatched)
+		r.Fix = "remove those entries from pem_keys"
 	default:
-		r.status = checkPassed
-		r.detail = fmt.Sprintf("pem_keys holds exactly the %d key(s) the cluster publishes (kid %s)", len(kids), strings.Join(kids, ", "))
+		r.Status = Passed
+		r.Detail = fmt.Sprintf("pem_keys holds exactly the %d key(s) the cluster publishes (kid %s)", len(kids), strings.Join(kids, ", "))
 	}
 	return r
 }
@@ -688,53 +690,68 @@ func containsKey(keys []crypto.PublicKey, k crypto.PublicKey) bool {
 	return false
 }
 
-// inspectClusterKeys: hybrid roles verify young tokens locally with the
+// KeysObserved is what the cluster_keys check reads: the config, what was
+// read of the cluster's discovery document and key set (and why not), who
+// asked, and the plugin's own copy of the keys.
+type KeysObserved struct {
+	HybridRoles  []string // the review_mode=hybrid roles to name, at most ten
+	Settings     Settings
+	SelfReview   bool // there is no reviewer credential
+	Discovery    kube.Discovery
+	DiscoveryErr error
+	Keys         []kube.PublishedKey
+	KeysErr      error
+	Reviewer     reviewer
+	Held         clusterkeys.KeysStatus // the zero value while no hybrid login has loaded the keys
+}
+
+// ClusterKeys: hybrid roles verify young tokens locally with the
 // issuer the cluster announces (when the config sets none) and the keys it
 // publishes (when pem_keys is not set), fetched with the reviewer
 // credential. Without them, or without a credential to fetch them with,
 // or while the plugin's copy of the keys is stale, those roles review
 // every token as cached does: logins work, hybrid saves nothing.
-func inspectClusterKeys(hybrid []string, cfg *kubeConfig, selfReview bool,
-	disc kube.Discovery, discErr error, keys []kube.PublishedKey, keysErr error, who reviewer, held clusterkeys.KeysStatus) checkResult {
-	r := checkResult{name: checkNameClusterKeys, data: map[string]any{"hybrid_roles": hybrid}}
-	roles := strings.Join(hybrid, ", ")
-	needIssuer, needKeys := cfg.Issuer == "", len(cfg.PEMKeys) == 0
-	if selfReview {
-		r.status = checkWarning
-		r.detail = fmt.Sprintf("review_mode=hybrid roles (%s) cannot fetch the cluster's keys without a reviewer credential, so they review every token as cached does", roles)
-		r.fix = "set token_reviewer_jwt, or set both pem_keys and issuer in the config"
+func ClusterKeys(o KeysObserved) Result {
+	r := Result{Name: CheckClusterKeys, Data: map[string]any{"hybrid_roles": o.HybridRoles}}
+	roles := strings.Join(o.HybridRoles, ", ")
+	needIssuer, needKeys := o.Settings.Issuer == "", !o.Settings.PEMKeys
+	disc, keys, who := o.Discovery, o.Keys, o.Reviewer
+	if o.SelfReview {
+		r.Status = Warning
+		r.Detail = fmt.Sprintf("review_mode=hybrid roles (%s) cannot fetch the cluster's keys without a reviewer credential, so they review every token as cached does", roles)
+		r.Fix = "set token_reviewer_jwt, or set both pem_keys and issuer in the config"
 		return r
 	}
 	if needKeys {
-		describeHeldKeys(r.data, held)
+		describeHeldKeys(r.Data, o.Held)
 	}
 	grantFix := fmt.Sprintf("bind the reviewer to ClusterRole system:service-account-issuer-discovery: kubectl create clusterrolebinding %s "+
 		"--clusterrole=system:service-account-issuer-discovery %s", who.bindingName("issuer-discovery"), who.subjectFlag())
 	var err error
 	var what string
 	switch {
-	case needIssuer && discErr != nil:
-		err, what = discErr, "its OIDC discovery document"
-	case needKeys && keysErr != nil:
-		err, what = keysErr, "its service-account key set"
+	case needIssuer && o.DiscoveryErr != nil:
+		err, what = o.DiscoveryErr, "its OIDC discovery document"
+	case needKeys && o.KeysErr != nil:
+		err, what = o.KeysErr, "its service-account key set"
 	}
 	if err != nil {
-		r.status = checkWarning
-		r.detail = fmt.Sprintf("review_mode=hybrid roles (%s) verify young tokens with the cluster's issuer and keys, but %s cannot be read: %v; "+
+		r.Status = Warning
+		r.Detail = fmt.Sprintf("review_mode=hybrid roles (%s) verify young tokens with the cluster's issuer and keys, but %s cannot be read: %v; "+
 			"they review every token as cached does", roles, what, err)
 		switch kube.Status(err) {
 		case http.StatusUnauthorized, http.StatusForbidden:
-			r.fix = grantFix
+			r.Fix = grantFix
 		case http.StatusNotFound:
-			r.fix = "the API server does not publish them: set issuer and pem_keys in the config, or use review_mode=cached on those roles"
+			r.Fix = "the API server does not publish them: set issuer and pem_keys in the config, or use review_mode=cached on those roles"
 		default:
-			r.fix = "see kubernetes_api: the API server did not answer"
+			r.Fix = "see kubernetes_api: the API server did not answer"
 		}
 		return r
 	}
 	var uses []string
 	if needIssuer {
-		r.data["issuer"] = disc.Issuer
+		r.Data["issuer"] = disc.Issuer
 		uses = append(uses, "the issuer the cluster announces ("+disc.Issuer+")")
 	} else {
 		uses = append(uses, "the configured issuer")
@@ -744,25 +761,25 @@ func inspectClusterKeys(hybrid []string, cfg *kubeConfig, selfReview bool,
 		for _, k := range keys {
 			kids = append(kids, k.KID)
 		}
-		r.data["kids"] = kids
+		r.Data["kids"] = kids
 		uses = append(uses, fmt.Sprintf("the %d key(s) it publishes (kid %s)", len(keys), strings.Join(kids, ", ")))
 	} else {
 		uses = append(uses, "pem_keys")
 	}
-	if ks := held; needKeys && ks.Loaded && !ks.Fresh {
-		r.status = checkWarning
+	if ks := o.Held; needKeys && ks.Loaded && !ks.Fresh {
+		r.Status = Warning
 		why := fmt.Sprintf("is %s old, over %s, and refreshing it failed: %v", ks.Age.Round(time.Second), ks.MaxAge, ks.LastErr)
-		r.fix = "nothing if this check's own read (above) keeps succeeding: the next hybrid login refreshes the keys with the same credential; " +
+		r.Fix = "nothing if this check's own read (above) keeps succeeding: the next hybrid login refreshes the keys with the same credential; " +
 			"else see the log line \"refreshing the cluster's signing keys failed\""
 		if ks.Denied {
 			why = fmt.Sprintf("had a refresh refused the credential since it was fetched (latest error: %v)", ks.LastErr)
 		}
-		r.detail = fmt.Sprintf("review_mode=hybrid roles (%s) verify young tokens locally with %s, but the plugin's copy of the keys %s: "+
+		r.Detail = fmt.Sprintf("review_mode=hybrid roles (%s) verify young tokens locally with %s, but the plugin's copy of the keys %s: "+
 			"until a refresh succeeds they review every token as cached does", roles, strings.Join(uses, " and "), why)
 		return r
 	}
-	r.status = checkPassed
-	r.detail = fmt.Sprintf("review_mode=hybrid roles (%s) verify young tokens locally with %s", roles, strings.Join(uses, " and "))
+	r.Status = Passed
+	r.Detail = fmt.Sprintf("review_mode=hybrid roles (%s) verify young tokens locally with %s", roles, strings.Join(uses, " and "))
 	return r
 }
 

@@ -1,4 +1,4 @@
-package kubeauth
+package diagnose
 
 import (
 	"crypto"
@@ -64,19 +64,19 @@ func TestInspectCA(t *testing.T) {
 		want   string
 		detail string
 	}{
-		{"valid", []*x509.Certificate{fine}, nil, checkPassed, `"CN=cluster-ca", expires on 2035-06-01T12:00:00Z`},
-		{"expires within 30 days", []*x509.Certificate{fine, soon}, nil, checkWarning, `"CN=old-ca" expires on 2030-06-11T12:00:00Z, in 10 days`},
-		{"one of two expired", []*x509.Certificate{gone, fine}, nil, checkWarning, `"CN=gone-ca" expired`},
-		{"all expired", []*x509.Certificate{gone}, nil, checkFailed, "every CA certificate"},
-		{"system trust store", nil, nil, checkSkipped, "system trust store"},
-		{"unreadable", nil, errors.New("the pod's CA file cannot be read"), checkFailed, "cannot be read"},
+		{"valid", []*x509.Certificate{fine}, nil, Passed, `"CN=cluster-ca", expires on 2035-06-01T12:00:00Z`},
+		{"expires within 30 days", []*x509.Certificate{fine, soon}, nil, Warning, `"CN=old-ca" expires on 2030-06-11T12:00:00Z, in 10 days`},
+		{"one of two expired", []*x509.Certificate{gone, fine}, nil, Warning, `"CN=gone-ca" expired`},
+		{"all expired", []*x509.Certificate{gone}, nil, Failed, "every CA certificate"},
+		{"system trust store", nil, nil, Skipped, "system trust store"},
+		{"unreadable", nil, errors.New("the pod's CA file cannot be read"), Failed, "cannot be read"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := inspectCA(tc.certs, "kubernetes_ca_cert", tc.err, now)
-			if r.status != tc.want || !strings.Contains(r.detail, tc.detail) {
-				t.Fatalf("got %s: %s; want %s containing %q", r.status, r.detail, tc.want, tc.detail)
+			r := CA(tc.certs, "kubernetes_ca_cert", tc.err, now)
+			if r.Status != tc.want || !strings.Contains(r.Detail, tc.detail) {
+				t.Fatalf("got %s: %s; want %s containing %q", r.Status, r.Detail, tc.want, tc.detail)
 			}
-			if r.problem() != (r.fix != "") {
+			if r.Problem() != (r.Fix != "") {
 				t.Fatalf("a problem comes with a fix and only a problem does: %+v", r)
 			}
 		})
@@ -95,34 +95,34 @@ func TestInspectReviewerCredential(t *testing.T) {
 		err                 error
 		want, detail, fix   string
 	}{
-		{name: "fresh", source: credentialConfigured, want: checkPassed, detail: "expires on 2030-06-02T06:00:00Z, in 18h0m0s",
+		{name: "fresh", source: credentialConfigured, want: Passed, detail: "expires on 2030-06-02T06:00:00Z, in 18h0m0s",
 			token: token(map[string]any{"iat": now.Add(-6 * time.Hour).Unix(), "exp": now.Add(18 * time.Hour).Unix()})},
-		{name: "last fifth of its life", source: credentialConfigured, want: checkWarning, detail: "in 4h0m0s",
+		{name: "last fifth of its life", source: credentialConfigured, want: Warning, detail: "in 4h0m0s",
 			fix:   "kubectl create token reviewer -n vault-auth",
 			token: token(map[string]any{"iat": now.Add(-20 * time.Hour).Unix(), "exp": now.Add(4 * time.Hour).Unix()})},
-		{name: "no iat, a day left", source: credentialConfigured, want: checkWarning, detail: "expires on",
+		{name: "no iat, a day left", source: credentialConfigured, want: Warning, detail: "expires on",
 			token: token(map[string]any{"exp": now.Add(23 * time.Hour).Unix()})},
-		{name: "no iat, days left", source: credentialConfigured, want: checkPassed, detail: "in 3 days",
+		{name: "no iat, days left", source: credentialConfigured, want: Passed, detail: "in 3 days",
 			token: token(map[string]any{"exp": now.Add(72 * time.Hour).Unix()})},
-		{name: "expired", source: credentialConfigured, want: checkFailed, detail: "expired on 2030-06-01T11:00:00Z (1h0m0s ago)",
+		{name: "expired", source: credentialConfigured, want: Failed, detail: "expired on 2030-06-01T11:00:00Z (1h0m0s ago)",
 			fix:   "write it as token_reviewer_jwt",
 			token: token(map[string]any{"iat": now.Add(-25 * time.Hour).Unix(), "exp": now.Add(-time.Hour).Unix()})},
-		{name: "expired pod token", source: credentialPodToken, want: checkFailed, detail: "the pod's service-account token /var/token",
+		{name: "expired pod token", source: credentialPodToken, want: Failed, detail: "the pod's service-account token /var/token",
 			fix:   "kubelet",
 			token: token(map[string]any{"iat": now.Add(-2 * time.Hour).Unix(), "exp": now.Add(-time.Hour).Unix()})},
-		{name: "no exp", source: credentialConfigured, want: checkPassed, detail: "without an expiry",
+		{name: "no exp", source: credentialConfigured, want: Passed, detail: "without an expiry",
 			token: token(map[string]any{})},
-		{name: "opaque", source: credentialConfigured, want: checkSkipped, detail: "not a JWT", token: "abcdef.0123456789abcdef"},
-		{name: "unreadable", source: credentialPodToken, want: checkFailed, err: errors.New("reading the pod's service-account token: no such file"),
+		{name: "opaque", source: credentialConfigured, want: Skipped, detail: "not a JWT", token: "abcdef.0123456789abcdef"},
+		{name: "unreadable", source: credentialPodToken, want: Failed, err: errors.New("reading the pod's service-account token: no such file"),
 			detail: "no such file"},
-		{name: "self review", source: credentialLoginJWT, want: checkSkipped, detail: "each login's own JWT"},
+		{name: "self review", source: credentialLoginJWT, want: Skipped, detail: "each login's own JWT"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := inspectReviewerCredential(tc.source, "/var/token", tc.token, tc.err, now)
-			if r.status != tc.want || !strings.Contains(r.detail, tc.detail) || !strings.Contains(r.fix, tc.fix) {
-				t.Fatalf("got %s: %s (fix %q); want %s containing %q (fix %q)", r.status, r.detail, r.fix, tc.want, tc.detail, tc.fix)
+			r := ReviewerCredential(tc.source, "/var/token", tc.token, tc.err, now)
+			if r.Status != tc.want || !strings.Contains(r.Detail, tc.detail) || !strings.Contains(r.Fix, tc.fix) {
+				t.Fatalf("got %s: %s (fix %q); want %s containing %q (fix %q)", r.Status, r.Detail, r.Fix, tc.want, tc.detail, tc.fix)
 			}
-			if tc.token != "" && strings.Contains(toJSON(t, r.toMap()), tc.token) {
+			if tc.token != "" && strings.Contains(toJSON(t, r.Map()), tc.token) {
 				t.Fatal("the result holds the token")
 			}
 		})
@@ -135,22 +135,22 @@ func TestInspectClockSkew(t *testing.T) {
 		skew         time.Duration // API server's Date minus Vault's time
 		want, detail string
 	}{
-		{0, checkPassed, "agree"},
-		{-3 * time.Second, checkPassed, "ahead of"},
-		{20 * time.Second, checkWarning, "behind"},
-		{-20 * time.Second, checkWarning, "ahead of"},
-		{2 * time.Minute, checkFailed, "token_not_yet_valid"},
-		{-2 * time.Minute, checkFailed, "token_expired"},
+		{0, Passed, "agree"},
+		{-3 * time.Second, Passed, "ahead of"},
+		{20 * time.Second, Warning, "behind"},
+		{-20 * time.Second, Warning, "ahead of"},
+		{2 * time.Minute, Failed, "token_not_yet_valid"},
+		{-2 * time.Minute, Failed, "token_expired"},
 	} {
 		t.Run(tc.skew.String(), func(t *testing.T) {
 			// The Date header has whole seconds, as HTTP dates do.
-			r := inspectClockSkew(kube.Probe{VaultTime: vault, Date: vault.Add(tc.skew).Truncate(time.Second)})
-			if r.status != tc.want || !strings.Contains(r.detail, tc.detail) {
-				t.Fatalf("got %s: %s; want %s containing %q", r.status, r.detail, tc.want, tc.detail)
+			r := ClockSkew(kube.Probe{VaultTime: vault, Date: vault.Add(tc.skew).Truncate(time.Second)})
+			if r.Status != tc.want || !strings.Contains(r.Detail, tc.detail) {
+				t.Fatalf("got %s: %s; want %s containing %q", r.Status, r.Detail, tc.want, tc.detail)
 			}
 		})
 	}
-	if r := inspectClockSkew(kube.Probe{VaultTime: vault}); r.status != checkSkipped {
+	if r := ClockSkew(kube.Probe{VaultTime: vault}); r.Status != Skipped {
 		t.Fatalf("without a Date header: %+v", r)
 	}
 }
@@ -159,23 +159,23 @@ func TestInspectIssuer(t *testing.T) {
 	const cluster = "https://kubernetes.default.svc.cluster.local"
 	for _, tc := range []struct {
 		name       string
-		cfg        kubeConfig
+		cfg        Settings
 		want, what string
 	}{
-		{"enforced and matching", kubeConfig{Issuer: cluster}, checkPassed, "tokens must carry iss " + cluster},
-		{"enforced, different", kubeConfig{Issuer: "https://other"}, checkFailed, "issuer_mismatch"},
-		{"enforced default (legacy)", kubeConfig{}, checkWarning, "only legacy Secret-based tokens"},
-		{"not enforced, none set", kubeConfig{DisableISSValidation: true}, checkSkipped, "issuer validation is off"},
-		{"not enforced, matching", kubeConfig{DisableISSValidation: true, Issuer: cluster}, checkSkipped, "not enforced"},
-		{"not enforced, different", kubeConfig{DisableISSValidation: true, Issuer: "https://other"}, checkWarning, "turning on issuer validation"},
+		{"enforced and matching", Settings{Issuer: cluster, ExpectedIssuer: cluster}, Passed, "tokens must carry iss " + cluster},
+		{"enforced, different", Settings{Issuer: "https://other", ExpectedIssuer: "https://other"}, Failed, "issuer_mismatch"},
+		{"enforced default (legacy)", Settings{ExpectedIssuer: "kubernetes/serviceaccount"}, Warning, "only legacy Secret-based tokens"},
+		{"not enforced, none set", Settings{DisableISSValidation: true}, Skipped, "issuer validation is off"},
+		{"not enforced, matching", Settings{DisableISSValidation: true, Issuer: cluster}, Skipped, "not enforced"},
+		{"not enforced, different", Settings{DisableISSValidation: true, Issuer: "https://other"}, Warning, "turning on issuer validation"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := inspectIssuer(&tc.cfg, kube.Discovery{Issuer: cluster})
-			if r.status != tc.want || !strings.Contains(r.detail, tc.what) {
-				t.Fatalf("got %s: %s; want %s containing %q", r.status, r.detail, tc.want, tc.what)
+			r := Issuer(tc.cfg, kube.Discovery{Issuer: cluster})
+			if r.Status != tc.want || !strings.Contains(r.Detail, tc.what) {
+				t.Fatalf("got %s: %s; want %s containing %q", r.Status, r.Detail, tc.want, tc.what)
 			}
-			if r.problem() && r.fix != "write the config with issuer="+cluster {
-				t.Fatalf("fix %q", r.fix)
+			if r.Problem() && r.Fix != "write the config with issuer="+cluster {
+				t.Fatalf("fix %q", r.Fix)
 			}
 		})
 	}
@@ -191,14 +191,14 @@ func TestInspectPEMKeys(t *testing.T) {
 		configured []crypto.PublicKey
 		want, what string
 	}{
-		{"same keys", []crypto.PublicKey{ec, signer}, checkPassed, "exactly the 2 key(s) the cluster publishes (kid a, b)"},
-		{"one missing", []crypto.PublicKey{signer}, checkFailed, "(kid b)"},
-		{"one extra", []crypto.PublicKey{signer, other, ec}, checkWarning, "entries [1]"},
+		{"same keys", []crypto.PublicKey{ec, signer}, Passed, "exactly the 2 key(s) the cluster publishes (kid a, b)"},
+		{"one missing", []crypto.PublicKey{signer}, Failed, "(kid b)"},
+		{"one extra", []crypto.PublicKey{signer, other, ec}, Warning, "entries [1]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := inspectPEMKeys(tc.configured, published)
-			if r.status != tc.want || !strings.Contains(r.detail, tc.what) {
-				t.Fatalf("got %s: %s; want %s containing %q", r.status, r.detail, tc.want, tc.what)
+			r := PEMKeys(tc.configured, published)
+			if r.Status != tc.want || !strings.Contains(r.Detail, tc.what) {
+				t.Fatalf("got %s: %s; want %s containing %q", r.Status, r.Detail, tc.want, tc.what)
 			}
 		})
 	}
@@ -218,40 +218,40 @@ func TestInspectPermissionFix(t *testing.T) {
 		{"unknown", reviewer{identityUnavailable: true}, "--serviceaccount=<namespace>:<name>"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := inspectPermission(permTokenReviews, denied, nil, tc.who)
-			if r.status != checkFailed || !strings.HasSuffix(r.fix, tc.want) || !strings.Contains(r.detail, "every login fails") {
+			r := Permission(permTokenReviews, denied, nil, tc.who)
+			if r.Status != Failed || !strings.HasSuffix(r.Fix, tc.want) || !strings.Contains(r.Detail, "every login fails") {
 				t.Fatalf("got %+v; want a fix ending %q", r, tc.want)
 			}
 		})
 	}
-	allowed := inspectPermission(permNamespaces, authzv1.SubjectAccessReviewStatus{Allowed: true}, nil, reviewer{username: "u"})
-	if allowed.status != checkPassed || allowed.fix != "" {
+	allowed := Permission(permNamespaces, authzv1.SubjectAccessReviewStatus{Allowed: true}, nil, reviewer{username: "u"})
+	if allowed.Status != Passed || allowed.Fix != "" {
 		t.Fatalf("allowed: %+v", allowed)
 	}
 }
 
 func TestInspectReviewerIdentity(t *testing.T) {
-	r, who := inspectReviewerIdentity(authv1.UserInfo{Username: "system:serviceaccount:ns1:rev"}, nil, kube.StaticToken("x"))
-	if r.status != checkPassed || who.namespace != "ns1" || who.saName != "rev" {
+	r, who := ReviewerIdentity(authv1.UserInfo{Username: "system:serviceaccount:ns1:rev"}, nil, kube.StaticToken("x"))
+	if r.Status != Passed || who.namespace != "ns1" || who.saName != "rev" {
 		t.Fatalf("got %+v %+v", r, who)
 	}
-	r, who = inspectReviewerIdentity(authv1.UserInfo{}, &kube.APIError{Status: 401, Err: errors.New("Unauthorized")}, kube.StaticToken("x"))
-	if r.status != checkFailed || !who.credentialRejected {
+	r, who = ReviewerIdentity(authv1.UserInfo{}, &kube.APIError{Status: 401, Err: errors.New("Unauthorized")}, kube.StaticToken("x"))
+	if r.Status != Failed || !who.credentialRejected {
 		t.Fatalf("401: %+v %+v", r, who)
 	}
-	r, who = inspectReviewerIdentity(authv1.UserInfo{}, &kube.APIError{Status: 403, Err: errors.New("forbidden")}, kube.StaticToken("x"))
-	if r.status != checkPassed || who.credentialRejected {
+	r, who = ReviewerIdentity(authv1.UserInfo{}, &kube.APIError{Status: 403, Err: errors.New("forbidden")}, kube.StaticToken("x"))
+	if r.Status != Passed || who.credentialRejected {
 		t.Fatalf("403: %+v %+v", r, who)
 	}
 }
 
 func TestVerdict(t *testing.T) {
-	ok := []checkResult{{name: "a", status: checkPassed}, {name: "b", status: checkSkipped}, {name: "c", status: checkPassed}}
-	if got, want := verdict(ok), "ok: 2 checks passed, 1 skipped"; got != want {
+	ok := []Result{{Name: "a", Status: Passed}, {Name: "b", Status: Skipped}, {Name: "c", Status: Passed}}
+	if got, want := Verdict(ok), "ok: 2 checks passed, 1 skipped"; got != want {
 		t.Fatalf("verdict %q, want %q", got, want)
 	}
-	bad := append(ok, checkResult{name: "d", status: checkFailed}, checkResult{name: "e", status: checkWarning})
-	if got, want := verdict(bad), "2 problems: d (failed), e (warning); see each check's fix"; got != want {
+	bad := append(ok, Result{Name: "d", Status: Failed}, Result{Name: "e", Status: Warning})
+	if got, want := Verdict(bad), "2 problems: d (failed), e (warning); see each check's fix"; got != want {
 		t.Fatalf("verdict %q, want %q", got, want)
 	}
 }
@@ -302,7 +302,7 @@ func TestInspectClusterKeys(t *testing.T) {
 		LastErr: forbidden, Kids: []string{"k1"}}
 	for _, tc := range []struct {
 		name            string
-		cfg             kubeConfig
+		cfg             Settings
 		self            bool
 		discErr, keyErr error
 		held            clusterkeys.KeysStatus
@@ -310,48 +310,49 @@ func TestInspectClusterKeys(t *testing.T) {
 		fix             string
 		data            map[string]any // a subset of the answer's data
 	}{
-		{name: "both from the cluster", want: checkPassed,
+		{name: "both from the cluster", want: Passed,
 			detail: "with the issuer the cluster announces (https://issuer.example) and the 1 key(s) it publishes (kid k1)",
 			data:   map[string]any{"key_set_loaded": false, "key_set_max_age_seconds": int64(900)}},
-		{name: "keys held, fresh", held: fresh, want: checkPassed, detail: "verify young tokens locally",
+		{name: "keys held, fresh", held: fresh, want: Passed, detail: "verify young tokens locally",
 			data: map[string]any{"key_set_loaded": true, "key_set_age_seconds": int64(90), "key_set_fresh": true,
 				"key_set_fetched_at": "2030-01-02T03:04:05Z", "key_set_max_age_seconds": int64(900)}},
-		{name: "keys held, stale", held: old, want: checkWarning,
+		{name: "keys held, stale", held: old, want: Warning,
 			detail: "the plugin's copy of the keys is 20m0s old, over 15m0s, and refreshing it failed: connection refused: until a refresh succeeds they review every token",
 			fix:    "the next hybrid login refreshes the keys",
 			data:   map[string]any{"key_set_age_seconds": int64(1200), "key_set_fresh": false, "key_set_last_refresh_error": "connection refused"}},
-		{name: "keys held, refresh refused", held: refused, want: checkWarning, detail: "had a refresh refused the credential since it was fetched",
+		{name: "keys held, refresh refused", held: refused, want: Warning, detail: "had a refresh refused the credential since it was fetched",
 			data: map[string]any{"key_set_age_seconds": int64(60), "key_set_fresh": false}},
-		{name: "issuer configured", cfg: kubeConfig{Issuer: "https://mine"}, discErr: forbidden, want: checkPassed,
+		{name: "issuer configured", cfg: Settings{Issuer: "https://mine"}, discErr: forbidden, want: Passed,
 			detail: "the configured issuer and the 1 key(s)"},
-		{name: "keys configured", cfg: kubeConfig{PEMKeys: []string{"x"}}, keyErr: forbidden, want: checkPassed,
+		{name: "keys configured", cfg: Settings{PEMKeys: true}, keyErr: forbidden, want: Passed,
 			detail: "(https://issuer.example) and pem_keys"},
-		{name: "keys configured, the held set is not used", cfg: kubeConfig{PEMKeys: []string{"x"}}, held: old, want: checkPassed,
+		{name: "keys configured, the held set is not used", cfg: Settings{PEMKeys: true}, held: old, want: Passed,
 			detail: "(https://issuer.example) and pem_keys"},
-		{name: "discovery refused", discErr: forbidden, want: checkWarning, detail: "OIDC discovery document",
+		{name: "discovery refused", discErr: forbidden, want: Warning, detail: "OIDC discovery document",
 			fix: "kubectl create clusterrolebinding rev-issuer-discovery --clusterrole=system:service-account-issuer-discovery --serviceaccount=ns1:rev"},
-		{name: "keys refused, and so was the held set's refresh", keyErr: forbidden, held: refused, want: checkWarning,
+		{name: "keys refused, and so was the held set's refresh", keyErr: forbidden, held: refused, want: Warning,
 			detail: "HTTP 403: forbidden; they review every token as cached does", fix: "kubectl create clusterrolebinding rev-issuer-discovery",
 			data: map[string]any{"key_set_fresh": false}},
-		{name: "keys not published", keyErr: notFound, want: checkWarning, detail: "key set", fix: "review_mode=cached"},
-		{name: "no credential", self: true, want: checkWarning, detail: "review every token", fix: "set token_reviewer_jwt"},
+		{name: "keys not published", keyErr: notFound, want: Warning, detail: "key set", fix: "review_mode=cached"},
+		{name: "no credential", self: true, want: Warning, detail: "review every token", fix: "set token_reviewer_jwt"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := inspectClusterKeys([]string{"fast"}, &tc.cfg, tc.self, disc, tc.discErr, keys, tc.keyErr, who, tc.held)
-			if r.status != tc.want || !strings.Contains(r.detail, tc.detail) || !strings.Contains(r.fix, tc.fix) {
-				t.Fatalf("got %s: %s (fix %q); want %s containing %q (fix %q)", r.status, r.detail, r.fix, tc.want, tc.detail, tc.fix)
+			r := ClusterKeys(KeysObserved{HybridRoles: []string{"fast"}, Settings: tc.cfg, SelfReview: tc.self, Discovery: disc,
+				DiscoveryErr: tc.discErr, Keys: keys, KeysErr: tc.keyErr, Reviewer: who, Held: tc.held})
+			if r.Status != tc.want || !strings.Contains(r.Detail, tc.detail) || !strings.Contains(r.Fix, tc.fix) {
+				t.Fatalf("got %s: %s (fix %q); want %s containing %q (fix %q)", r.Status, r.Detail, r.Fix, tc.want, tc.detail, tc.fix)
 			}
-			if r.problem() && r.fix == "" {
-				t.Fatalf("a %s without a fix", r.status)
+			if r.Problem() && r.Fix == "" {
+				t.Fatalf("a %s without a fix", r.Status)
 			}
 			for k, v := range tc.data {
-				if !reflect.DeepEqual(r.data[k], v) {
-					t.Fatalf("data[%s] = %#v, want %#v (data %v)", k, r.data[k], v, r.data)
+				if !reflect.DeepEqual(r.Data[k], v) {
+					t.Fatalf("data[%s] = %#v, want %#v (data %v)", k, r.Data[k], v, r.Data)
 				}
 			}
-			if len(tc.cfg.PEMKeys) > 0 {
-				if _, ok := r.data["key_set_loaded"]; ok {
-					t.Fatalf("with pem_keys the key set's age is not reported: %v", r.data)
+			if tc.cfg.PEMKeys {
+				if _, ok := r.Data["key_set_loaded"]; ok {
+					t.Fatalf("with pem_keys the key set's age is not reported: %v", r.Data)
 				}
 			}
 		})
