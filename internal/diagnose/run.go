@@ -54,62 +54,105 @@ type Target struct {
 // precondition failed (the API server cannot be used, the credential is
 // refused) is skipped with that reason, so one fault is reported once.
 func Run(ctx context.Context, t Target, usage Usage) []Result {
-	cfg, client := t.Settings, t.Client
-	var results []Result
+	r := &run{ctx: ctx, t: t, usage: usage}
+	r.server()
+	r.credential()
+	r.identity()
+	r.permissions()
+	r.published()
+	return r.results
+}
 
-	probe := client.Probe(ctx, t.Now)
-	ca := caSource(cfg.CACert, t.PodCA, t.PodCAPath)
-	api := APIServer(probe, client.Host(), ca)
-	results = append(results, api)
-	results = append(results, CA(t.CACerts, ca, t.CAErr, t.Now()))
+// run is one Run between its phases: what the earlier checks found that
+// the later ones depend on.
+type run struct {
+	ctx     context.Context
+	t       Target
+	usage   Usage
+	results []Result
+
+	// source names the reviewer credential (credentialSourceName).
+	source string
+	// blocked is why the calls of the later checks cannot be made, when
+	// they cannot.
+	blocked string
+	// who is the reviewer as Kubernetes named it.
+	who reviewer
+}
+
+func (r *run) add(res Result) { r.results = append(r.results, res) }
+
+// selfReview: there is no reviewer credential; each login's JWT reviews
+// itself.
+func (r *run) selfReview() bool { return r.source == credentialLoginJWT }
+
+// server: kubernetes_api, ca_certificate and clock_skew, from one probe.
+func (r *run) server() {
+	t := r.t
+	probe := t.Client.Probe(r.ctx, t.Now)
+	ca := caSource(t.Settings.CACert, t.PodCA, t.PodCAPath)
+	api := APIServer(probe, t.Client.Host(), ca)
+	r.add(api)
+	r.add(CA(t.CACerts, ca, t.CAErr, t.Now()))
 	if probe.Err != nil {
-		results = append(results, Skip(CheckClock, "the API server did not answer (see kubernetes_api)"))
+		r.add(Skip(CheckClock, "the API server did not answer (see kubernetes_api)"))
 	} else {
-		results = append(results, ClockSkew(probe))
+		r.add(ClockSkew(probe))
 	}
+	if api.Status == Failed {
+		r.blocked = "the Kubernetes API cannot be used (see kubernetes_api)"
+	}
+}
 
-	source := credentialSourceName(client.Credential())
+// credential: reviewer_credential, the credential itself, read as a login
+// would read it.
+func (r *run) credential() {
+	cred := r.t.Client.Credential()
+	r.source = credentialSourceName(cred)
 	var token, path string
 	var tokenErr error
-	if source != credentialLoginJWT {
-		token, tokenErr = client.Credential().Token("")
+	if !r.selfReview() {
+		token, tokenErr = cred.Token("")
 	}
-	if f, ok := client.Credential().(*kube.TokenFile); ok {
+	if f, ok := cred.(*kube.TokenFile); ok {
 		path = f.Path()
 	}
-	results = append(results, ReviewerCredential(source, path, token, tokenErr, t.Now()))
-
-	// Why the calls below cannot be made, when they cannot.
-	var blocked string
-	switch {
-	case api.Status == Failed:
-		blocked = "the Kubernetes API cannot be used (see kubernetes_api)"
-	case tokenErr != nil:
-		blocked = "the reviewer credential cannot be read (see reviewer_credential)"
+	r.add(ReviewerCredential(r.source, path, token, tokenErr, r.t.Now()))
+	if tokenErr != nil && r.blocked == "" {
+		r.blocked = "the reviewer credential cannot be read (see reviewer_credential)"
 	}
+}
 
-	var who reviewer
+// identity: reviewer_identity, who Kubernetes says the credential is.
+func (r *run) identity() {
 	switch {
-	case source == credentialLoginJWT:
-		results = append(results, Skip(CheckIdentity, selfReviewReason))
-	case blocked != "":
-		results = append(results, Skip(CheckIdentity, blocked))
+	case r.selfReview():
+		r.add(Skip(CheckIdentity, selfReviewReason))
+	case r.blocked != "":
+		r.add(Skip(CheckIdentity, r.blocked))
 	default:
-		user, err := client.WhoAmI(ctx)
+		user, err := r.t.Client.WhoAmI(r.ctx)
 		var identity Result
-		identity, who = ReviewerIdentity(user, err, client.Credential())
-		results = append(results, identity)
-		if who.credentialRejected {
-			blocked = "the API server does not accept the reviewer credential (see reviewer_identity)"
+		identity, r.who = ReviewerIdentity(user, err, r.t.Client.Credential())
+		r.add(identity)
+		if r.who.credentialRejected {
+			r.blocked = "the API server does not accept the reviewer credential (see reviewer_identity)"
 		}
 	}
+}
 
-	for _, p := range []struct {
-		perm       permission
-		applies    bool
-		notApplies string
-		data       map[string]any
-	}{
+// wanted is a permission check and whether the roles and config need it.
+type wanted struct {
+	perm       permission
+	applies    bool
+	notApplies string
+	data       map[string]any
+}
+
+// wantedPermissions are the permission checks in order: TokenReviews
+// always, the reads only when a role or the config makes them.
+func wantedPermissions(cfg Settings, usage Usage) []wanted {
+	return []wanted{
 		{perm: permTokenReviews, applies: true},
 		{
 			perm: permNamespaces, applies: len(usage.WithSelector) > 0,
@@ -125,79 +168,103 @@ func Run(ctx context.Context, t Target, usage Usage) []Result {
 			notApplies: "no role uses bound_pod_label_selector, bound_node_names or token_bound_to_workload, so pods are never read",
 			data:       map[string]any{"roles_reading_pods": FirstN(usage.WithPods, 10), "roles_reading_pods_count": len(usage.WithPods)},
 		},
-	} {
-		var r Result
+	}
+}
+
+// permissions: create_tokenreviews and the get_* checks.
+func (r *run) permissions() {
+	for _, p := range wantedPermissions(r.t.Settings, r.usage) {
+		var res Result
 		switch {
 		case !p.applies:
-			r = Skip(p.perm.check, p.notApplies)
-		case source == credentialLoginJWT:
-			r = Skip(p.perm.check, selfReviewReason)
-		case blocked != "":
-			r = Skip(p.perm.check, blocked)
+			res = Skip(p.perm.check, p.notApplies)
+		case r.selfReview():
+			res = Skip(p.perm.check, selfReviewReason)
+		case r.blocked != "":
+			res = Skip(p.perm.check, r.blocked)
 		default:
-			status, err := client.MayI(ctx, p.perm.attrs)
-			r = Permission(p.perm, status, err, who)
+			status, err := r.t.Client.MayI(r.ctx, p.perm.attrs)
+			res = Permission(p.perm, status, err, r.who)
 		}
 		for k, v := range p.data {
-			if r.Data == nil {
-				r.Data = map[string]any{}
+			if res.Data == nil {
+				res.Data = map[string]any{}
 			}
-			r.Data[k] = v
+			res.Data[k] = v
 		}
-		results = append(results, r)
+		r.add(res)
 	}
+}
 
-	// Discovery and the key set, read once for the checks that compare
-	// them: with the reviewer credential, or without credentials when there
-	// is none (clusters usually refuse that).
-	selfReview := source == credentialLoginJWT
-	hybridFetches := len(usage.Hybrid) > 0 && !selfReview && (cfg.Issuer == "" || !cfg.PEMKeys)
-	var disc kube.Discovery
-	var keys []kube.PublishedKey
-	var discErr, keysErr error
-	if blocked == "" {
-		disc, discErr = client.Discovery(ctx)
+// publishedRead is what was read of the cluster's discovery document and
+// key set, and who asked (nil: no one, the request had no credentials).
+type publishedRead struct {
+	disc    kube.Discovery
+	discErr error
+	keys    []kube.PublishedKey
+	keysErr error
+	asker   kube.Credential
+}
+
+// readPublished reads discovery and the key set once for the checks that
+// compare them: with the reviewer credential, or without credentials when
+// there is none (clusters usually refuse that).
+func (r *run) readPublished() publishedRead {
+	cfg := r.t.Settings
+	hybridFetches := len(r.usage.Hybrid) > 0 && !r.selfReview() && (cfg.Issuer == "" || !cfg.PEMKeys)
+	var p publishedRead
+	if r.blocked == "" {
+		p.disc, p.discErr = r.t.Client.Discovery(r.ctx)
 		if cfg.PEMKeys || hybridFetches {
-			keys, keysErr = client.PublishedKeys(ctx)
+			p.keys, p.keysErr = r.t.Client.PublishedKeys(r.ctx)
 		}
 	}
-	asker := client.Credential()
-	if selfReview {
-		asker = nil
+	if !r.selfReview() {
+		p.asker = r.t.Client.Credential()
 	}
+	return p
+}
 
+// published: issuer, pem_keys and cluster_keys, against what the cluster
+// publishes.
+func (r *run) published() {
+	cfg, p := r.t.Settings, r.readPublished()
 	switch {
-	case blocked != "":
-		results = append(results, Skip(CheckIssuer, blocked))
-	case discErr != nil:
-		results = append(results, Skip(CheckIssuer, discoveryUnavailable("its OIDC discovery document", discErr, asker)))
+	case r.blocked != "":
+		r.add(Skip(CheckIssuer, r.blocked))
+	case p.discErr != nil:
+		r.add(Skip(CheckIssuer, discoveryUnavailable("its OIDC discovery document", p.discErr, p.asker)))
 	default:
-		results = append(results, Issuer(cfg, disc))
+		r.add(Issuer(cfg, p.disc))
 	}
 	switch {
 	case !cfg.PEMKeys:
-		results = append(results, Skip(CheckPEMKeys, "pem_keys is not set: signatures are checked by the TokenReview alone"))
-	case blocked != "":
-		results = append(results, Skip(CheckPEMKeys, blocked))
-	case keysErr != nil:
-		results = append(results, Skip(CheckPEMKeys, discoveryUnavailable("its service-account key set", keysErr, asker)))
+		r.add(Skip(CheckPEMKeys, "pem_keys is not set: signatures are checked by the TokenReview alone"))
+	case r.blocked != "":
+		r.add(Skip(CheckPEMKeys, r.blocked))
+	case p.keysErr != nil:
+		r.add(Skip(CheckPEMKeys, discoveryUnavailable("its service-account key set", p.keysErr, p.asker)))
 	default:
-		results = append(results, PEMKeys(t.Keys, keys))
+		r.add(PEMKeys(r.t.Keys, p.keys))
 	}
+	r.add(r.clusterKeys(p))
+}
+
+// clusterKeys is the cluster_keys check, for review_mode=hybrid roles.
+func (r *run) clusterKeys(p publishedRead) Result {
+	cfg := r.t.Settings
 	switch {
-	case len(usage.Hybrid) == 0:
-		results = append(results, Skip(CheckClusterKeys, "no role uses review_mode=hybrid, so the cluster's keys are never fetched"))
+	case len(r.usage.Hybrid) == 0:
+		return Skip(CheckClusterKeys, "no role uses review_mode=hybrid, so the cluster's keys are never fetched")
 	case cfg.Issuer != "" && cfg.PEMKeys:
-		results = append(results, Skip(CheckClusterKeys, "review_mode=hybrid roles verify with the configured issuer and pem_keys; nothing is fetched"))
-	case blocked != "" && !selfReview:
-		results = append(results, Skip(CheckClusterKeys, blocked))
-	default:
-		r := ClusterKeys(KeysObserved{HybridRoles: FirstN(usage.Hybrid, 10), Settings: cfg, SelfReview: selfReview,
-			Discovery: disc, DiscoveryErr: discErr, Keys: keys, KeysErr: keysErr, Reviewer: who, Held: t.HeldKeys()})
-		r.Data["hybrid_roles_count"] = len(usage.Hybrid)
-		results = append(results, r)
+		return Skip(CheckClusterKeys, "review_mode=hybrid roles verify with the configured issuer and pem_keys; nothing is fetched")
+	case r.blocked != "" && !r.selfReview():
+		return Skip(CheckClusterKeys, r.blocked)
 	}
-	return results
+	res := ClusterKeys(KeysObserved{HybridRoles: FirstN(r.usage.Hybrid, 10), Settings: cfg, SelfReview: r.selfReview(),
+		Discovery: p.disc, DiscoveryErr: p.discErr, Keys: p.keys, KeysErr: p.keysErr, Reviewer: r.who, Held: r.t.HeldKeys()})
+	res.Data["hybrid_roles_count"] = len(r.usage.Hybrid)
+	return res
 }
 
 // FirstN is at most the first n of s, never nil (a JSON list, not null).
