@@ -198,24 +198,9 @@ func (b *backend) clean(context.Context) {
 	b.roles.reset()
 }
 
-// currentState is the default cluster's state (config); see clusterState.
-func (b *backend) currentState(ctx context.Context, s logical.Storage) (*configState, error) {
-	return b.clusterState(ctx, s, defaultCluster)
-}
-
-// release ends a request's use of the state.
-func (s *configState) release() {
-	if s.kube.Release() {
-		s.retire()
-	}
-}
-
-// close retires the state: its connections are closed, and its key set
-// stopped, once no request uses it any more.
-func (s *configState) close() {
-	if s.kube.Close() {
-		s.retire()
-	}
+// liveDefault is the default cluster's state (config); see clusterState.
+func (b *backend) liveDefault(ctx context.Context, s logical.Storage) (*liveCluster, error) {
+	return b.liveCluster(ctx, s, defaultCluster)
 }
 
 const backendHelp = `

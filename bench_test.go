@@ -119,7 +119,7 @@ func instantReview(context.Context, string, []string) (*authv1.TokenReviewStatus
 func BenchmarkTokenReviewOnly(b *testing.B) {
 	e := configured(b)
 	token := e.token()
-	st, err := e.b.currentState(b.Context(), e.storage)
+	st, err := e.b.liveDefault(b.Context(), e.storage)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func benchClusterChoice(b *testing.B, mode string, m clusterMount) {
 	e.writeRole(testRole, role)
 	token := testkit.SignJWTWithKid(b, e.signer, testKeyID(b, e.signer.Public()), claims)
 
-	st, err := e.b.clusterState(b.Context(), e.storage, cluster)
+	st, err := e.b.liveCluster(b.Context(), e.storage, cluster)
 	if err != nil || st == nil {
 		b.Fatalf("state of cluster %s: %v %v", cluster, st, err)
 	}

@@ -17,7 +17,7 @@ import (
 // issuer field or the announced issuer, and pem_keys or the published keys.
 func inspectClusterChoice(ctx context.Context, name string, refs []clusterRef, wait time.Duration) diagnose.Result {
 	r := diagnose.Result{Name: diagnose.CheckClusterChoice, Data: map[string]any{}}
-	var self *configState
+	var self *liveCluster
 	var others []clusterRef
 	for _, ref := range refs {
 		if ref.name == name {
@@ -103,7 +103,7 @@ func inspectClusterChoice(ctx context.Context, name string, refs []clusterRef, w
 
 // signingKeyIDs are fingerprints of the cluster's signing keys: pem_keys,
 // else those its API server publishes (read with its reviewer credential).
-func signingKeyIDs(ctx context.Context, st *configState) ([]string, error) {
+func signingKeyIDs(ctx context.Context, st *liveCluster) ([]string, error) {
 	keys := st.keys
 	if len(keys) == 0 {
 		if !st.hasReviewer() {

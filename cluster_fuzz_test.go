@@ -78,7 +78,7 @@ func FuzzStoredCluster(f *testing.F) {
 		// host must never make the test talk to another address.
 		cfg, err := loadClusterConfig(t.Context(), c.storage, "east")
 		if err != nil || cfg == nil || (cfg.Host != c.east.srv.URL && cfg.Host != c.kube.srv.URL) {
-			_, _ = c.b.clusterState(t.Context(), c.storage, "east")
+			_, _ = c.b.liveCluster(t.Context(), c.storage, "east")
 			return
 		}
 		_, _ = c.login(testRole, c.defaultToken())

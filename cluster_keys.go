@@ -2,8 +2,10 @@ package kubeauth
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/clusterkeys"
@@ -66,3 +68,64 @@ func (f keyFetcher) Get(ctx context.Context, path string) ([]byte, error) {
 }
 
 func isUnknownKey(err error) bool { return errors.Is(err, clusterkeys.ErrUnknownKey) }
+
+// clusterKeySource is the cluster's service-account signing keys and
+// issuer, as the API server publishes them (internal/clusterkeys).
+type clusterKeySource interface {
+	Key(ctx context.Context, kid string) (crypto.PublicKey, error)
+	FreshKey(ctx context.Context, kid string) (crypto.PublicKey, error)
+	Cached(kid string) (crypto.PublicKey, bool)
+	KeysStatus() clusterkeys.KeysStatus
+	Issuer(ctx context.Context) (string, error)
+	// The prompt accessors, for the choice of a login's cluster: they do
+	// not hold a caller for a cluster that is slow or failing.
+	KnownIssuer() (string, bool)
+	PromptIssuer(ctx context.Context) (string, error)
+	PromptKey(ctx context.Context, kid string) (crypto.PublicKey, error)
+	Close()
+}
+
+// lazyKeys starts the cluster's key set on first use, so a config whose
+// roles never verify locally never fetches keys, and stops it when the
+// state it belongs to retires.
+type lazyKeys struct {
+	start func() clusterKeySource
+
+	mu  sync.Mutex
+	set clusterKeySource
+}
+
+// get returns the key set, starting it on first use. Only a request that
+// holds the state calls it, and a state retires only once no request holds
+// it, so a retired set is never handed out.
+func (l *lazyKeys) get() clusterKeySource {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.set == nil {
+		l.set = l.start()
+	}
+	return l.set
+}
+
+// status is what the key set holds, without starting it (ok false when it
+// was not started: no login has needed it yet).
+func (l *lazyKeys) status() (st clusterkeys.KeysStatus, ok bool) {
+	l.mu.Lock()
+	set := l.set
+	l.mu.Unlock()
+	if set == nil {
+		return clusterkeys.KeysStatus{}, false
+	}
+	return set.KeysStatus(), true
+}
+
+// close stops the key set, if it was started.
+func (l *lazyKeys) close() {
+	l.mu.Lock()
+	set := l.set
+	l.set = nil
+	l.mu.Unlock()
+	if set != nil {
+		set.Close()
+	}
+}

@@ -267,7 +267,7 @@ func (c *chooser) classify(bound *clusterBindings) {
 
 // knownIssuer is the cluster's issuer field, else the issuer its API server
 // announced if already read (a read is started in the background if not).
-func knownIssuer(st *configState) (string, bool) {
+func knownIssuer(st *liveCluster) (string, bool) {
 	if st.config.Issuer != "" {
 		return st.config.Issuer, true
 	}
@@ -404,7 +404,7 @@ func (c *chooser) ask(ctx context.Context, wait time.Duration) {
 // askOne reads a cluster's issuer if unknown, then, if it may be the
 // token's, its signing keys, recording what it learns in the cluster's
 // verdict v (and nothing else); it says whether a key verifies the token.
-func askOne(ctx context.Context, st *configState, v *clusterVerdict, jws *jose.JSONWebSignature, tokenIss, kid string, wait time.Duration) bool {
+func askOne(ctx context.Context, st *liveCluster, v *clusterVerdict, jws *jose.JSONWebSignature, tokenIss, kid string, wait time.Duration) bool {
 	set := st.clusterKeys.get()
 	if v.match == issuerUnknown {
 		iss, err := set.PromptIssuer(ctx)
@@ -442,7 +442,7 @@ func askOne(ctx context.Context, st *configState, v *clusterVerdict, jws *jose.J
 // cut short because another cluster matched (not this cluster's failure);
 // a timeout when the cluster did not answer within the wait, or was not
 // waited for because it has been failing or slow.
-func choiceFault(ctx context.Context, st *configState, what string, wait time.Duration, err error) error {
+func choiceFault(ctx context.Context, st *liveCluster, what string, wait time.Duration, err error) error {
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return nil
 	}
@@ -573,7 +573,7 @@ func (c *chooser) settle() {
 // when set (enforced or not), else what its API server announces, waited
 // for at most wait (config/check: a cluster that does not answer must not
 // hold the check of another).
-func clusterIssuer(ctx context.Context, st *configState, wait time.Duration) (string, error) {
+func clusterIssuer(ctx context.Context, st *liveCluster, wait time.Duration) (string, error) {
 	if st.config.Issuer != "" {
 		return st.config.Issuer, nil
 	}
@@ -590,14 +590,4 @@ func clusterIssuer(ctx context.Context, st *configState, wait time.Duration) (st
 		return "", err
 	}
 	return iss, nil
-}
-
-// hasReviewer says whether the cluster has a reviewer credential
-// (token_reviewer_jwt or Vault's own pod token) rather than each login JWT
-// reviewing itself. Only with one may the plugin ask the cluster anything
-// on its own behalf: its published issuer and keys, lookups at renewal,
-// answers shared between logins.
-func (s *configState) hasReviewer() bool {
-	_, selfReview := s.kube.Credential().(kube.LoginJWT)
-	return !selfReview
 }

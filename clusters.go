@@ -56,7 +56,7 @@ func validateClusterName(name string) error {
 }
 
 // loadClusterConfig reads a cluster's stored config; nil when it has none.
-func loadClusterConfig(ctx context.Context, s logical.Storage, name string) (*kubeConfig, error) {
+func loadClusterConfig(ctx context.Context, s logical.Storage, name string) (*clusterConfig, error) {
 	key := clusterStorageKey(name)
 	entry, err := s.Get(ctx, key)
 	if err != nil {
@@ -65,14 +65,14 @@ func loadClusterConfig(ctx context.Context, s logical.Storage, name string) (*ku
 	if entry == nil {
 		return nil, nil
 	}
-	cfg := &kubeConfig{}
+	cfg := &clusterConfig{}
 	if err := entry.DecodeJSON(cfg); err != nil {
 		return nil, fmt.Errorf("decoding %s: %w", key, err)
 	}
 	return cfg, nil
 }
 
-func loadConfig(ctx context.Context, s logical.Storage) (*kubeConfig, error) {
+func loadConfig(ctx context.Context, s logical.Storage) (*clusterConfig, error) {
 	return loadClusterConfig(ctx, s, defaultCluster)
 }
 
@@ -81,13 +81,13 @@ func loadConfig(ctx context.Context, s logical.Storage) (*kubeConfig, error) {
 // install a stale state. Slots are never removed, so a generation never
 // goes back.
 type stateSlot struct {
-	state      *configState
+	state      *liveCluster
 	generation uint64
 }
 
 // replace installs s (nil: rebuild on next use) and closes the old state
 // once the requests using it are done. The caller holds b.mu.
-func (slot *stateSlot) replace(s *configState) {
+func (slot *stateSlot) replace(s *liveCluster) {
 	slot.generation++
 	if slot.state != nil {
 		slot.state.close()
@@ -111,19 +111,19 @@ func (b *backend) slotLocked(name string) *stateSlot {
 func (b *backend) resetState(name string) { b.installState(name, nil) }
 
 // installState replaces a cluster's derived state.
-func (b *backend) installState(name string, s *configState) {
+func (b *backend) installState(name string, s *liveCluster) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.slotLocked(name).replace(s)
 }
 
-// clusterState returns a cluster's derived state, building it from storage
+// liveCluster returns a cluster's derived state, building it from storage
 // on first use and again when the pod's CA file it trusts has changed. It
 // returns (nil, nil) when the cluster has no config. The caller must
 // release a non-nil state when its request is done with it.
-func (b *backend) clusterState(ctx context.Context, s logical.Storage, name string) (*configState, error) {
+func (b *backend) liveCluster(ctx context.Context, s logical.Storage, name string) (*liveCluster, error) {
 	b.mu.RLock()
-	var st *configState
+	var st *liveCluster
 	var gen uint64
 	if slot := b.slots[name]; slot != nil {
 		st, gen = slot.state, slot.generation
@@ -133,7 +133,7 @@ func (b *backend) clusterState(ctx context.Context, s logical.Storage, name stri
 	}
 	b.mu.RUnlock()
 
-	var cfg *kubeConfig
+	var cfg *clusterConfig
 	if st != nil {
 		if !usesPodCA(st.config) || !b.localFiles.caChanged(st.podCA) {
 			return st, nil
@@ -160,7 +160,7 @@ func (b *backend) clusterState(ctx context.Context, s logical.Storage, name stri
 // unless the cluster's config changed since: then it uses the newer state,
 // or, when there is none, serves this one request with st, which closes on
 // release.
-func (b *backend) adoptState(name string, st *configState, gen uint64) *configState {
+func (b *backend) adoptState(name string, st *liveCluster, gen uint64) *liveCluster {
 	st.kube.Acquire()
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -222,7 +222,7 @@ func (b *backend) forgetClusterNames() {
 // why none could be built.
 type clusterRef struct {
 	name  string
-	state *configState
+	state *liveCluster
 	err   error
 	// wait bounds a login's wait for the cluster when choosing its
 	// cluster (the backend's clusterWait; see cluster_select.go).
@@ -239,7 +239,7 @@ func (b *backend) mountClusters(ctx context.Context, s logical.Storage) ([]clust
 	if err != nil {
 		return nil, err
 	}
-	def, err := b.clusterState(ctx, s, defaultCluster)
+	def, err := b.liveCluster(ctx, s, defaultCluster)
 	if len(names) == 0 {
 		if err != nil || def == nil {
 			return nil, err
@@ -251,7 +251,7 @@ func (b *backend) mountClusters(ctx context.Context, s logical.Storage) ([]clust
 		refs = append(refs, clusterRef{name: defaultCluster, state: def, err: err, wait: b.clusterWait})
 	}
 	for _, n := range names {
-		st, err := b.clusterState(ctx, s, n)
+		st, err := b.liveCluster(ctx, s, n)
 		if st == nil && err == nil {
 			continue // deleted since the listing
 		}

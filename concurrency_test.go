@@ -99,7 +99,7 @@ func (e *testEnv) request(s logical.Storage, op logical.Operation, path string, 
 }
 
 // installed is the config of the state logins use now, or nil.
-func (e *testEnv) installed() *kubeConfig {
+func (e *testEnv) installed() *clusterConfig {
 	e.b.mu.RLock()
 	defer e.b.mu.RUnlock()
 	slot := e.b.slots[defaultCluster]

@@ -174,7 +174,7 @@ func FuzzStoredConfig(f *testing.F) {
 		if cfg, err := loadConfig(t.Context(), e.storage); err == nil && cfg != nil && cfg.Host == e.kube.srv.URL {
 			_, _ = e.login(testRole, e.token())
 		} else {
-			_, _ = e.b.currentState(t.Context(), e.storage)
+			_, _ = e.b.liveDefault(t.Context(), e.storage)
 		}
 	})
 }

@@ -294,7 +294,7 @@ func TestHybridSelfReviewReviews(t *testing.T) {
 func TestHybridKeySetDroppedWithTheConfig(t *testing.T) {
 	e, clk := hybridEnv(t, nil)
 	e.mustLogin(testRole, e.boundToken(clk.Now(), nil))
-	st, err := e.b.currentState(t.Context(), e.storage)
+	st, err := e.b.liveDefault(t.Context(), e.storage)
 	if err != nil || st == nil {
 		t.Fatalf("state: %v %v", st, err)
 	}

@@ -2,10 +2,8 @@ package kubeauth
 
 import (
 	"context"
-	"crypto"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/clusterkeys"
@@ -13,67 +11,6 @@ import (
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/satoken"
 )
-
-// clusterKeySource is the cluster's service-account signing keys and
-// issuer, as the API server publishes them (internal/clusterkeys).
-type clusterKeySource interface {
-	Key(ctx context.Context, kid string) (crypto.PublicKey, error)
-	FreshKey(ctx context.Context, kid string) (crypto.PublicKey, error)
-	Cached(kid string) (crypto.PublicKey, bool)
-	KeysStatus() clusterkeys.KeysStatus
-	Issuer(ctx context.Context) (string, error)
-	// The prompt accessors, for the choice of a login's cluster: they do
-	// not hold a caller for a cluster that is slow or failing.
-	KnownIssuer() (string, bool)
-	PromptIssuer(ctx context.Context) (string, error)
-	PromptKey(ctx context.Context, kid string) (crypto.PublicKey, error)
-	Close()
-}
-
-// lazyKeys starts the cluster's key set on first use, so a config whose
-// roles never verify locally never fetches keys, and stops it when the
-// state it belongs to retires.
-type lazyKeys struct {
-	start func() clusterKeySource
-
-	mu  sync.Mutex
-	set clusterKeySource
-}
-
-// get returns the key set, starting it on first use. Only a request that
-// holds the state calls it, and a state retires only once no request holds
-// it, so a retired set is never handed out.
-func (l *lazyKeys) get() clusterKeySource {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.set == nil {
-		l.set = l.start()
-	}
-	return l.set
-}
-
-// status is what the key set holds, without starting it (ok false when it
-// was not started: no login has needed it yet).
-func (l *lazyKeys) status() (st clusterkeys.KeysStatus, ok bool) {
-	l.mu.Lock()
-	set := l.set
-	l.mu.Unlock()
-	if set == nil {
-		return clusterkeys.KeysStatus{}, false
-	}
-	return set.KeysStatus(), true
-}
-
-// close stops the key set, if it was started.
-func (l *lazyKeys) close() {
-	l.mu.Lock()
-	set := l.set
-	l.set = nil
-	l.mu.Unlock()
-	if set != nil {
-		set.Close()
-	}
-}
 
 // localEligible says whether hybrid mode may verify a token locally: a
 // bound token (projected claims, not bound to a Secret, with exp and iat)
@@ -162,20 +99,11 @@ func (e *keysCannotVouch) Unwrap() error { return e.err }
 // cannotVouch is a *keysCannotVouch, unless the login's own context ended
 // (its caller went away, or its time is up): then reviewing cannot help
 // and the fault is the login's, as before.
-func cannotVouch(ctx context.Context, st *configState, why string, err error) error {
+func cannotVouch(ctx context.Context, st *liveCluster, why string, err error) error {
 	if ctx.Err() != nil {
 		return keyFault(st.kube, err)
 	}
 	return &keysCannotVouch{why: why, err: err}
-}
-
-// canVerifyLocally says whether this config lets hybrid mode verify tokens
-// locally. The cluster's keys are fetched with the reviewer credential;
-// when each login JWT reviews itself there is none, so only pem_keys and a
-// configured issuer can do without the API server, and otherwise every
-// token is reviewed.
-func (s *configState) canVerifyLocally() bool {
-	return len(s.keys) > 0 && s.config.Issuer != "" || s.hasReviewer()
 }
 
 // keyFault is a failure to get the cluster's keys or issuer.

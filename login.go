@@ -25,7 +25,7 @@ type attempt struct {
 	rawJWT   string
 	conn     *logical.Connection
 	// state is the token's cluster's, once known (see cluster).
-	state *configState
+	state *liveCluster
 	// cluster is the name of the cluster the token comes from: set by
 	// newAttempt on a mount with only config, else by the cluster step,
 	// from one of clusters (all the mount's, which the attempt releases).

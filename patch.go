@@ -203,7 +203,7 @@ func (b *backend) patchClusterConfig(ctx context.Context, req *logical.Request, 
 // it is no field of the config, and a write, which Vault's built-in
 // method and this one both allow to change kubernetes_host alone, sends it
 // wherever the write says.
-func credentialDestination(old, next *kubeConfig) []string {
+func credentialDestination(old, next *clusterConfig) []string {
 	var moved []string
 	if kube.NormalizeHost(old.Host) != kube.NormalizeHost(next.Host) {
 		moved = append(moved, "kubernetes_host")
@@ -226,7 +226,7 @@ func keptReviewerMessage(moved []string) string {
 
 // fields is the config as a write would send it. pem_keys stored as null
 // is not sent, as a write without it stores it.
-func (c *kubeConfig) fields() map[string]any {
+func (c *clusterConfig) fields() map[string]any {
 	f := map[string]any{
 		"kubernetes_host":                   c.Host,
 		"kubernetes_ca_cert":                c.CACert,

@@ -233,7 +233,7 @@ func (b *backend) clusterChoiceWarnings(ctx context.Context, s logical.Storage) 
 
 // issuerUnknowable: the cluster's issuer is neither configured nor
 // readable from its API server.
-func issuerUnknowable(st *configState) bool {
+func issuerUnknowable(st *liveCluster) bool {
 	return st.config.Issuer == "" && !st.hasReviewer()
 }
 

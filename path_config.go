@@ -2,11 +2,9 @@ package kubeauth
 
 import (
 	"context"
-	"crypto"
 	"fmt"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -20,9 +18,9 @@ import (
 // tokens; it is enforced when issuer validation is on and no issuer is set.
 const defaultIssuer = "kubernetes/serviceaccount"
 
-// kubeConfig is the stored config. Its JSON names are those of Vault's
+// clusterConfig is the stored config. Its JSON names are those of Vault's
 // built-in kubernetes auth method so either can read what the other wrote.
-type kubeConfig struct {
+type clusterConfig struct {
 	Host                          string   `json:"host"`
 	CACert                        string   `json:"ca_cert"`
 	TokenReviewerJWT              string   `json:"token_reviewer_jwt"`
@@ -35,7 +33,7 @@ type kubeConfig struct {
 
 // expectedIssuer is the issuer a login token must carry, or "" when the
 // issuer is not checked.
-func (c *kubeConfig) expectedIssuer() string {
+func (c *clusterConfig) expectedIssuer() string {
 	if c.DisableISSValidation {
 		return ""
 	}
@@ -45,63 +43,10 @@ func (c *kubeConfig) expectedIssuer() string {
 	return defaultIssuer
 }
 
-// configState is everything derived from one stored config, built once and
-// shared by all logins until the config changes.
-type configState struct {
-	// name is the cluster's: defaultCluster for config's.
-	name   string
-	config *kubeConfig
-	keys   []crypto.PublicKey
-	kube   *kube.Client
-	// podCA is the version of the pod's CA file the client trusts, when
-	// the config leaves the CA to the pod (usesPodCA).
-	podCA fileStamp
-	loginCaches
-	// clusterKeys are the cluster's signing keys, for hybrid mode.
-	clusterKeys lazyKeys
-}
-
-// buildState parses keys and builds the Kubernetes client for the config
-// cfg of the cluster called name.
-func (b *backend) buildState(name string, cfg *kubeConfig, mode satoken.Mode) (*configState, error) {
-	keys, err := satoken.ParsePEMKeys(cfg.PEMKeys, mode)
-	if err != nil {
-		return nil, err
-	}
-	caPEM, podCA, err := b.trustedCA(cfg, mode)
-	if err != nil {
-		return nil, err
-	}
-	m := b.metrics.Cluster(name)
-	var caOrigin string
-	if podCA.exists {
-		caOrigin = "the pod's CA file " + b.localFiles.caPath() + ", or set kubernetes_ca_cert"
-	}
-	client, err := kube.New(kube.Options{
-		Host:       cfg.Host,
-		CAPEM:      caPEM,
-		CAOrigin:   caOrigin,
-		Credential: b.reviewerCredential(cfg),
-		Timeout:    b.requestTimeout,
-		Metrics:    m,
-		UserAgent:  "vault-plugin-auth-kubernetes/" + Version,
-	})
-	if err != nil {
-		return nil, err
-	}
-	st := &configState{name: name, config: cfg, keys: keys, kube: client, podCA: podCA}
-	st.loginCaches = newLoginCaches(func() time.Time { return b.now() }, client.Review, m)
-	st.clusterKeys.start = func() clusterKeySource { return b.newClusterKeys(client, m) }
-	return st, nil
-}
-
-// retire stops what the state runs once no request uses it.
-func (s *configState) retire() { s.clusterKeys.close() }
-
 // effectiveCA is the CA bundle to trust: the configured one, else the pod's
 // own CA when running in Kubernetes and allowed to (with the version of its
 // file, so a rotation is noticed), else "" for the system trust store.
-func (b *backend) effectiveCA(cfg *kubeConfig) (string, fileStamp, error) {
+func (b *backend) effectiveCA(cfg *clusterConfig) (string, fileStamp, error) {
 	if !usesPodCA(cfg) {
 		return cfg.CACert, fileStamp{}, nil
 	}
@@ -113,7 +58,7 @@ func (b *backend) effectiveCA(cfg *kubeConfig) (string, fileStamp, error) {
 }
 
 // usesPodCA: the config leaves the CA to the pod's service-account files.
-func usesPodCA(cfg *kubeConfig) bool {
+func usesPodCA(cfg *clusterConfig) bool {
 	return cfg.CACert == "" && !cfg.DisableLocalCAJwt
 }
 
@@ -121,7 +66,7 @@ func usesPodCA(cfg *kubeConfig) bool {
 // trusts, as PEM ("" for the system trust store), with the version of the
 // pod's CA file when that is the source. The pod's own CA file is not the
 // caller's input, so it is always read leniently.
-func (b *backend) trustedCA(cfg *kubeConfig, mode satoken.Mode) (string, fileStamp, error) {
+func (b *backend) trustedCA(cfg *clusterConfig, mode satoken.Mode) (string, fileStamp, error) {
 	bundle, podCA, err := b.effectiveCA(cfg)
 	if err != nil || bundle == "" {
 		return "", podCA, err
@@ -140,7 +85,7 @@ func (b *backend) trustedCA(cfg *kubeConfig, mode satoken.Mode) (string, fileSta
 // reviewerCredential decides which bearer token authorizes calls to the
 // Kubernetes API: the configured reviewer JWT, else the pod's own rotating
 // token, else the JWT being reviewed.
-func (b *backend) reviewerCredential(cfg *kubeConfig) kube.Credential {
+func (b *backend) reviewerCredential(cfg *clusterConfig) kube.Credential {
 	switch {
 	case cfg.TokenReviewerJWT != "":
 		// Stored as sent; a line break around it would not fit in a header.
@@ -272,7 +217,7 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, _ *f
 // Vault's built-in method returns it (a CA written with a final newline
 // reads back with it, and pem_keys stored as null by old versions reads
 // back as null), and the reviewer JWT only as set or not.
-func (cfg *kubeConfig) readData() map[string]interface{} {
+func (cfg *clusterConfig) readData() map[string]interface{} {
 	return map[string]interface{}{
 		"kubernetes_host":                   cfg.Host,
 		"kubernetes_ca_cert":                cfg.CACert,
@@ -342,7 +287,7 @@ func (b *backend) storeClusterConfig(ctx context.Context, req *logical.Request, 
 
 // configWarnings are valid but probably unintended settings of a cluster's
 // config.
-func (b *backend) configWarnings(name string, cfg *kubeConfig, st *configState) []string {
+func (b *backend) configWarnings(name string, cfg *clusterConfig, st *liveCluster) []string {
 	var w []string
 	if cfg.CACert == "" && !st.podCA.exists && strings.HasPrefix(kube.NormalizeHost(cfg.Host), "https://") {
 		w = append(w, "kubernetes_ca_cert is not set: the API server's certificate is checked against the system trust store")
@@ -376,8 +321,8 @@ func plainHTTPHost(host string) bool {
 // stored as sent, as Vault's built-in method stores them, so reads return
 // what was written. pem_keys and the CA bundle are checked strictly when
 // the client is built from them.
-func configFromFields(d *framework.FieldData) (*kubeConfig, error) {
-	cfg := &kubeConfig{
+func configFromFields(d *framework.FieldData) (*clusterConfig, error) {
+	cfg := &clusterConfig{
 		Host:                          d.Get("kubernetes_host").(string),
 		CACert:                        d.Get("kubernetes_ca_cert").(string),
 		TokenReviewerJWT:              d.Get("token_reviewer_jwt").(string),

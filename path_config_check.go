@@ -47,7 +47,7 @@ func (b *backend) pathConfigCheckRead(ctx context.Context, req *logical.Request,
 // checkCluster holds one cluster's stored config against the live cluster,
 // with what the roles that accept its tokens need of it.
 func (b *backend) checkCluster(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
-	st, err := b.clusterState(ctx, req.Storage, name)
+	st, err := b.liveCluster(ctx, req.Storage, name)
 	var results []diagnose.Result
 	switch {
 	case err == nil && st == nil && name == defaultCluster:
@@ -127,7 +127,7 @@ func (b *backend) roleUsage(ctx context.Context, s logical.Storage, cluster stri
 
 // checkTarget is what config/check looks at for the cluster whose live
 // state is st.
-func (b *backend) checkTarget(st *configState) diagnose.Target {
+func (b *backend) checkTarget(st *liveCluster) diagnose.Target {
 	cfg := st.config
 	certs, caErr := b.trustedCACerts(cfg)
 	return diagnose.Target{
@@ -155,7 +155,7 @@ func (b *backend) checkTarget(st *configState) diagnose.Target {
 
 // trustedCACerts are the CA certificates the client trusts, read as the
 // client reads them; none for the system trust store.
-func (b *backend) trustedCACerts(cfg *kubeConfig) ([]*x509.Certificate, error) {
+func (b *backend) trustedCACerts(cfg *clusterConfig) ([]*x509.Certificate, error) {
 	bundle, _, err := b.effectiveCA(cfg)
 	if err != nil || bundle == "" {
 		return nil, err

@@ -238,7 +238,7 @@ func TestConfigLocalPodFiles(t *testing.T) {
 	// With disable_local_ca_jwt the pod's files are ignored: no CA (so the
 	// fake's self-signed certificate is not trusted) and no reviewer token.
 	e.mustDo(logical.UpdateOperation, "config", map[string]any{"kubernetes_host": e.kube.srv.URL, "disable_local_ca_jwt": true})
-	st, err := e.b.currentState(t.Context(), e.storage)
+	st, err := e.b.liveDefault(t.Context(), e.storage)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,14 +256,14 @@ func TestConfigChangeRebuildsClient(t *testing.T) {
 	if resp, err := e.login(testRole, e.token()); err != nil || resp.IsError() {
 		t.Fatalf("login: %v %#v", err, resp)
 	}
-	first, _ := e.b.currentState(t.Context(), e.storage)
+	first, _ := e.b.liveDefault(t.Context(), e.storage)
 
 	e.writeConfig(map[string]any{"token_reviewer_jwt": "wrong"})
 	resp, err := e.login(testRole, e.token())
 	e.requireKubeFault(resp, err, "HTTP 401", "check token_reviewer_jwt")
 
 	// Another node rewrote the config in storage; Vault calls Invalidate.
-	entry, err := logical.StorageEntryJSON(configPath, &kubeConfig{
+	entry, err := logical.StorageEntryJSON(configPath, &clusterConfig{
 		Host: e.kube.srv.URL, CACert: e.kube.caPEM, TokenReviewerJWT: testReviewer, DisableISSValidation: true,
 	})
 	if err != nil {
@@ -276,11 +276,11 @@ func TestConfigChangeRebuildsClient(t *testing.T) {
 	if resp, err := e.login(testRole, e.token()); err != nil || resp.IsError() {
 		t.Fatalf("login after invalidate: %v %#v", err, resp)
 	}
-	second, _ := e.b.currentState(t.Context(), e.storage)
+	second, _ := e.b.liveDefault(t.Context(), e.storage)
 	if first == second {
 		t.Fatal("state was not rebuilt")
 	}
-	third, _ := e.b.currentState(t.Context(), e.storage)
+	third, _ := e.b.liveDefault(t.Context(), e.storage)
 	if second != third {
 		t.Fatal("state is rebuilt on every call instead of being reused")
 	}

@@ -52,7 +52,7 @@ type renewal struct {
 	cluster string
 	// state is the cluster's, once a check needs Kubernetes (the renewal
 	// releases it).
-	state *configState
+	state *liveCluster
 	// pod and podErr are the token's pod as read, once a check needs it:
 	// a renewal reads it at most once.
 	pod    *corev1.Pod
@@ -188,7 +188,7 @@ func (r *renewal) livePod(ctx context.Context, namespace, name, what string) (*c
 // and what needed the lookup is refused.
 func (r *renewal) kube(ctx context.Context, what string) (*kube.Client, error) {
 	if r.state == nil {
-		state, err := r.b.clusterState(ctx, r.storage, r.cluster)
+		state, err := r.b.liveCluster(ctx, r.storage, r.cluster)
 		if err != nil {
 			return nil, err
 		}

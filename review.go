@@ -41,7 +41,7 @@ type tokenReviewer func(ctx context.Context, jwt string, audiences []string) (*a
 
 // loginCaches are what logins remember under one config: successful
 // TokenReviews and namespace labels (the cluster's signing keys are the
-// configState's clusterKeys). They live in the configState, so a config write, Invalidate of the config and Clean,
+// liveCluster's clusterKeys). They live in the liveCluster, so a config write, Invalidate of the config and Clean,
 // which all replace the state, drop them with it: an answer is never reused
 // under another config (another API server, CA or reviewer).
 type loginCaches struct {
@@ -219,7 +219,7 @@ func labelsSize(labels map[string]string) int {
 // credential of the read, so nothing read with one workload's token is
 // used for another's login: every login reads. Labels read are kept only
 // with keep (explain reads the cache but does not fill it).
-func (s *configState) namespaceLabelsCached(ctx context.Context, loginJWT, namespace string, maxAge time.Duration, keep bool) (map[string]string, error) {
+func (s *liveCluster) namespaceLabelsCached(ctx context.Context, loginJWT, namespace string, maxAge time.Duration, keep bool) (map[string]string, error) {
 	if !s.hasReviewer() {
 		return s.kube.NamespaceLabels(ctx, loginJWT, namespace)
 	}

@@ -54,9 +54,9 @@ func (e *testEnv) requireReviews(want int64, what string) {
 }
 
 // state is the backend's current state, released when the test ends.
-func (e *testEnv) state() *configState {
+func (e *testEnv) state() *liveCluster {
 	e.t.Helper()
-	st, err := e.b.currentState(e.t.Context(), e.storage)
+	st, err := e.b.liveDefault(e.t.Context(), e.storage)
 	if err != nil || st == nil {
 		e.t.Fatalf("state: %v %v", st, err)
 	}

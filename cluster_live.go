@@ -1,0 +1,99 @@
+package kubeauth
+
+import (
+	"crypto"
+	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/satoken"
+)
+
+// liveCluster is a cluster's live state: everything derived from its
+// stored config (config's, or cluster/<name>'s), built once and shared by
+// all logins until that config changes. The registry (clusters.go) holds
+// one per cluster; a request takes it with liveCluster or liveDefault and
+// gives it back with release.
+type liveCluster struct {
+	// name is the cluster's: defaultCluster for config's.
+	name   string
+	config *clusterConfig
+	keys   []crypto.PublicKey
+	kube   *kube.Client
+	// podCA is the version of the pod's CA file the client trusts, when
+	// the config leaves the CA to the pod (usesPodCA).
+	podCA fileStamp
+	loginCaches
+	// clusterKeys are the cluster's signing keys, for hybrid mode.
+	clusterKeys lazyKeys
+}
+
+// buildState parses keys and builds the Kubernetes client for the config
+// cfg of the cluster called name.
+func (b *backend) buildState(name string, cfg *clusterConfig, mode satoken.Mode) (*liveCluster, error) {
+	keys, err := satoken.ParsePEMKeys(cfg.PEMKeys, mode)
+	if err != nil {
+		return nil, err
+	}
+	caPEM, podCA, err := b.trustedCA(cfg, mode)
+	if err != nil {
+		return nil, err
+	}
+	m := b.metrics.Cluster(name)
+	var caOrigin string
+	if podCA.exists {
+		caOrigin = "the pod's CA file " + b.localFiles.caPath() + ", or set kubernetes_ca_cert"
+	}
+	client, err := kube.New(kube.Options{
+		Host:       cfg.Host,
+		CAPEM:      caPEM,
+		CAOrigin:   caOrigin,
+		Credential: b.reviewerCredential(cfg),
+		Timeout:    b.requestTimeout,
+		Metrics:    m,
+		UserAgent:  "vault-plugin-auth-kubernetes/" + Version,
+	})
+	if err != nil {
+		return nil, err
+	}
+	st := &liveCluster{name: name, config: cfg, keys: keys, kube: client, podCA: podCA}
+	st.loginCaches = newLoginCaches(func() time.Time { return b.now() }, client.Review, m)
+	st.clusterKeys.start = func() clusterKeySource { return b.newClusterKeys(client, m) }
+	return st, nil
+}
+
+// retire stops what the state runs once no request uses it.
+func (s *liveCluster) retire() { s.clusterKeys.close() }
+
+// release ends a request's use of the state.
+func (s *liveCluster) release() {
+	if s.kube.Release() {
+		s.retire()
+	}
+}
+
+// close retires the state: its connections are closed, and its key set
+// stopped, once no request uses it any more.
+func (s *liveCluster) close() {
+	if s.kube.Close() {
+		s.retire()
+	}
+}
+
+// hasReviewer says whether the cluster has a reviewer credential
+// (token_reviewer_jwt or Vault's own pod token) rather than each login JWT
+// reviewing itself. Only with one may the plugin ask the cluster anything
+// on its own behalf: its published issuer and keys, lookups at renewal,
+// answers shared between logins.
+func (s *liveCluster) hasReviewer() bool {
+	_, selfReview := s.kube.Credential().(kube.LoginJWT)
+	return !selfReview
+}
+
+// canVerifyLocally says whether this config lets hybrid mode verify tokens
+// locally. The cluster's keys are fetched with the reviewer credential;
+// when each login JWT reviews itself there is none, so only pem_keys and a
+// configured issuer can do without the API server, and otherwise every
+// token is reviewed.
+func (s *liveCluster) canVerifyLocally() bool {
+	return len(s.keys) > 0 && s.config.Issuer != "" || s.hasReviewer()
+}
