@@ -84,10 +84,7 @@ func (s *liveCluster) close() {
 // reviewing itself. Only with one may the plugin ask the cluster anything
 // on its own behalf: its published issuer and keys, lookups at renewal,
 // answers shared between logins.
-func (s *liveCluster) hasReviewer() bool {
-	_, selfReview := s.kube.Credential().(kube.LoginJWT)
-	return !selfReview
-}
+func (s *liveCluster) hasReviewer() bool { return !kube.ReviewsItself(s.kube.Credential()) }
 
 // canVerifyLocally says whether this config lets hybrid mode verify tokens
 // locally. The cluster's keys are fetched with the reviewer credential;

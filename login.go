@@ -257,7 +257,7 @@ func credentialFault(client *kube.Client, err error, permission string) error {
 	if status != http.StatusUnauthorized && status != http.StatusForbidden {
 		return err
 	}
-	if _, selfReview := client.Credential().(kube.LoginJWT); selfReview {
+	if kube.ReviewsItself(client.Credential()) {
 		return refusal.New(refusal.ReasonReviewForbidden, "%v", err)
 	}
 	return fmt.Errorf("%w (the reviewer credential needs %s; check %s and its RBAC bindings)", err, permission, client.Credential())

@@ -381,8 +381,7 @@ func (b *backend) updateRole(ctx context.Context, req *logical.Request, name str
 		// Whether the config has a reviewer credential decides whether the
 		// pod fields can work; without a config there is nothing to say yet.
 		if cfg, err := loadConfig(ctx, req.Storage); err == nil && cfg != nil {
-			_, selfReview := b.reviewerCredential(cfg).(kube.LoginJWT)
-			for _, w := range podWarnings(&r.podBindings, selfReview) {
+			for _, w := range podWarnings(&r.podBindings, kube.ReviewsItself(b.reviewerCredential(cfg))) {
 				resp.AddWarning(w)
 			}
 		}

@@ -84,7 +84,7 @@ func (r *run) add(res Result) { r.results = append(r.results, res) }
 
 // selfReview: there is no reviewer credential; each login's JWT reviews
 // itself.
-func (r *run) selfReview() bool { return r.source == credentialLoginJWT }
+func (r *run) selfReview() bool { return kube.ReviewsItself(r.t.Client.Credential()) }
 
 // server: kubernetes_api, ca_certificate and clock_skew, from one probe.
 func (r *run) server() {
