@@ -203,10 +203,7 @@ func (c *choiceEnv) putInState(t *testing.T, state string) *blackhole {
 	case "401":
 		east.setReviewerToken("someone-else")
 	case "500":
-		east.setIntercept(func(w http.ResponseWriter, _ *http.Request) bool {
-			writeStatus(w, http.StatusInternalServerError, "etcd is gone")
-			return true
-		})
+		east.answerStatus(everyPath, http.StatusInternalServerError, "etcd is gone")
 	case "unusable":
 		c.breakCluster("east")
 	}

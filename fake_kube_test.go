@@ -191,6 +191,38 @@ func (f *fakeKube) setIntercept(h func(w http.ResponseWriter, r *http.Request) b
 	f.intercept = h
 }
 
+// everyPath, as a statusAnswer's path, matches every request.
+const everyPath = ""
+
+// statusAnswer is an API error the fake gives instead of its own answer to
+// the requests whose path contains path.
+type statusAnswer struct {
+	path string
+	code int
+	msg  string
+}
+
+// answerStatus makes the fake answer the requests whose path contains path
+// with a metav1.Status of code and msg, and serve the others as usual. It
+// replaces the intercept.
+func (f *fakeKube) answerStatus(path string, code int, msg string) {
+	f.answerStatuses(statusAnswer{path, code, msg})
+}
+
+// answerStatuses is answerStatus for several paths; the first that a
+// request's path contains answers it.
+func (f *fakeKube) answerStatuses(answers ...statusAnswer) {
+	f.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+		for _, a := range answers {
+			if strings.Contains(r.URL.Path, a.path) {
+				writeStatus(w, a.code, a.msg)
+				return true
+			}
+		}
+		return false
+	})
+}
+
 // deny makes SelfSubjectAccessReview refuse verb on resource.
 func (f *fakeKube) deny(verb, resource string) {
 	f.mu.Lock()

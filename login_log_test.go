@@ -63,10 +63,7 @@ func TestLoginLogLines(t *testing.T) {
 		{
 			name: "reviewer refused",
 			setup: func(e *testEnv) {
-				e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-					writeStatus(w, http.StatusForbidden, `tokenreviews.authentication.k8s.io is forbidden: User "system:serviceaccount:vault:reviewer" cannot create resource`)
-					return true
-				})
+				e.kube.answerStatus(everyPath, http.StatusForbidden, `tokenreviews.authentication.k8s.io is forbidden: User "system:serviceaccount:vault:reviewer" cannot create resource`)
 			},
 			token:   (*testEnv).token,
 			message: "login failed", level: "error",
@@ -75,10 +72,7 @@ func TestLoginLogLines(t *testing.T) {
 		{
 			name: "Kubernetes failing",
 			setup: func(e *testEnv) {
-				e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-					writeStatus(w, http.StatusInternalServerError, "etcdserver: request timed out")
-					return true
-				})
+				e.kube.answerStatus(everyPath, http.StatusInternalServerError, "etcdserver: request timed out")
 			},
 			token:   (*testEnv).token,
 			message: "login failed", level: "error",

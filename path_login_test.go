@@ -380,19 +380,13 @@ func TestLoginKubernetesFaults(t *testing.T) {
 	})
 	t.Run("reviewer lacks permission", func(t *testing.T) {
 		e := configured(t)
-		e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-			writeStatus(w, http.StatusForbidden, "forbidden")
-			return true
-		})
+		e.kube.answerStatus(everyPath, http.StatusForbidden, "forbidden")
 		resp, err := e.login(testRole, e.token())
 		e.requireKubeFault(resp, err, "create on tokenreviews", `"kind":"kubernetes_forbidden"`)
 	})
 	t.Run("server error", func(t *testing.T) {
 		e := configured(t)
-		e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-			writeStatus(w, http.StatusInternalServerError, "etcd is down")
-			return true
-		})
+		e.kube.answerStatus(everyPath, http.StatusInternalServerError, "etcd is down")
 		resp, err := e.login(testRole, e.token())
 		e.requireKubeFault(resp, err, "HTTP 500", "etcd is down")
 	})
@@ -406,13 +400,7 @@ func TestLoginKubernetesFaults(t *testing.T) {
 	t.Run("namespace lookup forbidden", func(t *testing.T) {
 		e := configured(t)
 		e.writeRole(testRole, map[string]any{"bound_service_account_namespaces": "", "bound_service_account_namespace_selector": `{"matchLabels":{"a":"b"}}`})
-		e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-			if !strings.Contains(r.URL.Path, "/namespaces/") {
-				return false
-			}
-			writeStatus(w, http.StatusForbidden, "namespaces is forbidden")
-			return true
-		})
+		e.kube.answerStatus("/namespaces/", http.StatusForbidden, "namespaces is forbidden")
 		resp, err := e.login(testRole, e.token())
 		e.requireKubeFault(resp, err, "get on namespaces")
 	})

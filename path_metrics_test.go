@@ -108,10 +108,7 @@ func TestMetricsCountLoginsByOutcome(t *testing.T) {
 	}
 	resp, err = e.login(testRole, "")
 	requireBadRequest(t, resp, err, "jwt: is required")
-	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-		writeStatus(w, http.StatusForbidden, "tokenreviews is forbidden")
-		return true
-	})
+	e.kube.answerStatus(everyPath, http.StatusForbidden, "tokenreviews is forbidden")
 	_, err = e.login(testRole, e.token())
 	if err == nil {
 		t.Fatal("login succeeded although the reviewer is refused")
@@ -293,10 +290,7 @@ func TestMetricsTokenReviewLatency(t *testing.T) {
 	e.kube.deleteServiceAccount(testkit.Namespace, testkit.SAName)
 	resp, err = e.login(testRole, e.token())
 	e.requireDenied(resp, err, refusal.ReasonReviewRejected)
-	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-		writeStatus(w, http.StatusInternalServerError, "etcd is down")
-		return true
-	})
+	e.kube.answerStatus(everyPath, http.StatusInternalServerError, "etcd is down")
 	if _, err := e.login(testRole, e.token()); err == nil {
 		t.Fatal("login succeeded against a failing API server")
 	}
@@ -375,13 +369,7 @@ func TestMetricsKeyRefreshes(t *testing.T) {
 
 	// A token with a key the set does not hold makes it fetch again, once
 	// the refresh interval allows; the API server refuses.
-	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-		if r.URL.Path == "/openid/v1/jwks" {
-			writeStatus(w, http.StatusForbidden, "forbidden")
-			return true
-		}
-		return false
-	})
+	e.kube.answerStatus("/openid/v1/jwks", http.StatusForbidden, "forbidden")
 	clk.Advance(5 * time.Second)
 	other := testkit.PrivateKey(t, "other.key")
 	_, _ = e.login(testRole, testkit.SignJWTWithKid(t, other, testKeyID(t, other.Public()), testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")))

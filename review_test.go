@@ -140,10 +140,7 @@ func TestCachedModeFailuresNotCached(t *testing.T) {
 	e.requireReviews(2, "a refusal, then a success")
 
 	other := testkit.SignJWT(t, e.signer, jose.RS256, testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault", "other"))
-	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-		writeStatus(w, http.StatusInternalServerError, "etcd is down")
-		return true
-	})
+	e.kube.answerStatus(everyPath, http.StatusInternalServerError, "etcd is down")
 	resp, err = e.login(testRole, other)
 	e.requireFault(refusal.ErrKubeFault, resp, err, "etcd is down")
 	e.kube.setIntercept(nil)
