@@ -86,15 +86,6 @@ func publicPEM(t testing.TB, key crypto.PublicKey) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 }
 
-func mustLogin(t *testing.T, e *testEnv, role, jwt string) *logical.Auth {
-	t.Helper()
-	resp, err := e.login(role, jwt)
-	if err != nil || resp == nil || resp.Auth == nil {
-		t.Fatalf("login: err=%v resp=%#v\n%s", err, resp, e.logs.String())
-	}
-	return resp.Auth
-}
-
 // Distinct issuers: each token goes to its own cluster's TokenReview, and
 // the cluster is in the token's and the alias's metadata.
 func TestClusterChosenByIssuer(t *testing.T) {

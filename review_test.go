@@ -1,7 +1,6 @@
 package kubeauth
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -17,52 +16,6 @@ import (
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/satoken"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
-
-// useTestClock makes e's backend read time from a clock starting now, on a
-// whole second as JWT times are.
-func useTestClock(e *testEnv) *testkit.Clock {
-	c := testkit.NewClock(time.Now().Truncate(time.Second))
-	e.b.now = c.Now
-	return c
-}
-
-// tokenNo is a token for the default service account that differs from
-// e.token() and from other numbers' tokens (by its jti).
-func (e *testEnv) tokenNo(n int) string {
-	claims := testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")
-	claims["jti"] = fmt.Sprint("token-", n)
-	return testkit.SignJWT(e.t, e.signer, jose.RS256, claims)
-}
-
-// mustLogin fails the test unless the login succeeds.
-func (e *testEnv) mustLogin(role, token string) *logical.Auth {
-	e.t.Helper()
-	resp, err := e.login(role, token)
-	if err != nil || resp.IsError() || resp.Auth == nil {
-		e.t.Fatalf("login: err=%v resp=%#v", err, resp)
-	}
-	return resp.Auth
-}
-
-// requireReviews fails the test unless the fake API server has answered
-// want TokenReviews in all.
-func (e *testEnv) requireReviews(want int64, what string) {
-	e.t.Helper()
-	if got := e.kube.reviews.Load(); got != want {
-		e.t.Fatalf("%s: %d TokenReviews in all, want %d", what, got, want)
-	}
-}
-
-// state is the backend's current state, released when the test ends.
-func (e *testEnv) state() *configState {
-	e.t.Helper()
-	st, err := e.b.currentState(e.t.Context(), e.storage)
-	if err != nil || st == nil {
-		e.t.Fatalf("state: %v %v", st, err)
-	}
-	e.t.Cleanup(st.release)
-	return st
-}
 
 // cached mode reuses a successful review for review_cache_ttl; always
 // mode reviews every login.
