@@ -25,6 +25,7 @@ import (
 	authzv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/scheme"
 
@@ -296,15 +297,8 @@ func (f *fakeKube) serve(w http.ResponseWriter, r *http.Request) {
 
 func (f *fakeKube) serveTokenReview(w http.ResponseWriter, r *http.Request) {
 	f.reviews.Add(1)
-	// client-go sends protobuf by default, JSON when asked: decode either.
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeStatus(w, http.StatusBadRequest, err.Error())
-		return
-	}
 	var review authv1.TokenReview
-	if _, _, err := scheme.Codecs.UniversalDeserializer().Decode(body, nil, &review); err != nil {
-		writeStatus(w, http.StatusBadRequest, err.Error())
+	if !decodeBody(w, r, &review) {
 		return
 	}
 	f.mu.Lock()
@@ -503,14 +497,8 @@ func (f *fakeKube) serveSelfSubjectReview(w http.ResponseWriter) {
 
 // serveSelfSubjectAccessReview allows everything but what deny refused.
 func (f *fakeKube) serveSelfSubjectAccessReview(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeStatus(w, http.StatusBadRequest, err.Error())
-		return
-	}
 	var review authzv1.SelfSubjectAccessReview
-	if _, _, err := scheme.Codecs.UniversalDeserializer().Decode(body, nil, &review); err != nil {
-		writeStatus(w, http.StatusBadRequest, err.Error())
+	if !decodeBody(w, r, &review) {
 		return
 	}
 	attrs := review.Spec.ResourceAttributes
@@ -528,6 +516,21 @@ func (f *fakeKube) serveSelfSubjectAccessReview(w http.ResponseWriter, r *http.R
 		review.Status = authzv1.SubjectAccessReviewStatus{Allowed: true, Reason: "allowed by the fake"}
 	}
 	writeJSON(w, http.StatusCreated, review)
+}
+
+// decodeBody decodes a request's body into obj, answering 400 when it
+// cannot. client-go sends protobuf by default, JSON when asked: it decodes
+// either.
+func decodeBody(w http.ResponseWriter, r *http.Request, obj runtime.Object) bool {
+	body, err := io.ReadAll(r.Body)
+	if err == nil {
+		_, _, err = scheme.Codecs.UniversalDeserializer().Decode(body, nil, obj)
+	}
+	if err != nil {
+		writeStatus(w, http.StatusBadRequest, err.Error())
+		return false
+	}
+	return true
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -184,6 +186,19 @@ func (e *testEnv) requireDenied(resp *logical.Response, err error, reason string
 	}
 }
 
+// requireBadWrite sends data to path as an update and fails the test
+// unless it is refused with a 400 naming want and the entry stored under
+// path (its storage key too) is left as it was.
+func (e *testEnv) requireBadWrite(path string, data map[string]any, want string) {
+	e.t.Helper()
+	before := e.rawEntry(path)
+	resp, err := e.do(logical.UpdateOperation, path, data)
+	requireBadRequest(e.t, resp, err, want)
+	if after := e.rawEntry(path); !reflect.DeepEqual(before, after) {
+		e.t.Fatalf("failed write changed storage:\nbefore %v\nafter  %v", before, after)
+	}
+}
+
 // rawEntry returns a stored entry as a generic JSON object.
 func (e *testEnv) rawEntry(key string) map[string]any {
 	e.t.Helper()
@@ -312,4 +327,40 @@ func lookahead(e *testEnv, jwt string) (*logical.Response, error) {
 		Operation: logical.AliasLookaheadOperation, Path: "login", Storage: e.storage,
 		Data: map[string]any{"role": testRole, "jwt": jwt}, Connection: &logical.Connection{RemoteAddr: "10.1.2.3"},
 	})
+}
+
+// loginsSharingReview runs n logins with token at once, holding their
+// TokenReview until all n wait for the one review they share, and returns
+// each login's error (an error response as one) once all have ended.
+func (e *testEnv) loginsSharingReview(n int, token string) []error {
+	e.t.Helper()
+	release := make(chan struct{})
+	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.HasSuffix(r.URL.Path, "/tokenreviews") {
+			<-release
+		}
+		return false
+	})
+	st := e.state()
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			resp, err := e.login(testRole, token)
+			if err == nil && resp.IsError() {
+				err = resp.Error()
+			}
+			errs[i] = err
+		})
+	}
+	for st.reviews.Waiting() < n {
+		select {
+		case <-e.t.Context().Done():
+			e.t.Fatal("the logins never all waited")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	close(release)
+	wg.Wait()
+	return errs
 }

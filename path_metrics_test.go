@@ -325,28 +325,7 @@ func TestMetricsReviewCache(t *testing.T) {
 	e.mustLogin(testRole, e.tokenNo(2))
 
 	// Three logins of a new token at once: one asks, two share its answer.
-	shared := e.tokenNo(3)
-	release := make(chan struct{})
-	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-		if strings.HasSuffix(r.URL.Path, "/tokenreviews") {
-			<-release
-		}
-		return false
-	})
-	st := e.state()
-	var wg sync.WaitGroup
-	for range 3 {
-		wg.Go(func() { _, _ = e.login(testRole, shared) })
-	}
-	for st.reviews.Waiting() < 3 {
-		select {
-		case <-t.Context().Done():
-			t.Fatal("the logins never all waited")
-		case <-time.After(time.Millisecond):
-		}
-	}
-	close(release)
-	wg.Wait()
+	e.loginsSharingReview(3, e.tokenNo(3))
 
 	requireSeries(t, e.scrape(),
 		wantSeries{"kubeauth_review_cache_total", []string{"cluster", "default", "result", "hit"}, 2},

@@ -3,7 +3,6 @@ package kubeauth
 import (
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -233,37 +232,7 @@ func TestConcurrentLoginsShareOneReview(t *testing.T) {
 			e := configured(t)
 			e.writeRole(testRole, map[string]any{"review_mode": mode})
 			token := e.token()
-			release := make(chan struct{})
-			e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-				if strings.HasSuffix(r.URL.Path, "/tokenreviews") {
-					<-release
-				}
-				return false
-			})
-			st := e.state()
-			const logins = 12
-			errs := make(chan error, logins)
-			var wg sync.WaitGroup
-			for range logins {
-				wg.Go(func() {
-					resp, err := e.login(testRole, token)
-					if err == nil && resp.IsError() {
-						err = resp.Error()
-					}
-					errs <- err
-				})
-			}
-			for st.reviews.Waiting() < logins {
-				select {
-				case <-t.Context().Done():
-					t.Fatal("the logins never all waited")
-				case <-time.After(time.Millisecond):
-				}
-			}
-			close(release)
-			wg.Wait()
-			close(errs)
-			for err := range errs {
+			for _, err := range e.loginsSharingReview(12, token) {
 				if err != nil {
 					t.Fatal(err)
 				}
