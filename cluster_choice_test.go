@@ -285,8 +285,8 @@ func TestBlackholedClusterFailsItsOwnLoginsOnce(t *testing.T) {
 	// The other clusters' issuers and keys are read first, with a wait
 	// that never ends: those logins wait for nothing from east.
 	c.b.clusterWait = time.Hour
-	mustLogin(t, c.testEnv, "any", c.clusters[0].token(t, false))
-	mustLogin(t, c.testEnv, "any", c.clusters[2].token(t, false))
+	c.mustLogin("any", c.clusters[0].token(t, false))
+	c.mustLogin("any", c.clusters[2].token(t, false))
 	c.b.clusterWait = time.Millisecond
 	resp, err := c.login("any", c.clusters[1].token(t, false))
 	if err == nil || errors.Is(err, logical.ErrPermissionDenied) {
@@ -306,7 +306,7 @@ func TestBlackholedClusterFailsItsOwnLoginsOnce(t *testing.T) {
 		if err == nil || errors.Is(err, logical.ErrPermissionDenied) {
 			t.Fatalf("again: err=%v resp=%#v; want a fault", err, resp)
 		}
-		mustLogin(t, c.testEnv, "any", c.clusters[0].token(t, false))
+		c.mustLogin("any", c.clusters[0].token(t, false))
 	}
 	if hole.held.Load() != held {
 		t.Errorf("%d more requests to the blackholed cluster before its backoff passed", hole.held.Load()-held)
@@ -332,7 +332,7 @@ func TestClusterChoiceWarnsWhenTheDefaultIssuerCannotBeKnown(t *testing.T) {
 	if warned(resp) {
 		t.Fatalf("config alone warns: %v", resp.Warnings)
 	}
-	mustLogin(t, c.testEnv, testRole, c.defaultToken())
+	c.mustLogin(testRole, c.defaultToken())
 
 	resp = c.mustDo(logical.UpdateOperation, "cluster/east", c.eastConfig(nil))
 	if !warned(resp) {
@@ -350,7 +350,7 @@ func TestClusterChoiceWarnsWhenTheDefaultIssuerCannotBeKnown(t *testing.T) {
 	if warned(resp) {
 		t.Fatalf("a config with issuer warns: %v", resp.Warnings)
 	}
-	mustLogin(t, c.testEnv, testRole, c.defaultToken())
+	c.mustLogin(testRole, c.defaultToken())
 	if got := c.configCheck(t).get(t, diagnose.CheckClusterChoice); got.Status != diagnose.Passed {
 		t.Errorf("config/check cluster_choice with issuer: %+v", got)
 	}

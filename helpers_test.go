@@ -232,12 +232,12 @@ func (e *testEnv) tokenNo(n int) string {
 	return testkit.SignJWT(e.t, e.signer, jose.RS256, claims)
 }
 
-// mustLogin fails the test unless the login succeeds.
+// mustLogin fails the test unless the login succeeds, with the log.
 func (e *testEnv) mustLogin(role, token string) *logical.Auth {
 	e.t.Helper()
 	resp, err := e.login(role, token)
-	if err != nil || resp.IsError() || resp.Auth == nil {
-		e.t.Fatalf("login: err=%v resp=%#v", err, resp)
+	if err != nil || resp == nil || resp.IsError() || resp.Auth == nil {
+		e.t.Fatalf("login: err=%v resp=%#v\n%s", err, resp, e.logs.String())
 	}
 	return resp.Auth
 }
@@ -260,15 +260,6 @@ func (e *testEnv) state() *configState {
 	}
 	e.t.Cleanup(st.release)
 	return st
-}
-
-func mustLogin(t *testing.T, e *testEnv, role, jwt string) *logical.Auth {
-	t.Helper()
-	resp, err := e.login(role, jwt)
-	if err != nil || resp == nil || resp.Auth == nil {
-		t.Fatalf("login: err=%v resp=%#v\n%s", err, resp, e.logs.String())
-	}
-	return resp.Auth
 }
 
 // requireFault asserts the generic fault public, as requireKubeFault does.
