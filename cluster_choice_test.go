@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -157,29 +156,6 @@ func TestTokenReviewedOnlyByItsCluster(t *testing.T) {
 		}
 	}
 }
-
-// blackhole makes the fake API server accept a request and answer only
-// once the test releases it; it counts the requests it holds.
-type blackhole struct {
-	release chan struct{}
-	once    sync.Once
-	held    atomic.Int64
-	arrived chan string // each request's path as it is held
-}
-
-func holdRequests(t testing.TB, kube *fakeKube) *blackhole {
-	h := &blackhole{release: make(chan struct{}), arrived: make(chan string, 1024)}
-	kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-		h.held.Add(1)
-		h.arrived <- r.URL.Path
-		<-h.release
-		return false
-	})
-	t.Cleanup(h.free)
-	return h
-}
-
-func (h *blackhole) free() { h.once.Do(func() { close(h.release) }) }
 
 // The states a second cluster can be in, as the logins of other clusters'
 // roles must not notice them.

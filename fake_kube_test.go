@@ -224,6 +224,29 @@ func (f *fakeKube) answerStatuses(answers ...statusAnswer) {
 	})
 }
 
+// blackhole makes the fake API server accept a request and answer only
+// once the test releases it; it counts the requests it holds.
+type blackhole struct {
+	release chan struct{}
+	once    sync.Once
+	held    atomic.Int64
+	arrived chan string // each request's path as it is held
+}
+
+func holdRequests(t testing.TB, kube *fakeKube) *blackhole {
+	h := &blackhole{release: make(chan struct{}), arrived: make(chan string, 1024)}
+	kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+		h.held.Add(1)
+		h.arrived <- r.URL.Path
+		<-h.release
+		return false
+	})
+	t.Cleanup(h.free)
+	return h
+}
+
+func (h *blackhole) free() { h.once.Do(func() { close(h.release) }) }
+
 // deny makes SelfSubjectAccessReview refuse verb on resource.
 func (f *fakeKube) deny(verb, resource string) {
 	f.mu.Lock()
