@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -202,21 +201,15 @@ func TestMetricsDoNotCountAliasLookahead(t *testing.T) {
 
 func TestMetricsInFlight(t *testing.T) {
 	e := configured(t)
-	entered, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-		once.Do(func() { close(entered) })
-		<-release
-		return false
-	})
+	hole := holdRequests(t, e.kube)
 	done := make(chan error, 1)
 	go func() {
 		_, err := e.login(testRole, e.token())
 		done <- err
 	}()
-	<-entered
+	<-hole.arrived
 	requireSeries(t, e.scrape(), wantSeries{"kubeauth_logins_in_flight", nil, 1})
-	close(release)
+	hole.free()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
