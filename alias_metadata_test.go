@@ -44,7 +44,7 @@ func TestReservedAliasMetadataAnnotations(t *testing.T) {
 	e := configured(t)
 	e.writeConfig(map[string]any{"use_annotations_as_alias_metadata": true})
 	e.kube.addServiceAccount(testkit.Namespace, testkit.SAName, testkit.SAUID, map[string]string{aliasMetadataAnnotationPrefix + "clusters": "x"})
-	auth := mustLogin(t, e, testRole, e.token())
+	auth := e.mustLogin(testRole, e.token())
 	if auth.Alias.Metadata["clusters"] != "x" {
 		t.Errorf("alias metadata %v, want clusters=x", auth.Alias.Metadata)
 	}

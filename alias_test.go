@@ -42,7 +42,7 @@ func TestAliasNamePerCluster(t *testing.T) {
 				{defaultCluster, c.defaultToken(), tc.wantDefault},
 				{"east", c.eastToken(eastIssuer), tc.want},
 			} {
-				auth := mustLogin(t, c.testEnv, testRole, l.jwt)
+				auth := c.mustLogin(testRole, l.jwt)
 				if auth.Alias.Name != l.want || auth.Alias.Metadata[metaCluster] != l.cluster {
 					t.Errorf("%s: alias %q (metadata %v), want %q with cluster %s", l.cluster, auth.Alias.Name, auth.Alias.Metadata, l.want, l.cluster)
 				}
@@ -60,7 +60,7 @@ func TestAliasNamePerCluster(t *testing.T) {
 
 	// A mount with config alone: the bare UID, as Vault's method.
 	e := configured(t)
-	if auth := mustLogin(t, e, testRole, e.token()); auth.Alias.Name != testkit.SAUID {
+	if auth := e.mustLogin(testRole, e.token()); auth.Alias.Name != testkit.SAUID {
 		t.Errorf("config alone: alias %q, want %q", auth.Alias.Name, testkit.SAUID)
 	}
 }
@@ -73,12 +73,12 @@ func TestAliasForgedUIDStaysInItsCluster(t *testing.T) {
 	c.writeConfig(map[string]any{"issuer": testkit.Issuer})
 	c.writeEast(map[string]any{"issuer": eastIssuer})
 	c.writeRole(testRole, map[string]any{"bound_clusters": "*", "review_mode": "hybrid"})
-	victim := mustLogin(t, c.testEnv, testRole, c.defaultToken())
+	victim := c.mustLogin(testRole, c.defaultToken())
 
 	claims := testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault") // the default cluster's UID
 	claims["iss"] = eastIssuer
 	forged := testkit.SignJWTWithKid(t, c.eastSigner, testKeyID(t, c.eastSigner.Public()), claims)
-	auth := mustLogin(t, c.testEnv, testRole, forged)
+	auth := c.mustLogin(testRole, forged)
 	if c.east.reviews.Load() != 0 {
 		t.Fatalf("east made %d TokenReviews; the test wants a login its keys alone vouch for", c.east.reviews.Load())
 	}
@@ -133,7 +133,7 @@ func TestAliasCollidingClaimsRefused(t *testing.T) {
 	e := configured(t)
 	e.writeRole(testRole, map[string]any{"bound_service_account_names": "*"})
 	e.kube.addServiceAccount(testkit.Namespace, "odd", "not-a-uuid", nil)
-	if auth := mustLogin(t, e, testRole, e.tokenFor(testkit.Namespace, "odd", "not-a-uuid")); auth.Alias.Name != "not-a-uuid" {
+	if auth := e.mustLogin(testRole, e.tokenFor(testkit.Namespace, "odd", "not-a-uuid")); auth.Alias.Name != "not-a-uuid" {
 		t.Errorf("config alone: alias %q, want not-a-uuid", auth.Alias.Name)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -158,29 +157,6 @@ func TestTokenReviewedOnlyByItsCluster(t *testing.T) {
 	}
 }
 
-// blackhole makes the fake API server accept a request and answer only
-// once the test releases it; it counts the requests it holds.
-type blackhole struct {
-	release chan struct{}
-	once    sync.Once
-	held    atomic.Int64
-	arrived chan string // each request's path as it is held
-}
-
-func holdRequests(t testing.TB, kube *fakeKube) *blackhole {
-	h := &blackhole{release: make(chan struct{}), arrived: make(chan string, 1024)}
-	kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-		h.held.Add(1)
-		h.arrived <- r.URL.Path
-		<-h.release
-		return false
-	})
-	t.Cleanup(h.free)
-	return h
-}
-
-func (h *blackhole) free() { h.once.Do(func() { close(h.release) }) }
-
 // The states a second cluster can be in, as the logins of other clusters'
 // roles must not notice them.
 var clusterStates = []string{"healthy", "refused", "blackholed", "slow", "401", "500", "unusable"}
@@ -203,10 +179,7 @@ func (c *choiceEnv) putInState(t *testing.T, state string) *blackhole {
 	case "401":
 		east.setReviewerToken("someone-else")
 	case "500":
-		east.setIntercept(func(w http.ResponseWriter, _ *http.Request) bool {
-			writeStatus(w, http.StatusInternalServerError, "etcd is gone")
-			return true
-		})
+		east.answerStatus(everyPath, http.StatusInternalServerError, "etcd is gone")
 	case "unusable":
 		c.breakCluster("east")
 	}
@@ -288,8 +261,8 @@ func TestBlackholedClusterFailsItsOwnLoginsOnce(t *testing.T) {
 	// The other clusters' issuers and keys are read first, with a wait
 	// that never ends: those logins wait for nothing from east.
 	c.b.clusterWait = time.Hour
-	mustLogin(t, c.testEnv, "any", c.clusters[0].token(t, false))
-	mustLogin(t, c.testEnv, "any", c.clusters[2].token(t, false))
+	c.mustLogin("any", c.clusters[0].token(t, false))
+	c.mustLogin("any", c.clusters[2].token(t, false))
 	c.b.clusterWait = time.Millisecond
 	resp, err := c.login("any", c.clusters[1].token(t, false))
 	if err == nil || errors.Is(err, logical.ErrPermissionDenied) {
@@ -309,7 +282,7 @@ func TestBlackholedClusterFailsItsOwnLoginsOnce(t *testing.T) {
 		if err == nil || errors.Is(err, logical.ErrPermissionDenied) {
 			t.Fatalf("again: err=%v resp=%#v; want a fault", err, resp)
 		}
-		mustLogin(t, c.testEnv, "any", c.clusters[0].token(t, false))
+		c.mustLogin("any", c.clusters[0].token(t, false))
 	}
 	if hole.held.Load() != held {
 		t.Errorf("%d more requests to the blackholed cluster before its backoff passed", hole.held.Load()-held)
@@ -335,7 +308,7 @@ func TestClusterChoiceWarnsWhenTheDefaultIssuerCannotBeKnown(t *testing.T) {
 	if warned(resp) {
 		t.Fatalf("config alone warns: %v", resp.Warnings)
 	}
-	mustLogin(t, c.testEnv, testRole, c.defaultToken())
+	c.mustLogin(testRole, c.defaultToken())
 
 	resp = c.mustDo(logical.UpdateOperation, "cluster/east", c.eastConfig(nil))
 	if !warned(resp) {
@@ -353,7 +326,7 @@ func TestClusterChoiceWarnsWhenTheDefaultIssuerCannotBeKnown(t *testing.T) {
 	if warned(resp) {
 		t.Fatalf("a config with issuer warns: %v", resp.Warnings)
 	}
-	mustLogin(t, c.testEnv, testRole, c.defaultToken())
+	c.mustLogin(testRole, c.defaultToken())
 	if got := c.configCheck(t).get(t, diagnose.CheckClusterChoice); got.Status != diagnose.Passed {
 		t.Errorf("config/check cluster_choice with issuer: %+v", got)
 	}

@@ -68,7 +68,7 @@ func TestInvalidateForgetsDeletedClusterSeries(t *testing.T) {
 	c := newClusterEnv(t, eastIssuer)
 	c.writeEast(map[string]any{"issuer": eastIssuer})
 	c.writeRole(testRole, map[string]any{"bound_clusters": "*"})
-	mustLogin(t, c.testEnv, testRole, c.eastToken(eastIssuer))
+	c.mustLogin(testRole, c.eastToken(eastIssuer))
 	success := []string{"cluster", "east", "outcome", "success", "role", testRole}
 	if got := metricValue(c.scrape(), "kubeauth_logins_total", success...); got != 1 {
 		t.Fatalf("east logins %v, want 1", got)
@@ -89,7 +89,7 @@ func TestInvalidateForgetsDeletedClusterSeries(t *testing.T) {
 		t.Fatalf("east logins %v after a rewrite, want 1", got)
 	}
 	// Still logs in and counts, through the state rebuilt from storage.
-	mustLogin(t, c.testEnv, testRole, c.eastToken(eastIssuer))
+	c.mustLogin(testRole, c.eastToken(eastIssuer))
 	if got := metricValue(c.scrape(), "kubeauth_logins_total", success...); got != 2 {
 		t.Fatalf("east logins %v after a rewrite and a login, want 2", got)
 	}

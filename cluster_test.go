@@ -86,15 +86,6 @@ func publicPEM(t testing.TB, key crypto.PublicKey) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 }
 
-func mustLogin(t *testing.T, e *testEnv, role, jwt string) *logical.Auth {
-	t.Helper()
-	resp, err := e.login(role, jwt)
-	if err != nil || resp == nil || resp.Auth == nil {
-		t.Fatalf("login: err=%v resp=%#v\n%s", err, resp, e.logs.String())
-	}
-	return resp.Auth
-}
-
 // Distinct issuers: each token goes to its own cluster's TokenReview, and
 // the cluster is in the token's and the alias's metadata.
 func TestClusterChosenByIssuer(t *testing.T) {
@@ -111,7 +102,7 @@ func TestClusterChosenByIssuer(t *testing.T) {
 			c.writeEast(tc.east)
 			c.writeRole(testRole, map[string]any{"bound_clusters": "*", "alias_name_source": "serviceaccount_name"})
 
-			auth := mustLogin(t, c.testEnv, testRole, c.eastToken(eastIssuer))
+			auth := c.mustLogin(testRole, c.eastToken(eastIssuer))
 			if got := auth.Metadata["cluster"]; got != "east" {
 				t.Errorf("metadata cluster = %q, want east", got)
 			}
@@ -128,7 +119,7 @@ func TestClusterChosenByIssuer(t *testing.T) {
 				t.Errorf("reviews: east %d, default %d; want 1 and 0", c.east.reviews.Load(), c.kube.reviews.Load())
 			}
 
-			auth = mustLogin(t, c.testEnv, testRole, c.defaultToken())
+			auth = c.mustLogin(testRole, c.defaultToken())
 			if got := auth.Metadata["cluster"]; got != defaultCluster {
 				t.Errorf("metadata cluster = %q, want default", got)
 			}
@@ -163,10 +154,10 @@ func TestClusterSharedIssuerToldApartByKey(t *testing.T) {
 			c.writeRole(testRole, map[string]any{"bound_clusters": "default,east"})
 
 			for i := 0; i < 3; i++ {
-				if got := mustLogin(t, c.testEnv, testRole, c.eastToken(testkit.Issuer)).Metadata["cluster"]; got != "east" {
+				if got := c.mustLogin(testRole, c.eastToken(testkit.Issuer)).Metadata["cluster"]; got != "east" {
 					t.Fatalf("east token: cluster %q", got)
 				}
-				if got := mustLogin(t, c.testEnv, testRole, c.defaultToken()).Metadata["cluster"]; got != defaultCluster {
+				if got := c.mustLogin(testRole, c.defaultToken()).Metadata["cluster"]; got != defaultCluster {
 					t.Fatalf("default token: cluster %q", got)
 				}
 				// Past the key sets' minimum interval between refreshes, so
@@ -204,7 +195,7 @@ func TestClusterUnknownAmbiguousNotBound(t *testing.T) {
 	if c.east.reviews.Load() != 0 {
 		t.Fatal("a token of a cluster the role does not bind was reviewed")
 	}
-	mustLogin(t, c.testEnv, "home", c.defaultToken())
+	c.mustLogin("home", c.defaultToken())
 
 	// A second entry for the same cluster makes its tokens ambiguous.
 	c.mustDo(logical.UpdateOperation, "cluster/east-again", c.eastConfig(map[string]any{"issuer": eastIssuer}))
@@ -220,7 +211,7 @@ func TestClusterUnknownAmbiguousNotBound(t *testing.T) {
 // A mount with config alone issues exactly the metadata it always did.
 func TestSingleClusterIssuesNoClusterMetadata(t *testing.T) {
 	e := configured(t)
-	auth := mustLogin(t, e, testRole, e.token())
+	auth := e.mustLogin(testRole, e.token())
 	if _, ok := auth.Metadata["cluster"]; ok {
 		t.Errorf("token metadata has cluster: %v", auth.Metadata)
 	}
@@ -243,7 +234,7 @@ func TestClusterDownAffectsOnlyItsLogins(t *testing.T) {
 	c.east.srv.Close()
 
 	for i := 0; i < 3; i++ {
-		mustLogin(t, c.testEnv, testRole, c.defaultToken())
+		c.mustLogin(testRole, c.defaultToken())
 	}
 	resp, err := c.login(testRole, c.eastToken(eastIssuer))
 	if err == nil || errors.Is(err, logical.ErrPermissionDenied) || resp != nil && resp.Auth != nil {
@@ -344,7 +335,7 @@ func TestClusterRenewal(t *testing.T) {
 	c := newClusterEnv(t, eastIssuer)
 	c.writeEast(map[string]any{"issuer": eastIssuer})
 	c.writeRole(testRole, map[string]any{"bound_clusters": "*", "token_bound_to_workload": true})
-	auth := mustLogin(t, c.testEnv, testRole, c.eastToken(eastIssuer))
+	auth := c.mustLogin(testRole, c.eastToken(eastIssuer))
 	if got := auth.InternalData["cluster"]; got != "east" {
 		t.Fatalf("internal data cluster = %v", got)
 	}
@@ -415,7 +406,7 @@ func TestClusterMetricsLabel(t *testing.T) {
 	c := newClusterEnv(t, eastIssuer)
 	c.writeEast(map[string]any{"issuer": eastIssuer})
 	c.writeRole(testRole, map[string]any{"bound_clusters": "*"})
-	mustLogin(t, c.testEnv, testRole, c.eastToken(eastIssuer))
+	c.mustLogin(testRole, c.eastToken(eastIssuer))
 	mfs := c.scrape()
 	requireSeries(t, mfs,
 		wantSeries{"kubeauth_logins_total", []string{"cluster", "east", "outcome", "success", "role", "web"}, 1},
@@ -534,16 +525,16 @@ func TestClusterReviewCachesAreTheirOwn(t *testing.T) {
 	c.writeRole(testRole, map[string]any{"bound_clusters": "*", "review_mode": "cached", "review_cache_ttl": "5m"})
 	east, def := c.eastToken(eastIssuer), c.defaultToken()
 	for i := 0; i < 2; i++ {
-		mustLogin(t, c.testEnv, testRole, east)
-		mustLogin(t, c.testEnv, testRole, def)
+		c.mustLogin(testRole, east)
+		c.mustLogin(testRole, def)
 	}
 	if c.east.reviews.Load() != 1 || c.kube.reviews.Load() != 1 {
 		t.Fatalf("reviews: east %d, default %d; want 1 each (the second logins answered from each cluster's cache)",
 			c.east.reviews.Load(), c.kube.reviews.Load())
 	}
 	c.writeConfig(nil) // the default cluster's config: its state, and cache, are replaced
-	mustLogin(t, c.testEnv, testRole, east)
-	mustLogin(t, c.testEnv, testRole, def)
+	c.mustLogin(testRole, east)
+	c.mustLogin(testRole, def)
 	if c.east.reviews.Load() != 1 || c.kube.reviews.Load() != 2 {
 		t.Errorf("after a config write: east %d, default %d reviews; want 1 and 2", c.east.reviews.Load(), c.kube.reviews.Load())
 	}

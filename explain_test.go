@@ -169,10 +169,7 @@ func TestExplainRefusals(t *testing.T) {
 		{name: "review audiences", step: "review", reason: refusal.ReasonAudienceMismatch, kube: reviewAnswers(authv1Status("system:serviceaccount:apps:web", testkit.SAUID, "api"))},
 		{name: "self-review forbidden", step: "review", reason: refusal.ReasonReviewForbidden, config: map[string]any{"token_reviewer_jwt": ""}, kube: func(f *fakeKube) {
 			f.setReviewerToken("")
-			f.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-				writeStatus(w, http.StatusForbidden, "tokenreviews.authentication.k8s.io is forbidden")
-				return true
-			})
+			f.answerStatus(everyPath, http.StatusForbidden, "tokenreviews.authentication.k8s.io is forbidden")
 		}},
 		{name: "selector", step: "namespace_selector", reason: refusal.ReasonNamespace, role: map[string]any{"bound_service_account_namespaces": "",
 			"bound_service_account_namespace_selector": `{"matchLabels":{"vault":"no"}}`}},
@@ -240,10 +237,7 @@ func TestExplainFaults(t *testing.T) {
 	})
 	t.Run("reviewer lacks permission", func(t *testing.T) {
 		e := configured(t)
-		e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-			writeStatus(w, http.StatusForbidden, "forbidden")
-			return true
-		})
+		e.kube.answerStatus(everyPath, http.StatusForbidden, "forbidden")
 		out, _ := e.explain(testRole, e.token())
 		steps, _ := explainSteps(t, out)
 		if s := steps["review"]; s["outcome"] != outcomeFault || !strings.HasPrefix(s["reason"].(string), "kubernetes_") ||

@@ -25,6 +25,7 @@ import (
 	authzv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/scheme"
 
@@ -191,6 +192,61 @@ func (f *fakeKube) setIntercept(h func(w http.ResponseWriter, r *http.Request) b
 	f.intercept = h
 }
 
+// everyPath, as a statusAnswer's path, matches every request.
+const everyPath = ""
+
+// statusAnswer is an API error the fake gives instead of its own answer to
+// the requests whose path contains path.
+type statusAnswer struct {
+	path string
+	code int
+	msg  string
+}
+
+// answerStatus makes the fake answer the requests whose path contains path
+// with a metav1.Status of code and msg, and serve the others as usual. It
+// replaces the intercept.
+func (f *fakeKube) answerStatus(path string, code int, msg string) {
+	f.answerStatuses(statusAnswer{path, code, msg})
+}
+
+// answerStatuses is answerStatus for several paths; the first that a
+// request's path contains answers it.
+func (f *fakeKube) answerStatuses(answers ...statusAnswer) {
+	f.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+		for _, a := range answers {
+			if strings.Contains(r.URL.Path, a.path) {
+				writeStatus(w, a.code, a.msg)
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// blackhole makes the fake API server accept a request and answer only
+// once the test releases it; it counts the requests it holds.
+type blackhole struct {
+	release chan struct{}
+	once    sync.Once
+	held    atomic.Int64
+	arrived chan string // each request's path as it is held
+}
+
+func holdRequests(t testing.TB, kube *fakeKube) *blackhole {
+	h := &blackhole{release: make(chan struct{}), arrived: make(chan string, 1024)}
+	kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+		h.held.Add(1)
+		h.arrived <- r.URL.Path
+		<-h.release
+		return false
+	})
+	t.Cleanup(h.free)
+	return h
+}
+
+func (h *blackhole) free() { h.once.Do(func() { close(h.release) }) }
+
 // deny makes SelfSubjectAccessReview refuse verb on resource.
 func (f *fakeKube) deny(verb, resource string) {
 	f.mu.Lock()
@@ -264,15 +320,8 @@ func (f *fakeKube) serve(w http.ResponseWriter, r *http.Request) {
 
 func (f *fakeKube) serveTokenReview(w http.ResponseWriter, r *http.Request) {
 	f.reviews.Add(1)
-	// client-go sends protobuf by default, JSON when asked: decode either.
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeStatus(w, http.StatusBadRequest, err.Error())
-		return
-	}
 	var review authv1.TokenReview
-	if _, _, err := scheme.Codecs.UniversalDeserializer().Decode(body, nil, &review); err != nil {
-		writeStatus(w, http.StatusBadRequest, err.Error())
+	if !decodeBody(w, r, &review) {
 		return
 	}
 	f.mu.Lock()
@@ -471,14 +520,8 @@ func (f *fakeKube) serveSelfSubjectReview(w http.ResponseWriter) {
 
 // serveSelfSubjectAccessReview allows everything but what deny refused.
 func (f *fakeKube) serveSelfSubjectAccessReview(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeStatus(w, http.StatusBadRequest, err.Error())
-		return
-	}
 	var review authzv1.SelfSubjectAccessReview
-	if _, _, err := scheme.Codecs.UniversalDeserializer().Decode(body, nil, &review); err != nil {
-		writeStatus(w, http.StatusBadRequest, err.Error())
+	if !decodeBody(w, r, &review) {
 		return
 	}
 	attrs := review.Spec.ResourceAttributes
@@ -496,6 +539,21 @@ func (f *fakeKube) serveSelfSubjectAccessReview(w http.ResponseWriter, r *http.R
 		review.Status = authzv1.SubjectAccessReviewStatus{Allowed: true, Reason: "allowed by the fake"}
 	}
 	writeJSON(w, http.StatusCreated, review)
+}
+
+// decodeBody decodes a request's body into obj, answering 400 when it
+// cannot. client-go sends protobuf by default, JSON when asked: it decodes
+// either.
+func decodeBody(w http.ResponseWriter, r *http.Request, obj runtime.Object) bool {
+	body, err := io.ReadAll(r.Body)
+	if err == nil {
+		_, _, err = scheme.Codecs.UniversalDeserializer().Decode(body, nil, obj)
+	}
+	if err != nil {
+		writeStatus(w, http.StatusBadRequest, err.Error())
+		return false
+	}
+	return true
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

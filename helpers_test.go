@@ -3,16 +3,22 @@ package kubeauth
 import (
 	"context"
 	"crypto"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/helper/errutil"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
@@ -180,6 +186,19 @@ func (e *testEnv) requireDenied(resp *logical.Response, err error, reason string
 	}
 }
 
+// requireBadWrite sends data to path as an update and fails the test
+// unless it is refused with a 400 naming want and the entry stored under
+// path (its storage key too) is left as it was.
+func (e *testEnv) requireBadWrite(path string, data map[string]any, want string) {
+	e.t.Helper()
+	before := e.rawEntry(path)
+	resp, err := e.do(logical.UpdateOperation, path, data)
+	requireBadRequest(e.t, resp, err, want)
+	if after := e.rawEntry(path); !reflect.DeepEqual(before, after) {
+		e.t.Fatalf("failed write changed storage:\nbefore %v\nafter  %v", before, after)
+	}
+}
+
 // rawEntry returns a stored entry as a generic JSON object.
 func (e *testEnv) rawEntry(key string) map[string]any {
 	e.t.Helper()
@@ -195,4 +214,144 @@ func (e *testEnv) rawEntry(key string) map[string]any {
 		e.t.Fatal(err)
 	}
 	return m
+}
+
+// useTestClock makes e's backend read time from a clock starting now, on a
+// whole second as JWT times are.
+func useTestClock(e *testEnv) *testkit.Clock {
+	c := testkit.NewClock(time.Now().Truncate(time.Second))
+	e.b.now = c.Now
+	return c
+}
+
+// tokenNo is a token for the default service account that differs from
+// e.token() and from other numbers' tokens (by its jti).
+func (e *testEnv) tokenNo(n int) string {
+	claims := testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")
+	claims["jti"] = fmt.Sprint("token-", n)
+	return testkit.SignJWT(e.t, e.signer, jose.RS256, claims)
+}
+
+// mustLogin fails the test unless the login succeeds, with the log.
+func (e *testEnv) mustLogin(role, token string) *logical.Auth {
+	e.t.Helper()
+	resp, err := e.login(role, token)
+	if err != nil || resp == nil || resp.IsError() || resp.Auth == nil {
+		e.t.Fatalf("login: err=%v resp=%#v\n%s", err, resp, e.logs.String())
+	}
+	return resp.Auth
+}
+
+// requireReviews fails the test unless the fake API server has answered
+// want TokenReviews in all.
+func (e *testEnv) requireReviews(want int64, what string) {
+	e.t.Helper()
+	if got := e.kube.reviews.Load(); got != want {
+		e.t.Fatalf("%s: %d TokenReviews in all, want %d", what, got, want)
+	}
+}
+
+// state is the backend's current state, released when the test ends.
+func (e *testEnv) state() *liveCluster {
+	e.t.Helper()
+	st, err := e.b.liveDefault(e.t.Context(), e.storage)
+	if err != nil || st == nil {
+		e.t.Fatalf("state: %v %v", st, err)
+	}
+	e.t.Cleanup(st.release)
+	return st
+}
+
+// requireFault asserts the generic fault public, as requireKubeFault does.
+func (e *testEnv) requireFault(public error, resp *logical.Response, err error, logWant ...string) {
+	e.t.Helper()
+	if !errors.Is(err, public) || resp != nil {
+		e.t.Fatalf("want the generic fault %q, got err=%v resp=%#v", public, err, resp)
+	}
+	if code, _ := logical.RespondErrorCommon(&logical.Request{Operation: logical.UpdateOperation}, resp, err); code != http.StatusInternalServerError {
+		e.t.Fatalf("status %d, want 500", code)
+	}
+	for _, leak := range []string{e.kube.srv.URL, "127.0.0.1", "kubernetes_ca_cert", "token_reviewer_jwt", "tokenreviews", "namespaces"} {
+		if strings.Contains(err.Error(), leak) {
+			e.t.Fatalf("the caller's error %q reveals %q", err, leak)
+		}
+	}
+	logs := e.logs.String()
+	for _, want := range append([]string{`"@message":"login failed"`, `"role":"web"`, `"remote_addr":"10.1.2.3"`}, logWant...) {
+		if !strings.Contains(logs, want) {
+			e.t.Fatalf("log lacks %q:\n%s", want, logs)
+		}
+	}
+}
+
+// requireKubeFault asserts the generic HTTP 500 a caller gets when the
+// Kubernetes API could not be reached or refused the check, that it says
+// nothing of the setup, and that the log line "login failed" has the
+// details (each of logWant) with the role and the client address.
+func (e *testEnv) requireKubeFault(resp *logical.Response, err error, logWant ...string) {
+	e.t.Helper()
+	e.requireFault(refusal.ErrKubeFault, resp, err, logWant...)
+}
+
+// logLines parses the JSON log lines written after offset.
+func (e *testEnv) logLines(offset int) []map[string]any {
+	e.t.Helper()
+	var out []map[string]any
+	for line := range strings.Lines(e.logs.String()[offset:]) {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			e.t.Fatalf("log line is not JSON: %v: %s", err, line)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// tokenFor mints a token for another service account with audience vault.
+func (e *testEnv) tokenFor(namespace, name, uid string) string {
+	return testkit.SignJWT(e.t, e.signer, jose.RS256, testkit.Claims(namespace, name, uid, "vault"))
+}
+
+func lookahead(e *testEnv, jwt string) (*logical.Response, error) {
+	e.t.Helper()
+	return e.b.HandleRequest(e.t.Context(), &logical.Request{
+		Operation: logical.AliasLookaheadOperation, Path: "login", Storage: e.storage,
+		Data: map[string]any{"role": testRole, "jwt": jwt}, Connection: &logical.Connection{RemoteAddr: "10.1.2.3"},
+	})
+}
+
+// loginsSharingReview runs n logins with token at once, holding their
+// TokenReview until all n wait for the one review they share, and returns
+// each login's error (an error response as one) once all have ended.
+func (e *testEnv) loginsSharingReview(n int, token string) []error {
+	e.t.Helper()
+	release := make(chan struct{})
+	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.HasSuffix(r.URL.Path, "/tokenreviews") {
+			<-release
+		}
+		return false
+	})
+	st := e.state()
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			resp, err := e.login(testRole, token)
+			if err == nil && resp.IsError() {
+				err = resp.Error()
+			}
+			errs[i] = err
+		})
+	}
+	for st.reviews.Waiting() < n {
+		select {
+		case <-e.t.Context().Done():
+			e.t.Fatal("the logins never all waited")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	close(release)
+	wg.Wait()
+	return errs
 }

@@ -318,24 +318,12 @@ func TestHybridKeySetDroppedWithTheConfig(t *testing.T) {
 // counted. Without the review either, the login fails closed.
 func TestHybridKeyFetchRefused(t *testing.T) {
 	e, clk := hybridEnv(t, nil)
-	refuseJWKS := func(w http.ResponseWriter, r *http.Request) bool {
-		if r.URL.Path == "/openid/v1/jwks" {
-			writeStatus(w, http.StatusForbidden, "forbidden: cannot get path /openid/v1/jwks")
-			return true
-		}
-		return false
-	}
-	e.kube.setIntercept(refuseJWKS)
+	refuseJWKS := statusAnswer{"/openid/v1/jwks", http.StatusForbidden, "forbidden: cannot get path /openid/v1/jwks"}
+	e.kube.answerStatuses(refuseJWKS)
 	e.mustLogin(testRole, e.boundToken(clk.Now(), nil))
 	e.requireReviews(1, "a young token whose keys cannot be read")
 
-	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-		if r.URL.Path == tokenReviewsPath {
-			writeStatus(w, http.StatusUnauthorized, "Unauthorized")
-			return true
-		}
-		return refuseJWKS(w, r)
-	})
+	e.kube.answerStatuses(statusAnswer{tokenReviewsPath, http.StatusUnauthorized, "Unauthorized"}, refuseJWKS)
 	clk.Advance(5 * time.Second)
 	resp, err := e.login(testRole, e.boundToken(clk.Now(), func(c map[string]any) { c["jti"] = "2" }))
 	e.requireFault(refusal.ErrKubeFault, resp, err, "HTTP 401", "create on tokenreviews")
@@ -391,13 +379,7 @@ func (e *testEnv) keysAnswer(status int) {
 		e.kube.setIntercept(nil)
 		return
 	}
-	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-		if r.URL.Path == "/openid/v1/jwks" {
-			writeStatus(w, status, http.StatusText(status))
-			return true
-		}
-		return false
-	})
+	e.kube.answerStatus("/openid/v1/jwks", status, http.StatusText(status))
 }
 
 // The invariant of hybrid's trust in its copy of the cluster's keys, over
@@ -447,14 +429,11 @@ func TestHybridReviewerLostAccess(t *testing.T) {
 		t.Run(when.String(), func(t *testing.T) {
 			e, clk := hybridEnvAt(t, when+time.Hour)
 			e.mustLogin(testRole, e.youngToken(clk, "before"))
-			e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-				switch r.URL.Path {
-				case "/openid/v1/jwks", "/.well-known/openid-configuration", tokenReviewsPath:
-					writeStatus(w, http.StatusUnauthorized, "Unauthorized")
-					return true
-				}
-				return false
-			})
+			e.kube.answerStatuses(
+				statusAnswer{"/openid/v1/jwks", http.StatusUnauthorized, "Unauthorized"},
+				statusAnswer{"/.well-known/openid-configuration", http.StatusUnauthorized, "Unauthorized"},
+				statusAnswer{tokenReviewsPath, http.StatusUnauthorized, "Unauthorized"},
+			)
 			clk.Advance(5 * time.Second)
 			if when == 0 {
 				// A refresh is refused (an unknown kid's, here).

@@ -72,7 +72,7 @@ func TestLoginRoleNameLength(t *testing.T) {
 	e := configured(t)
 	long := strings.Repeat("r", maxRoleNameLen)
 	e.writeRole(long, nil)
-	mustLogin(t, e, strings.ToUpper(long), e.token())
+	e.mustLogin(strings.ToUpper(long), e.token())
 	resp, err := e.do(logical.UpdateOperation, "role/"+long+"r", roleData())
 	requireBadRequest(t, resp, err, "name: ")
 

@@ -50,14 +50,6 @@ func selectorRole(e *testEnv) {
 	e.kube.setNamespaceLabels(testkit.Namespace, map[string]string{"vault": "yes"})
 }
 
-func lookahead(e *testEnv, jwt string) (*logical.Response, error) {
-	e.t.Helper()
-	return e.b.HandleRequest(e.t.Context(), &logical.Request{
-		Operation: logical.AliasLookaheadOperation, Path: "login", Storage: e.storage,
-		Data: map[string]any{"role": testRole, "jwt": jwt}, Connection: &logical.Connection{RemoteAddr: "10.1.2.3"},
-	})
-}
-
 // The namespace lookup for a selector comes after the TokenReview: a token
 // Kubernetes does not vouch for never makes the reviewer read a namespace,
 // and a token pem_keys refuse costs no request at all.

@@ -1,31 +1,14 @@
 package kubeauth
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
-
-// logLines parses the JSON log lines written after offset.
-func (e *testEnv) logLines(offset int) []map[string]any {
-	e.t.Helper()
-	var out []map[string]any
-	for line := range strings.Lines(e.logs.String()[offset:]) {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			e.t.Fatalf("log line is not JSON: %v: %s", err, line)
-		}
-		out = append(out, m)
-	}
-	return out
-}
 
 // Each refused login is one info line "login refused" and each fault one
 // error line "login failed", with the role, the reason code or fault kind,
@@ -63,10 +46,7 @@ func TestLoginLogLines(t *testing.T) {
 		{
 			name: "reviewer refused",
 			setup: func(e *testEnv) {
-				e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-					writeStatus(w, http.StatusForbidden, `tokenreviews.authentication.k8s.io is forbidden: User "system:serviceaccount:vault:reviewer" cannot create resource`)
-					return true
-				})
+				e.kube.answerStatus(everyPath, http.StatusForbidden, `tokenreviews.authentication.k8s.io is forbidden: User "system:serviceaccount:vault:reviewer" cannot create resource`)
 			},
 			token:   (*testEnv).token,
 			message: "login failed", level: "error",
@@ -75,10 +55,7 @@ func TestLoginLogLines(t *testing.T) {
 		{
 			name: "Kubernetes failing",
 			setup: func(e *testEnv) {
-				e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-					writeStatus(w, http.StatusInternalServerError, "etcdserver: request timed out")
-					return true
-				})
+				e.kube.answerStatus(everyPath, http.StatusInternalServerError, "etcdserver: request timed out")
 			},
 			token:   (*testEnv).token,
 			message: "login failed", level: "error",
@@ -174,9 +151,4 @@ func TestLoginLogLines(t *testing.T) {
 			}
 		})
 	}
-}
-
-// tokenFor mints a token for another service account with audience vault.
-func (e *testEnv) tokenFor(namespace, name, uid string) string {
-	return testkit.SignJWT(e.t, e.signer, jose.RS256, testkit.Claims(namespace, name, uid, "vault"))
 }

@@ -151,8 +151,6 @@ func TestConfigInvalid(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newTestEnv(t)
 			e.writeConfig(nil)
-			before := e.rawEntry("config")
-
 			data := e.configData()
 			for k, v := range tc.change {
 				switch v {
@@ -175,11 +173,7 @@ func TestConfigInvalid(t *testing.T) {
 				}
 				data[k] = v
 			}
-			resp, err := e.do(logical.UpdateOperation, "config", data)
-			requireBadRequest(t, resp, err, tc.want)
-			if after := e.rawEntry("config"); !reflect.DeepEqual(before, after) {
-				t.Fatalf("failed write changed storage:\nbefore %v\nafter  %v", before, after)
-			}
+			e.requireBadWrite("config", data, tc.want)
 		})
 	}
 }

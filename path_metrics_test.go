@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -108,10 +107,7 @@ func TestMetricsCountLoginsByOutcome(t *testing.T) {
 	}
 	resp, err = e.login(testRole, "")
 	requireBadRequest(t, resp, err, "jwt: is required")
-	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-		writeStatus(w, http.StatusForbidden, "tokenreviews is forbidden")
-		return true
-	})
+	e.kube.answerStatus(everyPath, http.StatusForbidden, "tokenreviews is forbidden")
 	_, err = e.login(testRole, e.token())
 	if err == nil {
 		t.Fatal("login succeeded although the reviewer is refused")
@@ -205,21 +201,15 @@ func TestMetricsDoNotCountAliasLookahead(t *testing.T) {
 
 func TestMetricsInFlight(t *testing.T) {
 	e := configured(t)
-	entered, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-		once.Do(func() { close(entered) })
-		<-release
-		return false
-	})
+	hole := holdRequests(t, e.kube)
 	done := make(chan error, 1)
 	go func() {
 		_, err := e.login(testRole, e.token())
 		done <- err
 	}()
-	<-entered
+	<-hole.arrived
 	requireSeries(t, e.scrape(), wantSeries{"kubeauth_logins_in_flight", nil, 1})
-	close(release)
+	hole.free()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -293,10 +283,7 @@ func TestMetricsTokenReviewLatency(t *testing.T) {
 	e.kube.deleteServiceAccount(testkit.Namespace, testkit.SAName)
 	resp, err = e.login(testRole, e.token())
 	e.requireDenied(resp, err, refusal.ReasonReviewRejected)
-	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-		writeStatus(w, http.StatusInternalServerError, "etcd is down")
-		return true
-	})
+	e.kube.answerStatus(everyPath, http.StatusInternalServerError, "etcd is down")
 	if _, err := e.login(testRole, e.token()); err == nil {
 		t.Fatal("login succeeded against a failing API server")
 	}
@@ -331,28 +318,7 @@ func TestMetricsReviewCache(t *testing.T) {
 	e.mustLogin(testRole, e.tokenNo(2))
 
 	// Three logins of a new token at once: one asks, two share its answer.
-	shared := e.tokenNo(3)
-	release := make(chan struct{})
-	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-		if strings.HasSuffix(r.URL.Path, "/tokenreviews") {
-			<-release
-		}
-		return false
-	})
-	st := e.state()
-	var wg sync.WaitGroup
-	for range 3 {
-		wg.Go(func() { _, _ = e.login(testRole, shared) })
-	}
-	for st.reviews.Waiting() < 3 {
-		select {
-		case <-t.Context().Done():
-			t.Fatal("the logins never all waited")
-		case <-time.After(time.Millisecond):
-		}
-	}
-	close(release)
-	wg.Wait()
+	e.loginsSharingReview(3, e.tokenNo(3))
 
 	requireSeries(t, e.scrape(),
 		wantSeries{"kubeauth_review_cache_total", []string{"cluster", "default", "result", "hit"}, 2},
@@ -375,13 +341,7 @@ func TestMetricsKeyRefreshes(t *testing.T) {
 
 	// A token with a key the set does not hold makes it fetch again, once
 	// the refresh interval allows; the API server refuses.
-	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-		if r.URL.Path == "/openid/v1/jwks" {
-			writeStatus(w, http.StatusForbidden, "forbidden")
-			return true
-		}
-		return false
-	})
+	e.kube.answerStatus("/openid/v1/jwks", http.StatusForbidden, "forbidden")
 	clk.Advance(5 * time.Second)
 	other := testkit.PrivateKey(t, "other.key")
 	_, _ = e.login(testRole, testkit.SignJWTWithKid(t, other, testKeyID(t, other.Public()), testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")))

@@ -147,13 +147,7 @@ func TestBoundPodLabelSelector(t *testing.T) {
 func TestPodLookupReviewerRefused(t *testing.T) {
 	e := withPod(t, map[string]string{"app": "web"})
 	e.writeRole(testRole, map[string]any{"bound_pod_label_selector": "matchLabels: {app: web}\n"})
-	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-		if strings.Contains(r.URL.Path, "/pods/") {
-			writeStatus(w, http.StatusForbidden, "pods is forbidden")
-			return true
-		}
-		return false
-	})
+	e.kube.answerStatus("/pods/", http.StatusForbidden, "pods is forbidden")
 	resp, err := e.login(testRole, e.podToken(testPodName, testPodUID, ""))
 	if err == nil || errors.Is(err, logical.ErrPermissionDenied) {
 		t.Fatalf("want a fault, got err=%v resp=%#v", err, resp)

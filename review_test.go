@@ -1,10 +1,8 @@
 package kubeauth
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,52 +15,6 @@ import (
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/satoken"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
-
-// useTestClock makes e's backend read time from a clock starting now, on a
-// whole second as JWT times are.
-func useTestClock(e *testEnv) *testkit.Clock {
-	c := testkit.NewClock(time.Now().Truncate(time.Second))
-	e.b.now = c.Now
-	return c
-}
-
-// tokenNo is a token for the default service account that differs from
-// e.token() and from other numbers' tokens (by its jti).
-func (e *testEnv) tokenNo(n int) string {
-	claims := testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")
-	claims["jti"] = fmt.Sprint("token-", n)
-	return testkit.SignJWT(e.t, e.signer, jose.RS256, claims)
-}
-
-// mustLogin fails the test unless the login succeeds.
-func (e *testEnv) mustLogin(role, token string) *logical.Auth {
-	e.t.Helper()
-	resp, err := e.login(role, token)
-	if err != nil || resp.IsError() || resp.Auth == nil {
-		e.t.Fatalf("login: err=%v resp=%#v", err, resp)
-	}
-	return resp.Auth
-}
-
-// requireReviews fails the test unless the fake API server has answered
-// want TokenReviews in all.
-func (e *testEnv) requireReviews(want int64, what string) {
-	e.t.Helper()
-	if got := e.kube.reviews.Load(); got != want {
-		e.t.Fatalf("%s: %d TokenReviews in all, want %d", what, got, want)
-	}
-}
-
-// state is the backend's current state, released when the test ends.
-func (e *testEnv) state() *liveCluster {
-	e.t.Helper()
-	st, err := e.b.liveDefault(e.t.Context(), e.storage)
-	if err != nil || st == nil {
-		e.t.Fatalf("state: %v %v", st, err)
-	}
-	e.t.Cleanup(st.release)
-	return st
-}
 
 // cached mode reuses a successful review for review_cache_ttl; always
 // mode reviews every login.
@@ -140,10 +92,7 @@ func TestCachedModeFailuresNotCached(t *testing.T) {
 	e.requireReviews(2, "a refusal, then a success")
 
 	other := testkit.SignJWT(t, e.signer, jose.RS256, testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault", "other"))
-	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-		writeStatus(w, http.StatusInternalServerError, "etcd is down")
-		return true
-	})
+	e.kube.answerStatus(everyPath, http.StatusInternalServerError, "etcd is down")
 	resp, err = e.login(testRole, other)
 	e.requireFault(refusal.ErrKubeFault, resp, err, "etcd is down")
 	e.kube.setIntercept(nil)
@@ -283,37 +232,7 @@ func TestConcurrentLoginsShareOneReview(t *testing.T) {
 			e := configured(t)
 			e.writeRole(testRole, map[string]any{"review_mode": mode})
 			token := e.token()
-			release := make(chan struct{})
-			e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-				if strings.HasSuffix(r.URL.Path, "/tokenreviews") {
-					<-release
-				}
-				return false
-			})
-			st := e.state()
-			const logins = 12
-			errs := make(chan error, logins)
-			var wg sync.WaitGroup
-			for range logins {
-				wg.Go(func() {
-					resp, err := e.login(testRole, token)
-					if err == nil && resp.IsError() {
-						err = resp.Error()
-					}
-					errs <- err
-				})
-			}
-			for st.reviews.Waiting() < logins {
-				select {
-				case <-t.Context().Done():
-					t.Fatal("the logins never all waited")
-				case <-time.After(time.Millisecond):
-				}
-			}
-			close(release)
-			wg.Wait()
-			close(errs)
-			for err := range errs {
+			for _, err := range e.loginsSharingReview(12, token) {
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -163,13 +163,7 @@ func TestTokenBoundToWorkloadCredential(t *testing.T) {
 		e := withPod(t, nil)
 		e.writeRole(testRole, map[string]any{"token_bound_to_workload": true})
 		login := e.requirePodLogin(e.podToken(testPodName, testPodUID, ""))
-		e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-			if strings.Contains(r.URL.Path, "/pods/") {
-				writeStatus(w, http.StatusForbidden, "pods is forbidden")
-				return true
-			}
-			return false
-		})
+		e.kube.answerStatus("/pods/", http.StatusForbidden, "pods is forbidden")
 		e.requireRenewalFault(login.Auth, refusal.FaultKubeForbidden, "the reviewer credential needs get on pods")
 	})
 	t.Run("no reviewer credential", func(t *testing.T) {
@@ -198,13 +192,7 @@ func (e *testEnv) setupWords() []string {
 // policies changed, its cluster) say more, and then what to do.
 func TestRenewalAnswersTellNothingOfTheSetup(t *testing.T) {
 	otherCA := testkit.Testdata(t, "signer.crt") // a certificate, not the API server's CA
-	forbid := func(w http.ResponseWriter, r *http.Request) bool {
-		if !strings.Contains(r.URL.Path, "/pods/") {
-			return false
-		}
-		writeStatus(w, http.StatusForbidden, `pods "x" is forbidden: User "system:serviceaccount:vault:reviewer" cannot get resource "pods"`)
-		return true
-	}
+	const forbidPods = `pods "x" is forbidden: User "system:serviceaccount:vault:reviewer" cannot get resource "pods"`
 	for _, tc := range []struct {
 		name   string
 		role   map[string]any // on top of a role with a label selector and token_bound_to_workload
@@ -229,7 +217,7 @@ func TestRenewalAnswersTellNothingOfTheSetup(t *testing.T) {
 		},
 		{
 			name:   "reviewer may not read pods",
-			change: func(e *testEnv, _ *logical.Auth) { e.kube.setIntercept(forbid) },
+			change: func(e *testEnv, _ *logical.Auth) { e.kube.answerStatus("/pods/", http.StatusForbidden, forbidPods) },
 			check: func(e *testEnv, auth *logical.Auth) error {
 				return e.requireRenewalFault(auth, refusal.FaultKubeForbidden, "get on pods")
 			},
@@ -237,10 +225,7 @@ func TestRenewalAnswersTellNothingOfTheSetup(t *testing.T) {
 		{
 			name: "API server answers 500",
 			change: func(e *testEnv, _ *logical.Auth) {
-				e.kube.setIntercept(func(w http.ResponseWriter, _ *http.Request) bool {
-					writeStatus(w, http.StatusInternalServerError, "etcdserver: request timed out")
-					return true
-				})
+				e.kube.answerStatus(everyPath, http.StatusInternalServerError, "etcdserver: request timed out")
 			},
 			check: func(e *testEnv, auth *logical.Auth) error {
 				return e.requireRenewalFault(auth, refusal.FaultKubeStatus, "500")
