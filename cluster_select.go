@@ -198,6 +198,15 @@ func stepCluster(ctx context.Context, a *attempt) error {
 	return nil
 }
 
+// explainCluster says why the cluster step passed, or that it did not apply.
+func explainCluster(a *attempt) (outcome, detail string) {
+	if a.clusters == nil {
+		return outcomeSkipped, "the mount has one cluster, config's; the role's bound_clusters include it"
+	}
+	return outcomePassed, fmt.Sprintf("the token is from cluster %q, which the role's bound_clusters %q include",
+		a.cluster, a.role.boundClusters())
+}
+
 // chooser is one login's choice of its cluster among refs.
 type chooser struct {
 	refs     []clusterRef

@@ -45,8 +45,8 @@ type explainRecorder struct {
 	steps []explainedStep
 }
 
-func (r *explainRecorder) observe(name string, err error) {
-	r.steps = append(r.steps, describeStep(name, r.a, err))
+func (r *explainRecorder) observe(s loginStep, err error) {
+	r.steps = append(r.steps, describeStep(s, r.a, err))
 }
 
 // finish reports the steps the login never reached after the one that
@@ -58,12 +58,13 @@ func (r *explainRecorder) finish(all []loginStep) {
 }
 
 // describeStep turns a step's result into its explanation.
-func describeStep(name string, a *attempt, err error) explainedStep {
+func describeStep(s loginStep, a *attempt, err error) explainedStep {
+	name := s.name
 	var ref *refusal.Refusal
 	var bad *refusal.InputError
 	switch {
 	case err == nil:
-		outcome, detail := passedStep(name, a)
+		outcome, detail := s.explain(a)
 		return explainedStep{Name: name, Outcome: outcome, Detail: detail}
 	case errors.As(err, &ref):
 		return explainedStep{Name: name, Outcome: outcomeRefused, Reason: ref.Reason, Detail: ref.Detail + answeredBy(name, a)}
@@ -102,98 +103,6 @@ func reviewedInstead(a *attempt) string {
 	return " (review_mode hybrid reviewed this young token, as the cluster's signing keys could not vouch for it: " + a.localFallback + ")"
 }
 
-// passedStep says why a step that let the login go on passed, or that it
-// did not apply (skipped).
-func passedStep(name string, a *attempt) (outcome, detail string) {
-	r, st := a.role, a.state
-	switch name {
-	case "source_address":
-		if len(r.TokenBoundCIDRs) == 0 {
-			return outcomeSkipped, "the role has no token_bound_cidrs"
-		}
-		return outcomePassed, fmt.Sprintf("client address %s is in token_bound_cidrs %q", remoteAddr(a.conn), boundCIDRStrings(r)) + explainAddressNote
-	case "parse":
-		h := a.token.JWS.Signatures[0].Header
-		return outcomePassed, fmt.Sprintf("a JWT signed with %s (kid %.64q) whose claims read unambiguously", h.Algorithm, h.KeyID)
-	case "times":
-		c := a.token.Claims
-		if c.Expiry == nil {
-			return outcomePassed, "the token has no exp (a legacy Secret-based token: the TokenReview decides whether it is still valid)"
-		}
-		return outcomePassed, "valid until " + c.Expiry.Time().UTC().Format("2006-01-02T15:04:05Z")
-	case "cluster":
-		if a.clusters == nil {
-			return outcomeSkipped, "the mount has one cluster, config's; the role's bound_clusters include it"
-		}
-		return outcomePassed, fmt.Sprintf("the token is from cluster %q, which the role's bound_clusters %q include",
-			a.cluster, a.role.boundClusters())
-	case "issuer":
-		want := st.config.expectedIssuer()
-		if want == "" {
-			return outcomeSkipped, fmt.Sprintf("disable_iss_validation is set: the issuer %q is not checked", a.token.Claims.Issuer)
-		}
-		return outcomePassed, fmt.Sprintf("issuer %q is the expected issuer", a.token.Claims.Issuer)
-	case "audience":
-		if r.Audience == "" {
-			return outcomeSkipped, "the role has no audience"
-		}
-		return outcomePassed, fmt.Sprintf("token audiences %q include the role's audience %q", []string(a.token.Claims.Audience), r.Audience)
-	case "identity":
-		return outcomePassed, "the claims name " + describeServiceAccount(a.claimed.Namespace, a.claimed.Name, a.claimed.UID, a.claimed.PodName)
-	case "bindings":
-		nameBound := fmt.Sprintf("service account name %q is in bound_service_account_names %q", a.claimed.Name, r.ServiceAccountNames)
-		if a.selectorPending {
-			return outcomePassed, fmt.Sprintf("%s; namespace %q is not in bound_service_account_namespaces %q, so the namespace selector decides",
-				nameBound, a.claimed.Namespace, r.ServiceAccountNamespaces)
-		}
-		return outcomePassed, fmt.Sprintf("%s; namespace %q is in bound_service_account_namespaces %q", nameBound, a.claimed.Namespace, r.ServiceAccountNamespaces)
-	case "signature":
-		if len(st.keys) == 0 {
-			return outcomeSkipped, "the config has no pem_keys: Kubernetes vouches for the signature"
-		}
-		return outcomePassed, fmt.Sprintf("the signature verifies with one of the %d pem_keys", len(st.keys))
-	case "review":
-		return passedReview(a)
-	case "namespace_selector":
-		switch {
-		case r.ServiceAccountNamespaceSelector == "":
-			return outcomeSkipped, "the role has no bound_service_account_namespace_selector"
-		case !a.selectorPending:
-			return outcomeSkipped, "the namespace is bound by bound_service_account_namespaces; the selector is not consulted"
-		}
-		return outcomePassed, fmt.Sprintf("the labels of namespace %q match bound_service_account_namespace_selector", a.reviewed.Namespace)
-	case "pod":
-		return passedPod(a)
-	case "alias_metadata":
-		if !st.config.UseAnnotationsAsAliasMetadata {
-			return outcomeSkipped, "use_annotations_as_alias_metadata is off"
-		}
-		return outcomePassed, fmt.Sprintf("%d annotations of service account %s/%s become alias metadata",
-			len(a.aliasMetadata), a.reviewed.Namespace, a.reviewed.Name)
-	}
-	return outcomePassed, ""
-}
-
-// passedReview says what vouched for the token. A TokenReview passes; an
-// answer from the review cache or the cluster's keys means no TokenReview
-// was made, so the step is reported as skipped, with what answered.
-func passedReview(a *attempt) (outcome, detail string) {
-	who := describeServiceAccount(a.reviewed.Namespace, a.reviewed.Name, a.reviewed.UID, a.reviewed.PodName)
-	switch a.verifiedBy {
-	case verifiedByCache:
-		return outcomeSkipped, fmt.Sprintf("review_mode %s: a TokenReview of this token made within review_cache_ttl (%s) answered; it authenticated %s%s",
-			a.role.mode(), a.role.cacheTTL(), who, reviewedInstead(a))
-	case verifiedByLocal:
-		return outcomeSkipped, fmt.Sprintf("review_mode hybrid: the token is at most local_max_token_age (%s) old and verifies with the cluster's signing key %.64q; it names %s",
-			a.role.maxTokenAge(), a.token.JWS.Signatures[0].Header.KeyID, who)
-	}
-	detail = "Kubernetes' TokenReview authenticated " + who
-	if a.role.mode() != reviewAlways {
-		detail += " (not kept: explain does not fill the review cache)"
-	}
-	return outcomePassed, detail + reviewedInstead(a)
-}
-
 func describeServiceAccount(namespace, name, uid, pod string) string {
 	s := fmt.Sprintf("service account %s/%s (uid %s)", namespace, name, uid)
 	if pod != "" {
@@ -210,9 +119,9 @@ func boundCIDRStrings(r *roleEntry) []string {
 	return out
 }
 
-// explainIdentity is who the token is for: what Kubernetes (or the keys)
+// identityAnswer is who the token is for: what Kubernetes (or the keys)
 // vouched for when the review passed, else what the claims say.
-func explainIdentity(a *attempt) map[string]any {
+func identityAnswer(a *attempt) map[string]any {
 	if a.claimed.Name == "" {
 		return nil
 	}

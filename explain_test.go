@@ -355,15 +355,27 @@ func authv1Status(username, uid string, audiences ...string) authv1.TokenReviewS
 // Observing the steps costs a login nothing: with no observer, running
 // steps allocates nothing of its own.
 func TestRunStepsWithoutObserverAllocatesNothing(t *testing.T) {
-	steps := []loginStep{{"a", func(context.Context, *attempt) error { return nil }}, {"b", func(context.Context, *attempt) error { return nil }}}
+	pass := func(context.Context, *attempt) error { return nil }
+	steps := []loginStep{{name: "a", run: pass}, {name: "b", run: pass}}
 	a := &attempt{}
 	ctx := t.Context()
 	if n := testing.AllocsPerRun(100, func() { _ = runSteps(ctx, steps, a) }); n != 0 {
 		t.Fatalf("%v allocations per run", n)
 	}
 	var seen []string
-	_ = observeSteps(ctx, steps, a, func(name string, err error) { seen = append(seen, name) })
+	_ = observeSteps(ctx, steps, a, func(s loginStep, err error) { seen = append(seen, s.name) })
 	if !slices.Equal(seen, []string{"a", "b"}) {
 		t.Fatalf("observer saw %v", seen)
+	}
+}
+
+// Every step of a login runs and explains itself: explain never meets a
+// step without an explanation.
+func TestEveryStepExplainsItself(t *testing.T) {
+	e := newTestEnv(t)
+	for _, s := range e.b.loginSteps() {
+		if s.name == "" || s.run == nil || s.explain == nil {
+			t.Errorf("step %q: run set %v, explain set %v", s.name, s.run != nil, s.explain != nil)
+		}
 	}
 }

@@ -54,12 +54,14 @@ type attempt struct {
 	dryRun bool
 }
 
-// loginStep is one check. Steps run in order and the first error ends the
-// login. New checks (caching, pod constraints, local JWKS verification) are
-// new steps, placed by what they need.
+// loginStep is one check of a login. Steps run in order and the first
+// error ends the login. explain says, from the attempt as run left it, why
+// the step passed or that it did not apply (explain's answer); each lives
+// beside its run.
 type loginStep struct {
-	name string
-	run  func(context.Context, *attempt) error
+	name    string
+	run     func(context.Context, *attempt) error
+	explain func(*attempt) (outcome, detail string)
 }
 
 // localSteps need nothing but the connection, the token and the role: no
@@ -72,15 +74,15 @@ type loginStep struct {
 // since deciding it needs a lookup.
 func (b *backend) localSteps() []loginStep {
 	return []loginStep{
-		{"source_address", stepSourceAddress},
-		{"parse", stepParse},
-		{"times", b.stepTimes},
-		{"cluster", stepCluster},
-		{"issuer", stepIssuer},
-		{"audience", stepAudience},
-		{"identity", stepIdentity},
-		{"bindings", stepBindings},
-		{"signature", stepSignature},
+		{"source_address", stepSourceAddress, explainSourceAddress},
+		{"parse", stepParse, explainParse},
+		{"times", b.stepTimes, explainTimes},
+		{"cluster", stepCluster, explainCluster},
+		{"issuer", stepIssuer, explainIssuer},
+		{"audience", stepAudience, explainAudience},
+		{"identity", stepIdentity, explainIdentity},
+		{"bindings", stepBindings, explainBindings},
+		{"signature", stepSignature, explainSignature},
 	}
 }
 
@@ -89,10 +91,10 @@ func (b *backend) localSteps() []loginStep {
 // namespace's labels for a selector, the service account's annotations).
 func (b *backend) loginSteps() []loginStep {
 	return append(b.localSteps(),
-		loginStep{"review", b.stepReview},
-		loginStep{"namespace_selector", stepNamespaceSelector},
-		loginStep{"pod", b.stepPod},
-		loginStep{"alias_metadata", stepAliasMetadata},
+		loginStep{"review", b.stepReview, explainReview},
+		loginStep{"namespace_selector", stepNamespaceSelector, explainNamespaceSelector},
+		loginStep{"pod", b.stepPod, explainPod},
+		loginStep{"alias_metadata", stepAliasMetadata, explainAliasMetadata},
 	)
 }
 
@@ -100,9 +102,9 @@ func runSteps(ctx context.Context, steps []loginStep, a *attempt) error {
 	return observeSteps(ctx, steps, a, nil)
 }
 
-// stepObserver is told each step's name and result as it ends (explain
+// stepObserver is told each step and its result as it ends (explain
 // records them); it is not called for steps after the first error.
-type stepObserver func(step string, err error)
+type stepObserver func(step loginStep, err error)
 
 // observeSteps runs the steps as runSteps does, telling observe, when not
 // nil, how each ended. A login passes nil and pays nothing for it.
@@ -110,7 +112,7 @@ func observeSteps(ctx context.Context, steps []loginStep, a *attempt, observe st
 	for _, s := range steps {
 		err := s.run(ctx, a)
 		if observe != nil {
-			observe(s.name, err)
+			observe(s, err)
 		}
 		if err != nil {
 			return err
@@ -133,22 +135,65 @@ func stepSourceAddress(_ context.Context, a *attempt) error {
 	return nil
 }
 
+// explainSourceAddress says why the source_address step passed, or that it did not apply.
+func explainSourceAddress(a *attempt) (outcome, detail string) {
+	r := a.role
+	if len(r.TokenBoundCIDRs) == 0 {
+		return outcomeSkipped, "the role has no token_bound_cidrs"
+	}
+	return outcomePassed, fmt.Sprintf("client address %s is in token_bound_cidrs %q", remoteAddr(a.conn), boundCIDRStrings(r)) + explainAddressNote
+}
+
 func stepParse(_ context.Context, a *attempt) error {
 	tok, err := satoken.Parse(a.rawJWT)
 	a.token = tok
 	return err
 }
 
+// explainParse says why the parse step passed, or that it did not apply.
+func explainParse(a *attempt) (outcome, detail string) {
+	h := a.token.JWS.Signatures[0].Header
+	return outcomePassed, fmt.Sprintf("a JWT signed with %s (kid %.64q) whose claims read unambiguously", h.Algorithm, h.KeyID)
+}
+
 func (b *backend) stepTimes(_ context.Context, a *attempt) error {
 	return satoken.CheckTimes(&a.token.Claims.Claims, b.now())
+}
+
+// explainTimes says why the times step passed, or that it did not apply.
+func explainTimes(a *attempt) (outcome, detail string) {
+	c := a.token.Claims
+	if c.Expiry == nil {
+		return outcomePassed, "the token has no exp (a legacy Secret-based token: the TokenReview decides whether it is still valid)"
+	}
+	return outcomePassed, "valid until " + c.Expiry.Time().UTC().Format("2006-01-02T15:04:05Z")
 }
 
 func stepIssuer(_ context.Context, a *attempt) error {
 	return satoken.CheckIssuer(a.token.Claims.Issuer, a.state.config.expectedIssuer())
 }
 
+// explainIssuer says why the issuer step passed, or that it did not apply.
+func explainIssuer(a *attempt) (outcome, detail string) {
+	st := a.state
+	want := st.config.expectedIssuer()
+	if want == "" {
+		return outcomeSkipped, fmt.Sprintf("disable_iss_validation is set: the issuer %q is not checked", a.token.Claims.Issuer)
+	}
+	return outcomePassed, fmt.Sprintf("issuer %q is the expected issuer", a.token.Claims.Issuer)
+}
+
 func stepAudience(_ context.Context, a *attempt) error {
 	return satoken.CheckAudience(a.token.Claims.Audience, a.role.Audience)
+}
+
+// explainAudience says why the audience step passed, or that it did not apply.
+func explainAudience(a *attempt) (outcome, detail string) {
+	r := a.role
+	if r.Audience == "" {
+		return outcomeSkipped, "the role has no audience"
+	}
+	return outcomePassed, fmt.Sprintf("token audiences %q include the role's audience %q", []string(a.token.Claims.Audience), r.Audience)
 }
 
 // stepIdentity reads the claimed service account and refuses names
@@ -164,6 +209,11 @@ func stepIdentity(_ context.Context, a *attempt) error {
 	return checkAliasIdentity(a.role.AliasNameSource, sa, a.cluster, a.namedClusters)
 }
 
+// explainIdentity says why the identity step passed, or that it did not apply.
+func explainIdentity(a *attempt) (outcome, detail string) {
+	return outcomePassed, "the claims name " + describeServiceAccount(a.claimed.Namespace, a.claimed.Name, a.claimed.UID, a.claimed.PodName)
+}
+
 func stepBindings(_ context.Context, a *attempt) error {
 	if err := checkServiceAccountName(a.role, a.claimed.Name); err != nil {
 		return err
@@ -173,8 +223,28 @@ func stepBindings(_ context.Context, a *attempt) error {
 	return err
 }
 
+// explainBindings says why the bindings step passed, or that it did not apply.
+func explainBindings(a *attempt) (outcome, detail string) {
+	r := a.role
+	nameBound := fmt.Sprintf("service account name %q is in bound_service_account_names %q", a.claimed.Name, r.ServiceAccountNames)
+	if a.selectorPending {
+		return outcomePassed, fmt.Sprintf("%s; namespace %q is not in bound_service_account_namespaces %q, so the namespace selector decides",
+			nameBound, a.claimed.Namespace, r.ServiceAccountNamespaces)
+	}
+	return outcomePassed, fmt.Sprintf("%s; namespace %q is in bound_service_account_namespaces %q", nameBound, a.claimed.Namespace, r.ServiceAccountNamespaces)
+}
+
 func stepSignature(_ context.Context, a *attempt) error {
 	return satoken.VerifySignature(a.token.JWS, a.state.keys)
+}
+
+// explainSignature says why the signature step passed, or that it did not apply.
+func explainSignature(a *attempt) (outcome, detail string) {
+	st := a.state
+	if len(st.keys) == 0 {
+		return outcomeSkipped, "the config has no pem_keys: Kubernetes vouches for the signature"
+	}
+	return outcomePassed, fmt.Sprintf("the signature verifies with one of the %d pem_keys", len(st.keys))
 }
 
 // bindNamespace applies the namespace globs. A namespace they do not bind
@@ -208,6 +278,18 @@ func stepNamespaceSelector(ctx context.Context, a *attempt) error {
 	return checkNamespaceSelector(ctx, a.role, st.kube, ns, func(ctx context.Context) (map[string]string, error) {
 		return st.namespaceLabelsCached(ctx, a.rawJWT, ns, a.role.cacheTTL(), !a.dryRun)
 	})
+}
+
+// explainNamespaceSelector says why the namespace_selector step passed, or that it did not apply.
+func explainNamespaceSelector(a *attempt) (outcome, detail string) {
+	r := a.role
+	switch {
+	case r.ServiceAccountNamespaceSelector == "":
+		return outcomeSkipped, "the role has no bound_service_account_namespace_selector"
+	case !a.selectorPending:
+		return outcomeSkipped, "the namespace is bound by bound_service_account_namespaces; the selector is not consulted"
+	}
+	return outcomePassed, fmt.Sprintf("the labels of namespace %q match bound_service_account_namespace_selector", a.reviewed.Namespace)
 }
 
 // checkNamespace applies the namespace globs, then, only if they do not
@@ -278,6 +360,16 @@ func stepAliasMetadata(ctx context.Context, a *attempt) error {
 	}
 	a.aliasMetadata = md
 	return nil
+}
+
+// explainAliasMetadata says why the alias_metadata step passed, or that it did not apply.
+func explainAliasMetadata(a *attempt) (outcome, detail string) {
+	st := a.state
+	if !st.config.UseAnnotationsAsAliasMetadata {
+		return outcomeSkipped, "use_annotations_as_alias_metadata is off"
+	}
+	return outcomePassed, fmt.Sprintf("%d annotations of service account %s/%s become alias metadata",
+		len(a.aliasMetadata), a.reviewed.Namespace, a.reviewed.Name)
 }
 
 // Metadata keys of issued tokens and entity aliases.

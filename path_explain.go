@@ -63,7 +63,7 @@ func (b *backend) pathExplain(ctx context.Context, req *logical.Request, d *fram
 		"role":        a.roleName,
 		"review_mode": a.role.mode(),
 		"steps":       rec.steps,
-		"identity":    explainIdentity(a),
+		"identity":    identityAnswer(a),
 		"outcome":     outcome,
 		"verdict":     verdict,
 	}

@@ -266,6 +266,26 @@ func (b *backend) stepPod(ctx context.Context, a *attempt) error {
 	return err
 }
 
+// explainPod is explain's sentence for a pod step that let the login go on.
+func explainPod(a *attempt) (outcome, detail string) {
+	p, id := &a.role.podBindings, &a.reviewed
+	if !p.bindsPod() {
+		return outcomeSkipped, "the role has no bound_pod_names, bound_node_names or bound_pod_label_selector"
+	}
+	var parts []string
+	if len(p.PodNames) > 0 {
+		parts = append(parts, fmt.Sprintf("pod %q is in bound_pod_names %q", id.PodName, p.PodNames))
+	}
+	if p.PodLabelSelector != "" {
+		parts = append(parts, fmt.Sprintf("pod %s/%s exists with the token's UID %s and its live labels match bound_pod_label_selector",
+			id.Namespace, id.PodName, id.PodUID))
+	}
+	if len(p.NodeNames) > 0 {
+		parts = append(parts, fmt.Sprintf("its node %q is in bound_node_names %q", id.NodeName, p.NodeNames))
+	}
+	return outcomePassed, strings.Join(parts, "; ")
+}
+
 // checkPodBindings holds the token's pod against the role's pod and node
 // bindings, reading the live pod with read only when the labels or the
 // node are needed from it; a node learnt from the pod is set on pod.
@@ -354,24 +374,4 @@ func addPodMetadata(md map[string]string, id *satoken.Identity) {
 	if id.NodeName != "" {
 		md[metaNodeName] = id.NodeName
 	}
-}
-
-// passedPod is explain's sentence for a pod step that let the login go on.
-func passedPod(a *attempt) (outcome, detail string) {
-	p, id := &a.role.podBindings, &a.reviewed
-	if !p.bindsPod() {
-		return outcomeSkipped, "the role has no bound_pod_names, bound_node_names or bound_pod_label_selector"
-	}
-	var parts []string
-	if len(p.PodNames) > 0 {
-		parts = append(parts, fmt.Sprintf("pod %q is in bound_pod_names %q", id.PodName, p.PodNames))
-	}
-	if p.PodLabelSelector != "" {
-		parts = append(parts, fmt.Sprintf("pod %s/%s exists with the token's UID %s and its live labels match bound_pod_label_selector",
-			id.Namespace, id.PodName, id.PodUID))
-	}
-	if len(p.NodeNames) > 0 {
-		parts = append(parts, fmt.Sprintf("its node %q is in bound_node_names %q", id.NodeName, p.NodeNames))
-	}
-	return outcomePassed, strings.Join(parts, "; ")
 }

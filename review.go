@@ -3,6 +3,7 @@ package kubeauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -96,6 +97,26 @@ func (b *backend) stepReview(ctx context.Context, a *attempt) error {
 	default:
 		return reviewFresh(ctx, a, audiences, reviewcache.KeyFor(a.rawJWT, audiences...), false)
 	}
+}
+
+// explainReview says what vouched for the token. A TokenReview passes; an
+// answer from the review cache or the cluster's keys means no TokenReview
+// was made, so the step is reported as skipped, with what answered.
+func explainReview(a *attempt) (outcome, detail string) {
+	who := describeServiceAccount(a.reviewed.Namespace, a.reviewed.Name, a.reviewed.UID, a.reviewed.PodName)
+	switch a.verifiedBy {
+	case verifiedByCache:
+		return outcomeSkipped, fmt.Sprintf("review_mode %s: a TokenReview of this token made within review_cache_ttl (%s) answered; it authenticated %s%s",
+			a.role.mode(), a.role.cacheTTL(), who, reviewedInstead(a))
+	case verifiedByLocal:
+		return outcomeSkipped, fmt.Sprintf("review_mode hybrid: the token is at most local_max_token_age (%s) old and verifies with the cluster's signing key %.64q; it names %s",
+			a.role.maxTokenAge(), a.token.JWS.Signatures[0].Header.KeyID, who)
+	}
+	detail = "Kubernetes' TokenReview authenticated " + who
+	if a.role.mode() != reviewAlways {
+		detail += " (not kept: explain does not fill the review cache)"
+	}
+	return outcomePassed, detail + reviewedInstead(a)
 }
 
 // reviewFresh asks for a TokenReview, sharing one with concurrent logins of
