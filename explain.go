@@ -1,7 +1,6 @@
 package kubeauth
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -59,20 +58,17 @@ func (r *explainRecorder) finish(all []loginStep) {
 
 // describeStep turns a step's result into its explanation.
 func describeStep(s loginStep, a *attempt, err error) explainedStep {
-	name := s.name
-	var ref *refusal.Refusal
-	var bad *refusal.InputError
-	switch {
-	case err == nil:
+	o := refusal.Classify(err)
+	switch o.Class {
+	case refusal.Passed:
 		outcome, detail := s.explain(a)
-		return explainedStep{Name: name, Outcome: outcome, Detail: detail}
-	case errors.As(err, &ref):
-		return explainedStep{Name: name, Outcome: outcomeRefused, Reason: ref.Reason, Detail: ref.Detail + answeredBy(name, a)}
-	case errors.As(err, &bad):
-		return explainedStep{Name: name, Outcome: outcomeRefused, Reason: explainInvalidInput, Detail: bad.Msg}
+		return explainedStep{Name: s.name, Outcome: outcome, Detail: detail}
+	case refusal.Refused:
+		return explainedStep{Name: s.name, Outcome: outcomeRefused, Reason: o.Code, Detail: o.Detail + answeredBy(s.name, a)}
+	case refusal.Malformed:
+		return explainedStep{Name: s.name, Outcome: outcomeRefused, Reason: explainInvalidInput, Detail: o.Detail}
 	default:
-		kind, _ := refusal.ClassifyFault(err)
-		return explainedStep{Name: name, Outcome: outcomeFault, Reason: kind, Detail: err.Error()}
+		return explainedStep{Name: s.name, Outcome: outcomeFault, Reason: o.Code, Detail: o.Detail}
 	}
 }
 

@@ -1,7 +1,6 @@
 package kubeauth
 
 import (
-	"errors"
 	"strings"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/metrics"
@@ -23,23 +22,20 @@ func (b *backend) countLogin(a *attempt, err error) {
 	if a.role != nil {
 		role = strings.ToLower(a.roleName)
 	}
-	var ref *refusal.Refusal
-	var bad *refusal.InputError
 	// nil until the cluster step has chosen; a cluster deleted since
 	// counts nothing.
 	var cluster *metrics.Cluster
 	if a.cluster != "" && a.state != nil {
 		cluster = a.state.metrics
 	}
-	switch {
-	case err == nil:
+	switch o := refusal.Classify(err); o.Class {
+	case refusal.Passed:
 		b.metrics.LoginSucceeded(role, cluster)
-	case errors.As(err, &ref):
-		b.metrics.LoginRefused(role, cluster, ref.Reason)
-	case errors.As(err, &bad):
+	case refusal.Refused:
+		b.metrics.LoginRefused(role, cluster, o.Code)
+	case refusal.Malformed:
 		b.metrics.LoginInvalid(role, cluster)
 	default:
-		kind, _ := refusal.ClassifyFault(err)
-		b.metrics.LoginFaulted(role, cluster, kind)
+		b.metrics.LoginFaulted(role, cluster, o.Code)
 	}
 }

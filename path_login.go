@@ -212,43 +212,33 @@ func (b *backend) pathLoginResolveRole(ctx context.Context, req *logical.Request
 // caller learns nothing about the setup (the API's address, a CA problem, a
 // missing permission): the details go to the log only.
 func (b *backend) loginFailed(a *attempt, err error) (*logical.Response, error) {
-	var ref *refusal.Refusal
-	var bad *refusal.InputError
+	o := refusal.Classify(err)
 	switch {
-	case errors.As(err, &ref):
-		args := []any{"role", logcut.Value(a.roleName), "reason", ref.Reason, "detail", logcut.Detail(ref.Detail), "remote_addr", remoteAddr(a.conn)}
-		if a.claimed.Name != "" {
-			// Claims refused as names Kubernetes could not have given
-			// are still the caller's, hence the cut.
-			args = append(args, "service_account", logcut.String(a.claimed.Namespace+"/"+a.claimed.Name, logcut.ServiceAccountRefMax))
-		}
-		if a.cluster != "" {
-			args = append(args, "cluster", a.cluster)
-		}
-		b.Logger().Info("login refused", args...)
-		return nil, logical.ErrPermissionDenied
-	case errors.As(err, &bad):
-		return logical.ErrorResponse(bad.Msg), nil
-	default:
-		return nil, b.loginFault(a, err)
+	case o.Class == refusal.Refused:
+		b.Logger().Info("login refused", loginLogFields(a, o)...)
+	case o.Class == refusal.Faulted && o.Code == refusal.FaultCanceled:
+		// The caller gave up: worth counting, not an operator's alarm.
+		b.Logger().Info("login failed", loginLogFields(a, o)...)
+	case o.Class == refusal.Faulted:
+		b.Logger().Error("login failed", loginLogFields(a, o)...)
 	}
+	return o.Answer()
 }
 
-// loginFault logs a fault with everything an operator needs and returns the
-// generic error the unauthenticated caller gets in its place.
-func (b *backend) loginFault(a *attempt, err error) error {
-	kind, public := refusal.ClassifyFault(err)
-	args := []any{"role", logcut.Value(a.roleName), "kind", kind, "error", logcut.String(err.Error(), logcut.ErrorMax), "remote_addr", remoteAddr(a.conn)}
+// loginLogFields are the fields of a "login refused" or "login failed"
+// line: everything an operator needs, each caller-chosen value cut.
+func loginLogFields(a *attempt, o refusal.Outcome) []any {
+	args := append([]any{"role", logcut.Value(a.roleName)}, o.LogFields()...)
+	args = append(args, "remote_addr", remoteAddr(a.conn))
+	if o.Class == refusal.Refused && a.claimed.Name != "" {
+		// Claims refused as names Kubernetes could not have given are
+		// still the caller's, hence the cut.
+		args = append(args, "service_account", logcut.String(a.claimed.Namespace+"/"+a.claimed.Name, logcut.ServiceAccountRefMax))
+	}
 	if a.cluster != "" {
 		args = append(args, "cluster", a.cluster)
 	}
-	if kind == refusal.FaultCanceled {
-		// The caller gave up: worth counting, not an operator's alarm.
-		b.Logger().Info("login failed", args...)
-		return public
-	}
-	b.Logger().Error("login failed", args...)
-	return public
+	return args
 }
 
 func remoteAddr(c *logical.Connection) string {

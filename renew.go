@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
-	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/logcut"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/refusal"
 )
 
@@ -235,20 +234,13 @@ func normalizePolicies(policies []string, addDefault bool) []string {
 // of a login's "login refused" or "login failed" line, and returns what
 // the token holder is told instead.
 func (b *backend) renewalFailed(r *renewal, conn *logical.Connection, err error) error {
-	var args []any
-	var ref *refusal.Refusal
-	refused := errors.As(err, &ref)
-	if refused {
-		args = []any{"role", r.roleName, "reason", ref.Reason, "detail", logcut.Detail(ref.Detail)}
-	} else {
-		kind, _ := refusal.ClassifyFault(err)
-		args = []any{"role", r.roleName, "kind", kind, "error", logcut.String(err.Error(), logcut.ErrorMax)}
-	}
+	o := refusal.Classify(err)
+	args := append([]any{"role", r.roleName}, o.LogFields()...)
 	args = append(args, "remote_addr", remoteAddr(conn), "cluster", r.cluster)
 	if ns, name := r.metadata(metaSANamespace), r.metadata(metaSAName); name != "" {
 		args = append(args, "service_account", ns+"/"+name)
 	}
-	if refused {
+	if o.Class == refusal.Refused {
 		b.Logger().Info("renewal refused", args...)
 	} else {
 		b.Logger().Error("renewal failed", args...)
@@ -264,24 +256,24 @@ func (b *backend) renewalFailed(r *renewal, conn *logical.Connection, err error)
 // is gone, its policies changed (log in again), its cluster is no longer
 // accepted or gone.
 func renewalAnswer(r *renewal, err error) error {
-	var ref *refusal.Refusal
-	if !errors.As(err, &ref) {
-		kind, _ := refusal.ClassifyFault(err)
+	o := refusal.Classify(err)
+	if o.Class != refusal.Refused {
+		kind := o.Code
 		if kind == refusal.FaultInternal || kind == refusal.FaultNotConfigured {
 			return fmt.Errorf("renewal failed (%s): an internal error; see the Vault server log", kind)
 		}
 		return fmt.Errorf("renewal failed (%s): the Kubernetes API could not be reached or refused the check; see the Vault server log", kind)
 	}
-	switch ref.Reason {
+	switch o.Code {
 	case refusal.ReasonRoleGone:
-		return fmt.Errorf("renewal refused (%s): role %q no longer exists", ref.Reason, r.roleName)
+		return fmt.Errorf("renewal refused (%s): role %q no longer exists", o.Code, r.roleName)
 	case refusal.ReasonPoliciesChanged:
 		return fmt.Errorf("renewal refused (%s): the token's policies no longer match role %q's; log in again to get the role's current policies",
-			ref.Reason, r.roleName)
+			o.Code, r.roleName)
 	case refusal.ReasonClusterNotBound:
-		return fmt.Errorf("renewal refused (%s): role %q no longer accepts tokens from cluster %q", ref.Reason, r.roleName, r.cluster)
+		return fmt.Errorf("renewal refused (%s): role %q no longer accepts tokens from cluster %q", o.Code, r.roleName, r.cluster)
 	case refusal.ReasonClusterUnknown:
-		return fmt.Errorf("renewal refused (%s): cluster %q no longer exists", ref.Reason, r.cluster)
+		return fmt.Errorf("renewal refused (%s): cluster %q no longer exists", o.Code, r.cluster)
 	}
-	return fmt.Errorf("renewal refused (%s) by role %q; see the Vault server log", ref.Reason, r.roleName)
+	return fmt.Errorf("renewal refused (%s) by role %q; see the Vault server log", o.Code, r.roleName)
 }
