@@ -67,14 +67,14 @@ const (
 	clusterKept = "kept"
 )
 
-// clusterVerdict is what the choice of the login's cluster made of one of
+// clusterFinding is what the choice of the login's cluster made of one of
 // the mount's clusters, and why: the facts, from which detail writes the
 // sentence only when explain or a refusal asks, so that a login pays a
 // string comparison per cluster and no formatting.
-type clusterVerdict struct {
+type clusterFinding struct {
 	name    string
 	outcome string
-	why     verdictReason
+	why     findingReason
 	issuer  string // the cluster's issuer, when it was read
 	err     error  // what could not be read
 
@@ -82,7 +82,7 @@ type clusterVerdict struct {
 	match    issuerMatch
 	key      keyMatch
 	accepted bool // the role's bound_clusters accept it
-	errWhy   verdictReason
+	errWhy   findingReason
 }
 
 // issuerMatch is how the token's issuer compares with a cluster's.
@@ -103,11 +103,11 @@ const (
 	keyFails             // none of its keys (pem_keys, or those published) does
 )
 
-// verdictReason is why a cluster was chosen, kept or dropped.
-type verdictReason uint8
+// findingReason is why a cluster was chosen, kept or dropped.
+type findingReason uint8
 
 const (
-	whyUnusable          verdictReason = iota + 1 // its stored config cannot be used (err)
+	whyUnusable          findingReason = iota + 1 // its stored config cannot be used (err)
 	whyIssuerUnreadable                           // err
 	whyIssuerDiffers                              // issuer
 	whyKeysUnreadable                             // err
@@ -121,16 +121,16 @@ const (
 	whyCannotTell                                 // its issuer is the token's, as others' may be, and its keys cannot be read (err)
 )
 
-// explainedCluster is a verdict as explain answers it.
+// explainedCluster is a finding as explain answers it.
 type explainedCluster struct {
 	Name    string `json:"name"`
 	Outcome string `json:"outcome"`
 	Detail  string `json:"detail"`
 }
 
-// detail is the verdict in a sentence, for a token with issuer iss and
+// detail is the finding in a sentence, for a token with issuer iss and
 // key id kid.
-func (v clusterVerdict) detail(iss, kid string) string {
+func (v clusterFinding) detail(iss, kid string) string {
 	switch v.why {
 	case whyUnusable:
 		return "its stored config cannot be used: " + v.err.Error()
@@ -160,15 +160,15 @@ func (v clusterVerdict) detail(iss, kid string) string {
 	return ""
 }
 
-// explainClusters are the attempt's cluster verdicts as explain answers
+// explainClusters are the attempt's cluster findings as explain answers
 // them.
 func explainClusters(a *attempt) []explainedCluster {
-	if a.clusters == nil || a.clusterVerdicts == nil {
+	if a.clusters == nil || a.clusterFindings == nil {
 		return nil // config alone, or the login ended before the cluster step
 	}
 	iss, kid := a.token.Claims.Issuer, a.token.JWS.Signatures[0].Header.KeyID
-	out := make([]explainedCluster, 0, len(a.clusterVerdicts))
-	for _, v := range a.clusterVerdicts {
+	out := make([]explainedCluster, 0, len(a.clusterFindings))
+	for _, v := range a.clusterFindings {
 		out = append(out, explainedCluster{Name: v.name, Outcome: v.outcome, Detail: v.detail(iss, kid)})
 	}
 	return out
@@ -184,8 +184,8 @@ var errNoDiscoveryCredential = errors.New("it has no token_reviewer_jwt (nor Vau
 // A mount with only config has nothing to decide.
 func stepCluster(ctx context.Context, a *attempt) error {
 	if a.clusters != nil {
-		chosen, verdicts, err := chooseCluster(ctx, a.clusters, &a.role.clusterBindings, a.token, a.clusters[0].wait)
-		a.clusterVerdicts = verdicts
+		chosen, findings, err := chooseCluster(ctx, a.clusters, &a.role.clusterBindings, a.token, a.clusters[0].wait)
+		a.clusterFindings = findings
 		if err != nil {
 			return err
 		}
@@ -210,7 +210,7 @@ func explainCluster(a *attempt) (outcome, detail string) {
 // chooser is one login's choice of its cluster among refs.
 type chooser struct {
 	refs     []clusterRef
-	verdicts []clusterVerdict
+	findings []clusterFinding
 	jws      *jose.JSONWebSignature
 	iss, kid string
 	// legacy: the token has the issuer every cluster's Secret-based
@@ -224,10 +224,10 @@ type chooser struct {
 // shows the token to be that cluster's; the caller refuses it. When no
 // cluster matches and one the role accepts could not be asked, that is a
 // fault, not the token's.
-func chooseCluster(ctx context.Context, refs []clusterRef, bound *clusterBindings, tok *satoken.Token, wait time.Duration) (clusterRef, []clusterVerdict, error) {
+func chooseCluster(ctx context.Context, refs []clusterRef, bound *clusterBindings, tok *satoken.Token, wait time.Duration) (clusterRef, []clusterFinding, error) {
 	c := &chooser{
 		refs:     refs,
-		verdicts: make([]clusterVerdict, len(refs)),
+		findings: make([]clusterFinding, len(refs)),
 		jws:      tok.JWS,
 		iss:      tok.Claims.Issuer,
 		kid:      tok.JWS.Signatures[0].Header.KeyID,
@@ -254,7 +254,7 @@ func chooseCluster(ctx context.Context, refs []clusterRef, bound *clusterBinding
 // issuer (configured, or read before) against the token's.
 func (c *chooser) classify(bound *clusterBindings) {
 	for i, r := range c.refs {
-		v := &c.verdicts[i]
+		v := &c.findings[i]
 		v.name, v.accepted = r.name, bound.bindsCluster(r.name)
 		switch {
 		case r.err != nil:
@@ -293,8 +293,8 @@ func (c *chooser) byIssuer() (int, bool) {
 		return 0, false
 	}
 	found := -1
-	for i := range c.verdicts {
-		switch c.verdicts[i].match {
+	for i := range c.findings {
+		switch c.findings[i].match {
 		case issuerUnknown:
 			return 0, false
 		case issuerSame:
@@ -310,7 +310,7 @@ func (c *chooser) byIssuer() (int, bool) {
 // candidate says whether the token may be cluster i's as far as its issuer
 // goes, and the cluster can be asked.
 func (c *chooser) candidate(i int) bool {
-	return c.refs[i].err == nil && c.verdicts[i].match != issuerDiffers
+	return c.refs[i].err == nil && c.findings[i].match != issuerDiffers
 }
 
 // tryHeldKeys tries the signing keys the candidates hold (pem_keys, keys
@@ -321,7 +321,7 @@ func (c *chooser) tryHeldKeys() bool {
 		if !c.candidate(i) {
 			continue
 		}
-		st, v := c.refs[i].state, &c.verdicts[i]
+		st, v := c.refs[i].state, &c.findings[i]
 		if len(st.keys) > 0 {
 			v.key = keyFails
 			if satoken.VerifySignature(c.jws, st.keys) == nil {
@@ -343,7 +343,7 @@ func (c *chooser) tryHeldKeys() bool {
 // needsAsking says whether cluster i, which the role accepts, is to be
 // asked for its issuer or signing keys.
 func (c *chooser) needsAsking(i int, blind bool) bool {
-	v := &c.verdicts[i]
+	v := &c.findings[i]
 	if !c.candidate(i) || v.err != nil || !c.refs[i].state.hasReviewer() {
 		return false
 	}
@@ -359,8 +359,8 @@ func (c *chooser) needsAsking(i int, blind bool) bool {
 // blind says whether a cluster the role accepts has the token's issuer and
 // no signing keys to be matched by (no pem_keys, no reviewer credential).
 func (c *chooser) blind() bool {
-	for i := range c.verdicts {
-		v := &c.verdicts[i]
+	for i := range c.findings {
+		v := &c.findings[i]
 		if v.accepted && v.match == issuerSame && !c.legacy && len(c.refs[i].state.keys) == 0 && !c.refs[i].state.hasReviewer() {
 			return true
 		}
@@ -392,17 +392,17 @@ func (c *chooser) ask(ctx context.Context, wait time.Duration) {
 	defer cancel()
 	pending, matched := context.WithCancel(wctx)
 	defer matched()
-	refs, verdicts, jws, iss, kid := c.refs, c.verdicts, c.jws, c.iss, c.kid
+	refs, findings, jws, iss, kid := c.refs, c.findings, c.jws, c.iss, c.kid
 	var wg sync.WaitGroup
 	for _, i := range todo {
 		actx := wctx
-		if verdicts[i].match == issuerUnknown && verdicts[i].accepted {
+		if findings[i].match == issuerUnknown && findings[i].accepted {
 			actx = pending
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if askOne(actx, refs[i].state, &verdicts[i], jws, iss, kid, wait) {
+			if askOne(actx, refs[i].state, &findings[i], jws, iss, kid, wait) {
 				matched()
 			}
 		}()
@@ -412,8 +412,8 @@ func (c *chooser) ask(ctx context.Context, wait time.Duration) {
 
 // askOne reads a cluster's issuer if unknown, then, if it may be the
 // token's, its signing keys, recording what it learns in the cluster's
-// verdict v (and nothing else); it says whether a key verifies the token.
-func askOne(ctx context.Context, st *liveCluster, v *clusterVerdict, jws *jose.JSONWebSignature, tokenIss, kid string, wait time.Duration) bool {
+// finding v (and nothing else); it says whether a key verifies the token.
+func askOne(ctx context.Context, st *liveCluster, v *clusterFinding, jws *jose.JSONWebSignature, tokenIss, kid string, wait time.Duration) bool {
 	set := st.clusterKeys.get()
 	if v.match == issuerUnknown {
 		iss, err := set.PromptIssuer(ctx)
@@ -463,8 +463,8 @@ func choiceFault(ctx context.Context, st *liveCluster, what string, wait time.Du
 }
 
 func (c *chooser) anyKeyVerifies() bool {
-	for i := range c.verdicts {
-		if c.verdicts[i].key == keyVerifies {
+	for i := range c.findings {
+		if c.findings[i].key == keyVerifies {
 			return true
 		}
 	}
@@ -473,11 +473,11 @@ func (c *chooser) anyKeyVerifies() bool {
 
 // byKey decides among the clusters whose signing key verifies the token:
 // the one, or none when several do (the same cluster written twice).
-func (c *chooser) byKey() (clusterRef, []clusterVerdict, error) {
+func (c *chooser) byKey() (clusterRef, []clusterFinding, error) {
 	var names []string
 	found := -1
-	for i := range c.verdicts {
-		if c.verdicts[i].key == keyVerifies {
+	for i := range c.findings {
+		if c.findings[i].key == keyVerifies {
 			found = i
 			names = append(names, c.refs[i].name)
 		}
@@ -485,29 +485,29 @@ func (c *chooser) byKey() (clusterRef, []clusterVerdict, error) {
 	if len(names) == 1 {
 		return c.chose(found, whyByKey)
 	}
-	for i := range c.verdicts {
-		if c.verdicts[i].key == keyVerifies {
-			c.verdicts[i].outcome, c.verdicts[i].why = clusterKept, whyBothMatch
+	for i := range c.findings {
+		if c.findings[i].key == keyVerifies {
+			c.findings[i].outcome, c.findings[i].why = clusterKept, whyBothMatch
 		}
 	}
 	c.settle()
-	return clusterRef{}, c.verdicts, refusal.New(refusal.ReasonClusterAmbiguous, "clusters %q all have the token's issuer %q and signing key", names, c.iss)
+	return clusterRef{}, c.findings, refusal.New(refusal.ReasonClusterAmbiguous, "clusters %q all have the token's issuer %q and signing key", names, c.iss)
 }
 
 // chose ends the choice with cluster i.
-func (c *chooser) chose(i int, why verdictReason) (clusterRef, []clusterVerdict, error) {
-	c.verdicts[i].outcome, c.verdicts[i].why = clusterChosen, why
+func (c *chooser) chose(i int, why findingReason) (clusterRef, []clusterFinding, error) {
+	c.findings[i].outcome, c.findings[i].why = clusterChosen, why
 	c.settle()
-	return c.refs[i], c.verdicts, nil
+	return c.refs[i], c.findings, nil
 }
 
 // unmatched ends a choice that found no cluster: a fault when a cluster the
 // role accepts, and that may be the token's, could not be asked or told
 // apart; else the token is none of the clusters' the role accepts.
-func (c *chooser) unmatched() (clusterRef, []clusterVerdict, error) {
+func (c *chooser) unmatched() (clusterRef, []clusterFinding, error) {
 	var faults []error
-	for i := range c.verdicts {
-		v := &c.verdicts[i]
+	for i := range c.findings {
+		v := &c.findings[i]
 		if !v.accepted || v.match == issuerDiffers || v.key == keyFails {
 			continue
 		}
@@ -522,15 +522,15 @@ func (c *chooser) unmatched() (clusterRef, []clusterVerdict, error) {
 	}
 	c.settle()
 	if len(faults) > 0 {
-		return clusterRef{}, c.verdicts, errors.Join(faults...)
+		return clusterRef{}, c.findings, errors.Join(faults...)
 	}
-	return clusterRef{}, c.verdicts, refusal.New(refusal.ReasonClusterUnknown, "no cluster the role accepts has the token's issuer %q and signing key", c.iss)
+	return clusterRef{}, c.findings, refusal.New(refusal.ReasonClusterUnknown, "no cluster the role accepts has the token's issuer %q and signing key", c.iss)
 }
 
 // cannotTell is why a cluster with the token's issuer was not matched.
 func (c *chooser) cannotTell(i int) error {
 	var unknown, same []string
-	for j, v := range c.verdicts {
+	for j, v := range c.findings {
 		switch {
 		case j == i:
 		case v.match == issuerUnknown:
@@ -539,7 +539,7 @@ func (c *chooser) cannotTell(i int) error {
 			same = append(same, v.name)
 		}
 	}
-	name := clusterStorageKey(c.verdicts[i].name)
+	name := clusterStorageKey(c.findings[i].name)
 	if c.legacy {
 		return fmt.Errorf("legacy tokens (issuer %q) are matched by signing key, and %s has no pem_keys nor reviewer credential "+
 			"to read its published keys with; set pem_keys on it", defaultIssuer, name)
@@ -552,11 +552,11 @@ func (c *chooser) cannotTell(i int) error {
 // settle gives every cluster not chosen or kept the reason it was dropped.
 func (c *chooser) settle() {
 	decided := false
-	for i := range c.verdicts {
-		decided = decided || c.verdicts[i].outcome != ""
+	for i := range c.findings {
+		decided = decided || c.findings[i].outcome != ""
 	}
-	for i := range c.verdicts {
-		v := &c.verdicts[i]
+	for i := range c.findings {
+		v := &c.findings[i]
 		if v.outcome != "" {
 			continue
 		}

@@ -31,7 +31,7 @@ type attempt struct {
 	// from one of clusters (all the mount's, which the attempt releases).
 	cluster         string
 	clusters        []clusterRef
-	clusterVerdicts []clusterVerdict // what the cluster step made of each, for explain
+	clusterFindings []clusterFinding // what the cluster step made of each, for explain
 	// namedClusters are the names of the mount's named clusters, nil on a
 	// mount with config alone: the aliases to keep apart.
 	namedClusters []string

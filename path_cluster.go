@@ -196,7 +196,7 @@ func (b *backend) pathClusterCheckRead(ctx context.Context, req *logical.Request
 	if err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	return b.checkCluster(ctx, req, name)
+	return b.diagnoseCluster(ctx, req, name)
 }
 
 // clusterChoiceWarnings are the warnings of a config or cluster write on a

@@ -41,12 +41,12 @@ func pathConfigCheck(b *backend) *framework.Path {
 }
 
 func (b *backend) pathConfigCheckRead(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	return b.checkCluster(ctx, req, defaultCluster)
+	return b.diagnoseCluster(ctx, req, defaultCluster)
 }
 
-// checkCluster holds one cluster's stored config against the live cluster,
+// diagnoseCluster holds one cluster's stored config against the live cluster,
 // with what the roles that accept its tokens need of it.
-func (b *backend) checkCluster(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+func (b *backend) diagnoseCluster(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
 	st, err := b.liveCluster(ctx, req.Storage, name)
 	var results []diagnose.Result
 	switch {
@@ -62,9 +62,9 @@ func (b *backend) checkCluster(ctx context.Context, req *logical.Request, name s
 		if err != nil {
 			return nil, err
 		}
-		results = diagnose.Run(ctx, b.checkTarget(st), usage)
+		results = diagnose.Run(ctx, b.diagnoseTarget(st), usage)
 	}
-	if choice, ok, err := b.clusterChoiceCheck(ctx, req.Storage, name); err != nil {
+	if choice, ok, err := b.diagnoseClusterChoice(ctx, req.Storage, name); err != nil {
 		return nil, err
 	} else if ok {
 		results = append(results, choice)
@@ -78,10 +78,10 @@ func (b *backend) checkCluster(ctx context.Context, req *logical.Request, name s
 	return &logical.Response{Data: map[string]any{"verdict": v, "checks": checks}}, nil
 }
 
-// clusterChoiceCheck is the cluster_choice check, only on a mount with
+// diagnoseClusterChoice is the cluster_choice check, only on a mount with
 // named clusters (ok false on one with config alone, whose answer stays
 // what it was).
-func (b *backend) clusterChoiceCheck(ctx context.Context, s logical.Storage, name string) (diagnose.Result, bool, error) {
+func (b *backend) diagnoseClusterChoice(ctx context.Context, s logical.Storage, name string) (diagnose.Result, bool, error) {
 	names, err := b.clusterNames(ctx, s)
 	if err != nil || len(names) == 0 {
 		return diagnose.Result{}, false, err
@@ -91,7 +91,7 @@ func (b *backend) clusterChoiceCheck(ctx context.Context, s logical.Storage, nam
 		return diagnose.Result{}, false, err
 	}
 	defer releaseClusters(refs)
-	return inspectClusterChoice(ctx, name, refs, b.clusterWait), true, nil
+	return clusterChoiceResult(ctx, name, refs, b.clusterWait), true, nil
 }
 
 // roleUsage is what the roles that accept the named cluster's tokens need.
@@ -125,9 +125,9 @@ func (b *backend) roleUsage(ctx context.Context, s logical.Storage, cluster stri
 	return u, nil
 }
 
-// checkTarget is what config/check looks at for the cluster whose live
+// diagnoseTarget is what config/check looks at for the cluster whose live
 // state is st.
-func (b *backend) checkTarget(st *liveCluster) diagnose.Target {
+func (b *backend) diagnoseTarget(st *liveCluster) diagnose.Target {
 	cfg := st.config
 	certs, caErr := b.trustedCACerts(cfg)
 	return diagnose.Target{

@@ -37,8 +37,8 @@ const (
 	verifiedByLocal  = "local_keys"
 )
 
-// tokenReviewer makes one TokenReview; the Kubernetes client is the real one.
-type tokenReviewer func(ctx context.Context, jwt string, audiences []string) (*authv1.TokenReviewStatus, error)
+// reviewFunc makes one TokenReview; the Kubernetes client is the real one.
+type reviewFunc func(ctx context.Context, jwt string, audiences []string) (*authv1.TokenReviewStatus, error)
 
 // loginCaches are what logins remember under one config: successful
 // TokenReviews and namespace labels (the cluster's signing keys are the
@@ -47,7 +47,7 @@ type tokenReviewer func(ctx context.Context, jwt string, audiences []string) (*a
 // under another config (another API server, CA or reviewer).
 type loginCaches struct {
 	// review makes the TokenReviews, through reviews' coalescing.
-	review tokenReviewer
+	review reviewFunc
 	// reviews holds successful TokenReview answers (pruned, see
 	// cacheableAnswer) by the digest of the JWT and the audiences asked
 	// about, and coalesces concurrent reviews of the same question in
@@ -61,7 +61,7 @@ type loginCaches struct {
 	metrics *metrics.Cluster
 }
 
-func newLoginCaches(now func() time.Time, review tokenReviewer, m *metrics.Cluster) loginCaches {
+func newLoginCaches(now func() time.Time, review reviewFunc, m *metrics.Cluster) loginCaches {
 	return loginCaches{
 		review:     review,
 		metrics:    m,

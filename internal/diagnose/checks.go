@@ -419,8 +419,8 @@ func ReviewerCredential(source, path, token string, readErr error, now time.Time
 	return r
 }
 
-// reviewer is who Kubernetes says the credential is, for naming it in a fix.
-type reviewer struct {
+// reviewerAccount is who Kubernetes says the credential is, for naming it in a fix.
+type reviewerAccount struct {
 	username            string
 	namespace, saName   string // set when it is a service account
 	credentialRejected  bool   // the API server answered 401
@@ -428,7 +428,7 @@ type reviewer struct {
 }
 
 // subjectFlag is the kubectl flag that names the reviewer in a binding.
-func (r reviewer) subjectFlag() string {
+func (r reviewerAccount) subjectFlag() string {
 	switch {
 	case r.saName != "":
 		return "--serviceaccount=" + r.namespace + ":" + r.saName
@@ -440,14 +440,14 @@ func (r reviewer) subjectFlag() string {
 }
 
 // bindingName is a name for a ClusterRoleBinding of the reviewer.
-func (r reviewer) bindingName(suffix string) string {
+func (r reviewerAccount) bindingName(suffix string) string {
 	if r.saName != "" {
 		return r.saName + "-" + suffix
 	}
 	return "vault-reviewer-" + suffix
 }
 
-func (r reviewer) String() string {
+func (r reviewerAccount) String() string {
 	if r.username != "" {
 		return r.username
 	}
@@ -456,10 +456,10 @@ func (r reviewer) String() string {
 
 // ReviewerIdentity: who the API server says the credential is
 // (SelfSubjectReview). A 401 means it no longer accepts the credential.
-func ReviewerIdentity(user authv1.UserInfo, err error, cred kube.Credential) (Result, reviewer) {
+func ReviewerIdentity(user authv1.UserInfo, err error, cred kube.Credential) (Result, reviewerAccount) {
 	r := Result{Name: CheckIdentity, Data: map[string]any{}}
 	if err != nil {
-		who := reviewer{identityUnavailable: true}
+		who := reviewerAccount{identityUnavailable: true}
 		switch kube.Status(err) {
 		case http.StatusUnauthorized:
 			who.credentialRejected = true
@@ -484,7 +484,7 @@ func ReviewerIdentity(user authv1.UserInfo, err error, cred kube.Credential) (Re
 		}
 		return r, who
 	}
-	who := reviewer{username: user.Username}
+	who := reviewerAccount{username: user.Username}
 	if ns, name, ok := satoken.ParseUsername(user.Username); ok {
 		who.namespace, who.saName = ns, name
 	}
@@ -542,7 +542,7 @@ func (p permission) String() string {
 }
 
 // fix is the one-sentence fix for a reviewer lacking the permission.
-func (p permission) fix(who reviewer) string {
+func (p permission) fix(who reviewerAccount) string {
 	if p.role != "" {
 		return fmt.Sprintf("bind the reviewer to ClusterRole %s: kubectl create clusterrolebinding %s --clusterrole=%s %s",
 			p.role, who.bindingName(strings.ReplaceAll(strings.TrimPrefix(p.role, "system:"), ":", "-")), p.role, who.subjectFlag())
@@ -553,7 +553,7 @@ func (p permission) fix(who reviewer) string {
 }
 
 // Permission: the SelfSubjectAccessReview's answer for one permission.
-func Permission(p permission, st authzv1.SubjectAccessReviewStatus, err error, who reviewer) Result {
+func Permission(p permission, st authzv1.SubjectAccessReviewStatus, err error, who reviewerAccount) Result {
 	r := Result{Name: p.check, Data: map[string]any{
 		"verb": p.attrs.Verb, "resource": p.attrs.Resource, "group": p.attrs.Group,
 	}}
@@ -701,7 +701,7 @@ type KeysObserved struct {
 	DiscoveryErr error
 	Keys         []kube.PublishedKey
 	KeysErr      error
-	Reviewer     reviewer
+	Reviewer     reviewerAccount
 	Held         clusterkeys.KeysStatus // the zero value while no hybrid login has loaded the keys
 }
 

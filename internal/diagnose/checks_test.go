@@ -208,14 +208,14 @@ func TestInspectPermissionFix(t *testing.T) {
 	denied := authzv1.SubjectAccessReviewStatus{Allowed: false}
 	for _, tc := range []struct {
 		name string
-		who  reviewer
+		who  reviewerAccount
 		want string
 	}{
-		{"service account", reviewer{username: "system:serviceaccount:ns1:rev", namespace: "ns1", saName: "rev"},
+		{"service account", reviewerAccount{username: "system:serviceaccount:ns1:rev", namespace: "ns1", saName: "rev"},
 			"kubectl create clusterrolebinding rev-auth-delegator --clusterrole=system:auth-delegator --serviceaccount=ns1:rev"},
-		{"user", reviewer{username: "vault@example.com"},
+		{"user", reviewerAccount{username: "vault@example.com"},
 			"kubectl create clusterrolebinding vault-reviewer-auth-delegator --clusterrole=system:auth-delegator --user=vault@example.com"},
-		{"unknown", reviewer{identityUnavailable: true}, "--serviceaccount=<namespace>:<name>"},
+		{"unknown", reviewerAccount{identityUnavailable: true}, "--serviceaccount=<namespace>:<name>"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := Permission(permTokenReviews, denied, nil, tc.who)
@@ -224,7 +224,7 @@ func TestInspectPermissionFix(t *testing.T) {
 			}
 		})
 	}
-	allowed := Permission(permNamespaces, authzv1.SubjectAccessReviewStatus{Allowed: true}, nil, reviewer{username: "u"})
+	allowed := Permission(permNamespaces, authzv1.SubjectAccessReviewStatus{Allowed: true}, nil, reviewerAccount{username: "u"})
 	if allowed.Status != Passed || allowed.Fix != "" {
 		t.Fatalf("allowed: %+v", allowed)
 	}
@@ -293,7 +293,7 @@ func TestInspectClusterKeys(t *testing.T) {
 	disc := kube.Discovery{Issuer: "https://issuer.example"}
 	forbidden := &kube.APIError{Status: http.StatusForbidden, Err: errors.New("forbidden")}
 	notFound := &kube.APIError{Status: http.StatusNotFound, Err: errors.New("not found")}
-	who := reviewer{username: "system:serviceaccount:ns1:rev", namespace: "ns1", saName: "rev"}
+	who := reviewerAccount{username: "system:serviceaccount:ns1:rev", namespace: "ns1", saName: "rev"}
 	fetched := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	fresh := clusterkeys.KeysStatus{Loaded: true, FetchedAt: fetched, Age: 90 * time.Second, MaxAge: 15 * time.Minute, Fresh: true, Kids: []string{"k1"}}
 	old := clusterkeys.KeysStatus{Loaded: true, FetchedAt: fetched, Age: 20 * time.Minute, MaxAge: 15 * time.Minute,

@@ -77,7 +77,7 @@ type run struct {
 	// they cannot.
 	blocked string
 	// who is the reviewer as Kubernetes named it.
-	who reviewer
+	who reviewerAccount
 }
 
 func (r *run) add(res Result) { r.results = append(r.results, res) }

@@ -11,11 +11,11 @@ import (
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/diagnose"
 )
 
-// inspectClusterChoice says whether the cluster called name can be told
+// clusterChoiceResult says whether the cluster called name can be told
 // apart from the mount's other clusters (refs) the way a login does it: by
 // issuer, else by signing key. It reads what a login would read: the
 // issuer field or the announced issuer, and pem_keys or the published keys.
-func inspectClusterChoice(ctx context.Context, name string, refs []clusterRef, wait time.Duration) diagnose.Result {
+func clusterChoiceResult(ctx context.Context, name string, refs []clusterRef, wait time.Duration) diagnose.Result {
 	r := diagnose.Result{Name: diagnose.CheckClusterChoice, Data: map[string]any{}}
 	var self *liveCluster
 	var others []clusterRef
