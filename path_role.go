@@ -258,6 +258,28 @@ func (b *backend) updateRole(ctx context.Context, req *logical.Request, name str
 // legacy names for the token_* fields. Values are stored as sent, as Vault's
 // method stores them (token_policies in the order written, not sorted).
 func applyRoleFields(r *roleEntry, req *logical.Request, d *framework.FieldData) error {
+	if err := applyBindingFields(r, d); err != nil {
+		return err
+	}
+	if err := applyReviewFields(&r.reviewSettings, d); err != nil {
+		return err
+	}
+	if err := applyPodFields(&r.podBindings, d); err != nil {
+		return err
+	}
+	if err := applyClusterFields(&r.clusterBindings, d); err != nil {
+		return err
+	}
+	if r.AliasNameSource == "" {
+		// Roles older than the field, and a field sent empty, get the default.
+		r.AliasNameSource = aliasNameSourceUID
+	}
+	return applyTokenFields(r, req, d)
+}
+
+// applyBindingFields applies the service-account bindings, the audience
+// and alias_name_source that were sent.
+func applyBindingFields(r *roleEntry, d *framework.FieldData) error {
 	if v, ok := d.GetOk("bound_service_account_names"); ok {
 		r.ServiceAccountNames = v.([]string)
 	}
@@ -289,20 +311,11 @@ func applyRoleFields(r *roleEntry, req *logical.Request, d *framework.FieldData)
 	if v, ok := d.GetOk("alias_name_source"); ok {
 		r.AliasNameSource = v.(string)
 	}
-	if err := applyReviewFields(&r.reviewSettings, d); err != nil {
-		return err
-	}
-	if err := applyPodFields(&r.podBindings, d); err != nil {
-		return err
-	}
-	if err := applyClusterFields(&r.clusterBindings, d); err != nil {
-		return err
-	}
-	if r.AliasNameSource == "" {
-		// Roles older than the field, and a field sent empty, get the default.
-		r.AliasNameSource = aliasNameSourceUID
-	}
+	return nil
+}
 
+// applyTokenFields applies the token_* fields and their legacy names.
+func applyTokenFields(r *roleEntry, req *logical.Request, d *framework.FieldData) error {
 	for _, field := range []string{"token_bound_cidrs", "bound_cidrs"} {
 		if v, ok := d.GetOk(field); ok {
 			if err := validateCIDRs(v); err != nil {
@@ -319,10 +332,14 @@ func applyRoleFields(r *roleEntry, req *logical.Request, d *framework.FieldData)
 	if _, sent := d.GetOk("alias_metadata"); !sent && len(aliasMetadata) > 0 {
 		r.AliasMetadata = aliasMetadata
 	}
-	// Legacy names fill their token_* field only when it was not sent too;
-	// sending both with different values is ambiguous, so it is refused. As
-	// in Vault's method, a legacy field keeps its value until the token_*
-	// name is written.
+	return applyLegacyTokenFields(r, d)
+}
+
+// applyLegacyTokenFields fills a token_* field from its legacy name only
+// when the token_* name was not sent too; sending both with different
+// values is ambiguous, so it is refused. As in Vault's method, a legacy
+// field keeps its value until the token_* name is written.
+func applyLegacyTokenFields(r *roleEntry, d *framework.FieldData) error {
 	legacy := &r.legacyRoleFields
 	upgrades := []struct {
 		old, new       string
