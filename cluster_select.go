@@ -392,7 +392,7 @@ func (c *chooser) ask(ctx context.Context, wait time.Duration) {
 	defer cancel()
 	pending, matched := context.WithCancel(wctx)
 	defer matched()
-	refs, findings, jws, iss, kid := c.refs, c.findings, c.jws, c.iss, c.kid
+	refs, findings, tok := c.refs, c.findings, askedToken{jws: c.jws, iss: c.iss, kid: c.kid}
 	var wg sync.WaitGroup
 	for _, i := range todo {
 		actx := wctx
@@ -402,7 +402,7 @@ func (c *chooser) ask(ctx context.Context, wait time.Duration) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if askOne(actx, refs[i].state, &findings[i], jws, iss, kid, wait) {
+			if askOne(actx, refs[i].state, &findings[i], tok, wait) {
 				matched()
 			}
 		}()
@@ -410,10 +410,17 @@ func (c *chooser) ask(ctx context.Context, wait time.Duration) {
 	wg.Wait()
 }
 
+// askedToken is what asking a cluster needs of the token: its signature,
+// its issuer and the kid of its key.
+type askedToken struct {
+	jws      *jose.JSONWebSignature
+	iss, kid string
+}
+
 // askOne reads a cluster's issuer if unknown, then, if it may be the
 // token's, its signing keys, recording what it learns in the cluster's
 // finding v (and nothing else); it says whether a key verifies the token.
-func askOne(ctx context.Context, st *liveCluster, v *clusterFinding, jws *jose.JSONWebSignature, tokenIss, kid string, wait time.Duration) bool {
+func askOne(ctx context.Context, st *liveCluster, v *clusterFinding, tok askedToken, wait time.Duration) bool {
 	set := st.clusterKeys.get()
 	if v.match == issuerUnknown {
 		iss, err := set.PromptIssuer(ctx)
@@ -422,7 +429,7 @@ func askOne(ctx context.Context, st *liveCluster, v *clusterFinding, jws *jose.J
 			return false
 		}
 		v.issuer, v.match = iss, issuerDiffers
-		if iss != tokenIss {
+		if iss != tok.iss {
 			return false
 		}
 		v.match = issuerSame
@@ -430,7 +437,7 @@ func askOne(ctx context.Context, st *liveCluster, v *clusterFinding, jws *jose.J
 	if !v.accepted || v.key != keyUntried || len(st.keys) > 0 {
 		return false
 	}
-	key, err := set.PromptKey(ctx, kid)
+	key, err := set.PromptKey(ctx, tok.kid)
 	switch {
 	case isUnknownKey(err):
 		v.key = keyFails
@@ -439,7 +446,7 @@ func askOne(ctx context.Context, st *liveCluster, v *clusterFinding, jws *jose.J
 		v.err, v.errWhy = choiceFault(ctx, st, "read of its signing keys", wait, err), whyKeysUnreadable
 		return false
 	}
-	if _, err := jws.Verify(key); err != nil {
+	if _, err := tok.jws.Verify(key); err != nil {
 		v.key = keyFails
 		return false
 	}
