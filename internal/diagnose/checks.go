@@ -344,6 +344,20 @@ func credentialSourceName(c kube.Credential) string {
 const selfReviewReason = "there is no reviewer credential (token_reviewer_jwt is unset and there is no pod token to use): " +
 	"each login's own JWT makes the calls, so every workload's service account needs the permissions (create tokenreviews: ClusterRole system:auth-delegator)"
 
+// renewCredentialFix is how to replace a reviewer credential that expires:
+// the kubelet replaces a pod's token, an operator mints a new JWT for the
+// service account its subject names.
+func renewCredentialFix(source, subject string) string {
+	if source == credentialPodToken {
+		return "the kubelet refreshes a pod's token well before it expires; check the pod's service-account token volume and the kubelet"
+	}
+	name, namespace := "<name>", "<namespace>"
+	if ns, n, ok := satoken.ParseUsername(subject); ok {
+		name, namespace = n, ns
+	}
+	return fmt.Sprintf("mint a new token for the reviewer (kubectl create token %s -n %s --duration=...) and write it as token_reviewer_jwt", name, namespace)
+}
+
 // ReviewerCredential: which credential calls Kubernetes, and when it
 // expires if it is a JWT. The token is decoded without verification, only
 // to read its times: Kubernetes' answer (reviewer_identity) says whether it
@@ -395,14 +409,7 @@ func ReviewerCredential(source, path, token string, readErr error, now time.Time
 			warnAt = exp.Add(-exp.Sub(iat) / 5)
 		}
 	}
-	name, namespace := "<name>", "<namespace>"
-	if ns, n, ok := satoken.ParseUsername(claims.Subject); ok {
-		name, namespace = n, ns
-	}
-	renew := fmt.Sprintf("mint a new token for the reviewer (kubectl create token %s -n %s --duration=...) and write it as token_reviewer_jwt", name, namespace)
-	if source == credentialPodToken {
-		renew = "the kubelet refreshes a pod's token well before it expires; check the pod's service-account token volume and the kubelet"
-	}
+	renew := renewCredentialFix(source, claims.Subject)
 	switch {
 	case !now.Before(exp):
 		r.Status = Failed
@@ -767,19 +774,25 @@ func ClusterKeys(o KeysObserved) Result {
 		uses = append(uses, "pem_keys")
 	}
 	if ks := o.Held; needKeys && ks.Loaded && !ks.Fresh {
-		r.Status = Warning
-		why := fmt.Sprintf("is %s old, over %s, and refreshing it failed: %v", ks.Age.Round(time.Second), ks.MaxAge, ks.LastErr)
-		r.Fix = "nothing if this check's own read (above) keeps succeeding: the next hybrid login refreshes the keys with the same credential; " +
-			"else see the log line \"refreshing the cluster's signing keys failed\""
-		if ks.Denied {
-			why = fmt.Sprintf("had a refresh refused the credential since it was fetched (latest error: %v)", ks.LastErr)
-		}
-		r.Detail = fmt.Sprintf("review_mode=hybrid roles (%s) verify young tokens locally with %s, but the plugin's copy of the keys %s: "+
-			"until a refresh succeeds they review every token as cached does", roles, strings.Join(uses, " and "), why)
-		return r
+		return heldKeysStale(r, ks, roles, uses)
 	}
 	r.Status = Passed
 	r.Detail = fmt.Sprintf("review_mode=hybrid roles (%s) verify young tokens locally with %s", roles, strings.Join(uses, " and "))
+	return r
+}
+
+// heldKeysStale is cluster_keys while the plugin's copy of the keys is
+// stale: what hybrid roles would verify with (uses), and why they do not.
+func heldKeysStale(r Result, ks clusterkeys.KeysStatus, roles string, uses []string) Result {
+	r.Status = Warning
+	why := fmt.Sprintf("is %s old, over %s, and refreshing it failed: %v", ks.Age.Round(time.Second), ks.MaxAge, ks.LastErr)
+	r.Fix = "nothing if this check's own read (above) keeps succeeding: the next hybrid login refreshes the keys with the same credential; " +
+		"else see the log line \"refreshing the cluster's signing keys failed\""
+	if ks.Denied {
+		why = fmt.Sprintf("had a refresh refused the credential since it was fetched (latest error: %v)", ks.LastErr)
+	}
+	r.Detail = fmt.Sprintf("review_mode=hybrid roles (%s) verify young tokens locally with %s, but the plugin's copy of the keys %s: "+
+		"until a refresh succeeds they review every token as cached does", roles, strings.Join(uses, " and "), why)
 	return r
 }
 
