@@ -276,7 +276,7 @@ func stepNamespaceSelector(ctx context.Context, a *attempt) error {
 		})
 	}
 	return checkNamespaceSelector(ctx, a.role, st.kube, ns, func(ctx context.Context) (map[string]string, error) {
-		return st.namespaceLabelsCached(ctx, a.rawJWT, ns, a.role.cacheTTL(), !a.dryRun)
+		return st.namespaceLabelsCached(ctx, a.rawJWT, ns, a.role.cacheTTL(), a.answerUse())
 	})
 }
 

@@ -40,6 +40,26 @@ const (
 // reviewFunc makes one TokenReview; the Kubernetes client is the real one.
 type reviewFunc func(ctx context.Context, jwt string, audiences []string) (*authv1.TokenReviewStatus, error)
 
+// answerUse says whether a lookup keeps its answer for later logins.
+type answerUse uint8
+
+const (
+	// keepAnswer: a login in a caching mode; answers are kept and cache
+	// lookups counted.
+	keepAnswer answerUse = iota + 1
+	// discardAnswer: review_mode=always, which keeps nothing, and explain,
+	// which is not a login: caches are read, never filled.
+	discardAnswer
+)
+
+// answerUse is what the attempt may do with the answers it gets.
+func (a *attempt) answerUse() answerUse {
+	if a.dryRun {
+		return discardAnswer
+	}
+	return keepAnswer
+}
+
 // loginCaches are what logins remember under one config: successful
 // TokenReviews and namespace labels (the cluster's signing keys are the
 // liveCluster's clusterKeys). They live in the liveCluster, so a config write, Invalidate of the config and Clean,
@@ -95,7 +115,7 @@ func (b *backend) stepReview(ctx context.Context, a *attempt) error {
 	case reviewCached:
 		return reviewCachedAnswer(ctx, a, audiences)
 	default:
-		return reviewFresh(ctx, a, audiences, reviewcache.KeyFor(a.rawJWT, audiences...), false)
+		return reviewFresh(ctx, a, audiences, reviewcache.KeyFor(a.rawJWT, audiences...), discardAnswer)
 	}
 }
 
@@ -121,8 +141,9 @@ func explainReview(a *attempt) (outcome, detail string) {
 
 // reviewFresh asks for a TokenReview, sharing one with concurrent logins of
 // the same token for the same audiences (key), and checks the answer. With
-// keep, a successful answer is remembered for the role's review_cache_ttl.
-func reviewFresh(ctx context.Context, a *attempt, audiences []string, key reviewcache.Key, keep bool) error {
+// keepAnswer, a successful answer is remembered for the role's
+// review_cache_ttl and the cache lookup is counted.
+func reviewFresh(ctx context.Context, a *attempt, audiences []string, key reviewcache.Key, use answerUse) error {
 	st := a.state
 	start := time.Now()
 	// Set when this login's own call runs, not a concurrent login's that
@@ -134,7 +155,7 @@ func reviewFresh(ctx context.Context, a *attempt, audiences []string, key review
 		return st.review(ctx, a.rawJWT, audiences)
 	})
 	a.reviewTook = time.Since(start)
-	if keep && !a.dryRun { // an operator's explain is not a login
+	if use == keepAnswer {
 		st.metrics.ReviewCacheLookup(cacheLookupResult(asked.Load()))
 	}
 	a.verifiedBy = verifiedByReview
@@ -144,7 +165,7 @@ func reviewFresh(ctx context.Context, a *attempt, audiences []string, key review
 	if a.reviewed, err = satoken.CheckReview(status, a.claimed, audiences); err != nil {
 		return err
 	}
-	if keep && !a.dryRun {
+	if use == keepAnswer {
 		if kept, ok := cacheableAnswer(status); ok {
 			st.reviews.Put(key, kept, a.role.cacheTTL(), expiry(&a.token.Claims))
 		}
@@ -167,7 +188,7 @@ func reviewCachedAnswer(ctx context.Context, a *attempt, audiences []string) err
 		a.reviewed, err = satoken.CheckReview(status, a.claimed, audiences)
 		return err
 	}
-	return reviewFresh(ctx, a, audiences, key, true)
+	return reviewFresh(ctx, a, audiences, key, a.answerUse())
 }
 
 // cacheLookupResult is how a login that found no kept answer got one: by
@@ -239,8 +260,8 @@ func labelsSize(labels map[string]string) int {
 // looked up again). When each login JWT reviews itself it is also the
 // credential of the read, so nothing read with one workload's token is
 // used for another's login: every login reads. Labels read are kept only
-// with keep (explain reads the cache but does not fill it).
-func (s *liveCluster) namespaceLabelsCached(ctx context.Context, loginJWT, namespace string, maxAge time.Duration, keep bool) (map[string]string, error) {
+// with keepAnswer (explain reads the cache but does not fill it).
+func (s *liveCluster) namespaceLabelsCached(ctx context.Context, loginJWT, namespace string, maxAge time.Duration, use answerUse) (map[string]string, error) {
 	if !s.hasReviewer() {
 		return s.kube.NamespaceLabels(ctx, loginJWT, namespace)
 	}
@@ -251,7 +272,7 @@ func (s *liveCluster) namespaceLabelsCached(ctx context.Context, loginJWT, names
 	labels, err := s.namespaces.Do(ctx, key, func(ctx context.Context) (map[string]string, error) {
 		return s.kube.NamespaceLabels(ctx, "", namespace)
 	})
-	if keep && err == nil && labelsSize(labels) <= maxCachedLabelBytes {
+	if use == keepAnswer && err == nil && labelsSize(labels) <= maxCachedLabelBytes {
 		s.namespaces.Put(key, labels, maxAge, time.Time{})
 	}
 	return labels, err
