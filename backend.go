@@ -1,5 +1,6 @@
 // Package kubeauth is a Vault auth method that logs Kubernetes workloads in with
-// their service-account tokens, verified through the Kubernetes TokenReview API.
+// their service-account tokens, verified by the Kubernetes TokenReview API or,
+// for roles that choose it, by the cluster's own signing keys.
 package kubeauth
 
 import (
