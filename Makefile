@@ -109,7 +109,7 @@ tidy-check:
 ## bench: the in-process benchmark, then the real-stack benchmark of record (bench-stack)
 bench: bench-unit bench-stack
 
-## bench-unit: BenchmarkLogin against its in-process TokenReview baseline (see README)
+## bench-unit: BenchmarkLogin against its in-process TokenReview baseline (see CONTRIBUTING.md)
 bench-unit:
 	$(GO) test -run '^$$' -bench 'BenchmarkLogin|BenchmarkTokenReviewOnly' -benchmem -count 5 .
 

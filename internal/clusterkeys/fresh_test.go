@@ -221,7 +221,7 @@ func TestFreshKeyWithoutKeys(t *testing.T) {
 }
 
 // The default bound is StaleAfterRefreshes refresh periods: 15 minutes,
-// as the README says.
+// as docs/operations.md says.
 func TestDefaultMaxAge(t *testing.T) {
 	s := New(newFakeFetcher(), Options{})
 	t.Cleanup(s.Close)

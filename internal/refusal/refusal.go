@@ -45,7 +45,7 @@ const (
 	// ReasonSigningKeyUnknown is no longer produced: hybrid mode used to
 	// refuse a token whose kid none of the cluster's keys held; it now
 	// reviews it. Kept in the vocabulary (the metrics' label values, the
-	// README) so that dashboards and alerts naming it keep working.
+	// docs/troubleshooting.md) so that dashboards and alerts naming it keep working.
 	ReasonSigningKeyUnknown = "signing_key_unknown"
 	// ReasonPodNotBound: the role binds pods and the token's pod is not
 	// one of them (not pod-bound, name, gone, recreated, labels).

@@ -35,7 +35,7 @@ const (
 	// binPath is where the image holds the binary.
 	binPath = "bin/" + name
 	// pluginDir is the plugin directory the entry point installs into: the
-	// path the README's Helm values mount the shared volume at.
+	// path docs/install.md's Helm values mount the shared volume at.
 	pluginDir = "/vault/plugins"
 	// user is the official Vault image's vault user and group, so that the
 	// installed file belongs to the user Vault runs as unless the pod says
