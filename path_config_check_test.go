@@ -255,13 +255,7 @@ func TestConfigCheckPermissionDenied(t *testing.T) {
 // the reviewer may create TokenReviews is unknown, which is a warning.
 func TestConfigCheckAccessReviewRefused(t *testing.T) {
 	e := configured(t)
-	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-		if strings.HasSuffix(r.URL.Path, "/selfsubjectaccessreviews") {
-			writeStatus(w, http.StatusForbidden, "selfsubjectaccessreviews is forbidden")
-			return true
-		}
-		return false
-	})
+	e.kube.answerStatus("/selfsubjectaccessreviews", http.StatusForbidden, "selfsubjectaccessreviews is forbidden")
 	c := e.configCheck(t).get(t, diagnose.CheckTokenReviews)
 	if c.Status != diagnose.Warning || !strings.Contains(c.Detail, "HTTP 403") || !strings.Contains(c.Fix, "system:basic-user") {
 		t.Fatalf("create_tokenreviews: %+v", c)
@@ -478,13 +472,7 @@ func TestConfigCheckPodToken(t *testing.T) {
 func TestConfigCheckNoSelfSubjectReview(t *testing.T) {
 	e := configured(t)
 	e.kube.deny("create", "tokenreviews")
-	e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-		if strings.HasSuffix(r.URL.Path, "/selfsubjectreviews") {
-			writeStatus(w, http.StatusNotFound, "the server could not find the requested resource")
-			return true
-		}
-		return false
-	})
+	e.kube.answerStatus("/selfsubjectreviews", http.StatusNotFound, "the server could not find the requested resource")
 	a := e.configCheck(t)
 	a.expect(t, map[string]string{diagnose.CheckIdentity: diagnose.Skipped, diagnose.CheckTokenReviews: diagnose.Failed})
 	if fix := a.get(t, diagnose.CheckTokenReviews).Fix; !strings.Contains(fix, "--serviceaccount=<namespace>:<name>") {
@@ -528,13 +516,7 @@ func TestConfigCheckHybrid(t *testing.T) {
 		e := newTestEnv(t)
 		e.writeConfig(nil)
 		e.writeRole("fast", hybridRole)
-		e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-			if r.URL.Path == "/openid/v1/jwks" {
-				writeStatus(w, http.StatusForbidden, "forbidden")
-				return true
-			}
-			return false
-		})
+		e.kube.answerStatus("/openid/v1/jwks", http.StatusForbidden, "forbidden")
 		a := e.configCheck(t)
 		c := a.get(t, diagnose.CheckClusterKeys)
 		want := "kubectl create clusterrolebinding vault-reviewer-issuer-discovery --clusterrole=system:service-account-issuer-discovery --serviceaccount=vault-auth:vault-reviewer"
@@ -560,13 +542,7 @@ func TestConfigCheckHybrid(t *testing.T) {
 		e := newTestEnv(t)
 		e.writeConfig(map[string]any{"issuer": testkit.Issuer, "pem_keys": []string{testkit.Testdata(t, "signer.pub")}})
 		e.writeRole("fast", hybridRole)
-		e.kube.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-			if r.URL.Path == "/openid/v1/jwks" {
-				writeStatus(w, http.StatusForbidden, "forbidden")
-				return true
-			}
-			return false
-		})
+		e.kube.answerStatus("/openid/v1/jwks", http.StatusForbidden, "forbidden")
 		a := e.configCheck(t)
 		a.expect(t, map[string]string{diagnose.CheckClusterKeys: diagnose.Skipped, diagnose.CheckPEMKeys: diagnose.Skipped})
 	})
