@@ -355,6 +355,100 @@ func noSurroundingSpace(field, v string) error {
 	return nil
 }
 
+// pathConfigPatch changes the config fields the patch sends and keeps the
+// others as stored, token_reviewer_jwt included (which a read never
+// returns, so a read-modify-write could not keep it): the patch replaces
+// it, clears it with null, or leaves it. The result is validated and
+// stored as a write is.
+func (b *backend) pathConfigPatch(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	return b.patchClusterConfig(ctx, req, defaultCluster, d)
+}
+
+// patchClusterConfig is the PATCH of a cluster's config (config itself
+// for the default cluster); see pathConfigPatch.
+func (b *backend) patchClusterConfig(ctx context.Context, req *logical.Request, name string, d *framework.FieldData) (*logical.Response, error) {
+	b.configMu.Lock()
+	defer b.configMu.Unlock()
+	cfg, err := loadClusterConfig(ctx, req.Storage, name)
+	if err != nil {
+		return nil, err
+	}
+	if cfg == nil {
+		if name == defaultCluster {
+			return notFound(req, "the auth method is not configured; write the config first")
+		}
+		return notFound(req, "cluster "+name+" does not exist; create it with a write")
+	}
+	merged, _ := mergePatch(cfg.fields(), req.Data, d.Schema)
+	fd := &framework.FieldData{Raw: merged, Schema: d.Schema}
+	if err := fd.Validate(); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	if _, sent := req.Data["token_reviewer_jwt"]; !sent && cfg.TokenReviewerJWT != "" {
+		next, err := configFromFields(fd)
+		if err != nil {
+			return logical.ErrorResponse(err.Error()), nil
+		}
+		if moved := credentialDestination(cfg, next); len(moved) > 0 {
+			return logical.ErrorResponse(keptReviewerMessage(moved)), nil
+		}
+	}
+	return b.storeClusterConfig(ctx, req, name, fd)
+}
+
+// credentialDestination names the fields whose change from old to next
+// sends the reviewer JWT to another server: kubernetes_host says where it
+// goes, and the CA (kubernetes_ca_cert, or disable_local_ca_jwt while the
+// CA is unset, which switches between the pod's CA and the system trust
+// store) says who may answer there. A patch keeps a reviewer JWT it does
+// not send, and a read never returns it, so a patch that changed these
+// alone would let the patch capability deliver a secret that no policy
+// lets it read to a server of its choice.
+//
+// The pod's own token (no reviewer JWT stored) is not held to this rule:
+// it is no field of the config, and a write, which Vault's built-in
+// method and this one both allow to change kubernetes_host alone, sends it
+// wherever the write says.
+func credentialDestination(old, next *clusterConfig) []string {
+	var moved []string
+	if kube.NormalizeHost(old.Host) != kube.NormalizeHost(next.Host) {
+		moved = append(moved, "kubernetes_host")
+	}
+	if strings.TrimSpace(old.CACert) != strings.TrimSpace(next.CACert) {
+		moved = append(moved, "kubernetes_ca_cert")
+	} else if next.CACert == "" && old.DisableLocalCAJwt != next.DisableLocalCAJwt {
+		moved = append(moved, "disable_local_ca_jwt")
+	}
+	return moved
+}
+
+// keptReviewerMessage is the 400 of a patch that would send the stored
+// reviewer JWT to the server the fields moved name.
+func keptReviewerMessage(moved []string) string {
+	return fmt.Sprintf("token_reviewer_jwt: this patch changes %s, which decides the server the stored reviewer JWT is sent to; "+
+		"send token_reviewer_jwt again in the same patch (or null to clear it), or write the whole config",
+		strings.Join(moved, " and "))
+}
+
+// fields is the config as a write would send it. pem_keys stored as null
+// is not sent, as a write without it stores it.
+func (c *clusterConfig) fields() map[string]any {
+	f := map[string]any{
+		"kubernetes_host":                   c.Host,
+		"kubernetes_ca_cert":                c.CACert,
+		"token_reviewer_jwt":                c.TokenReviewerJWT,
+		"pem_keys":                          c.PEMKeys,
+		"issuer":                            c.Issuer,
+		"disable_iss_validation":            c.DisableISSValidation,
+		"disable_local_ca_jwt":              c.DisableLocalCAJwt,
+		"use_annotations_as_alias_metadata": c.UseAnnotationsAsAliasMetadata,
+	}
+	if c.PEMKeys == nil {
+		delete(f, "pem_keys")
+	}
+	return f
+}
+
 const configHelp = `
 Tells the auth method where the Kubernetes API server is (kubernetes_host),
 which CA signs its certificate (kubernetes_ca_cert) and which bearer token may

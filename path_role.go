@@ -365,6 +365,71 @@ func applyLegacyTokenFields(r *roleEntry, d *framework.FieldData) error {
 	return nil
 }
 
+// pathRolePatch changes the fields the patch sends and nothing else, then
+// validates and stores the whole role as a write does: nothing is stored
+// when the result is invalid. A field sent as null returns to its state
+// when never written.
+func (b *backend) pathRolePatch(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	name := d.Get("name").(string)
+	lock := locksutil.LockForKey(b.roleLocks, name)
+	lock.Lock()
+	defer lock.Unlock()
+
+	r, err := loadRole(ctx, req.Storage, name)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return notFound(req, "role "+name+" does not exist; create it with a write")
+	}
+	// Only alias_metadata is an object: a patch of it merges into what the
+	// role has. Every other field a patch sends replaces the stored value.
+	current := map[string]any{}
+	if _, ok := req.Data["alias_metadata"]; ok && len(r.AliasMetadata) > 0 {
+		current["alias_metadata"] = r.AliasMetadata
+	}
+	merged, removed := mergePatch(current, req.Data, d.Schema)
+	for _, k := range removed {
+		if !r.unset(k) {
+			merged[k] = d.Schema[k].DefaultOrZero()
+		}
+	}
+	merged["name"] = name
+	fd := &framework.FieldData{Raw: merged, Schema: d.Schema}
+	if err := fd.Validate(); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	return b.updateRole(ctx, req, name, r, fd)
+}
+
+// unset clears one of the role's optional fields that, unset, are not
+// stored at all (so the role stores and reads as Vault's method's again);
+// false for any other field, which a write of its default resets.
+func (r *roleEntry) unset(field string) bool {
+	switch field {
+	case "review_mode":
+		r.ReviewMode = ""
+	case "review_cache_ttl":
+		r.ReviewCacheTTL = 0
+	case "local_max_token_age":
+		r.LocalMaxTokenAge = 0
+	case "bound_pod_names":
+		r.PodNames = nil
+	case "bound_node_names":
+		r.NodeNames = nil
+	case "bound_pod_label_selector":
+		r.PodLabelSelector = ""
+		r.parsePodSelector()
+	case "token_bound_to_workload":
+		r.TokenBoundToWorkload = false
+	case "bound_clusters":
+		r.BoundClusters = nil
+	default:
+		return false
+	}
+	return true
+}
+
 const roleHelp = `
 A role decides which service accounts may log in (bound_service_account_names,
 and bound_service_account_namespaces and/or
