@@ -64,30 +64,12 @@ func describeStep(s loginStep, a *attempt, err error) explainedStep {
 		outcome, detail := s.explain(a)
 		return explainedStep{Name: s.name, Outcome: outcome, Detail: detail}
 	case refusal.Refused:
-		return explainedStep{Name: s.name, Outcome: outcomeRefused, Reason: o.Code, Detail: o.Detail + answeredBy(s.name, a)}
+		return explainedStep{Name: s.name, Outcome: outcomeRefused, Reason: o.Code, Detail: o.Detail + s.refusalNote(a)}
 	case refusal.Malformed:
 		return explainedStep{Name: s.name, Outcome: outcomeRefused, Reason: explainInvalidInput, Detail: o.Detail}
 	default:
 		return explainedStep{Name: s.name, Outcome: outcomeFault, Reason: o.Code, Detail: o.Detail}
 	}
-}
-
-// answeredBy notes, for a review refused without a TokenReview, what
-// answered instead, and for the client address, whose it was.
-func answeredBy(name string, a *attempt) string {
-	if name == "source_address" {
-		return explainAddressNote
-	}
-	if name != "review" {
-		return ""
-	}
-	switch a.verifiedBy {
-	case verifiedByCache:
-		return " (answer from the review cache)" + reviewedInstead(a)
-	case verifiedByLocal:
-		return " (hybrid mode, checked against the cluster's signing keys)"
-	}
-	return reviewedInstead(a)
 }
 
 // reviewedInstead says why hybrid mode reviewed a young token its

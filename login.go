@@ -57,11 +57,22 @@ type attempt struct {
 // loginStep is one check of a login. Steps run in order and the first
 // error ends the login. explain says, from the attempt as run left it, why
 // the step passed or that it did not apply (explain's answer); each lives
-// beside its run.
+// beside its run. note, when set, adds to a refusal's detail in explain's
+// answer what the refusal alone does not say (whose address, what
+// answered instead of a TokenReview).
 type loginStep struct {
 	name    string
 	run     func(context.Context, *attempt) error
 	explain func(*attempt) (outcome, detail string)
+	note    func(*attempt) string
+}
+
+// refusalNote is what explain adds to the step's refusal, if anything.
+func (s loginStep) refusalNote(a *attempt) string {
+	if s.note == nil {
+		return ""
+	}
+	return s.note(a)
 }
 
 // localSteps need nothing but the connection, the token and the role: no
@@ -74,15 +85,15 @@ type loginStep struct {
 // since deciding it needs a lookup.
 func (b *backend) localSteps() []loginStep {
 	return []loginStep{
-		{"source_address", stepSourceAddress, explainSourceAddress},
-		{"parse", stepParse, explainParse},
-		{"times", b.stepTimes, explainTimes},
-		{"cluster", stepCluster, explainCluster},
-		{"issuer", stepIssuer, explainIssuer},
-		{"audience", stepAudience, explainAudience},
-		{"identity", stepIdentity, explainIdentity},
-		{"bindings", stepBindings, explainBindings},
-		{"signature", stepSignature, explainSignature},
+		{"source_address", stepSourceAddress, explainSourceAddress, addressNote},
+		{"parse", stepParse, explainParse, nil},
+		{"times", b.stepTimes, explainTimes, nil},
+		{"cluster", stepCluster, explainCluster, nil},
+		{"issuer", stepIssuer, explainIssuer, nil},
+		{"audience", stepAudience, explainAudience, nil},
+		{"identity", stepIdentity, explainIdentity, nil},
+		{"bindings", stepBindings, explainBindings, nil},
+		{"signature", stepSignature, explainSignature, nil},
 	}
 }
 
@@ -91,10 +102,10 @@ func (b *backend) localSteps() []loginStep {
 // namespace's labels for a selector, the service account's annotations).
 func (b *backend) loginSteps() []loginStep {
 	return append(b.localSteps(),
-		loginStep{"review", b.stepReview, explainReview},
-		loginStep{"namespace_selector", stepNamespaceSelector, explainNamespaceSelector},
-		loginStep{"pod", b.stepPod, explainPod},
-		loginStep{"alias_metadata", stepAliasMetadata, explainAliasMetadata},
+		loginStep{"review", b.stepReview, explainReview, reviewNote},
+		loginStep{"namespace_selector", stepNamespaceSelector, explainNamespaceSelector, nil},
+		loginStep{"pod", b.stepPod, explainPod, nil},
+		loginStep{"alias_metadata", stepAliasMetadata, explainAliasMetadata, nil},
 	)
 }
 
@@ -143,6 +154,9 @@ func explainSourceAddress(a *attempt) (outcome, detail string) {
 	}
 	return outcomePassed, fmt.Sprintf("client address %s is in token_bound_cidrs %q", remoteAddr(a.conn), boundCIDRStrings(r)) + explainAddressNote
 }
+
+// addressNote: the address explain judged is the explain request's.
+func addressNote(*attempt) string { return explainAddressNote }
 
 func stepParse(_ context.Context, a *attempt) error {
 	tok, err := satoken.Parse(a.rawJWT)

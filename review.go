@@ -139,6 +139,18 @@ func explainReview(a *attempt) (outcome, detail string) {
 	return outcomePassed, detail + reviewedInstead(a)
 }
 
+// reviewNote says, for a review refused without a TokenReview, what
+// answered instead.
+func reviewNote(a *attempt) string {
+	switch a.verifiedBy {
+	case verifiedByCache:
+		return " (answer from the review cache)" + reviewedInstead(a)
+	case verifiedByLocal:
+		return " (hybrid mode, checked against the cluster's signing keys)"
+	}
+	return reviewedInstead(a)
+}
+
 // reviewFresh asks for a TokenReview, sharing one with concurrent logins of
 // the same token for the same audiences (key), and checks the answer. With
 // keepAnswer, a successful answer is remembered for the role's
