@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
 )
 
 // clusterComparison is a *-10c target against its one-cluster twin under
@@ -108,7 +110,7 @@ func compareClusters(results []*runResult, clients []int, workloads []string) []
 				if one.p99 > 0 {
 					c.p99Ratio = ms(ten.p99) / ms(one.p99)
 				}
-				for _, p := range procOrder {
+				for _, p := range measure.ProcOrder {
 					a, okA := cpuPerLogin(one.cpu[p], one.ok)
 					b, okB := cpuPerLogin(ten.cpu[p], ten.ok)
 					if okA && okB {
@@ -144,7 +146,7 @@ const procAll = "all"
 // run (as the tables' "all" column); 0 when none was.
 func allCPUPerLogin(s summary) float64 {
 	var total time.Duration
-	for _, p := range procOrder {
+	for _, p := range measure.ProcOrder {
 		total += s.cpu[p]
 	}
 	v, _ := cpuPerLogin(total, s.ok)
@@ -188,6 +190,6 @@ func printClusterComparisons(w io.Writer, cs []clusterComparison) {
 		}
 		fmt.Fprintf(w, "| %s / %s | %s | %d | %.1f → %.1f | %.3f | %s | %s | %s | %.3f | %.3f | %s | %s | %s |\n",
 			c.ten, c.one, c.workload, c.clients, c.oneRate, c.tenRate, c.ratio, strings.Join(rounds, ", "), median, within,
-			c.oneSpread, c.p99Ratio, cpu(procPlugin), cpu(procVault), cpu(procAll))
+			c.oneSpread, c.p99Ratio, cpu(measure.ProcPlugin), cpu(measure.ProcVault), cpu(procAll))
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
 )
 
 // The *-10c targets run only when named, and then each right after its
@@ -99,7 +101,7 @@ func TestComparableMetadata(t *testing.T) {
 func roundRun(target, workload string, clients, round, n int, lat, pluginCPU time.Duration) *runResult {
 	r := goalRun(target, workload, clients, n, lat, 0)
 	r.round = round
-	r.cpu = map[string]time.Duration{procPlugin: pluginCPU}
+	r.cpu = map[string]time.Duration{measure.ProcPlugin: pluginCPU}
 	return r
 }
 
@@ -140,7 +142,7 @@ func TestCompareClusters(t *testing.T) {
 	if !near(eight.oneSpread, 1.25) || !near(eight.p99Ratio, 1.2) {
 		t.Errorf("spread %v, p99 ratio %v; want 1.25 and 1.2", eight.oneSpread, eight.p99Ratio)
 	}
-	if got := eight.cpuPerLogin[procPlugin]; !near(got[0], 0.5) || !near(got[1], 910.0/1800) {
+	if got := eight.cpuPerLogin[measure.ProcPlugin]; !near(got[0], 0.5) || !near(got[1], 910.0/1800) {
 		t.Errorf("plugin CPU ms/login = %v, want [0.5 %v]", got, 910.0/1800)
 	}
 

@@ -11,6 +11,7 @@ import (
 	vault "github.com/hashicorp/vault/api"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/fixture"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
 )
 
 // runResult is one timed run: one target, one workload, one client count,
@@ -27,7 +28,7 @@ type runResult struct {
 
 	// reviews is the TokenReviews the API server served during the run
 	// (reviewsKnown: it could be read before and after).
-	reviews      reviewCount
+	reviews      measure.ReviewCount
 	reviewsKnown bool
 	// cpu is the CPU time each process spent during the run (a process
 	// that could not be read is missing).
@@ -84,11 +85,11 @@ func requestFor(t target, workload string, env *benchEnv) (request, bool) {
 	}, draws
 }
 
-// measure primes and warms every target, then for every client count runs
+// runRounds primes and warms every target, then for every client count runs
 // R rounds of the workloads and targets in alternation, so that drift on a
 // shared machine (other jobs, Go GC in Vault, the growing identity store)
 // spreads over all targets alike.
-func measure(ctx context.Context, o *options, env *benchEnv) ([]*runResult, error) {
+func runRounds(ctx context.Context, o *options, env *benchEnv) ([]*runResult, error) {
 	for _, name := range o.targets {
 		t := targetByName[name]
 		if env.pool != nil && t.reviews() {
@@ -142,17 +143,17 @@ func measuredRun(ctx context.Context, o *options, env *benchEnv, t target, workl
 			time.Now().UTC().Format("15:04:05"), o.localMaxTokenAge)
 	}
 	pluginFile := env.pluginFiles[t.kind]
-	revBefore, errBefore := readTokenReviews(ctx, env.kube)
-	cpuBefore := env.procs.snapshot(pluginFile)
+	revBefore, errBefore := measure.ReadTokenReviews(ctx, env.kube)
+	cpuBefore := env.procs.Snapshot(pluginFile)
 	r, err := runOnce(ctx, o, env, t, workload, clients, o.duration, 0)
 	if err != nil {
 		return nil, err
 	}
-	cpuAfter := env.procs.snapshot(pluginFile)
-	revAfter, errAfter := readTokenReviews(ctx, env.kube)
-	r.cpu = cpuDelta(cpuBefore, cpuAfter)
+	cpuAfter := env.procs.Snapshot(pluginFile)
+	revAfter, errAfter := measure.ReadTokenReviews(ctx, env.kube)
+	r.cpu = measure.CPUDelta(cpuBefore, cpuAfter)
 	if errBefore == nil && errAfter == nil {
-		r.reviews, r.reviewsKnown = revAfter.sub(revBefore), true
+		r.reviews, r.reviewsKnown = revAfter.Sub(revBefore), true
 	} else if ctx.Err() == nil {
 		progress("WARNING: TokenReview count unknown for this run: %v %v", errBefore, errAfter)
 	}
@@ -163,12 +164,12 @@ func logRun(o *options, r *runResult) {
 	s := summarize([]*runResult{r})
 	extra := ""
 	if r.reviewsKnown && r.attempts() > 0 {
-		extra += fmt.Sprintf(" reviews/login %.3f", r.reviews.total/float64(r.attempts()))
+		extra += fmt.Sprintf(" reviews/login %.3f", r.reviews.Total/float64(r.attempts()))
 	}
 	if r.drawsPool && r.reuse.ok {
 		extra += fmt.Sprintf(" token reuse >= %.1fs", r.reuse.min.Seconds())
 	}
-	if ms, ok := cpuPerLogin(r.cpu[procPlugin], r.ok()); ok {
+	if ms, ok := cpuPerLogin(r.cpu[measure.ProcPlugin], r.ok()); ok {
 		extra += fmt.Sprintf(" plugin CPU %.0f µs/login", ms*1000)
 	}
 	progress("round %d/%d %-8s %-17s clients=%-3d %7.1f/s p50 %6.2f ms p99 %6.2f ms %d ok %d errors%s",

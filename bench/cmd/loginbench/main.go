@@ -97,7 +97,7 @@ func run() int {
 		return 1
 	}
 
-	results, err := measure(ctx, opts, env)
+	results, err := runRounds(ctx, opts, env)
 	var profiles []*profileResult
 	if err == nil && opts.profileSeconds > 0 {
 		profiles = takeProfiles(ctx, opts, env)

@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
 )
 
 // profileResult is one CPU profile of the plugin process (and of Vault's)
@@ -20,8 +18,8 @@ type profileResult struct {
 	spec    profileSpec
 	load    *runResult // the load during the profile; not part of the results
 	files   map[string]string
-	tops    map[string]string  // process -> `go tool pprof -top` output
-	shares  map[string][]share // process -> where its CPU went
+	tops    map[string]string          // process -> `go tool pprof -top` output
+	shares  map[string][]measure.Share // process -> where its CPU went
 	failure []string
 }
 
@@ -44,7 +42,7 @@ func takeProfiles(ctx context.Context, o *options, env *benchEnv) []*profileResu
 }
 
 func takeProfile(ctx context.Context, o *options, env *benchEnv, spec profileSpec) *profileResult {
-	res := &profileResult{spec: spec, files: map[string]string{}, tops: map[string]string{}, shares: map[string][]share{}}
+	res := &profileResult{spec: spec, files: map[string]string{}, tops: map[string]string{}, shares: map[string][]measure.Share{}}
 	t := targetByName[spec.target]
 	secs := o.profileSeconds
 	// Only this plugin serves profiles; for the other targets, Vault's
@@ -53,7 +51,7 @@ func takeProfile(ctx context.Context, o *options, env *benchEnv, spec profileSpe
 	progress("profile %s, %s workload, %d clients: %d s of CPU profile under load", spec.target, spec.workload, o.maxClients(), secs)
 
 	pluginFile := env.pluginFiles[t.kind]
-	cpuBefore := env.procs.snapshot(pluginFile)
+	cpuBefore := env.procs.Snapshot(pluginFile)
 	loadDone := make(chan *runResult, 1)
 	go func() {
 		r, err := runOnce(ctx, o, env, t, spec.workload, o.maxClients(), time.Duration(secs)*time.Second+2*profileLead, 0)
@@ -73,7 +71,7 @@ func takeProfile(ctx context.Context, o *options, env *benchEnv, spec profileSpe
 	var mu sync.Mutex
 	fetch := func(proc, url, token string) {
 		file := name(proc)
-		err := fetchProfile(ctx, url, token, file, time.Duration(secs)*time.Second)
+		err := measure.FetchProfile(ctx, url, token, file, time.Duration(secs)*time.Second)
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
@@ -85,34 +83,34 @@ func takeProfile(ctx context.Context, o *options, env *benchEnv, spec profileSpe
 	var wg sync.WaitGroup
 	if profilePlugin {
 		wg.Go(func() {
-			fetch(procPlugin, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", env.pprofAddr, secs), "")
+			fetch(measure.ProcPlugin, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", env.pprofAddr, secs), "")
 		})
 	}
 	if o.profileVault {
 		wg.Go(func() {
-			fetch(procVault, fmt.Sprintf("%s/v1/sys/pprof/profile?seconds=%d", strings.TrimRight(o.vaultAddr, "/"), secs), o.vaultToken)
+			fetch(measure.ProcVault, fmt.Sprintf("%s/v1/sys/pprof/profile?seconds=%d", strings.TrimRight(o.vaultAddr, "/"), secs), o.vaultToken)
 		})
 	}
 	wg.Wait()
 	res.load = <-loadDone
 	if res.load != nil {
-		res.load.cpu = cpuDelta(cpuBefore, env.procs.snapshot(pluginFile))
+		res.load.cpu = measure.CPUDelta(cpuBefore, env.procs.Snapshot(pluginFile))
 	}
-	for _, proc := range []string{procPlugin, procVault} {
+	for _, proc := range []string{measure.ProcPlugin, measure.ProcVault} {
 		file, ok := res.files[proc]
 		if !ok {
 			continue
 		}
-		parts := pluginParts
-		if proc == procVault {
-			parts = vaultParts
+		parts := measure.PluginParts
+		if proc == measure.ProcVault {
+			parts = measure.VaultParts
 		}
-		if sh, err := breakdownFile(file, parts); err != nil {
+		if sh, err := measure.BreakdownFile(file, parts); err != nil {
 			res.failure = append(res.failure, fmt.Sprintf("%s: %v", file, err))
 		} else {
 			res.shares[proc] = sh
 		}
-		top, err := pprofTop(file)
+		top, err := measure.PprofTop(file)
 		if err != nil {
 			res.failure = append(res.failure, fmt.Sprintf("go tool pprof %s: %v", file, err))
 			continue
@@ -123,55 +121,4 @@ func takeProfile(ctx context.Context, o *options, env *benchEnv, spec profileSpe
 		progress("WARNING: %s", f)
 	}
 	return res
-}
-
-// fetchProfile GETs a CPU profile (which answers after d) into file.
-func fetchProfile(ctx context.Context, url, token, file string, d time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	if token != "" {
-		req.Header.Set("X-Vault-Token", token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("%s: HTTP %d: %s", url, resp.StatusCode, strings.TrimSpace(string(b)))
-	}
-	f, err := os.Create(file)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, io.LimitReader(resp.Body, 64<<20)); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-// pprofTop is `go tool pprof -top` of a profile, by flat and by cumulative
-// time. The profiles carry their own symbols (the Go runtime writes
-// function names into them), so the binaries are not needed.
-func pprofTop(file string) (string, error) {
-	var b strings.Builder
-	for _, args := range [][]string{
-		{"tool", "pprof", "-top", "-nodecount=25", file},
-		{"tool", "pprof", "-top", "-cum", "-nodecount=25", file},
-	} {
-		out, err := exec.Command("go", args...).CombinedOutput()
-		if err != nil {
-			return "", fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
-		}
-		b.WriteString("$ go " + strings.Join(args[:len(args)-1], " ") + " " + filepath.Base(file) + "\n")
-		b.Write(out)
-		b.WriteString("\n")
-	}
-	return b.String(), nil
 }

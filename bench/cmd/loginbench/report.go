@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/fixture"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
 )
 
 // summary aggregates the runs of one target, workload and client count.
@@ -29,7 +30,7 @@ type summary struct {
 
 	// reviews over every run; reviewsKnown only when every run's count
 	// could be read.
-	reviews      reviewCount
+	reviews      measure.ReviewCount
 	reviewsKnown bool
 	// cpu per process over every run, for the processes read in every run.
 	cpu map[string]time.Duration
@@ -52,8 +53,8 @@ func summarize(runs []*runResult) summary {
 		s.minRate = min(s.minRate, r.rate())
 		s.maxRate = max(s.maxRate, r.rate())
 		if r.reviewsKnown {
-			s.reviews.total += r.reviews.total
-			s.reviews.failed += r.reviews.failed
+			s.reviews.Total += r.reviews.Total
+			s.reviews.Failed += r.reviews.Failed
 		} else {
 			s.reviewsKnown = false
 		}
@@ -88,7 +89,7 @@ func (s summary) reviewsPerLogin() (float64, bool) {
 	if !s.reviewsKnown || s.attempts == 0 {
 		return 0, false
 	}
-	return s.reviews.total / float64(s.attempts), true
+	return s.reviews.Total / float64(s.attempts), true
 }
 
 // percentile returns the nearest-rank percentile of sorted: the smallest
@@ -241,7 +242,7 @@ func reviewsPerTokenPerTTL(runs []*runResult, ttl time.Duration) (float64, bool)
 			return 0, false
 		}
 		allowed := float64(r.clients) * (math.Floor(float64(r.elapsed)/float64(ttl)) + 1)
-		worst = max(worst, r.reviews.total/allowed)
+		worst = max(worst, r.reviews.Total/allowed)
 		any = true
 	}
 	return worst, any
@@ -393,9 +394,9 @@ func printTables(w io.Writer, o *options, sums map[runKey]summary, workload stri
 		s := sums[runKey{t, workload, clients}]
 		reviews, perLogin := "–", "–"
 		if s.reviewsKnown {
-			reviews = strconv.FormatFloat(s.reviews.total, 'f', 0, 64)
-			if s.reviews.failed > 0 {
-				reviews += fmt.Sprintf(" (%.0f not 2xx)", s.reviews.failed)
+			reviews = strconv.FormatFloat(s.reviews.Total, 'f', 0, 64)
+			if s.reviews.Failed > 0 {
+				reviews += fmt.Sprintf(" (%.0f not 2xx)", s.reviews.Failed)
 			}
 		}
 		if v, ok := s.reviewsPerLogin(); ok {
@@ -416,13 +417,13 @@ func printTables(w io.Writer, o *options, sums map[runKey]summary, workload stri
 			continue
 		}
 		if !header {
-			fmt.Fprintf(w, "\n| CPU ms per login | %s | all |\n", strings.Join(procOrder, " | "))
-			fmt.Fprintf(w, "| --- |%s ---: |\n", strings.Repeat(" ---: |", len(procOrder)))
+			fmt.Fprintf(w, "\n| CPU ms per login | %s | all |\n", strings.Join(measure.ProcOrder, " | "))
+			fmt.Fprintf(w, "| --- |%s ---: |\n", strings.Repeat(" ---: |", len(measure.ProcOrder)))
 			header = true
 		}
 		cells := []string{}
 		var total time.Duration
-		for _, p := range procOrder {
+		for _, p := range measure.ProcOrder {
 			v, ok := s.cpu[p]
 			per, okPer := cpuPerLogin(v, s.ok)
 			if !ok || !okPer {
@@ -451,7 +452,7 @@ func printProfile(w io.Writer, o *options, p *profileResult) {
 	if p.load != nil {
 		s := summarize([]*runResult{p.load})
 		fmt.Fprintf(w, "Load during the profile (%s): %.1f logins/s, p50 %.2f ms, p99 %.2f ms, %d errors", p.load.elapsed.Round(time.Millisecond), s.rate, ms(s.p50), ms(s.p99), s.errors)
-		for _, proc := range []string{procPlugin, procVault} {
+		for _, proc := range []string{measure.ProcPlugin, measure.ProcVault} {
 			if v, ok := cpuPerLogin(p.load.cpu[proc], s.ok); ok {
 				fmt.Fprintf(w, "; %s process %.0f µs CPU per login", proc, v*1000)
 			}
@@ -461,7 +462,7 @@ func printProfile(w io.Writer, o *options, p *profileResult) {
 	for _, f := range p.failure {
 		fmt.Fprintf(w, "\n**%s**\n", f)
 	}
-	for _, proc := range []string{procPlugin, procVault} {
+	for _, proc := range []string{measure.ProcPlugin, measure.ProcVault} {
 		if _, ok := p.files[proc]; !ok {
 			continue
 		}
@@ -477,9 +478,9 @@ func printProfile(w io.Writer, o *options, p *profileResult) {
 			for _, s := range sh {
 				us := "–"
 				if okPer {
-					us = fmt.Sprintf("%.0f", s.fraction*per*1000)
+					us = fmt.Sprintf("%.0f", s.Fraction*per*1000)
 				}
-				fmt.Fprintf(w, "| %s | %.1f%% | %s |\n", strings.ReplaceAll(s.label, "  ", "&nbsp;&nbsp;"), 100*s.fraction, us)
+				fmt.Fprintf(w, "| %s | %.1f%% | %s |\n", strings.ReplaceAll(s.Label, "  ", "&nbsp;&nbsp;"), 100*s.Fraction, us)
 			}
 			fmt.Fprintln(w, "\n(µs per login: the share times the process's CPU per login during the profile's load, from /proc.)")
 		}

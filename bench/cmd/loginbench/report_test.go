@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
 )
 
 func TestPercentile(t *testing.T) {
@@ -158,27 +160,27 @@ func stackFlags() []string {
 
 func TestSummarizeReviewsAndCPU(t *testing.T) {
 	runs := []*runResult{
-		{elapsed: time.Second, latencies: make([]time.Duration, 100), errors: 2, reviewsKnown: true, reviews: reviewCount{total: 90, failed: 1},
-			cpu: map[string]time.Duration{procVault: 300 * time.Millisecond, procPlugin: 100 * time.Millisecond}},
-		{elapsed: time.Second, latencies: make([]time.Duration, 100), reviewsKnown: true, reviews: reviewCount{total: 110},
-			cpu: map[string]time.Duration{procVault: 100 * time.Millisecond}},
+		{elapsed: time.Second, latencies: make([]time.Duration, 100), errors: 2, reviewsKnown: true, reviews: measure.ReviewCount{Total: 90, Failed: 1},
+			cpu: map[string]time.Duration{measure.ProcVault: 300 * time.Millisecond, measure.ProcPlugin: 100 * time.Millisecond}},
+		{elapsed: time.Second, latencies: make([]time.Duration, 100), reviewsKnown: true, reviews: measure.ReviewCount{Total: 110},
+			cpu: map[string]time.Duration{measure.ProcVault: 100 * time.Millisecond}},
 	}
 	s := summarize(runs)
 	if v, ok := s.reviewsPerLogin(); !ok || v != 200.0/202 {
 		t.Errorf("reviews per login = %v %v, want 200/202 (per request sent, failed ones included)", v, ok)
 	}
-	if s.reviews.failed != 1 {
-		t.Errorf("failed reviews = %v, want 1", s.reviews.failed)
+	if s.reviews.Failed != 1 {
+		t.Errorf("failed reviews = %v, want 1", s.reviews.Failed)
 	}
-	if s.cpu[procVault] != 400*time.Millisecond {
-		t.Errorf("vault CPU = %v, want 400ms", s.cpu[procVault])
+	if s.cpu[measure.ProcVault] != 400*time.Millisecond {
+		t.Errorf("vault CPU = %v, want 400ms", s.cpu[measure.ProcVault])
 	}
 	// The plugin's CPU is missing from the second run: unknown overall,
 	// not a sum of what happened to be read.
-	if v, ok := s.cpu[procPlugin]; ok {
+	if v, ok := s.cpu[measure.ProcPlugin]; ok {
 		t.Errorf("plugin CPU = %v, want unknown", v)
 	}
-	if per, ok := cpuPerLogin(s.cpu[procVault], s.ok); !ok || per != 2 {
+	if per, ok := cpuPerLogin(s.cpu[measure.ProcVault], s.ok); !ok || per != 2 {
 		t.Errorf("vault CPU per login = %v ms, want 2", per)
 	}
 
@@ -197,7 +199,7 @@ func goalRun(target, workload string, clients, n int, lat time.Duration, reviews
 		l[i] = lat
 	}
 	return &runResult{target: target, workload: workload, clients: clients, elapsed: time.Second, latencies: l,
-		reviewsKnown: true, reviews: reviewCount{total: reviews}}
+		reviewsKnown: true, reviews: measure.ReviewCount{Total: reviews}}
 }
 
 func TestEvaluateGoals(t *testing.T) {
@@ -267,7 +269,7 @@ func TestEvaluateGoalsUnmeasuredAndFailed(t *testing.T) {
 
 func TestReviewsPerTokenPerTTL(t *testing.T) {
 	run := func(clients int, elapsed time.Duration, reviews float64) *runResult {
-		return &runResult{clients: clients, elapsed: elapsed, reviewsKnown: true, reviews: reviewCount{total: reviews}}
+		return &runResult{clients: clients, elapsed: elapsed, reviewsKnown: true, reviews: measure.ReviewCount{Total: reviews}}
 	}
 	tests := []struct {
 		name string

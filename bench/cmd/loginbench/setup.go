@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/fixture"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
 )
 
 // Catalog names (and plugin file names) of the two plugins that are not
@@ -41,7 +42,7 @@ type benchEnv struct {
 	admin     *vault.Client // the operator's token: setup and profiles only
 	transport *http.Transport
 	kube      kubernetes.Interface
-	procs     stackProcs
+	procs     measure.Procs
 
 	// pool is the distinct workload's tokens (nil when it is not
 	// measured); repeat holds one token per client, each of a service
@@ -84,7 +85,7 @@ func (e *benchEnv) note(format string, args ...any) {
 func setup(ctx context.Context, o *options) (*benchEnv, error) {
 	env := &benchEnv{
 		transport: newTransport(o.maxClients()),
-		procs:     stackProcs{stackDir: o.stackDir},
+		procs:     measure.Procs{StackDir: o.stackDir},
 		sha256:    map[string]string{},
 		tokenKind: map[string]string{},
 		pluginFiles: map[targetKind]string{

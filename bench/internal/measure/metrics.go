@@ -1,4 +1,4 @@
-package main
+package measure
 
 import (
 	"bufio"
@@ -13,23 +13,23 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// reviewCount is what the API server's apiserver_request_total says about
+// ReviewCount is what the API server's apiserver_request_total says about
 // TokenReviews: all of them, and those answered with anything but 2xx
 // (429 from priority-and-fairness, above all).
-type reviewCount struct {
-	total, failed float64
+type ReviewCount struct {
+	Total, Failed float64
 }
 
-func (c reviewCount) sub(o reviewCount) reviewCount {
-	return reviewCount{total: c.total - o.total, failed: c.failed - o.failed}
+func (c ReviewCount) Sub(o ReviewCount) ReviewCount {
+	return ReviewCount{Total: c.Total - o.Total, Failed: c.Failed - o.Failed}
 }
 
-// readTokenReviews fetches the API server's /metrics (the admin client
+// ReadTokenReviews fetches the API server's /metrics (the admin client
 // certificate of the kubeconfig may read it) and counts its TokenReviews.
-func readTokenReviews(ctx context.Context, kc kubernetes.Interface) (reviewCount, error) {
+func ReadTokenReviews(ctx context.Context, kc kubernetes.Interface) (ReviewCount, error) {
 	body, err := kc.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
-		return reviewCount{}, fmt.Errorf("kube-apiserver /metrics: %w", err)
+		return ReviewCount{}, fmt.Errorf("kube-apiserver /metrics: %w", err)
 	}
 	return countTokenReviews(body)
 }
@@ -37,8 +37,8 @@ func readTokenReviews(ctx context.Context, kc kubernetes.Interface) (reviewCount
 // countTokenReviews sums apiserver_request_total over every series for
 // resource "tokenreviews" (every code, verb and version) in a Prometheus
 // text exposition.
-func countTokenReviews(exposition []byte) (reviewCount, error) {
-	var c reviewCount
+func countTokenReviews(exposition []byte) (ReviewCount, error) {
+	var c ReviewCount
 	found := false
 	sc := bufio.NewScanner(bytes.NewReader(exposition))
 	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
@@ -49,25 +49,25 @@ func countTokenReviews(exposition []byte) (reviewCount, error) {
 		}
 		name, labels, value, err := parseSample(line)
 		if err != nil {
-			return reviewCount{}, err
+			return ReviewCount{}, err
 		}
 		if name != "apiserver_request_total" || labels["resource"] != "tokenreviews" {
 			continue
 		}
 		found = true
-		c.total += value
+		c.Total += value
 		if !strings.HasPrefix(labels["code"], "2") {
-			c.failed += value
+			c.Failed += value
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return reviewCount{}, err
+		return ReviewCount{}, err
 	}
 	if !found {
 		// The series appears with the first TokenReview; setup makes one
 		// (the first login on each mount) before any count is taken, so
 		// its absence means the metric is not what this tool expects.
-		return reviewCount{}, errors.New(`no apiserver_request_total{resource="tokenreviews"} series in /metrics`)
+		return ReviewCount{}, errors.New(`no apiserver_request_total{resource="tokenreviews"} series in /metrics`)
 	}
 	return c, nil
 }
