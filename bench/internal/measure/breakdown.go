@@ -9,7 +9,7 @@ import (
 )
 
 // Part is a slice of a process's CPU profile: the samples whose stack holds
-// a function matching in and none matching notIn. Parts may overlap (a Part
+// a function matching in and none matching notIn. Parts may overlap (a part
 // and the parts it calls); each is a share of all samples.
 type Part struct {
 	label string
@@ -50,7 +50,7 @@ var VaultParts = []Part{
 	{label: "garbage collection (background)", in: fn(`runtime\.gcBgMarkWorker`)},
 }
 
-// Share is one part's Share of a profile's CPU samples.
+// Share is one part's share of a profile's CPU samples.
 type Share struct {
 	Label    string
 	Fraction float64
