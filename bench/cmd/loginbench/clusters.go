@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
 
 // clusterComparison is a *-10c target against its one-cluster twin under
@@ -48,13 +49,13 @@ func (c clusterComparison) withinRounds() bool {
 // instead of right after it. A drift over the run (the machine's other
 // load rising or falling, Vault's heap growing) then favors neither side
 // of the pair's ratio.
-func roundOrder(targets []string, round int) []string {
-	out := slices.Clone(targets)
+func roundOrder(names []string, round int) []string {
+	out := slices.Clone(names)
 	if round%2 == 1 {
 		return out
 	}
-	for _, pair := range clusterPairs {
-		i, j := slices.Index(out, pair.one), slices.Index(out, pair.ten)
+	for _, pair := range targets.ClusterPairs {
+		i, j := slices.Index(out, pair.One), slices.Index(out, pair.Ten)
 		if i >= 0 && j >= 0 {
 			out[i], out[j] = out[j], out[i]
 		}
@@ -90,16 +91,16 @@ func compareClusters(results []*runResult, clients []int, workloads []string) []
 		byRound[k] = append(byRound[k], r)
 	}
 	var out []clusterComparison
-	for _, pair := range clusterPairs {
+	for _, pair := range targets.ClusterPairs {
 		for _, n := range clients {
 			for _, w := range workloads {
-				one, okOne := sums[runKey{pair.one, w, n}]
-				ten, okTen := sums[runKey{pair.ten, w, n}]
+				one, okOne := sums[runKey{pair.One, w, n}]
+				ten, okTen := sums[runKey{pair.Ten, w, n}]
 				if !okOne || !okTen || one.rate == 0 || ten.rate == 0 {
 					continue
 				}
 				c := clusterComparison{
-					one: pair.one, ten: pair.ten, workload: w, clients: n,
+					one: pair.One, ten: pair.Ten, workload: w, clients: n,
 					oneRate: one.rate, tenRate: ten.rate, ratio: ten.rate / one.rate,
 					errors:      one.errors + ten.errors,
 					cpuPerLogin: map[string][2]float64{},
@@ -120,14 +121,14 @@ func compareClusters(results []*runResult, clients []int, workloads []string) []
 				c.cpuPerLogin[procAll] = [2]float64{allCPUPerLogin(one), allCPUPerLogin(ten)}
 				var rounds []int
 				for k := range byRound {
-					if k.target == pair.one && k.workload == w && k.clients == n {
+					if k.target == pair.One && k.workload == w && k.clients == n {
 						rounds = append(rounds, k.round)
 					}
 				}
 				slices.Sort(rounds)
 				for _, r := range rounds {
-					a := summarize(byRound[roundKey{pair.one, w, n, r}])
-					b := summarize(byRound[roundKey{pair.ten, w, n, r}])
+					a := summarize(byRound[roundKey{pair.One, w, n, r}])
+					b := summarize(byRound[roundKey{pair.Ten, w, n, r}])
 					if a.rate > 0 && b.rate > 0 {
 						c.roundRatios = append(c.roundRatios, b.rate/a.rate)
 					}
@@ -159,10 +160,10 @@ func printClusterComparisons(w io.Writer, cs []clusterComparison) {
 	if len(cs) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\n### Issue 12: 1 and %d clusters configured\n\n", tenClustersExtra+1)
+	fmt.Fprintf(w, "\n### Issue 12: 1 and %d clusters configured\n\n", targets.TenClustersExtra+1)
 	fmt.Fprintf(w, "Each *-10c mount has config and %d cluster/<name> entries with the same API server and an issuer no token carries; "+
 		"every login's token is config's cluster's, so its cluster is chosen among %d and is always the first compared. "+
-		"Ratios are 10 clusters over 1; in each round the two ran one right after the other, the 10-cluster one second in odd rounds and first in even ones.\n\n", tenClustersExtra, tenClustersExtra+1)
+		"Ratios are 10 clusters over 1; in each round the two ran one right after the other, the 10-cluster one second in odd rounds and first in even ones.\n\n", targets.TenClustersExtra, targets.TenClustersExtra+1)
 	fmt.Fprintln(w, "| targets | workload | clients | logins/s 1 → 10 | 10/1 | per-round 10/1 | median per-round | 1 within per-round | 1-cluster runs max/min | p99 10/1 | plugin CPU µs/login 1 → 10 | vault CPU µs/login 1 → 10 | all CPU µs/login 1 → 10 |")
 	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
 	for _, c := range cs {

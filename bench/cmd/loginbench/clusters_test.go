@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
 
 // The *-10c targets run only when named, and then each right after its
@@ -23,60 +24,30 @@ func TestParseFlagsTenClusterTargets(t *testing.T) {
 			t.Errorf("default targets %v include %s", o.targets, name)
 		}
 	}
-	if len(o.targets) != len(allTargets)-len(clusterPairs) {
-		t.Errorf("default targets = %v, want every target but the %d *-10c ones", o.targets, len(clusterPairs))
+	if len(o.targets) != len(targets.All)-len(targets.ClusterPairs) {
+		t.Errorf("default targets = %v, want every target but the %d *-10c ones", o.targets, len(targets.ClusterPairs))
 	}
 
 	o, err = parseFlags(append(base, "-targets", "plugin-cached-10c,plugin-always-10c,plugin-cached,plugin-always"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{targetPluginAlways, targetPluginAlways10c, targetPluginCached, targetPluginCached10c}
+	want := []string{targets.PluginAlways, targets.PluginAlways10c, targets.PluginCached, targets.PluginCached10c}
 	if !slices.Equal(o.targets, want) {
 		t.Errorf("targets = %v, want %v (each 10c right after its twin)", o.targets, want)
 	}
 	wantProfiles := []profileSpec{
-		{targetPluginAlways, workloadDistinct}, {targetPluginAlways10c, workloadDistinct},
-		{targetPluginCached, workloadRepeat}, {targetPluginCached10c, workloadRepeat},
+		{targets.PluginAlways, workloadDistinct}, {targets.PluginAlways10c, workloadDistinct},
+		{targets.PluginCached, workloadRepeat}, {targets.PluginCached10c, workloadRepeat},
 	}
 	if !slices.Equal(o.profiles, wantProfiles) {
 		t.Errorf("auto profiles = %v, want %v", o.profiles, wantProfiles)
 	}
 }
 
-func TestClusterConfigs(t *testing.T) {
-	config := map[string]any{"kubernetes_host": "https://127.0.0.1:6443", "kubernetes_ca_cert": "CA", "token_reviewer_jwt": "JWT"}
-	if got := clusterConfigs(targetByName[targetPluginAlways], config); len(got) != 0 {
-		t.Errorf("one-cluster target: %d extra clusters, want none", len(got))
-	}
-	got := clusterConfigs(targetByName[targetPluginAlways10c], config)
-	if len(got) != 9 {
-		t.Fatalf("%d extra clusters, want 9 (ten with config)", len(got))
-	}
-	issuers := map[any]bool{}
-	for name, body := range got {
-		for k, v := range config {
-			if body[k] != v {
-				t.Errorf("%s: %s = %v, want config's %v", name, k, body[k], v)
-			}
-		}
-		iss, _ := body["issuer"].(string)
-		if !strings.HasPrefix(iss, "https://"+name+".") {
-			t.Errorf("%s: issuer %q does not name the cluster", name, iss)
-		}
-		issuers[iss] = true
-	}
-	if len(issuers) != 9 {
-		t.Errorf("%d distinct issuers, want 9", len(issuers))
-	}
-	if _, ok := config["issuer"]; ok {
-		t.Error("clusterConfigs changed config")
-	}
-}
-
 func TestComparableMetadata(t *testing.T) {
 	md := map[string]string{"role": "bench", "cluster": "default"}
-	ten := targetByName[targetPluginCached10c]
+	ten := targets.ByName[targets.PluginCached10c]
 
 	got, note := comparableMetadata(ten, md)
 	if note != "" || len(got) != 1 || got["role"] != "bench" {
@@ -92,7 +63,7 @@ func TestComparableMetadata(t *testing.T) {
 	}
 	// A one-cluster mount's metadata is compared as it is: a "cluster"
 	// key there is a difference from the built-in method's.
-	if got, note := comparableMetadata(targetByName[targetPluginCached], md); note != "" || len(got) != 2 {
+	if got, note := comparableMetadata(targets.ByName[targets.PluginCached], md); note != "" || len(got) != 2 {
 		t.Errorf("one cluster: %v %q, want the metadata unchanged", got, note)
 	}
 }
@@ -107,15 +78,15 @@ func roundRun(target, workload string, clients, round, n int, lat, pluginCPU tim
 
 func TestCompareClusters(t *testing.T) {
 	results := []*runResult{
-		roundRun(targetPluginAlways, workloadDistinct, 8, 1, 1000, 10*time.Millisecond, 500*time.Millisecond),
-		roundRun(targetPluginAlways10c, workloadDistinct, 8, 1, 980, 10*time.Millisecond, 500*time.Millisecond),
-		roundRun(targetPluginAlways, workloadDistinct, 8, 2, 800, 10*time.Millisecond, 400*time.Millisecond),
-		roundRun(targetPluginAlways10c, workloadDistinct, 8, 2, 820, 12*time.Millisecond, 410*time.Millisecond),
+		roundRun(targets.PluginAlways, workloadDistinct, 8, 1, 1000, 10*time.Millisecond, 500*time.Millisecond),
+		roundRun(targets.PluginAlways10c, workloadDistinct, 8, 1, 980, 10*time.Millisecond, 500*time.Millisecond),
+		roundRun(targets.PluginAlways, workloadDistinct, 8, 2, 800, 10*time.Millisecond, 400*time.Millisecond),
+		roundRun(targets.PluginAlways10c, workloadDistinct, 8, 2, 820, 12*time.Millisecond, 410*time.Millisecond),
 		// cached without its 10c twin: nothing to compare.
-		roundRun(targetPluginCached, workloadRepeat, 8, 1, 2000, 3*time.Millisecond, 500*time.Millisecond),
+		roundRun(targets.PluginCached, workloadRepeat, 8, 1, 2000, 3*time.Millisecond, 500*time.Millisecond),
 		// Another client count is compared on its own.
-		roundRun(targetPluginAlways, workloadDistinct, 1, 1, 300, time.Millisecond, 300*time.Millisecond),
-		roundRun(targetPluginAlways10c, workloadDistinct, 1, 1, 150, time.Millisecond, 300*time.Millisecond),
+		roundRun(targets.PluginAlways, workloadDistinct, 1, 1, 300, time.Millisecond, 300*time.Millisecond),
+		roundRun(targets.PluginAlways10c, workloadDistinct, 1, 1, 150, time.Millisecond, 300*time.Millisecond),
 	}
 	cs := compareClusters(results, []int{1, 8}, []string{workloadDistinct, workloadRepeat})
 	if len(cs) != 2 {
@@ -157,18 +128,18 @@ func TestCompareClusters(t *testing.T) {
 // Even rounds run each 10c target before its twin; the others keep their
 // places.
 func TestRoundOrder(t *testing.T) {
-	targets := []string{targetNoop, targetPluginAlways, targetPluginAlways10c, targetPluginCached, targetBuiltin}
-	if got := roundOrder(targets, 1); !slices.Equal(got, targets) {
-		t.Errorf("round 1: %v, want %v", got, targets)
+	names := []string{targets.Noop, targets.PluginAlways, targets.PluginAlways10c, targets.PluginCached, targets.Builtin}
+	if got := roundOrder(names, 1); !slices.Equal(got, names) {
+		t.Errorf("round 1: %v, want %v", got, names)
 	}
-	want := []string{targetNoop, targetPluginAlways10c, targetPluginAlways, targetPluginCached, targetBuiltin}
-	if got := roundOrder(targets, 2); !slices.Equal(got, want) {
+	want := []string{targets.Noop, targets.PluginAlways10c, targets.PluginAlways, targets.PluginCached, targets.Builtin}
+	if got := roundOrder(names, 2); !slices.Equal(got, want) {
 		t.Errorf("round 2: %v, want %v (plugin-cached has no twin measured: unmoved)", got, want)
 	}
-	if got := roundOrder(targets, 3); !slices.Equal(got, targets) {
-		t.Errorf("round 3: %v, want %v", got, targets)
+	if got := roundOrder(names, 3); !slices.Equal(got, names) {
+		t.Errorf("round 3: %v, want %v", got, names)
 	}
-	if targets[1] != targetPluginAlways {
+	if names[1] != targets.PluginAlways {
 		t.Error("roundOrder changed its argument")
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/fixture"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
 
 // runResult is one timed run: one target, one workload, one client count,
@@ -67,17 +68,17 @@ type request struct {
 	body func(client int) (map[string]any, int)
 }
 
-func requestFor(t target, workload string, env *benchEnv) (request, bool) {
-	if t.kind == kindTokenCreate {
+func requestFor(t targets.Target, workload string, env *benchEnv) (request, bool) {
+	if t.Kind == targets.KindTokenCreate {
 		return request{
-			path:  t.loginPath(),
+			path:  t.LoginPath(),
 			token: func(client int) string { return env.floorTokens[client%len(env.floorTokens)] },
 			body:  func(int) (map[string]any, int) { return env.floorBody, -1 },
 		}, false
 	}
 	choose, draws := tokenChooser(t, workload, env.pool, env.repeat)
 	return request{
-		path: t.loginPath(),
+		path: t.LoginPath(),
 		body: func(client int) (map[string]any, int) {
 			jwt, k := choose(client)
 			return map[string]any{"role": fixture.RoleName, "jwt": jwt}, k
@@ -91,8 +92,8 @@ func requestFor(t target, workload string, env *benchEnv) (request, bool) {
 // spreads over all targets alike.
 func runRounds(ctx context.Context, o *options, env *benchEnv) ([]*runResult, error) {
 	for _, name := range o.targets {
-		t := targetByName[name]
-		if env.pool != nil && t.reviews() {
+		t := targets.ByName[name]
+		if env.pool != nil && t.Reviews() {
 			// One login per service account before any timing: the first
 			// login of an account creates its entity in Vault's identity
 			// store, a write no later login repeats.
@@ -120,7 +121,7 @@ func runRounds(ctx context.Context, o *options, env *benchEnv) ([]*runResult, er
 					if ctx.Err() != nil {
 						return results, fmt.Errorf("interrupted: %w", ctx.Err())
 					}
-					r, err := measuredRun(ctx, o, env, targetByName[name], w, n)
+					r, err := measuredRun(ctx, o, env, targets.ByName[name], w, n)
 					if err != nil {
 						return results, err
 					}
@@ -136,13 +137,13 @@ func runRounds(ctx context.Context, o *options, env *benchEnv) ([]*runResult, er
 
 // measuredRun is one timed run with the API server's TokenReview count and
 // every process's CPU time read before and after it.
-func measuredRun(ctx context.Context, o *options, env *benchEnv, t target, workload string, clients int) (*runResult, error) {
-	if t.reviewMode == "hybrid" && !env.agedNoted && time.Since(env.tokensMinted) > o.localMaxTokenAge {
+func measuredRun(ctx context.Context, o *options, env *benchEnv, t targets.Target, workload string, clients int) (*runResult, error) {
+	if t.ReviewMode == "hybrid" && !env.agedNoted && time.Since(env.tokensMinted) > o.localMaxTokenAge {
 		env.agedNoted = true
 		env.note("from %s on, the workload tokens are older than local_max_token_age %s: plugin-hybrid reviews them as plugin-cached does (raise -local-max-token-age, at most the plugin's maximum, or shorten the run)",
 			time.Now().UTC().Format("15:04:05"), o.localMaxTokenAge)
 	}
-	pluginFile := env.pluginFiles[t.kind]
+	pluginFile := env.pluginFiles[t.Kind]
 	revBefore, errBefore := measure.ReadTokenReviews(ctx, env.kube)
 	cpuBefore := env.procs.Snapshot(pluginFile)
 	r, err := runOnce(ctx, o, env, t, workload, clients, o.duration, 0)
@@ -184,7 +185,7 @@ func logRun(o *options, r *runResult) {
 // request as soon as the previous one is answered (closed loop) and stops
 // sending once d has passed; the run ends when the last in-flight request
 // is answered, and that is the time throughput is divided by.
-func runOnce(ctx context.Context, o *options, env *benchEnv, t target, workload string, clients int, d time.Duration, count int) (*runResult, error) {
+func runOnce(ctx context.Context, o *options, env *benchEnv, t targets.Target, workload string, clients int, d time.Duration, count int) (*runResult, error) {
 	req, draws := requestFor(t, workload, env)
 	workers := make([]*vault.Client, clients)
 	for i := range workers {
@@ -261,7 +262,7 @@ func runOnce(ctx context.Context, o *options, env *benchEnv, t target, workload 
 	}
 	wg.Wait()
 
-	r := &runResult{target: t.name, workload: workload, clients: clients, elapsed: time.Since(start), drawsPool: draws}
+	r := &runResult{target: t.Name, workload: workload, clients: clients, elapsed: time.Since(start), drawsPool: draws}
 	for _, w := range out {
 		r.latencies = append(r.latencies, w.lat...)
 		r.errors += w.errs

@@ -27,6 +27,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
 
 // options are the command-line settings; see parseFlags for their meaning.
@@ -117,12 +119,12 @@ func run() int {
 func parseFlags(args []string) (*options, error) {
 	fs := flag.NewFlagSet("loginbench", flag.ContinueOnError)
 	var (
-		clients   = fs.String("clients", "1,8", "comma-separated numbers of concurrent clients; every target is measured at each")
-		targets   = fs.String("targets", strings.Join(defaultTargetNames(), ","), "comma-separated subset of "+strings.Join(allTargetNames(), ",")+" (the *-10c ones, mounts with ten clusters, only when named)")
-		workload  = fs.String("workload", "both", "distinct (each login the next token of the pool), repeat (each client reuses its own token) or both")
-		profiles  = fs.String("profile", "auto", "CPU profiles to take after the rounds, of the plugin process and Vault's, as target:workload pairs (e.g. plugin-hybrid:distinct; for targets other than plugin-*, Vault's alone); auto: each measured plugin-* target under the workload the issue sets its goal in; none: no profile")
-		o         options
-		stackDirD = os.Getenv("STACK_DIR")
+		clients    = fs.String("clients", "1,8", "comma-separated numbers of concurrent clients; every target is measured at each")
+		targetList = fs.String("targets", strings.Join(targets.DefaultNames(), ","), "comma-separated subset of "+strings.Join(targets.Names(), ",")+" (the *-10c ones, mounts with ten clusters, only when named)")
+		workload   = fs.String("workload", "both", "distinct (each login the next token of the pool), repeat (each client reuses its own token) or both")
+		profiles   = fs.String("profile", "auto", "CPU profiles to take after the rounds, of the plugin process and Vault's, as target:workload pairs (e.g. plugin-hybrid:distinct; for targets other than plugin-*, Vault's alone); auto: each measured plugin-* target under the workload the issue sets its goal in; none: no profile")
+		o          options
+		stackDirD  = os.Getenv("STACK_DIR")
 	)
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of one measured run (one target, one workload, one client count, one round)")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unrecorded load per target before the first round (connections, plugin processes, caches), after one login per service account")
@@ -176,7 +178,7 @@ func parseFlags(args []string) (*options, error) {
 		}
 	}
 	var err error
-	if o.targets, err = parseTargets(*targets); err != nil {
+	if o.targets, err = parseTargets(*targetList); err != nil {
 		return nil, err
 	}
 	if o.workloads, err = parseWorkloads(*workload); err != nil {
@@ -186,7 +188,7 @@ func parseFlags(args []string) (*options, error) {
 		return nil, err
 	}
 	for _, p := range o.profiles {
-		if targetByName[p.target].kind != kindPlugin && !o.profileVault {
+		if targets.ByName[p.target].Kind != targets.KindPlugin && !o.profileVault {
 			return nil, fmt.Errorf("-profile %s:%s: only Vault's process can be profiled for %s, and -profile-vault is off", p.target, p.workload, p.target)
 		}
 	}
@@ -218,18 +220,18 @@ func parseFlags(args []string) (*options, error) {
 	}
 	needDir := false
 	for _, t := range o.targets {
-		switch targetByName[t].kind {
-		case kindPlugin:
+		switch targets.ByName[t].Kind {
+		case targets.KindPlugin:
 			needDir = true
 			if o.pluginBin == "" && !slices.Contains(missing, "-plugin-bin") {
 				missing = append(missing, "-plugin-bin")
 			}
-		case kindUpstream:
+		case targets.KindUpstream:
 			needDir = true
 			if o.upstreamBin == "" {
 				missing = append(missing, "-upstream-bin")
 			}
-		case kindNoop:
+		case targets.KindNoop:
 			needDir = true
 			if o.noopBin == "" {
 				missing = append(missing, "-noop-bin")
@@ -251,13 +253,13 @@ func parseTargets(s string) ([]string, error) {
 	seen := map[string]bool{}
 	for _, name := range strings.Split(s, ",") {
 		name = strings.TrimSpace(name)
-		if _, ok := targetByName[name]; !ok {
-			return nil, fmt.Errorf("-targets: unknown target %q (want some of %s)", name, strings.Join(allTargetNames(), ", "))
+		if _, ok := targets.ByName[name]; !ok {
+			return nil, fmt.Errorf("-targets: unknown target %q (want some of %s)", name, strings.Join(targets.Names(), ", "))
 		}
 		seen[name] = true
 	}
 	var out []string
-	for _, name := range allTargetNames() {
+	for _, name := range targets.Names() {
 		if seen[name] {
 			out = append(out, name)
 		}
@@ -284,23 +286,23 @@ func parseWorkloads(s string) ([]string, error) {
 // goalWorkload is the workload in which the issue states each plugin mode's
 // goal, and so the one its CPU profile is taken under by default.
 var goalWorkload = map[string]string{
-	targetPluginAlways:    workloadDistinct,
-	targetPluginCached:    workloadRepeat,
-	targetPluginHybrid:    workloadDistinct,
-	targetPluginAlways10c: workloadDistinct,
-	targetPluginCached10c: workloadRepeat,
+	targets.PluginAlways:    workloadDistinct,
+	targets.PluginCached:    workloadRepeat,
+	targets.PluginHybrid:    workloadDistinct,
+	targets.PluginAlways10c: workloadDistinct,
+	targets.PluginCached10c: workloadRepeat,
 }
 
 // parseProfiles reads -profile: "none", "auto", or target:workload pairs,
 // each naming a measured target. Only this plugin serves profiles: for the
 // other targets Vault's process alone is profiled.
-func parseProfiles(s string, targets, workloads []string) ([]profileSpec, error) {
+func parseProfiles(s string, measured, workloads []string) ([]profileSpec, error) {
 	switch s {
 	case "none", "":
 		return nil, nil
 	case "auto":
 		var out []profileSpec
-		for _, t := range targets {
+		for _, t := range measured {
 			if w, ok := goalWorkload[t]; ok && slices.Contains(workloads, w) {
 				out = append(out, profileSpec{t, w})
 			}
@@ -313,7 +315,7 @@ func parseProfiles(s string, targets, workloads []string) ([]profileSpec, error)
 		if !ok || !slices.Contains(workloads, w) {
 			return nil, fmt.Errorf("-profile: %q is not target:workload with a measured workload (%s)", item, strings.Join(workloads, ", "))
 		}
-		if !slices.Contains(targets, t) {
+		if !slices.Contains(measured, t) {
 			return nil, fmt.Errorf("-profile: %q does not name a measured target", item)
 		}
 		out = append(out, profileSpec{t, w})
@@ -325,9 +327,9 @@ func (o *options) wants(target string) bool { return slices.Contains(o.targets, 
 
 func (o *options) wantsWorkload(w string) bool { return slices.Contains(o.workloads, w) }
 
-func (o *options) wantsKind(k targetKind) bool {
+func (o *options) wantsKind(k targets.Kind) bool {
 	for _, t := range o.targets {
-		if targetByName[t].kind == k {
+		if targets.ByName[t].Kind == k {
 			return true
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
 
 // profileResult is one CPU profile of the plugin process (and of Vault's)
@@ -43,14 +44,14 @@ func takeProfiles(ctx context.Context, o *options, env *benchEnv) []*profileResu
 
 func takeProfile(ctx context.Context, o *options, env *benchEnv, spec profileSpec) *profileResult {
 	res := &profileResult{spec: spec, files: map[string]string{}, tops: map[string]string{}, shares: map[string][]measure.Share{}}
-	t := targetByName[spec.target]
+	t := targets.ByName[spec.target]
 	secs := o.profileSeconds
 	// Only this plugin serves profiles; for the other targets, Vault's
 	// process alone is profiled.
-	profilePlugin := t.kind == kindPlugin && env.pprofAddr != ""
+	profilePlugin := t.Kind == targets.KindPlugin && env.pprofAddr != ""
 	progress("profile %s, %s workload, %d clients: %d s of CPU profile under load", spec.target, spec.workload, o.maxClients(), secs)
 
-	pluginFile := env.pluginFiles[t.kind]
+	pluginFile := env.pluginFiles[t.Kind]
 	cpuBefore := env.procs.Snapshot(pluginFile)
 	loadDone := make(chan *runResult, 1)
 	go func() {

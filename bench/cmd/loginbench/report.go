@@ -16,6 +16,7 @@ import (
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/fixture"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
 
 // summary aggregates the runs of one target, workload and client count.
@@ -201,16 +202,16 @@ func evaluateGoals(results []*runResult, clients int, reviewCacheTTL time.Durati
 	}
 
 	goals := []goal{
-		ratio("plugin-always / upstream, distinct: logins/s", targetPluginAlways, targetUpstream, workloadDistinct, ">=", 1.2, false),
-		ratio("plugin-always / upstream, distinct: p99 latency (no worse)", targetPluginAlways, targetUpstream, workloadDistinct, "<=", 1.0, true),
-		ratio("plugin-cached / noop, repeat: logins/s", targetPluginCached, targetNoop, workloadRepeat, ">=", 0.8, false),
-		ratio("plugin-cached / builtin, repeat: logins/s", targetPluginCached, targetBuiltin, workloadRepeat, ">=", 1.3, false),
+		ratio("plugin-always / upstream, distinct: logins/s", targets.PluginAlways, targets.Upstream, workloadDistinct, ">=", 1.2, false),
+		ratio("plugin-always / upstream, distinct: p99 latency (no worse)", targets.PluginAlways, targets.Upstream, workloadDistinct, "<=", 1.0, true),
+		ratio("plugin-cached / noop, repeat: logins/s", targets.PluginCached, targets.Noop, workloadRepeat, ">=", 0.8, false),
+		ratio("plugin-cached / builtin, repeat: logins/s", targets.PluginCached, targets.Builtin, workloadRepeat, ">=", 1.3, false),
 	}
 
 	cachedReviews := goal{what: fmt.Sprintf("plugin-cached, repeat: TokenReviews per token per %s (review_cache_ttl)", reviewCacheTTL), op: "<=", threshold: 1}
 	var cachedRuns []*runResult
 	for _, r := range results {
-		if r.target == targetPluginCached && r.workload == workloadRepeat && r.clients == clients {
+		if r.target == targets.PluginCached && r.workload == workloadRepeat && r.clients == clients {
 			cachedRuns = append(cachedRuns, r)
 		}
 	}
@@ -218,11 +219,11 @@ func evaluateGoals(results []*runResult, clients int, reviewCacheTTL time.Durati
 		cachedReviews.value, cachedReviews.measured = v, true
 	}
 	goals = append(goals, cachedReviews,
-		ratio("plugin-hybrid / noop, distinct: logins/s", targetPluginHybrid, targetNoop, workloadDistinct, ">=", 0.8, false),
-		ratio("plugin-hybrid / builtin, distinct: logins/s", targetPluginHybrid, targetBuiltin, workloadDistinct, ">=", 1.3, false),
+		ratio("plugin-hybrid / noop, distinct: logins/s", targets.PluginHybrid, targets.Noop, workloadDistinct, ">=", 0.8, false),
+		ratio("plugin-hybrid / builtin, distinct: logins/s", targets.PluginHybrid, targets.Builtin, workloadDistinct, ">=", 1.3, false),
 	)
 	hybridReviews := goal{what: "plugin-hybrid, distinct: TokenReviews per login (~0)", op: "<=", threshold: hybridMaxReviewsPerLogin}
-	if s, ok := get(targetPluginHybrid, workloadDistinct); ok {
+	if s, ok := get(targets.PluginHybrid, workloadDistinct); ok {
 		if v, known := s.reviewsPerLogin(); known {
 			hybridReviews.value, hybridReviews.measured = v, true
 		}
@@ -255,12 +256,12 @@ func printReport(w io.Writer, o *options, env *benchEnv, results []*runResult, p
 	fmt.Fprintf(w, "- %s UTC; Vault %s, kube-apiserver %s, built-in kubernetes auth %s\n",
 		time.Now().UTC().Format("2006-01-02 15:04"), env.vaultVersion, env.kubeVersion, orDash(env.builtinVersion))
 	for _, p := range []struct {
-		kind          targetKind
+		kind          targets.Kind
 		name, version string
 	}{
-		{kindPlugin, o.pluginName, o.pluginVersion},
-		{kindUpstream, upstreamName, o.upstreamVersion},
-		{kindNoop, noopName, "(unversioned)"},
+		{targets.KindPlugin, o.pluginName, o.pluginVersion},
+		{targets.KindUpstream, upstreamName, o.upstreamVersion},
+		{targets.KindNoop, noopName, "(unversioned)"},
 	} {
 		if o.wantsKind(p.kind) {
 			fmt.Fprintf(w, "- plugin %s %s, sha256 %s\n", p.name, p.version, env.sha256[p.name])
@@ -276,7 +277,7 @@ func printReport(w io.Writer, o *options, env *benchEnv, results []*runResult, p
 		o.rounds, o.duration, order, strings.Join(o.workloads, ", "), o.warmup)
 	roles := fmt.Sprintf("- every role: bound_service_account_names=%s*, audience=%s, token_type=%s", fixture.WorkloadSAPrefix, fixture.Audience, fixture.TokenType)
 	for _, t := range o.targets {
-		role := roleFor(o, targetByName[t])
+		role := roleFor(o, targets.ByName[t])
 		for _, k := range slices.Sorted(maps.Keys(role)) {
 			if strings.HasPrefix(k, "review_") || k == "local_max_token_age" {
 				roles += fmt.Sprintf("; %s: %s=%v", t, k, role[k])
@@ -285,9 +286,9 @@ func printReport(w io.Writer, o *options, env *benchEnv, results []*runResult, p
 	}
 	fmt.Fprintln(w, roles+" (durations in seconds)")
 	for _, t := range o.targets {
-		if n := targetByName[t].extraClusters; n > 0 {
+		if n := targets.ByName[t].ExtraClusters; n > 0 {
 			fmt.Fprintf(w, "- %s: config and %d clusters at cluster/%s … cluster/%s (config's kubernetes_host, CA and reviewer JWT; issuers %s … %s, which no token carries); the role sets no bound_clusters (config's cluster only)\n",
-				t, n, extraClusterName(1), extraClusterName(n), extraClusterIssuer(1), extraClusterIssuer(n))
+				t, n, targets.ExtraClusterName(1), targets.ExtraClusterName(n), targets.ExtraClusterIssuer(1), targets.ExtraClusterIssuer(n))
 		}
 	}
 	kinds := []string{}
@@ -305,7 +306,7 @@ func printReport(w io.Writer, o *options, env *benchEnv, results []*runResult, p
 	if o.wantsWorkload(workloadRepeat) {
 		fmt.Fprintf(w, "- repeat workload: each client presents one token of its own service account, every login\n")
 	}
-	if o.wants(targetTokenCreate) {
+	if o.wants(targets.TokenCreate) {
 		kind := "tokens without a parent (no_parent=true), like the tokens logins return"
 		if o.floorChild {
 			kind = "child tokens of the issuing token (-floor-child)"

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
 
 func TestPercentile(t *testing.T) {
@@ -64,7 +65,7 @@ func TestParseFlagsKeepsRoundOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := o.targets, []string{targetNoop, targetBuiltin, targetTokenCreate}; !slices.Equal(got, want) {
+	if got, want := o.targets, []string{targets.Noop, targets.Builtin, targets.TokenCreate}; !slices.Equal(got, want) {
 		t.Errorf("targets = %v, want %v", got, want)
 	}
 	if !slices.Equal(o.clients, []int{4, 2}) || o.maxClients() != 4 {
@@ -85,7 +86,7 @@ func TestParseFlagsProfiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []profileSpec{{targetPluginAlways, workloadDistinct}, {targetPluginCached, workloadRepeat}, {targetPluginHybrid, workloadDistinct}}
+	want := []profileSpec{{targets.PluginAlways, workloadDistinct}, {targets.PluginCached, workloadRepeat}, {targets.PluginHybrid, workloadDistinct}}
 	if !slices.Equal(o.profiles, want) {
 		t.Errorf("auto profiles = %v, want %v", o.profiles, want)
 	}
@@ -94,14 +95,14 @@ func TestParseFlagsProfiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []profileSpec{{targetPluginCached, workloadRepeat}}; !slices.Equal(o.profiles, want) {
+	if want := []profileSpec{{targets.PluginCached, workloadRepeat}}; !slices.Equal(o.profiles, want) {
 		t.Errorf("auto profiles (repeat only) = %v, want %v", o.profiles, want)
 	}
 	o, err = parseFlags(append(base, "-targets", "plugin-always", "-profile", "plugin-always:repeat"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []profileSpec{{targetPluginAlways, workloadRepeat}}; !slices.Equal(o.profiles, want) {
+	if want := []profileSpec{{targets.PluginAlways, workloadRepeat}}; !slices.Equal(o.profiles, want) {
 		t.Errorf("profiles = %v, want %v", o.profiles, want)
 	}
 	// Vault's process alone, for a target that is not this plugin.
@@ -109,7 +110,7 @@ func TestParseFlagsProfiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []profileSpec{{targetTokenCreate, workloadRepeat}}; !slices.Equal(o.profiles, want) {
+	if want := []profileSpec{{targets.TokenCreate, workloadRepeat}}; !slices.Equal(o.profiles, want) {
 		t.Errorf("profiles = %v, want %v", o.profiles, want)
 	}
 	o, err = parseFlags(append(base, "-targets", "plugin-always", "-profile", "none"))
@@ -204,16 +205,16 @@ func goalRun(target, workload string, clients, n int, lat time.Duration, reviews
 
 func TestEvaluateGoals(t *testing.T) {
 	results := []*runResult{
-		goalRun(targetUpstream, workloadDistinct, 8, 500, 20*time.Millisecond, 500),
-		goalRun(targetPluginAlways, workloadDistinct, 8, 650, 18*time.Millisecond, 650), // 1.3x, p99 0.9x: met
-		goalRun(targetNoop, workloadRepeat, 8, 1500, 5*time.Millisecond, 0),
-		goalRun(targetBuiltin, workloadRepeat, 8, 1000, 8*time.Millisecond, 1000),
-		goalRun(targetPluginCached, workloadRepeat, 8, 1250, 6*time.Millisecond, 8), // 0.83x noop (met), 1.25x builtin (not met)
-		goalRun(targetNoop, workloadDistinct, 8, 1500, 5*time.Millisecond, 0),
-		goalRun(targetBuiltin, workloadDistinct, 8, 900, 9*time.Millisecond, 900),
-		goalRun(targetPluginHybrid, workloadDistinct, 8, 1200, 6*time.Millisecond, 30), // 0.8x, 1.33x, 0.025 reviews/login
+		goalRun(targets.Upstream, workloadDistinct, 8, 500, 20*time.Millisecond, 500),
+		goalRun(targets.PluginAlways, workloadDistinct, 8, 650, 18*time.Millisecond, 650), // 1.3x, p99 0.9x: met
+		goalRun(targets.Noop, workloadRepeat, 8, 1500, 5*time.Millisecond, 0),
+		goalRun(targets.Builtin, workloadRepeat, 8, 1000, 8*time.Millisecond, 1000),
+		goalRun(targets.PluginCached, workloadRepeat, 8, 1250, 6*time.Millisecond, 8), // 0.83x noop (met), 1.25x builtin (not met)
+		goalRun(targets.Noop, workloadDistinct, 8, 1500, 5*time.Millisecond, 0),
+		goalRun(targets.Builtin, workloadDistinct, 8, 900, 9*time.Millisecond, 900),
+		goalRun(targets.PluginHybrid, workloadDistinct, 8, 1200, 6*time.Millisecond, 30), // 0.8x, 1.33x, 0.025 reviews/login
 		// Another client count must not leak into the 8-client goals.
-		goalRun(targetUpstream, workloadDistinct, 1, 5000, time.Millisecond, 0),
+		goalRun(targets.Upstream, workloadDistinct, 1, 5000, time.Millisecond, 0),
 	}
 	got := map[string]goal{}
 	for _, g := range evaluateGoals(results, 8, 10*time.Second) {
@@ -249,8 +250,8 @@ func TestEvaluateGoals(t *testing.T) {
 }
 
 func TestEvaluateGoalsUnmeasuredAndFailed(t *testing.T) {
-	up := goalRun(targetUpstream, workloadDistinct, 8, 500, 20*time.Millisecond, 500)
-	always := goalRun(targetPluginAlways, workloadDistinct, 8, 900, 10*time.Millisecond, 900)
+	up := goalRun(targets.Upstream, workloadDistinct, 8, 500, 20*time.Millisecond, 500)
+	always := goalRun(targets.PluginAlways, workloadDistinct, 8, 900, 10*time.Millisecond, 900)
 	always.errors = 3
 	for _, g := range evaluateGoals([]*runResult{up, always}, 8, 10*time.Second) {
 		switch {

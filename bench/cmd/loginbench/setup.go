@@ -21,6 +21,7 @@ import (
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/fixture"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
 
 // Catalog names (and plugin file names) of the two plugins that are not
@@ -63,7 +64,7 @@ type benchEnv struct {
 	builtinVersion string            // the version Vault reports for the built-in mount
 	sha256         map[string]string // plugin catalog name -> sha256 registered
 	tokenKind      map[string]string // target -> "batch" or "service", from its first token
-	pluginFiles    map[targetKind]string
+	pluginFiles    map[targets.Kind]string
 	pprofAddr      string // this plugin's profiling endpoints; "" when it serves none
 	notes          []string
 	outDir         string
@@ -88,8 +89,8 @@ func setup(ctx context.Context, o *options) (*benchEnv, error) {
 		procs:     measure.Procs{StackDir: o.stackDir},
 		sha256:    map[string]string{},
 		tokenKind: map[string]string{},
-		pluginFiles: map[targetKind]string{
-			kindPlugin: o.pluginName, kindUpstream: upstreamName, kindNoop: noopName,
+		pluginFiles: map[targets.Kind]string{
+			targets.KindPlugin: o.pluginName, targets.KindUpstream: upstreamName, targets.KindNoop: noopName,
 		},
 	}
 
@@ -146,11 +147,11 @@ func setup(ctx context.Context, o *options) (*benchEnv, error) {
 	}
 	logins := map[string]*vault.SecretAuth{}
 	for _, name := range o.targets {
-		t := targetByName[name]
-		if t.kind == kindTokenCreate {
+		t := targets.ByName[name]
+		if t.Kind == targets.KindTokenCreate {
 			continue
 		}
-		if t.kind != kindNoop {
+		if t.Kind != targets.KindNoop {
 			if err := writeMountConfig(ctx, admin, t, config, roleFor(o, t)); err != nil {
 				return nil, err
 			}
@@ -161,17 +162,17 @@ func setup(ctx context.Context, o *options) (*benchEnv, error) {
 		}
 		logins[name] = auth
 		env.tokenKind[name] = tokenKind(auth.ClientToken)
-		progress("auth/%s: login OK (%s token, policies %v, metadata %v)", t.mount, env.tokenKind[name], auth.TokenPolicies, auth.Metadata)
+		progress("auth/%s: login OK (%s token, policies %v, metadata %v)", t.Mount, env.tokenKind[name], auth.TokenPolicies, auth.Metadata)
 		if env.tokenKind[name] != "batch" {
-			env.note("auth/%s issued a %s token, not a batch token", t.mount, env.tokenKind[name])
+			env.note("auth/%s issued a %s token, not a batch token", t.Mount, env.tokenKind[name])
 		}
 	}
 	compareLogins(env, logins)
 
-	if o.wants(targetTokenCreate) {
+	if o.wants(targets.TokenCreate) {
 		// The floor copies a kubernetes login's policies and metadata.
 		var model *vault.SecretAuth
-		for _, name := range []string{targetBuiltin, targetPluginAlways, targetUpstream, targetNoop} {
+		for _, name := range []string{targets.Builtin, targets.PluginAlways, targets.Upstream, targets.Noop} {
 			if model = logins[name]; model != nil {
 				break
 			}
@@ -189,7 +190,7 @@ func setup(ctx context.Context, o *options) (*benchEnv, error) {
 // roleFor is the role written to a target's mount: the same for every
 // kubernetes method (every workload account of the namespace, audience
 // vault, batch tokens), plus the review fields of this plugin's modes.
-func roleFor(o *options, t target) map[string]any {
+func roleFor(o *options, t targets.Target) map[string]any {
 	role := map[string]any{
 		"bound_service_account_names":      fixture.WorkloadSAPrefix + "*",
 		"bound_service_account_namespaces": fixture.Namespace,
@@ -198,13 +199,13 @@ func roleFor(o *options, t target) map[string]any {
 		"token_ttl":                        int(fixture.TokenTTL.Seconds()),
 		"token_type":                       fixture.TokenType,
 	}
-	switch t.reviewMode {
+	switch t.ReviewMode {
 	case "":
 	case "cached":
-		role["review_mode"] = t.reviewMode
+		role["review_mode"] = t.ReviewMode
 		role["review_cache_ttl"] = int(o.reviewCacheTTL.Seconds())
 	default:
-		role["review_mode"] = t.reviewMode
+		role["review_mode"] = t.ReviewMode
 		role["review_cache_ttl"] = int(o.reviewCacheTTL.Seconds())
 		role["local_max_token_age"] = int(o.localMaxTokenAge.Seconds())
 	}
@@ -215,7 +216,7 @@ func roleFor(o *options, t target) map[string]any {
 // binary copied into Vault's plugin directory, with its sha256) and mounts
 // every target afresh.
 func mountTargets(ctx context.Context, o *options, env *benchEnv) error {
-	if o.wantsKind(kindPlugin) {
+	if o.wantsKind(targets.KindPlugin) {
 		var envVars []string
 		if len(o.profiles) > 0 {
 			addr, err := freeLoopbackAddr()
@@ -229,47 +230,47 @@ func mountTargets(ctx context.Context, o *options, env *benchEnv) error {
 			return err
 		}
 	}
-	if o.wantsKind(kindUpstream) {
+	if o.wantsKind(targets.KindUpstream) {
 		if err := registerPlugin(ctx, o, env, o.upstreamBin, upstreamName, o.upstreamVersion, nil); err != nil {
 			return err
 		}
 	}
-	if o.wantsKind(kindNoop) {
+	if o.wantsKind(targets.KindNoop) {
 		// Unversioned: the no-op plugin reports no version.
 		if err := registerPlugin(ctx, o, env, o.noopBin, noopName, "", nil); err != nil {
 			return err
 		}
 	}
 	for _, name := range o.targets {
-		t := targetByName[name]
-		in := &vault.MountInput{Description: "loginbench: " + t.label}
-		switch t.kind {
-		case kindTokenCreate:
+		t := targets.ByName[name]
+		in := &vault.MountInput{Description: "loginbench: " + t.Label}
+		switch t.Kind {
+		case targets.KindTokenCreate:
 			continue
-		case kindBuiltin:
+		case targets.KindBuiltin:
 			in.Type = "kubernetes"
-		case kindPlugin:
+		case targets.KindPlugin:
 			in.Type, in.Config.PluginVersion = o.pluginName, o.pluginVersion
-		case kindUpstream:
+		case targets.KindUpstream:
 			in.Type, in.Config.PluginVersion = upstreamName, o.upstreamVersion
-		case kindNoop:
+		case targets.KindNoop:
 			in.Type = noopName
 		}
-		if err := remount(ctx, env.admin, t.mount, in); err != nil {
+		if err := remount(ctx, env.admin, t.Mount, in); err != nil {
 			return err
 		}
-		out, err := env.admin.Sys().GetAuthWithContext(ctx, t.mount)
+		out, err := env.admin.Sys().GetAuthWithContext(ctx, t.Mount)
 		if err != nil {
-			return fmt.Errorf("read sys/auth/%s: %w", t.mount, err)
+			return fmt.Errorf("read sys/auth/%s: %w", t.Mount, err)
 		}
-		if t.kind == kindBuiltin {
+		if t.Kind == targets.KindBuiltin {
 			env.builtinVersion = out.RunningVersion
 			continue
 		}
 		// What Vault says is running must be the binary just registered,
 		// not a leftover of an earlier run.
 		if want := env.sha256[in.Type]; out.RunningSha256 != want {
-			return fmt.Errorf("auth/%s runs %s sha256 %s, want sha256 %s", t.mount, out.RunningVersion, out.RunningSha256, want)
+			return fmt.Errorf("auth/%s runs %s sha256 %s, want sha256 %s", t.Mount, out.RunningVersion, out.RunningSha256, want)
 		}
 	}
 	return nil
@@ -416,14 +417,14 @@ func remount(ctx context.Context, admin *vault.Client, path string, in *vault.Mo
 // writeMountConfig writes the config and the role, and checks that the
 // role kept the review fields: a plugin without them would ignore them
 // with a warning, and its "cached" target would silently measure "always".
-func writeMountConfig(ctx context.Context, admin *vault.Client, t target, config, role map[string]any) error {
-	if _, err := admin.Logical().WriteWithContext(ctx, "auth/"+t.mount+"/config", config); err != nil {
-		return fmt.Errorf("auth/%s/config: %w", t.mount, err)
+func writeMountConfig(ctx context.Context, admin *vault.Client, t targets.Target, config, role map[string]any) error {
+	if _, err := admin.Logical().WriteWithContext(ctx, "auth/"+t.Mount+"/config", config); err != nil {
+		return fmt.Errorf("auth/%s/config: %w", t.Mount, err)
 	}
 	if err := writeClusters(ctx, admin, t, config); err != nil {
 		return err
 	}
-	rolePath := "auth/" + t.mount + "/role/" + fixture.RoleName
+	rolePath := "auth/" + t.Mount + "/role/" + fixture.RoleName
 	s, err := admin.Logical().WriteWithContext(ctx, rolePath, role)
 	if err != nil {
 		return fmt.Errorf("%s: %w", rolePath, err)
@@ -431,20 +432,20 @@ func writeMountConfig(ctx context.Context, admin *vault.Client, t target, config
 	if s != nil && len(s.Warnings) > 0 {
 		progress("%s: warnings: %s", rolePath, strings.Join(s.Warnings, "; "))
 	}
-	if t.reviewMode == "" {
+	if t.ReviewMode == "" {
 		return nil
 	}
 	got, err := admin.Logical().ReadWithContext(ctx, rolePath)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", rolePath, err)
 	}
-	if got == nil || fmt.Sprint(got.Data["review_mode"]) != t.reviewMode {
+	if got == nil || fmt.Sprint(got.Data["review_mode"]) != t.ReviewMode {
 		var have any
 		if got != nil {
 			have = got.Data["review_mode"]
 		}
 		return fmt.Errorf("%s: review_mode reads back as %v, want %q: this plugin build does not have the field; leave %s out of -targets",
-			rolePath, have, t.reviewMode, t.name)
+			rolePath, have, t.ReviewMode, t.Name)
 	}
 	return nil
 }
@@ -452,37 +453,37 @@ func writeMountConfig(ctx context.Context, admin *vault.Client, t target, config
 // writeClusters writes the extra clusters of a *-10c target and checks
 // that the mount lists them all: a plugin build without cluster/<name>
 // would answer 404, and its 10c target would measure one cluster.
-func writeClusters(ctx context.Context, admin *vault.Client, t target, config map[string]any) error {
-	if t.extraClusters == 0 {
+func writeClusters(ctx context.Context, admin *vault.Client, t targets.Target, config map[string]any) error {
+	if t.ExtraClusters == 0 {
 		return nil
 	}
-	bodies := clusterConfigs(t, config)
+	bodies := targets.ClusterConfigs(t, config)
 	for _, name := range slices.Sorted(maps.Keys(bodies)) {
-		path := "auth/" + t.mount + "/cluster/" + name
+		path := "auth/" + t.Mount + "/cluster/" + name
 		if _, err := admin.Logical().WriteWithContext(ctx, path, bodies[name]); err != nil {
-			return fmt.Errorf("%s: %w (does this plugin build have cluster/<name>? leave %s out of -targets)", path, err, t.name)
+			return fmt.Errorf("%s: %w (does this plugin build have cluster/<name>? leave %s out of -targets)", path, err, t.Name)
 		}
 	}
-	listed, err := admin.Logical().ListWithContext(ctx, "auth/"+t.mount+"/cluster")
+	listed, err := admin.Logical().ListWithContext(ctx, "auth/"+t.Mount+"/cluster")
 	if err != nil {
-		return fmt.Errorf("list auth/%s/cluster: %w", t.mount, err)
+		return fmt.Errorf("list auth/%s/cluster: %w", t.Mount, err)
 	}
 	var keys []any
 	if listed != nil {
 		keys, _ = listed.Data["keys"].([]any)
 	}
 	if len(keys) != len(bodies) {
-		return fmt.Errorf("auth/%s/cluster lists %d clusters, want %d", t.mount, len(keys), len(bodies))
+		return fmt.Errorf("auth/%s/cluster lists %d clusters, want %d", t.Mount, len(keys), len(bodies))
 	}
-	progress("auth/%s: %d clusters (config and %d at cluster/<name>, issuers %s … %s)", t.mount, len(bodies)+1, len(bodies),
-		extraClusterIssuer(1), extraClusterIssuer(t.extraClusters))
+	progress("auth/%s: %d clusters (config and %d at cluster/<name>, issuers %s … %s)", t.Mount, len(bodies)+1, len(bodies),
+		targets.ExtraClusterIssuer(1), targets.ExtraClusterIssuer(t.ExtraClusters))
 	return nil
 }
 
 // firstLogin proves the mount works before anything is timed. It retries for
 // a few seconds because the API server's RBAC authorizer learns about the
 // reviewer's fresh ClusterRoleBinding from a watch, not synchronously.
-func firstLogin(ctx context.Context, o *options, env *benchEnv, t target) (*vault.SecretAuth, error) {
+func firstLogin(ctx context.Context, o *options, env *benchEnv, t targets.Target) (*vault.SecretAuth, error) {
 	c, err := newVaultClient(o, env.transport, "")
 	if err != nil {
 		return nil, err
@@ -490,7 +491,7 @@ func firstLogin(ctx context.Context, o *options, env *benchEnv, t target) (*vaul
 	body := map[string]any{"role": fixture.RoleName, "jwt": env.repeat[0]}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		s, err := c.Logical().WriteWithContext(ctx, t.loginPath(), body)
+		s, err := c.Logical().WriteWithContext(ctx, t.LoginPath(), body)
 		if err == nil {
 			err = checkIssued(s)
 		}
@@ -498,7 +499,7 @@ func firstLogin(ctx context.Context, o *options, env *benchEnv, t target) (*vaul
 			return s.Auth, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return nil, fmt.Errorf("first login on auth/%s: %w", t.mount, err)
+			return nil, fmt.Errorf("first login on auth/%s: %w", t.Mount, err)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
@@ -529,23 +530,23 @@ func tokenKind(token string) string {
 // target issues the same token. The no-op plugin's identity is fixed, so
 // only the names of its metadata keys are compared.
 func compareLogins(env *benchEnv, logins map[string]*vault.SecretAuth) {
-	ref := logins[targetBuiltin]
+	ref := logins[targets.Builtin]
 	if ref == nil {
 		return
 	}
-	for _, name := range allTargetNames() {
+	for _, name := range targets.Names() {
 		got := logins[name]
-		if got == nil || name == targetBuiltin {
+		if got == nil || name == targets.Builtin {
 			continue
 		}
 		if !slices.Equal(sortedCopy(got.TokenPolicies), sortedCopy(ref.TokenPolicies)) {
 			env.note("token policies differ: %s %v, builtin %v", name, got.TokenPolicies, ref.TokenPolicies)
 		}
-		if name == targetNoop {
+		if name == targets.Noop {
 			if !slices.Equal(sortedKeys(got.Metadata), sortedKeys(ref.Metadata)) {
 				env.note("token metadata keys differ: %s %v, builtin %v", name, sortedKeys(got.Metadata), sortedKeys(ref.Metadata))
 			}
-		} else if md, note := comparableMetadata(targetByName[name], got.Metadata); note != "" {
+		} else if md, note := comparableMetadata(targets.ByName[name], got.Metadata); note != "" {
 			env.note("%s", note)
 		} else if !maps.Equal(md, ref.Metadata) {
 			env.note("token metadata differ: %s %v, builtin %v", name, got.Metadata, ref.Metadata)
@@ -562,12 +563,12 @@ func compareLogins(env *benchEnv, logins map[string]*vault.SecretAuth) {
 // to every login's metadata, as it should; the workload tokens are all
 // config's cluster's, so it must read "default", and then is left out of
 // the comparison. note says what is wrong otherwise.
-func comparableMetadata(t target, md map[string]string) (map[string]string, string) {
-	if t.extraClusters == 0 {
+func comparableMetadata(t targets.Target, md map[string]string) (map[string]string, string) {
+	if t.ExtraClusters == 0 {
 		return md, ""
 	}
 	if got, ok := md["cluster"]; !ok || got != "default" {
-		return md, fmt.Sprintf("auth/%s: token metadata cluster = %q (present: %v), want \"default\": the login chose another cluster than config's", t.mount, got, ok)
+		return md, fmt.Sprintf("auth/%s: token metadata cluster = %q (present: %v), want \"default\": the login chose another cluster than config's", t.Mount, got, ok)
 	}
 	out := maps.Clone(md)
 	delete(out, "cluster")
@@ -664,8 +665,8 @@ func setupFloor(ctx context.Context, o *options, env *benchEnv, login *vault.Sec
 			return fmt.Errorf("auth/token/create: %w", err)
 		}
 	}
-	env.tokenKind[targetTokenCreate] = tokenKind(s.Auth.ClientToken)
-	progress("auth/token/create: OK (%s token, policies %v, metadata %v)", env.tokenKind[targetTokenCreate], s.Auth.TokenPolicies, s.Auth.Metadata)
+	env.tokenKind[targets.TokenCreate] = tokenKind(s.Auth.ClientToken)
+	progress("auth/token/create: OK (%s token, policies %v, metadata %v)", env.tokenKind[targets.TokenCreate], s.Auth.TokenPolicies, s.Auth.Metadata)
 	return nil
 }
 

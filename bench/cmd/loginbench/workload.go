@@ -3,6 +3,8 @@ package main
 import (
 	"sync/atomic"
 	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
 
 // apiServerReviewCacheTTL is how long kube-apiserver keeps a successful
@@ -84,8 +86,8 @@ func (r *reuseTracker) merge(o reuseTracker) {
 //
 // A target that ignores the token gets no pool tokens so that it does not
 // shorten the interval at which the others see theirs again.
-func tokenChooser(t target, workload string, pool *tokenPool, repeat []string) (func(client int) (jwt string, index int), bool) {
-	if workload == workloadDistinct && t.reviews() && pool != nil {
+func tokenChooser(t targets.Target, workload string, pool *tokenPool, repeat []string) (func(client int) (jwt string, index int), bool) {
+	if workload == workloadDistinct && t.Reviews() && pool != nil {
 		return func(int) (string, int) {
 			k := pool.next()
 			return pool.jwts[k], k

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
 
 func testPool(n, accounts int) *tokenPool {
@@ -101,7 +103,7 @@ func TestPoolCycle(t *testing.T) {
 func TestTokenChooser(t *testing.T) {
 	pool := testPool(4, 4)
 	repeat := []string{"r0", "r1"}
-	verifying := targetByName[targetPluginHybrid]
+	verifying := targets.ByName[targets.PluginHybrid]
 
 	choose, draws := tokenChooser(verifying, workloadDistinct, pool, repeat)
 	if !draws {
@@ -118,12 +120,12 @@ func TestTokenChooser(t *testing.T) {
 	for _, tc := range []struct {
 		target, workload string
 	}{
-		{targetPluginAlways, workloadRepeat},
-		{targetBuiltin, workloadRepeat},
-		{targetNoop, workloadDistinct},        // ignores the token: spares the pool
-		{targetTokenCreate, workloadDistinct}, // sends none
+		{targets.PluginAlways, workloadRepeat},
+		{targets.Builtin, workloadRepeat},
+		{targets.Noop, workloadDistinct},        // ignores the token: spares the pool
+		{targets.TokenCreate, workloadDistinct}, // sends none
 	} {
-		choose, draws := tokenChooser(targetByName[tc.target], tc.workload, pool, repeat)
+		choose, draws := tokenChooser(targets.ByName[tc.target], tc.workload, pool, repeat)
 		if draws {
 			t.Errorf("%s/%s draws from the pool", tc.target, tc.workload)
 		}
