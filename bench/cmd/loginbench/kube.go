@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/fixture"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/progress"
 )
 
 // Kubernetes objects besides the workload service accounts.
@@ -119,10 +120,10 @@ func setupPool(ctx context.Context, o *options, env *benchEnv) error {
 	}
 	env.poolStats = stats
 	env.pool = newTokenPool(jwts, o.serviceAccts, time.Now())
-	progress("distinct workload: %d tokens over %d service accounts in %s (%.0f/s)",
+	progress.Printf("distinct workload: %d tokens over %d service accounts in %s (%.0f/s)",
 		stats.created, o.serviceAccts, time.Since(start).Round(time.Second), float64(stats.created)/time.Since(start).Seconds())
 	if stats.capped {
-		env.note("the token pool holds %d of the %d tokens asked for: -pool-setup-limit %s was reached", stats.created, stats.wanted, o.poolSetupLimit)
+		env.notes.Add("the token pool holds %d of the %d tokens asked for: -pool-setup-limit %s was reached", stats.created, stats.wanted, o.poolSetupLimit)
 	}
 	return nil
 }
@@ -158,7 +159,7 @@ func createPool(ctx context.Context, kc kubernetes.Interface, o *options) ([]str
 		done++
 		if time.Since(lastLog) > 10*time.Second {
 			lastLog = time.Now()
-			progress("  %d of %d tokens (%.0f/s)", done, o.poolSize, float64(done)/time.Since(start).Seconds())
+			progress.Printf("  %d of %d tokens (%.0f/s)", done, o.poolSize, float64(done)/time.Since(start).Seconds())
 		}
 		return nil
 	})

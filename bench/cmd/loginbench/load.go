@@ -12,6 +12,7 @@ import (
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/fixture"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/progress"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
 
@@ -101,18 +102,18 @@ func runRounds(ctx context.Context, o *options, env *benchEnv) ([]*runResult, er
 			if err != nil {
 				return nil, err
 			}
-			progress("prime   %-17s %5d logins (one per service account), %d errors", name, r.ok(), r.errors)
+			progress.Printf("prime   %-17s %5d logins (one per service account), %d errors", name, r.ok(), r.errors)
 		}
 		if o.warmup > 0 {
 			r, err := runOnce(ctx, o, env, t, o.workloads[0], o.maxClients(), o.warmup, 0)
 			if err != nil {
 				return nil, err
 			}
-			progress("warm-up %-17s clients=%-3d %6d ok %4d errors", name, r.clients, r.ok(), r.errors)
+			progress.Printf("warm-up %-17s clients=%-3d %6d ok %4d errors", name, r.clients, r.ok(), r.errors)
 		}
 	}
 	env.loadAtStart = loadAverage()
-	progress("load average %s", env.loadAtStart)
+	progress.Printf("load average %s", env.loadAtStart)
 	var results []*runResult
 	for _, n := range o.clients {
 		for round := 1; round <= o.rounds; round++ {
@@ -140,7 +141,7 @@ func runRounds(ctx context.Context, o *options, env *benchEnv) ([]*runResult, er
 func measuredRun(ctx context.Context, o *options, env *benchEnv, t targets.Target, workload string, clients int) (*runResult, error) {
 	if t.ReviewMode == "hybrid" && !env.agedNoted && time.Since(env.tokensMinted) > o.localMaxTokenAge {
 		env.agedNoted = true
-		env.note("from %s on, the workload tokens are older than local_max_token_age %s: plugin-hybrid reviews them as plugin-cached does (raise -local-max-token-age, at most the plugin's maximum, or shorten the run)",
+		env.notes.Add("from %s on, the workload tokens are older than local_max_token_age %s: plugin-hybrid reviews them as plugin-cached does (raise -local-max-token-age, at most the plugin's maximum, or shorten the run)",
 			time.Now().UTC().Format("15:04:05"), o.localMaxTokenAge)
 	}
 	pluginFile := env.pluginFiles[t.Kind]
@@ -156,7 +157,7 @@ func measuredRun(ctx context.Context, o *options, env *benchEnv, t targets.Targe
 	if errBefore == nil && errAfter == nil {
 		r.reviews, r.reviewsKnown = revAfter.Sub(revBefore), true
 	} else if ctx.Err() == nil {
-		progress("WARNING: TokenReview count unknown for this run: %v %v", errBefore, errAfter)
+		progress.Printf("WARNING: TokenReview count unknown for this run: %v %v", errBefore, errAfter)
 	}
 	return r, nil
 }
@@ -173,10 +174,10 @@ func logRun(o *options, r *runResult) {
 	if ms, ok := cpuPerLogin(r.cpu[measure.ProcPlugin], r.ok()); ok {
 		extra += fmt.Sprintf(" plugin CPU %.0f µs/login", ms*1000)
 	}
-	progress("round %d/%d %-8s %-17s clients=%-3d %7.1f/s p50 %6.2f ms p99 %6.2f ms %d ok %d errors%s",
+	progress.Printf("round %d/%d %-8s %-17s clients=%-3d %7.1f/s p50 %6.2f ms p99 %6.2f ms %d ok %d errors%s",
 		r.round, o.rounds, r.workload, r.target, r.clients, s.rate, ms(s.p50), ms(s.p99), s.ok, s.errors, extra)
 	for msg, c := range r.errSample {
-		progress("    %d x %s", c, msg)
+		progress.Printf("    %d x %s", c, msg)
 	}
 }
 

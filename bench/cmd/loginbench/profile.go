@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/progress"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
 
@@ -49,7 +50,7 @@ func takeProfile(ctx context.Context, o *options, env *benchEnv, spec profileSpe
 	// Only this plugin serves profiles; for the other targets, Vault's
 	// process alone is profiled.
 	profilePlugin := t.Kind == targets.KindPlugin && env.pprofAddr != ""
-	progress("profile %s, %s workload, %d clients: %d s of CPU profile under load", spec.target, spec.workload, o.maxClients(), secs)
+	progress.Printf("profile %s, %s workload, %d clients: %d s of CPU profile under load", spec.target, spec.workload, o.maxClients(), secs)
 
 	pluginFile := env.pluginFiles[t.Kind]
 	cpuBefore := env.procs.Snapshot(pluginFile)
@@ -57,7 +58,7 @@ func takeProfile(ctx context.Context, o *options, env *benchEnv, spec profileSpe
 	go func() {
 		r, err := runOnce(ctx, o, env, t, spec.workload, o.maxClients(), time.Duration(secs)*time.Second+2*profileLead, 0)
 		if err != nil {
-			progress("WARNING: profile load: %v", err)
+			progress.Printf("WARNING: profile load: %v", err)
 		}
 		loadDone <- r
 	}()
@@ -119,7 +120,7 @@ func takeProfile(ctx context.Context, o *options, env *benchEnv, spec profileSpe
 		res.tops[proc] = top
 	}
 	for _, f := range res.failure {
-		progress("WARNING: %s", f)
+		progress.Printf("WARNING: %s", f)
 	}
 	return res
 }

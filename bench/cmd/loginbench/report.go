@@ -318,7 +318,7 @@ func printReport(w io.Writer, o *options, env *benchEnv, results []*runResult, p
 		fmt.Fprintf(w, "- token-create: auth/token/create by non-root tokens holding only a policy that allows it, with sudo, and not Vault's templated default policy (%s); the policies, metadata and TTL of a kubernetes login's token; %s\n", issuer, kind)
 	}
 	fmt.Fprintf(w, "- logins/s = successful requests / wall time of the runs; p50/p99 over every successful request (nearest rank); TokenReviews = the API server's apiserver_request_total{resource=\"tokenreviews\"} (all codes) after minus before each run, per request sent; CPU = user+system time of each process (/proc) after minus before each run, per successful login\n")
-	for _, n := range env.notes {
+	for _, n := range env.notes.List() {
 		fmt.Fprintf(w, "- **note:** %s\n", n)
 	}
 

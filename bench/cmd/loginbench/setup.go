@@ -21,6 +21,7 @@ import (
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/fixture"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/progress"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
 
@@ -66,7 +67,7 @@ type benchEnv struct {
 	tokenKind      map[string]string // target -> "batch" or "service", from its first token
 	pluginFiles    map[targets.Kind]string
 	pprofAddr      string // this plugin's profiling endpoints; "" when it serves none
-	notes          []string
+	notes          progress.Notes
 	outDir         string
 	// tokensMinted is when the first workload token was requested; hybrid
 	// mode verifies a token locally only while it is younger than the
@@ -75,12 +76,6 @@ type benchEnv struct {
 	agedNoted    bool
 	// loadAtStart is the machine's load average when the rounds began.
 	loadAtStart string
-}
-
-func (e *benchEnv) note(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	e.notes = append(e.notes, msg)
-	progress("NOTE: %s", msg)
 }
 
 func setup(ctx context.Context, o *options) (*benchEnv, error) {
@@ -129,7 +124,7 @@ func setup(ctx context.Context, o *options) (*benchEnv, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: %w", err)
 	}
-	progress("kubernetes %s: reviewer %s/%s (system:auth-delegator), %d workload service accounts %s*, %d repeat tokens in %s",
+	progress.Printf("kubernetes %s: reviewer %s/%s (system:auth-delegator), %d workload service accounts %s*, %d repeat tokens in %s",
 		env.kubeVersion, fixture.Namespace, reviewerSA, o.serviceAccts, fixture.WorkloadSAPrefix, len(env.repeat),
 		time.Since(start).Round(time.Second))
 
@@ -162,9 +157,9 @@ func setup(ctx context.Context, o *options) (*benchEnv, error) {
 		}
 		logins[name] = auth
 		env.tokenKind[name] = tokenKind(auth.ClientToken)
-		progress("auth/%s: login OK (%s token, policies %v, metadata %v)", t.Mount, env.tokenKind[name], auth.TokenPolicies, auth.Metadata)
+		progress.Printf("auth/%s: login OK (%s token, policies %v, metadata %v)", t.Mount, env.tokenKind[name], auth.TokenPolicies, auth.Metadata)
 		if env.tokenKind[name] != "batch" {
-			env.note("auth/%s issued a %s token, not a batch token", t.Mount, env.tokenKind[name])
+			env.notes.Add("auth/%s issued a %s token, not a batch token", t.Mount, env.tokenKind[name])
 		}
 	}
 	compareLogins(env, logins)
@@ -306,7 +301,7 @@ func registerPlugin(ctx context.Context, o *options, env *benchEnv, bin, name, v
 		return fmt.Errorf("register %s %s: %w", name, version, err)
 	}
 	env.sha256[name] = sum
-	progress("registered %s %s (sha256 %s)%s", name, orDash(version), sum, strings.Join(append([]string{""}, envVars...), " "))
+	progress.Printf("registered %s %s (sha256 %s)%s", name, orDash(version), sum, strings.Join(append([]string{""}, envVars...), " "))
 	return nil
 }
 
@@ -430,7 +425,7 @@ func writeMountConfig(ctx context.Context, admin *vault.Client, t targets.Target
 		return fmt.Errorf("%s: %w", rolePath, err)
 	}
 	if s != nil && len(s.Warnings) > 0 {
-		progress("%s: warnings: %s", rolePath, strings.Join(s.Warnings, "; "))
+		progress.Printf("%s: warnings: %s", rolePath, strings.Join(s.Warnings, "; "))
 	}
 	if t.ReviewMode == "" {
 		return nil
@@ -475,7 +470,7 @@ func writeClusters(ctx context.Context, admin *vault.Client, t targets.Target, c
 	if len(keys) != len(bodies) {
 		return fmt.Errorf("auth/%s/cluster lists %d clusters, want %d", t.Mount, len(keys), len(bodies))
 	}
-	progress("auth/%s: %d clusters (config and %d at cluster/<name>, issuers %s … %s)", t.Mount, len(bodies)+1, len(bodies),
+	progress.Printf("auth/%s: %d clusters (config and %d at cluster/<name>, issuers %s … %s)", t.Mount, len(bodies)+1, len(bodies),
 		targets.ExtraClusterIssuer(1), targets.ExtraClusterIssuer(t.ExtraClusters))
 	return nil
 }
@@ -540,19 +535,19 @@ func compareLogins(env *benchEnv, logins map[string]*vault.SecretAuth) {
 			continue
 		}
 		if !slices.Equal(sortedCopy(got.TokenPolicies), sortedCopy(ref.TokenPolicies)) {
-			env.note("token policies differ: %s %v, builtin %v", name, got.TokenPolicies, ref.TokenPolicies)
+			env.notes.Add("token policies differ: %s %v, builtin %v", name, got.TokenPolicies, ref.TokenPolicies)
 		}
 		if name == targets.Noop {
 			if !slices.Equal(sortedKeys(got.Metadata), sortedKeys(ref.Metadata)) {
-				env.note("token metadata keys differ: %s %v, builtin %v", name, sortedKeys(got.Metadata), sortedKeys(ref.Metadata))
+				env.notes.Add("token metadata keys differ: %s %v, builtin %v", name, sortedKeys(got.Metadata), sortedKeys(ref.Metadata))
 			}
 		} else if md, note := comparableMetadata(targets.ByName[name], got.Metadata); note != "" {
-			env.note("%s", note)
+			env.notes.Add("%s", note)
 		} else if !maps.Equal(md, ref.Metadata) {
-			env.note("token metadata differ: %s %v, builtin %v", name, got.Metadata, ref.Metadata)
+			env.notes.Add("token metadata differ: %s %v, builtin %v", name, got.Metadata, ref.Metadata)
 		}
 		if got.LeaseDuration != ref.LeaseDuration || got.Renewable != ref.Renewable {
-			env.note("token lease differs: %s %ds renewable=%v, builtin %ds renewable=%v",
+			env.notes.Add("token lease differs: %s %ds renewable=%v, builtin %ds renewable=%v",
 				name, got.LeaseDuration, got.Renewable, ref.LeaseDuration, ref.Renewable)
 		}
 	}
@@ -655,7 +650,7 @@ func setupFloor(ctx context.Context, o *options, env *benchEnv, login *vault.Sec
 	if err != nil {
 		// Batch tokens may be refused for this kind of request; measure
 		// service tokens then, and say so.
-		env.note("auth/token/create refused a %s token (%s); token-create issues service tokens instead", fixture.TokenType, shortErr(err))
+		env.notes.Add("auth/token/create refused a %s token (%s); token-create issues service tokens instead", fixture.TokenType, shortErr(err))
 		delete(env.floorBody, "type")
 		s, err = c.Logical().WriteWithContext(ctx, "auth/token/create", env.floorBody)
 		if err == nil {
@@ -666,10 +661,6 @@ func setupFloor(ctx context.Context, o *options, env *benchEnv, login *vault.Sec
 		}
 	}
 	env.tokenKind[targets.TokenCreate] = tokenKind(s.Auth.ClientToken)
-	progress("auth/token/create: OK (%s token, policies %v, metadata %v)", env.tokenKind[targets.TokenCreate], s.Auth.TokenPolicies, s.Auth.Metadata)
+	progress.Printf("auth/token/create: OK (%s token, policies %v, metadata %v)", env.tokenKind[targets.TokenCreate], s.Auth.TokenPolicies, s.Auth.Metadata)
 	return nil
-}
-
-func progress(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "[%s] "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
