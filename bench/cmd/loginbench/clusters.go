@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/load"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
@@ -79,15 +80,15 @@ func (c clusterComparison) medianRound() (float64, bool) {
 
 // compareClusters pairs every measured *-10c target with its twin, for
 // each workload and client count both were measured under.
-func compareClusters(results []*runResult, clients []int, workloads []string) []clusterComparison {
+func compareClusters(results []*load.Result, clients []int, workloads []string) []clusterComparison {
 	sums := summarizeAll(results)
 	type roundKey struct {
 		target, workload string
 		clients, round   int
 	}
-	byRound := map[roundKey][]*runResult{}
+	byRound := map[roundKey][]*load.Result{}
 	for _, r := range results {
-		k := roundKey{r.target, r.workload, r.clients, r.round}
+		k := roundKey{r.Target, r.Workload, r.Clients, r.Round}
 		byRound[k] = append(byRound[k], r)
 	}
 	var out []clusterComparison

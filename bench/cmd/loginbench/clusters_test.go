@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/load"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
@@ -37,8 +38,8 @@ func TestParseFlagsTenClusterTargets(t *testing.T) {
 		t.Errorf("targets = %v, want %v (each 10c right after its twin)", o.targets, want)
 	}
 	wantProfiles := []profileSpec{
-		{targets.PluginAlways, workloadDistinct}, {targets.PluginAlways10c, workloadDistinct},
-		{targets.PluginCached, workloadRepeat}, {targets.PluginCached10c, workloadRepeat},
+		{targets.PluginAlways, load.Distinct}, {targets.PluginAlways10c, load.Distinct},
+		{targets.PluginCached, load.Repeat}, {targets.PluginCached10c, load.Repeat},
 	}
 	if !slices.Equal(o.profiles, wantProfiles) {
 		t.Errorf("auto profiles = %v, want %v", o.profiles, wantProfiles)
@@ -69,26 +70,26 @@ func TestComparableMetadata(t *testing.T) {
 }
 
 // roundRun is goalRun in a given round, with the plugin's CPU.
-func roundRun(target, workload string, clients, round, n int, lat, pluginCPU time.Duration) *runResult {
+func roundRun(target, workload string, clients, round, n int, lat, pluginCPU time.Duration) *load.Result {
 	r := goalRun(target, workload, clients, n, lat, 0)
-	r.round = round
-	r.cpu = map[string]time.Duration{measure.ProcPlugin: pluginCPU}
+	r.Round = round
+	r.CPU = map[string]time.Duration{measure.ProcPlugin: pluginCPU}
 	return r
 }
 
 func TestCompareClusters(t *testing.T) {
-	results := []*runResult{
-		roundRun(targets.PluginAlways, workloadDistinct, 8, 1, 1000, 10*time.Millisecond, 500*time.Millisecond),
-		roundRun(targets.PluginAlways10c, workloadDistinct, 8, 1, 980, 10*time.Millisecond, 500*time.Millisecond),
-		roundRun(targets.PluginAlways, workloadDistinct, 8, 2, 800, 10*time.Millisecond, 400*time.Millisecond),
-		roundRun(targets.PluginAlways10c, workloadDistinct, 8, 2, 820, 12*time.Millisecond, 410*time.Millisecond),
+	results := []*load.Result{
+		roundRun(targets.PluginAlways, load.Distinct, 8, 1, 1000, 10*time.Millisecond, 500*time.Millisecond),
+		roundRun(targets.PluginAlways10c, load.Distinct, 8, 1, 980, 10*time.Millisecond, 500*time.Millisecond),
+		roundRun(targets.PluginAlways, load.Distinct, 8, 2, 800, 10*time.Millisecond, 400*time.Millisecond),
+		roundRun(targets.PluginAlways10c, load.Distinct, 8, 2, 820, 12*time.Millisecond, 410*time.Millisecond),
 		// cached without its 10c twin: nothing to compare.
-		roundRun(targets.PluginCached, workloadRepeat, 8, 1, 2000, 3*time.Millisecond, 500*time.Millisecond),
+		roundRun(targets.PluginCached, load.Repeat, 8, 1, 2000, 3*time.Millisecond, 500*time.Millisecond),
 		// Another client count is compared on its own.
-		roundRun(targets.PluginAlways, workloadDistinct, 1, 1, 300, time.Millisecond, 300*time.Millisecond),
-		roundRun(targets.PluginAlways10c, workloadDistinct, 1, 1, 150, time.Millisecond, 300*time.Millisecond),
+		roundRun(targets.PluginAlways, load.Distinct, 1, 1, 300, time.Millisecond, 300*time.Millisecond),
+		roundRun(targets.PluginAlways10c, load.Distinct, 1, 1, 150, time.Millisecond, 300*time.Millisecond),
 	}
-	cs := compareClusters(results, []int{1, 8}, []string{workloadDistinct, workloadRepeat})
+	cs := compareClusters(results, []int{1, 8}, []string{load.Distinct, load.Repeat})
 	if len(cs) != 2 {
 		t.Fatalf("%d comparisons, want 2 (always at 1 and 8 clients): %+v", len(cs), cs)
 	}

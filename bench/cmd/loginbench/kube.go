@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/fixture"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/load"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/progress"
 )
 
@@ -95,10 +96,10 @@ func setupKube(ctx context.Context, o *options, env *benchEnv) (string, error) {
 	}
 
 	// The repeat workload: client i reuses one token of account i.
-	env.repeat = make([]string, o.maxClients())
-	err = parallel(ctx, len(env.repeat), func(i int) error {
+	env.load.Tokens.Repeat = make([]string, o.maxClients())
+	err = parallel(ctx, len(env.load.Tokens.Repeat), func(i int) error {
 		jwt, err := requestToken(ctx, kc, workloadSAName(i), []string{fixture.Audience}, o.tokenLifetime)
-		env.repeat[i] = jwt
+		env.load.Tokens.Repeat[i] = jwt
 		return err
 	})
 	if err != nil {
@@ -110,7 +111,7 @@ func setupKube(ctx context.Context, o *options, env *benchEnv) (string, error) {
 
 // setupPool creates the distinct workload's tokens, when it is measured.
 func setupPool(ctx context.Context, o *options, env *benchEnv) error {
-	if !o.wantsWorkload(workloadDistinct) {
+	if !o.wantsWorkload(load.Distinct) {
 		return nil
 	}
 	start := time.Now()
@@ -119,7 +120,7 @@ func setupPool(ctx context.Context, o *options, env *benchEnv) error {
 		return err
 	}
 	env.poolStats = stats
-	env.pool = newTokenPool(jwts, o.serviceAccts, time.Now())
+	env.load.Tokens.Pool = load.NewTokenPool(jwts, o.serviceAccts, time.Now())
 	progress.Printf("distinct workload: %d tokens over %d service accounts in %s (%.0f/s)",
 		stats.created, o.serviceAccts, time.Since(start).Round(time.Second), float64(stats.created)/time.Since(start).Seconds())
 	if stats.capped {

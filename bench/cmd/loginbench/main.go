@@ -28,6 +28,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/load"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
 
@@ -202,7 +203,7 @@ func parseFlags(args []string) (*options, error) {
 	if o.maxClients() > o.serviceAccts {
 		return nil, fmt.Errorf("-service-accounts %d: fewer than the %d clients; the repeat workload gives each client a service account of its own", o.serviceAccts, o.maxClients())
 	}
-	if o.wantsWorkload(workloadDistinct) && o.poolSize < o.serviceAccts {
+	if o.wantsWorkload(load.Distinct) && o.poolSize < o.serviceAccts {
 		return nil, fmt.Errorf("-pool %d: fewer tokens than -service-accounts %d", o.poolSize, o.serviceAccts)
 	}
 
@@ -267,18 +268,12 @@ func parseTargets(s string) ([]string, error) {
 	return out, nil
 }
 
-// Workloads: what JWT each login presents.
-const (
-	workloadDistinct = "distinct"
-	workloadRepeat   = "repeat"
-)
-
 func parseWorkloads(s string) ([]string, error) {
 	switch s {
-	case workloadDistinct, workloadRepeat:
+	case load.Distinct, load.Repeat:
 		return []string{s}, nil
 	case "both":
-		return []string{workloadDistinct, workloadRepeat}, nil
+		return []string{load.Distinct, load.Repeat}, nil
 	}
 	return nil, fmt.Errorf("-workload: %q is not distinct, repeat or both", s)
 }
@@ -286,11 +281,11 @@ func parseWorkloads(s string) ([]string, error) {
 // goalWorkload is the workload in which the issue states each plugin mode's
 // goal, and so the one its CPU profile is taken under by default.
 var goalWorkload = map[string]string{
-	targets.PluginAlways:    workloadDistinct,
-	targets.PluginCached:    workloadRepeat,
-	targets.PluginHybrid:    workloadDistinct,
-	targets.PluginAlways10c: workloadDistinct,
-	targets.PluginCached10c: workloadRepeat,
+	targets.PluginAlways:    load.Distinct,
+	targets.PluginCached:    load.Repeat,
+	targets.PluginHybrid:    load.Distinct,
+	targets.PluginAlways10c: load.Distinct,
+	targets.PluginCached10c: load.Repeat,
 }
 
 // parseProfiles reads -profile: "none", "auto", or target:workload pairs,

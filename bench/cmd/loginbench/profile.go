@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/load"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/progress"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
@@ -18,7 +19,7 @@ import (
 // slows a measured run.
 type profileResult struct {
 	spec    profileSpec
-	load    *runResult // the load during the profile; not part of the results
+	load    *load.Result // the load during the profile; not part of the results
 	files   map[string]string
 	tops    map[string]string          // process -> `go tool pprof -top` output
 	shares  map[string][]measure.Share // process -> where its CPU went
@@ -54,9 +55,9 @@ func takeProfile(ctx context.Context, o *options, env *benchEnv, spec profileSpe
 
 	pluginFile := env.pluginFiles[t.Kind]
 	cpuBefore := env.procs.Snapshot(pluginFile)
-	loadDone := make(chan *runResult, 1)
+	loadDone := make(chan *load.Result, 1)
 	go func() {
-		r, err := runOnce(ctx, o, env, t, spec.workload, o.maxClients(), time.Duration(secs)*time.Second+2*profileLead, 0)
+		r, err := env.load.Run(ctx, load.Spec{Target: t, Workload: spec.workload, Clients: o.maxClients(), For: time.Duration(secs)*time.Second + 2*profileLead})
 		if err != nil {
 			progress.Printf("WARNING: profile load: %v", err)
 		}
@@ -96,7 +97,7 @@ func takeProfile(ctx context.Context, o *options, env *benchEnv, spec profileSpe
 	wg.Wait()
 	res.load = <-loadDone
 	if res.load != nil {
-		res.load.cpu = measure.CPUDelta(cpuBefore, env.procs.Snapshot(pluginFile))
+		res.load.CPU = measure.CPUDelta(cpuBefore, env.procs.Snapshot(pluginFile))
 	}
 	for _, proc := range []string{measure.ProcPlugin, measure.ProcVault} {
 		file, ok := res.files[proc]

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/fixture"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/load"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
@@ -38,34 +39,34 @@ type summary struct {
 	// reuse is the shortest interval between two logins with one token,
 	// over the runs that drew from the pool.
 	drawsPool bool
-	reuse     reuseTracker
+	reuse     load.ReuseTracker
 }
 
-func summarize(runs []*runResult) summary {
+func summarize(runs []*load.Result) summary {
 	s := summary{runs: len(runs), minRate: math.Inf(1), reviewsKnown: len(runs) > 0, cpu: map[string]time.Duration{}}
 	var all []time.Duration
 	cpuSum, cpuRuns := map[string]time.Duration{}, map[string]int{}
 	for _, r := range runs {
-		s.ok += r.ok()
-		s.errors += r.errors
-		s.attempts += r.attempts()
-		s.wall += r.elapsed
-		all = append(all, r.latencies...)
-		s.minRate = min(s.minRate, r.rate())
-		s.maxRate = max(s.maxRate, r.rate())
-		if r.reviewsKnown {
-			s.reviews.Total += r.reviews.Total
-			s.reviews.Failed += r.reviews.Failed
+		s.ok += r.OK()
+		s.errors += r.Errors
+		s.attempts += r.Attempts()
+		s.wall += r.Elapsed
+		all = append(all, r.Latencies...)
+		s.minRate = min(s.minRate, r.Rate())
+		s.maxRate = max(s.maxRate, r.Rate())
+		if r.ReviewsKnown {
+			s.reviews.Total += r.Reviews.Total
+			s.reviews.Failed += r.Reviews.Failed
 		} else {
 			s.reviewsKnown = false
 		}
-		for p, v := range r.cpu {
+		for p, v := range r.CPU {
 			cpuSum[p] += v
 			cpuRuns[p]++
 		}
-		if r.drawsPool {
+		if r.DrawsPool {
 			s.drawsPool = true
-			s.reuse.merge(r.reuse)
+			s.reuse.Merge(r.Reuse)
 		}
 	}
 	for p, n := range cpuRuns {
@@ -114,10 +115,10 @@ func cpuPerLogin(cpu time.Duration, logins int) (float64, bool) {
 	return ms(cpu) / float64(logins), true
 }
 
-func totalErrors(results []*runResult) int {
+func totalErrors(results []*load.Result) int {
 	n := 0
 	for _, r := range results {
-		n += r.errors
+		n += r.Errors
 	}
 	return n
 }
@@ -128,10 +129,10 @@ type runKey struct {
 	clients          int
 }
 
-func summarizeAll(results []*runResult) map[runKey]summary {
-	groups := map[runKey][]*runResult{}
+func summarizeAll(results []*load.Result) map[runKey]summary {
+	groups := map[runKey][]*load.Result{}
 	for _, r := range results {
-		k := runKey{r.target, r.workload, r.clients}
+		k := runKey{r.Target, r.Workload, r.Clients}
 		groups[k] = append(groups[k], r)
 	}
 	out := map[runKey]summary{}
@@ -176,7 +177,7 @@ const hybridMaxReviewsPerLogin = 0.01
 // evaluateGoals computes issue 9's targets from the summaries at clients
 // concurrent clients. reviewCacheTTL is the cached role's TTL, against
 // which its TokenReviews are judged (at most one per token per TTL).
-func evaluateGoals(results []*runResult, clients int, reviewCacheTTL time.Duration) []goal {
+func evaluateGoals(results []*load.Result, clients int, reviewCacheTTL time.Duration) []goal {
 	sums := summarizeAll(results)
 	get := func(t, w string) (summary, bool) {
 		s, ok := sums[runKey{t, w, clients}]
@@ -202,16 +203,16 @@ func evaluateGoals(results []*runResult, clients int, reviewCacheTTL time.Durati
 	}
 
 	goals := []goal{
-		ratio("plugin-always / upstream, distinct: logins/s", targets.PluginAlways, targets.Upstream, workloadDistinct, ">=", 1.2, false),
-		ratio("plugin-always / upstream, distinct: p99 latency (no worse)", targets.PluginAlways, targets.Upstream, workloadDistinct, "<=", 1.0, true),
-		ratio("plugin-cached / noop, repeat: logins/s", targets.PluginCached, targets.Noop, workloadRepeat, ">=", 0.8, false),
-		ratio("plugin-cached / builtin, repeat: logins/s", targets.PluginCached, targets.Builtin, workloadRepeat, ">=", 1.3, false),
+		ratio("plugin-always / upstream, distinct: logins/s", targets.PluginAlways, targets.Upstream, load.Distinct, ">=", 1.2, false),
+		ratio("plugin-always / upstream, distinct: p99 latency (no worse)", targets.PluginAlways, targets.Upstream, load.Distinct, "<=", 1.0, true),
+		ratio("plugin-cached / noop, repeat: logins/s", targets.PluginCached, targets.Noop, load.Repeat, ">=", 0.8, false),
+		ratio("plugin-cached / builtin, repeat: logins/s", targets.PluginCached, targets.Builtin, load.Repeat, ">=", 1.3, false),
 	}
 
 	cachedReviews := goal{what: fmt.Sprintf("plugin-cached, repeat: TokenReviews per token per %s (review_cache_ttl)", reviewCacheTTL), op: "<=", threshold: 1}
-	var cachedRuns []*runResult
+	var cachedRuns []*load.Result
 	for _, r := range results {
-		if r.target == targets.PluginCached && r.workload == workloadRepeat && r.clients == clients {
+		if r.Target == targets.PluginCached && r.Workload == load.Repeat && r.Clients == clients {
 			cachedRuns = append(cachedRuns, r)
 		}
 	}
@@ -219,11 +220,11 @@ func evaluateGoals(results []*runResult, clients int, reviewCacheTTL time.Durati
 		cachedReviews.value, cachedReviews.measured = v, true
 	}
 	goals = append(goals, cachedReviews,
-		ratio("plugin-hybrid / noop, distinct: logins/s", targets.PluginHybrid, targets.Noop, workloadDistinct, ">=", 0.8, false),
-		ratio("plugin-hybrid / builtin, distinct: logins/s", targets.PluginHybrid, targets.Builtin, workloadDistinct, ">=", 1.3, false),
+		ratio("plugin-hybrid / noop, distinct: logins/s", targets.PluginHybrid, targets.Noop, load.Distinct, ">=", 0.8, false),
+		ratio("plugin-hybrid / builtin, distinct: logins/s", targets.PluginHybrid, targets.Builtin, load.Distinct, ">=", 1.3, false),
 	)
 	hybridReviews := goal{what: "plugin-hybrid, distinct: TokenReviews per login (~0)", op: "<=", threshold: hybridMaxReviewsPerLogin}
-	if s, ok := get(targets.PluginHybrid, workloadDistinct); ok {
+	if s, ok := get(targets.PluginHybrid, load.Distinct); ok {
 		if v, known := s.reviewsPerLogin(); known {
 			hybridReviews.value, hybridReviews.measured = v, true
 		}
@@ -236,21 +237,21 @@ func evaluateGoals(results []*runResult, clients int, reviewCacheTTL time.Durati
 // allows in that run. In a run of length L, a token's reviews are at least
 // a TTL apart, so at most floor(L/TTL)+1 of them fall into it; each client
 // presents a token of its own.
-func reviewsPerTokenPerTTL(runs []*runResult, ttl time.Duration) (float64, bool) {
+func reviewsPerTokenPerTTL(runs []*load.Result, ttl time.Duration) (float64, bool) {
 	worst, any := 0.0, false
 	for _, r := range runs {
-		if !r.reviewsKnown || ttl <= 0 || r.clients == 0 {
+		if !r.ReviewsKnown || ttl <= 0 || r.Clients == 0 {
 			return 0, false
 		}
-		allowed := float64(r.clients) * (math.Floor(float64(r.elapsed)/float64(ttl)) + 1)
-		worst = max(worst, r.reviews.Total/allowed)
+		allowed := float64(r.Clients) * (math.Floor(float64(r.Elapsed)/float64(ttl)) + 1)
+		worst = max(worst, r.Reviews.Total/allowed)
 		any = true
 	}
 	return worst, any
 }
 
 // printReport writes Markdown, so the output can go into BENCHMARKS.md as is.
-func printReport(w io.Writer, o *options, env *benchEnv, results []*runResult, profiles []*profileResult) {
+func printReport(w io.Writer, o *options, env *benchEnv, results []*load.Result, profiles []*profileResult) {
 	fmt.Fprintf(w, "\n## loginbench results\n\n")
 	fmt.Fprintf(w, "- command: `%s`\n", commandLine())
 	fmt.Fprintf(w, "- %s UTC; Vault %s, kube-apiserver %s, built-in kubernetes auth %s\n",
@@ -298,12 +299,12 @@ func printReport(w io.Writer, o *options, env *benchEnv, results []*runResult, p
 		}
 	}
 	fmt.Fprintf(w, "- tokens issued: %s\n", strings.Join(kinds, ", "))
-	if env.pool != nil {
+	if env.load.Tokens.Pool != nil {
 		ps := env.poolStats
 		fmt.Fprintf(w, "- distinct workload: a pool of %d tokens (of %d asked for; created in %s) over %d service accounts, each login the next token of the pool, shared by all clients and targets (the no-op plugin and token-create get a fixed token per client instead); a token should come back less often than every %s, the API server's own review cache\n",
-			ps.created, ps.wanted, ps.took.Round(time.Second), o.serviceAccts, apiServerReviewCacheTTL)
+			ps.created, ps.wanted, ps.took.Round(time.Second), o.serviceAccts, load.APIServerReviewCacheTTL)
 	}
-	if o.wantsWorkload(workloadRepeat) {
+	if o.wantsWorkload(load.Repeat) {
 		fmt.Fprintf(w, "- repeat workload: each client presents one token of its own service account, every login\n")
 	}
 	if o.wants(targets.TokenCreate) {
@@ -326,8 +327,8 @@ func printReport(w io.Writer, o *options, env *benchEnv, results []*runResult, p
 	for _, n := range o.clients {
 		for _, wl := range o.workloads {
 			poolSize := 0
-			if env.pool != nil {
-				poolSize = len(env.pool.jwts)
+			if env.load.Tokens.Pool != nil {
+				poolSize = env.load.Tokens.Pool.Len()
 			}
 			printTables(w, o, sums, wl, n, poolSize)
 		}
@@ -366,16 +367,16 @@ func printReport(w io.Writer, o *options, env *benchEnv, results []*runResult, p
 func reuseCell(s summary, poolSize int) string {
 	mark := func(d time.Duration) string {
 		v := fmt.Sprintf("%.1f s", d.Seconds())
-		if d < apiServerReviewCacheTTL {
+		if d < load.APIServerReviewCacheTTL {
 			v += " (< 10 s!)"
 		}
 		return v
 	}
 	seen := "none"
-	if s.reuse.ok {
-		seen = mark(s.reuse.min)
+	if s.reuse.OK {
+		seen = mark(s.reuse.Min)
 	}
-	return seen + " / " + mark(poolCycle(poolSize, s.rate))
+	return seen + " / " + mark(load.PoolCycle(poolSize, s.rate))
 }
 
 func printTables(w io.Writer, o *options, sums map[runKey]summary, workload string, clients, poolSize int) {
@@ -451,10 +452,10 @@ func printTables(w io.Writer, o *options, sums map[runKey]summary, workload stri
 func printProfile(w io.Writer, o *options, p *profileResult) {
 	fmt.Fprintf(w, "\n### CPU profile: %s, %s workload, %d clients\n\n", p.spec.target, p.spec.workload, o.maxClients())
 	if p.load != nil {
-		s := summarize([]*runResult{p.load})
-		fmt.Fprintf(w, "Load during the profile (%s): %.1f logins/s, p50 %.2f ms, p99 %.2f ms, %d errors", p.load.elapsed.Round(time.Millisecond), s.rate, ms(s.p50), ms(s.p99), s.errors)
+		s := summarize([]*load.Result{p.load})
+		fmt.Fprintf(w, "Load during the profile (%s): %.1f logins/s, p50 %.2f ms, p99 %.2f ms, %d errors", p.load.Elapsed.Round(time.Millisecond), s.rate, ms(s.p50), ms(s.p99), s.errors)
 		for _, proc := range []string{measure.ProcPlugin, measure.ProcVault} {
-			if v, ok := cpuPerLogin(p.load.cpu[proc], s.ok); ok {
+			if v, ok := cpuPerLogin(p.load.CPU[proc], s.ok); ok {
 				fmt.Fprintf(w, "; %s process %.0f µs CPU per login", proc, v*1000)
 			}
 		}
@@ -472,7 +473,7 @@ func printProfile(w io.Writer, o *options, p *profileResult) {
 			var per float64
 			okPer := false
 			if p.load != nil {
-				per, okPer = cpuPerLogin(p.load.cpu[proc], p.load.ok())
+				per, okPer = cpuPerLogin(p.load.CPU[proc], p.load.OK())
 			}
 			fmt.Fprintln(w, "\n| where the CPU went | share of the process's CPU samples | µs per login |")
 			fmt.Fprintln(w, "| --- | ---: | ---: |")

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/load"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
@@ -40,9 +41,9 @@ func TestPercentile(t *testing.T) {
 }
 
 func TestSummarizeCountsOnlySuccessesAsThroughput(t *testing.T) {
-	runs := []*runResult{
-		{elapsed: 2 * time.Second, latencies: []time.Duration{3, 1, 2}, errors: 4},
-		{elapsed: 1 * time.Second, latencies: []time.Duration{6, 5, 4}},
+	runs := []*load.Result{
+		{Elapsed: 2 * time.Second, Latencies: []time.Duration{3, 1, 2}, Errors: 4},
+		{Elapsed: 1 * time.Second, Latencies: []time.Duration{6, 5, 4}},
 	}
 	s := summarize(runs)
 	if s.ok != 6 || s.errors != 4 {
@@ -71,7 +72,7 @@ func TestParseFlagsKeepsRoundOrder(t *testing.T) {
 	if !slices.Equal(o.clients, []int{4, 2}) || o.maxClients() != 4 {
 		t.Errorf("clients = %v (max %d), want [4 2] (max 4)", o.clients, o.maxClients())
 	}
-	if !slices.Equal(o.workloads, []string{workloadDistinct, workloadRepeat}) {
+	if !slices.Equal(o.workloads, []string{load.Distinct, load.Repeat}) {
 		t.Errorf("workloads = %v, want both", o.workloads)
 	}
 	// No plugin-* target measured: no profile to take.
@@ -86,7 +87,7 @@ func TestParseFlagsProfiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []profileSpec{{targets.PluginAlways, workloadDistinct}, {targets.PluginCached, workloadRepeat}, {targets.PluginHybrid, workloadDistinct}}
+	want := []profileSpec{{targets.PluginAlways, load.Distinct}, {targets.PluginCached, load.Repeat}, {targets.PluginHybrid, load.Distinct}}
 	if !slices.Equal(o.profiles, want) {
 		t.Errorf("auto profiles = %v, want %v", o.profiles, want)
 	}
@@ -95,14 +96,14 @@ func TestParseFlagsProfiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []profileSpec{{targets.PluginCached, workloadRepeat}}; !slices.Equal(o.profiles, want) {
+	if want := []profileSpec{{targets.PluginCached, load.Repeat}}; !slices.Equal(o.profiles, want) {
 		t.Errorf("auto profiles (repeat only) = %v, want %v", o.profiles, want)
 	}
 	o, err = parseFlags(append(base, "-targets", "plugin-always", "-profile", "plugin-always:repeat"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []profileSpec{{targets.PluginAlways, workloadRepeat}}; !slices.Equal(o.profiles, want) {
+	if want := []profileSpec{{targets.PluginAlways, load.Repeat}}; !slices.Equal(o.profiles, want) {
 		t.Errorf("profiles = %v, want %v", o.profiles, want)
 	}
 	// Vault's process alone, for a target that is not this plugin.
@@ -110,7 +111,7 @@ func TestParseFlagsProfiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []profileSpec{{targets.TokenCreate, workloadRepeat}}; !slices.Equal(o.profiles, want) {
+	if want := []profileSpec{{targets.TokenCreate, load.Repeat}}; !slices.Equal(o.profiles, want) {
 		t.Errorf("profiles = %v, want %v", o.profiles, want)
 	}
 	o, err = parseFlags(append(base, "-targets", "plugin-always", "-profile", "none"))
@@ -160,11 +161,11 @@ func stackFlags() []string {
 }
 
 func TestSummarizeReviewsAndCPU(t *testing.T) {
-	runs := []*runResult{
-		{elapsed: time.Second, latencies: make([]time.Duration, 100), errors: 2, reviewsKnown: true, reviews: measure.ReviewCount{Total: 90, Failed: 1},
-			cpu: map[string]time.Duration{measure.ProcVault: 300 * time.Millisecond, measure.ProcPlugin: 100 * time.Millisecond}},
-		{elapsed: time.Second, latencies: make([]time.Duration, 100), reviewsKnown: true, reviews: measure.ReviewCount{Total: 110},
-			cpu: map[string]time.Duration{measure.ProcVault: 100 * time.Millisecond}},
+	runs := []*load.Result{
+		{Elapsed: time.Second, Latencies: make([]time.Duration, 100), Errors: 2, ReviewsKnown: true, Reviews: measure.ReviewCount{Total: 90, Failed: 1},
+			CPU: map[string]time.Duration{measure.ProcVault: 300 * time.Millisecond, measure.ProcPlugin: 100 * time.Millisecond}},
+		{Elapsed: time.Second, Latencies: make([]time.Duration, 100), ReviewsKnown: true, Reviews: measure.ReviewCount{Total: 110},
+			CPU: map[string]time.Duration{measure.ProcVault: 100 * time.Millisecond}},
 	}
 	s := summarize(runs)
 	if v, ok := s.reviewsPerLogin(); !ok || v != 200.0/202 {
@@ -186,7 +187,7 @@ func TestSummarizeReviewsAndCPU(t *testing.T) {
 	}
 
 	// One run without a review count makes the total unknown.
-	runs[1].reviewsKnown = false
+	runs[1].ReviewsKnown = false
 	if _, ok := summarize(runs).reviewsPerLogin(); ok {
 		t.Error("reviews per login known although one run's count is not")
 	}
@@ -194,27 +195,27 @@ func TestSummarizeReviewsAndCPU(t *testing.T) {
 
 // goalRun builds a run of n successful logins in one second, with latency
 // lat each.
-func goalRun(target, workload string, clients, n int, lat time.Duration, reviews float64) *runResult {
+func goalRun(target, workload string, clients, n int, lat time.Duration, reviews float64) *load.Result {
 	l := make([]time.Duration, n)
 	for i := range l {
 		l[i] = lat
 	}
-	return &runResult{target: target, workload: workload, clients: clients, elapsed: time.Second, latencies: l,
-		reviewsKnown: true, reviews: measure.ReviewCount{Total: reviews}}
+	return &load.Result{Target: target, Workload: workload, Clients: clients, Elapsed: time.Second, Latencies: l,
+		ReviewsKnown: true, Reviews: measure.ReviewCount{Total: reviews}}
 }
 
 func TestEvaluateGoals(t *testing.T) {
-	results := []*runResult{
-		goalRun(targets.Upstream, workloadDistinct, 8, 500, 20*time.Millisecond, 500),
-		goalRun(targets.PluginAlways, workloadDistinct, 8, 650, 18*time.Millisecond, 650), // 1.3x, p99 0.9x: met
-		goalRun(targets.Noop, workloadRepeat, 8, 1500, 5*time.Millisecond, 0),
-		goalRun(targets.Builtin, workloadRepeat, 8, 1000, 8*time.Millisecond, 1000),
-		goalRun(targets.PluginCached, workloadRepeat, 8, 1250, 6*time.Millisecond, 8), // 0.83x noop (met), 1.25x builtin (not met)
-		goalRun(targets.Noop, workloadDistinct, 8, 1500, 5*time.Millisecond, 0),
-		goalRun(targets.Builtin, workloadDistinct, 8, 900, 9*time.Millisecond, 900),
-		goalRun(targets.PluginHybrid, workloadDistinct, 8, 1200, 6*time.Millisecond, 30), // 0.8x, 1.33x, 0.025 reviews/login
+	results := []*load.Result{
+		goalRun(targets.Upstream, load.Distinct, 8, 500, 20*time.Millisecond, 500),
+		goalRun(targets.PluginAlways, load.Distinct, 8, 650, 18*time.Millisecond, 650), // 1.3x, p99 0.9x: met
+		goalRun(targets.Noop, load.Repeat, 8, 1500, 5*time.Millisecond, 0),
+		goalRun(targets.Builtin, load.Repeat, 8, 1000, 8*time.Millisecond, 1000),
+		goalRun(targets.PluginCached, load.Repeat, 8, 1250, 6*time.Millisecond, 8), // 0.83x noop (met), 1.25x builtin (not met)
+		goalRun(targets.Noop, load.Distinct, 8, 1500, 5*time.Millisecond, 0),
+		goalRun(targets.Builtin, load.Distinct, 8, 900, 9*time.Millisecond, 900),
+		goalRun(targets.PluginHybrid, load.Distinct, 8, 1200, 6*time.Millisecond, 30), // 0.8x, 1.33x, 0.025 reviews/login
 		// Another client count must not leak into the 8-client goals.
-		goalRun(targets.Upstream, workloadDistinct, 1, 5000, time.Millisecond, 0),
+		goalRun(targets.Upstream, load.Distinct, 1, 5000, time.Millisecond, 0),
 	}
 	got := map[string]goal{}
 	for _, g := range evaluateGoals(results, 8, 10*time.Second) {
@@ -250,10 +251,10 @@ func TestEvaluateGoals(t *testing.T) {
 }
 
 func TestEvaluateGoalsUnmeasuredAndFailed(t *testing.T) {
-	up := goalRun(targets.Upstream, workloadDistinct, 8, 500, 20*time.Millisecond, 500)
-	always := goalRun(targets.PluginAlways, workloadDistinct, 8, 900, 10*time.Millisecond, 900)
-	always.errors = 3
-	for _, g := range evaluateGoals([]*runResult{up, always}, 8, 10*time.Second) {
+	up := goalRun(targets.Upstream, load.Distinct, 8, 500, 20*time.Millisecond, 500)
+	always := goalRun(targets.PluginAlways, load.Distinct, 8, 900, 10*time.Millisecond, 900)
+	always.Errors = 3
+	for _, g := range evaluateGoals([]*load.Result{up, always}, 8, 10*time.Second) {
 		switch {
 		case strings.HasPrefix(g.what, "plugin-always"):
 			// 1.8x would be met, but not with failed requests.
@@ -269,19 +270,19 @@ func TestEvaluateGoalsUnmeasuredAndFailed(t *testing.T) {
 }
 
 func TestReviewsPerTokenPerTTL(t *testing.T) {
-	run := func(clients int, elapsed time.Duration, reviews float64) *runResult {
-		return &runResult{clients: clients, elapsed: elapsed, reviewsKnown: true, reviews: measure.ReviewCount{Total: reviews}}
+	run := func(clients int, elapsed time.Duration, reviews float64) *load.Result {
+		return &load.Result{Clients: clients, Elapsed: elapsed, ReviewsKnown: true, Reviews: measure.ReviewCount{Total: reviews}}
 	}
 	tests := []struct {
 		name string
-		runs []*runResult
+		runs []*load.Result
 		want float64
 	}{
 		// 8 tokens, 10.2 s run, 10 s TTL: up to 2 reviews each fit.
-		{"two windows", []*runResult{run(8, 10200*time.Millisecond, 16)}, 1},
-		{"one window", []*runResult{run(8, 9*time.Second, 8)}, 1},
-		{"a review per login", []*runResult{run(8, 9*time.Second, 800)}, 100},
-		{"the worst run counts", []*runResult{run(8, 9*time.Second, 4), run(8, 9*time.Second, 12)}, 1.5},
+		{"two windows", []*load.Result{run(8, 10200*time.Millisecond, 16)}, 1},
+		{"one window", []*load.Result{run(8, 9*time.Second, 8)}, 1},
+		{"a review per login", []*load.Result{run(8, 9*time.Second, 800)}, 100},
+		{"the worst run counts", []*load.Result{run(8, 9*time.Second, 4), run(8, 9*time.Second, 12)}, 1.5},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -295,8 +296,8 @@ func TestReviewsPerTokenPerTTL(t *testing.T) {
 		t.Error("known without runs")
 	}
 	unknown := run(8, time.Second, 0)
-	unknown.reviewsKnown = false
-	if _, ok := reviewsPerTokenPerTTL([]*runResult{unknown}, 10*time.Second); ok {
+	unknown.ReviewsKnown = false
+	if _, ok := reviewsPerTokenPerTTL([]*load.Result{unknown}, 10*time.Second); ok {
 		t.Error("known without a review count")
 	}
 }
@@ -306,12 +307,12 @@ func TestReuseCell(t *testing.T) {
 	if got, want := reuseCell(s, 12000), "none / 12.0 s"; got != want {
 		t.Errorf("no token came back: %q, want %q", got, want)
 	}
-	s.reuse.add(25 * time.Second)
+	s.reuse.Add(25 * time.Second)
 	s.rate = 1500
 	if got, want := reuseCell(s, 12000), "25.0 s / 8.0 s (< 10 s!)"; got != want {
 		t.Errorf("%q, want %q", got, want)
 	}
-	s.reuse.add(9500 * time.Millisecond)
+	s.reuse.Add(9500 * time.Millisecond)
 	if got, want := reuseCell(s, 12000), "9.5 s (< 10 s!) / 8.0 s (< 10 s!)"; got != want {
 		t.Errorf("%q, want %q", got, want)
 	}

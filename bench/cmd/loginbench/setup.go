@@ -9,7 +9,6 @@ import (
 	"io"
 	"maps"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/fixture"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/load"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/progress"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
@@ -41,24 +41,13 @@ const pprofEnv = "KUBEAUTH_PPROF_ADDR"
 
 // benchEnv is what setup prepared for the measurement.
 type benchEnv struct {
-	admin     *vault.Client // the operator's token: setup and profiles only
-	transport *http.Transport
-	kube      kubernetes.Interface
-	procs     measure.Procs
+	admin *vault.Client // the operator's token: setup and profiles only
+	// load is the connection to Vault and the tokens the runs present.
+	load  *load.Loader
+	kube  kubernetes.Interface
+	procs measure.Procs
 
-	// pool is the distinct workload's tokens (nil when it is not
-	// measured); repeat holds one token per client, each of a service
-	// account of its own, for the repeat workload and for the targets that
-	// ignore the token.
-	pool      *tokenPool
 	poolStats poolStats
-	repeat    []string
-
-	// floorTokens are non-root tokens whose only extra right is
-	// auth/token/create, one per client; floorBody is what they send there:
-	// the policies, metadata and TTL a login on the built-in mount returned.
-	floorTokens []string
-	floorBody   map[string]any
 
 	vaultVersion   string
 	kubeVersion    string
@@ -80,7 +69,10 @@ type benchEnv struct {
 
 func setup(ctx context.Context, o *options) (*benchEnv, error) {
 	env := &benchEnv{
-		transport: newTransport(o.maxClients()),
+		load: &load.Loader{
+			Conn:   load.Conn{Addr: o.vaultAddr, Timeout: o.timeout, Transport: load.NewTransport(o.maxClients())},
+			Tokens: &load.Tokens{},
+		},
 		procs:     measure.Procs{StackDir: o.stackDir},
 		sha256:    map[string]string{},
 		tokenKind: map[string]string{},
@@ -89,7 +81,7 @@ func setup(ctx context.Context, o *options) (*benchEnv, error) {
 		},
 	}
 
-	admin, err := newVaultClient(o, env.transport, o.vaultToken)
+	admin, err := env.load.Conn.Client(o.vaultToken)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +117,7 @@ func setup(ctx context.Context, o *options) (*benchEnv, error) {
 		return nil, fmt.Errorf("kubernetes: %w", err)
 	}
 	progress.Printf("kubernetes %s: reviewer %s/%s (system:auth-delegator), %d workload service accounts %s*, %d repeat tokens in %s",
-		env.kubeVersion, fixture.Namespace, reviewerSA, o.serviceAccts, fixture.WorkloadSAPrefix, len(env.repeat),
+		env.kubeVersion, fixture.Namespace, reviewerSA, o.serviceAccts, fixture.WorkloadSAPrefix, len(env.load.Tokens.Repeat),
 		time.Since(start).Round(time.Second))
 
 	if err := writePolicies(ctx, admin); err != nil {
@@ -305,47 +297,6 @@ func registerPlugin(ctx context.Context, o *options, env *benchEnv, bin, name, v
 	return nil
 }
 
-// newTransport keeps enough idle connections for every client: Go's default
-// of two per host would make most requests open a new TCP connection and the
-// benchmark would measure connection setup instead of logins.
-func newTransport(clients int) *http.Transport {
-	return &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        4*clients + 8,
-		MaxIdleConnsPerHost: 2*clients + 4,
-		IdleConnTimeout:     2 * time.Minute,
-	}
-}
-
-// newVaultClient returns a client with token (empty: none) that never retries:
-// a retried 5xx would hide a failure and stretch the latency it was part of.
-func newVaultClient(o *options, tr *http.Transport, token string) (*vault.Client, error) {
-	cfg := vault.DefaultConfig()
-	if cfg.Error != nil {
-		return nil, fmt.Errorf("vault client config: %w", cfg.Error)
-	}
-	cfg.Address = o.vaultAddr
-	cfg.HttpClient = &http.Client{
-		Transport: tr,
-		// The API client handles Vault's redirects itself.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	cfg.MaxRetries = 0
-	cfg.Timeout = o.timeout
-	c, err := vault.NewClient(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("vault client: %w", err)
-	}
-	// NewClient picks up VAULT_TOKEN from the environment; logins must not
-	// carry the operator's token.
-	if token == "" {
-		c.ClearToken()
-	} else {
-		c.SetToken(token)
-	}
-	return c, nil
-}
-
 func writePolicies(ctx context.Context, admin *vault.Client) error {
 	// What the workload's token may do is irrelevant to login cost; the
 	// policy only has to exist so every method attaches the same one.
@@ -479,16 +430,16 @@ func writeClusters(ctx context.Context, admin *vault.Client, t targets.Target, c
 // a few seconds because the API server's RBAC authorizer learns about the
 // reviewer's fresh ClusterRoleBinding from a watch, not synchronously.
 func firstLogin(ctx context.Context, o *options, env *benchEnv, t targets.Target) (*vault.SecretAuth, error) {
-	c, err := newVaultClient(o, env.transport, "")
+	c, err := env.load.Conn.Client("")
 	if err != nil {
 		return nil, err
 	}
-	body := map[string]any{"role": fixture.RoleName, "jwt": env.repeat[0]}
+	body := map[string]any{"role": fixture.RoleName, "jwt": env.load.Tokens.Repeat[0]}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		s, err := c.Logical().WriteWithContext(ctx, t.LoginPath(), body)
 		if err == nil {
-			err = checkIssued(s)
+			err = load.CheckIssued(s)
 		}
 		if err == nil {
 			return s.Auth, nil
@@ -498,15 +449,6 @@ func firstLogin(ctx context.Context, o *options, env *benchEnv, t targets.Target
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-}
-
-// checkIssued is the success criterion for every timed request: a response
-// that carries a client token.
-func checkIssued(s *vault.Secret) error {
-	if s == nil || s.Auth == nil || s.Auth.ClientToken == "" {
-		return errors.New("response carries no client token")
-	}
-	return nil
 }
 
 // tokenKind tells batch from service tokens by the prefix Vault gives them.
@@ -611,12 +553,12 @@ func setupFloor(ctx context.Context, o *options, env *benchEnv, login *vault.Sec
 			DisplayName:     "loginbench-floor",
 		})
 		if err == nil {
-			err = checkIssued(parent)
+			err = load.CheckIssued(parent)
 		}
 		if err != nil {
 			return fmt.Errorf("issuing token: %w", err)
 		}
-		env.floorTokens = append(env.floorTokens, parent.Auth.ClientToken)
+		env.load.Tokens.FloorTokens = append(env.load.Tokens.FloorTokens, parent.Auth.ClientToken)
 	}
 
 	var policies []string
@@ -626,7 +568,7 @@ func setupFloor(ctx context.Context, o *options, env *benchEnv, login *vault.Sec
 			policies = append(policies, p)
 		}
 	}
-	env.floorBody = map[string]any{
+	env.load.Tokens.FloorBody = map[string]any{
 		"policies": policies,
 		"meta":     login.Metadata,
 		"ttl":      fixture.TokenTTL.String(),
@@ -636,25 +578,25 @@ func setupFloor(ctx context.Context, o *options, env *benchEnv, login *vault.Sec
 		// A login's token has no parent; a child token costs Vault an extra
 		// parent lookup (and, for a service token, a parent-index write)
 		// per issue, which would raise the floor above what a login pays.
-		env.floorBody["no_parent"] = true
+		env.load.Tokens.FloorBody["no_parent"] = true
 	}
 	// One request outside the timing, as for the logins.
-	c, err := newVaultClient(o, env.transport, env.floorTokens[0])
+	c, err := env.load.Conn.Client(env.load.Tokens.FloorTokens[0])
 	if err != nil {
 		return err
 	}
-	s, err := c.Logical().WriteWithContext(ctx, "auth/token/create", env.floorBody)
+	s, err := c.Logical().WriteWithContext(ctx, "auth/token/create", env.load.Tokens.FloorBody)
 	if err == nil {
-		err = checkIssued(s)
+		err = load.CheckIssued(s)
 	}
 	if err != nil {
 		// Batch tokens may be refused for this kind of request; measure
 		// service tokens then, and say so.
-		env.notes.Add("auth/token/create refused a %s token (%s); token-create issues service tokens instead", fixture.TokenType, shortErr(err))
-		delete(env.floorBody, "type")
-		s, err = c.Logical().WriteWithContext(ctx, "auth/token/create", env.floorBody)
+		env.notes.Add("auth/token/create refused a %s token (%s); token-create issues service tokens instead", fixture.TokenType, load.ShortErr(err))
+		delete(env.load.Tokens.FloorBody, "type")
+		s, err = c.Logical().WriteWithContext(ctx, "auth/token/create", env.load.Tokens.FloorBody)
 		if err == nil {
-			err = checkIssued(s)
+			err = load.CheckIssued(s)
 		}
 		if err != nil {
 			return fmt.Errorf("auth/token/create: %w", err)

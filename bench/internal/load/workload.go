@@ -1,4 +1,7 @@
-package main
+// Package load puts loginbench's load on Vault: the workloads (which token
+// each login presents), the token pool the distinct workload draws from,
+// and the closed loop of concurrent clients whose every request is timed.
+package load
 
 import (
 	"sync/atomic"
@@ -7,19 +10,25 @@ import (
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
 
-// apiServerReviewCacheTTL is how long kube-apiserver keeps a successful
+// Workloads, as -workload names them: what JWT each login presents.
+const (
+	Distinct = "distinct"
+	Repeat   = "repeat"
+)
+
+// APIServerReviewCacheTTL is how long kube-apiserver keeps a successful
 // TokenReview answer for the same token (its token authenticator's success
 // cache). A token presented again sooner may be answered from that cache,
 // which would hide what a review costs the API server in a rollout.
-const apiServerReviewCacheTTL = 10 * time.Second
+const APIServerReviewCacheTTL = 10 * time.Second
 
-// tokenPool is the distinct workload's tokens. Token k belongs to service
+// TokenPool is the distinct workload's tokens. Token k belongs to service
 // account k mod accounts, so consecutive logins name different accounts.
 // One cursor is shared by every client and every target: a token comes back
 // only after every other token of the pool has been presented once, so the
 // interval between two logins with the same token is as long as the pool
 // allows at the current rate.
-type tokenPool struct {
+type TokenPool struct {
 	jwts     []string
 	accounts int
 	epoch    time.Time
@@ -29,18 +38,21 @@ type tokenPool struct {
 	lastUse []atomic.Int64
 }
 
-func newTokenPool(jwts []string, accounts int, epoch time.Time) *tokenPool {
-	return &tokenPool{jwts: jwts, accounts: accounts, epoch: epoch, lastUse: make([]atomic.Int64, len(jwts))}
+func NewTokenPool(jwts []string, accounts int, epoch time.Time) *TokenPool {
+	return &TokenPool{jwts: jwts, accounts: accounts, epoch: epoch, lastUse: make([]atomic.Int64, len(jwts))}
 }
 
-// next is the index of the token the next distinct login presents.
-func (p *tokenPool) next() int {
+// Len is how many tokens the pool holds.
+func (p *TokenPool) Len() int { return len(p.jwts) }
+
+// Next is the index of the token the Next distinct login presents.
+func (p *TokenPool) Next() int {
 	return int((p.cursor.Add(1) - 1) % uint64(len(p.jwts)))
 }
 
-// use records that token k is presented at now and returns how long ago it
+// Use records that token k is presented at now and returns how long ago it
 // was presented before, and whether it had been at all.
-func (p *tokenPool) use(k int, now time.Time) (time.Duration, bool) {
+func (p *TokenPool) Use(k int, now time.Time) (time.Duration, bool) {
 	prev := p.lastUse[k].Swap(int64(now.Sub(p.epoch)) + 1)
 	if prev == 0 {
 		return 0, false
@@ -48,32 +60,32 @@ func (p *tokenPool) use(k int, now time.Time) (time.Duration, bool) {
 	return now.Sub(p.epoch) - time.Duration(prev-1), true
 }
 
-// poolCycle is how long the pool takes to come round at rate logins/s: the
+// PoolCycle is how long the pool takes to come round at rate logins/s: the
 // interval between two logins with the same token when only this target
 // draws from it.
-func poolCycle(poolSize int, rate float64) time.Duration {
+func PoolCycle(poolSize int, rate float64) time.Duration {
 	if rate <= 0 {
 		return 0
 	}
 	return time.Duration(float64(poolSize) / rate * float64(time.Second))
 }
 
-// reuseTracker keeps the shortest interval one client saw between two
+// ReuseTracker keeps the shortest interval one client saw between two
 // logins with the same token.
-type reuseTracker struct {
-	min time.Duration
-	ok  bool
+type ReuseTracker struct {
+	Min time.Duration
+	OK  bool
 }
 
-func (r *reuseTracker) add(d time.Duration) {
-	if !r.ok || d < r.min {
-		r.min, r.ok = d, true
+func (r *ReuseTracker) Add(d time.Duration) {
+	if !r.OK || d < r.Min {
+		r.Min, r.OK = d, true
 	}
 }
 
-func (r *reuseTracker) merge(o reuseTracker) {
-	if o.ok {
-		r.add(o.min)
+func (r *ReuseTracker) Merge(o ReuseTracker) {
+	if o.OK {
+		r.Add(o.Min)
 	}
 }
 
@@ -86,10 +98,10 @@ func (r *reuseTracker) merge(o reuseTracker) {
 //
 // A target that ignores the token gets no pool tokens so that it does not
 // shorten the interval at which the others see theirs again.
-func tokenChooser(t targets.Target, workload string, pool *tokenPool, repeat []string) (func(client int) (jwt string, index int), bool) {
-	if workload == workloadDistinct && t.Reviews() && pool != nil {
+func tokenChooser(t targets.Target, workload string, pool *TokenPool, repeat []string) (func(client int) (jwt string, index int), bool) {
+	if workload == Distinct && t.Reviews() && pool != nil {
 		return func(int) (string, int) {
-			k := pool.next()
+			k := pool.Next()
 			return pool.jwts[k], k
 		}, true
 	}
