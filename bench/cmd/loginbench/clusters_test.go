@@ -46,29 +46,6 @@ func TestParseFlagsTenClusterTargets(t *testing.T) {
 	}
 }
 
-func TestComparableMetadata(t *testing.T) {
-	md := map[string]string{"role": "bench", "cluster": "default"}
-	ten := targets.ByName[targets.PluginCached10c]
-
-	got, note := comparableMetadata(ten, md)
-	if note != "" || len(got) != 1 || got["role"] != "bench" {
-		t.Errorf("10c, cluster default: %v %q; want the metadata without cluster, no note", got, note)
-	}
-	if md["cluster"] != "default" {
-		t.Error("comparableMetadata changed its argument")
-	}
-	for _, bad := range []map[string]string{{"role": "bench"}, {"role": "bench", "cluster": "extra-01"}} {
-		if _, note := comparableMetadata(ten, bad); !strings.Contains(note, "want \"default\"") {
-			t.Errorf("10c, metadata %v: note %q, want one about the cluster", bad, note)
-		}
-	}
-	// A one-cluster mount's metadata is compared as it is: a "cluster"
-	// key there is a difference from the built-in method's.
-	if got, note := comparableMetadata(targets.ByName[targets.PluginCached], md); note != "" || len(got) != 2 {
-		t.Errorf("one cluster: %v %q, want the metadata unchanged", got, note)
-	}
-}
-
 // roundRun is goalRun in a given round, with the plugin's CPU.
 func roundRun(target, workload string, clients, round, n int, lat, pluginCPU time.Duration) *load.Result {
 	r := goalRun(target, workload, clients, n, lat, 0)

@@ -15,21 +15,21 @@ import (
 // R rounds of the workloads and targets in alternation, so that drift on a
 // shared machine (other jobs, Go GC in Vault, the growing identity store)
 // spreads over all targets alike.
-func runRounds(ctx context.Context, o *options, env *benchEnv) ([]*load.Result, error) {
+func runRounds(ctx context.Context, o *options, env *session) ([]*load.Result, error) {
 	for _, name := range o.targets {
 		t := targets.ByName[name]
-		if env.load.Tokens.Pool != nil && t.Reviews() {
+		if env.Load.Tokens.Pool != nil && t.Reviews() {
 			// One login per service account before any timing: the first
 			// login of an account creates its entity in Vault's identity
 			// store, a write no later login repeats.
-			r, err := env.load.Run(ctx, load.Spec{Target: t, Workload: load.Distinct, Clients: o.maxClients(), Count: o.serviceAccts})
+			r, err := env.Load.Run(ctx, load.Spec{Target: t, Workload: load.Distinct, Clients: o.maxClients(), Count: o.accounts.ServiceAccounts})
 			if err != nil {
 				return nil, err
 			}
 			progress.Printf("prime   %-17s %5d logins (one per service account), %d errors", name, r.OK(), r.Errors)
 		}
 		if o.warmup > 0 {
-			r, err := env.load.Run(ctx, load.Spec{Target: t, Workload: o.workloads[0], Clients: o.maxClients(), For: o.warmup})
+			r, err := env.Load.Run(ctx, load.Spec{Target: t, Workload: o.workloads[0], Clients: o.maxClients(), For: o.warmup})
 			if err != nil {
 				return nil, err
 			}
@@ -62,21 +62,21 @@ func runRounds(ctx context.Context, o *options, env *benchEnv) ([]*load.Result, 
 
 // measuredRun is one timed run with the API server's TokenReview count and
 // every process's CPU time read before and after it.
-func measuredRun(ctx context.Context, o *options, env *benchEnv, t targets.Target, workload string, clients int) (*load.Result, error) {
-	if t.ReviewMode == "hybrid" && !env.agedNoted && time.Since(env.tokensMinted) > o.localMaxTokenAge {
+func measuredRun(ctx context.Context, o *options, env *session, t targets.Target, workload string, clients int) (*load.Result, error) {
+	if t.ReviewMode == "hybrid" && !env.agedNoted && time.Since(env.TokensMinted) > o.role.LocalMaxTokenAge {
 		env.agedNoted = true
 		env.notes.Add("from %s on, the workload tokens are older than local_max_token_age %s: plugin-hybrid reviews them as plugin-cached does (raise -local-max-token-age, at most the plugin's maximum, or shorten the run)",
-			time.Now().UTC().Format("15:04:05"), o.localMaxTokenAge)
+			time.Now().UTC().Format("15:04:05"), o.role.LocalMaxTokenAge)
 	}
-	pluginFile := env.pluginFiles[t.Kind]
-	revBefore, errBefore := measure.ReadTokenReviews(ctx, env.kube)
+	pluginFile := env.PluginFiles[t.Kind]
+	revBefore, errBefore := measure.ReadTokenReviews(ctx, env.Kube)
 	cpuBefore := env.procs.Snapshot(pluginFile)
-	r, err := env.load.Run(ctx, load.Spec{Target: t, Workload: workload, Clients: clients, For: o.duration})
+	r, err := env.Load.Run(ctx, load.Spec{Target: t, Workload: workload, Clients: clients, For: o.duration})
 	if err != nil {
 		return nil, err
 	}
 	cpuAfter := env.procs.Snapshot(pluginFile)
-	revAfter, errAfter := measure.ReadTokenReviews(ctx, env.kube)
+	revAfter, errAfter := measure.ReadTokenReviews(ctx, env.Kube)
 	r.CPU = measure.CPUDelta(cpuBefore, cpuAfter)
 	if errBefore == nil && errAfter == nil {
 		r.Reviews, r.ReviewsKnown = revAfter.Sub(revBefore), true

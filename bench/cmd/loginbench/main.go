@@ -29,6 +29,9 @@ import (
 	"time"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/load"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/progress"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/setup"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
 
@@ -40,39 +43,20 @@ type options struct {
 	rounds    int
 	targets   []string
 	workloads []string
-	timeout   time.Duration
 	allowErrs bool
-
-	poolSize       int
-	serviceAccts   int
-	poolSetupLimit time.Duration
-	tokenLifetime  time.Duration
-
-	reviewCacheTTL   time.Duration
-	localMaxTokenAge time.Duration
-
-	floorChild  bool
-	floorShared bool
 
 	profileSeconds int
 	profiles       []profileSpec
 	profileVault   bool
 	outDir         string
 
-	vaultAddr  string
-	vaultToken string
-	kubeconfig string
-	kubeHost   string
-	kubeCAFile string
-	stackDir   string
-
-	pluginBin       string
-	pluginDir       string
-	pluginName      string
-	pluginVersion   string
-	upstreamBin     string
-	upstreamVersion string
-	noopBin         string
+	vault    setup.Vault
+	kube     setup.Kube
+	plugins  setup.Plugins
+	accounts setup.Accounts
+	role     targets.RoleSettings
+	floor    setup.Floor
+	stackDir string
 }
 
 // profileSpec is one CPU profile to take: a target under one workload.
@@ -94,7 +78,7 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	env, err := setup(ctx, opts)
+	env, err := prepare(ctx, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loginbench: setup:", err)
 		return 1
@@ -130,38 +114,38 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of one measured run (one target, one workload, one client count, one round)")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unrecorded load per target before the first round (connections, plugin processes, caches), after one login per service account")
 	fs.IntVar(&o.rounds, "rounds", 3, "how many times the targets are measured in alternation")
-	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "per-request timeout; a request that exceeds it counts as an error")
+	fs.DurationVar(&o.vault.Timeout, "timeout", 30*time.Second, "per-request timeout; a request that exceeds it counts as an error")
 	fs.BoolVar(&o.allowErrs, "allow-errors", false, "exit 0 even when requests failed (they are still counted and reported)")
 
-	fs.IntVar(&o.poolSize, "pool", 30000, "distinct workload: how many workload tokens to create (TokenRequest) before the runs; a token should come back less often than every 10 s, the API server's own review cache, so the pool must exceed 10 s of the fastest reviewing target's logins (the built-in method did 1,600/s here)")
-	fs.IntVar(&o.serviceAccts, "service-accounts", 300, "how many workload service accounts the tokens are spread over (token k belongs to account k mod N)")
-	fs.DurationVar(&o.poolSetupLimit, "pool-setup-limit", 3*time.Minute, "stop creating tokens after this long and use those created so far")
-	fs.DurationVar(&o.tokenLifetime, "token-lifetime", 3*time.Hour, "expirationSeconds of the workload tokens: longer than the whole benchmark")
-	fs.DurationVar(&o.reviewCacheTTL, "review-cache-ttl", 10*time.Second, "review_cache_ttl written to the plugin-cached and plugin-hybrid roles")
-	fs.DurationVar(&o.localMaxTokenAge, "local-max-token-age", time.Hour,
+	fs.IntVar(&o.accounts.Pool, "pool", 30000, "distinct workload: how many workload tokens to create (TokenRequest) before the runs; a token should come back less often than every 10 s, the API server's own review cache, so the pool must exceed 10 s of the fastest reviewing target's logins (the built-in method did 1,600/s here)")
+	fs.IntVar(&o.accounts.ServiceAccounts, "service-accounts", 300, "how many workload service accounts the tokens are spread over (token k belongs to account k mod N)")
+	fs.DurationVar(&o.accounts.PoolSetupLimit, "pool-setup-limit", 3*time.Minute, "stop creating tokens after this long and use those created so far")
+	fs.DurationVar(&o.accounts.TokenLifetime, "token-lifetime", 3*time.Hour, "expirationSeconds of the workload tokens: longer than the whole benchmark")
+	fs.DurationVar(&o.role.ReviewCacheTTL, "review-cache-ttl", 10*time.Second, "review_cache_ttl written to the plugin-cached and plugin-hybrid roles")
+	fs.DurationVar(&o.role.LocalMaxTokenAge, "local-max-token-age", time.Hour,
 		"local_max_token_age written to the plugin-hybrid role; the pool is created once before the runs, so this must exceed the benchmark's length for every token to count as young (as in a rollout)")
 
-	fs.BoolVar(&o.floorChild, "floor-child", false, "token-create issues child tokens of the issuing token instead of tokens without a parent (as login tokens are)")
-	fs.BoolVar(&o.floorShared, "floor-shared-token", false, "all token-create clients issue tokens with one token instead of one each")
+	fs.BoolVar(&o.floor.Child, "floor-child", false, "token-create issues child tokens of the issuing token instead of tokens without a parent (as login tokens are)")
+	fs.BoolVar(&o.floor.Shared, "floor-shared-token", false, "all token-create clients issue tokens with one token instead of one each")
 
 	fs.IntVar(&o.profileSeconds, "profile-seconds", 10, "length of each CPU profile (0: no profiles)")
 	fs.BoolVar(&o.profileVault, "profile-vault", true, "with each plugin profile, take one of Vault's process too (sys/pprof/profile)")
 	fs.StringVar(&o.outDir, "out-dir", "", "where profiles are written (default: a new directory under the system's temp dir)")
 
-	fs.StringVar(&o.vaultAddr, "vault-addr", os.Getenv("VAULT_ADDR"), "Vault address")
-	fs.StringVar(&o.vaultToken, "vault-token", os.Getenv("VAULT_TOKEN"), "Vault token allowed to mount, register plugins, write policies and read sys/pprof (root in the dev stack)")
-	fs.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "admin kubeconfig: creates the service accounts and tokens, reads the API server's /metrics")
-	fs.StringVar(&o.kubeHost, "kube-host", os.Getenv("KUBE_HOST"), "kubernetes_host written to every mount's config")
-	fs.StringVar(&o.kubeCAFile, "kube-ca-file", os.Getenv("KUBE_CA_FILE"), "PEM file written as kubernetes_ca_cert to every mount's config")
+	fs.StringVar(&o.vault.Addr, "vault-addr", os.Getenv("VAULT_ADDR"), "Vault address")
+	fs.StringVar(&o.vault.Token, "vault-token", os.Getenv("VAULT_TOKEN"), "Vault token allowed to mount, register plugins, write policies and read sys/pprof (root in the dev stack)")
+	fs.StringVar(&o.kube.Kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "admin kubeconfig: creates the service accounts and tokens, reads the API server's /metrics")
+	fs.StringVar(&o.kube.Host, "kube-host", os.Getenv("KUBE_HOST"), "kubernetes_host written to every mount's config")
+	fs.StringVar(&o.kube.CAFile, "kube-ca-file", os.Getenv("KUBE_CA_FILE"), "PEM file written as kubernetes_ca_cert to every mount's config")
 	fs.StringVar(&o.stackDir, "stack-dir", stackDirD, "the stack's state directory, whose *.pid files name the processes whose CPU time is reported (empty: no CPU columns)")
 
-	fs.StringVar(&o.pluginBin, "plugin-bin", "", "this plugin's binary (copied into -plugin-dir and registered)")
-	fs.StringVar(&o.pluginDir, "plugin-dir", os.Getenv("VAULT_PLUGIN_DIR"), "Vault's plugin directory")
-	fs.StringVar(&o.pluginName, "plugin-name", "vault-plugin-auth-kubernetes", "catalog name of this plugin")
-	fs.StringVar(&o.pluginVersion, "plugin-version", "v0.1.0", "catalog version of this plugin; must match what the binary reports")
-	fs.StringVar(&o.upstreamBin, "upstream-bin", "", "the upstream plugin's binary (scripts/build-stack.sh kubernetes-upstream)")
-	fs.StringVar(&o.upstreamVersion, "upstream-version", "v0.24.1", "catalog version the upstream plugin is registered with")
-	fs.StringVar(&o.noopBin, "noop-bin", "", "the no-op plugin's binary (bench/cmd/noopplugin)")
+	fs.StringVar(&o.plugins.Bin, "plugin-bin", "", "this plugin's binary (copied into -plugin-dir and registered)")
+	fs.StringVar(&o.plugins.Dir, "plugin-dir", os.Getenv("VAULT_PLUGIN_DIR"), "Vault's plugin directory")
+	fs.StringVar(&o.plugins.Name, "plugin-name", "vault-plugin-auth-kubernetes", "catalog name of this plugin")
+	fs.StringVar(&o.plugins.Version, "plugin-version", "v0.1.0", "catalog version of this plugin; must match what the binary reports")
+	fs.StringVar(&o.plugins.UpstreamBin, "upstream-bin", "", "the upstream plugin's binary (scripts/build-stack.sh kubernetes-upstream)")
+	fs.StringVar(&o.plugins.UpstreamVersion, "upstream-version", "v0.24.1", "catalog version the upstream plugin is registered with")
+	fs.StringVar(&o.plugins.NoopBin, "noop-bin", "", "the no-op plugin's binary (bench/cmd/noopplugin)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -194,26 +178,26 @@ func parseFlags(args []string) (*options, error) {
 		}
 	}
 
-	if o.duration <= 0 || o.rounds < 1 || o.timeout <= 0 || o.warmup < 0 || o.profileSeconds < 0 {
+	if o.duration <= 0 || o.rounds < 1 || o.vault.Timeout <= 0 || o.warmup < 0 || o.profileSeconds < 0 {
 		return nil, errors.New("-duration and -timeout must be positive, -rounds at least 1, -warmup and -profile-seconds not negative")
 	}
-	if o.serviceAccts < 1 || o.poolSize < 1 || o.poolSetupLimit <= 0 || o.tokenLifetime < 10*time.Minute {
+	if o.accounts.ServiceAccounts < 1 || o.accounts.Pool < 1 || o.accounts.PoolSetupLimit <= 0 || o.accounts.TokenLifetime < 10*time.Minute {
 		return nil, errors.New("-service-accounts and -pool must be positive, -pool-setup-limit positive, -token-lifetime at least 10m (the API server's minimum)")
 	}
-	if o.maxClients() > o.serviceAccts {
-		return nil, fmt.Errorf("-service-accounts %d: fewer than the %d clients; the repeat workload gives each client a service account of its own", o.serviceAccts, o.maxClients())
+	if o.maxClients() > o.accounts.ServiceAccounts {
+		return nil, fmt.Errorf("-service-accounts %d: fewer than the %d clients; the repeat workload gives each client a service account of its own", o.accounts.ServiceAccounts, o.maxClients())
 	}
-	if o.wantsWorkload(load.Distinct) && o.poolSize < o.serviceAccts {
-		return nil, fmt.Errorf("-pool %d: fewer tokens than -service-accounts %d", o.poolSize, o.serviceAccts)
+	if o.wantsWorkload(load.Distinct) && o.accounts.Pool < o.accounts.ServiceAccounts {
+		return nil, fmt.Errorf("-pool %d: fewer tokens than -service-accounts %d", o.accounts.Pool, o.accounts.ServiceAccounts)
 	}
 
 	var missing []string
 	for _, req := range []struct{ name, val string }{
-		{"-vault-addr (VAULT_ADDR)", o.vaultAddr},
-		{"-vault-token (VAULT_TOKEN)", o.vaultToken},
-		{"-kubeconfig (KUBECONFIG)", o.kubeconfig},
-		{"-kube-host (KUBE_HOST)", o.kubeHost},
-		{"-kube-ca-file (KUBE_CA_FILE)", o.kubeCAFile},
+		{"-vault-addr (VAULT_ADDR)", o.vault.Addr},
+		{"-vault-token (VAULT_TOKEN)", o.vault.Token},
+		{"-kubeconfig (KUBECONFIG)", o.kube.Kubeconfig},
+		{"-kube-host (KUBE_HOST)", o.kube.Host},
+		{"-kube-ca-file (KUBE_CA_FILE)", o.kube.CAFile},
 	} {
 		if req.val == "" {
 			missing = append(missing, req.name)
@@ -224,22 +208,22 @@ func parseFlags(args []string) (*options, error) {
 		switch targets.ByName[t].Kind {
 		case targets.KindPlugin:
 			needDir = true
-			if o.pluginBin == "" && !slices.Contains(missing, "-plugin-bin") {
+			if o.plugins.Bin == "" && !slices.Contains(missing, "-plugin-bin") {
 				missing = append(missing, "-plugin-bin")
 			}
 		case targets.KindUpstream:
 			needDir = true
-			if o.upstreamBin == "" {
+			if o.plugins.UpstreamBin == "" {
 				missing = append(missing, "-upstream-bin")
 			}
 		case targets.KindNoop:
 			needDir = true
-			if o.noopBin == "" {
+			if o.plugins.NoopBin == "" {
 				missing = append(missing, "-noop-bin")
 			}
 		}
 	}
-	if needDir && o.pluginDir == "" {
+	if needDir && o.plugins.Dir == "" {
 		missing = append(missing, "-plugin-dir (VAULT_PLUGIN_DIR)")
 	}
 	if len(missing) > 0 {
@@ -337,4 +321,27 @@ func (o *options) maxClients() int {
 		m = max(m, n)
 	}
 	return m
+}
+
+// session is what the rounds, the profiles and the report share: the
+// prepared stack, the processes whose CPU is read and the report's notes.
+type session struct {
+	*setup.Stack
+	procs       measure.Procs
+	notes       *progress.Notes
+	agedNoted   bool
+	loadAtStart string // the machine's load average when the rounds began
+}
+
+func prepare(ctx context.Context, o *options) (*session, error) {
+	notes := &progress.Notes{}
+	st, err := setup.Prepare(ctx, setup.Config{
+		Vault: o.vault, Kube: o.kube, Plugins: o.plugins, Accounts: o.accounts, Role: o.role, Floor: o.floor,
+		Targets: o.targets, Workloads: o.workloads, Clients: o.maxClients(),
+		ServePprof: len(o.profiles) > 0, OutDir: o.outDir,
+	}, notes)
+	if err != nil {
+		return nil, err
+	}
+	return &session{Stack: st, procs: measure.Procs{StackDir: o.stackDir}, notes: notes}, nil
 }

@@ -30,7 +30,7 @@ type profileResult struct {
 // after it ends), so that the profile sees only steady load.
 const profileLead = time.Second
 
-func takeProfiles(ctx context.Context, o *options, env *benchEnv) []*profileResult {
+func takeProfiles(ctx context.Context, o *options, env *session) []*profileResult {
 	if len(o.profiles) == 0 {
 		return nil
 	}
@@ -44,20 +44,20 @@ func takeProfiles(ctx context.Context, o *options, env *benchEnv) []*profileResu
 	return out
 }
 
-func takeProfile(ctx context.Context, o *options, env *benchEnv, spec profileSpec) *profileResult {
+func takeProfile(ctx context.Context, o *options, env *session, spec profileSpec) *profileResult {
 	res := &profileResult{spec: spec, files: map[string]string{}, tops: map[string]string{}, shares: map[string][]measure.Share{}}
 	t := targets.ByName[spec.target]
 	secs := o.profileSeconds
 	// Only this plugin serves profiles; for the other targets, Vault's
 	// process alone is profiled.
-	profilePlugin := t.Kind == targets.KindPlugin && env.pprofAddr != ""
+	profilePlugin := t.Kind == targets.KindPlugin && env.PprofAddr != ""
 	progress.Printf("profile %s, %s workload, %d clients: %d s of CPU profile under load", spec.target, spec.workload, o.maxClients(), secs)
 
-	pluginFile := env.pluginFiles[t.Kind]
+	pluginFile := env.PluginFiles[t.Kind]
 	cpuBefore := env.procs.Snapshot(pluginFile)
 	loadDone := make(chan *load.Result, 1)
 	go func() {
-		r, err := env.load.Run(ctx, load.Spec{Target: t, Workload: spec.workload, Clients: o.maxClients(), For: time.Duration(secs)*time.Second + 2*profileLead})
+		r, err := env.Load.Run(ctx, load.Spec{Target: t, Workload: spec.workload, Clients: o.maxClients(), For: time.Duration(secs)*time.Second + 2*profileLead})
 		if err != nil {
 			progress.Printf("WARNING: profile load: %v", err)
 		}
@@ -69,7 +69,7 @@ func takeProfile(ctx context.Context, o *options, env *benchEnv, spec profileSpe
 	}
 
 	name := func(proc string) string {
-		return filepath.Join(env.outDir, fmt.Sprintf("cpu-%s-%s-%s.pprof", proc, spec.target, spec.workload))
+		return filepath.Join(env.OutDir, fmt.Sprintf("cpu-%s-%s-%s.pprof", proc, spec.target, spec.workload))
 	}
 	var mu sync.Mutex
 	fetch := func(proc, url, token string) {
@@ -86,12 +86,12 @@ func takeProfile(ctx context.Context, o *options, env *benchEnv, spec profileSpe
 	var wg sync.WaitGroup
 	if profilePlugin {
 		wg.Go(func() {
-			fetch(measure.ProcPlugin, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", env.pprofAddr, secs), "")
+			fetch(measure.ProcPlugin, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", env.PprofAddr, secs), "")
 		})
 	}
 	if o.profileVault {
 		wg.Go(func() {
-			fetch(measure.ProcVault, fmt.Sprintf("%s/v1/sys/pprof/profile?seconds=%d", strings.TrimRight(o.vaultAddr, "/"), secs), o.vaultToken)
+			fetch(measure.ProcVault, fmt.Sprintf("%s/v1/sys/pprof/profile?seconds=%d", strings.TrimRight(o.vault.Addr, "/"), secs), o.vault.Token)
 		})
 	}
 	wg.Wait()

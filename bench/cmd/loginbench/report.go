@@ -17,6 +17,7 @@ import (
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/fixture"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/load"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/setup"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
 
@@ -251,21 +252,21 @@ func reviewsPerTokenPerTTL(runs []*load.Result, ttl time.Duration) (float64, boo
 }
 
 // printReport writes Markdown, so the output can go into BENCHMARKS.md as is.
-func printReport(w io.Writer, o *options, env *benchEnv, results []*load.Result, profiles []*profileResult) {
+func printReport(w io.Writer, o *options, env *session, results []*load.Result, profiles []*profileResult) {
 	fmt.Fprintf(w, "\n## loginbench results\n\n")
 	fmt.Fprintf(w, "- command: `%s`\n", commandLine())
 	fmt.Fprintf(w, "- %s UTC; Vault %s, kube-apiserver %s, built-in kubernetes auth %s\n",
-		time.Now().UTC().Format("2006-01-02 15:04"), env.vaultVersion, env.kubeVersion, orDash(env.builtinVersion))
+		time.Now().UTC().Format("2006-01-02 15:04"), env.Facts.VaultVersion, env.Facts.KubeVersion, orDash(env.Facts.BuiltinVersion))
 	for _, p := range []struct {
 		kind          targets.Kind
 		name, version string
 	}{
-		{targets.KindPlugin, o.pluginName, o.pluginVersion},
-		{targets.KindUpstream, upstreamName, o.upstreamVersion},
-		{targets.KindNoop, noopName, "(unversioned)"},
+		{targets.KindPlugin, o.plugins.Name, o.plugins.Version},
+		{targets.KindUpstream, setup.UpstreamName, o.plugins.UpstreamVersion},
+		{targets.KindNoop, setup.NoopName, "(unversioned)"},
 	} {
 		if o.wantsKind(p.kind) {
-			fmt.Fprintf(w, "- plugin %s %s, sha256 %s\n", p.name, p.version, env.sha256[p.name])
+			fmt.Fprintf(w, "- plugin %s %s, sha256 %s\n", p.name, p.version, env.Facts.SHA256[p.name])
 		}
 	}
 	fmt.Fprintf(w, "- load generator: %s, GOMAXPROCS %d, %d CPUs (%s); load average %s at the start of the rounds, %s at the end\n",
@@ -278,7 +279,7 @@ func printReport(w io.Writer, o *options, env *benchEnv, results []*load.Result,
 		o.rounds, o.duration, order, strings.Join(o.workloads, ", "), o.warmup)
 	roles := fmt.Sprintf("- every role: bound_service_account_names=%s*, audience=%s, token_type=%s", fixture.WorkloadSAPrefix, fixture.Audience, fixture.TokenType)
 	for _, t := range o.targets {
-		role := roleFor(o, targets.ByName[t])
+		role := targets.Role(targets.ByName[t], o.role)
 		for _, k := range slices.Sorted(maps.Keys(role)) {
 			if strings.HasPrefix(k, "review_") || k == "local_max_token_age" {
 				roles += fmt.Sprintf("; %s: %s=%v", t, k, role[k])
@@ -294,26 +295,26 @@ func printReport(w io.Writer, o *options, env *benchEnv, results []*load.Result,
 	}
 	kinds := []string{}
 	for _, t := range o.targets {
-		if k, ok := env.tokenKind[t]; ok {
+		if k, ok := env.Facts.TokenKind[t]; ok {
 			kinds = append(kinds, t+" "+k)
 		}
 	}
 	fmt.Fprintf(w, "- tokens issued: %s\n", strings.Join(kinds, ", "))
-	if env.load.Tokens.Pool != nil {
-		ps := env.poolStats
+	if env.Load.Tokens.Pool != nil {
+		ps := env.Facts.Pool
 		fmt.Fprintf(w, "- distinct workload: a pool of %d tokens (of %d asked for; created in %s) over %d service accounts, each login the next token of the pool, shared by all clients and targets (the no-op plugin and token-create get a fixed token per client instead); a token should come back less often than every %s, the API server's own review cache\n",
-			ps.created, ps.wanted, ps.took.Round(time.Second), o.serviceAccts, load.APIServerReviewCacheTTL)
+			ps.Created, ps.Wanted, ps.Took.Round(time.Second), o.accounts.ServiceAccounts, load.APIServerReviewCacheTTL)
 	}
 	if o.wantsWorkload(load.Repeat) {
 		fmt.Fprintf(w, "- repeat workload: each client presents one token of its own service account, every login\n")
 	}
 	if o.wants(targets.TokenCreate) {
 		kind := "tokens without a parent (no_parent=true), like the tokens logins return"
-		if o.floorChild {
+		if o.floor.Child {
 			kind = "child tokens of the issuing token (-floor-child)"
 		}
 		issuer := "one issuing token per client"
-		if o.floorShared {
+		if o.floor.Shared {
 			issuer = "one issuing token shared by all clients (-floor-shared-token)"
 		}
 		fmt.Fprintf(w, "- token-create: auth/token/create by non-root tokens holding only a policy that allows it, with sudo, and not Vault's templated default policy (%s); the policies, metadata and TTL of a kubernetes login's token; %s\n", issuer, kind)
@@ -327,8 +328,8 @@ func printReport(w io.Writer, o *options, env *benchEnv, results []*load.Result,
 	for _, n := range o.clients {
 		for _, wl := range o.workloads {
 			poolSize := 0
-			if env.load.Tokens.Pool != nil {
-				poolSize = env.load.Tokens.Pool.Len()
+			if env.Load.Tokens.Pool != nil {
+				poolSize = env.Load.Tokens.Pool.Len()
 			}
 			printTables(w, o, sums, wl, n, poolSize)
 		}
@@ -344,7 +345,7 @@ func printReport(w io.Writer, o *options, env *benchEnv, results []*load.Result,
 	}
 	fmt.Fprintln(w, "| target | measured | goal | result |")
 	fmt.Fprintln(w, "| --- | ---: | ---: | --- |")
-	for _, g := range evaluateGoals(results, goalN, o.reviewCacheTTL) {
+	for _, g := range evaluateGoals(results, goalN, o.role.ReviewCacheTTL) {
 		val := "–"
 		if g.measured {
 			val = strconv.FormatFloat(g.value, 'f', 3, 64)

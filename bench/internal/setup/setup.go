@@ -1,6 +1,11 @@
-package main
+// Package setup prepares one Vault and one kube-apiserver for loginbench:
+// the reviewer and the workload service accounts with their tokens, every
+// target mounted afresh with its config and role and proved by one login,
+// token-create's issuing tokens, and the distinct workload's token pool.
+package setup
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,7 +25,6 @@ import (
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/fixture"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/load"
-	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/progress"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
@@ -28,8 +32,8 @@ import (
 // Catalog names (and plugin file names) of the two plugins that are not
 // this project's; this plugin's is -plugin-name.
 const (
-	upstreamName = "vault-plugin-auth-kubernetes-upstream"
-	noopName     = "kubeauth-bench-noop"
+	UpstreamName = "vault-plugin-auth-kubernetes-upstream"
+	NoopName     = "kubeauth-bench-noop"
 )
 
 // Vault policies the benchmark writes.
@@ -39,196 +43,227 @@ const issuerPolicy = "kubeauth-bench-issuer"
 // profiling endpoints when registered with it.
 const pprofEnv = "KUBEAUTH_PPROF_ADDR"
 
-// benchEnv is what setup prepared for the measurement.
-type benchEnv struct {
-	admin *vault.Client // the operator's token: setup and profiles only
-	// load is the connection to Vault and the tokens the runs present.
-	load  *load.Loader
-	kube  kubernetes.Interface
-	procs measure.Procs
-
-	poolStats poolStats
-
-	vaultVersion   string
-	kubeVersion    string
-	builtinVersion string            // the version Vault reports for the built-in mount
-	sha256         map[string]string // plugin catalog name -> sha256 registered
-	tokenKind      map[string]string // target -> "batch" or "service", from its first token
-	pluginFiles    map[targets.Kind]string
-	pprofAddr      string // this plugin's profiling endpoints; "" when it serves none
-	notes          progress.Notes
-	outDir         string
-	// tokensMinted is when the first workload token was requested; hybrid
+// Stack is what setup prepared for the measurement. Each part goes to
+// the package that needs it: Load to the runs, Kube and PluginFiles to the
+// instruments, Facts to the report.
+type Stack struct {
+	Admin *vault.Client // the operator's token: setup and profiles only
+	Load  *load.Loader  // the connection to Vault and the tokens the runs present
+	Kube  kubernetes.Interface
+	Facts Facts
+	// PluginFiles names the file each external target's plugin process runs.
+	PluginFiles map[targets.Kind]string
+	PprofAddr   string // this plugin's profiling endpoints; "" when it serves none
+	OutDir      string // where profiles go
+	// TokensMinted is when the first workload token was requested; hybrid
 	// mode verifies a token locally only while it is younger than the
 	// role's local_max_token_age.
-	tokensMinted time.Time
-	agedNoted    bool
-	// loadAtStart is the machine's load average when the rounds began.
-	loadAtStart string
+	TokensMinted time.Time
 }
 
-func setup(ctx context.Context, o *options) (*benchEnv, error) {
-	env := &benchEnv{
-		load: &load.Loader{
-			Conn:   load.Conn{Addr: o.vaultAddr, Timeout: o.timeout, Transport: load.NewTransport(o.maxClients())},
+// Facts are what setup found out that the report states.
+type Facts struct {
+	VaultVersion   string
+	KubeVersion    string
+	BuiltinVersion string            // the version Vault reports for the built-in mount
+	SHA256         map[string]string // plugin catalog name -> sha256 registered
+	TokenKind      map[string]string // target -> "batch" or "service", from its first token
+	Pool           PoolStats
+}
+
+// builder prepares one Stack from one Config; notes collects what the
+// report must mention.
+type builder struct {
+	cfg   Config
+	st    *Stack
+	notes *progress.Notes
+}
+
+// Prepare mounts every target afresh on Vault, creates what the workloads
+// need in Kubernetes, proves every mount with one login and, last, creates
+// the distinct workload's token pool.
+func Prepare(ctx context.Context, cfg Config, notes *progress.Notes) (*Stack, error) {
+	b := &builder{cfg: cfg, notes: notes, st: &Stack{
+		Load: &load.Loader{
+			Conn:   load.Conn{Addr: cfg.Vault.Addr, Timeout: cfg.Vault.Timeout, Transport: load.NewTransport(cfg.Clients)},
 			Tokens: &load.Tokens{},
 		},
-		procs:     measure.Procs{StackDir: o.stackDir},
-		sha256:    map[string]string{},
-		tokenKind: map[string]string{},
-		pluginFiles: map[targets.Kind]string{
-			targets.KindPlugin: o.pluginName, targets.KindUpstream: upstreamName, targets.KindNoop: noopName,
+		Facts: Facts{SHA256: map[string]string{}, TokenKind: map[string]string{}},
+		PluginFiles: map[targets.Kind]string{
+			targets.KindPlugin: cfg.Plugins.Name, targets.KindUpstream: UpstreamName, targets.KindNoop: NoopName,
 		},
+	}}
+	if err := b.connectVault(ctx); err != nil {
+		return nil, err
 	}
-
-	admin, err := env.load.Conn.Client(o.vaultToken)
+	if err := b.makeOutDir(); err != nil {
+		return nil, err
+	}
+	reviewerJWT, err := b.prepareKube(ctx)
 	if err != nil {
 		return nil, err
 	}
-	env.admin = admin
+	if err := writePolicies(ctx, b.st.Admin); err != nil {
+		return nil, err
+	}
+	if err := b.mountTargets(ctx); err != nil {
+		return nil, err
+	}
+	logins, err := b.configureAndLogin(ctx, reviewerJWT)
+	if err != nil {
+		return nil, err
+	}
+	b.compareLogins(logins)
+	if err := b.prepareFloor(ctx, logins); err != nil {
+		return nil, err
+	}
+	if err := b.setupPool(ctx); err != nil {
+		return nil, fmt.Errorf("kubernetes: %w", err)
+	}
+	return b.st, nil
+}
+
+// connectVault makes the operator's client and reads Vault's version.
+func (b *builder) connectVault(ctx context.Context) error {
+	admin, err := b.st.Load.Conn.Client(b.cfg.Vault.Token)
+	if err != nil {
+		return err
+	}
+	b.st.Admin = admin
 	health, err := admin.Sys().HealthWithContext(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("vault at %s: %w", o.vaultAddr, err)
+		return fmt.Errorf("vault at %s: %w", b.cfg.Vault.Addr, err)
 	}
-	env.vaultVersion = health.Version
+	b.st.Facts.VaultVersion = health.Version
+	return nil
+}
 
-	if env.outDir = o.outDir; env.outDir == "" && len(o.profiles) > 0 {
-		if env.outDir, err = os.MkdirTemp("", "loginbench-"); err != nil {
-			return nil, err
+// makeOutDir makes the directory profiles go to, a temporary one when
+// profiles are taken and -out-dir is not given.
+func (b *builder) makeOutDir() error {
+	var err error
+	if b.st.OutDir = b.cfg.OutDir; b.st.OutDir == "" && b.cfg.ServePprof {
+		if b.st.OutDir, err = os.MkdirTemp("", "loginbench-"); err != nil {
+			return err
 		}
 	}
-	if env.outDir != "" {
-		if err := os.MkdirAll(env.outDir, 0o755); err != nil {
-			return nil, err
-		}
+	if b.st.OutDir != "" {
+		return os.MkdirAll(b.st.OutDir, 0o755)
 	}
+	return nil
+}
 
-	caPEM, err := os.ReadFile(o.kubeCAFile)
+// prepareKube connects to the API server and creates the reviewer, the
+// workload accounts and the repeat tokens; it returns the reviewer's JWT.
+func (b *builder) prepareKube(ctx context.Context) (string, error) {
+	var err error
+	if b.st.Kube, err = b.newKubeClient(); err != nil {
+		return "", fmt.Errorf("kubernetes client: %w", err)
+	}
+	start := time.Now()
+	b.st.TokensMinted = start
+	reviewerJWT, err := b.setupKube(ctx)
+	if err != nil {
+		return "", fmt.Errorf("kubernetes: %w", err)
+	}
+	progress.Printf("kubernetes %s: reviewer %s/%s (system:auth-delegator), %d workload service accounts %s*, %d repeat tokens in %s",
+		b.st.Facts.KubeVersion, fixture.Namespace, reviewerSA, b.cfg.Accounts.ServiceAccounts, fixture.WorkloadSAPrefix, len(b.st.Load.Tokens.Repeat),
+		time.Since(start).Round(time.Second))
+	return reviewerJWT, nil
+}
+
+// configureAndLogin writes every kubernetes mount's config and role and
+// logs in once on every mount; it returns each target's first login.
+func (b *builder) configureAndLogin(ctx context.Context, reviewerJWT string) (map[string]*vault.SecretAuth, error) {
+	caPEM, err := os.ReadFile(b.cfg.Kube.CAFile)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes CA: %w", err)
 	}
-	if env.kube, err = newKubeClient(o); err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
-	}
-	start := time.Now()
-	env.tokensMinted = start
-	reviewerJWT, err := setupKube(ctx, o, env)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes: %w", err)
-	}
-	progress.Printf("kubernetes %s: reviewer %s/%s (system:auth-delegator), %d workload service accounts %s*, %d repeat tokens in %s",
-		env.kubeVersion, fixture.Namespace, reviewerSA, o.serviceAccts, fixture.WorkloadSAPrefix, len(env.load.Tokens.Repeat),
-		time.Since(start).Round(time.Second))
-
-	if err := writePolicies(ctx, admin); err != nil {
-		return nil, err
-	}
-	if err := mountTargets(ctx, o, env); err != nil {
-		return nil, err
-	}
-
 	config := map[string]any{
-		"kubernetes_host":    o.kubeHost,
+		"kubernetes_host":    b.cfg.Kube.Host,
 		"kubernetes_ca_cert": string(caPEM),
 		"token_reviewer_jwt": reviewerJWT,
 	}
 	logins := map[string]*vault.SecretAuth{}
-	for _, name := range o.targets {
+	for _, name := range b.cfg.Targets {
 		t := targets.ByName[name]
 		if t.Kind == targets.KindTokenCreate {
 			continue
 		}
 		if t.Kind != targets.KindNoop {
-			if err := writeMountConfig(ctx, admin, t, config, roleFor(o, t)); err != nil {
+			if err := writeMountConfig(ctx, b.st.Admin, t, config, targets.Role(t, b.cfg.Role)); err != nil {
 				return nil, err
 			}
 		}
-		auth, err := firstLogin(ctx, o, env, t)
+		auth, err := b.firstLogin(ctx, t)
 		if err != nil {
 			return nil, err
 		}
 		logins[name] = auth
-		env.tokenKind[name] = tokenKind(auth.ClientToken)
-		progress.Printf("auth/%s: login OK (%s token, policies %v, metadata %v)", t.Mount, env.tokenKind[name], auth.TokenPolicies, auth.Metadata)
-		if env.tokenKind[name] != "batch" {
-			env.notes.Add("auth/%s issued a %s token, not a batch token", t.Mount, env.tokenKind[name])
-		}
+		b.recordTokenKind(t, auth)
 	}
-	compareLogins(env, logins)
-
-	if o.wants(targets.TokenCreate) {
-		// The floor copies a kubernetes login's policies and metadata.
-		var model *vault.SecretAuth
-		for _, name := range []string{targets.Builtin, targets.PluginAlways, targets.Upstream, targets.Noop} {
-			if model = logins[name]; model != nil {
-				break
-			}
-		}
-		if err := setupFloor(ctx, o, env, model); err != nil {
-			return nil, fmt.Errorf("token-create: %w", err)
-		}
-	}
-	if err := setupPool(ctx, o, env); err != nil {
-		return nil, fmt.Errorf("kubernetes: %w", err)
-	}
-	return env, nil
+	return logins, nil
 }
 
-// roleFor is the role written to a target's mount: the same for every
-// kubernetes method (every workload account of the namespace, audience
-// vault, batch tokens), plus the review fields of this plugin's modes.
-func roleFor(o *options, t targets.Target) map[string]any {
-	role := map[string]any{
-		"bound_service_account_names":      fixture.WorkloadSAPrefix + "*",
-		"bound_service_account_namespaces": fixture.Namespace,
-		"audience":                         fixture.Audience,
-		"token_policies":                   fixture.WorkloadPolicy,
-		"token_ttl":                        int(fixture.TokenTTL.Seconds()),
-		"token_type":                       fixture.TokenType,
+// recordTokenKind keeps the kind of token t's first login issued, and notes
+// one that is not a batch token.
+func (b *builder) recordTokenKind(t targets.Target, auth *vault.SecretAuth) {
+	kind := tokenKind(auth.ClientToken)
+	b.st.Facts.TokenKind[t.Name] = kind
+	progress.Printf("auth/%s: login OK (%s token, policies %v, metadata %v)", t.Mount, kind, auth.TokenPolicies, auth.Metadata)
+	if kind != "batch" {
+		b.notes.Add("auth/%s issued a %s token, not a batch token", t.Mount, kind)
 	}
-	switch t.ReviewMode {
-	case "":
-	case "cached":
-		role["review_mode"] = t.ReviewMode
-		role["review_cache_ttl"] = int(o.reviewCacheTTL.Seconds())
-	default:
-		role["review_mode"] = t.ReviewMode
-		role["review_cache_ttl"] = int(o.reviewCacheTTL.Seconds())
-		role["local_max_token_age"] = int(o.localMaxTokenAge.Seconds())
+}
+
+// prepareFloor creates token-create's issuing tokens, when it is measured,
+// from a kubernetes login's policies and metadata.
+func (b *builder) prepareFloor(ctx context.Context, logins map[string]*vault.SecretAuth) error {
+	if !b.cfg.wants(targets.TokenCreate) {
+		return nil
 	}
-	return role
+	var model *vault.SecretAuth
+	for _, name := range []string{targets.Builtin, targets.PluginAlways, targets.Upstream, targets.Noop} {
+		if model = logins[name]; model != nil {
+			break
+		}
+	}
+	if err := b.setupFloor(ctx, model); err != nil {
+		return fmt.Errorf("token-create: %w", err)
+	}
+	return nil
 }
 
 // mountTargets registers the external plugins the targets need (each
 // binary copied into Vault's plugin directory, with its sha256) and mounts
 // every target afresh.
-func mountTargets(ctx context.Context, o *options, env *benchEnv) error {
-	if o.wantsKind(targets.KindPlugin) {
+func (b *builder) mountTargets(ctx context.Context) error {
+	if b.cfg.wantsKind(targets.KindPlugin) {
 		var envVars []string
-		if len(o.profiles) > 0 {
+		if b.cfg.ServePprof {
 			addr, err := freeLoopbackAddr()
 			if err != nil {
 				return err
 			}
-			env.pprofAddr = addr
+			b.st.PprofAddr = addr
 			envVars = append(envVars, pprofEnv+"="+addr)
 		}
-		if err := registerPlugin(ctx, o, env, o.pluginBin, o.pluginName, o.pluginVersion, envVars); err != nil {
+		if err := b.registerPlugin(ctx, b.cfg.Plugins.Bin, b.cfg.Plugins.Name, b.cfg.Plugins.Version, envVars); err != nil {
 			return err
 		}
 	}
-	if o.wantsKind(targets.KindUpstream) {
-		if err := registerPlugin(ctx, o, env, o.upstreamBin, upstreamName, o.upstreamVersion, nil); err != nil {
+	if b.cfg.wantsKind(targets.KindUpstream) {
+		if err := b.registerPlugin(ctx, b.cfg.Plugins.UpstreamBin, UpstreamName, b.cfg.Plugins.UpstreamVersion, nil); err != nil {
 			return err
 		}
 	}
-	if o.wantsKind(targets.KindNoop) {
+	if b.cfg.wantsKind(targets.KindNoop) {
 		// Unversioned: the no-op plugin reports no version.
-		if err := registerPlugin(ctx, o, env, o.noopBin, noopName, "", nil); err != nil {
+		if err := b.registerPlugin(ctx, b.cfg.Plugins.NoopBin, NoopName, "", nil); err != nil {
 			return err
 		}
 	}
-	for _, name := range o.targets {
+	for _, name := range b.cfg.Targets {
 		t := targets.ByName[name]
 		in := &vault.MountInput{Description: "loginbench: " + t.Label}
 		switch t.Kind {
@@ -237,26 +272,26 @@ func mountTargets(ctx context.Context, o *options, env *benchEnv) error {
 		case targets.KindBuiltin:
 			in.Type = "kubernetes"
 		case targets.KindPlugin:
-			in.Type, in.Config.PluginVersion = o.pluginName, o.pluginVersion
+			in.Type, in.Config.PluginVersion = b.cfg.Plugins.Name, b.cfg.Plugins.Version
 		case targets.KindUpstream:
-			in.Type, in.Config.PluginVersion = upstreamName, o.upstreamVersion
+			in.Type, in.Config.PluginVersion = UpstreamName, b.cfg.Plugins.UpstreamVersion
 		case targets.KindNoop:
-			in.Type = noopName
+			in.Type = NoopName
 		}
-		if err := remount(ctx, env.admin, t.Mount, in); err != nil {
+		if err := remount(ctx, b.st.Admin, t.Mount, in); err != nil {
 			return err
 		}
-		out, err := env.admin.Sys().GetAuthWithContext(ctx, t.Mount)
+		out, err := b.st.Admin.Sys().GetAuthWithContext(ctx, t.Mount)
 		if err != nil {
 			return fmt.Errorf("read sys/auth/%s: %w", t.Mount, err)
 		}
 		if t.Kind == targets.KindBuiltin {
-			env.builtinVersion = out.RunningVersion
+			b.st.Facts.BuiltinVersion = out.RunningVersion
 			continue
 		}
 		// What Vault says is running must be the binary just registered,
 		// not a leftover of an earlier run.
-		if want := env.sha256[in.Type]; out.RunningSha256 != want {
+		if want := b.st.Facts.SHA256[in.Type]; out.RunningSha256 != want {
 			return fmt.Errorf("auth/%s runs %s sha256 %s, want sha256 %s", t.Mount, out.RunningVersion, out.RunningSha256, want)
 		}
 	}
@@ -276,12 +311,12 @@ func freeLoopbackAddr() (string, error) {
 
 // registerPlugin copies bin into Vault's plugin directory as name and
 // registers it with its checksum, version and environment.
-func registerPlugin(ctx context.Context, o *options, env *benchEnv, bin, name, version string, envVars []string) error {
-	sum, err := installBinary(bin, filepath.Join(o.pluginDir, name))
+func (b *builder) registerPlugin(ctx context.Context, bin, name, version string, envVars []string) error {
+	sum, err := installBinary(bin, filepath.Join(b.cfg.Plugins.Dir, name))
 	if err != nil {
 		return err
 	}
-	err = env.admin.Sys().RegisterPluginWithContext(ctx, &vault.RegisterPluginInput{
+	err = b.st.Admin.Sys().RegisterPluginWithContext(ctx, &vault.RegisterPluginInput{
 		Name:    name,
 		Type:    vault.PluginTypeCredential,
 		Command: name,
@@ -292,8 +327,8 @@ func registerPlugin(ctx context.Context, o *options, env *benchEnv, bin, name, v
 	if err != nil {
 		return fmt.Errorf("register %s %s: %w", name, version, err)
 	}
-	env.sha256[name] = sum
-	progress.Printf("registered %s %s (sha256 %s)%s", name, orDash(version), sum, strings.Join(append([]string{""}, envVars...), " "))
+	b.st.Facts.SHA256[name] = sum
+	progress.Printf("registered %s %s (sha256 %s)%s", name, cmp.Or(version, "–"), sum, strings.Join(append([]string{""}, envVars...), " "))
 	return nil
 }
 
@@ -429,12 +464,12 @@ func writeClusters(ctx context.Context, admin *vault.Client, t targets.Target, c
 // firstLogin proves the mount works before anything is timed. It retries for
 // a few seconds because the API server's RBAC authorizer learns about the
 // reviewer's fresh ClusterRoleBinding from a watch, not synchronously.
-func firstLogin(ctx context.Context, o *options, env *benchEnv, t targets.Target) (*vault.SecretAuth, error) {
-	c, err := env.load.Conn.Client("")
+func (b *builder) firstLogin(ctx context.Context, t targets.Target) (*vault.SecretAuth, error) {
+	c, err := b.st.Load.Conn.Client("")
 	if err != nil {
 		return nil, err
 	}
-	body := map[string]any{"role": fixture.RoleName, "jwt": env.load.Tokens.Repeat[0]}
+	body := map[string]any{"role": fixture.RoleName, "jwt": b.st.Load.Tokens.Repeat[0]}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		s, err := c.Logical().WriteWithContext(ctx, t.LoginPath(), body)
@@ -466,7 +501,7 @@ func tokenKind(token string) string {
 // built-in method's for the same JWT: the comparison is only fair if every
 // target issues the same token. The no-op plugin's identity is fixed, so
 // only the names of its metadata keys are compared.
-func compareLogins(env *benchEnv, logins map[string]*vault.SecretAuth) {
+func (b *builder) compareLogins(logins map[string]*vault.SecretAuth) {
 	ref := logins[targets.Builtin]
 	if ref == nil {
 		return
@@ -477,19 +512,19 @@ func compareLogins(env *benchEnv, logins map[string]*vault.SecretAuth) {
 			continue
 		}
 		if !slices.Equal(sortedCopy(got.TokenPolicies), sortedCopy(ref.TokenPolicies)) {
-			env.notes.Add("token policies differ: %s %v, builtin %v", name, got.TokenPolicies, ref.TokenPolicies)
+			b.notes.Add("token policies differ: %s %v, builtin %v", name, got.TokenPolicies, ref.TokenPolicies)
 		}
 		if name == targets.Noop {
 			if !slices.Equal(sortedKeys(got.Metadata), sortedKeys(ref.Metadata)) {
-				env.notes.Add("token metadata keys differ: %s %v, builtin %v", name, sortedKeys(got.Metadata), sortedKeys(ref.Metadata))
+				b.notes.Add("token metadata keys differ: %s %v, builtin %v", name, sortedKeys(got.Metadata), sortedKeys(ref.Metadata))
 			}
 		} else if md, note := comparableMetadata(targets.ByName[name], got.Metadata); note != "" {
-			env.notes.Add("%s", note)
+			b.notes.Add("%s", note)
 		} else if !maps.Equal(md, ref.Metadata) {
-			env.notes.Add("token metadata differ: %s %v, builtin %v", name, got.Metadata, ref.Metadata)
+			b.notes.Add("token metadata differ: %s %v, builtin %v", name, got.Metadata, ref.Metadata)
 		}
 		if got.LeaseDuration != ref.LeaseDuration || got.Renewable != ref.Renewable {
-			env.notes.Add("token lease differs: %s %ds renewable=%v, builtin %ds renewable=%v",
+			b.notes.Add("token lease differs: %s %ds renewable=%v, builtin %ds renewable=%v",
 				name, got.LeaseDuration, got.Renewable, ref.LeaseDuration, ref.Renewable)
 		}
 	}
@@ -528,12 +563,12 @@ func sortedKeys(m map[string]string) []string {
 // per client, as every login client presents its own JWT
 // (-floor-shared-token gives all clients the same one). The tokens issued
 // are batch tokens, like the logins', unless Vault refuses that.
-func setupFloor(ctx context.Context, o *options, env *benchEnv, login *vault.SecretAuth) error {
+func (b *builder) setupFloor(ctx context.Context, login *vault.SecretAuth) error {
 	if login == nil {
 		return errors.New("no login on a kubernetes mount to copy policies and metadata from")
 	}
-	n := o.maxClients()
-	if o.floorShared {
+	n := b.cfg.Clients
+	if b.cfg.Floor.Shared {
 		n = 1
 	}
 	for range n {
@@ -546,7 +581,7 @@ func setupFloor(ctx context.Context, o *options, env *benchEnv, login *vault.Sec
 		// no-op login), without it 0.24 ms. The sudo the issuer policy
 		// grants lifts the rule that a child's policies be a subset of its
 		// parent's.
-		parent, err := env.admin.Auth().Token().CreateWithContext(ctx, &vault.TokenCreateRequest{
+		parent, err := b.st.Admin.Auth().Token().CreateWithContext(ctx, &vault.TokenCreateRequest{
 			Policies:        []string{issuerPolicy},
 			NoDefaultPolicy: true,
 			TTL:             "24h",
@@ -558,7 +593,7 @@ func setupFloor(ctx context.Context, o *options, env *benchEnv, login *vault.Sec
 		if err != nil {
 			return fmt.Errorf("issuing token: %w", err)
 		}
-		env.load.Tokens.FloorTokens = append(env.load.Tokens.FloorTokens, parent.Auth.ClientToken)
+		b.st.Load.Tokens.FloorTokens = append(b.st.Load.Tokens.FloorTokens, parent.Auth.ClientToken)
 	}
 
 	var policies []string
@@ -568,33 +603,33 @@ func setupFloor(ctx context.Context, o *options, env *benchEnv, login *vault.Sec
 			policies = append(policies, p)
 		}
 	}
-	env.load.Tokens.FloorBody = map[string]any{
+	b.st.Load.Tokens.FloorBody = map[string]any{
 		"policies": policies,
 		"meta":     login.Metadata,
 		"ttl":      fixture.TokenTTL.String(),
 		"type":     fixture.TokenType,
 	}
-	if !o.floorChild {
+	if !b.cfg.Floor.Child {
 		// A login's token has no parent; a child token costs Vault an extra
 		// parent lookup (and, for a service token, a parent-index write)
 		// per issue, which would raise the floor above what a login pays.
-		env.load.Tokens.FloorBody["no_parent"] = true
+		b.st.Load.Tokens.FloorBody["no_parent"] = true
 	}
 	// One request outside the timing, as for the logins.
-	c, err := env.load.Conn.Client(env.load.Tokens.FloorTokens[0])
+	c, err := b.st.Load.Conn.Client(b.st.Load.Tokens.FloorTokens[0])
 	if err != nil {
 		return err
 	}
-	s, err := c.Logical().WriteWithContext(ctx, "auth/token/create", env.load.Tokens.FloorBody)
+	s, err := c.Logical().WriteWithContext(ctx, "auth/token/create", b.st.Load.Tokens.FloorBody)
 	if err == nil {
 		err = load.CheckIssued(s)
 	}
 	if err != nil {
 		// Batch tokens may be refused for this kind of request; measure
 		// service tokens then, and say so.
-		env.notes.Add("auth/token/create refused a %s token (%s); token-create issues service tokens instead", fixture.TokenType, load.ShortErr(err))
-		delete(env.load.Tokens.FloorBody, "type")
-		s, err = c.Logical().WriteWithContext(ctx, "auth/token/create", env.load.Tokens.FloorBody)
+		b.notes.Add("auth/token/create refused a %s token (%s); token-create issues service tokens instead", fixture.TokenType, load.ShortErr(err))
+		delete(b.st.Load.Tokens.FloorBody, "type")
+		s, err = c.Logical().WriteWithContext(ctx, "auth/token/create", b.st.Load.Tokens.FloorBody)
 		if err == nil {
 			err = load.CheckIssued(s)
 		}
@@ -602,7 +637,7 @@ func setupFloor(ctx context.Context, o *options, env *benchEnv, login *vault.Sec
 			return fmt.Errorf("auth/token/create: %w", err)
 		}
 	}
-	env.tokenKind[targets.TokenCreate] = tokenKind(s.Auth.ClientToken)
-	progress.Printf("auth/token/create: OK (%s token, policies %v, metadata %v)", env.tokenKind[targets.TokenCreate], s.Auth.TokenPolicies, s.Auth.Metadata)
+	b.st.Facts.TokenKind[targets.TokenCreate] = tokenKind(s.Auth.ClientToken)
+	progress.Printf("auth/token/create: OK (%s token, policies %v, metadata %v)", b.st.Facts.TokenKind[targets.TokenCreate], s.Auth.TokenPolicies, s.Auth.Metadata)
 	return nil
 }
