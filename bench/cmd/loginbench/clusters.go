@@ -23,7 +23,7 @@ type clusterComparison struct {
 	// ratio is ten's logins/s over one's, over all rounds.
 	ratio float64
 	// roundRatios are the same ratio in each round, where the two ran one
-	// right after the other (see roundOrder); their spread is what the machine's drift does
+	// right after the other (see load.RoundOrder); their spread is what the machine's drift does
 	// to a ratio, so a ratio of 1 inside it is a difference within noise.
 	roundRatios []float64
 	// oneSpread is the one-cluster target's fastest run over its slowest:
@@ -43,25 +43,6 @@ func (c clusterComparison) withinRounds() bool {
 		return false
 	}
 	return slices.Min(c.roundRatios) <= 1 && 1 <= slices.Max(c.roundRatios)
-}
-
-// roundOrder is the order of the targets in a round: the fixed order,
-// except that in even rounds each *-10c target runs right before its twin
-// instead of right after it. A drift over the run (the machine's other
-// load rising or falling, Vault's heap growing) then favors neither side
-// of the pair's ratio.
-func roundOrder(names []string, round int) []string {
-	out := slices.Clone(names)
-	if round%2 == 1 {
-		return out
-	}
-	for _, pair := range targets.ClusterPairs {
-		i, j := slices.Index(out, pair.One), slices.Index(out, pair.Ten)
-		if i >= 0 && j >= 0 {
-			out[i], out[j] = out[j], out[i]
-		}
-	}
-	return out
 }
 
 // medianRound is the median of the per-round ratios: unlike the pooled
@@ -113,8 +94,8 @@ func compareClusters(results []*load.Result, clients []int, workloads []string) 
 					c.p99Ratio = ms(ten.p99) / ms(one.p99)
 				}
 				for _, p := range measure.ProcOrder {
-					a, okA := cpuPerLogin(one.cpu[p], one.ok)
-					b, okB := cpuPerLogin(ten.cpu[p], ten.ok)
+					a, okA := measure.CPUPerLogin(one.cpu[p], one.ok)
+					b, okB := measure.CPUPerLogin(ten.cpu[p], ten.ok)
 					if okA && okB {
 						c.cpuPerLogin[p] = [2]float64{a, b}
 					}
@@ -151,7 +132,7 @@ func allCPUPerLogin(s summary) float64 {
 	for _, p := range measure.ProcOrder {
 		total += s.cpu[p]
 	}
-	v, _ := cpuPerLogin(total, s.ok)
+	v, _ := measure.CPUPerLogin(total, s.ok)
 	return v
 }
 

@@ -37,9 +37,9 @@ func TestParseFlagsTenClusterTargets(t *testing.T) {
 	if !slices.Equal(o.targets, want) {
 		t.Errorf("targets = %v, want %v (each 10c right after its twin)", o.targets, want)
 	}
-	wantProfiles := []profileSpec{
-		{targets.PluginAlways, load.Distinct}, {targets.PluginAlways10c, load.Distinct},
-		{targets.PluginCached, load.Repeat}, {targets.PluginCached10c, load.Repeat},
+	wantProfiles := []load.ProfileSpec{
+		{Target: targets.PluginAlways, Workload: load.Distinct}, {Target: targets.PluginAlways10c, Workload: load.Distinct},
+		{Target: targets.PluginCached, Workload: load.Repeat}, {Target: targets.PluginCached10c, Workload: load.Repeat},
 	}
 	if !slices.Equal(o.profiles, wantProfiles) {
 		t.Errorf("auto profiles = %v, want %v", o.profiles, wantProfiles)
@@ -100,25 +100,6 @@ func TestCompareClusters(t *testing.T) {
 	}
 	if !near(one.ratio, 0.5) || one.withinRounds() {
 		t.Errorf("1 client: ratio %v, within %v; want 0.5, not within", one.ratio, one.withinRounds())
-	}
-}
-
-// Even rounds run each 10c target before its twin; the others keep their
-// places.
-func TestRoundOrder(t *testing.T) {
-	names := []string{targets.Noop, targets.PluginAlways, targets.PluginAlways10c, targets.PluginCached, targets.Builtin}
-	if got := roundOrder(names, 1); !slices.Equal(got, names) {
-		t.Errorf("round 1: %v, want %v", got, names)
-	}
-	want := []string{targets.Noop, targets.PluginAlways10c, targets.PluginAlways, targets.PluginCached, targets.Builtin}
-	if got := roundOrder(names, 2); !slices.Equal(got, want) {
-		t.Errorf("round 2: %v, want %v (plugin-cached has no twin measured: unmoved)", got, want)
-	}
-	if got := roundOrder(names, 3); !slices.Equal(got, names) {
-		t.Errorf("round 3: %v, want %v", got, names)
-	}
-	if names[1] != targets.PluginAlways {
-		t.Error("roundOrder changed its argument")
 	}
 }
 

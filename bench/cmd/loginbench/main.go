@@ -46,7 +46,7 @@ type options struct {
 	allowErrs bool
 
 	profileSeconds int
-	profiles       []profileSpec
+	profiles       []load.ProfileSpec
 	profileVault   bool
 	outDir         string
 
@@ -58,9 +58,6 @@ type options struct {
 	floor    setup.Floor
 	stackDir string
 }
-
-// profileSpec is one CPU profile to take: a target under one workload.
-type profileSpec struct{ target, workload string }
 
 func main() {
 	os.Exit(run())
@@ -84,10 +81,12 @@ func run() int {
 		return 1
 	}
 
-	results, err := runRounds(ctx, opts, env)
-	var profiles []*profileResult
+	bench := newBench(opts, env)
+	results, err := bench.RunRounds(ctx)
+	env.loadAtStart = bench.LoadAtStart
+	var profiles []*load.Profile
 	if err == nil && opts.profileSeconds > 0 {
-		profiles = takeProfiles(ctx, opts, env)
+		profiles = bench.TakeProfiles(ctx, profileSettings(opts, env.Stack))
 	}
 	printReport(os.Stdout, opts, env, results, profiles)
 	if err != nil {
@@ -173,8 +172,8 @@ func parseFlags(args []string) (*options, error) {
 		return nil, err
 	}
 	for _, p := range o.profiles {
-		if targets.ByName[p.target].Kind != targets.KindPlugin && !o.profileVault {
-			return nil, fmt.Errorf("-profile %s:%s: only Vault's process can be profiled for %s, and -profile-vault is off", p.target, p.workload, p.target)
+		if targets.ByName[p.Target].Kind != targets.KindPlugin && !o.profileVault {
+			return nil, fmt.Errorf("-profile %s:%s: only Vault's process can be profiled for %s, and -profile-vault is off", p.Target, p.Workload, p.Target)
 		}
 	}
 
@@ -275,20 +274,20 @@ var goalWorkload = map[string]string{
 // parseProfiles reads -profile: "none", "auto", or target:workload pairs,
 // each naming a measured target. Only this plugin serves profiles: for the
 // other targets Vault's process alone is profiled.
-func parseProfiles(s string, measured, workloads []string) ([]profileSpec, error) {
+func parseProfiles(s string, measured, workloads []string) ([]load.ProfileSpec, error) {
 	switch s {
 	case "none", "":
 		return nil, nil
 	case "auto":
-		var out []profileSpec
+		var out []load.ProfileSpec
 		for _, t := range measured {
 			if w, ok := goalWorkload[t]; ok && slices.Contains(workloads, w) {
-				out = append(out, profileSpec{t, w})
+				out = append(out, load.ProfileSpec{Target: t, Workload: w})
 			}
 		}
 		return out, nil
 	}
-	var out []profileSpec
+	var out []load.ProfileSpec
 	for _, item := range strings.Split(s, ",") {
 		t, w, ok := strings.Cut(strings.TrimSpace(item), ":")
 		if !ok || !slices.Contains(workloads, w) {
@@ -297,7 +296,7 @@ func parseProfiles(s string, measured, workloads []string) ([]profileSpec, error
 		if !slices.Contains(measured, t) {
 			return nil, fmt.Errorf("-profile: %q does not name a measured target", item)
 		}
-		out = append(out, profileSpec{t, w})
+		out = append(out, load.ProfileSpec{Target: t, Workload: w})
 	}
 	return out, nil
 }
@@ -329,7 +328,6 @@ type session struct {
 	*setup.Stack
 	procs       measure.Procs
 	notes       *progress.Notes
-	agedNoted   bool
 	loadAtStart string // the machine's load average when the rounds began
 }
 
@@ -344,4 +342,27 @@ func prepare(ctx context.Context, o *options) (*session, error) {
 		return nil, err
 	}
 	return &session{Stack: st, procs: measure.Procs{StackDir: o.stackDir}, notes: notes}, nil
+}
+
+// newBench hands the rounds what they need of the command line and the
+// prepared stack.
+func newBench(o *options, env *session) *load.Bench {
+	return &load.Bench{
+		Loader:      env.Load,
+		Instruments: load.Instruments{Kube: env.Kube, Procs: env.procs, PluginFiles: env.PluginFiles},
+		Schedule: load.Schedule{
+			Targets: o.targets, Workloads: o.workloads, Clients: o.clients, Rounds: o.rounds,
+			Warmup: o.warmup, Duration: o.duration, ServiceAccounts: o.accounts.ServiceAccounts,
+		},
+		Notes:            env.notes,
+		TokensMinted:     env.TokensMinted,
+		LocalMaxTokenAge: o.role.LocalMaxTokenAge,
+	}
+}
+
+func profileSettings(o *options, st *setup.Stack) load.ProfileSettings {
+	return load.ProfileSettings{
+		Specs: o.profiles, Seconds: o.profileSeconds, Vault: o.profileVault,
+		VaultAddr: o.vault.Addr, VaultToken: o.vault.Token, PprofAddr: st.PprofAddr, OutDir: st.OutDir,
+	}
 }

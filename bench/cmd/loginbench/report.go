@@ -82,8 +82,8 @@ func summarize(runs []*load.Result) summary {
 		s.rate = float64(s.ok) / s.wall.Seconds()
 	}
 	slices.Sort(all)
-	s.p50 = percentile(all, 0.50)
-	s.p99 = percentile(all, 0.99)
+	s.p50 = load.Percentile(all, 0.50)
+	s.p99 = load.Percentile(all, 0.99)
 	return s
 }
 
@@ -95,26 +95,7 @@ func (s summary) reviewsPerLogin() (float64, bool) {
 	return s.reviews.Total / float64(s.attempts), true
 }
 
-// percentile returns the nearest-rank percentile of sorted: the smallest
-// value with at least p of all values at or below it. No interpolation, so
-// every number reported is a latency that was actually observed.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	rank := int(math.Ceil(p * float64(len(sorted))))
-	return sorted[min(max(rank, 1), len(sorted))-1]
-}
-
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// cpuPerLogin is CPU milliseconds per successful login.
-func cpuPerLogin(cpu time.Duration, logins int) (float64, bool) {
-	if logins == 0 || cpu <= 0 {
-		return 0, false
-	}
-	return ms(cpu) / float64(logins), true
-}
 
 func totalErrors(results []*load.Result) int {
 	n := 0
@@ -252,7 +233,7 @@ func reviewsPerTokenPerTTL(runs []*load.Result, ttl time.Duration) (float64, boo
 }
 
 // printReport writes Markdown, so the output can go into BENCHMARKS.md as is.
-func printReport(w io.Writer, o *options, env *session, results []*load.Result, profiles []*profileResult) {
+func printReport(w io.Writer, o *options, env *session, results []*load.Result, profiles []*load.Profile) {
 	fmt.Fprintf(w, "\n## loginbench results\n\n")
 	fmt.Fprintf(w, "- command: `%s`\n", commandLine())
 	fmt.Fprintf(w, "- %s UTC; Vault %s, kube-apiserver %s, built-in kubernetes auth %s\n",
@@ -270,9 +251,9 @@ func printReport(w io.Writer, o *options, env *session, results []*load.Result, 
 		}
 	}
 	fmt.Fprintf(w, "- load generator: %s, GOMAXPROCS %d, %d CPUs (%s); load average %s at the start of the rounds, %s at the end\n",
-		runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), cpuModel(), orDash(env.loadAtStart), loadAverage())
+		runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), cpuModel(), orDash(env.loadAtStart), measure.LoadAverage())
 	order := strings.Join(o.targets, " → ")
-	if even := roundOrder(o.targets, 2); o.rounds > 1 && !slices.Equal(even, o.targets) {
+	if even := load.RoundOrder(o.targets, 2); o.rounds > 1 && !slices.Equal(even, o.targets) {
 		order = fmt.Sprintf("%s in odd rounds, %s in even ones", order, strings.Join(even, " → "))
 	}
 	fmt.Fprintf(w, "- %d round(s) of %s per target, workload and client count; in each round: %s, for workloads %s; warm-up %s per target\n",
@@ -428,7 +409,7 @@ func printTables(w io.Writer, o *options, sums map[runKey]summary, workload stri
 		var total time.Duration
 		for _, p := range measure.ProcOrder {
 			v, ok := s.cpu[p]
-			per, okPer := cpuPerLogin(v, s.ok)
+			per, okPer := measure.CPUPerLogin(v, s.ok)
 			if !ok || !okPer {
 				cells = append(cells, "–")
 				continue
@@ -436,7 +417,7 @@ func printTables(w io.Writer, o *options, sums map[runKey]summary, workload stri
 			total += v
 			cells = append(cells, strconv.FormatFloat(per, 'f', 3, 64))
 		}
-		all, _ := cpuPerLogin(total, s.ok)
+		all, _ := measure.CPUPerLogin(total, s.ok)
 		fmt.Fprintf(w, "| %s | %s | %.3f |\n", t, strings.Join(cells, " | "), all)
 	}
 	var notes []string
@@ -450,31 +431,31 @@ func printTables(w io.Writer, o *options, sums map[runKey]summary, workload stri
 	}
 }
 
-func printProfile(w io.Writer, o *options, p *profileResult) {
-	fmt.Fprintf(w, "\n### CPU profile: %s, %s workload, %d clients\n\n", p.spec.target, p.spec.workload, o.maxClients())
-	if p.load != nil {
-		s := summarize([]*load.Result{p.load})
-		fmt.Fprintf(w, "Load during the profile (%s): %.1f logins/s, p50 %.2f ms, p99 %.2f ms, %d errors", p.load.Elapsed.Round(time.Millisecond), s.rate, ms(s.p50), ms(s.p99), s.errors)
+func printProfile(w io.Writer, o *options, p *load.Profile) {
+	fmt.Fprintf(w, "\n### CPU profile: %s, %s workload, %d clients\n\n", p.Spec.Target, p.Spec.Workload, o.maxClients())
+	if p.Load != nil {
+		s := summarize([]*load.Result{p.Load})
+		fmt.Fprintf(w, "Load during the profile (%s): %.1f logins/s, p50 %.2f ms, p99 %.2f ms, %d errors", p.Load.Elapsed.Round(time.Millisecond), s.rate, ms(s.p50), ms(s.p99), s.errors)
 		for _, proc := range []string{measure.ProcPlugin, measure.ProcVault} {
-			if v, ok := cpuPerLogin(p.load.CPU[proc], s.ok); ok {
+			if v, ok := measure.CPUPerLogin(p.Load.CPU[proc], s.ok); ok {
 				fmt.Fprintf(w, "; %s process %.0f µs CPU per login", proc, v*1000)
 			}
 		}
 		fmt.Fprintln(w, ".")
 	}
-	for _, f := range p.failure {
+	for _, f := range p.Failures {
 		fmt.Fprintf(w, "\n**%s**\n", f)
 	}
 	for _, proc := range []string{measure.ProcPlugin, measure.ProcVault} {
-		if _, ok := p.files[proc]; !ok {
+		if _, ok := p.Files[proc]; !ok {
 			continue
 		}
-		fmt.Fprintf(w, "\n%s process (`%s`, kept beside the results):\n", proc, filepath.Base(p.files[proc]))
-		if sh := p.shares[proc]; len(sh) > 0 {
+		fmt.Fprintf(w, "\n%s process (`%s`, kept beside the results):\n", proc, filepath.Base(p.Files[proc]))
+		if sh := p.Shares[proc]; len(sh) > 0 {
 			var per float64
 			okPer := false
-			if p.load != nil {
-				per, okPer = cpuPerLogin(p.load.CPU[proc], p.load.OK())
+			if p.Load != nil {
+				per, okPer = measure.CPUPerLogin(p.Load.CPU[proc], p.Load.OK())
 			}
 			fmt.Fprintln(w, "\n| where the CPU went | share of the process's CPU samples | µs per login |")
 			fmt.Fprintln(w, "| --- | ---: | ---: |")
@@ -487,7 +468,7 @@ func printProfile(w io.Writer, o *options, p *profileResult) {
 			}
 			fmt.Fprintln(w, "\n(µs per login: the share times the process's CPU per login during the profile's load, from /proc.)")
 		}
-		if top, ok := p.tops[proc]; ok {
+		if top, ok := p.Tops[proc]; ok {
 			fmt.Fprintf(w, "\n```\n%s```\n", top)
 		}
 	}
@@ -522,20 +503,6 @@ func orDash(s string) string {
 		return "–"
 	}
 	return s
-}
-
-// loadAverage is the first three fields of /proc/loadavg: how busy the
-// shared machine was when the report was written.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // cpuModel reads the first "model name" from /proc/cpuinfo; Linux only, and

@@ -13,33 +13,6 @@ import (
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
 
-func TestPercentile(t *testing.T) {
-	ten := make([]time.Duration, 10)
-	for i := range ten {
-		ten[i] = time.Duration(i+1) * time.Millisecond
-	}
-	tests := []struct {
-		name   string
-		sorted []time.Duration
-		p      float64
-		want   time.Duration
-	}{
-		{"empty", nil, 0.5, 0},
-		{"single", []time.Duration{7}, 0.99, 7},
-		{"median of ten is the fifth", ten, 0.50, 5 * time.Millisecond},
-		{"p99 of ten is the largest", ten, 0.99, 10 * time.Millisecond},
-		{"p10 of ten is the first", ten, 0.10, 1 * time.Millisecond},
-		{"p0 clamps to the smallest", ten, 0, 1 * time.Millisecond},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := percentile(tc.sorted, tc.p); got != tc.want {
-				t.Errorf("percentile(%v) = %v, want %v", tc.p, got, tc.want)
-			}
-		})
-	}
-}
-
 func TestSummarizeCountsOnlySuccessesAsThroughput(t *testing.T) {
 	runs := []*load.Result{
 		{Elapsed: 2 * time.Second, Latencies: []time.Duration{3, 1, 2}, Errors: 4},
@@ -87,7 +60,7 @@ func TestParseFlagsProfiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []profileSpec{{targets.PluginAlways, load.Distinct}, {targets.PluginCached, load.Repeat}, {targets.PluginHybrid, load.Distinct}}
+	want := []load.ProfileSpec{{Target: targets.PluginAlways, Workload: load.Distinct}, {Target: targets.PluginCached, Workload: load.Repeat}, {Target: targets.PluginHybrid, Workload: load.Distinct}}
 	if !slices.Equal(o.profiles, want) {
 		t.Errorf("auto profiles = %v, want %v", o.profiles, want)
 	}
@@ -96,14 +69,14 @@ func TestParseFlagsProfiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []profileSpec{{targets.PluginCached, load.Repeat}}; !slices.Equal(o.profiles, want) {
+	if want := []load.ProfileSpec{{Target: targets.PluginCached, Workload: load.Repeat}}; !slices.Equal(o.profiles, want) {
 		t.Errorf("auto profiles (repeat only) = %v, want %v", o.profiles, want)
 	}
 	o, err = parseFlags(append(base, "-targets", "plugin-always", "-profile", "plugin-always:repeat"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []profileSpec{{targets.PluginAlways, load.Repeat}}; !slices.Equal(o.profiles, want) {
+	if want := []load.ProfileSpec{{Target: targets.PluginAlways, Workload: load.Repeat}}; !slices.Equal(o.profiles, want) {
 		t.Errorf("profiles = %v, want %v", o.profiles, want)
 	}
 	// Vault's process alone, for a target that is not this plugin.
@@ -111,7 +84,7 @@ func TestParseFlagsProfiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []profileSpec{{targets.TokenCreate, load.Repeat}}; !slices.Equal(o.profiles, want) {
+	if want := []load.ProfileSpec{{Target: targets.TokenCreate, Workload: load.Repeat}}; !slices.Equal(o.profiles, want) {
 		t.Errorf("profiles = %v, want %v", o.profiles, want)
 	}
 	o, err = parseFlags(append(base, "-targets", "plugin-always", "-profile", "none"))
@@ -182,7 +155,7 @@ func TestSummarizeReviewsAndCPU(t *testing.T) {
 	if v, ok := s.cpu[measure.ProcPlugin]; ok {
 		t.Errorf("plugin CPU = %v, want unknown", v)
 	}
-	if per, ok := cpuPerLogin(s.cpu[measure.ProcVault], s.ok); !ok || per != 2 {
+	if per, ok := measure.CPUPerLogin(s.cpu[measure.ProcVault], s.ok); !ok || per != 2 {
 		t.Errorf("vault CPU per login = %v ms, want 2", per)
 	}
 

@@ -1,6 +1,8 @@
 package load
 
 import (
+	"math"
+
 	vault "github.com/hashicorp/vault/api"
 
 	"context"
@@ -224,4 +226,15 @@ func ShortErr(err error) string {
 		msg = msg[:300] + "..."
 	}
 	return msg
+}
+
+// Percentile returns the nearest-rank Percentile of sorted: the smallest
+// value with at least p of all values at or below it. No interpolation, so
+// every number reported is a latency that was actually observed.
+func Percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(math.Ceil(p * float64(len(sorted))))
+	return sorted[min(max(rank, 1), len(sorted))-1]
 }

@@ -164,3 +164,25 @@ func CPUDelta(before, after CPUSnapshot) map[string]time.Duration {
 	}
 	return d
 }
+
+// CPUPerLogin is CPU milliseconds per successful login.
+func CPUPerLogin(cpu time.Duration, logins int) (float64, bool) {
+	if logins == 0 || cpu <= 0 {
+		return 0, false
+	}
+	return float64(cpu) / float64(time.Millisecond) / float64(logins), true
+}
+
+// LoadAverage is the first three fields of /proc/loadavg: how busy the
+// shared machine was when the report was written.
+func LoadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
