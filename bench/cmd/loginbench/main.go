@@ -31,6 +31,7 @@ import (
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/load"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/progress"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/report"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/setup"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
@@ -75,25 +76,25 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	env, err := prepare(ctx, opts)
+	notes := &progress.Notes{}
+	st, err := setup.Prepare(ctx, setupConfig(opts), notes)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loginbench: setup:", err)
 		return 1
 	}
 
-	bench := newBench(opts, env)
+	bench := newBench(opts, st, notes)
 	results, err := bench.RunRounds(ctx)
-	env.loadAtStart = bench.LoadAtStart
 	var profiles []*load.Profile
 	if err == nil && opts.profileSeconds > 0 {
-		profiles = bench.TakeProfiles(ctx, profileSettings(opts, env.Stack))
+		profiles = bench.TakeProfiles(ctx, profileSettings(opts, st))
 	}
-	printReport(os.Stdout, opts, env, results, profiles)
+	report.Write(os.Stdout, reportInput(opts, st, bench, results, profiles))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loginbench:", err)
 		return 1
 	}
-	if n := totalErrors(results); n > 0 && !opts.allowErrs {
+	if n := report.TotalErrors(results); n > 0 && !opts.allowErrs {
 		fmt.Fprintf(os.Stderr, "loginbench: %d requests failed; the numbers above are not a clean run (-allow-errors to exit 0 anyway)\n", n)
 		return 1
 	}
@@ -322,40 +323,27 @@ func (o *options) maxClients() int {
 	return m
 }
 
-// session is what the rounds, the profiles and the report share: the
-// prepared stack, the processes whose CPU is read and the report's notes.
-type session struct {
-	*setup.Stack
-	procs       measure.Procs
-	notes       *progress.Notes
-	loadAtStart string // the machine's load average when the rounds began
-}
-
-func prepare(ctx context.Context, o *options) (*session, error) {
-	notes := &progress.Notes{}
-	st, err := setup.Prepare(ctx, setup.Config{
+// setupConfig is what setup needs of the command line.
+func setupConfig(o *options) setup.Config {
+	return setup.Config{
 		Vault: o.vault, Kube: o.kube, Plugins: o.plugins, Accounts: o.accounts, Role: o.role, Floor: o.floor,
 		Targets: o.targets, Workloads: o.workloads, Clients: o.maxClients(),
 		ServePprof: len(o.profiles) > 0, OutDir: o.outDir,
-	}, notes)
-	if err != nil {
-		return nil, err
 	}
-	return &session{Stack: st, procs: measure.Procs{StackDir: o.stackDir}, notes: notes}, nil
 }
 
 // newBench hands the rounds what they need of the command line and the
 // prepared stack.
-func newBench(o *options, env *session) *load.Bench {
+func newBench(o *options, st *setup.Stack, notes *progress.Notes) *load.Bench {
 	return &load.Bench{
-		Loader:      env.Load,
-		Instruments: load.Instruments{Kube: env.Kube, Procs: env.procs, PluginFiles: env.PluginFiles},
+		Loader:      st.Load,
+		Instruments: load.Instruments{Kube: st.Kube, Procs: measure.Procs{StackDir: o.stackDir}, PluginFiles: st.PluginFiles},
 		Schedule: load.Schedule{
 			Targets: o.targets, Workloads: o.workloads, Clients: o.clients, Rounds: o.rounds,
 			Warmup: o.warmup, Duration: o.duration, ServiceAccounts: o.accounts.ServiceAccounts,
 		},
-		Notes:            env.notes,
-		TokensMinted:     env.TokensMinted,
+		Notes:            notes,
+		TokensMinted:     st.TokensMinted,
 		LocalMaxTokenAge: o.role.LocalMaxTokenAge,
 	}
 }
@@ -365,4 +353,25 @@ func profileSettings(o *options, st *setup.Stack) load.ProfileSettings {
 		Specs: o.profiles, Seconds: o.profileSeconds, Vault: o.profileVault,
 		VaultAddr: o.vault.Addr, VaultToken: o.vault.Token, PprofAddr: st.PprofAddr, OutDir: st.OutDir,
 	}
+}
+
+// reportInput gathers what the report states: the settings, what setup
+// found, the notes and the measurements.
+func reportInput(o *options, st *setup.Stack, b *load.Bench, results []*load.Result, profiles []*load.Profile) *report.Input {
+	in := &report.Input{
+		Settings: report.Settings{
+			Targets: o.targets, Workloads: o.workloads, Clients: o.clients, Rounds: o.rounds,
+			Duration: o.duration, Warmup: o.warmup, Role: o.role, Plugins: o.plugins,
+			ServiceAccounts: o.accounts.ServiceAccounts, Floor: o.floor,
+		},
+		Facts:       st.Facts,
+		Notes:       b.Notes.List(),
+		LoadAtStart: b.LoadAtStart,
+		Results:     results,
+		Profiles:    profiles,
+	}
+	if pool := st.Load.Tokens.Pool; pool != nil {
+		in.PoolSize = pool.Len()
+	}
+	return in
 }

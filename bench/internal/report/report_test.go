@@ -1,9 +1,8 @@
-package main
+package report
 
 import (
 	"math"
 	"os"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,106 +29,6 @@ func TestSummarizeCountsOnlySuccessesAsThroughput(t *testing.T) {
 	}
 	if s.p50 != 3 || s.p99 != 6 {
 		t.Errorf("p50, p99 = %v, %v; want 3, 6 (over both runs, sorted)", s.p50, s.p99)
-	}
-}
-
-func TestParseFlagsKeepsRoundOrder(t *testing.T) {
-	o, err := parseFlags(append(stackFlags(),
-		"-targets", "token-create,builtin,noop", "-clients", "4, 2,4", "-noop-bin", "n", "-plugin-dir", "d"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := o.targets, []string{targets.Noop, targets.Builtin, targets.TokenCreate}; !slices.Equal(got, want) {
-		t.Errorf("targets = %v, want %v", got, want)
-	}
-	if !slices.Equal(o.clients, []int{4, 2}) || o.maxClients() != 4 {
-		t.Errorf("clients = %v (max %d), want [4 2] (max 4)", o.clients, o.maxClients())
-	}
-	if !slices.Equal(o.workloads, []string{load.Distinct, load.Repeat}) {
-		t.Errorf("workloads = %v, want both", o.workloads)
-	}
-	// No plugin-* target measured: no profile to take.
-	if len(o.profiles) != 0 {
-		t.Errorf("profiles = %v, want none", o.profiles)
-	}
-}
-
-func TestParseFlagsProfiles(t *testing.T) {
-	base := append(stackFlags(), "-plugin-bin", "p", "-plugin-dir", "d")
-	o, err := parseFlags(append(base, "-targets", "plugin-hybrid,plugin-always,plugin-cached,builtin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []load.ProfileSpec{{Target: targets.PluginAlways, Workload: load.Distinct}, {Target: targets.PluginCached, Workload: load.Repeat}, {Target: targets.PluginHybrid, Workload: load.Distinct}}
-	if !slices.Equal(o.profiles, want) {
-		t.Errorf("auto profiles = %v, want %v", o.profiles, want)
-	}
-	// auto keeps only the goal workloads that are measured.
-	o, err = parseFlags(append(base, "-targets", "plugin-always,plugin-cached", "-workload", "repeat"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []load.ProfileSpec{{Target: targets.PluginCached, Workload: load.Repeat}}; !slices.Equal(o.profiles, want) {
-		t.Errorf("auto profiles (repeat only) = %v, want %v", o.profiles, want)
-	}
-	o, err = parseFlags(append(base, "-targets", "plugin-always", "-profile", "plugin-always:repeat"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []load.ProfileSpec{{Target: targets.PluginAlways, Workload: load.Repeat}}; !slices.Equal(o.profiles, want) {
-		t.Errorf("profiles = %v, want %v", o.profiles, want)
-	}
-	// Vault's process alone, for a target that is not this plugin.
-	o, err = parseFlags(append(stackFlags(), "-targets", "token-create", "-profile", "token-create:repeat"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []load.ProfileSpec{{Target: targets.TokenCreate, Workload: load.Repeat}}; !slices.Equal(o.profiles, want) {
-		t.Errorf("profiles = %v, want %v", o.profiles, want)
-	}
-	o, err = parseFlags(append(base, "-targets", "plugin-always", "-profile", "none"))
-	if err != nil || len(o.profiles) != 0 {
-		t.Errorf("-profile none: %v, %v", o.profiles, err)
-	}
-}
-
-func TestParseFlagsRejects(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		want string // in the error
-	}{
-		{[]string{"-clients", "0"}, "-clients"},
-		{[]string{"-targets", "plugin-always,other"}, `unknown target "other"`},
-		{[]string{"-targets", "floor"}, `unknown target "floor"`}, // the old name of token-create
-		{[]string{"-targets", "builtin", "-rounds", "0"}, "-rounds"},
-		{[]string{"-targets", "builtin", "-workload", "all"}, "-workload"},
-		{[]string{"-targets", "builtin", "-profile-vault=false", "-profile", "builtin:distinct"}, "only Vault's process"},
-		{[]string{"-targets", "plugin-always", "-plugin-bin", "p", "-profile", "plugin-hybrid:distinct"}, "measured target"},
-		{[]string{"-targets", "plugin-always", "-plugin-bin", "p", "-workload", "repeat", "-profile", "plugin-always:distinct"}, "measured workload"},
-		{[]string{"-targets", "builtin", "-clients", "400"}, "fewer than the 400 clients"},
-		{[]string{"-targets", "builtin", "-pool", "10"}, "fewer tokens than"},
-		{[]string{"-targets", "builtin", "-token-lifetime", "5m"}, "-token-lifetime"},
-		{[]string{"-targets", "upstream"}, "-upstream-bin"},
-		{[]string{"-targets", "plugin-always"}, "-plugin-bin"},
-		{[]string{"-targets", "plugin-always", "-plugin-bin", "p", "-plugin-dir", ""}, "-plugin-dir"},
-	} {
-		args := append(append(stackFlags(), "-plugin-dir", "d"), tc.args...)
-		_, err := parseFlags(args)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("parseFlags(%q) = %v, want an error about %s", tc.args, err, tc.want)
-		}
-	}
-	// The same settings without the faults are accepted.
-	if _, err := parseFlags(append(stackFlags(), "-targets", "builtin")); err != nil {
-		t.Errorf("parseFlags(builtin) = %v", err)
-	}
-}
-
-// stackFlags are the settings a stack's env file would give.
-func stackFlags() []string {
-	return []string{
-		"-vault-addr", "http://127.0.0.1:1", "-vault-token", "t",
-		"-kubeconfig", "kc", "-kube-host", "https://127.0.0.1:2", "-kube-ca-file", "ca",
 	}
 }
 

@@ -1,4 +1,7 @@
-package main
+// Package report writes loginbench's report: the setup it ran on, a table
+// per workload and client count, issue 9's goals, issue 12's one- against
+// ten-cluster comparison and the CPU profiles, in Markdown.
+package report
 
 import (
 	"bufio"
@@ -97,7 +100,8 @@ func (s summary) reviewsPerLogin() (float64, bool) {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-func totalErrors(results []*load.Result) int {
+// TotalErrors is how many requests of all runs failed.
+func TotalErrors(results []*load.Result) int {
 	n := 0
 	for _, r := range results {
 		n += r.Errors
@@ -232,35 +236,36 @@ func reviewsPerTokenPerTTL(runs []*load.Result, ttl time.Duration) (float64, boo
 	return worst, any
 }
 
-// printReport writes Markdown, so the output can go into BENCHMARKS.md as is.
-func printReport(w io.Writer, o *options, env *session, results []*load.Result, profiles []*load.Profile) {
+// Write writes the report as Markdown, so it can go into BENCHMARKS.md as is.
+func Write(w io.Writer, in *Input) {
+	o, results, profiles := &in.Settings, in.Results, in.Profiles
 	fmt.Fprintf(w, "\n## loginbench results\n\n")
 	fmt.Fprintf(w, "- command: `%s`\n", commandLine())
 	fmt.Fprintf(w, "- %s UTC; Vault %s, kube-apiserver %s, built-in kubernetes auth %s\n",
-		time.Now().UTC().Format("2006-01-02 15:04"), env.Facts.VaultVersion, env.Facts.KubeVersion, orDash(env.Facts.BuiltinVersion))
+		time.Now().UTC().Format("2006-01-02 15:04"), in.Facts.VaultVersion, in.Facts.KubeVersion, orDash(in.Facts.BuiltinVersion))
 	for _, p := range []struct {
 		kind          targets.Kind
 		name, version string
 	}{
-		{targets.KindPlugin, o.plugins.Name, o.plugins.Version},
-		{targets.KindUpstream, setup.UpstreamName, o.plugins.UpstreamVersion},
+		{targets.KindPlugin, o.Plugins.Name, o.Plugins.Version},
+		{targets.KindUpstream, setup.UpstreamName, o.Plugins.UpstreamVersion},
 		{targets.KindNoop, setup.NoopName, "(unversioned)"},
 	} {
 		if o.wantsKind(p.kind) {
-			fmt.Fprintf(w, "- plugin %s %s, sha256 %s\n", p.name, p.version, env.Facts.SHA256[p.name])
+			fmt.Fprintf(w, "- plugin %s %s, sha256 %s\n", p.name, p.version, in.Facts.SHA256[p.name])
 		}
 	}
 	fmt.Fprintf(w, "- load generator: %s, GOMAXPROCS %d, %d CPUs (%s); load average %s at the start of the rounds, %s at the end\n",
-		runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), cpuModel(), orDash(env.loadAtStart), measure.LoadAverage())
-	order := strings.Join(o.targets, " → ")
-	if even := load.RoundOrder(o.targets, 2); o.rounds > 1 && !slices.Equal(even, o.targets) {
+		runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), cpuModel(), orDash(in.LoadAtStart), measure.LoadAverage())
+	order := strings.Join(o.Targets, " → ")
+	if even := load.RoundOrder(o.Targets, 2); o.Rounds > 1 && !slices.Equal(even, o.Targets) {
 		order = fmt.Sprintf("%s in odd rounds, %s in even ones", order, strings.Join(even, " → "))
 	}
 	fmt.Fprintf(w, "- %d round(s) of %s per target, workload and client count; in each round: %s, for workloads %s; warm-up %s per target\n",
-		o.rounds, o.duration, order, strings.Join(o.workloads, ", "), o.warmup)
+		o.Rounds, o.Duration, order, strings.Join(o.Workloads, ", "), o.Warmup)
 	roles := fmt.Sprintf("- every role: bound_service_account_names=%s*, audience=%s, token_type=%s", fixture.WorkloadSAPrefix, fixture.Audience, fixture.TokenType)
-	for _, t := range o.targets {
-		role := targets.Role(targets.ByName[t], o.role)
+	for _, t := range o.Targets {
+		role := targets.Role(targets.ByName[t], o.Role)
 		for _, k := range slices.Sorted(maps.Keys(role)) {
 			if strings.HasPrefix(k, "review_") || k == "local_max_token_age" {
 				roles += fmt.Sprintf("; %s: %s=%v", t, k, role[k])
@@ -268,56 +273,52 @@ func printReport(w io.Writer, o *options, env *session, results []*load.Result, 
 		}
 	}
 	fmt.Fprintln(w, roles+" (durations in seconds)")
-	for _, t := range o.targets {
+	for _, t := range o.Targets {
 		if n := targets.ByName[t].ExtraClusters; n > 0 {
 			fmt.Fprintf(w, "- %s: config and %d clusters at cluster/%s … cluster/%s (config's kubernetes_host, CA and reviewer JWT; issuers %s … %s, which no token carries); the role sets no bound_clusters (config's cluster only)\n",
 				t, n, targets.ExtraClusterName(1), targets.ExtraClusterName(n), targets.ExtraClusterIssuer(1), targets.ExtraClusterIssuer(n))
 		}
 	}
 	kinds := []string{}
-	for _, t := range o.targets {
-		if k, ok := env.Facts.TokenKind[t]; ok {
+	for _, t := range o.Targets {
+		if k, ok := in.Facts.TokenKind[t]; ok {
 			kinds = append(kinds, t+" "+k)
 		}
 	}
 	fmt.Fprintf(w, "- tokens issued: %s\n", strings.Join(kinds, ", "))
-	if env.Load.Tokens.Pool != nil {
-		ps := env.Facts.Pool
+	if in.PoolSize > 0 {
+		ps := in.Facts.Pool
 		fmt.Fprintf(w, "- distinct workload: a pool of %d tokens (of %d asked for; created in %s) over %d service accounts, each login the next token of the pool, shared by all clients and targets (the no-op plugin and token-create get a fixed token per client instead); a token should come back less often than every %s, the API server's own review cache\n",
-			ps.Created, ps.Wanted, ps.Took.Round(time.Second), o.accounts.ServiceAccounts, load.APIServerReviewCacheTTL)
+			ps.Created, ps.Wanted, ps.Took.Round(time.Second), o.ServiceAccounts, load.APIServerReviewCacheTTL)
 	}
 	if o.wantsWorkload(load.Repeat) {
 		fmt.Fprintf(w, "- repeat workload: each client presents one token of its own service account, every login\n")
 	}
 	if o.wants(targets.TokenCreate) {
 		kind := "tokens without a parent (no_parent=true), like the tokens logins return"
-		if o.floor.Child {
+		if o.Floor.Child {
 			kind = "child tokens of the issuing token (-floor-child)"
 		}
 		issuer := "one issuing token per client"
-		if o.floor.Shared {
+		if o.Floor.Shared {
 			issuer = "one issuing token shared by all clients (-floor-shared-token)"
 		}
 		fmt.Fprintf(w, "- token-create: auth/token/create by non-root tokens holding only a policy that allows it, with sudo, and not Vault's templated default policy (%s); the policies, metadata and TTL of a kubernetes login's token; %s\n", issuer, kind)
 	}
 	fmt.Fprintf(w, "- logins/s = successful requests / wall time of the runs; p50/p99 over every successful request (nearest rank); TokenReviews = the API server's apiserver_request_total{resource=\"tokenreviews\"} (all codes) after minus before each run, per request sent; CPU = user+system time of each process (/proc) after minus before each run, per successful login\n")
-	for _, n := range env.notes.List() {
+	for _, n := range in.Notes {
 		fmt.Fprintf(w, "- **note:** %s\n", n)
 	}
 
 	sums := summarizeAll(results)
-	for _, n := range o.clients {
-		for _, wl := range o.workloads {
-			poolSize := 0
-			if env.Load.Tokens.Pool != nil {
-				poolSize = env.Load.Tokens.Pool.Len()
-			}
-			printTables(w, o, sums, wl, n, poolSize)
+	for _, n := range o.Clients {
+		for _, wl := range o.Workloads {
+			printTables(w, o, sums, wl, n, in.PoolSize)
 		}
 	}
 
 	goalN := goalClients
-	if !slices.Contains(o.clients, goalN) {
+	if !slices.Contains(o.Clients, goalN) {
 		goalN = o.maxClients()
 	}
 	fmt.Fprintf(w, "\n### Issue 9's targets, %d clients\n\n", goalN)
@@ -326,7 +327,7 @@ func printReport(w io.Writer, o *options, env *session, results []*load.Result, 
 	}
 	fmt.Fprintln(w, "| target | measured | goal | result |")
 	fmt.Fprintln(w, "| --- | ---: | ---: | --- |")
-	for _, g := range evaluateGoals(results, goalN, o.role.ReviewCacheTTL) {
+	for _, g := range evaluateGoals(results, goalN, o.Role.ReviewCacheTTL) {
 		val := "–"
 		if g.measured {
 			val = strconv.FormatFloat(g.value, 'f', 3, 64)
@@ -334,7 +335,7 @@ func printReport(w io.Writer, o *options, env *session, results []*load.Result, 
 		fmt.Fprintf(w, "| %s | %s | %s %g | %s |\n", g.what, val, opSymbol[g.op], g.threshold, g.status())
 	}
 
-	printClusterComparisons(w, compareClusters(results, o.clients, o.workloads))
+	printClusterComparisons(w, compareClusters(results, o.Clients, o.Workloads))
 
 	for _, p := range profiles {
 		printProfile(w, o, p)
@@ -361,9 +362,9 @@ func reuseCell(s summary, poolSize int) string {
 	return seen + " / " + mark(load.PoolCycle(poolSize, s.rate))
 }
 
-func printTables(w io.Writer, o *options, sums map[runKey]summary, workload string, clients, poolSize int) {
+func printTables(w io.Writer, o *Settings, sums map[runKey]summary, workload string, clients, poolSize int) {
 	var rows []string
-	for _, t := range o.targets {
+	for _, t := range o.Targets {
 		if s, ok := sums[runKey{t, workload, clients}]; ok && s.runs > 0 {
 			rows = append(rows, t)
 		}
@@ -431,7 +432,7 @@ func printTables(w io.Writer, o *options, sums map[runKey]summary, workload stri
 	}
 }
 
-func printProfile(w io.Writer, o *options, p *load.Profile) {
+func printProfile(w io.Writer, o *Settings, p *load.Profile) {
 	fmt.Fprintf(w, "\n### CPU profile: %s, %s workload, %d clients\n\n", p.Spec.Target, p.Spec.Workload, o.maxClients())
 	if p.Load != nil {
 		s := summarize([]*load.Result{p.Load})

@@ -1,9 +1,8 @@
-package main
+package report
 
 import (
 	"math"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -11,40 +10,6 @@ import (
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
-
-// The *-10c targets run only when named, and then each right after its
-// one-cluster twin, profiled under the same workload as the twin.
-func TestParseFlagsTenClusterTargets(t *testing.T) {
-	base := append(stackFlags(), "-plugin-bin", "p", "-plugin-dir", "d", "-noop-bin", "n", "-upstream-bin", "u")
-	o, err := parseFlags(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range o.targets {
-		if strings.HasSuffix(name, "-10c") {
-			t.Errorf("default targets %v include %s", o.targets, name)
-		}
-	}
-	if len(o.targets) != len(targets.All)-len(targets.ClusterPairs) {
-		t.Errorf("default targets = %v, want every target but the %d *-10c ones", o.targets, len(targets.ClusterPairs))
-	}
-
-	o, err = parseFlags(append(base, "-targets", "plugin-cached-10c,plugin-always-10c,plugin-cached,plugin-always"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{targets.PluginAlways, targets.PluginAlways10c, targets.PluginCached, targets.PluginCached10c}
-	if !slices.Equal(o.targets, want) {
-		t.Errorf("targets = %v, want %v (each 10c right after its twin)", o.targets, want)
-	}
-	wantProfiles := []load.ProfileSpec{
-		{Target: targets.PluginAlways, Workload: load.Distinct}, {Target: targets.PluginAlways10c, Workload: load.Distinct},
-		{Target: targets.PluginCached, Workload: load.Repeat}, {Target: targets.PluginCached10c, Workload: load.Repeat},
-	}
-	if !slices.Equal(o.profiles, wantProfiles) {
-		t.Errorf("auto profiles = %v, want %v", o.profiles, wantProfiles)
-	}
-}
 
 // roundRun is goalRun in a given round, with the plugin's CPU.
 func roundRun(target, workload string, clients, round, n int, lat, pluginCPU time.Duration) *load.Result {
