@@ -124,10 +124,32 @@ type Spec struct {
 // time has passed; the run ends when the last in-flight request is
 // answered, and that is the time throughput is divided by.
 func (l *Loader) Run(ctx context.Context, spec Spec) (*Result, error) {
-	t, workload, clients, d, count := spec.Target, spec.Workload, spec.Clients, spec.For, spec.Count
-	req, draws := l.Tokens.requestFor(t, workload)
-	workers := make([]*vault.Client, clients)
-	for i := range workers {
+	req, draws := l.Tokens.requestFor(spec.Target, spec.Workload)
+	clients, err := l.clients(req, spec.Clients)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]workerResult, len(clients))
+	start := time.Now()
+	more := keepSending(ctx, spec, start)
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Go(func() { out[i] = l.work(ctx, c, req, i, more) })
+	}
+	wg.Wait()
+
+	r := &Result{Target: spec.Target.Name, Workload: spec.Workload, Clients: spec.Clients, Elapsed: time.Since(start), DrawsPool: draws}
+	for _, w := range out {
+		r.add(w)
+	}
+	return r, nil
+}
+
+// clients makes one Vault client per worker, each with the token its
+// requests carry (none for logins).
+func (l *Loader) clients(req request, n int) ([]*vault.Client, error) {
+	out := make([]*vault.Client, n)
+	for i := range out {
 		token := ""
 		if req.token != nil {
 			token = req.token(i)
@@ -136,86 +158,94 @@ func (l *Loader) Run(ctx context.Context, spec Spec) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		workers[i] = c
+		out[i] = c
 	}
+	return out, nil
+}
 
-	type workerResult struct {
-		lat    []time.Duration
-		errs   int
-		sample map[string]int
-		reuse  ReuseTracker
-	}
-	out := make([]workerResult, clients)
-	var (
-		wg     sync.WaitGroup
-		budget atomic.Int64
-	)
-	budget.Store(int64(count))
-	start := time.Now()
-	deadline := start.Add(d)
-	more := func() bool {
+// keepSending says, before each request, whether a worker sends it: until
+// the run's time has passed from start or, for a counted run, while
+// requests are left; never once ctx is done.
+func keepSending(ctx context.Context, spec Spec, start time.Time) func() bool {
+	var budget atomic.Int64
+	budget.Store(int64(spec.Count))
+	deadline := start.Add(spec.For)
+	return func() bool {
 		if ctx.Err() != nil {
 			return false
 		}
-		if d > 0 {
+		if spec.For > 0 {
 			return time.Now().Before(deadline)
 		}
 		return budget.Add(-1) >= 0
 	}
-	for i, c := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res := &out[i]
-			res.lat = make([]time.Duration, 0, 4096)
-			for more() {
-				body, k := req.body(i)
-				t0 := time.Now()
-				if k >= 0 {
-					if gap, seen := l.Tokens.Pool.Use(k, t0); seen {
-						res.reuse.Add(gap)
-					}
-				}
-				s, err := c.Logical().WriteWithContext(ctx, req.path, body)
-				lat := time.Since(t0)
-				if err == nil {
-					err = CheckIssued(s)
-				}
-				if err != nil {
-					if ctx.Err() != nil {
-						return // interrupted, not a failure of the target
-					}
-					res.errs++
-					if res.sample == nil {
-						res.sample = map[string]int{}
-					}
-					msg := ShortErr(err)
-					if _, ok := res.sample[msg]; ok || len(res.sample) < maxErrKinds {
-						res.sample[msg]++
-					}
-					continue
-				}
-				res.lat = append(res.lat, lat)
-			}
-		}()
-	}
-	wg.Wait()
+}
 
-	r := &Result{Target: t.Name, Workload: workload, Clients: clients, Elapsed: time.Since(start), DrawsPool: draws}
-	for _, w := range out {
-		r.Latencies = append(r.Latencies, w.lat...)
-		r.Errors += w.errs
-		r.Reuse.Merge(w.reuse)
-		for msg, c := range w.sample {
-			if r.ErrSample == nil {
-				r.ErrSample = map[string]int{}
-			}
-			if _, ok := r.ErrSample[msg]; ok || len(r.ErrSample) < maxErrKinds {
-				r.ErrSample[msg] += c
-			}
+// workerResult is what one worker saw.
+type workerResult struct {
+	lat    []time.Duration
+	errs   int
+	sample map[string]int
+	reuse  ReuseTracker
+}
+
+// work is one worker's closed loop: send a request, wait for its answer,
+// send the next, while more says so.
+func (l *Loader) work(ctx context.Context, c *vault.Client, req request, client int, more func() bool) workerResult {
+	res := workerResult{lat: make([]time.Duration, 0, 4096)}
+	for more() {
+		body, k := req.body(client)
+		t0 := time.Now()
+		l.trackReuse(&res.reuse, k, t0)
+		s, err := c.Logical().WriteWithContext(ctx, req.path, body)
+		lat := time.Since(t0)
+		if err == nil {
+			err = CheckIssued(s)
 		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return res // interrupted, not a failure of the target
+			}
+			res.errs++
+			res.sample = addErrSample(res.sample, ShortErr(err), 1)
+			continue
+		}
+		res.lat = append(res.lat, lat)
 	}
-	return r, nil
+	return res
+}
+
+// trackReuse records that the pool's token k (-1: none) is presented at
+// now, and how soon it came back.
+func (l *Loader) trackReuse(r *ReuseTracker, k int, now time.Time) {
+	if k < 0 {
+		return
+	}
+	if gap, seen := l.Tokens.Pool.Use(k, now); seen {
+		r.Add(gap)
+	}
+}
+
+// add merges one worker's observations into the run's.
+func (r *Result) add(w workerResult) {
+	r.Latencies = append(r.Latencies, w.lat...)
+	r.Errors += w.errs
+	r.Reuse.Merge(w.reuse)
+	for msg, n := range w.sample {
+		r.ErrSample = addErrSample(r.ErrSample, msg, n)
+	}
+}
+
+// addErrSample counts n more of msg, keeping at most maxErrKinds distinct
+// texts; it returns the sample, made on first use.
+func addErrSample(sample map[string]int, msg string, n int) map[string]int {
+	if sample == nil {
+		sample = map[string]int{}
+	}
+	if _, ok := sample[msg]; ok || len(sample) < maxErrKinds {
+		sample[msg] += n
+	}
+	return sample
 }
 
 // ShortErr flattens an error to one bounded line: Vault's API errors carry
