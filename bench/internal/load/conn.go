@@ -1,6 +1,8 @@
 package load
 
 import (
+	"context"
+
 	vault "github.com/hashicorp/vault/api"
 
 	"errors"
@@ -66,4 +68,14 @@ func CheckIssued(s *vault.Secret) error {
 		return errors.New("response carries no client token")
 	}
 	return nil
+}
+
+// Issue writes body to path and requires the answer to carry a client
+// token, as every timed request must.
+func Issue(ctx context.Context, c *vault.Client, path string, body map[string]any) (*vault.Secret, error) {
+	s, err := c.Logical().WriteWithContext(ctx, path, body)
+	if err == nil {
+		err = CheckIssued(s)
+	}
+	return s, err
 }

@@ -472,10 +472,7 @@ func (b *builder) firstLogin(ctx context.Context, t targets.Target) (*vault.Secr
 	body := map[string]any{"role": fixture.RoleName, "jwt": b.st.Load.Tokens.Repeat[0]}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		s, err := c.Logical().WriteWithContext(ctx, t.LoginPath(), body)
-		if err == nil {
-			err = load.CheckIssued(s)
-		}
+		s, err := load.Issue(ctx, c, t.LoginPath(), body)
 		if err == nil {
 			return s.Auth, nil
 		}
@@ -571,31 +568,53 @@ func (b *builder) setupFloor(ctx context.Context, login *vault.SecretAuth) error
 	if b.cfg.Floor.Shared {
 		n = 1
 	}
+	tokens := b.st.Load.Tokens
 	for range n {
-		// Only the issuer policy, without "default": Vault's default policy
-		// is templated, so every request made with a token that holds it
-		// re-parses its HCL to build the ACL, twice for a token/create with
-		// no_parent (the token check, then the sudo check). That is the
-		// cost of the issuing token, not of issuing a token: with it, Vault
-		// spent 0.85 ms of CPU per request (more than the 0.33 ms of a whole
-		// no-op login), without it 0.24 ms. The sudo the issuer policy
-		// grants lifts the rule that a child's policies be a subset of its
-		// parent's.
-		parent, err := b.st.Admin.Auth().Token().CreateWithContext(ctx, &vault.TokenCreateRequest{
-			Policies:        []string{issuerPolicy},
-			NoDefaultPolicy: true,
-			TTL:             "24h",
-			DisplayName:     "loginbench-floor",
-		})
-		if err == nil {
-			err = load.CheckIssued(parent)
-		}
+		parent, err := b.issuingToken(ctx)
 		if err != nil {
-			return fmt.Errorf("issuing token: %w", err)
+			return err
 		}
-		b.st.Load.Tokens.FloorTokens = append(b.st.Load.Tokens.FloorTokens, parent.Auth.ClientToken)
+		tokens.FloorTokens = append(tokens.FloorTokens, parent)
 	}
+	tokens.FloorBody = floorBody(login, b.cfg.Floor)
+	s, err := b.firstFloorToken(ctx)
+	if err != nil {
+		return err
+	}
+	b.st.Facts.TokenKind[targets.TokenCreate] = tokenKind(s.Auth.ClientToken)
+	progress.Printf("auth/token/create: OK (%s token, policies %v, metadata %v)", b.st.Facts.TokenKind[targets.TokenCreate], s.Auth.TokenPolicies, s.Auth.Metadata)
+	return nil
+}
 
+// issuingToken creates one token whose only right is auth/token/create.
+func (b *builder) issuingToken(ctx context.Context) (string, error) {
+	// Only the issuer policy, without "default": Vault's default policy
+	// is templated, so every request made with a token that holds it
+	// re-parses its HCL to build the ACL, twice for a token/create with
+	// no_parent (the token check, then the sudo check). That is the
+	// cost of the issuing token, not of issuing a token: with it, Vault
+	// spent 0.85 ms of CPU per request (more than the 0.33 ms of a whole
+	// no-op login), without it 0.24 ms. The sudo the issuer policy
+	// grants lifts the rule that a child's policies be a subset of its
+	// parent's.
+	parent, err := b.st.Admin.Auth().Token().CreateWithContext(ctx, &vault.TokenCreateRequest{
+		Policies:        []string{issuerPolicy},
+		NoDefaultPolicy: true,
+		TTL:             "24h",
+		DisplayName:     "loginbench-floor",
+	})
+	if err == nil {
+		err = load.CheckIssued(parent)
+	}
+	if err != nil {
+		return "", fmt.Errorf("issuing token: %w", err)
+	}
+	return parent.Auth.ClientToken, nil
+}
+
+// floorBody is what token-create sends: the policies, metadata and TTL of
+// a kubernetes login's token.
+func floorBody(login *vault.SecretAuth, f Floor) map[string]any {
 	var policies []string
 	for _, p := range login.TokenPolicies {
 		// "default" is attached by token/create on its own, as it is on login.
@@ -603,41 +622,38 @@ func (b *builder) setupFloor(ctx context.Context, login *vault.SecretAuth) error
 			policies = append(policies, p)
 		}
 	}
-	b.st.Load.Tokens.FloorBody = map[string]any{
+	body := map[string]any{
 		"policies": policies,
 		"meta":     login.Metadata,
 		"ttl":      fixture.TokenTTL.String(),
 		"type":     fixture.TokenType,
 	}
-	if !b.cfg.Floor.Child {
+	if !f.Child {
 		// A login's token has no parent; a child token costs Vault an extra
 		// parent lookup (and, for a service token, a parent-index write)
 		// per issue, which would raise the floor above what a login pays.
-		b.st.Load.Tokens.FloorBody["no_parent"] = true
+		body["no_parent"] = true
 	}
-	// One request outside the timing, as for the logins.
-	c, err := b.st.Load.Conn.Client(b.st.Load.Tokens.FloorTokens[0])
+	return body
+}
+
+// firstFloorToken issues one token outside the timing, as for the logins.
+// Batch tokens may be refused for this kind of request; token-create then
+// issues service tokens, and a note says so.
+func (b *builder) firstFloorToken(ctx context.Context) (*vault.Secret, error) {
+	tokens := b.st.Load.Tokens
+	c, err := b.st.Load.Conn.Client(tokens.FloorTokens[0])
 	if err != nil {
-		return err
+		return nil, err
 	}
-	s, err := c.Logical().WriteWithContext(ctx, "auth/token/create", b.st.Load.Tokens.FloorBody)
+	s, err := load.Issue(ctx, c, "auth/token/create", tokens.FloorBody)
 	if err == nil {
-		err = load.CheckIssued(s)
+		return s, nil
 	}
-	if err != nil {
-		// Batch tokens may be refused for this kind of request; measure
-		// service tokens then, and say so.
-		b.notes.Add("auth/token/create refused a %s token (%s); token-create issues service tokens instead", fixture.TokenType, load.ShortErr(err))
-		delete(b.st.Load.Tokens.FloorBody, "type")
-		s, err = c.Logical().WriteWithContext(ctx, "auth/token/create", b.st.Load.Tokens.FloorBody)
-		if err == nil {
-			err = load.CheckIssued(s)
-		}
-		if err != nil {
-			return fmt.Errorf("auth/token/create: %w", err)
-		}
+	b.notes.Add("auth/token/create refused a %s token (%s); token-create issues service tokens instead", fixture.TokenType, load.ShortErr(err))
+	delete(tokens.FloorBody, "type")
+	if s, err = load.Issue(ctx, c, "auth/token/create", tokens.FloorBody); err != nil {
+		return nil, fmt.Errorf("auth/token/create: %w", err)
 	}
-	b.st.Facts.TokenKind[targets.TokenCreate] = tokenKind(s.Auth.ClientToken)
-	progress.Printf("auth/token/create: OK (%s token, policies %v, metadata %v)", b.st.Facts.TokenKind[targets.TokenCreate], s.Auth.TokenPolicies, s.Auth.Metadata)
-	return nil
+	return s, nil
 }

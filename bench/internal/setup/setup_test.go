@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	vault "github.com/hashicorp/vault/api"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
 
@@ -27,5 +28,22 @@ func TestComparableMetadata(t *testing.T) {
 	// key there is a difference from the built-in method's.
 	if got, note := comparableMetadata(targets.ByName[targets.PluginCached], md); note != "" || len(got) != 2 {
 		t.Errorf("one cluster: %v %q, want the metadata unchanged", got, note)
+	}
+}
+
+// token-create sends a login's policies (without "default", which it adds
+// on its own) and metadata, for tokens without a parent unless
+// -floor-child asks for child tokens.
+func TestFloorBody(t *testing.T) {
+	login := &vault.SecretAuth{TokenPolicies: []string{"default", "kubeauth-bench-workload"}, Metadata: map[string]string{"role": "bench"}}
+	body := floorBody(login, Floor{})
+	if p, _ := body["policies"].([]string); len(p) != 1 || p[0] != "kubeauth-bench-workload" {
+		t.Errorf("policies = %v, want the workload policy alone", body["policies"])
+	}
+	if body["no_parent"] != true || body["type"] != "batch" || body["ttl"] != "1h0m0s" {
+		t.Errorf("body = %v, want no_parent, batch, 1h", body)
+	}
+	if _, ok := floorBody(login, Floor{Child: true})["no_parent"]; ok {
+		t.Error("-floor-child still asks for tokens without a parent")
 	}
 }
