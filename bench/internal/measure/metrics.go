@@ -86,50 +86,8 @@ func parseSample(line string) (name string, labels map[string]string, value floa
 	name, rest := line[:i], line[i:]
 	labels = map[string]string{}
 	if rest[0] == '{' {
-		rest = rest[1:]
-		for {
-			rest = strings.TrimLeft(rest, " ")
-			if strings.HasPrefix(rest, "}") {
-				rest = rest[1:]
-				break
-			}
-			eq := strings.IndexByte(rest, '=')
-			if eq <= 0 || len(rest) < eq+2 || rest[eq+1] != '"' {
-				return bad("malformed label")
-			}
-			key := strings.TrimSpace(rest[:eq])
-			rest = rest[eq+2:]
-			var val strings.Builder
-			closed := false
-			for j := 0; j < len(rest); j++ {
-				ch := rest[j]
-				if ch == '\\' && j+1 < len(rest) {
-					j++
-					switch rest[j] {
-					case 'n':
-						val.WriteByte('\n')
-					default: // \\ and \"
-						val.WriteByte(rest[j])
-					}
-					continue
-				}
-				if ch == '"' {
-					rest = rest[j+1:]
-					closed = true
-					break
-				}
-				val.WriteByte(ch)
-			}
-			if !closed {
-				return bad("unterminated label value")
-			}
-			labels[key] = val.String()
-			rest = strings.TrimLeft(rest, " ")
-			if strings.HasPrefix(rest, ",") {
-				rest = rest[1:]
-			} else if !strings.HasPrefix(rest, "}") {
-				return bad("expected , or } after a label")
-			}
+		if rest, err = parseLabels(rest[1:], labels); err != nil {
+			return bad(err.Error())
 		}
 	}
 	fields := strings.Fields(rest)
@@ -141,4 +99,56 @@ func parseSample(line string) (name string, labels map[string]string, value floa
 		return bad("value is not a number")
 	}
 	return name, labels, value, nil
+}
+
+// parseLabels reads label="value" pairs into labels up to and including
+// the closing brace, and returns what follows it.
+func parseLabels(rest string, labels map[string]string) (string, error) {
+	for {
+		rest = strings.TrimLeft(rest, " ")
+		if strings.HasPrefix(rest, "}") {
+			return rest[1:], nil
+		}
+		eq := strings.IndexByte(rest, '=')
+		if eq <= 0 || len(rest) < eq+2 || rest[eq+1] != '"' {
+			return "", errors.New("malformed label")
+		}
+		key := strings.TrimSpace(rest[:eq])
+		val, after, ok := labelValue(rest[eq+2:])
+		if !ok {
+			return "", errors.New("unterminated label value")
+		}
+		labels[key] = val
+		rest = strings.TrimLeft(after, " ")
+		if strings.HasPrefix(rest, ",") {
+			rest = rest[1:]
+		} else if !strings.HasPrefix(rest, "}") {
+			return "", errors.New("expected , or } after a label")
+		}
+	}
+}
+
+// labelValue reads a quoted label value whose opening quote is already
+// consumed, unescaping \\, \" and \n; it returns the value and what follows
+// the closing quote, or false when there is none.
+func labelValue(s string) (string, string, bool) {
+	var val strings.Builder
+	for j := 0; j < len(s); j++ {
+		ch := s[j]
+		if ch == '\\' && j+1 < len(s) {
+			j++
+			switch s[j] {
+			case 'n':
+				val.WriteByte('\n')
+			default: // \\ and \"
+				val.WriteByte(s[j])
+			}
+			continue
+		}
+		if ch == '"' {
+			return val.String(), s[j+1:], true
+		}
+		val.WriteByte(ch)
+	}
+	return "", "", false
 }
