@@ -12,8 +12,8 @@ import (
 )
 
 // roundRun is goalRun in a given round, with the plugin's CPU.
-func roundRun(target, workload string, clients, round, n int, lat, pluginCPU time.Duration) *load.Result {
-	r := goalRun(target, workload, clients, n, lat, 0)
+func roundRun(key runKey, round, n int, lat, pluginCPU time.Duration) *load.Result {
+	r := goalRun(key, n, lat, 0)
 	r.Round = round
 	r.CPU = map[string]time.Duration{measure.ProcPlugin: pluginCPU}
 	return r
@@ -21,15 +21,15 @@ func roundRun(target, workload string, clients, round, n int, lat, pluginCPU tim
 
 func TestCompareClusters(t *testing.T) {
 	results := []*load.Result{
-		roundRun(targets.PluginAlways, load.Distinct, 8, 1, 1000, 10*time.Millisecond, 500*time.Millisecond),
-		roundRun(targets.PluginAlways10c, load.Distinct, 8, 1, 980, 10*time.Millisecond, 500*time.Millisecond),
-		roundRun(targets.PluginAlways, load.Distinct, 8, 2, 800, 10*time.Millisecond, 400*time.Millisecond),
-		roundRun(targets.PluginAlways10c, load.Distinct, 8, 2, 820, 12*time.Millisecond, 410*time.Millisecond),
+		roundRun(runKey{targets.PluginAlways, load.Distinct, 8}, 1, 1000, 10*time.Millisecond, 500*time.Millisecond),
+		roundRun(runKey{targets.PluginAlways10c, load.Distinct, 8}, 1, 980, 10*time.Millisecond, 500*time.Millisecond),
+		roundRun(runKey{targets.PluginAlways, load.Distinct, 8}, 2, 800, 10*time.Millisecond, 400*time.Millisecond),
+		roundRun(runKey{targets.PluginAlways10c, load.Distinct, 8}, 2, 820, 12*time.Millisecond, 410*time.Millisecond),
 		// cached without its 10c twin: nothing to compare.
-		roundRun(targets.PluginCached, load.Repeat, 8, 1, 2000, 3*time.Millisecond, 500*time.Millisecond),
+		roundRun(runKey{targets.PluginCached, load.Repeat, 8}, 1, 2000, 3*time.Millisecond, 500*time.Millisecond),
 		// Another client count is compared on its own.
-		roundRun(targets.PluginAlways, load.Distinct, 1, 1, 300, time.Millisecond, 300*time.Millisecond),
-		roundRun(targets.PluginAlways10c, load.Distinct, 1, 1, 150, time.Millisecond, 300*time.Millisecond),
+		roundRun(runKey{targets.PluginAlways, load.Distinct, 1}, 1, 300, time.Millisecond, 300*time.Millisecond),
+		roundRun(runKey{targets.PluginAlways10c, load.Distinct, 1}, 1, 150, time.Millisecond, 300*time.Millisecond),
 	}
 	cs := compareClusters(results, []int{1, 8}, []string{load.Distinct, load.Repeat})
 	if len(cs) != 2 {

@@ -67,27 +67,27 @@ func TestSummarizeReviewsAndCPU(t *testing.T) {
 
 // goalRun builds a run of n successful logins in one second, with latency
 // lat each.
-func goalRun(target, workload string, clients, n int, lat time.Duration, reviews float64) *load.Result {
+func goalRun(key runKey, n int, lat time.Duration, reviews float64) *load.Result {
 	l := make([]time.Duration, n)
 	for i := range l {
 		l[i] = lat
 	}
-	return &load.Result{Target: target, Workload: workload, Clients: clients, Elapsed: time.Second, Latencies: l,
+	return &load.Result{Target: key.target, Workload: key.workload, Clients: key.clients, Elapsed: time.Second, Latencies: l,
 		ReviewsKnown: true, Reviews: measure.ReviewCount{Total: reviews}}
 }
 
 func TestEvaluateGoals(t *testing.T) {
 	results := []*load.Result{
-		goalRun(targets.Upstream, load.Distinct, 8, 500, 20*time.Millisecond, 500),
-		goalRun(targets.PluginAlways, load.Distinct, 8, 650, 18*time.Millisecond, 650), // 1.3x, p99 0.9x: met
-		goalRun(targets.Noop, load.Repeat, 8, 1500, 5*time.Millisecond, 0),
-		goalRun(targets.Builtin, load.Repeat, 8, 1000, 8*time.Millisecond, 1000),
-		goalRun(targets.PluginCached, load.Repeat, 8, 1250, 6*time.Millisecond, 8), // 0.83x noop (met), 1.25x builtin (not met)
-		goalRun(targets.Noop, load.Distinct, 8, 1500, 5*time.Millisecond, 0),
-		goalRun(targets.Builtin, load.Distinct, 8, 900, 9*time.Millisecond, 900),
-		goalRun(targets.PluginHybrid, load.Distinct, 8, 1200, 6*time.Millisecond, 30), // 0.8x, 1.33x, 0.025 reviews/login
+		goalRun(runKey{targets.Upstream, load.Distinct, 8}, 500, 20*time.Millisecond, 500),
+		goalRun(runKey{targets.PluginAlways, load.Distinct, 8}, 650, 18*time.Millisecond, 650), // 1.3x, p99 0.9x: met
+		goalRun(runKey{targets.Noop, load.Repeat, 8}, 1500, 5*time.Millisecond, 0),
+		goalRun(runKey{targets.Builtin, load.Repeat, 8}, 1000, 8*time.Millisecond, 1000),
+		goalRun(runKey{targets.PluginCached, load.Repeat, 8}, 1250, 6*time.Millisecond, 8), // 0.83x noop (met), 1.25x builtin (not met)
+		goalRun(runKey{targets.Noop, load.Distinct, 8}, 1500, 5*time.Millisecond, 0),
+		goalRun(runKey{targets.Builtin, load.Distinct, 8}, 900, 9*time.Millisecond, 900),
+		goalRun(runKey{targets.PluginHybrid, load.Distinct, 8}, 1200, 6*time.Millisecond, 30), // 0.8x, 1.33x, 0.025 reviews/login
 		// Another client count must not leak into the 8-client goals.
-		goalRun(targets.Upstream, load.Distinct, 1, 5000, time.Millisecond, 0),
+		goalRun(runKey{targets.Upstream, load.Distinct, 1}, 5000, time.Millisecond, 0),
 	}
 	got := map[string]goal{}
 	for _, g := range evaluateGoals(results, 8, 10*time.Second) {
@@ -123,8 +123,8 @@ func TestEvaluateGoals(t *testing.T) {
 }
 
 func TestEvaluateGoalsUnmeasuredAndFailed(t *testing.T) {
-	up := goalRun(targets.Upstream, load.Distinct, 8, 500, 20*time.Millisecond, 500)
-	always := goalRun(targets.PluginAlways, load.Distinct, 8, 900, 10*time.Millisecond, 900)
+	up := goalRun(runKey{targets.Upstream, load.Distinct, 8}, 500, 20*time.Millisecond, 500)
+	always := goalRun(runKey{targets.PluginAlways, load.Distinct, 8}, 900, 10*time.Millisecond, 900)
 	always.Errors = 3
 	for _, g := range evaluateGoals([]*load.Result{up, always}, 8, 10*time.Second) {
 		switch {
