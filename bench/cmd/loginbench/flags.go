@@ -331,23 +331,6 @@ func parseProfiles(s string, measured, workloads []string) ([]load.ProfileSpec, 
 	return out, nil
 }
 
-func (o *options) wants(target string) bool { return slices.Contains(o.targets, target) }
-
 func (o *options) wantsWorkload(w string) bool { return slices.Contains(o.workloads, w) }
 
-func (o *options) wantsKind(k targets.Kind) bool {
-	for _, t := range o.targets {
-		if targets.ByName[t].Kind == k {
-			return true
-		}
-	}
-	return false
-}
-
-func (o *options) maxClients() int {
-	m := 0
-	for _, n := range o.clients {
-		m = max(m, n)
-	}
-	return m
-}
+func (o *options) maxClients() int { return load.MaxClients(o.clients) }

@@ -27,9 +27,12 @@ type Schedule struct {
 }
 
 // MaxClients is the largest client count.
-func (s Schedule) MaxClients() int {
+func (s Schedule) MaxClients() int { return MaxClients(s.Clients) }
+
+// MaxClients is the largest of the client counts; 0 for none.
+func MaxClients(counts []int) int {
 	m := 0
-	for _, n := range s.Clients {
+	for _, n := range counts {
 		m = max(m, n)
 	}
 	return m

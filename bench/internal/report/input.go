@@ -39,19 +39,6 @@ func (s *Settings) wants(target string) bool { return slices.Contains(s.Targets,
 
 func (s *Settings) wantsWorkload(w string) bool { return slices.Contains(s.Workloads, w) }
 
-func (s *Settings) wantsKind(k targets.Kind) bool {
-	for _, t := range s.Targets {
-		if targets.ByName[t].Kind == k {
-			return true
-		}
-	}
-	return false
-}
+func (s *Settings) wantsKind(k targets.Kind) bool { return targets.AnyOfKind(s.Targets, k) }
 
-func (s *Settings) maxClients() int {
-	m := 0
-	for _, n := range s.Clients {
-		m = max(m, n)
-	}
-	return m
-}
+func (s *Settings) maxClients() int { return load.MaxClients(s.Clients) }

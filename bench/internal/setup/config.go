@@ -70,13 +70,6 @@ type Floor struct {
 
 func (c *Config) wants(target string) bool { return slices.Contains(c.Targets, target) }
 
-func (c *Config) wantsKind(k targets.Kind) bool {
-	for _, t := range c.Targets {
-		if targets.ByName[t].Kind == k {
-			return true
-		}
-	}
-	return false
-}
+func (c *Config) wantsKind(k targets.Kind) bool { return targets.AnyOfKind(c.Targets, k) }
 
 func (c *Config) wantsDistinct() bool { return slices.Contains(c.Workloads, load.Distinct) }

@@ -149,3 +149,13 @@ func (t Target) LoginPath() string {
 	}
 	return "auth/" + t.Mount + "/login"
 }
+
+// AnyOfKind says whether any of the named targets is served by k.
+func AnyOfKind(names []string, k Kind) bool {
+	for _, t := range names {
+		if ByName[t].Kind == k {
+			return true
+		}
+	}
+	return false
+}
