@@ -76,7 +76,7 @@ func (b *Bench) takeProfile(ctx context.Context, ps ProfileSettings, spec Profil
 	}
 	for _, proc := range []string{measure.ProcPlugin, measure.ProcVault} {
 		if file, ok := res.Files[proc]; ok {
-			res.analyse(proc, file)
+			res.analyze(proc, file)
 		}
 	}
 	for _, f := range res.Failures {
@@ -132,9 +132,9 @@ func fetchProfiles(ctx context.Context, ps ProfileSettings, res *Profile) {
 	wg.Wait()
 }
 
-// analyse reads proc's profile in file: where its CPU went, and go tool
+// analyze reads proc's profile in file: where its CPU went, and go tool
 // pprof's top listing.
-func (res *Profile) analyse(proc, file string) {
+func (res *Profile) analyze(proc, file string) {
 	parts := measure.PluginParts
 	if proc == measure.ProcVault {
 		parts = measure.VaultParts
