@@ -99,6 +99,10 @@ func Prepare(ctx context.Context, cfg Config, notes *progress.Notes) (*Stack, er
 	if err := b.makeOutDir(); err != nil {
 		return nil, err
 	}
+	caPEM, err := os.ReadFile(cfg.Kube.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes CA: %w", err)
+	}
 	reviewerJWT, err := b.prepareKube(ctx)
 	if err != nil {
 		return nil, err
@@ -109,7 +113,11 @@ func Prepare(ctx context.Context, cfg Config, notes *progress.Notes) (*Stack, er
 	if err := b.mountTargets(ctx); err != nil {
 		return nil, err
 	}
-	logins, err := b.configureAndLogin(ctx, reviewerJWT)
+	logins, err := b.configureAndLogin(ctx, map[string]any{
+		"kubernetes_host":    cfg.Kube.Host,
+		"kubernetes_ca_cert": string(caPEM),
+		"token_reviewer_jwt": reviewerJWT,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -172,18 +180,10 @@ func (b *builder) prepareKube(ctx context.Context) (string, error) {
 	return reviewerJWT, nil
 }
 
-// configureAndLogin writes every kubernetes mount's config and role and
-// logs in once on every mount; it returns each target's first login.
-func (b *builder) configureAndLogin(ctx context.Context, reviewerJWT string) (map[string]*vault.SecretAuth, error) {
-	caPEM, err := os.ReadFile(b.cfg.Kube.CAFile)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes CA: %w", err)
-	}
-	config := map[string]any{
-		"kubernetes_host":    b.cfg.Kube.Host,
-		"kubernetes_ca_cert": string(caPEM),
-		"token_reviewer_jwt": reviewerJWT,
-	}
+// configureAndLogin writes config (the same on every kubernetes mount)
+// and the role, and logs in once on every mount; it returns each target's
+// first login.
+func (b *builder) configureAndLogin(ctx context.Context, config map[string]any) (map[string]*vault.SecretAuth, error) {
 	logins := map[string]*vault.SecretAuth{}
 	for _, name := range b.cfg.Targets {
 		t := targets.ByName[name]
