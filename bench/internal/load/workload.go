@@ -1,6 +1,10 @@
 // Package load puts loginbench's load on Vault: the workloads (which token
 // each login presents), the token pool the distinct workload draws from,
-// and the closed loop of concurrent clients whose every request is timed.
+// the closed loop of concurrent clients whose every request is timed, and
+// the schedule around it: the rounds, with the instruments of package
+// measure read before and after each run, and the CPU profiles taken under
+// load once the rounds are over. Running the load is what both need, so
+// they live here rather than in measure, which only reads.
 package load
 
 import (
