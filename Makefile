@@ -15,7 +15,7 @@ GOLANGCI ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.
 
 export CGO_ENABLED ?= 0
 
-.PHONY: all build release image image-check test unit-test fuzz-smoke fuzz e2e-test ops-test test-ops lint fmt fmt-check vet tidy-check bench bench-unit print-version clean
+.PHONY: all build release image image-check release-test test unit-test fuzz-smoke fuzz e2e-test ops-test test-ops lint fmt fmt-check vet tidy-check bench bench-unit print-version clean
 
 all: build
 
@@ -48,12 +48,17 @@ print-version:
 
 ## test: everything CI runs (format, vet, unit tests with -race, every fuzz target briefly,
 ## the release and its image checked, end-to-end tests)
-test: fmt-check vet unit-test fuzz-smoke image-check e2e-test ops-test
+test: fmt-check vet unit-test fuzz-smoke release-test image-check e2e-test ops-test
 
 ## unit-test: the plugin's unit tests with the race detector, and the load tool's
 unit-test:
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 	cd bench && $(GO) test -count=1 ./...
+
+## release-test: two release builds of the same source, from two directories in two
+## time zones, give the same bytes (scripts/release; the unit run leaves it out)
+release-test:
+	KUBEAUTH_RELEASE_TEST=1 $(GO) test -count=1 -run '^TestReleaseIsReproducible$$' ./scripts/release
 
 ## fuzz-smoke: every fuzz target for FUZZ_SMOKE_TIME (default 3s) each, as part of make test
 FUZZ_SMOKE_TIME ?= 3s

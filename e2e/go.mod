@@ -1,6 +1,6 @@
 module github.com/kubeauth/vault-plugin-auth-kubernetes/e2e
 
-go 1.26.0
+go 1.26.8
 
 require (
 	github.com/go-jose/go-jose/v4 v4.1.8

@@ -1,6 +1,6 @@
 module github.com/kubeauth/vault-plugin-auth-kubernetes/tools/image
 
-go 1.26.0
+go 1.26.8
 
 require github.com/google/go-containerregistry v0.22.1
 

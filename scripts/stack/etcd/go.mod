@@ -2,7 +2,7 @@
 // Its own module so the plugin's `go test ./...` and `go vet ./...` never see it.
 module github.com/kubeauth/vault-plugin-auth-kubernetes/scripts/stack/etcd
 
-go 1.26.0
+go 1.26.8
 
 require go.etcd.io/etcd/server/v3 v3.6.8
 

@@ -7,7 +7,7 @@
 // plugin's `go test ./...` and `go vet ./...` never see it.
 module github.com/kubeauth/vault-plugin-auth-kubernetes/scripts/stack/kube-apiserver
 
-go 1.26.0
+go 1.26.8
 
 tool (
 	k8s.io/kubernetes/cmd/kube-apiserver

@@ -7,7 +7,7 @@
 // and `go vet ./...` never see it.
 module github.com/kubeauth/vault-plugin-auth-kubernetes/scripts/stack/kubernetes-upstream
 
-go 1.26.0
+go 1.26.8
 
 tool github.com/hashicorp/vault-plugin-auth-kubernetes/cmd/vault-plugin-auth-kubernetes
 

@@ -5,7 +5,7 @@
 // `go test ./...` and `go vet ./...` never see it.
 module github.com/kubeauth/vault-plugin-auth-kubernetes/scripts/stack/prometheus
 
-go 1.26.7
+go 1.26.8
 
 require github.com/prometheus/prometheus v0.316.0 // indirect
 

@@ -7,7 +7,7 @@
 // and `go vet ./...` never see it.
 module github.com/kubeauth/vault-plugin-auth-kubernetes/scripts/stack/vault
 
-go 1.26.0
+go 1.26.8
 
 replace (
 	github.com/99designs/keyring => github.com/Jeffail/keyring v1.2.3

@@ -1,4 +1,4 @@
-package main
+package measure
 
 import (
 	"os"
@@ -40,22 +40,22 @@ func TestReadProcStatSelf(t *testing.T) {
 }
 
 func TestCPUDelta(t *testing.T) {
-	before := cpuSnapshot{cpu: map[string]time.Duration{procVault: 1 * time.Second, procPlugin: 2 * time.Second, procEtcd: 5 * time.Second}, pluginPID: 10}
-	after := cpuSnapshot{cpu: map[string]time.Duration{procVault: 3 * time.Second, procPlugin: 2500 * time.Millisecond, procEtcd: 4 * time.Second, procLoadgen: time.Second}, pluginPID: 10}
-	d := cpuDelta(before, after)
-	if d[procVault] != 2*time.Second || d[procPlugin] != 500*time.Millisecond {
+	before := CPUSnapshot{cpu: map[string]time.Duration{ProcVault: 1 * time.Second, ProcPlugin: 2 * time.Second, ProcEtcd: 5 * time.Second}, pluginPID: 10}
+	after := CPUSnapshot{cpu: map[string]time.Duration{ProcVault: 3 * time.Second, ProcPlugin: 2500 * time.Millisecond, ProcEtcd: 4 * time.Second, ProcLoadgen: time.Second}, pluginPID: 10}
+	d := CPUDelta(before, after)
+	if d[ProcVault] != 2*time.Second || d[ProcPlugin] != 500*time.Millisecond {
 		t.Errorf("delta = %v", d)
 	}
 	// etcd went backwards (another process reused the PID): unknown; loadgen was not read before: unknown.
-	if _, ok := d[procEtcd]; ok {
-		t.Errorf("etcd delta %v from a counter that went backwards", d[procEtcd])
+	if _, ok := d[ProcEtcd]; ok {
+		t.Errorf("etcd delta %v from a counter that went backwards", d[ProcEtcd])
 	}
-	if _, ok := d[procLoadgen]; ok {
+	if _, ok := d[ProcLoadgen]; ok {
 		t.Error("loadgen delta without a reading before")
 	}
 	// Vault restarted its plugin in between: its delta means nothing.
 	after.pluginPID = 11
-	if _, ok := cpuDelta(before, after)[procPlugin]; ok {
+	if _, ok := CPUDelta(before, after)[ProcPlugin]; ok {
 		t.Error("plugin delta across two processes")
 	}
 }

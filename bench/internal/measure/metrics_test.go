@@ -1,4 +1,4 @@
-package main
+package measure
 
 import (
 	"math"
@@ -30,10 +30,10 @@ func TestCountTokenReviews(t *testing.T) {
 	}
 	// 4242 + 8 + 2: every code and version of the tokenreviews resource;
 	// the 429s also as failed.
-	if got.total != 4252 || got.failed != 8 {
+	if got.Total != 4252 || got.Failed != 8 {
 		t.Errorf("countTokenReviews = %+v, want total 4252, failed 8", got)
 	}
-	if d := got.sub(reviewCount{total: 4000, failed: 3}); d.total != 252 || d.failed != 5 {
+	if d := got.Sub(ReviewCount{Total: 4000, Failed: 3}); d.Total != 252 || d.Failed != 5 {
 		t.Errorf("sub = %+v, want 252, 5", d)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package measure
 
 import (
 	"fmt"
@@ -8,10 +8,10 @@ import (
 	"github.com/google/pprof/profile"
 )
 
-// part is a slice of a process's CPU profile: the samples whose stack holds
+// Part is a slice of a process's CPU profile: the samples whose stack holds
 // a function matching in and none matching notIn. Parts may overlap (a part
 // and the parts it calls); each is a share of all samples.
-type part struct {
+type Part struct {
 	label string
 	in    *regexp.Regexp
 	notIn *regexp.Regexp
@@ -21,10 +21,10 @@ func fn(pattern string) *regexp.Regexp { return regexp.MustCompile(`^` + pattern
 
 const pluginPkg = `github\.com/kubeauth/vault-plugin-auth-kubernetes`
 
-// pluginParts is where a login's CPU goes in this plugin's process. The
+// PluginParts is where a login's CPU goes in this plugin's process. The
 // function names are those of the login path; a part none of whose
 // functions appears in the profile is left out of the table.
-var pluginParts = []part{
+var PluginParts = []Part{
 	{label: "gRPC: every request Vault sends the plugin", in: fn(`google\.golang\.org/grpc\.\(\*Server\)\.handleStream`)},
 	{label: "SDK framework: routing, fields, the handler", in: fn(`github\.com/hashicorp/vault/sdk/framework\.\(\*Backend\)\.HandleRequest`)},
 	{label: "the login handler (pathLogin)", in: fn(pluginPkg + `\.\(\*backend\)\.pathLogin`)},
@@ -39,8 +39,8 @@ var pluginParts = []part{
 	{label: "garbage collection (background)", in: fn(`runtime\.gcBgMarkWorker`)},
 }
 
-// vaultParts is where a login's CPU goes in Vault's process.
-var vaultParts = []part{
+// VaultParts is where a login's CPU goes in Vault's process.
+var VaultParts = []Part{
 	{label: "HTTP server: every request", in: fn(`net/http\.\(\*conn\)\.serve`)},
 	{label: "Vault's login path (handleLoginRequest)", in: fn(`github\.com/hashicorp/vault/vault\.\(\*Core\)\.handleLoginRequest`)},
 	{label: "  of which the call to an external plugin (gRPC)", in: fn(`github\.com/hashicorp/vault/sdk/plugin\.\(\*backendGRPCPluginClient\)\.HandleRequest`)},
@@ -50,15 +50,15 @@ var vaultParts = []part{
 	{label: "garbage collection (background)", in: fn(`runtime\.gcBgMarkWorker`)},
 }
 
-// share is one part's share of a profile's CPU samples.
-type share struct {
-	label    string
-	fraction float64
+// Share is one part's share of a profile's CPU samples.
+type Share struct {
+	Label    string
+	Fraction float64
 }
 
 // breakdown returns each part's share of the CPU time in p, leaving out
 // the parts that match no sample.
-func breakdown(p *profile.Profile, parts []part) ([]share, error) {
+func breakdown(p *profile.Profile, parts []Part) ([]Share, error) {
 	idx := -1
 	for i, st := range p.SampleType {
 		if st.Type == "cpu" {
@@ -87,13 +87,13 @@ func breakdown(p *profile.Profile, parts []part) ([]share, error) {
 			}
 		}
 	}
-	var out []share
+	var out []Share
 	if total == 0 {
 		return out, nil
 	}
 	for i, pt := range parts {
 		if sums[i] > 0 {
-			out = append(out, share{pt.label, float64(sums[i]) / float64(total)})
+			out = append(out, Share{pt.label, float64(sums[i]) / float64(total)})
 		}
 	}
 	return out, nil
@@ -108,7 +108,7 @@ func anyMatch(names map[string]bool, re *regexp.Regexp) bool {
 	return false
 }
 
-func breakdownFile(file string, parts []part) ([]share, error) {
+func BreakdownFile(file string, parts []Part) ([]Share, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return nil, err

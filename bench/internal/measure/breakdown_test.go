@@ -1,4 +1,4 @@
-package main
+package measure
 
 import (
 	"bytes"
@@ -70,11 +70,11 @@ func TestBreakdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := breakdown(parsed, pluginParts)
+	got, err := breakdown(parsed, PluginParts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []share{
+	want := []Share{
 		{"gRPC: every request Vault sends the plugin", 630.0 / 1080},
 		{"SDK framework: routing, fields, the handler", 480.0 / 1080},
 		{"the login handler (pathLogin)", 380.0 / 1080},
@@ -88,7 +88,7 @@ func TestBreakdown(t *testing.T) {
 		t.Fatalf("breakdown = %v, want %v", got, want)
 	}
 	for i := range want {
-		if got[i].label != want[i].label || math.Abs(got[i].fraction-want[i].fraction) > 1e-12 {
+		if got[i].Label != want[i].Label || math.Abs(got[i].Fraction-want[i].Fraction) > 1e-12 {
 			t.Errorf("row %d = %+v, want %+v", i, got[i], want[i])
 		}
 	}
@@ -96,7 +96,7 @@ func TestBreakdown(t *testing.T) {
 
 func TestBreakdownRejectsOtherProfiles(t *testing.T) {
 	p := &profile.Profile{SampleType: []*profile.ValueType{{Type: "alloc_space", Unit: "bytes"}}}
-	if _, err := breakdown(p, pluginParts); err == nil {
+	if _, err := breakdown(p, PluginParts); err == nil {
 		t.Fatal("a heap profile was taken for a CPU profile")
 	}
 }

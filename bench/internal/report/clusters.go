@@ -1,4 +1,4 @@
-package main
+package report
 
 import (
 	"fmt"
@@ -6,6 +6,10 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/load"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/measure"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
 
 // clusterComparison is a *-10c target against its one-cluster twin under
@@ -19,7 +23,7 @@ type clusterComparison struct {
 	// ratio is ten's logins/s over one's, over all rounds.
 	ratio float64
 	// roundRatios are the same ratio in each round, where the two ran one
-	// right after the other (see roundOrder); their spread is what the machine's drift does
+	// right after the other (see load.RoundOrder); their spread is what the machine's drift does
 	// to a ratio, so a ratio of 1 inside it is a difference within noise.
 	roundRatios []float64
 	// oneSpread is the one-cluster target's fastest run over its slowest:
@@ -41,25 +45,6 @@ func (c clusterComparison) withinRounds() bool {
 	return slices.Min(c.roundRatios) <= 1 && 1 <= slices.Max(c.roundRatios)
 }
 
-// roundOrder is the order of the targets in a round: the fixed order,
-// except that in even rounds each *-10c target runs right before its twin
-// instead of right after it. A drift over the run (the machine's other
-// load rising or falling, Vault's heap growing) then favors neither side
-// of the pair's ratio.
-func roundOrder(targets []string, round int) []string {
-	out := slices.Clone(targets)
-	if round%2 == 1 {
-		return out
-	}
-	for _, pair := range clusterPairs {
-		i, j := slices.Index(out, pair.one), slices.Index(out, pair.ten)
-		if i >= 0 && j >= 0 {
-			out[i], out[j] = out[j], out[i]
-		}
-	}
-	return out
-}
-
 // medianRound is the median of the per-round ratios: unlike the pooled
 // ratio, one round that the machine's other load hit hard moves it little.
 func (c clusterComparison) medianRound() (float64, bool) {
@@ -76,28 +61,28 @@ func (c clusterComparison) medianRound() (float64, bool) {
 
 // compareClusters pairs every measured *-10c target with its twin, for
 // each workload and client count both were measured under.
-func compareClusters(results []*runResult, clients []int, workloads []string) []clusterComparison {
+func compareClusters(results []*load.Result, clients []int, workloads []string) []clusterComparison {
 	sums := summarizeAll(results)
 	type roundKey struct {
 		target, workload string
 		clients, round   int
 	}
-	byRound := map[roundKey][]*runResult{}
+	byRound := map[roundKey][]*load.Result{}
 	for _, r := range results {
-		k := roundKey{r.target, r.workload, r.clients, r.round}
+		k := roundKey{r.Target, r.Workload, r.Clients, r.Round}
 		byRound[k] = append(byRound[k], r)
 	}
 	var out []clusterComparison
-	for _, pair := range clusterPairs {
+	for _, pair := range targets.ClusterPairs {
 		for _, n := range clients {
 			for _, w := range workloads {
-				one, okOne := sums[runKey{pair.one, w, n}]
-				ten, okTen := sums[runKey{pair.ten, w, n}]
+				one, okOne := sums[runKey{pair.One, w, n}]
+				ten, okTen := sums[runKey{pair.Ten, w, n}]
 				if !okOne || !okTen || one.rate == 0 || ten.rate == 0 {
 					continue
 				}
 				c := clusterComparison{
-					one: pair.one, ten: pair.ten, workload: w, clients: n,
+					one: pair.One, ten: pair.Ten, workload: w, clients: n,
 					oneRate: one.rate, tenRate: ten.rate, ratio: ten.rate / one.rate,
 					errors:      one.errors + ten.errors,
 					cpuPerLogin: map[string][2]float64{},
@@ -108,9 +93,9 @@ func compareClusters(results []*runResult, clients []int, workloads []string) []
 				if one.p99 > 0 {
 					c.p99Ratio = ms(ten.p99) / ms(one.p99)
 				}
-				for _, p := range procOrder {
-					a, okA := cpuPerLogin(one.cpu[p], one.ok)
-					b, okB := cpuPerLogin(ten.cpu[p], ten.ok)
+				for _, p := range measure.ProcOrder {
+					a, okA := measure.CPUPerLogin(one.cpu[p], one.ok)
+					b, okB := measure.CPUPerLogin(ten.cpu[p], ten.ok)
 					if okA && okB {
 						c.cpuPerLogin[p] = [2]float64{a, b}
 					}
@@ -118,14 +103,14 @@ func compareClusters(results []*runResult, clients []int, workloads []string) []
 				c.cpuPerLogin[procAll] = [2]float64{allCPUPerLogin(one), allCPUPerLogin(ten)}
 				var rounds []int
 				for k := range byRound {
-					if k.target == pair.one && k.workload == w && k.clients == n {
+					if k.target == pair.One && k.workload == w && k.clients == n {
 						rounds = append(rounds, k.round)
 					}
 				}
 				slices.Sort(rounds)
 				for _, r := range rounds {
-					a := summarize(byRound[roundKey{pair.one, w, n, r}])
-					b := summarize(byRound[roundKey{pair.ten, w, n, r}])
+					a := summarize(byRound[roundKey{pair.One, w, n, r}])
+					b := summarize(byRound[roundKey{pair.Ten, w, n, r}])
 					if a.rate > 0 && b.rate > 0 {
 						c.roundRatios = append(c.roundRatios, b.rate/a.rate)
 					}
@@ -144,10 +129,10 @@ const procAll = "all"
 // run (as the tables' "all" column); 0 when none was.
 func allCPUPerLogin(s summary) float64 {
 	var total time.Duration
-	for _, p := range procOrder {
+	for _, p := range measure.ProcOrder {
 		total += s.cpu[p]
 	}
-	v, _ := cpuPerLogin(total, s.ok)
+	v, _ := measure.CPUPerLogin(total, s.ok)
 	return v
 }
 
@@ -157,10 +142,10 @@ func printClusterComparisons(w io.Writer, cs []clusterComparison) {
 	if len(cs) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\n### Issue 12: 1 and %d clusters configured\n\n", tenClustersExtra+1)
+	fmt.Fprintf(w, "\n### Issue 12: 1 and %d clusters configured\n\n", targets.TenClustersExtra+1)
 	fmt.Fprintf(w, "Each *-10c mount has config and %d cluster/<name> entries with the same API server and an issuer no token carries; "+
 		"every login's token is config's cluster's, so its cluster is chosen among %d and is always the first compared. "+
-		"Ratios are 10 clusters over 1; in each round the two ran one right after the other, the 10-cluster one second in odd rounds and first in even ones.\n\n", tenClustersExtra, tenClustersExtra+1)
+		"Ratios are 10 clusters over 1; in each round the two ran one right after the other, the 10-cluster one second in odd rounds and first in even ones.\n\n", targets.TenClustersExtra, targets.TenClustersExtra+1)
 	fmt.Fprintln(w, "| targets | workload | clients | logins/s 1 → 10 | 10/1 | per-round 10/1 | median per-round | 1 within per-round | 1-cluster runs max/min | p99 10/1 | plugin CPU µs/login 1 → 10 | vault CPU µs/login 1 → 10 | all CPU µs/login 1 → 10 |")
 	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
 	for _, c := range cs {
@@ -188,6 +173,6 @@ func printClusterComparisons(w io.Writer, cs []clusterComparison) {
 		}
 		fmt.Fprintf(w, "| %s / %s | %s | %d | %.1f → %.1f | %.3f | %s | %s | %s | %.3f | %.3f | %s | %s | %s |\n",
 			c.ten, c.one, c.workload, c.clients, c.oneRate, c.tenRate, c.ratio, strings.Join(rounds, ", "), median, within,
-			c.oneSpread, c.p99Ratio, cpu(procPlugin), cpu(procVault), cpu(procAll))
+			c.oneSpread, c.p99Ratio, cpu(measure.ProcPlugin), cpu(measure.ProcVault), cpu(procAll))
 	}
 }

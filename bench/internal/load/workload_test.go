@@ -1,17 +1,19 @@
-package main
+package load
 
 import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/targets"
 )
 
-func testPool(n, accounts int) *tokenPool {
+func testPool(n, accounts int) *TokenPool {
 	jwts := make([]string, n)
 	for i := range jwts {
 		jwts[i] = string(rune('a' + i))
 	}
-	return newTokenPool(jwts, accounts, time.Unix(1000, 0))
+	return NewTokenPool(jwts, accounts, time.Unix(1000, 0))
 }
 
 // The pool is handed out in order, round and round: a token comes back
@@ -20,7 +22,7 @@ func TestPoolNextCyclesInOrder(t *testing.T) {
 	p := testPool(5, 5)
 	var got []int
 	for range 12 {
-		got = append(got, p.next())
+		got = append(got, p.Next())
 	}
 	want := []int{0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1}
 	for i := range want {
@@ -40,7 +42,7 @@ func TestPoolNextSharedByClients(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for range 7 * 50 {
-				k := p.next()
+				k := p.Next()
 				mu.Lock()
 				counts[k]++
 				mu.Unlock()
@@ -58,41 +60,41 @@ func TestPoolNextSharedByClients(t *testing.T) {
 func TestPoolUseMeasuresReuse(t *testing.T) {
 	p := testPool(3, 3)
 	t0 := p.epoch // a use at the epoch itself is still a use
-	if _, seen := p.use(1, t0); seen {
+	if _, seen := p.Use(1, t0); seen {
 		t.Fatal("first use of token 1 reported as a reuse")
 	}
-	if gap, seen := p.use(1, t0.Add(12*time.Second)); !seen || gap != 12*time.Second {
+	if gap, seen := p.Use(1, t0.Add(12*time.Second)); !seen || gap != 12*time.Second {
 		t.Errorf("reuse after 12 s = %v, %v", gap, seen)
 	}
-	if gap, seen := p.use(1, t0.Add(13*time.Second)); !seen || gap != time.Second {
+	if gap, seen := p.Use(1, t0.Add(13*time.Second)); !seen || gap != time.Second {
 		t.Errorf("reuse after 1 s more = %v, %v", gap, seen)
 	}
-	if _, seen := p.use(2, t0.Add(14*time.Second)); seen {
+	if _, seen := p.Use(2, t0.Add(14*time.Second)); seen {
 		t.Error("first use of token 2 reported as a reuse")
 	}
 }
 
 func TestReuseTrackerKeepsTheShortest(t *testing.T) {
-	var a, b reuseTracker
-	a.add(12 * time.Second)
-	a.add(11 * time.Second)
-	a.add(15 * time.Second)
-	b.merge(reuseTracker{}) // nothing seen: no change
-	if b.ok {
+	var a, b ReuseTracker
+	a.Add(12 * time.Second)
+	a.Add(11 * time.Second)
+	a.Add(15 * time.Second)
+	b.Merge(ReuseTracker{}) // nothing seen: no change
+	if b.OK {
 		t.Fatal("merging an empty tracker made a value up")
 	}
-	b.add(20 * time.Second)
-	b.merge(a)
-	if !b.ok || b.min != 11*time.Second {
-		t.Errorf("min = %v %v, want 11s", b.min, b.ok)
+	b.Add(20 * time.Second)
+	b.Merge(a)
+	if !b.OK || b.Min != 11*time.Second {
+		t.Errorf("min = %v %v, want 11s", b.Min, b.OK)
 	}
 }
 
 func TestPoolCycle(t *testing.T) {
-	if got := poolCycle(12000, 800); got != 15*time.Second {
+	if got := PoolCycle(12000, 800); got != 15*time.Second {
 		t.Errorf("poolCycle(12000, 800/s) = %v, want 15s", got)
 	}
-	if got := poolCycle(12000, 0); got != 0 {
+	if got := PoolCycle(12000, 0); got != 0 {
 		t.Errorf("poolCycle at rate 0 = %v, want 0", got)
 	}
 }
@@ -101,9 +103,9 @@ func TestPoolCycle(t *testing.T) {
 func TestTokenChooser(t *testing.T) {
 	pool := testPool(4, 4)
 	repeat := []string{"r0", "r1"}
-	verifying := targetByName[targetPluginHybrid]
+	verifying := targets.ByName[targets.PluginHybrid]
 
-	choose, draws := tokenChooser(verifying, workloadDistinct, pool, repeat)
+	choose, draws := tokenChooser(verifying, Distinct, pool, repeat)
 	if !draws {
 		t.Fatal("a verifying target in the distinct workload does not draw from the pool")
 	}
@@ -118,12 +120,12 @@ func TestTokenChooser(t *testing.T) {
 	for _, tc := range []struct {
 		target, workload string
 	}{
-		{targetPluginAlways, workloadRepeat},
-		{targetBuiltin, workloadRepeat},
-		{targetNoop, workloadDistinct},        // ignores the token: spares the pool
-		{targetTokenCreate, workloadDistinct}, // sends none
+		{targets.PluginAlways, Repeat},
+		{targets.Builtin, Repeat},
+		{targets.Noop, Distinct},        // ignores the token: spares the pool
+		{targets.TokenCreate, Distinct}, // sends none
 	} {
-		choose, draws := tokenChooser(targetByName[tc.target], tc.workload, pool, repeat)
+		choose, draws := tokenChooser(targets.ByName[tc.target], tc.workload, pool, repeat)
 		if draws {
 			t.Errorf("%s/%s draws from the pool", tc.target, tc.workload)
 		}
@@ -139,7 +141,7 @@ func TestTokenChooser(t *testing.T) {
 	}
 
 	// No pool (the distinct workload is not measured): own tokens.
-	if _, draws := tokenChooser(verifying, workloadDistinct, nil, repeat); draws {
+	if _, draws := tokenChooser(verifying, Distinct, nil, repeat); draws {
 		t.Error("draws from a nil pool")
 	}
 }

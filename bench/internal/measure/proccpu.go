@@ -1,4 +1,4 @@
-package main
+package measure
 
 import (
 	"errors"
@@ -14,14 +14,14 @@ import (
 // Where a login's CPU goes: the processes whose CPU time is read before and
 // after every run (from /proc, so nothing is added to the processes).
 const (
-	procVault     = "vault"
-	procPlugin    = "plugin" // the external plugin process serving the target
-	procAPIServer = "kube-apiserver"
-	procEtcd      = "etcd"
-	procLoadgen   = "loadgen" // this tool
+	ProcVault     = "vault"
+	ProcPlugin    = "plugin" // the external plugin process serving the target
+	ProcAPIServer = "kube-apiserver"
+	ProcEtcd      = "etcd"
+	ProcLoadgen   = "loadgen" // this tool
 )
 
-var procOrder = []string{procVault, procPlugin, procAPIServer, procEtcd, procLoadgen}
+var ProcOrder = []string{ProcVault, ProcPlugin, ProcAPIServer, ProcEtcd, ProcLoadgen}
 
 // userHZ is the unit of the CPU times in /proc/<pid>/stat: USER_HZ, 100 on
 // Linux whatever the kernel's own tick rate.
@@ -64,22 +64,22 @@ func readProcStat(pid int) (ppid int, cpu time.Duration, err error) {
 	return parseProcStat(string(b))
 }
 
-// stackProcs finds the stack's processes: the PIDs recorded in the stack's
+// Procs finds the stack's processes: the PIDs recorded in the stack's
 // state directory (as stack-up.sh writes them) and Vault's plugin children,
 // by the name of the file Vault runs.
-type stackProcs struct {
-	stackDir string
+type Procs struct {
+	StackDir string
 }
 
-// cpuSnapshot is the CPU time each process had used at one moment, and the
+// CPUSnapshot is the CPU time each process had used at one moment, and the
 // plugin process it was read from.
-type cpuSnapshot struct {
+type CPUSnapshot struct {
 	cpu       map[string]time.Duration
 	pluginPID int
 }
 
-func (s stackProcs) pidFromFile(name string) (int, error) {
-	b, err := os.ReadFile(filepath.Join(s.stackDir, name+".pid"))
+func (s Procs) pidFromFile(name string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(s.StackDir, name+".pid"))
 	if err != nil {
 		return 0, err
 	}
@@ -110,28 +110,28 @@ func pluginChild(vaultPID int, file string) int {
 	return 0
 }
 
-// snapshot reads the CPU time of every process it can find; pluginFile is
+// Snapshot reads the CPU time of every process it can find; pluginFile is
 // the plugin file of the target about to run ("" for targets in Vault's
 // process). A process that cannot be read is left out, and so is its
 // column.
-func (s stackProcs) snapshot(pluginFile string) cpuSnapshot {
-	snap := cpuSnapshot{cpu: map[string]time.Duration{}}
+func (s Procs) Snapshot(pluginFile string) CPUSnapshot {
+	snap := CPUSnapshot{cpu: map[string]time.Duration{}}
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
-		snap.cpu[procLoadgen] = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		snap.cpu[ProcLoadgen] = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
-	if s.stackDir == "" {
+	if s.StackDir == "" {
 		return snap
 	}
 	vaultPID := 0
-	for name, file := range map[string]string{procVault: "vault", procAPIServer: "kube-apiserver", procEtcd: "etcd"} {
+	for name, file := range map[string]string{ProcVault: "vault", ProcAPIServer: "kube-apiserver", ProcEtcd: "etcd"} {
 		pid, err := s.pidFromFile(file)
 		if err != nil {
 			continue
 		}
 		if _, cpu, err := readProcStat(pid); err == nil {
 			snap.cpu[name] = cpu
-			if name == procVault {
+			if name == ProcVault {
 				vaultPID = pid
 			}
 		}
@@ -139,7 +139,7 @@ func (s stackProcs) snapshot(pluginFile string) cpuSnapshot {
 	if pluginFile != "" && vaultPID != 0 {
 		if pid := pluginChild(vaultPID, pluginFile); pid != 0 {
 			if _, cpu, err := readProcStat(pid); err == nil {
-				snap.cpu[procPlugin] = cpu
+				snap.cpu[ProcPlugin] = cpu
 				snap.pluginPID = pid
 			}
 		}
@@ -147,20 +147,42 @@ func (s stackProcs) snapshot(pluginFile string) cpuSnapshot {
 	return snap
 }
 
-// cpuDelta is the CPU time each process spent between two snapshots. The
+// CPUDelta is the CPU time each process spent between two snapshots. The
 // plugin's is left out when its process changed in between (Vault
 // restarted it): the difference would mean nothing.
-func cpuDelta(before, after cpuSnapshot) map[string]time.Duration {
+func CPUDelta(before, after CPUSnapshot) map[string]time.Duration {
 	d := map[string]time.Duration{}
 	for name, a := range after.cpu {
 		b, ok := before.cpu[name]
 		if !ok || a < b {
 			continue
 		}
-		if name == procPlugin && before.pluginPID != after.pluginPID {
+		if name == ProcPlugin && before.pluginPID != after.pluginPID {
 			continue
 		}
 		d[name] = a - b
 	}
 	return d
+}
+
+// CPUPerLogin is CPU milliseconds per successful login.
+func CPUPerLogin(cpu time.Duration, logins int) (float64, bool) {
+	if logins == 0 || cpu <= 0 {
+		return 0, false
+	}
+	return float64(cpu) / float64(time.Millisecond) / float64(logins), true
+}
+
+// LoadAverage is the first three fields of /proc/loadavg: how busy the
+// shared machine was when the report was written.
+func LoadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }

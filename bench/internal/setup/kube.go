@@ -1,4 +1,4 @@
-package main
+package setup
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/fixture"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/load"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/progress"
 )
 
 // Kubernetes objects besides the workload service accounts.
@@ -28,15 +30,15 @@ const (
 // its priority-and-fairness queues them.
 const setupWorkers = 8
 
-// poolStats says how the distinct workload's pool came to be.
-type poolStats struct {
-	wanted, created int
-	took            time.Duration
-	capped          bool // -pool-setup-limit stopped the creation early
+// PoolStats says how the distinct workload's pool came to be.
+type PoolStats struct {
+	Wanted, Created int
+	Took            time.Duration
+	Capped          bool // -pool-setup-limit stopped the creation early
 }
 
-func newKubeClient(o *options) (kubernetes.Interface, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", o.kubeconfig)
+func (b *builder) newKubeClient() (kubernetes.Interface, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", b.cfg.Kube.Kubeconfig)
 	if err != nil {
 		return nil, err
 	}
@@ -52,10 +54,10 @@ func newKubeClient(o *options) (kubernetes.Interface, error) {
 // workload's pool comes later (setupPool), once every mount has proved to
 // work: a run that cannot start should not wait for thousands of tokens
 // first.
-func setupKube(ctx context.Context, o *options, env *benchEnv) (string, error) {
-	kc := env.kube
+func (b *builder) setupKube(ctx context.Context) (string, error) {
+	kc := b.st.Kube
 	if v, err := kc.Discovery().ServerVersion(); err == nil {
-		env.kubeVersion = v.GitVersion
+		b.st.Facts.KubeVersion = v.GitVersion
 	}
 
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fixture.Namespace}}
@@ -65,7 +67,7 @@ func setupKube(ctx context.Context, o *options, env *benchEnv) (string, error) {
 	// No controller-manager runs in the stack: service accounts exist only
 	// once created here.
 	names := []string{reviewerSA}
-	for i := range o.serviceAccts {
+	for i := range b.cfg.Accounts.ServiceAccounts {
 		names = append(names, workloadSAName(i))
 	}
 	err := parallel(ctx, len(names), func(i int) error {
@@ -88,16 +90,16 @@ func setupKube(ctx context.Context, o *options, env *benchEnv) (string, error) {
 	}
 
 	// No audiences: the reviewer's token is for the API server itself.
-	reviewer, err := requestToken(ctx, kc, reviewerSA, nil, o.tokenLifetime)
+	reviewer, err := requestToken(ctx, kc, reviewerSA, nil, b.cfg.Accounts.TokenLifetime)
 	if err != nil {
 		return "", err
 	}
 
 	// The repeat workload: client i reuses one token of account i.
-	env.repeat = make([]string, o.maxClients())
-	err = parallel(ctx, len(env.repeat), func(i int) error {
-		jwt, err := requestToken(ctx, kc, workloadSAName(i), []string{fixture.Audience}, o.tokenLifetime)
-		env.repeat[i] = jwt
+	b.st.Load.Tokens.Repeat = make([]string, b.cfg.Clients)
+	err = parallel(ctx, len(b.st.Load.Tokens.Repeat), func(i int) error {
+		jwt, err := requestToken(ctx, kc, workloadSAName(i), []string{fixture.Audience}, b.cfg.Accounts.TokenLifetime)
+		b.st.Load.Tokens.Repeat[i] = jwt
 		return err
 	})
 	if err != nil {
@@ -108,21 +110,21 @@ func setupKube(ctx context.Context, o *options, env *benchEnv) (string, error) {
 }
 
 // setupPool creates the distinct workload's tokens, when it is measured.
-func setupPool(ctx context.Context, o *options, env *benchEnv) error {
-	if !o.wantsWorkload(workloadDistinct) {
+func (b *builder) setupPool(ctx context.Context) error {
+	if !b.cfg.wantsDistinct() {
 		return nil
 	}
 	start := time.Now()
-	jwts, stats, err := createPool(ctx, env.kube, o)
+	jwts, stats, err := b.createPool(ctx, b.st.Kube)
 	if err != nil {
 		return err
 	}
-	env.poolStats = stats
-	env.pool = newTokenPool(jwts, o.serviceAccts, time.Now())
-	progress("distinct workload: %d tokens over %d service accounts in %s (%.0f/s)",
-		stats.created, o.serviceAccts, time.Since(start).Round(time.Second), float64(stats.created)/time.Since(start).Seconds())
-	if stats.capped {
-		env.note("the token pool holds %d of the %d tokens asked for: -pool-setup-limit %s was reached", stats.created, stats.wanted, o.poolSetupLimit)
+	b.st.Facts.Pool = stats
+	b.st.Load.Tokens.Pool = load.NewTokenPool(jwts, b.cfg.Accounts.ServiceAccounts, time.Now())
+	progress.Printf("distinct workload: %d tokens over %d service accounts in %s (%.0f/s)",
+		stats.Created, b.cfg.Accounts.ServiceAccounts, time.Since(start).Round(time.Second), float64(stats.Created)/time.Since(start).Seconds())
+	if stats.Capped {
+		b.notes.Add("the token pool holds %d of the %d tokens asked for: -pool-setup-limit %s was reached", stats.Created, stats.Wanted, b.cfg.Accounts.PoolSetupLimit)
 	}
 	return nil
 }
@@ -132,20 +134,20 @@ func workloadSAName(i int) string { return fmt.Sprintf("%s%04d", fixture.Workloa
 // createPool requests the distinct workload's tokens, token k for account
 // k mod -service-accounts, until it has -pool of them or -pool-setup-limit
 // has passed; a capped pool keeps the tokens created so far, in order.
-func createPool(ctx context.Context, kc kubernetes.Interface, o *options) ([]string, poolStats, error) {
+func (b *builder) createPool(ctx context.Context, kc kubernetes.Interface) ([]string, PoolStats, error) {
 	start := time.Now()
-	stats := poolStats{wanted: o.poolSize}
-	limitCtx, cancel := context.WithTimeout(ctx, o.poolSetupLimit)
+	stats := PoolStats{Wanted: b.cfg.Accounts.Pool}
+	limitCtx, cancel := context.WithTimeout(ctx, b.cfg.Accounts.PoolSetupLimit)
 	defer cancel()
-	jwts := make([]string, o.poolSize)
+	jwts := make([]string, b.cfg.Accounts.Pool)
 	var (
 		mu       sync.Mutex
 		firstErr error
 		lastLog  = time.Now()
 		done     int
 	)
-	err := parallel(limitCtx, o.poolSize, func(k int) error {
-		jwt, err := requestToken(limitCtx, kc, workloadSAName(k%o.serviceAccts), []string{fixture.Audience}, o.tokenLifetime)
+	err := parallel(limitCtx, b.cfg.Accounts.Pool, func(k int) error {
+		jwt, err := requestToken(limitCtx, kc, workloadSAName(k%b.cfg.Accounts.ServiceAccounts), []string{fixture.Audience}, b.cfg.Accounts.TokenLifetime)
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
@@ -158,7 +160,7 @@ func createPool(ctx context.Context, kc kubernetes.Interface, o *options) ([]str
 		done++
 		if time.Since(lastLog) > 10*time.Second {
 			lastLog = time.Now()
-			progress("  %d of %d tokens (%.0f/s)", done, o.poolSize, float64(done)/time.Since(start).Seconds())
+			progress.Printf("  %d of %d tokens (%.0f/s)", done, b.cfg.Accounts.Pool, float64(done)/time.Since(start).Seconds())
 		}
 		return nil
 	})
@@ -177,10 +179,10 @@ func createPool(ctx context.Context, kc kubernetes.Interface, o *options) ([]str
 			out = append(out, j)
 		}
 	}
-	stats.created, stats.took = len(out), time.Since(start)
-	stats.capped = len(out) < o.poolSize
-	if len(out) < o.serviceAccts {
-		return nil, stats, fmt.Errorf("token pool: only %d tokens in %s (-pool-setup-limit), fewer than the %d service accounts", len(out), o.poolSetupLimit, o.serviceAccts)
+	stats.Created, stats.Took = len(out), time.Since(start)
+	stats.Capped = len(out) < b.cfg.Accounts.Pool
+	if len(out) < b.cfg.Accounts.ServiceAccounts {
+		return nil, stats, fmt.Errorf("token pool: only %d tokens in %s (-pool-setup-limit), fewer than the %d service accounts", len(out), b.cfg.Accounts.PoolSetupLimit, b.cfg.Accounts.ServiceAccounts)
 	}
 	return out, stats, nil
 }
