@@ -2,14 +2,9 @@ package diagnose
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
-	"math/big"
 	"net/http"
 	"reflect"
 	"strings"
@@ -28,27 +23,7 @@ import (
 // testCACert is a self-signed CA certificate valid until notAfter.
 func testCACert(t *testing.T, cn string, notAfter time.Time) *x509.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             notAfter.Add(-10 * 365 * 24 * time.Hour),
-		NotAfter:              notAfter,
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert, _, _ := testkit.SelfSigned(t, testkit.CATemplate(t, cn, notAfter.Add(-10*365*24*time.Hour), notAfter))
 	return cert
 }
 
