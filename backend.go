@@ -66,6 +66,10 @@ func requestTimeoutFromEnv(v string) (time.Duration, error) {
 type backend struct {
 	*framework.Backend
 
+	// steps are the login pipeline's steps, built by newBackend and only
+	// read after.
+	steps stepTables
+
 	// configMu serializes config writes from validation through the
 	// storage write to the install of the new state, so that two writes
 	// cannot leave one's state installed and the other's config stored.
@@ -125,6 +129,7 @@ func newBackend() *backend {
 		metrics:        newMetrics(),
 		slots:          map[string]*stateSlot{},
 	}
+	b.steps = newStepTables(b)
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeCredential,

@@ -3,6 +3,7 @@ package kubeauth
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -373,6 +374,13 @@ func TestRunStepsWithoutObserverAllocatesNothing(t *testing.T) {
 // step without an explanation.
 func TestEveryStepExplainsItself(t *testing.T) {
 	e := newTestEnv(t)
+	local, all := stepNames(e.b.localSteps()), stepNames(e.b.loginSteps())
+	if len(local) == 0 || len(all) <= len(local) || !slices.Equal(all[:len(local)], local) {
+		t.Fatalf("local steps %v are not the start of the login's %v", local, all)
+	}
+	if err := runSteps(t.Context(), nil, &attempt{}); !errors.Is(err, errNoSteps) {
+		t.Fatalf("a pipeline without steps: %v", err)
+	}
 	for _, s := range e.b.loginSteps() {
 		if s.name == "" || s.run == nil || s.explain == nil {
 			t.Errorf("step %q: run set %v, explain set %v", s.name, s.run != nil, s.explain != nil)

@@ -2,6 +2,7 @@ package kubeauth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -83,8 +84,24 @@ func (s loginStep) refusalNote(a *attempt) string {
 // them as the one that costs real CPU. They are all that alias lookahead
 // runs. A namespace only the selector could bind is left pending here,
 // since deciding it needs a lookup.
-func (b *backend) localSteps() []loginStep {
-	return []loginStep{
+func (b *backend) localSteps() []loginStep { return b.steps.local }
+
+// loginSteps are the full login: the local steps, then the TokenReview, and
+// only then the lookups that only a verified token deserves (the
+// namespace's labels for a selector, the service account's annotations).
+func (b *backend) loginSteps() []loginStep { return b.steps.all }
+
+// errNoSteps is the fault of a pipeline without steps.
+var errNoSteps = errors.New("the login pipeline has no steps")
+
+// stepTables are a backend's steps, built once: a login, alias lookahead
+// and explain only read them, so no login allocates its pipeline.
+type stepTables struct {
+	local, all []loginStep
+}
+
+func newStepTables(b *backend) stepTables {
+	local := []loginStep{
 		{"source_address", stepSourceAddress, explainSourceAddress, addressNote},
 		{"parse", stepParse, explainParse, nil},
 		{"times", b.stepTimes, explainTimes, nil},
@@ -95,18 +112,13 @@ func (b *backend) localSteps() []loginStep {
 		{"bindings", stepBindings, explainBindings, nil},
 		{"signature", stepSignature, explainSignature, nil},
 	}
-}
-
-// loginSteps are the full login: the local steps, then the TokenReview, and
-// only then the lookups that only a verified token deserves (the
-// namespace's labels for a selector, the service account's annotations).
-func (b *backend) loginSteps() []loginStep {
-	return append(b.localSteps(),
+	all := append(slices.Clip(local),
 		loginStep{"review", b.stepReview, explainReview, reviewNote},
 		loginStep{"namespace_selector", stepNamespaceSelector, explainNamespaceSelector, nil},
 		loginStep{"pod", b.stepPod, explainPod, nil},
 		loginStep{"alias_metadata", stepAliasMetadata, explainAliasMetadata, nil},
 	)
+	return stepTables{local: slices.Clip(local), all: slices.Clip(all)}
 }
 
 func runSteps(ctx context.Context, steps []loginStep, a *attempt) error {
@@ -120,6 +132,11 @@ type stepObserver func(step loginStep, err error)
 // observeSteps runs the steps as runSteps does, telling observe, when not
 // nil, how each ended. A login passes nil and pays nothing for it.
 func observeSteps(ctx context.Context, steps []loginStep, a *attempt, observe stepObserver) error {
+	if len(steps) == 0 {
+		// A backend not built by newBackend: failing closed beats a login
+		// that checked nothing.
+		return errNoSteps
+	}
 	for _, s := range steps {
 		err := s.run(ctx, a)
 		if observe != nil {
