@@ -50,7 +50,8 @@ func Detail(s string) string {
 // escaping, as hclog writes it) takes for r, read from width bytes.
 func jsonLen(r rune, width int) int {
 	switch {
-	case r == '"' || r == '\\' || r == '\n' || r == '\r' || r == '\t':
+	case r == '"' || r == '\\' || r == '\n' || r == '\r' || r == '\t' || r == '\b' || r == '\f':
+		// encoding/json writes \b and \f in two bytes too (since Go 1.22).
 		return 2
 	case r < 0x20 || r == '<' || r == '>' || r == '&' || r == '\u2028' || r == '\u2029':
 		return 6
