@@ -17,7 +17,7 @@ func newMetrics() *metrics.Metrics {
 // it. Only a role that exists names a series, by its stored (lower-cased)
 // name: the login path is unauthenticated, and a caller sending made-up
 // role names, or one name in every case, must not create series.
-func (b *backend) countLogin(a *attempt, err error) {
+func (b *backend) countLogin(a *attempt, o refusal.Outcome) {
 	role := ""
 	if a.role != nil {
 		role = strings.ToLower(a.roleName)
@@ -28,7 +28,7 @@ func (b *backend) countLogin(a *attempt, err error) {
 	if a.cluster != "" && a.state != nil {
 		cluster = a.state.metrics
 	}
-	switch o := refusal.Classify(err); o.Class {
+	switch o.Class {
 	case refusal.Passed:
 		b.metrics.LoginSucceeded(role, cluster)
 	case refusal.Refused:

@@ -163,10 +163,11 @@ func (b *backend) pathLogin(ctx context.Context, req *logical.Request, d *framew
 	if err == nil {
 		err = runSteps(ctx, b.loginSteps(), a)
 	}
-	err = refusal.CallerGone(ctx, err)
-	b.countLogin(a, err)
-	if err != nil {
-		return b.loginFailed(a, err)
+	// Read once: the count, the answer and the log line agree on it.
+	o := refusal.Classify(refusal.CallerGone(ctx, err))
+	b.countLogin(a, o)
+	if o.Class != refusal.Passed {
+		return b.loginFailed(a, o)
 	}
 	b.Logger().Debug("login passed", "role", logcut.Value(a.roleName), "service_account", a.reviewed.Namespace+"/"+a.reviewed.Name,
 		"cluster", a.cluster, "verified_by", a.verifiedBy, "token_review_duration", a.reviewTook, "remote_addr", remoteAddr(a.conn))
@@ -184,7 +185,7 @@ func (b *backend) pathLoginAliasLookahead(ctx context.Context, req *logical.Requ
 		err = runSteps(ctx, b.localSteps(), a)
 	}
 	if err != nil {
-		return b.loginFailed(a, err)
+		return b.loginFailed(a, refusal.Classify(err))
 	}
 	return &logical.Response{Auth: &logical.Auth{Alias: &logical.Alias{Name: a.aliasName()}}}, nil
 }
@@ -211,8 +212,7 @@ func (b *backend) pathLoginResolveRole(ctx context.Context, req *logical.Request
 // unreachable Kubernetes API. The login path is unauthenticated, so the
 // caller learns nothing about the setup (the API's address, a CA problem, a
 // missing permission): the details go to the log only.
-func (b *backend) loginFailed(a *attempt, err error) (*logical.Response, error) {
-	o := refusal.Classify(err)
+func (b *backend) loginFailed(a *attempt, o refusal.Outcome) (*logical.Response, error) {
 	switch {
 	case o.Class == refusal.Refused:
 		b.Logger().Info("login refused", loginLogFields(a, o)...)
