@@ -408,23 +408,28 @@ func ValidateHost(host string) error {
 	if host == "" {
 		return errors.New("kubernetes_host: is required (host, host:port or https:// URL of the Kubernetes API)")
 	}
+	return ValidateAddress("kubernetes_host", host)
+}
+
+// ValidateAddress checks one address of the API server given in field.
+func ValidateAddress(field, host string) error {
 	u, err := url.Parse(NormalizeHost(host))
 	if err != nil {
-		return fmt.Errorf("kubernetes_host: %q is not a valid host or URL: %w", host, err)
+		return fmt.Errorf("%s: %q is not a valid host or URL: %w", field, host, err)
 	}
 	switch {
 	case u.Scheme != "https" && u.Scheme != "http":
-		return fmt.Errorf("kubernetes_host: %q must use https:// (or http://), not %s://", host, u.Scheme)
+		return fmt.Errorf("%s: %q must use https:// (or http://), not %s://", field, host, u.Scheme)
 	case u.Hostname() == "":
-		return fmt.Errorf("kubernetes_host: %q has no host name", host)
+		return fmt.Errorf("%s: %q has no host name", field, host)
 	case u.RawQuery != "" || u.Fragment != "":
-		return fmt.Errorf("kubernetes_host: %q must not have a query or fragment", host)
+		return fmt.Errorf("%s: %q must not have a query or fragment", field, host)
 	case u.User != nil:
-		return fmt.Errorf("kubernetes_host: %q must not carry credentials; use token_reviewer_jwt", host)
+		return fmt.Errorf("%s: %q must not carry credentials; use token_reviewer_jwt", field, host)
 	}
 	if p := u.Port(); p != "" {
 		if _, err := net.LookupPort("tcp", p); err != nil {
-			return fmt.Errorf("kubernetes_host: %q has an invalid port", host)
+			return fmt.Errorf("%s: %q has an invalid port", field, host)
 		}
 	}
 	return nil
