@@ -307,3 +307,13 @@ func hostsField(old, next *clusterConfig) string {
 	}
 	return "kubernetes_host"
 }
+
+// clientLeaf is the reviewer's client certificate for config/check, or
+// nil (none, or one the state could not have been built with).
+func clientLeaf(cfg *clusterConfig) *x509.Certificate {
+	pair, err := cfg.clientCertificate()
+	if err != nil || pair == nil {
+		return nil
+	}
+	return pair.Leaf
+}
