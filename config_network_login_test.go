@@ -185,7 +185,6 @@ func TestLoginFailsOver(t *testing.T) {
 	}
 }
 
-
 // config/check reports each way the route is wrong with the field to fix:
 // a certificate that does not name the address, a proxy that refuses its
 // credentials, an address that does not answer, and reads a client
