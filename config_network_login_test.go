@@ -228,3 +228,33 @@ func TestConfigCheckReportsRoute(t *testing.T) {
 		t.Error("config/check shows the client key")
 	}
 }
+
+// explain says how the TokenReview travelled when the config sets a
+// connection field, without the proxy's password, and says nothing of the
+// route for a config that sets none.
+func TestExplainShowsRoute(t *testing.T) {
+	e := configured(t)
+	e.writeRole(testRole, nil)
+	out, _ := e.explain(testRole, e.token())
+	requireStep(t, out, "review", "passed", "", "Kubernetes' TokenReview authenticated")
+
+	open := newConnectProxy(t, "vault", "s3cret")
+	second := newFakeKube(t, e.signer.Public())
+	second.setReviewerToken(testReviewer)
+	e.writeConfig(map[string]any{
+		"kubernetes_host":      nil,
+		"kubernetes_hosts":     []string{e.kube.srv.URL, second.srv.URL},
+		"kubernetes_proxy_url": open.url("vault", "s3cret"),
+		"tls_server_name":      "example.com",
+	})
+	out, raw := e.explain(testRole, e.token())
+	for _, want := range []string{"2 of 2 addresses in turn", "through the proxy http://vault:xxxxx@", `verified for \"example.com\"`} {
+		if !strings.Contains(raw, want) {
+			t.Errorf("explain lacks %q: %s", want, raw)
+		}
+	}
+	if strings.Contains(raw, "s3cret") {
+		t.Fatal("explain shows the proxy's password")
+	}
+	requireStep(t, out, "review", "passed", "", "(sent to the first of 2 of 2 addresses")
+}
