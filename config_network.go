@@ -51,7 +51,7 @@ func networkFields(fields map[string]*framework.FieldSchema) {
 	fields["tls_server_name"] = &framework.FieldSchema{
 		Type: framework.TypeString,
 		Description: "Name the API server's certificate is verified against (and sent as SNI) instead of the " +
-			"dialled address: for a tunnel or a private endpoint whose certificate names the cluster, not the address.",
+			"dialed address: for a tunnel or a private endpoint whose certificate names the cluster, not the address.",
 		DisplayAttrs: &framework.DisplayAttributes{Name: "TLS Server Name"},
 	}
 	fields["token_reviewer_client_cert"] = &framework.FieldSchema{
@@ -176,12 +176,16 @@ func validateServerName(name string) error {
 	if net.ParseIP(name) != nil {
 		return nil
 	}
-	if len(name) > maxServerNameLen || strings.ContainsFunc(name, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '*')
-	}) {
+	if len(name) > maxServerNameLen || strings.ContainsFunc(name, notHostNameRune) {
 		return fmt.Errorf("tls_server_name: %.64q is not a host name or IP address (no scheme, port or path)", name)
 	}
 	return nil
+}
+
+// notHostNameRune: r cannot appear in a DNS name a certificate holds.
+func notHostNameRune(r rune) bool {
+	isLetterOrDigit := 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9'
+	return !isLetterOrDigit && r != '-' && r != '.' && r != '*'
 }
 
 // clientCertificate is the reviewer's client certificate, or nil when the
@@ -205,7 +209,7 @@ func (c *clusterConfig) clientCertificate() (*tls.Certificate, error) {
 	}
 	leaf, err := x509.ParseCertificate(pair.Certificate[0])
 	if err != nil {
-		return nil, fmt.Errorf("token_reviewer_client_cert: %v", err)
+		return nil, fmt.Errorf("token_reviewer_client_cert: %w", err)
 	}
 	pair.Leaf = leaf
 	return &pair, nil

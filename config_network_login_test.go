@@ -233,7 +233,7 @@ func TestConfigCheckReportsRoute(t *testing.T) {
 	}
 }
 
-// explain says how the TokenReview travelled when the config sets a
+// explain says how the TokenReview traveled when the config sets a
 // connection field, without the proxy's password, and says nothing of the
 // route for a config that sets none.
 func TestExplainShowsRoute(t *testing.T) {

@@ -24,7 +24,7 @@ const CheckAddresses = "kubernetes_addresses"
 // Route is how calls travel to the API server, for the fixes that name it.
 type Route struct {
 	Proxy      string // kubernetes_proxy_url as a read shows it; "" none
-	ServerName string // tls_server_name; "" the dialled host
+	ServerName string // tls_server_name; "" the dialed host
 }
 
 // Addresses: each address of kubernetes_hosts asked on its own, whether it
@@ -105,7 +105,7 @@ func routeFix(err error, host string, route Route) string {
 			return fmt.Sprintf("the API server's certificate does not name tls_server_name %q; set tls_server_name to a name it holds (%s)",
 				route.ServerName, names)
 		}
-		return fmt.Sprintf("the API server's certificate does not name the address dialled (%s); set tls_server_name to a name it holds (%s), "+
+		return fmt.Sprintf("the API server's certificate does not name the address dialed (%s); set tls_server_name to a name it holds (%s), "+
 			"or set kubernetes_host to such a name", hostOf(host), names)
 	}
 	return ""

@@ -161,7 +161,7 @@ func (p *addressPool) states() []AddressState {
 	return out
 }
 
-// AllDownError is a call refused without dialling: every address is out of
+// AllDownError is a call refused without dialing: every address is out of
 // turn until its background probe brings it back.
 type AllDownError struct{ Addresses []AddressState }
 

@@ -55,7 +55,7 @@ type Options struct {
 	// log; "" leaves client-go's default.
 	UserAgent string
 	// TLSServerName is the name the server's certificate is checked
-	// against instead of the dialled host (tls_server_name).
+	// against instead of the dialed host (tls_server_name).
 	TLSServerName string
 	// Proxy is kubernetes_proxy_url; nil uses the environment's proxy.
 	Proxy *url.URL

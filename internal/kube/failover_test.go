@@ -18,7 +18,7 @@ import (
 )
 
 // apiServer is one address of a test API server: it counts the calls it
-// gets and answers as its behaviour says.
+// gets and answers as its behavior says.
 type apiServer struct {
 	srv    *httptest.Server
 	calls  atomic.Int64
@@ -60,18 +60,18 @@ func (a *apiServer) unfreeze() {
 func (a *apiServer) serve(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/readyz" {
 		a.mu.Lock()
-		behaviour := a.answer
+		behavior := a.answer
 		a.mu.Unlock()
-		if behaviour != "ok" {
+		if behavior != "ok" {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 		return
 	}
 	a.calls.Add(1)
 	a.mu.Lock()
-	behaviour := a.answer
+	behavior := a.answer
 	a.mu.Unlock()
-	switch behaviour {
+	switch behavior {
 	case "ok":
 		answer(http.StatusCreated, authv1.TokenReviewStatus{
 			Authenticated: true, User: authv1.UserInfo{Username: "system:serviceaccount:default:app"},
@@ -83,7 +83,7 @@ func (a *apiServer) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	default:
 		var code int
-		_, _ = fmt.Sscan(behaviour, &code)
+		_, _ = fmt.Sscan(behavior, &code)
 		status(code)(w, r)
 	}
 }
@@ -181,7 +181,7 @@ func callCounts(servers []*apiServer) []int64 {
 	return out
 }
 
-// With every address down, a call fails at once, without dialling, and
+// With every address down, a call fails at once, without dialing, and
 // its error names each address; once a probe finds one answering, calls go
 // there again.
 func TestEveryAddressDownFailsAtOnceThenRecovers(t *testing.T) {

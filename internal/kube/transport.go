@@ -27,7 +27,7 @@ const (
 // tlsOptions are what a config decides about the connection itself.
 type tlsOptions struct {
 	caPEM      string // "" trusts the system roots
-	serverName string // the name the server's certificate must hold; "" the dialled host
+	serverName string // the name the server's certificate must hold; "" the dialed host
 	clientCert *tls.Certificate
 	proxy      *url.URL // nil: the proxy from the environment
 }
