@@ -29,6 +29,7 @@ type clusterConfig struct {
 	DisableISSValidation          bool     `json:"disable_iss_validation"`
 	DisableLocalCAJwt             bool     `json:"disable_local_ca_jwt"`
 	UseAnnotationsAsAliasMetadata bool     `json:"use_annotations_as_alias_metadata"`
+	JWKSURL                       string   `json:"jwks_url,omitempty"`
 }
 
 // expectedIssuer is the issuer a login token must carry, or "" when the
@@ -202,6 +203,7 @@ func configFields() map[string]*framework.FieldSchema {
 				Name: "Use Annotations As Alias Metadata",
 			},
 		},
+		"jwks_url": jwksURLField(),
 	}
 }
 
@@ -227,6 +229,7 @@ func (cfg *clusterConfig) readData() map[string]interface{} {
 		"disable_local_ca_jwt":              cfg.DisableLocalCAJwt,
 		"token_reviewer_jwt_set":            cfg.TokenReviewerJWT != "",
 		"use_annotations_as_alias_metadata": cfg.UseAnnotationsAsAliasMetadata,
+		"jwks_url":                          cfg.JWKSURL,
 	}
 }
 
@@ -295,6 +298,7 @@ func (b *backend) configWarnings(name string, cfg *clusterConfig, st *liveCluste
 	if plainHTTPHost(cfg.Host) {
 		w = append(w, fmt.Sprintf("kubernetes_host %.64q is plain HTTP: %s; %s", cfg.Host, diagnose.PlainHTTPRisk, diagnose.PlainHTTPFix))
 	}
+	w = append(w, jwksURLWarnings(cfg)...)
 	// An issuer nobody checks looks like protection and is none.
 	if cfg.Issuer != "" && cfg.DisableISSValidation {
 		w = append(w, "issuer is set but not enforced while disable_iss_validation is true; "+
@@ -331,6 +335,10 @@ func configFromFields(d *framework.FieldData) (*clusterConfig, error) {
 		DisableISSValidation:          d.Get("disable_iss_validation").(bool),
 		DisableLocalCAJwt:             d.Get("disable_local_ca_jwt").(bool),
 		UseAnnotationsAsAliasMetadata: d.Get("use_annotations_as_alias_metadata").(bool),
+		JWKSURL:                       d.Get("jwks_url").(string),
+	}
+	if err := validateJWKSURL(cfg.JWKSURL); err != nil {
+		return nil, err
 	}
 	if err := kube.ValidateHost(strings.TrimSpace(cfg.Host)); err != nil {
 		return nil, err
@@ -442,6 +450,7 @@ func (c *clusterConfig) fields() map[string]any {
 		"disable_iss_validation":            c.DisableISSValidation,
 		"disable_local_ca_jwt":              c.DisableLocalCAJwt,
 		"use_annotations_as_alias_metadata": c.UseAnnotationsAsAliasMetadata,
+		"jwks_url":                          c.JWKSURL,
 	}
 	if c.PEMKeys == nil {
 		delete(f, "pem_keys")

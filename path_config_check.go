@@ -63,6 +63,9 @@ func (b *backend) diagnoseCluster(ctx context.Context, req *logical.Request, nam
 			return nil, err
 		}
 		results = diagnose.Run(ctx, b.diagnoseTarget(st), usage)
+		if res, ok := diagnoseJWKSURL(ctx, st, usage); ok {
+			results = append(results, res)
+		}
 	}
 	if choice, ok, err := b.diagnoseClusterChoice(ctx, req.Storage, name); err != nil {
 		return nil, err
@@ -114,6 +117,9 @@ func (b *backend) roleUsage(ctx context.Context, s logical.Storage, cluster stri
 		}
 		if r.mode() == reviewHybrid {
 			u.Hybrid = append(u.Hybrid, name)
+		}
+		if r.mode() == reviewLocal {
+			u.Local = append(u.Local, name)
 		}
 		if r.readsPods() {
 			u.WithPods = append(u.WithPods, name)

@@ -214,6 +214,13 @@ func (b *backend) updateRole(ctx context.Context, req *logical.Request, name str
 	if err := validateRole(r, b.System().MaxLeaseTTL()); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
+	if err := b.checkLocalRoleLookups(ctx, req.Storage, r); err != nil {
+		var bad *refusal.InputError
+		if errors.As(err, &bad) {
+			return logical.ErrorResponse(bad.Msg), nil
+		}
+		return nil, err
+	}
 	// Held until the role is stored, so a cluster the role names cannot be
 	// deleted in between (see pathClusterDelete).
 	b.clusterBindMu.RLock()
