@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strconv"
 	"slices"
 	"strings"
 	"time"
@@ -58,8 +59,10 @@ func validateJWKSURL(raw string) error {
 	case u.Fragment != "" || strings.Contains(raw, "#"):
 		return fmt.Errorf("jwks_url: %.64q must not have a fragment", raw)
 	}
-	if p := u.Port(); p != "" && kube.Origin(raw) == "" {
-		return fmt.Errorf("jwks_url: %.64q has an invalid port", raw)
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("jwks_url: %.64q has an invalid port", raw)
+		}
 	}
 	return nil
 }
@@ -69,7 +72,8 @@ func validateJWKSURL(raw string) error {
 func redactUserinfo(u *url.URL) string { return u.Redacted() }
 
 // jwksURLWarnings are jwks_url settings that work but deserve a word.
-func jwksURLWarnings(cfg *clusterConfig) []string {
+func jwksURLWarnings(st *liveCluster) []string {
+	cfg := st.config
 	if cfg.JWKSURL == "" {
 		return nil
 	}
@@ -78,9 +82,9 @@ func jwksURLWarnings(cfg *clusterConfig) []string {
 		w = append(w, fmt.Sprintf("jwks_url %.64q is plain HTTP: whoever is on the path can hand the plugin keys of their choosing "+
 			"and so log in as any service account in review_mode hybrid or local; serve the key set over https:// and set jwks_url to that address", cfg.JWKSURL))
 	}
-	if cfg.DisableISSValidation && cfg.Issuer == "" {
-		w = append(w, "jwks_url is set and issuer is not: tokens verified with its keys are held to the issuer the API server announces, "+
-			"which needs a credential that may read it; set issuer to the cluster's issuer so the keys alone suffice")
+	if cfg.Issuer == "" && !st.hasReviewer() {
+		w = append(w, "jwks_url is set, and issuer is not: tokens verified with its keys are held to the issuer the API server announces, "+
+			"which the plugin, without a reviewer credential, reads anonymously; set issuer to the cluster's issuer so the keys alone suffice")
 	}
 	return w
 }
