@@ -2,6 +2,7 @@ package kubeauth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -42,34 +43,48 @@ func validateJWKSURL(raw string) error {
 	if len(raw) > maxJWKSURLLen {
 		return fmt.Errorf("jwks_url: is %d bytes; at most %d", len(raw), maxJWKSURLLen)
 	}
+	shown := shownURL(raw)
 	if strings.TrimSpace(raw) != raw || strings.ContainsFunc(raw, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		return fmt.Errorf("jwks_url: %.64q holds white space or a control character", raw)
+		return fmt.Errorf("jwks_url: %.64q holds white space or a control character", shown)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("jwks_url: %.64q is not a URL: %v", raw, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL, which may hold a password
+		}
+		return fmt.Errorf("jwks_url: %.64q is not a URL: %v", shown, err)
 	}
 	switch {
-	case u.Scheme != "https" && u.Scheme != "http":
-		return fmt.Errorf("jwks_url: %.64q must be an absolute https:// URL", raw)
-	case u.Hostname() == "" || u.Opaque != "":
-		return fmt.Errorf("jwks_url: %.64q has no host name", raw)
 	case u.User != nil:
-		return fmt.Errorf("jwks_url: %.64q must not carry credentials", redactUserinfo(u))
+		return fmt.Errorf("jwks_url: %.64q must not carry credentials", shown)
+	case u.Scheme != "https" && u.Scheme != "http":
+		return fmt.Errorf("jwks_url: %.64q must be an absolute https:// URL", shown)
+	case u.Hostname() == "" || u.Opaque != "":
+		return fmt.Errorf("jwks_url: %.64q has no host name", shown)
 	case u.Fragment != "" || strings.Contains(raw, "#"):
-		return fmt.Errorf("jwks_url: %.64q must not have a fragment", raw)
+		return fmt.Errorf("jwks_url: %.64q must not have a fragment", shown)
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("jwks_url: %.64q has an invalid port", raw)
+			return fmt.Errorf("jwks_url: %.64q has an invalid port", shown)
 		}
 	}
 	return nil
 }
 
-// redactUserinfo is the URL with its password, if any, replaced, so that
-// an error never repeats a secret.
-func redactUserinfo(u *url.URL) string { return u.Redacted() }
+// shownURL is raw as an error may quote it: with its password replaced,
+// and not at all when it does not parse and may hold one.
+func shownURL(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err == nil:
+		return u.Redacted()
+	case strings.Contains(raw, "@"):
+		return "(a URL with userinfo)"
+	}
+	return raw
+}
 
 // jwksURLWarnings are jwks_url settings that work but deserve a word.
 func jwksURLWarnings(st *liveCluster) []string {

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/diagnose"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
@@ -287,4 +288,41 @@ func TestJWKSURLExplain(t *testing.T) {
 	if !strings.Contains(string(raw), "jwks_url "+keys.url+", read without a credential") {
 		t.Fatalf("explain does not say where the keys came from: %s", raw)
 	}
+}
+
+// FuzzJWKSURL: what validateJWKSURL accepts is an absolute http(s) URL
+// with a host, a valid port, no userinfo and no fragment, whose origin is
+// known (so a fetch can tell whether it is the API server's); what it
+// refuses, it refuses naming jwks_url and without repeating a password.
+func FuzzJWKSURL(f *testing.F) {
+	for _, s := range []string{"", "https://keys.example/jwks", "http://10.0.0.1:8080/k?x=1", "https://u:secret@h/x",
+		"https://h/#f", "https://[::1]:443/openid/v1/jwks", "https://h:0/", "HTTPS://H/", "https://h%00/", "//h/x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		err := validateJWKSURL(raw)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "jwks_url: ") {
+				t.Fatalf("error does not name jwks_url: %v", err)
+			}
+			if u, perr := url.Parse(raw); perr == nil && u.User != nil {
+				if p, ok := u.User.Password(); ok && len(p) > 3 && strings.Contains(err.Error(), p) {
+					t.Fatalf("error repeats the password: %v", err)
+				}
+			}
+			return
+		}
+		if raw == "" {
+			return
+		}
+		u, perr := url.Parse(raw)
+		switch {
+		case perr != nil:
+			t.Fatalf("accepted %q, which does not parse: %v", raw, perr)
+		case u.Scheme != "https" && u.Scheme != "http", u.Hostname() == "", u.User != nil, strings.Contains(raw, "#"):
+			t.Fatalf("accepted %q", raw)
+		case kube.Origin(raw) == "" || !strings.HasPrefix(kube.Origin(raw), u.Scheme+"://"):
+			t.Fatalf("accepted %q, whose origin is %q", raw, kube.Origin(raw))
+		}
+	})
 }
