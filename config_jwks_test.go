@@ -44,6 +44,10 @@ func newKeyServer(t testing.TB, kube *fakeKube) *keyServer {
 		status, body := k.status, k.body
 		k.mu.Unlock()
 		switch {
+		case !strings.Contains(r.Header.Get("Accept"), "application/jwk-set+json"):
+			// As the kube-apiserver answers a client that does not accept
+			// the key set's media type.
+			http.Error(w, "not acceptable", http.StatusNotAcceptable)
 		case status != 0:
 			http.Error(w, "no", status)
 		case body != "":

@@ -146,7 +146,9 @@ func getBody(ctx context.Context, c *http.Client, rawURL string) ([]byte, error)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Accept", "application/json")
+	// The kube-apiserver serves its key set only as application/jwk-set+json
+	// and answers 406 to a request that accepts application/json alone.
+	req.Header.Set("Accept", "application/jwk-set+json, application/json;q=0.9, */*;q=0.8")
 	resp, err := c.Do(req)
 	if err != nil {
 		return nil, err
