@@ -154,3 +154,37 @@ func sumSamples(t *testing.T, body, prefix, label string) float64 {
 	}
 	return n
 }
+
+// jwks_url on the API server's own origin is read with the reviewer
+// credential (the real API server refuses its key set to anonymous readers
+// here): a local role logs in, one with a namespace selector looks the
+// namespace up with the reviewer, and no TokenReview is made. The stored
+// reviewer JWT stays where it was when a patch moves jwks_url alone.
+func TestLocalModeJWKSURLWithReviewer(t *testing.T) {
+	t.Parallel()
+	m := newMount(t)
+	m.configure(t, map[string]any{"issuer": stk.SAIssuer, "jwks_url": stk.KubeHost + "/openid/v1/jwks"})
+	w := stk.NewWorkload(t, "localrev", map[string]string{"local-mode": "yes"})
+	m.bindRole(t, "local", w, map[string]any{"review_mode": "local", "local_max_token_age": "10m"})
+	m.writeRole(t, "local-selector", map[string]any{
+		"bound_service_account_names":              w.SA.Name,
+		"bound_service_account_namespace_selector": `{"matchLabels":{"local-mode":"yes"}}`,
+		"audience":            "vault",
+		"review_mode":         "local",
+		"local_max_token_age": "10m",
+	})
+	jwt := vaultToken(t, w)
+	m.mustLogin(t, "local", jwt)
+	m.mustLogin(t, "local-selector", jwt)
+	expectOK(t, root(t, http.MethodPatch, "auth/"+m.path+"/config", map[string]any{"jwks_url": strings.Replace(stk.KubeHost, "127.0.0.1", "localhost", 1) + "/openid/v1/jwks"}))
+	// The same API server under another name is another origin: read
+	// without the reviewer JWT, which this API server refuses (or whose
+	// certificate may not name it). Either way the check fails and says
+	// the read carried no credential.
+	if check := m.configCheck(t).checks["jwks_url"]; check.Str("status") != "failed" || !strings.Contains(check.Str("detail"), "no credential") {
+		t.Fatalf("config/check's jwks_url after moving it to another origin: %v", check)
+	}
+	if n := sumSamples(t, scrape(t, m.path, stk.Vault.Token), "kubeauth_tokenreview_duration_seconds_count{", ""); n != 0 {
+		t.Fatalf("the plugin's metrics count %v TokenReviews", n)
+	}
+}
