@@ -443,8 +443,9 @@ and bound_service_account_namespaces and/or
 bound_service_account_namespace_selector), for which audience, and what token
 they get (token_policies, token_ttl and the other token_* fields). The legacy
 names policies, ttl, max_ttl, period, num_uses and bound_cidrs are accepted.
-review_mode (always, cached, hybrid) chooses how tokens are verified: a
-TokenReview per login, a TokenReview reused for review_cache_ttl, or young
+review_mode (always, cached, hybrid, local) chooses how tokens are verified:
+a TokenReview per login, a TokenReview reused for review_cache_ttl, young
 bound tokens verified locally (up to local_max_token_age) against the
-cluster's signing keys.
+cluster's signing keys, or every token verified against those keys and none
+reviewed (local_max_token_age required).
 `

@@ -2,9 +2,9 @@
 // keys and issuer, as published by the API server itself, so that a token can
 // be verified locally without a TokenReview.
 //
-// The keys come from /openid/v1/jwks and the issuer from
-// /.well-known/openid-configuration, both on the API server the plugin is
-// configured with. They are fetched on first use, refetched when a token
+// The keys come from /openid/v1/jwks (or the config's jwks_url, see
+// Options.KeysURL) and the issuer from /.well-known/openid-configuration on
+// the API server the plugin is configured with. They are fetched on first use, refetched when a token
 // names a key the set does not hold (at most once per MinRefresh, so made-up
 // kids cannot hammer the API server) and after RefreshEvery, and a failed
 // fetch keeps the last good copy.
