@@ -53,7 +53,7 @@ func validateJWKSURL(raw string) error {
 		if errors.As(err, &ue) {
 			err = ue.Err // without the URL, which may hold a password
 		}
-		return fmt.Errorf("jwks_url: %.64q is not a URL: %v", shown, err)
+		return fmt.Errorf("jwks_url: %.64q is not a URL: %w", shown, err)
 	}
 	switch {
 	case u.User != nil:
@@ -103,6 +103,13 @@ func jwksURLWarnings(st *liveCluster) []string {
 	}
 	return w
 }
+
+// A PATCH that changes jwks_url alone does not have to send a stored
+// reviewer JWT again (credentialDestination does not name it): no fetch
+// sends the credential anywhere but kubernetes_host's origin, which every
+// TokenReview already reaches, so moving jwks_url moves no secret. What it
+// does change is which keys vouch for tokens, as pem_keys and issuer do:
+// the patch capability on config is as privileged as update.
 
 // keyFetcher GETs the key set's documents. The key set fetches on its own
 // goroutines, not on a login's behalf, so a login JWT is never what

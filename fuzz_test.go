@@ -162,6 +162,8 @@ func FuzzStoredConfig(f *testing.F) {
 	f.Add([]byte(`{"host":"https://127.0.0.1:1","pem_keys":["-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"]}`))
 	f.Add([]byte(`{"host":"","ca_cert":"junk","pem_keys":"not a list"}`))
 	f.Add([]byte(`{"host":"::::","disable_iss_validation":"yes"}`))
+	f.Add([]byte(`{"host":"https://127.0.0.1:1","jwks_url":"https://user:pw@keys.example/#x"}`))
+	f.Add([]byte(`{"host":"https://127.0.0.1:1","jwks_url":12}`))
 	f.Fuzz(func(t *testing.T, stored []byte) {
 		e.t = t
 		if err := e.storage.Put(t.Context(), &logical.StorageEntry{Key: configPath, Value: stored}); err != nil {

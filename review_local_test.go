@@ -448,3 +448,26 @@ func TestLocalModeLeavesOtherRoles(t *testing.T) {
 	e.mustLogin("local", e.boundToken(time.Now(), nil))
 	e.requireReviews(1, "a local role")
 }
+
+// A flood of tokens with made-up kids costs no TokenReview and no more key
+// fetches than the key set's throttle allows (one per 5 s; the test clock
+// stands still): each is refused.
+func TestLocalModeFloodOfMadeUpKids(t *testing.T) {
+	e := newTestEnv(t)
+	clk := useTestClock(e)
+	e.writeConfig(map[string]any{"issuer": testkit.Issuer})
+	e.writeRole(testRole, localRole("5m"))
+	other := testkit.PrivateKey(t, "other.key")
+	e.mustLogin(testRole, e.localToken(kindValid, clk.Now(), 0, other))
+	before := e.kube.jwksGets.Load()
+	for i := range 200 {
+		resp, err := e.login(testRole, e.localToken(kindUnknownKid, clk.Now(), time.Duration(i), other))
+		if err == nil && resp != nil && resp.Auth != nil {
+			t.Fatalf("token %d with a made-up kid logged in", i)
+		}
+	}
+	if n := e.kube.jwksGets.Load() - before; n > 1 {
+		t.Fatalf("200 made-up kids made %d key fetches, want at most 1", n)
+	}
+	e.requireReviews(0, "a flood of made-up kids")
+}
