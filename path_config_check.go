@@ -180,7 +180,8 @@ the issuer the cluster announces against issuer and disable_iss_validation,
 pem_keys against the cluster's published keys, and (for review_mode=hybrid
 roles) whether the cluster's issuer and keys can be read and how old the
 plugin's own copy of the keys is (stale, it no longer vouches for tokens
-alone). Each check is passed,
+alone), and (with jwks_url) whether the key set there can be read, with
+the credential the plugin would send, and holds a usable key. Each check is passed,
 failed, warning or skipped (not applicable, or not possible because an
 earlier check failed), with a one-sentence fix for each problem; verdict
 sums them up in one line. The reviewer JWT is never returned.
