@@ -330,3 +330,22 @@ func FuzzJWKSURL(f *testing.F) {
 		}
 	})
 }
+
+// Hybrid mode without a reviewer verifies young tokens locally with the
+// keys at jwks_url (read without a credential), where before it reviewed
+// every token; an old token is still reviewed.
+func TestJWKSURLHybridWithoutReviewer(t *testing.T) {
+	e := newTestEnv(t)
+	e.kube.setReviewerToken("") // each login JWT reviews itself
+	keys := newKeyServer(t, e.kube)
+	e.writeConfig(map[string]any{"token_reviewer_jwt": "", "disable_local_ca_jwt": true, "issuer": testkit.Issuer,
+		"jwks_url": keys.url, "kubernetes_ca_cert": e.kube.caPEM + keys.caPEM})
+	e.writeRole(testRole, map[string]any{"review_mode": "hybrid", "local_max_token_age": "2m"})
+	e.mustLogin(testRole, e.boundToken(time.Now(), nil))
+	e.requireReviews(0, "a young token")
+	e.mustLogin(testRole, e.boundToken(time.Now().Add(-3*time.Minute), nil))
+	e.requireReviews(1, "an old token")
+	if got := keys.credentials(); len(got) > 0 {
+		t.Fatalf("the key server got %q", got)
+	}
+}
