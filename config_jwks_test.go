@@ -1,6 +1,7 @@
 package kubeauth
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -37,9 +38,13 @@ type keyServer struct {
 func newKeyServer(t testing.TB, kube *fakeKube) *keyServer {
 	t.Helper()
 	k := &keyServer{}
-	k.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	k.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		k.mu.Lock()
 		k.headers = append(k.headers, r.Header.Get("Authorization"))
+		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+			// A client certificate is a credential too.
+			k.headers = append(k.headers, "client certificate "+r.TLS.PeerCertificates[0].Subject.CommonName)
+		}
 		k.gets++
 		status, body := k.status, k.body
 		k.mu.Unlock()
@@ -56,6 +61,9 @@ func newKeyServer(t testing.TB, kube *fakeKube) *keyServer {
 			kube.serveJWKS(w)
 		}
 	}))
+	// Ask for a client certificate, so one sent would be seen.
+	k.srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert, MinVersion: tls.VersionTLS12}
+	k.srv.StartTLS()
 	t.Cleanup(k.srv.Close)
 	k.url = k.srv.URL + "/keys/cluster.json"
 	if k.caPEM = pemCert(k.srv); k.caPEM == kube.caPEM {
