@@ -82,8 +82,13 @@ func (b *backend) buildState(name string, cfg *clusterConfig, mode satoken.Mode)
 	return st, nil
 }
 
-// retire stops what the state runs once no request uses it.
-func (s *liveCluster) retire() { s.clusterKeys.close() }
+// retire stops what the state runs once no request uses it (the key
+// fetcher's connections too: config/check may have used it without the
+// key set).
+func (s *liveCluster) retire() {
+	s.clusterKeys.close()
+	s.keysFetcher.close()
+}
 
 // release ends a request's use of the state.
 func (s *liveCluster) release() {
