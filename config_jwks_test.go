@@ -300,6 +300,9 @@ func TestJWKSURLExplain(t *testing.T) {
 	if !strings.Contains(string(raw), "jwks_url "+keys.url+", read without a credential") {
 		t.Fatalf("explain does not say where the keys came from: %s", raw)
 	}
+	if strings.Contains(string(raw), "Kubernetes vouches for the signature") {
+		t.Fatalf("explain says Kubernetes vouches in local mode: %s", raw)
+	}
 }
 
 // FuzzJWKSURL: what validateJWKSURL accepts is an absolute http(s) URL
