@@ -13,15 +13,16 @@ import (
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/metrics"
 )
 
-// newClusterKeys starts the cluster's key set for one config: the keys and
-// issuer the API server at kubernetes_host publishes, fetched with the
-// config's CA and reviewer credential. The metrics read the keys' age
-// until the set is closed.
-func (b *backend) newClusterKeys(client *kube.Client, m *metrics.Cluster) clusterKeySource {
-	set := clusterkeys.New(keyFetcher{client: client}, clusterkeys.Options{
+// newClusterKeys starts the cluster's key set for one config: the keys
+// (from the API server, or jwks_url) and the issuer, fetched as fetcher
+// says (see keyFetcher). The metrics read the keys' age until the set is
+// closed.
+func (b *backend) newClusterKeys(fetcher keyFetcher, m *metrics.Cluster) clusterKeySource {
+	set := clusterkeys.New(fetcher, clusterkeys.Options{
 		Now:          func() time.Time { return b.now() },
 		Logger:       b.Logger().Named("clusterkeys"),
 		AccessDenied: credentialRefused,
+		KeysURL:      fetcher.keysURL,
 		OnKeysFetched: func(err error) {
 			result := metrics.RefreshSucceeded
 			if err != nil {
@@ -34,18 +35,21 @@ func (b *backend) newClusterKeys(client *kube.Client, m *metrics.Cluster) cluste
 		st := set.KeysStatus()
 		return st.Age, st.Loaded
 	})
-	return watchedKeys{Set: set, stopWatch: stop}
+	return watchedKeys{Set: set, stopWatch: stop, release: fetcher.close}
 }
 
-// watchedKeys is a key set whose age the metrics read until it closes.
+// watchedKeys is a key set whose age the metrics read until it closes;
+// release frees what its fetcher owns once no fetch runs.
 type watchedKeys struct {
 	*clusterkeys.Set
 	stopWatch func()
+	release   func()
 }
 
 func (w watchedKeys) Close() {
 	w.stopWatch()
 	w.Set.Close()
+	w.release()
 }
 
 // credentialRefused says whether the API server answered a fetch of the
@@ -54,17 +58,6 @@ func (w watchedKeys) Close() {
 func credentialRefused(err error) bool {
 	s := kube.Status(err)
 	return s == http.StatusUnauthorized || s == http.StatusForbidden
-}
-
-// keyFetcher GETs the key set's documents from the API server. The key set
-// fetches on its own goroutines, not on a login's behalf, so the bearer
-// token is the reviewer credential (token_reviewer_jwt or the pod's own
-// token); hybrid mode does not fetch keys when there is none (see
-// canVerifyLocally).
-type keyFetcher struct{ client *kube.Client }
-
-func (f keyFetcher) Get(ctx context.Context, path string) ([]byte, error) {
-	return f.client.GetPath(ctx, path)
 }
 
 func isUnknownKey(err error) bool { return errors.Is(err, clusterkeys.ErrUnknownKey) }

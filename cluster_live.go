@@ -23,8 +23,10 @@ type liveCluster struct {
 	// the config leaves the CA to the pod (usesPodCA).
 	podCA fileStamp
 	loginCaches
-	// clusterKeys are the cluster's signing keys, for hybrid mode.
+	// clusterKeys are the cluster's signing keys, for hybrid and local
+	// modes; keysFetcher reads them (config/check reads jwks_url with it).
 	clusterKeys lazyKeys
+	keysFetcher keyFetcher
 }
 
 // buildState parses keys and builds the Kubernetes client for the config
@@ -70,12 +72,23 @@ func (b *backend) buildState(name string, cfg *clusterConfig, mode satoken.Mode)
 	}
 	st := &liveCluster{name: name, config: cfg, keys: keys, kube: client, podCA: podCA}
 	st.loginCaches = newLoginCaches(func() time.Time { return b.now() }, client.Review, m)
-	st.clusterKeys.start = func() clusterKeySource { return b.newClusterKeys(client, m) }
+	fetcher, err := newKeyFetcher(cfg, client, caPEM, caOrigin, b.requestTimeout)
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	st.keysFetcher = fetcher
+	st.clusterKeys.start = func() clusterKeySource { return b.newClusterKeys(fetcher, m) }
 	return st, nil
 }
 
-// retire stops what the state runs once no request uses it.
-func (s *liveCluster) retire() { s.clusterKeys.close() }
+// retire stops what the state runs once no request uses it (the key
+// fetcher's connections too: config/check may have used it without the
+// key set).
+func (s *liveCluster) retire() {
+	s.clusterKeys.close()
+	s.keysFetcher.close()
+}
 
 // release ends a request's use of the state.
 func (s *liveCluster) release() {
@@ -102,8 +115,9 @@ func (s *liveCluster) hasReviewer() bool { return !kube.ReviewsItself(s.kube.Cre
 // canVerifyLocally says whether this config lets hybrid mode verify tokens
 // locally. The cluster's keys are fetched with the reviewer credential;
 // when each login JWT reviews itself there is none, so only pem_keys and a
-// configured issuer can do without the API server, and otherwise every
+// configured issuer, or a jwks_url (read without a credential where the
+// API server's own keys need one), can do without it, and otherwise every
 // token is reviewed.
 func (s *liveCluster) canVerifyLocally() bool {
-	return len(s.keys) > 0 && s.config.Issuer != "" || s.hasReviewer()
+	return len(s.keys) > 0 && s.config.Issuer != "" || s.config.JWKSURL != "" || s.hasReviewer()
 }

@@ -164,6 +164,8 @@ func FuzzStoredConfig(f *testing.F) {
 	f.Add([]byte(`{"host":"::::","disable_iss_validation":"yes"}`))
 	f.Add([]byte(`{"host":"https://127.0.0.1:1","kubernetes_hosts":["https://127.0.0.1:1","https://127.0.0.1:2"],"kubernetes_proxy_url":"http://u:p@127.0.0.1:3","tls_server_name":"x"}`))
 	f.Add([]byte(`{"host":"a","kubernetes_hosts":"not a list","token_reviewer_client_cert":"junk","token_reviewer_client_key":"junk"}`))
+	f.Add([]byte(`{"host":"https://127.0.0.1:1","jwks_url":"https://user:pw@keys.example/#x"}`))
+	f.Add([]byte(`{"host":"https://127.0.0.1:1","jwks_url":12}`))
 	f.Fuzz(func(t *testing.T, stored []byte) {
 		e.t = t
 		if err := e.storage.Put(t.Context(), &logical.StorageEntry{Key: configPath, Value: stored}); err != nil {

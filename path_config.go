@@ -37,6 +37,9 @@ type clusterConfig struct {
 	TLSServerName      string   `json:"tls_server_name,omitempty"`
 	ReviewerClientCert string   `json:"token_reviewer_client_cert,omitempty"`
 	ReviewerClientKey  string   `json:"token_reviewer_client_key,omitempty"`
+
+	// Where the cluster's keys are read (config_jwks.go), stored only when set.
+	JWKSURL string `json:"jwks_url,omitempty"`
 }
 
 // expectedIssuer is the issuer a login token must carry, or "" when the
@@ -212,6 +215,7 @@ func configFields() map[string]*framework.FieldSchema {
 				Name: "Use Annotations As Alias Metadata",
 			},
 		},
+		"jwks_url": jwksURLField(),
 	}
 	networkFields(fields)
 	return fields
@@ -239,6 +243,7 @@ func (cfg *clusterConfig) readData() map[string]interface{} {
 		"disable_local_ca_jwt":              cfg.DisableLocalCAJwt,
 		"token_reviewer_jwt_set":            cfg.TokenReviewerJWT != "",
 		"use_annotations_as_alias_metadata": cfg.UseAnnotationsAsAliasMetadata,
+		"jwks_url":                          cfg.JWKSURL,
 	}
 	cfg.networkReadData(data)
 	return data
@@ -310,6 +315,7 @@ func (b *backend) configWarnings(name string, cfg *clusterConfig, st *liveCluste
 		w = append(w, fmt.Sprintf("kubernetes_host %.64q is plain HTTP: %s; %s", cfg.Host, diagnose.PlainHTTPRisk, diagnose.PlainHTTPFix))
 	}
 	w = append(w, networkWarnings(cfg, b.now())...)
+	w = append(w, jwksURLWarnings(st)...)
 	// An issuer nobody checks looks like protection and is none.
 	if cfg.Issuer != "" && cfg.DisableISSValidation {
 		w = append(w, "issuer is set but not enforced while disable_iss_validation is true; "+
@@ -346,6 +352,10 @@ func configFromFields(d *framework.FieldData) (*clusterConfig, error) {
 		DisableISSValidation:          d.Get("disable_iss_validation").(bool),
 		DisableLocalCAJwt:             d.Get("disable_local_ca_jwt").(bool),
 		UseAnnotationsAsAliasMetadata: d.Get("use_annotations_as_alias_metadata").(bool),
+		JWKSURL:                       d.Get("jwks_url").(string),
+	}
+	if err := validateJWKSURL(cfg.JWKSURL); err != nil {
+		return nil, err
 	}
 	if err := networkFromFields(cfg, d); err != nil {
 		return nil, err
@@ -458,6 +468,7 @@ func (c *clusterConfig) fields() map[string]any {
 		"disable_iss_validation":            c.DisableISSValidation,
 		"disable_local_ca_jwt":              c.DisableLocalCAJwt,
 		"use_annotations_as_alias_metadata": c.UseAnnotationsAsAliasMetadata,
+		"jwks_url":                          c.JWKSURL,
 	}
 	if c.PEMKeys == nil {
 		delete(f, "pem_keys")

@@ -63,6 +63,9 @@ func (b *backend) diagnoseCluster(ctx context.Context, req *logical.Request, nam
 			return nil, err
 		}
 		results = diagnose.Run(ctx, b.diagnoseTarget(st), usage)
+		if res, ok := diagnoseJWKSURL(ctx, st, usage); ok {
+			results = append(results, res)
+		}
 	}
 	if choice, ok, err := b.diagnoseClusterChoice(ctx, req.Storage, name); err != nil {
 		return nil, err
@@ -114,6 +117,9 @@ func (b *backend) roleUsage(ctx context.Context, s logical.Storage, cluster stri
 		}
 		if r.mode() == reviewHybrid {
 			u.Hybrid = append(u.Hybrid, name)
+		}
+		if r.mode() == reviewLocal {
+			u.Local = append(u.Local, name)
 		}
 		if r.readsPods() {
 			u.WithPods = append(u.WithPods, name)
@@ -176,7 +182,8 @@ the issuer the cluster announces against issuer and disable_iss_validation,
 pem_keys against the cluster's published keys, and (for review_mode=hybrid
 roles) whether the cluster's issuer and keys can be read and how old the
 plugin's own copy of the keys is (stale, it no longer vouches for tokens
-alone). Each check is passed,
+alone), and (with jwks_url) whether the key set there can be read, with
+the credential the plugin would send, and holds a usable key. Each check is passed,
 failed, warning or skipped (not applicable, or not possible because an
 earlier check failed), with a one-sentence fix for each problem; verdict
 sums them up in one line. The reviewer JWT is never returned.

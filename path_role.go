@@ -214,6 +214,13 @@ func (b *backend) updateRole(ctx context.Context, req *logical.Request, name str
 	if err := validateRole(r, b.System().MaxLeaseTTL()); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
+	if err := b.checkLocalRoleLookups(ctx, req.Storage, r); err != nil {
+		var bad *refusal.InputError
+		if errors.As(err, &bad) {
+			return logical.ErrorResponse(bad.Msg), nil
+		}
+		return nil, err
+	}
 	// Held until the role is stored, so a cluster the role names cannot be
 	// deleted in between (see pathClusterDelete).
 	b.clusterBindMu.RLock()
@@ -436,8 +443,9 @@ and bound_service_account_namespaces and/or
 bound_service_account_namespace_selector), for which audience, and what token
 they get (token_policies, token_ttl and the other token_* fields). The legacy
 names policies, ttl, max_ttl, period, num_uses and bound_cidrs are accepted.
-review_mode (always, cached, hybrid) chooses how tokens are verified: a
-TokenReview per login, a TokenReview reused for review_cache_ttl, or young
+review_mode (always, cached, hybrid, local) chooses how tokens are verified:
+a TokenReview per login, a TokenReview reused for review_cache_ttl, young
 bound tokens verified locally (up to local_max_token_age) against the
-cluster's signing keys.
+cluster's signing keys, or every token verified against those keys and none
+reviewed (local_max_token_age required).
 `

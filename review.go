@@ -102,6 +102,8 @@ func newLoginCaches(now func() time.Time, review reviewFunc, m *metrics.Cluster)
 func (b *backend) stepReview(ctx context.Context, a *attempt) error {
 	audiences := satoken.ReviewAudiences(a.role.Audience, a.token.Claims.Audience)
 	switch a.role.mode() {
+	case reviewLocal:
+		return b.verifyLocalOnly(ctx, a)
 	case reviewHybrid:
 		if a.state.canVerifyLocally() && localEligible(&a.token.Claims, a.role.Audience, b.now(), a.role.maxTokenAge()) {
 			err := b.verifyLocally(ctx, a)
@@ -129,8 +131,8 @@ func explainReview(a *attempt) (outcome, detail string) {
 		return outcomeSkipped, fmt.Sprintf("review_mode %s: a TokenReview of this token made within review_cache_ttl (%s) answered; it authenticated %s%s",
 			a.role.mode(), a.role.cacheTTL(), who, reviewedInstead(a))
 	case verifiedByLocal:
-		return outcomeSkipped, fmt.Sprintf("review_mode hybrid: the token is at most local_max_token_age (%s) old and verifies with the cluster's signing key %.64q; it names %s",
-			a.role.maxTokenAge(), a.token.JWS.Signatures[0].Header.KeyID, who)
+		return outcomeSkipped, fmt.Sprintf("review_mode %s: the token is at most local_max_token_age (%s) old and verifies with the cluster's signing key %.64q (%s); it names %s",
+			a.role.mode(), a.role.maxTokenAge(), a.token.JWS.Signatures[0].Header.KeyID, keysSource(a.state), who)
 	}
 	detail = "Kubernetes' TokenReview" + a.state.routeNote() + " authenticated " + who
 	if a.role.mode() != reviewAlways {
@@ -146,7 +148,7 @@ func reviewNote(a *attempt) string {
 	case verifiedByCache:
 		return " (answer from the review cache)" + reviewedInstead(a)
 	case verifiedByLocal:
-		return " (hybrid mode, checked against the cluster's signing keys)"
+		return fmt.Sprintf(" (%s mode, checked against the cluster's signing keys from %s)", a.role.mode(), keysSource(a.state))
 	}
 	return a.state.routeNote() + reviewedInstead(a)
 }

@@ -18,6 +18,10 @@ const (
 	// reviewHybrid verifies a young bound token locally against the
 	// cluster's keys, and reviews every other token as reviewCached does.
 	reviewHybrid = "hybrid"
+	// reviewLocal verifies every token against the cluster's keys and
+	// reviews none: a token the keys cannot vouch for is refused (see
+	// review_local.go).
+	reviewLocal = "local"
 )
 
 // Defaults and bounds of the review settings.
@@ -42,12 +46,12 @@ type reviewSettings struct {
 	LocalMaxTokenAge time.Duration `json:"local_max_token_age,omitempty"`
 }
 
-// mode is the review mode in force: always, unless the role says cached
-// or hybrid (a value that reached storage some other way reviews every
-// login).
+// mode is the review mode in force: always, unless the role says cached,
+// hybrid or local (a value that reached storage some other way reviews
+// every login).
 func (s *reviewSettings) mode() string {
 	switch s.ReviewMode {
-	case reviewCached, reviewHybrid:
+	case reviewCached, reviewHybrid, reviewLocal:
 		return s.ReviewMode
 	}
 	return reviewAlways
@@ -83,14 +87,15 @@ func reviewFieldSchemas(fields map[string]*framework.FieldSchema) {
 		Default: reviewAlways,
 		Description: `How tokens are verified: "always" (a TokenReview per login, the default), "cached" (a successful ` +
 			`TokenReview of the same token is reused for review_cache_ttl), or "hybrid" (young bound tokens are verified ` +
-			`locally against the cluster's signing keys, others as "cached"; requires audience).`,
-		AllowedValues: []interface{}{reviewAlways, reviewCached, reviewHybrid},
+			`locally against the cluster's signing keys, others as "cached"; requires audience), or "local" (every token ` +
+			`is verified against the cluster's signing keys and none is reviewed; requires audience and local_max_token_age).`,
+		AllowedValues: []interface{}{reviewAlways, reviewCached, reviewHybrid, reviewLocal},
 		DisplayAttrs:  &framework.DisplayAttributes{Name: "Review Mode"},
 	}
 	fields["review_cache_ttl"] = &framework.FieldSchema{
 		Type:    framework.TypeDurationSecond,
 		Default: int(defaultReviewCacheTTL.Seconds()),
-		Description: "In cached and hybrid modes, how long a successful TokenReview is reused (never past the token's exp) " +
+		Description: "In cached, hybrid and local modes, how long a successful TokenReview is reused (never past the token's exp) " +
 			"and how long a namespace's labels are kept for the selector. At most 5m.",
 		DisplayAttrs: &framework.DisplayAttributes{Name: "Review Cache TTL"},
 	}
@@ -98,7 +103,8 @@ func reviewFieldSchemas(fields map[string]*framework.FieldSchema) {
 		Type:    framework.TypeDurationSecond,
 		Default: int(defaultLocalMaxTokenAge.Seconds()),
 		Description: "In hybrid mode, the age (since iat) up to which a bound token is verified locally, without a TokenReview; " +
-			"a deleted service account or pod goes unnoticed for at most this long. At most 1h.",
+			"in local mode (where it is required), the age past which a token is refused. " +
+			"A deleted service account or pod goes unnoticed for at most this long. At most 1h.",
 		DisplayAttrs: &framework.DisplayAttributes{Name: "Local Max Token Age"},
 	}
 }
@@ -108,9 +114,9 @@ func applyReviewFields(s *reviewSettings, d *framework.FieldData) error {
 	if v, ok := d.GetOk("review_mode"); ok {
 		mode := v.(string)
 		switch mode {
-		case reviewAlways, reviewCached, reviewHybrid:
+		case reviewAlways, reviewCached, reviewHybrid, reviewLocal:
 		default:
-			return fmt.Errorf("review_mode: %q is not one of %q, %q, %q", mode, reviewAlways, reviewCached, reviewHybrid)
+			return fmt.Errorf("review_mode: %q is not one of %q, %q, %q, %q", mode, reviewAlways, reviewCached, reviewHybrid, reviewLocal)
 		}
 		s.ReviewMode = mode
 	}
@@ -139,7 +145,7 @@ func validateReviewSettings(s *reviewSettings, audience string) error {
 		return errors.New(`review_mode: "hybrid" needs audience: set audience (for example "vault") so a token verified ` +
 			`without a TokenReview is one minted for Vault, or use review_mode "cached"`)
 	}
-	return nil
+	return validateLocalSettings(s, audience)
 }
 
 // reviewWarnings are settings that have no effect in the role's mode.
@@ -148,8 +154,8 @@ func reviewWarnings(s *reviewSettings) []string {
 	if s.ReviewCacheTTL > 0 && s.mode() == reviewAlways {
 		w = append(w, `review_cache_ttl has no effect while review_mode is "always"`)
 	}
-	if s.LocalMaxTokenAge > 0 && s.mode() != reviewHybrid {
-		w = append(w, `local_max_token_age has no effect unless review_mode is "hybrid"`)
+	if s.LocalMaxTokenAge > 0 && s.mode() != reviewHybrid && s.mode() != reviewLocal {
+		w = append(w, `local_max_token_age has no effect unless review_mode is "hybrid" or "local"`)
 	}
 	return w
 }

@@ -16,8 +16,8 @@ const (
 
 // parseDiscovery reads the issuer from the API server's OpenID discovery
 // document. Only the issuer is used: tokens are checked against it, and the
-// keys are always fetched from the API server itself, never from the
-// document's jwks_uri, which in a real cluster often names an address that a
+// keys are fetched from the API server itself (or the jwks_url the operator
+// configured), never from the document's jwks_uri, which in a real cluster often names an address that a
 // Vault outside the cluster cannot reach (and which, if followed, would let
 // whoever controls the document choose where the keys come from).
 func parseDiscovery(body []byte) (string, error) {

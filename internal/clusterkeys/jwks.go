@@ -200,3 +200,18 @@ func sameKey(a, b crypto.PublicKey) bool {
 	ea, ok := a.(equaler)
 	return ok && ea.Equal(b)
 }
+
+// KeySetKids reads a JSON Web Key Set as the key set reads it and returns
+// the kids of its usable keys, sorted, and the notes on the entries it
+// skips; for config/check, which reports a jwks_url that holds no usable key.
+func KeySetKids(body []byte) (kids, notes []string, err error) {
+	keys, notes, err := parseJWKS(body)
+	if err != nil {
+		return nil, notes, err
+	}
+	for kid := range keys {
+		kids = append(kids, kid)
+	}
+	slices.Sort(kids)
+	return kids, notes, nil
+}

@@ -2,9 +2,9 @@
 // keys and issuer, as published by the API server itself, so that a token can
 // be verified locally without a TokenReview.
 //
-// The keys come from /openid/v1/jwks and the issuer from
-// /.well-known/openid-configuration, both on the API server the plugin is
-// configured with. They are fetched on first use, refetched when a token
+// The keys come from /openid/v1/jwks (or the config's jwks_url, see
+// Options.KeysURL) and the issuer from /.well-known/openid-configuration on
+// the API server the plugin is configured with. They are fetched on first use, refetched when a token
 // names a key the set does not hold (at most once per MinRefresh, so made-up
 // kids cannot hammer the API server) and after RefreshEvery, and a failed
 // fetch keeps the last good copy.
@@ -30,8 +30,9 @@ import (
 )
 
 // Fetcher GETs a path of the Kubernetes API server (kubernetes_host, with the
-// configured CA and reviewer credential) and returns the body. It must honor
-// ctx: Close cancels it and waits for the fetch to return.
+// configured CA and reviewer credential) and returns the body; the signing
+// keys' path is instead Options.KeysURL, an absolute URL, when that is set.
+// It must honor ctx: Close cancels it and waits for the fetch to return.
 type Fetcher interface {
 	Get(ctx context.Context, path string) ([]byte, error)
 }
@@ -55,6 +56,10 @@ type Options struct {
 	// that Close stopped is not reported. It runs on the fetch's goroutine
 	// and must not block (it is meant for a counter).
 	OnKeysFetched func(err error)
+	// KeysURL, when set, is where the signing keys are read (the config's
+	// jwks_url) instead of the API server's /openid/v1/jwks; the Fetcher
+	// is asked for this URL. The issuer is still the API server's.
+	KeysURL string
 }
 
 // The API server's own paths for its service-account issuer metadata.
@@ -162,8 +167,12 @@ func New(f Fetcher, o Options) *Set {
 		ctx:          ctx,
 		cancel:       cancel,
 	}
+	keysPath := jwksPath
+	if o.KeysURL != "" {
+		keysPath = o.KeysURL
+	}
 	s.keys = doc[map[string]crypto.PublicKey]{
-		state: state{what: "signing keys", path: jwksPath}, parse: parseJWKS, describe: describeKeys,
+		state: state{what: "signing keys", path: keysPath}, parse: parseJWKS, describe: describeKeys,
 		fetched: o.OnKeysFetched,
 	}
 	s.issuer = doc[string]{

@@ -317,4 +317,7 @@ type Usage struct {
 	WithPods []string
 	// BoundToWorkload read service accounts at renewal.
 	BoundToWorkload []string
+	// Local verify every token with the cluster's issuer and keys and
+	// review none (review_mode=local).
+	Local []string
 }

@@ -42,11 +42,13 @@ const (
 	ReasonReviewRejected   = "token_review_rejected"
 	ReasonReviewMismatch   = "token_review_identity_mismatch"
 	ReasonReviewForbidden  = "token_review_forbidden"
-	// ReasonSigningKeyUnknown is no longer produced: hybrid mode used to
-	// refuse a token whose kid none of the cluster's keys held; it now
-	// reviews it. Kept in the vocabulary (the metrics' label values, the
-	// docs/troubleshooting.md) so that dashboards and alerts naming it keep working.
+	// ReasonSigningKeyUnknown: in review_mode local, none of the cluster's
+	// keys has the token's kid (or it names none). Hybrid mode reviews such
+	// a token instead.
 	ReasonSigningKeyUnknown = "signing_key_unknown"
+	// ReasonTokenTooOld: in review_mode local, the token is older than
+	// local_max_token_age (by iat), or has no iat.
+	ReasonTokenTooOld = "token_too_old"
 	// ReasonPodNotBound: the role binds pods and the token's pod is not
 	// one of them (not pod-bound, name, gone, recreated, labels).
 	ReasonPodNotBound = "pod_not_bound"
@@ -72,7 +74,8 @@ const (
 	// is gone or was recreated (a gone pod is ReasonPodNotBound).
 	ReasonWorkloadGone = "service_account_gone"
 	// ReasonReviewerRequired: a check needs Kubernetes and the cluster has
-	// no reviewer credential, the only one a renewal could use.
+	// no reviewer credential, the only one a renewal (or a review_mode
+	// local login, which never sends the login JWT) could use.
 	ReasonReviewerRequired = "reviewer_required"
 )
 
@@ -81,7 +84,7 @@ const (
 var ReasonCodes = []string{
 	ReasonCIDR, ReasonAlgorithm, ReasonExpired, ReasonNotYetValid, ReasonSignature,
 	ReasonIssuer, ReasonAudienceMismatch, ReasonClaims, ReasonName, ReasonNamespace,
-	ReasonReviewRejected, ReasonReviewMismatch, ReasonReviewForbidden, ReasonSigningKeyUnknown,
+	ReasonReviewRejected, ReasonReviewMismatch, ReasonReviewForbidden, ReasonSigningKeyUnknown, ReasonTokenTooOld,
 	ReasonPodNotBound, ReasonNodeNotBound, ReasonClusterUnknown, ReasonClusterAmbiguous, ReasonClusterNotBound,
 	ReasonRoleGone, ReasonPoliciesChanged, ReasonWorkloadGone, ReasonReviewerRequired,
 }
