@@ -161,7 +161,11 @@ func newKeyFetcher(cfg *clusterConfig, client *kube.Client, caPEM, caOrigin stri
 	if cfg.JWKSURL == "" || client.SameOrigin(cfg.JWKSURL) {
 		return f, nil
 	}
-	anon, err := kube.NewAnonymousGetter(caPEM, caOrigin, timeout)
+	proxy, err := parseProxyURL(cfg.ProxyURL)
+	if err != nil {
+		return keyFetcher{}, err
+	}
+	anon, err := kube.NewAnonymousGetter(caPEM, caOrigin, timeout, proxy)
 	if err != nil {
 		return keyFetcher{}, fmt.Errorf("jwks_url: %w", err)
 	}

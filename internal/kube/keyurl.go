@@ -35,11 +35,21 @@ func Origin(rawURL string) string {
 }
 
 // SameOrigin says whether rawURL is on the API server the client calls
-// (scheme, host and port equal to kubernetes_host's): only there may a
-// request carry the client's credential.
+// (scheme, host and port equal to one of its addresses, kubernetes_host or
+// kubernetes_hosts): only there may a request carry the client's
+// credential. A request there goes through the client, so it fails over
+// like any other call.
 func (k *Client) SameOrigin(rawURL string) bool {
 	o := Origin(rawURL)
-	return o != "" && o == Origin(k.host)
+	if o == "" {
+		return false
+	}
+	for _, a := range k.Addresses() {
+		if o == Origin(a.URL) {
+			return true
+		}
+	}
+	return false
 }
 
 // GetURL GETs an absolute URL on the client's own API server (SameOrigin)
@@ -85,8 +95,8 @@ type AnonymousGetter struct {
 }
 
 // NewAnonymousGetter builds the getter; caPEM "" trusts the system roots
-// alone. caOrigin names the CA in TLS errors ("" is kubernetes_ca_cert).
-func NewAnonymousGetter(caPEM, caOrigin string, timeout time.Duration) (*AnonymousGetter, error) {
+// alone, and proxy nil uses the environment's proxy. caOrigin names the CA in TLS errors ("" is kubernetes_ca_cert).
+func NewAnonymousGetter(caPEM, caOrigin string, timeout time.Duration, proxy *url.URL) (*AnonymousGetter, error) {
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
@@ -97,8 +107,14 @@ func NewAnonymousGetter(caPEM, caOrigin string, timeout time.Duration) (*Anonymo
 	if caOrigin == "" {
 		caOrigin = "kubernetes_ca_cert"
 	}
+	// kubernetes_proxy_url, when set, is how this Vault reaches the
+	// cluster's network at all; else the environment's proxy.
+	proxyFunc := http.ProxyFromEnvironment
+	if proxy != nil {
+		proxyFunc = http.ProxyURL(proxy)
+	}
 	t := &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
+		Proxy:               proxyFunc,
 		TLSClientConfig:     &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool},
 		TLSHandshakeTimeout: tlsHandshakeTimeout,
 		DialContext:         (&net.Dialer{Timeout: dialTimeout, KeepAlive: dialKeepAlive}).DialContext,

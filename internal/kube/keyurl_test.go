@@ -108,7 +108,7 @@ func TestAnonymousGetter(t *testing.T) {
 			_, _ = w.Write([]byte(`{"keys":[]}`))
 		}
 	})
-	g, err := NewAnonymousGetter(r.caPEM, "", 5*time.Second)
+	g, err := NewAnonymousGetter(r.caPEM, "", 5*time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestAnonymousGetter(t *testing.T) {
 		}
 	}
 	// Without the server's CA, its certificate does not verify.
-	g2, err := NewAnonymousGetter("", "", 5*time.Second)
+	g2, err := NewAnonymousGetter("", "", 5*time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
