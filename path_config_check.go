@@ -147,6 +147,7 @@ func (b *backend) diagnoseTarget(st *liveCluster) diagnose.Target {
 			UseAnnotationsAsAliasMetadata: cfg.UseAnnotationsAsAliasMetadata,
 			Route:                         diagnose.Route{Proxy: redactedProxyURL(cfg.ProxyURL), ServerName: cfg.TLSServerName},
 			ClientCert:                    clientLeaf(cfg),
+			JWKSURL:                       cfg.JWKSURL != "",
 		},
 		PodCA:     st.podCA.exists,
 		PodCAPath: b.localFiles.caPath(),

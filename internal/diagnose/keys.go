@@ -117,6 +117,7 @@ func containsKey(keys []crypto.PublicKey, k crypto.PublicKey) bool {
 // asked, and the plugin's own copy of the keys.
 type KeysObserved struct {
 	HybridRoles  []string // the review_mode=hybrid roles to name, at most ten
+	LocalRoles   []string // the review_mode=local roles to name, at most ten
 	Settings     Settings
 	SelfReview   bool // there is no reviewer credential
 	Discovery    kube.Discovery
@@ -135,12 +136,15 @@ type KeysObserved struct {
 // every token as cached does: logins work, hybrid saves nothing.
 func ClusterKeys(o KeysObserved) Result {
 	r := Result{Name: CheckClusterKeys, Data: map[string]any{"hybrid_roles": o.HybridRoles}}
-	roles := strings.Join(o.HybridRoles, ", ")
+	if len(o.LocalRoles) > 0 {
+		r.Data["local_roles"] = o.LocalRoles
+	}
+	roles := o.label()
 	needIssuer, needKeys := o.Settings.Issuer == "", !o.Settings.PEMKeys
 	disc, keys, who := o.Discovery, o.Keys, o.Reviewer
 	if o.SelfReview {
 		r.Status = Warning
-		r.Detail = fmt.Sprintf("review_mode=hybrid roles (%s) cannot fetch the cluster's keys without a reviewer credential, so they review every token as cached does", roles)
+		r.Detail = fmt.Sprintf("%s cannot fetch the cluster's keys without a reviewer credential, so %s", roles, o.fallback())
 		r.Fix = "set token_reviewer_jwt, or set both pem_keys and issuer in the config"
 		return r
 	}
@@ -159,8 +163,8 @@ func ClusterKeys(o KeysObserved) Result {
 	}
 	if err != nil {
 		r.Status = Warning
-		r.Detail = fmt.Sprintf("review_mode=hybrid roles (%s) verify young tokens with the cluster's issuer and keys, but %s cannot be read: %v; "+
-			"they review every token as cached does", roles, what, err)
+		r.Detail = fmt.Sprintf("%s %s with the cluster's issuer and keys, but %s cannot be read: %v; %s",
+			roles, o.verifies(), what, err, o.fallback())
 		switch kube.Status(err) {
 		case http.StatusUnauthorized, http.StatusForbidden:
 			r.Fix = grantFix
@@ -189,16 +193,51 @@ func ClusterKeys(o KeysObserved) Result {
 		uses = append(uses, "pem_keys")
 	}
 	if ks := o.Held; needKeys && ks.Loaded && !ks.Fresh {
-		return heldKeysStale(r, ks, roles, uses)
+		return heldKeysStale(r, ks, o, uses)
 	}
 	r.Status = Passed
-	r.Detail = fmt.Sprintf("review_mode=hybrid roles (%s) verify young tokens locally with %s", roles, strings.Join(uses, " and "))
+	r.Detail = fmt.Sprintf("%s %s locally with %s", roles, o.verifies(), strings.Join(uses, " and "))
 	return r
+}
+
+// label names the roles that verify with the cluster's keys, by mode.
+func (o KeysObserved) label() string {
+	var parts []string
+	if len(o.HybridRoles) > 0 {
+		parts = append(parts, "review_mode=hybrid roles ("+strings.Join(o.HybridRoles, ", ")+")")
+	}
+	if len(o.LocalRoles) > 0 {
+		parts = append(parts, "review_mode=local roles ("+strings.Join(o.LocalRoles, ", ")+")")
+	}
+	return strings.Join(parts, " and ")
+}
+
+// verifies is what those roles do with the keys.
+func (o KeysObserved) verifies() string {
+	switch {
+	case len(o.LocalRoles) == 0:
+		return "verify young tokens"
+	case len(o.HybridRoles) == 0:
+		return "verify every token"
+	}
+	return "verify tokens"
+}
+
+// fallback is what those roles do without usable keys: hybrid ones
+// review, local ones never do.
+func (o KeysObserved) fallback() string {
+	switch {
+	case len(o.LocalRoles) == 0:
+		return "they review every token as cached does"
+	case len(o.HybridRoles) == 0:
+		return "they refuse or fail every login (local mode never falls back to a TokenReview)"
+	}
+	return "the hybrid roles review every token as cached does, and the local roles refuse or fail every login"
 }
 
 // heldKeysStale is cluster_keys while the plugin's copy of the keys is
 // stale: what hybrid roles would verify with (uses), and why they do not.
-func heldKeysStale(r Result, ks clusterkeys.KeysStatus, roles string, uses []string) Result {
+func heldKeysStale(r Result, ks clusterkeys.KeysStatus, o KeysObserved, uses []string) Result {
 	r.Status = Warning
 	why := fmt.Sprintf("is %s old, over %s, and refreshing it failed: %v", ks.Age.Round(time.Second), ks.MaxAge, ks.LastErr)
 	r.Fix = "nothing if this check's own read (above) keeps succeeding: the next hybrid login refreshes the keys with the same credential; " +
@@ -206,8 +245,8 @@ func heldKeysStale(r Result, ks clusterkeys.KeysStatus, roles string, uses []str
 	if ks.Denied {
 		why = fmt.Sprintf("had a refresh refused the credential since it was fetched (latest error: %v)", ks.LastErr)
 	}
-	r.Detail = fmt.Sprintf("review_mode=hybrid roles (%s) verify young tokens locally with %s, but the plugin's copy of the keys %s: "+
-		"until a refresh succeeds they review every token as cached does", roles, strings.Join(uses, " and "), why)
+	r.Detail = fmt.Sprintf("%s %s locally with %s, but the plugin's copy of the keys %s: until a refresh succeeds %s",
+		o.label(), o.verifies(), strings.Join(uses, " and "), why, o.fallback())
 	return r
 }
 

@@ -37,6 +37,7 @@ type Settings struct {
 	PEMKeys                       bool // pem_keys is set
 	UseAnnotationsAsAliasMetadata bool
 	Route                         Route             // the proxy and server name
+	JWKSURL                       bool              // jwks_url is set
 	ClientCert                    *x509.Certificate // token_reviewer_client_cert's leaf, when set
 }
 
@@ -225,7 +226,7 @@ type publishedRead struct {
 // there is none (clusters usually refuse that).
 func (r *run) readPublished() publishedRead {
 	cfg := r.t.Settings
-	hybridFetches := len(r.usage.Hybrid) > 0 && !r.selfReview() && (cfg.Issuer == "" || !cfg.PEMKeys)
+	hybridFetches := len(r.usage.Hybrid)+len(r.usage.Local) > 0 && !r.selfReview() && (cfg.Issuer == "" || !cfg.PEMKeys)
 	var p publishedRead
 	if r.blocked == "" {
 		p.disc, p.discErr = r.t.Client.Discovery(r.ctx)
@@ -268,14 +269,16 @@ func (r *run) published() {
 func (r *run) clusterKeys(p publishedRead) Result {
 	cfg := r.t.Settings
 	switch {
-	case len(r.usage.Hybrid) == 0:
+	case len(r.usage.Hybrid) == 0 && len(r.usage.Local) == 0:
 		return Skip(CheckClusterKeys, "no role uses review_mode=hybrid, so the cluster's keys are never fetched")
+	case cfg.JWKSURL && len(r.usage.Hybrid) == 0:
+		return Skip(CheckClusterKeys, "review_mode=local roles read the cluster's keys from jwks_url; see the jwks_url check")
 	case cfg.Issuer != "" && cfg.PEMKeys:
 		return Skip(CheckClusterKeys, "review_mode=hybrid roles verify with the configured issuer and pem_keys; nothing is fetched")
 	case r.blocked != "" && !r.selfReview():
 		return Skip(CheckClusterKeys, r.blocked)
 	}
-	res := ClusterKeys(KeysObserved{HybridRoles: FirstN(r.usage.Hybrid, 10), Settings: cfg, SelfReview: r.selfReview(),
+	res := ClusterKeys(KeysObserved{HybridRoles: FirstN(r.usage.Hybrid, 10), LocalRoles: FirstN(r.usage.Local, 10), Settings: cfg, SelfReview: r.selfReview(),
 		Discovery: p.disc, DiscoveryErr: p.discErr, Keys: p.keys, KeysErr: p.keysErr, Reviewer: r.who, Held: r.t.HeldKeys()})
 	res.Data["hybrid_roles_count"] = len(r.usage.Hybrid)
 	return res
