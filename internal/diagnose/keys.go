@@ -135,10 +135,7 @@ type KeysObserved struct {
 // or while the plugin's copy of the keys is stale, those roles review
 // every token as cached does: logins work, hybrid saves nothing.
 func ClusterKeys(o KeysObserved) Result {
-	r := Result{Name: CheckClusterKeys, Data: map[string]any{"hybrid_roles": o.HybridRoles}}
-	if len(o.LocalRoles) > 0 {
-		r.Data["local_roles"] = o.LocalRoles
-	}
+	r := Result{Name: CheckClusterKeys, Data: o.rolesData()}
 	roles := o.label()
 	needIssuer, needKeys := o.Settings.Issuer == "", !o.Settings.PEMKeys
 	disc, keys, who := o.Discovery, o.Keys, o.Reviewer
@@ -198,6 +195,16 @@ func ClusterKeys(o KeysObserved) Result {
 	r.Status = Passed
 	r.Detail = fmt.Sprintf("%s %s locally with %s", roles, o.verifies(), strings.Join(uses, " and "))
 	return r
+}
+
+// rolesData names the roles in the check's data; local_roles only when
+// there are some, so the answer for hybrid roles alone is as before.
+func (o KeysObserved) rolesData() map[string]any {
+	data := map[string]any{"hybrid_roles": o.HybridRoles}
+	if len(o.LocalRoles) > 0 {
+		data["local_roles"] = o.LocalRoles
+	}
+	return data
 }
 
 // label names the roles that verify with the cluster's keys, by mode.
