@@ -17,10 +17,10 @@ import (
 // at most maxAge old, for a role that checks an audience. Everything else
 // (a legacy Secret-based token, which never expires, an older token, a
 // role stored without an audience) is reviewed.
-func localEligible(c *satoken.Claims, roleAudience string, now time.Time, maxAge time.Duration) bool {
+func localEligible(c *satoken.Claims, roleAudiences []string, now time.Time, maxAge time.Duration) bool {
 	k := c.Kubernetes
 	switch {
-	case roleAudience == "", k == nil, k.Secret != nil, c.Expiry == nil, c.IssuedAt == nil:
+	case len(roleAudiences) == 0, k == nil, k.Secret != nil, c.Expiry == nil, c.IssuedAt == nil:
 		return false
 	}
 	return now.Sub(c.IssuedAt.Time()) <= maxAge

@@ -215,13 +215,16 @@ func explainIssuer(a *attempt) (outcome, detail string) {
 }
 
 func stepAudience(_ context.Context, a *attempt) error {
-	return satoken.CheckAudience(a.token.Claims.Audience, a.role.Audience)
+	return satoken.CheckAudience(a.token.Claims.Audience, a.role.audiences())
 }
 
 // explainAudience says why the audience step passed, or that it did not apply.
 func explainAudience(a *attempt) (outcome, detail string) {
 	r := a.role
-	if r.Audience == "" {
+	switch {
+	case len(r.Audiences) > 0:
+		return outcomePassed, fmt.Sprintf("token audiences %q include one of the role's audiences %q", []string(a.token.Claims.Audience), r.Audiences)
+	case r.Audience == "":
 		return outcomeSkipped, "the role has no audience"
 	}
 	return outcomePassed, fmt.Sprintf("token audiences %q include the role's audience %q", []string(a.token.Claims.Audience), r.Audience)

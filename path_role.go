@@ -49,6 +49,12 @@ func pathRoles(b *backend) []*framework.Path {
 			Type:        framework.TypeString,
 			Description: "The audience (aud) tokens must be issued for; it is also the audience the TokenReview checks.",
 		},
+		"audiences": {
+			Type: framework.TypeCommaStringSlice,
+			Description: "Several audiences, any one of which a token may be issued for; the TokenReview checks the token " +
+				"against all of them. Not with audience (write audience=\"\" to switch). The plugin's own field: Vault's built-in " +
+				"method ignores it, and would accept any audience after a switch back.",
+		},
 		"alias_name_source": {
 			Type:        framework.TypeString,
 			Default:     aliasNameSourceUID,
@@ -318,7 +324,7 @@ func applyBindingFields(r *roleEntry, d *framework.FieldData) error {
 	if v, ok := d.GetOk("alias_name_source"); ok {
 		r.AliasNameSource = v.(string)
 	}
-	return nil
+	return applyAudiences(r, d)
 }
 
 // applyTokenFields applies the token_* fields and their legacy names.

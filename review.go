@@ -100,12 +100,12 @@ func newLoginCaches(now func() time.Time, review reviewFunc, m *metrics.Cluster)
 // concurrent logins of the same token, and no key fetch beyond the key
 // set's throttle.
 func (b *backend) stepReview(ctx context.Context, a *attempt) error {
-	audiences := satoken.ReviewAudiences(a.role.Audience, a.token.Claims.Audience)
+	audiences := satoken.ReviewAudiences(a.role.audiences(), a.token.Claims.Audience)
 	switch a.role.mode() {
 	case reviewLocal:
 		return b.verifyLocalOnly(ctx, a)
 	case reviewHybrid:
-		if a.state.canVerifyLocally() && localEligible(&a.token.Claims, a.role.Audience, b.now(), a.role.maxTokenAge()) {
+		if a.state.canVerifyLocally() && localEligible(&a.token.Claims, a.role.audiences(), b.now(), a.role.maxTokenAge()) {
 			err := b.verifyLocally(ctx, a)
 			var unvouched *keysCannotVouch
 			if !errors.As(err, &unvouched) {

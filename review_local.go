@@ -33,12 +33,12 @@ import (
 // mode needs (a token verified without a TokenReview must be one minted
 // for Vault), and an explicit local_max_token_age, the one bound on how
 // long a deleted workload's token keeps logging in.
-func validateLocalSettings(s *reviewSettings, audience string) error {
+func validateLocalSettings(s *reviewSettings, audiences []string) error {
 	if s.mode() != reviewLocal {
 		return nil
 	}
-	if audience == "" {
-		return errors.New(`review_mode: "local" needs audience: set audience (for example "vault") so a token verified ` +
+	if len(audiences) == 0 {
+		return errors.New(`review_mode: "local" needs audience: set audience (for example "vault"), or audiences, so a token verified ` +
 			`without a TokenReview is one minted for Vault`)
 	}
 	if s.LocalMaxTokenAge <= 0 {

@@ -140,12 +140,12 @@ func applyReviewFields(s *reviewSettings, d *framework.FieldData) error {
 // validateReviewSettings checks the settings against the rest of the role.
 // Hybrid mode trusts a token it verified locally only for the audience it
 // checked: without one, a token minted for any other service would do.
-func validateReviewSettings(s *reviewSettings, audience string) error {
-	if s.mode() == reviewHybrid && audience == "" {
-		return errors.New(`review_mode: "hybrid" needs audience: set audience (for example "vault") so a token verified ` +
+func validateReviewSettings(s *reviewSettings, audiences []string) error {
+	if s.mode() == reviewHybrid && len(audiences) == 0 {
+		return errors.New(`review_mode: "hybrid" needs audience: set audience (for example "vault"), or audiences, so a token verified ` +
 			`without a TokenReview is one minted for Vault, or use review_mode "cached"`)
 	}
-	return validateLocalSettings(s, audience)
+	return validateLocalSettings(s, audiences)
 }
 
 // reviewWarnings are settings that have no effect in the role's mode.

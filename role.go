@@ -31,6 +31,9 @@ type roleEntry struct {
 	ServiceAccountNamespaces        []string `json:"bound_service_account_namespaces"`
 	ServiceAccountNamespaceSelector string   `json:"bound_service_account_namespace_selector"`
 	Audience                        string   `json:"audience"`
+	// Audiences is the plugin's own: any one of them will do (see
+	// audiences). Stored only when set.
+	Audiences []string `json:"audiences,omitempty"`
 	AliasNameSource                 string   `json:"alias_name_source"`
 
 	legacyRoleFields
@@ -140,6 +143,9 @@ func (r *roleEntry) responseData() map[string]interface{} {
 	if r.Audience != "" {
 		data["audience"] = r.Audience
 	}
+	if len(r.Audiences) > 0 {
+		data["audiences"] = r.Audiences
+	}
 	r.PopulateTokenData(data)
 	r.legacyReadData(data)
 	r.reviewReadData(data)
@@ -168,7 +174,10 @@ func validateRole(r *roleEntry, mountMaxTTL time.Duration) error {
 	if r.AliasNameSource != aliasNameSourceUID && r.AliasNameSource != aliasNameSourceName {
 		return fmt.Errorf("alias_name_source: %q is not one of %q, %q", r.AliasNameSource, aliasNameSourceUID, aliasNameSourceName)
 	}
-	if err := validateReviewSettings(&r.reviewSettings, r.Audience); err != nil {
+	if err := validateAudiences(r); err != nil {
+		return err
+	}
+	if err := validateReviewSettings(&r.reviewSettings, r.audiences()); err != nil {
 		return err
 	}
 	if err := validatePodBindings(&r.podBindings); err != nil {
@@ -224,7 +233,7 @@ func isRootPolicy(p string) bool { return strings.EqualFold(strings.TrimSpace(p)
 // roleWarnings are valid but probably unintended settings.
 func roleWarnings(r *roleEntry, mountMaxTTL time.Duration) []string {
 	var w []string
-	if r.Audience == "" {
+	if len(r.audiences()) == 0 {
 		w = append(w, "audience is not set: a token minted for any audience, another service's included, can log in "+
 			"(the TokenReview then checks the token against its own audiences); "+
 			"set one (for example \"vault\") so tokens minted for other services cannot log in")

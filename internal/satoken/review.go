@@ -80,11 +80,12 @@ func firstExtra(extra map[string]authv1.ExtraValue, key string) string {
 }
 
 // ReviewAudiences is what the TokenReview is asked to check: the role's
-// audience, else the token's own audiences (without any, the API server
-// would check its own audience and refuse tokens minted for Vault).
-func ReviewAudiences(roleAudience string, tokenAudiences []string) []string {
-	if roleAudience != "" {
-		return []string{roleAudience}
+// audiences (audience, or audiences), else the token's own audiences
+// (without any, the API server would check its own audience and refuse
+// tokens minted for Vault).
+func ReviewAudiences(roleAudiences, tokenAudiences []string) []string {
+	if len(roleAudiences) > 0 {
+		return roleAudiences
 	}
 	return tokenAudiences
 }

@@ -71,10 +71,13 @@ func TestParseServiceAccountUsername(t *testing.T) {
 }
 
 func TestReviewAudiences(t *testing.T) {
-	if got := ReviewAudiences("vault", []string{"a"}); len(got) != 1 || got[0] != "vault" {
+	if got := ReviewAudiences([]string{"vault", "other"}, []string{"a"}); len(got) != 2 || got[0] != "vault" {
+		t.Errorf("got %v", got)
+	}
+	if got := ReviewAudiences([]string{"vault"}, []string{"a"}); len(got) != 1 || got[0] != "vault" {
 		t.Errorf("role audience: %v", got)
 	}
-	if got := ReviewAudiences("", []string{"a", "b"}); len(got) != 2 {
+	if got := ReviewAudiences(nil, []string{"a", "b"}); len(got) != 2 {
 		t.Errorf("token audiences: %v", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -181,13 +182,16 @@ func CheckIssuer(iss, want string) error {
 	return nil
 }
 
-// CheckAudience requires the role's audience, when it has one, among
-// the token's own audiences: a cheap refusal before any network call.
-func CheckAudience(aud jwt.Audience, want string) error {
-	if want != "" && !aud.Contains(want) {
-		return refusal.New(refusal.ReasonAudienceMismatch, "token audiences %s do not include the role's audience %q", logcut.Quote(aud), want)
+// CheckAudience requires one of the role's audiences, when it has any,
+// among the token's own audiences: a cheap refusal before any network call.
+func CheckAudience(aud jwt.Audience, want []string) error {
+	switch {
+	case len(want) == 0 || slices.ContainsFunc(want, aud.Contains):
+		return nil
+	case len(want) == 1:
+		return refusal.New(refusal.ReasonAudienceMismatch, "token audiences %s do not include the role's audience %q", logcut.Quote(aud), want[0])
 	}
-	return nil
+	return refusal.New(refusal.ReasonAudienceMismatch, "token audiences %s include none of the role's audiences %q", logcut.Quote(aud), want)
 }
 
 // IdentityFromClaims reads the identity from projected claims, else

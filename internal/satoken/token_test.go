@@ -126,14 +126,25 @@ func TestCheckIssuerAndAudience(t *testing.T) {
 	if err := CheckIssuer("a", "b"); err == nil {
 		t.Error("wrong issuer accepted")
 	}
-	if err := CheckAudience(jwt.Audience{"x", "vault"}, "vault"); err != nil {
-		t.Error(err)
+	// Any of the role's audiences among the token's passes; none fails.
+	cases := []struct {
+		token jwt.Audience
+		role  []string
+		ok    bool
+	}{
+		{jwt.Audience{"x", "vault"}, []string{"vault"}, true},
+		{jwt.Audience{"x"}, []string{"vault"}, false},
+		{nil, nil, true},
+		{jwt.Audience{"x"}, nil, true},
+		{jwt.Audience{"b"}, []string{"a", "b"}, true},
+		{jwt.Audience{"c", "a"}, []string{"a", "b"}, true},
+		{jwt.Audience{"c"}, []string{"a", "b"}, false},
+		{nil, []string{"a", "b"}, false},
 	}
-	if err := CheckAudience(jwt.Audience{"x"}, "vault"); err == nil {
-		t.Error("wrong audience accepted")
-	}
-	if err := CheckAudience(nil, ""); err != nil {
-		t.Error("audience checked without a role audience")
+	for _, c := range cases {
+		if err := CheckAudience(c.token, c.role); (err == nil) != c.ok {
+			t.Errorf("CheckAudience(%q, %q) = %v, want ok %v", c.token, c.role, err, c.ok)
+		}
 	}
 }
 
