@@ -33,8 +33,8 @@ type roleEntry struct {
 	Audience                        string   `json:"audience"`
 	// Audiences is the plugin's own: any one of them will do (see
 	// audiences). Stored only when set.
-	Audiences []string `json:"audiences,omitempty"`
-	AliasNameSource                 string   `json:"alias_name_source"`
+	Audiences       []string `json:"audiences,omitempty"`
+	AliasNameSource string   `json:"alias_name_source"`
 
 	legacyRoleFields
 	reviewSettings
