@@ -38,7 +38,7 @@ type ServingNames struct {
 
 // NewServingCertFor makes a CA and a serving certificate for exactly the
 // given names signed by it, all PEM: without 127.0.0.1 among them, a client
-// dialling the loopback address verifies it only against one of the DNS
+// dialing the loopback address verifies it only against one of the DNS
 // names (a TLS server name).
 func NewServingCertFor(caName, serverName string, names ServingNames) (caPEM, certPEM, keyPEM []byte, err error) {
 	caKey, ca, err := newCA(caName)

@@ -61,7 +61,7 @@ type ClusterOptions struct {
 	// API server serves no discovery document.
 	Issuer string
 	// ServingDNSNames, when set, are the only names of its serving
-	// certificate: no IP address, so a client dialling 127.0.0.1 verifies
+	// certificate: no IP address, so a client dialing 127.0.0.1 verifies
 	// it only against one of them, as for an API server reached through a
 	// tunnel or a private endpoint. The harness uses the first.
 	ServingDNSNames []string

@@ -34,7 +34,7 @@ type Proxy struct {
 	refused  atomic.Int64
 
 	mu      sync.Mutex
-	targets []string   // the CONNECT targets it tunnelled to, in order
+	targets []string   // the CONNECT targets it tunneled to, in order
 	tunnels []net.Conn // its connections to those targets, closed by Close
 	closed  bool
 }
@@ -58,7 +58,7 @@ func StartProxy(opts ProxyOptions) (*Proxy, error) {
 	p := &Proxy{Addr: ln.Addr().String(), user: opts.User, password: opts.Password}
 	gp := goproxy.NewProxyHttpServer()
 	if gp.Logger, err = proxyLogger(opts.LogPath); err != nil {
-		ln.Close()
+		_ = ln.Close()
 		return nil, err
 	}
 	// Never a proxy of the environment's behind this one: it dials the
@@ -152,7 +152,7 @@ const proxyRealm = `Basic realm="kubeauth-e2e-proxy"`
 // challenge ends a 407 answer to a CONNECT the library has begun (its
 // status line) and closes the connection.
 func challenge(_ *http.Request, client net.Conn, _ *goproxy.ProxyCtx) {
-	defer client.Close()
+	defer func() { _ = client.Close() }()
 	_, _ = fmt.Fprintf(client, "Proxy-Authenticate: %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", proxyRealm)
 }
 
@@ -175,7 +175,7 @@ func (p *Proxy) dial(network, addr string) (net.Conn, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		c.Close()
+		_ = c.Close()
 		return nil, errors.New("the proxy is closed")
 	}
 	p.tunnels = append(p.tunnels, c)

@@ -56,6 +56,7 @@ func connect(t *testing.T, p *Proxy, target, auth string) (int, net.Conn, *bufio
 	if err != nil {
 		t.Fatalf("reading the proxy's answer: %v", err)
 	}
+	_ = resp.Body.Close() // a CONNECT answer has no body: the tunnel follows
 	if resp.StatusCode == http.StatusProxyAuthRequired && resp.Header.Get("Proxy-Authenticate") == "" {
 		t.Errorf("a 407 without Proxy-Authenticate")
 	}
@@ -108,7 +109,7 @@ func TestProxyRequiresCredentialsAndCountsTunnels(t *testing.T) {
 	}
 }
 
-// Without credentials configured, any CONNECT is tunnelled.
+// Without credentials configured, any CONNECT is tunneled.
 func TestProxyWithoutCredentials(t *testing.T) {
 	p, err := StartProxy(ProxyOptions{})
 	if err != nil {
