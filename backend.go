@@ -102,6 +102,9 @@ type backend struct {
 	// now and requestTimeout are fields so tests can control time and bounds.
 	now            func() time.Time
 	requestTimeout time.Duration
+	// failoverAfter bounds an attempt on one of several addresses; 0 is
+	// kube.FailoverAfter.
+	failoverAfter time.Duration
 	// clusterWait bounds a login's wait for the clusters it asks when
 	// choosing its cluster (see cluster_select.go).
 	clusterWait time.Duration

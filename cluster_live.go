@@ -43,14 +43,27 @@ func (b *backend) buildState(name string, cfg *clusterConfig, mode satoken.Mode)
 	if podCA.exists {
 		caOrigin = "the pod's CA file " + b.localFiles.caPath() + ", or set kubernetes_ca_cert"
 	}
+	clientCert, err := cfg.clientCertificate()
+	if err != nil {
+		return nil, err
+	}
+	proxy, err := parseProxyURL(cfg.ProxyURL)
+	if err != nil {
+		return nil, err
+	}
 	client, err := kube.New(kube.Options{
-		Host:       cfg.Host,
-		CAPEM:      caPEM,
-		CAOrigin:   caOrigin,
-		Credential: b.reviewerCredential(cfg),
-		Timeout:    b.requestTimeout,
-		Metrics:    m,
-		UserAgent:  "vault-plugin-auth-kubernetes/" + Version,
+		Host:          cfg.Host,
+		Hosts:         cfg.addresses(),
+		CAPEM:         caPEM,
+		CAOrigin:      caOrigin,
+		Credential:    b.reviewerCredential(cfg),
+		Timeout:       b.requestTimeout,
+		Metrics:       m,
+		UserAgent:     "vault-plugin-auth-kubernetes/" + Version,
+		TLSServerName: cfg.TLSServerName,
+		Proxy:         proxy,
+		ClientCert:    clientCert,
+		FailoverAfter: b.failoverAfter,
 	})
 	if err != nil {
 		return nil, err

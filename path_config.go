@@ -29,6 +29,14 @@ type clusterConfig struct {
 	DisableISSValidation          bool     `json:"disable_iss_validation"`
 	DisableLocalCAJwt             bool     `json:"disable_local_ca_jwt"`
 	UseAnnotationsAsAliasMetadata bool     `json:"use_annotations_as_alias_metadata"`
+
+	// How the cluster is reached (config_network.go); none of them is a
+	// field of Vault's built-in method, and each is stored only when set.
+	Hosts              []string `json:"kubernetes_hosts,omitempty"`
+	ProxyURL           string   `json:"kubernetes_proxy_url,omitempty"`
+	TLSServerName      string   `json:"tls_server_name,omitempty"`
+	ReviewerClientCert string   `json:"token_reviewer_client_cert,omitempty"`
+	ReviewerClientKey  string   `json:"token_reviewer_client_key,omitempty"`
 }
 
 // expectedIssuer is the issuer a login token must carry, or "" when the
@@ -87,6 +95,8 @@ func (b *backend) trustedCA(cfg *clusterConfig, mode satoken.Mode) (string, file
 // token, else the JWT being reviewed.
 func (b *backend) reviewerCredential(cfg *clusterConfig) kube.Credential {
 	switch {
+	case cfg.ReviewerClientCert != "":
+		return kube.ClientCertificate{}
 	case cfg.TokenReviewerJWT != "":
 		// Stored as sent; a line break around it would not fit in a header.
 		return kube.StaticToken(strings.TrimSpace(cfg.TokenReviewerJWT))
@@ -137,7 +147,7 @@ func pathConfig(b *backend) *framework.Path {
 
 // configFields are the fields of config, and of each cluster/<name>.
 func configFields() map[string]*framework.FieldSchema {
-	return map[string]*framework.FieldSchema{
+	fields := map[string]*framework.FieldSchema{
 		"kubernetes_host": {
 			Type:        framework.TypeString,
 			Description: "The Kubernetes API server: a host, a host:port pair, or an https:// URL.",
@@ -203,6 +213,8 @@ func configFields() map[string]*framework.FieldSchema {
 			},
 		},
 	}
+	networkFields(fields)
+	return fields
 }
 
 func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
@@ -218,7 +230,7 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, _ *f
 // reads back with it, and pem_keys stored as null by old versions reads
 // back as null), and the reviewer JWT only as set or not.
 func (cfg *clusterConfig) readData() map[string]interface{} {
-	return map[string]interface{}{
+	data := map[string]interface{}{
 		"kubernetes_host":                   cfg.Host,
 		"kubernetes_ca_cert":                cfg.CACert,
 		"pem_keys":                          cfg.PEMKeys,
@@ -228,6 +240,8 @@ func (cfg *clusterConfig) readData() map[string]interface{} {
 		"token_reviewer_jwt_set":            cfg.TokenReviewerJWT != "",
 		"use_annotations_as_alias_metadata": cfg.UseAnnotationsAsAliasMetadata,
 	}
+	cfg.networkReadData(data)
+	return data
 }
 
 // pathConfigWrite replaces the whole config, as Vault's kubernetes auth
@@ -332,6 +346,9 @@ func configFromFields(d *framework.FieldData) (*clusterConfig, error) {
 		DisableLocalCAJwt:             d.Get("disable_local_ca_jwt").(bool),
 		UseAnnotationsAsAliasMetadata: d.Get("use_annotations_as_alias_metadata").(bool),
 	}
+	if err := networkFromFields(cfg, d); err != nil {
+		return nil, err
+	}
 	if err := kube.ValidateHost(strings.TrimSpace(cfg.Host)); err != nil {
 		return nil, err
 	}
@@ -380,6 +397,7 @@ func (b *backend) patchClusterConfig(ctx context.Context, req *logical.Request, 
 		return notFound(req, "cluster "+name+" does not exist; create it with a write")
 	}
 	merged, _ := mergePatch(cfg.fields(), req.Data, d.Schema)
+	dropDerivedHost(merged, req.Data)
 	fd := &framework.FieldData{Raw: merged, Schema: d.Schema}
 	if err := fd.Validate(); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
@@ -397,8 +415,8 @@ func (b *backend) patchClusterConfig(ctx context.Context, req *logical.Request, 
 }
 
 // credentialDestination names the fields whose change from old to next
-// sends the reviewer JWT to another server: kubernetes_host says where it
-// goes, and the CA (kubernetes_ca_cert, or disable_local_ca_jwt while the
+// sends the reviewer JWT to another server: kubernetes_host(s), the proxy
+// and the server name say where it goes (routeMoved), and the CA (kubernetes_ca_cert, or disable_local_ca_jwt while the
 // CA is unset, which switches between the pod's CA and the system trust
 // store) says who may answer there. A patch keeps a reviewer JWT it does
 // not send, and a read never returns it, so a patch that changed these
@@ -410,10 +428,7 @@ func (b *backend) patchClusterConfig(ctx context.Context, req *logical.Request, 
 // method and this one both allow to change kubernetes_host alone, sends it
 // wherever the write says.
 func credentialDestination(old, next *clusterConfig) []string {
-	var moved []string
-	if kube.NormalizeHost(old.Host) != kube.NormalizeHost(next.Host) {
-		moved = append(moved, "kubernetes_host")
-	}
+	moved := routeMoved(old, next)
 	if strings.TrimSpace(old.CACert) != strings.TrimSpace(next.CACert) {
 		moved = append(moved, "kubernetes_ca_cert")
 	} else if next.CACert == "" && old.DisableLocalCAJwt != next.DisableLocalCAJwt {
@@ -446,6 +461,7 @@ func (c *clusterConfig) fields() map[string]any {
 	if c.PEMKeys == nil {
 		delete(f, "pem_keys")
 	}
+	c.networkPatchFields(f)
 	return f
 }
 

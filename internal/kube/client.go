@@ -8,6 +8,7 @@
 package kube
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -36,9 +37,15 @@ var errResponseTooLarge = fmt.Errorf("response body exceeds %d bytes", maxRespon
 
 // Options are what a config decides about its client.
 type Options struct {
-	Host     string // kubernetes_host as configured: host, host:port or URL
-	CAPEM    string // the CA bundle to trust; "" trusts the system roots
-	CAOrigin string // where CAPEM came from, named when TLS verification fails; "" is kubernetes_ca_cert
+	Host string // kubernetes_host as configured: host, host:port or URL
+	// Hosts are every address of the API server in order of preference
+	// (kubernetes_hosts); with more than one, calls fail over between
+	// them. Empty means Host alone.
+	Hosts []string
+	// FailoverAfter overrides the package's FailoverAfter; 0 keeps it.
+	FailoverAfter time.Duration
+	CAPEM         string // the CA bundle to trust; "" trusts the system roots
+	CAOrigin      string // where CAPEM came from, named when TLS verification fails; "" is kubernetes_ca_cert
 	// Credential authorizes each call. It is asked for a token on every call,
 	// so a rotated token file or a new login JWT is used from the next one on.
 	Credential Credential
@@ -47,6 +54,14 @@ type Options struct {
 	// UserAgent names the plugin and its version to the API server's audit
 	// log; "" leaves client-go's default.
 	UserAgent string
+	// TLSServerName is the name the server's certificate is checked
+	// against instead of the dialled host (tls_server_name).
+	TLSServerName string
+	// Proxy is kubernetes_proxy_url; nil uses the environment's proxy.
+	Proxy *url.URL
+	// ClientCert is presented in every TLS handshake: set when the reviewer
+	// is a client certificate (see ClientCertificate).
+	ClientCert *tls.Certificate
 }
 
 // Client is the one way the plugin talks to Kubernetes. It is built once
@@ -55,6 +70,8 @@ type Options struct {
 // using it is done, they are closed too.
 type Client struct {
 	host       string
+	label      string       // the addresses, as messages name them
+	pool       *addressPool // nil with one address
 	caOrigin   string
 	credential Credential
 	timeout    time.Duration
@@ -74,17 +91,71 @@ type Client struct {
 // New builds the client for one config. It makes no call: a config can be
 // written while the API server is down.
 func New(o Options) (*Client, error) {
-	host := NormalizeHost(o.Host)
+	hosts := addressList(o)
+	host := hosts[0]
 	conns := newConnSet()
-	transport, err := newTransport(o.CAPEM, conns)
+	transport, err := newTransport(tlsOptions{
+		caPEM: o.CAPEM, serverName: o.TLSServerName, clientCert: o.ClientCert, proxy: o.Proxy,
+	}, conns)
 	if err != nil {
 		return nil, fmt.Errorf("building the Kubernetes client for %s: %w", host, err)
 	}
+	var base http.RoundTripper = transport
+	pool, err := failoverPool(hosts, transport)
+	if err != nil {
+		return nil, err
+	}
+	if pool != nil {
+		primary, _ := url.Parse(host) // parsed by failoverPool already
+		after := cmp.Or(o.FailoverAfter, FailoverAfter)
+		base = &failover{pool: pool, primary: primary, next: transport, attemptTimeout: after}
+	}
+	httpClient, clientset, err := newClientset(host, base, o)
+	if err != nil {
+		if pool != nil {
+			pool.close()
+		}
+		return nil, fmt.Errorf("building the Kubernetes client for %s: %w", host, err)
+	}
+	caOrigin := o.CAOrigin
+	if caOrigin == "" {
+		caOrigin = "kubernetes_ca_cert"
+	}
+	return &Client{
+		host:       host,
+		label:      strings.Join(hosts, ", "),
+		pool:       pool,
+		caOrigin:   caOrigin,
+		credential: o.Credential,
+		timeout:    o.Timeout,
+		clientset:  clientset,
+		httpClient: httpClient,
+		transport:  transport,
+		conns:      conns,
+		metrics:    o.Metrics,
+	}, nil
+}
+
+// addressList is the normalized addresses of o, never empty.
+func addressList(o Options) []string {
+	if len(o.Hosts) == 0 {
+		return []string{NormalizeHost(o.Host)}
+	}
+	out := make([]string, len(o.Hosts))
+	for i, h := range o.Hosts {
+		out[i] = NormalizeHost(h)
+	}
+	return out
+}
+
+// newClientset is client-go's clientset over rt, the transport this client
+// owns.
+func newClientset(host string, rt http.RoundTripper, o Options) (*http.Client, kubernetes.Interface, error) {
 	cfg := &rest.Config{
 		Host: host,
 		// A transport of our own, not one from client-go's shared cache,
 		// so that closing this client really closes its connections.
-		Transport: transport,
+		Transport: rt,
 		UserAgent: o.UserAgent,
 		Timeout:   o.Timeout,
 		// client-go's default bucket (5 QPS, burst 10) would queue logins
@@ -98,30 +169,54 @@ func New(o Options) (*Client, error) {
 			return &authTransport{next: rt}
 		},
 	}
-	rt, err := rest.TransportFor(cfg)
+	wrapped, err := rest.TransportFor(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("building the Kubernetes client for %s: %w", host, err)
+		return nil, nil, err
 	}
-	httpClient := &http.Client{Transport: rt, Timeout: o.Timeout, CheckRedirect: refuseRedirect}
+	httpClient := &http.Client{Transport: wrapped, Timeout: o.Timeout, CheckRedirect: refuseRedirect}
 	clientset, err := kubernetes.NewForConfigAndClient(cfg, httpClient)
 	if err != nil {
-		return nil, fmt.Errorf("building the Kubernetes client for %s: %w", host, err)
+		return nil, nil, err
 	}
-	caOrigin := o.CAOrigin
-	if caOrigin == "" {
-		caOrigin = "kubernetes_ca_cert"
+	return httpClient, clientset, nil
+}
+
+// failoverPool is the address pool of several hosts, probed through t with
+// no credential; nil for one host, which is used exactly as before.
+func failoverPool(hosts []string, t *http.Transport) (*addressPool, error) {
+	if len(hosts) < 2 {
+		return nil, nil
 	}
-	return &Client{
-		host:       host,
-		caOrigin:   caOrigin,
-		credential: o.Credential,
-		timeout:    o.Timeout,
-		clientset:  clientset,
-		httpClient: httpClient,
-		transport:  transport,
-		conns:      conns,
-		metrics:    o.Metrics,
-	}, nil
+	bases := make([]*url.URL, len(hosts))
+	for i, h := range hosts {
+		u, err := url.Parse(h)
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes_hosts: %q is not a URL: %w", h, err)
+		}
+		bases[i] = u
+	}
+	return newAddressPool(bases, readyProbe(t)), nil
+}
+
+// readyProbe asks an address's /readyz with no credential, which every API
+// server lets anyone read. Any HTTP answer below 500 means the server is up
+// and answering, whatever it thinks of an anonymous caller.
+func readyProbe(t *http.Transport) func(context.Context, *url.URL) error {
+	return func(ctx context.Context, base *url.URL) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base.String(), "/")+"/readyz", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := t.RoundTrip(req)
+		if err != nil {
+			return err
+		}
+		discard(resp)
+		if resp.StatusCode >= 500 {
+			return fmt.Errorf("HTTP %d from /readyz", resp.StatusCode)
+		}
+		return nil
+	}
 }
 
 // Host is the API server's URL as the client calls it (https:// added to a
@@ -161,6 +256,9 @@ func (k *Client) Close() (retired bool) {
 	k.closing = true
 	done := k.users == 0
 	k.mu.Unlock()
+	if k.pool != nil {
+		k.pool.close()
+	}
 	k.transport.CloseIdleConnections()
 	if done {
 		k.conns.closeAll()
@@ -214,7 +312,7 @@ func (e *APIError) Error() string {
 func (e *APIError) Unwrap() error { return e.Err }
 
 func (k *Client) apiError(op string, err error) error {
-	e := &APIError{Op: op, Host: k.host, CAOrigin: k.caOrigin, Err: err}
+	e := &APIError{Op: op, Host: k.label, CAOrigin: k.caOrigin, Err: err}
 	var status apierrors.APIStatus
 	var netErr net.Error
 	var certErr *tls.CertificateVerificationError
@@ -310,23 +408,28 @@ func ValidateHost(host string) error {
 	if host == "" {
 		return errors.New("kubernetes_host: is required (host, host:port or https:// URL of the Kubernetes API)")
 	}
+	return ValidateAddress("kubernetes_host", host)
+}
+
+// ValidateAddress checks one address of the API server given in field.
+func ValidateAddress(field, host string) error {
 	u, err := url.Parse(NormalizeHost(host))
 	if err != nil {
-		return fmt.Errorf("kubernetes_host: %q is not a valid host or URL: %w", host, err)
+		return fmt.Errorf("%s: %q is not a valid host or URL: %w", field, host, err)
 	}
 	switch {
 	case u.Scheme != "https" && u.Scheme != "http":
-		return fmt.Errorf("kubernetes_host: %q must use https:// (or http://), not %s://", host, u.Scheme)
+		return fmt.Errorf("%s: %q must use https:// (or http://), not %s://", field, host, u.Scheme)
 	case u.Hostname() == "":
-		return fmt.Errorf("kubernetes_host: %q has no host name", host)
+		return fmt.Errorf("%s: %q has no host name", field, host)
 	case u.RawQuery != "" || u.Fragment != "":
-		return fmt.Errorf("kubernetes_host: %q must not have a query or fragment", host)
+		return fmt.Errorf("%s: %q must not have a query or fragment", field, host)
 	case u.User != nil:
-		return fmt.Errorf("kubernetes_host: %q must not carry credentials; use token_reviewer_jwt", host)
+		return fmt.Errorf("%s: %q must not carry credentials; use token_reviewer_jwt", field, host)
 	}
 	if p := u.Port(); p != "" {
 		if _, err := net.LookupPort("tcp", p); err != nil {
-			return fmt.Errorf("kubernetes_host: %q has an invalid port", host)
+			return fmt.Errorf("%s: %q has an invalid port", field, host)
 		}
 	}
 	return nil
@@ -339,4 +442,27 @@ func ValidateBearerToken(token string) error {
 		return errors.New("must be a single bearer token without spaces or line breaks")
 	}
 	return nil
+}
+
+// Addresses is what the client knows of each address of the API server;
+// one address, always in turn, without failover.
+func (k *Client) Addresses() []AddressState {
+	if k.pool == nil {
+		return []AddressState{{URL: k.host}}
+	}
+	return k.pool.states()
+}
+
+// ProbeAddress is Probe sent to address i alone, whether it is in turn or
+// not, and counting nothing against it.
+func (k *Client) ProbeAddress(ctx context.Context, i int, now func() time.Time) Probe {
+	if k.pool == nil {
+		return k.Probe(ctx, now)
+	}
+	p := k.Probe(pinAddress(ctx, i), now)
+	var api *APIError
+	if errors.As(p.Err, &api) {
+		api.Host = k.pool.addrs[i].base.String()
+	}
+	return p
 }

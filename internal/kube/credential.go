@@ -85,3 +85,14 @@ func ReviewsItself(c Credential) bool {
 	_, self := c.(LoginJWT)
 	return self
 }
+
+// ClientCertificate is token_reviewer_client_cert: the reviewer proves who
+// it is in the TLS handshake (Options.ClientCert), so no call carries a
+// bearer token, the login JWT included.
+type ClientCertificate struct {
+	Subject string // the certificate's subject, the user the API server sees
+}
+
+func (ClientCertificate) Token(string) (string, error) { return "", nil }
+
+func (ClientCertificate) String() string { return "token_reviewer_client_cert" }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -23,20 +24,31 @@ const (
 	maxIdleConnsPerHost = 25
 )
 
+// tlsOptions are what a config decides about the connection itself.
+type tlsOptions struct {
+	caPEM      string // "" trusts the system roots
+	serverName string // the name the server's certificate must hold; "" the dialled host
+	clientCert *tls.Certificate
+	proxy      *url.URL // nil: the proxy from the environment
+}
+
 // newTransport builds the one *http.Transport a kube client uses. client-go
 // would otherwise hand out a transport from its process-wide cache, shared
 // by every client with the same CA and never closed, so a replaced client
-// could not release its connections. caPEM "" trusts the system roots.
-func newTransport(caPEM string, conns *connSet) (*http.Transport, error) {
-	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caPEM != "" {
+// could not release its connections.
+func newTransport(o tlsOptions, conns *connSet) (*http.Transport, error) {
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: o.serverName}
+	if o.caPEM != "" {
 		// The same parsing client-go applies to CA data, so a stored
 		// config that worked before keeps working.
 		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM([]byte(caPEM)) {
+		if !pool.AppendCertsFromPEM([]byte(o.caPEM)) {
 			return nil, errors.New("the CA bundle holds no PEM certificate")
 		}
 		tlsConfig.RootCAs = pool
+	}
+	if o.clientCert != nil {
+		tlsConfig.Certificates = []tls.Certificate{*o.clientCert}
 	}
 	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: dialKeepAlive}
 	t := &http.Transport{
@@ -51,8 +63,13 @@ func newTransport(caPEM string, conns *connSet) (*http.Transport, error) {
 			return conns.track(c), nil
 		},
 	}
-	// The proxy from the environment (with CIDRs in NO_PROXY), the idle
-	// timeout and HTTP/2, as client-go sets them.
+	if o.proxy != nil {
+		// CONNECT for https targets, credentials in the URL sent as
+		// Proxy-Authorization: what net/http does for a proxy URL.
+		t.Proxy = http.ProxyURL(o.proxy)
+	}
+	// The proxy from the environment (with CIDRs in NO_PROXY) when none is
+	// configured, the idle timeout and HTTP/2, as client-go sets them.
 	return utilnet.SetTransportDefaults(t), nil
 }
 
