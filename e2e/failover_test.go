@@ -1,0 +1,190 @@
+package e2e
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
+)
+
+// The plugin's failover timings (internal/kube), as a test outside the
+// module must restate them.
+const (
+	// failoverAfter is kube.FailoverAfter: how long a call waits for the
+	// response headers of an address that is not the last one it may try.
+	failoverAfter = 2 * time.Second
+	// recoverWithin bounds how long an address that answers again takes to
+	// come back in turn: the background probe's longest backoff (10 s) and
+	// its timeout (2 s), with room for a loaded machine.
+	recoverWithin = 15 * time.Second
+)
+
+// latency is what the logins of one mount may take: normal is a small
+// multiple of the baseline measured in the same test, with both addresses
+// up, so the bound follows the machine's speed.
+type latency struct{ baseline, normal time.Duration }
+
+func measureLatency(t *testing.T, m *mount, role, jwt string) latency {
+	t.Helper()
+	timedLogins(t, m, role, jwt, 3) // warm: the role, the connections
+	base := timedLogins(t, m, role, jwt, 15)
+	l := latency{baseline: base, normal: 3*base + 200*time.Millisecond}
+	t.Logf("baseline median login %s; normal bound %s", l.baseline, l.normal)
+	return l
+}
+
+// loginTimes logs in n times, one after another, and returns each time;
+// every login must pass.
+func loginTimes(t *testing.T, m *mount, role, jwt string, n int) []time.Duration {
+	t.Helper()
+	took := make([]time.Duration, n)
+	for i := range took {
+		start := time.Now()
+		r := m.login(t, role, jwt)
+		took[i] = time.Since(start)
+		if r.Status != http.StatusOK {
+			t.Fatalf("login %d of %d: %s", i+1, n, r)
+		}
+	}
+	return took
+}
+
+func median(took []time.Duration) time.Duration {
+	s := slices.Clone(took)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// expectFailedOver checks the logins right after one address stopped
+// answering: each passed (loginTimes), at most one of them waited for the
+// dead address, and only once (one failoverAfter, never two nor the
+// request timeout), and their median is a normal login's.
+func expectFailedOver(t *testing.T, what string, took []time.Duration, l latency) {
+	t.Helper()
+	waited := 0
+	for _, d := range took {
+		if d >= failoverAfter {
+			waited++
+		}
+		if d >= 2*failoverAfter {
+			t.Errorf("%s: a login took %s: it waited for the address that stopped answering more than once; all: %v", what, d, took)
+		}
+	}
+	if waited > 1 {
+		t.Errorf("%s: %d logins waited %s or more for the address that stopped answering; at most the first may: %v", what, waited, failoverAfter, took)
+	}
+	if med := median(took); med > l.normal {
+		t.Errorf("%s: median login %s, over the normal %s (baseline %s): %v", what, med, l.normal, l.baseline, took)
+	}
+	t.Logf("%s: logins %v", what, took)
+}
+
+// loginsRecover logs in until a login passes and returns how long that
+// took from since; it fails the test after window. A login that fails on
+// the way must fail fast, with the generic fault.
+func loginsRecover(t *testing.T, m *mount, role, jwt string, since time.Time, window time.Duration, l latency) time.Duration {
+	t.Helper()
+	failed := 0
+	for {
+		start := time.Now()
+		r := m.login(t, role, jwt)
+		took := time.Since(start)
+		if r.Status == http.StatusOK {
+			t.Logf("logins recovered %s after the change (%d failed on the way)", time.Since(since).Round(time.Millisecond), failed)
+			return time.Since(since)
+		}
+		failed++
+		expectGenericFault(t, r)
+		if took > failoverAfter+l.normal {
+			t.Errorf("a login failed after %s, over %s: a login must not wait on a down address", took, failoverAfter+l.normal)
+		}
+		if time.Since(since) > window {
+			t.Fatalf("logins still failing %s after the change (bound %s); last: %s", time.Since(since), window, r)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// expectFailsFast checks n logins while every address is down: each a
+// generic 500 naming nothing of the setup, none waiting a failover wait
+// (an address known down is never dialled; one that refuses answers at
+// once), their median within a normal login.
+func expectFailsFast(t *testing.T, m *mount, role, jwt string, n int, l latency, hosts ...string) {
+	t.Helper()
+	took := make([]time.Duration, n)
+	for i := range took {
+		start := time.Now()
+		r := m.login(t, role, jwt)
+		took[i] = time.Since(start)
+		expectGenericFault(t, r)
+		for _, h := range hosts {
+			if strings.Contains(string(r.Raw), strings.TrimPrefix(h, "https://")) {
+				t.Errorf("the answer names the address %s: %s", h, r)
+			}
+		}
+		if took[i] >= failoverAfter {
+			t.Errorf("every address down: login %d failed after %s, not at once", i+1, took[i])
+		}
+	}
+	if med := median(took); med > l.normal {
+		t.Errorf("every address down: median failed login %s, over the normal %s: %v", med, l.normal, took)
+	}
+	t.Logf("every address down: failed logins took %v", took)
+}
+
+// kubernetes_hosts with an HA pair (two API servers on one etcd, one
+// signing key and issuer): logins pass; the first address frozen (it
+// accepts connections and never answers), logins keep passing on the
+// second at their normal latency, at most one of them paying one failover
+// wait; the second killed and the first thawed, logins recover on the
+// first within the background probe's backoff; the second back (and given
+// its probe's backoff to be in turn again) and the first frozen again,
+// logins go on on the second as before; with both down, logins fail fast
+// with the generic fault.
+func TestKubernetesHostsFailOverBetweenAnHAPair(t *testing.T) {
+	t.Parallel()
+	a, b := startHAPair(t)
+	hosts := []string{a.Host, b.Host}
+	m := newMount(t)
+	expectOK(t, root(t, http.MethodPost, "auth/"+m.path+"/config", a.ReviewerConfig(map[string]any{"kubernetes_hosts": hosts})))
+	read := root(t, http.MethodGet, "auth/"+m.path+"/config", nil).Data()
+	if got := read.Strs("kubernetes_hosts"); !slices.Equal(got, hosts) || read.Str("kubernetes_host") != a.Host {
+		t.Fatalf("config reads kubernetes_host %q, kubernetes_hosts %v; want %s and %v", read.Str("kubernetes_host"), got, a.Host, hosts)
+	}
+	w := a.Mirror(t, stk.NewWorkload(t, "app", nil))
+	m.bindRole(t, "app", w, nil)
+	jwt := clusterToken(t, a, w)
+	l := measureLatency(t, m, "app", jwt)
+
+	if err := a.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	expectFailedOver(t, "first address frozen", loginTimes(t, m, "app", jwt, 15), l)
+
+	b.Kill()
+	if err := a.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	loginsRecover(t, m, "app", jwt, time.Now(), recoverWithin, l)
+	if med := median(loginTimes(t, m, "app", jwt, 10)); med > l.normal {
+		t.Errorf("back on the first address: median login %s, over the normal %s", med, l.normal)
+	}
+
+	// The second address back: its background probe puts it in turn
+	// within recoverWithin. Only then is there somewhere to fail over to:
+	// the last address in turn is waited on for the whole request timeout.
+	if err := b.Restart(realstack.KubeCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(recoverWithin)
+	if err := a.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	expectFailedOver(t, "second address back, first frozen again", loginTimes(t, m, "app", jwt, 15), l)
+
+	b.Kill()
+	expectFailsFast(t, m, "app", jwt, 8, l, hosts...)
+}
