@@ -3,6 +3,7 @@ package kubeauth
 import (
 	"crypto"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -81,6 +82,12 @@ type fakeKube struct {
 	// clockOffset moves the Date header of every answer away from the
 	// real time, as an API server with a wrong clock would send it.
 	clockOffset time.Duration
+	// clientCertUser, when set, is the subject CN of a TLS client
+	// certificate the fake accepts as the reviewer, as an API server does
+	// for a certificate its client CA signed (the chain is not checked).
+	clientCertUser string
+	// bearersSeen counts requests that carried an Authorization header.
+	bearersSeen atomic.Int64
 
 	reviews atomic.Int64
 	// namespaceGets counts GETs of namespaces; jwksGets and discoveryGets
@@ -118,6 +125,8 @@ func newFakeKube(t testing.TB, key crypto.PublicKey) *fakeKube {
 		denied:          map[string]bool{},
 	}
 	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
+	// Asked for, never required: a client without a certificate is served.
+	f.srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
 	// Tests that distrust the server's certificate on purpose would
 	// otherwise print handshake errors.
 	f.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
@@ -184,6 +193,21 @@ func (f *fakeKube) setReviewerToken(token string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reviewerToken = token
+}
+
+// acceptClientCert makes a client certificate for user the reviewer.
+func (f *fakeKube) acceptClientCert(user string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.clientCertUser = user
+}
+
+// peerCN is the subject CN of the client certificate r came with, or "".
+func peerCN(r *http.Request) string {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return ""
+	}
+	return r.TLS.PeerCertificates[0].Subject.CommonName
 }
 
 func (f *fakeKube) setIntercept(h func(w http.ResponseWriter, r *http.Request) bool) {
@@ -274,7 +298,7 @@ func (f *fakeKube) lastReviewSpec() authv1.TokenReviewSpec {
 
 func (f *fakeKube) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
-	intercept, reviewer, offset := f.intercept, f.reviewerToken, f.clockOffset
+	intercept, reviewer, offset, certUser := f.intercept, f.reviewerToken, f.clockOffset, f.clientCertUser
 	f.mu.Unlock()
 	if offset != 0 {
 		// net/http adds a Date header only when the handler set none.
@@ -284,11 +308,15 @@ func (f *fakeKube) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if r.Header.Get("Authorization") != "" {
+		f.bearersSeen.Add(1)
+	}
 	bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	// As on a real API server, anyone may read /version, but a bearer
 	// token that is sent must be valid.
 	anonymousVersion := bearer == "" && r.Method == http.MethodGet && r.URL.Path == "/version"
-	if !anonymousVersion && (bearer == "" || (reviewer != "" && bearer != reviewer) || (reviewer == "" && f.verify(bearer, nil) != nil)) {
+	byCert := bearer == "" && certUser != "" && peerCN(r) == certUser
+	if !anonymousVersion && !byCert && (bearer == "" || (reviewer != "" && bearer != reviewer) || (reviewer == "" && f.verify(bearer, nil) != nil)) {
 		writeStatus(w, http.StatusUnauthorized, "Unauthorized")
 		return
 	}

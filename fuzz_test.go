@@ -162,6 +162,8 @@ func FuzzStoredConfig(f *testing.F) {
 	f.Add([]byte(`{"host":"https://127.0.0.1:1","pem_keys":["-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"]}`))
 	f.Add([]byte(`{"host":"","ca_cert":"junk","pem_keys":"not a list"}`))
 	f.Add([]byte(`{"host":"::::","disable_iss_validation":"yes"}`))
+	f.Add([]byte(`{"host":"https://127.0.0.1:1","kubernetes_hosts":["https://127.0.0.1:1","https://127.0.0.1:2"],"kubernetes_proxy_url":"http://u:p@127.0.0.1:3","tls_server_name":"x"}`))
+	f.Add([]byte(`{"host":"a","kubernetes_hosts":"not a list","token_reviewer_client_cert":"junk","token_reviewer_client_key":"junk"}`))
 	f.Fuzz(func(t *testing.T, stored []byte) {
 		e.t = t
 		if err := e.storage.Put(t.Context(), &logical.StorageEntry{Key: configPath, Value: stored}); err != nil {
@@ -171,7 +173,8 @@ func FuzzStoredConfig(f *testing.F) {
 		_, _ = e.do(logical.ReadOperation, "config", nil)
 		// Logins only where the stored host is the fake API server: a fuzzed
 		// host must never make the test talk to another address.
-		if cfg, err := loadConfig(t.Context(), e.storage); err == nil && cfg != nil && cfg.Host == e.kube.srv.URL {
+		if cfg, err := loadConfig(t.Context(), e.storage); err == nil && cfg != nil && cfg.Host == e.kube.srv.URL &&
+			len(cfg.Hosts) == 0 && cfg.ProxyURL == "" {
 			_, _ = e.login(testRole, e.token())
 		} else {
 			_, _ = e.b.liveDefault(t.Context(), e.storage)

@@ -1,0 +1,179 @@
+package kubeauth
+
+import (
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/elazarl/goproxy"
+)
+
+// connectProxy is a CONNECT proxy that counts the tunnels it opened and,
+// when user is set, refuses a tunnel without that user's credentials.
+type connectProxy struct {
+	srv      *httptest.Server
+	tunnels  atomic.Int64
+	refusals atomic.Int64
+}
+
+func newConnectProxy(t *testing.T, user, password string) *connectProxy {
+	t.Helper()
+	p := &connectProxy{}
+	proxy := goproxy.NewProxyHttpServer()
+	want := "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
+	proxy.OnRequest().HandleConnectFunc(func(host string, ctx *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
+		if user != "" && ctx.Req.Header.Get("Proxy-Authorization") != want {
+			p.refusals.Add(1)
+			return goproxy.RejectConnect, host
+		}
+		p.tunnels.Add(1)
+		return goproxy.OkConnect, host
+	})
+	p.srv = httptest.NewServer(proxy)
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+func (p *connectProxy) url(user, password string) string {
+	u, _ := url.Parse(p.srv.URL)
+	if user != "" {
+		u.User = url.UserPassword(user, password)
+	}
+	return u.String()
+}
+
+func mustLogIn(t *testing.T, e *testEnv) {
+	t.Helper()
+	resp, err := e.login(testRole, e.token())
+	if err != nil || resp == nil || resp.IsError() || resp.Auth == nil {
+		t.Fatalf("login: err=%v resp=%#v", err, resp)
+	}
+}
+
+func mustNotLogIn(t *testing.T, e *testEnv) {
+	t.Helper()
+	resp, err := e.login(testRole, e.token())
+	if err == nil && resp != nil && resp.Auth != nil {
+		t.Fatal("login succeeded")
+	}
+}
+
+// Through the proxy, with and without its credentials: a login's calls go
+// through a tunnel the proxy opened, and a wrong password opens none.
+func TestLoginThroughProxy(t *testing.T) {
+	e := configured(t)
+	open := newConnectProxy(t, "", "")
+	e.writeConfig(map[string]any{"kubernetes_proxy_url": open.url("", "")})
+	mustLogIn(t, e)
+	if open.tunnels.Load() == 0 {
+		t.Fatal("the login's TokenReview did not go through the proxy")
+	}
+
+	guarded := newConnectProxy(t, "vault", "s3cret")
+	e.writeConfig(map[string]any{"kubernetes_proxy_url": guarded.url("vault", "s3cret")})
+	mustLogIn(t, e)
+	if guarded.tunnels.Load() == 0 || guarded.refusals.Load() != 0 {
+		t.Fatalf("tunnels %d refusals %d, want tunnels and no refusal", guarded.tunnels.Load(), guarded.refusals.Load())
+	}
+	e.writeConfig(map[string]any{"kubernetes_proxy_url": guarded.url("vault", "wrong")})
+	mustNotLogIn(t, e)
+	if guarded.refusals.Load() == 0 {
+		t.Fatal("the proxy refused nothing with a wrong password")
+	}
+}
+
+// tls_server_name: an address the certificate does not name fails TLS
+// verification, and succeeds when the name the certificate holds is set.
+func TestTLSServerNameVerifiesAnotherName(t *testing.T) {
+	e := configured(t)
+	// The test server's certificate names example.com and 127.0.0.1, not
+	// localhost.
+	u, _ := url.Parse(e.kube.srv.URL)
+	byName := "https://localhost:" + u.Port()
+	e.writeConfig(map[string]any{"kubernetes_host": byName})
+	mustNotLogIn(t, e)
+	if !strings.Contains(e.logs.String(), "kubernetes_tls") {
+		t.Fatalf("the failure is not a TLS fault in the log:\n%s", e.logs.String())
+	}
+	e.writeConfig(map[string]any{"kubernetes_host": byName, "tls_server_name": "example.com"})
+	mustLogIn(t, e)
+	e.writeConfig(map[string]any{"kubernetes_host": byName, "tls_server_name": "not-named.example"})
+	mustNotLogIn(t, e)
+}
+
+// A client certificate as the reviewer: the TokenReview carries no bearer
+// token at all (the login JWT is in the body only), and the API server
+// knows the reviewer by the certificate.
+func TestClientCertificateReviewer(t *testing.T) {
+	e := configured(t)
+	certPEM, keyPEM := clientCertPEM(t, "vault-reviewer")
+	e.kube.acceptClientCert("vault-reviewer")
+	e.kube.setReviewerToken("a-token-the-plugin-does-not-have")
+	e.writeConfig(map[string]any{
+		"token_reviewer_jwt":         "",
+		"token_reviewer_client_cert": certPEM,
+		"token_reviewer_client_key":  keyPEM,
+	})
+	before := e.kube.bearersSeen.Load()
+	mustLogIn(t, e)
+	if e.kube.reviews.Load() == 0 {
+		t.Fatal("no TokenReview was made")
+	}
+	if n := e.kube.bearersSeen.Load() - before; n != 0 {
+		t.Fatalf("%d requests carried a bearer token", n)
+	}
+	// Another certificate is not the reviewer.
+	otherCert, otherKey := clientCertPEM(t, "someone-else")
+	e.writeConfig(map[string]any{"token_reviewer_jwt": "", "token_reviewer_client_cert": otherCert, "token_reviewer_client_key": otherKey})
+	mustNotLogIn(t, e)
+}
+
+// Logins keep working through every way the first address can fail, and
+// an address that failed gets no login's call while it is down.
+func TestLoginFailsOver(t *testing.T) {
+	for _, failure := range []string{"closed", "503", "429", "frozen"} {
+		t.Run(failure, func(t *testing.T) {
+			e := configured(t)
+			e.b.failoverAfter = 200 * time.Millisecond
+			first := newFakeKube(t, e.signer.Public())
+			first.setReviewerToken(testReviewer)
+			var hold chan struct{}
+			switch failure {
+			case "closed":
+				first.srv.Close()
+			case "503", "429":
+				code := map[string]int{"503": http.StatusServiceUnavailable, "429": http.StatusTooManyRequests}[failure]
+				first.answerStatus(everyPath, code, "failing")
+			case "frozen":
+				hold = make(chan struct{})
+				t.Cleanup(func() { close(hold) })
+				first.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+					select {
+					case <-hold:
+					case <-r.Context().Done():
+					}
+					return true
+				})
+			}
+			e.writeConfig(map[string]any{"kubernetes_host": nil, "kubernetes_hosts": []string{first.srv.URL, e.kube.srv.URL}})
+			mustLogIn(t, e)
+			reviews := first.reviews.Load()
+			for range 3 {
+				start := time.Now()
+				mustLogIn(t, e)
+				if d := time.Since(start); d > 150*time.Millisecond {
+					t.Fatalf("a login after the failover took %s", d)
+				}
+			}
+			if n := first.reviews.Load(); n != reviews {
+				t.Fatalf("the failed address got %d more reviews while down", n-reviews)
+			}
+		})
+	}
+}
+
