@@ -110,7 +110,7 @@ func loginsRecover(t *testing.T, m *mount, role, jwt string, since time.Time, wi
 
 // expectFailsFast checks n logins while every address is down: each a
 // generic 500 naming nothing of the setup, none waiting a failover wait
-// (an address known down is never dialled; one that refuses answers at
+// (an address known down is never dialed; one that refuses answers at
 // once), their median within a normal login.
 func expectFailsFast(t *testing.T, m *mount, role, jwt string, n int, l latency, hosts ...string) {
 	t.Helper()
