@@ -9,9 +9,11 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/diagnose"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 )
 
@@ -306,4 +308,66 @@ func hostsField(old, next *clusterConfig) string {
 		return "kubernetes_hosts"
 	}
 	return "kubernetes_host"
+}
+
+// clientLeaf is the reviewer's client certificate for config/check, or
+// nil (none, or one the state could not have been built with).
+func clientLeaf(cfg *clusterConfig) *x509.Certificate {
+	pair, err := cfg.clientCertificate()
+	if err != nil || pair == nil {
+		return nil
+	}
+	return pair.Leaf
+}
+
+// routeNote says, for explain, how a TokenReview reached the cluster when
+// the config sets any connection field: which addresses are in turn, the
+// proxy, the certificate's name, the client certificate. "" otherwise, so
+// the explanation of a plain config is unchanged.
+func (s *liveCluster) routeNote() string {
+	cfg := s.config
+	var parts []string
+	if len(cfg.Hosts) > 1 {
+		var up []string
+		states := s.kube.Addresses()
+		for _, a := range states {
+			if !a.Down {
+				up = append(up, a.URL)
+			}
+		}
+		parts = append(parts, fmt.Sprintf("to the first of %d of %d addresses in turn (%s)", len(up), len(states), strings.Join(up, ", ")))
+	}
+	if cfg.ProxyURL != "" {
+		parts = append(parts, "through the proxy "+redactedProxyURL(cfg.ProxyURL))
+	}
+	if cfg.TLSServerName != "" {
+		parts = append(parts, fmt.Sprintf("with the certificate verified for %q", cfg.TLSServerName))
+	}
+	if cfg.ReviewerClientCert != "" {
+		parts = append(parts, "as the client certificate token_reviewer_client_cert")
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (sent " + strings.Join(parts, ", ") + ")"
+}
+
+// networkWarnings are valid but risky connection settings: another
+// address over plain HTTP, proxy credentials sent in clear text, a client
+// certificate that is not valid now.
+func networkWarnings(cfg *clusterConfig, now time.Time) []string {
+	var w []string
+	for _, a := range cfg.addresses()[1:] {
+		if plainHTTPHost(a) {
+			w = append(w, fmt.Sprintf("kubernetes_hosts: %.64q is plain HTTP: %s; %s", a, diagnose.PlainHTTPRisk, diagnose.PlainHTTPFix))
+		}
+	}
+	if u, err := parseProxyURL(cfg.ProxyURL); err == nil && u != nil && u.Scheme == "http" && u.User != nil {
+		w = append(w, "kubernetes_proxy_url: the proxy's credentials are sent to an http:// proxy in clear text; use an https:// proxy URL")
+	}
+	if leaf := clientLeaf(cfg); leaf != nil && (now.Before(leaf.NotBefore) || !now.Before(leaf.NotAfter)) {
+		w = append(w, fmt.Sprintf("token_reviewer_client_cert is valid only from %s to %s: the API server refuses it now, so every login fails",
+			leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339)))
+	}
+	return w
 }

@@ -2,6 +2,7 @@ package kubeauth
 
 import (
 	"encoding/base64"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -29,7 +30,7 @@ func newConnectProxy(t *testing.T, user, password string) *connectProxy {
 	proxy.OnRequest().HandleConnectFunc(func(host string, ctx *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
 		if user != "" && ctx.Req.Header.Get("Proxy-Authorization") != want {
 			p.refusals.Add(1)
-			return goproxy.RejectConnect, host
+			return &goproxy.ConnectAction{Action: goproxy.ConnectHijack, Hijack: answer407}, host
 		}
 		p.tunnels.Add(1)
 		return goproxy.OkConnect, host
@@ -37,6 +38,13 @@ func newConnectProxy(t *testing.T, user, password string) *connectProxy {
 	p.srv = httptest.NewServer(proxy)
 	t.Cleanup(p.srv.Close)
 	return p
+}
+
+// answer407 refuses a tunnel as a proxy does when its credentials are
+// missing or wrong.
+func answer407(_ *http.Request, client net.Conn, _ *goproxy.ProxyCtx) {
+	_, _ = client.Write([]byte("HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"proxy\"\r\nContent-Length: 0\r\n\r\n"))
+	_ = client.Close()
 }
 
 func (p *connectProxy) url(user, password string) string {
@@ -177,3 +185,76 @@ func TestLoginFailsOver(t *testing.T) {
 	}
 }
 
+// config/check reports each way the route is wrong with the field to fix:
+// a certificate that does not name the address, a proxy that refuses its
+// credentials, an address that does not answer, and reads a client
+// certificate as the reviewer credential.
+func TestConfigCheckReportsRoute(t *testing.T) {
+	e := configured(t)
+	u, _ := url.Parse(e.kube.srv.URL)
+	e.writeConfig(map[string]any{"kubernetes_host": "https://localhost:" + u.Port()})
+	api := e.configCheck(t).get(t, "kubernetes_api")
+	if api.Status != "failed" || !strings.Contains(api.Fix, "tls_server_name") || !strings.Contains(api.Fix, "example.com") {
+		t.Errorf("certificate name: %s / %s", api.Detail, api.Fix)
+	}
+
+	guarded := newConnectProxy(t, "vault", "s3cret")
+	e.writeConfig(map[string]any{"kubernetes_proxy_url": guarded.url("vault", "wrong")})
+	a := e.configCheck(t)
+	api = a.get(t, "kubernetes_api")
+	if api.Status != "failed" || !strings.Contains(api.Fix, "kubernetes_proxy_url") || !strings.Contains(api.Fix, "407") {
+		t.Errorf("proxy refusing: %s / %s", api.Detail, api.Fix)
+	}
+	if strings.Contains(a.raw, "wrong") {
+		t.Error("config/check shows the proxy's password")
+	}
+
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	e.writeConfig(map[string]any{"kubernetes_host": nil, "kubernetes_hosts": []string{e.kube.srv.URL, dead.URL}})
+	addrs := e.configCheck(t).get(t, "kubernetes_addresses")
+	if addrs.Status != "warning" || !strings.Contains(addrs.Detail, dead.URL) {
+		t.Errorf("addresses: %s %s", addrs.Status, addrs.Detail)
+	}
+
+	certPEM, keyPEM := clientCertPEM(t, "vault-reviewer")
+	e.kube.acceptClientCert("vault-reviewer")
+	e.writeConfig(map[string]any{"token_reviewer_jwt": "", "token_reviewer_client_cert": certPEM, "token_reviewer_client_key": keyPEM})
+	a = e.configCheck(t)
+	if c := a.get(t, "reviewer_credential"); c.Status != "passed" || c.Data["source"] != "token_reviewer_client_cert" || c.Data["subject"] != "vault-reviewer" {
+		t.Errorf("client certificate credential: %+v", c)
+	}
+	if strings.Contains(a.raw, "PRIVATE KEY") {
+		t.Error("config/check shows the client key")
+	}
+}
+
+// explain says how the TokenReview travelled when the config sets a
+// connection field, without the proxy's password, and says nothing of the
+// route for a config that sets none.
+func TestExplainShowsRoute(t *testing.T) {
+	e := configured(t)
+	e.writeRole(testRole, nil)
+	out, _ := e.explain(testRole, e.token())
+	requireStep(t, out, "review", "passed", "", "Kubernetes' TokenReview authenticated")
+
+	open := newConnectProxy(t, "vault", "s3cret")
+	second := newFakeKube(t, e.signer.Public())
+	second.setReviewerToken(testReviewer)
+	e.writeConfig(map[string]any{
+		"kubernetes_host":      nil,
+		"kubernetes_hosts":     []string{e.kube.srv.URL, second.srv.URL},
+		"kubernetes_proxy_url": open.url("vault", "s3cret"),
+		"tls_server_name":      "example.com",
+	})
+	out, raw := e.explain(testRole, e.token())
+	for _, want := range []string{"2 of 2 addresses in turn", "through the proxy http://vault:xxxxx@", `verified for \"example.com\"`} {
+		if !strings.Contains(raw, want) {
+			t.Errorf("explain lacks %q: %s", want, raw)
+		}
+	}
+	if strings.Contains(raw, "s3cret") {
+		t.Fatal("explain shows the proxy's password")
+	}
+	requireStep(t, out, "review", "passed", "", "(sent to the first of 2 of 2 addresses")
+}

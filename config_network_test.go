@@ -262,3 +262,38 @@ func TestPatchRouteNeverSendsStoredReviewerElsewhere(t *testing.T) {
 		t.Fatal("the capture server saw no request with the JWT the patch sent")
 	}
 }
+
+// A write that stores a risky connection setting says so; one that sets
+// none of the fields gets no new warning.
+func TestNetworkWarnings(t *testing.T) {
+	e := newTestEnv(t)
+	expired := testkit.CATemplate(t, "old", time.Now().Add(-48*time.Hour), time.Now().Add(-time.Hour))
+	expired.IsCA = false
+	_, der, key := testkit.SelfSigned(t, expired)
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+	cases := []struct {
+		data map[string]any
+		want string
+	}{
+		{map[string]any{"kubernetes_host": nil, "kubernetes_hosts": []string{e.kube.srv.URL, "http://10.0.0.2:8080"}}, "kubernetes_hosts: \"http://10.0.0.2:8080\" is plain HTTP"},
+		{map[string]any{"kubernetes_proxy_url": "http://u:p@proxy:3128"}, "in clear text"},
+		{map[string]any{"token_reviewer_jwt": "", "token_reviewer_client_cert": testkit.PEM(der),
+			"token_reviewer_client_key": string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))}, "token_reviewer_client_cert is valid only from"},
+		{nil, ""},
+	}
+	for _, c := range cases {
+		data := e.configData()
+		for k, v := range c.data {
+			data[k] = v
+		}
+		resp := e.mustDo(logical.UpdateOperation, "config", data)
+		var warnings []string
+		if resp != nil {
+			warnings = resp.Warnings
+		}
+		joined := strings.Join(warnings, "\n")
+		if c.want == "" && len(warnings) != 0 || c.want != "" && !strings.Contains(joined, c.want) {
+			t.Errorf("write %v: warnings %q, want %q", c.data, warnings, c.want)
+		}
+	}
+}

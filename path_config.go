@@ -309,6 +309,7 @@ func (b *backend) configWarnings(name string, cfg *clusterConfig, st *liveCluste
 	if plainHTTPHost(cfg.Host) {
 		w = append(w, fmt.Sprintf("kubernetes_host %.64q is plain HTTP: %s; %s", cfg.Host, diagnose.PlainHTTPRisk, diagnose.PlainHTTPFix))
 	}
+	w = append(w, networkWarnings(cfg, b.now())...)
 	// An issuer nobody checks looks like protection and is none.
 	if cfg.Issuer != "" && cfg.DisableISSValidation {
 		w = append(w, "issuer is set but not enforced while disable_iss_validation is true; "+

@@ -139,6 +139,8 @@ func (b *backend) diagnoseTarget(st *liveCluster) diagnose.Target {
 			DisableISSValidation:          cfg.DisableISSValidation,
 			PEMKeys:                       len(cfg.PEMKeys) > 0,
 			UseAnnotationsAsAliasMetadata: cfg.UseAnnotationsAsAliasMetadata,
+			Route:                         diagnose.Route{Proxy: redactedProxyURL(cfg.ProxyURL), ServerName: cfg.TLSServerName},
+			ClientCert:                    clientLeaf(cfg),
 		},
 		PodCA:     st.podCA.exists,
 		PodCAPath: b.localFiles.caPath(),

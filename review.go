@@ -132,7 +132,7 @@ func explainReview(a *attempt) (outcome, detail string) {
 		return outcomeSkipped, fmt.Sprintf("review_mode hybrid: the token is at most local_max_token_age (%s) old and verifies with the cluster's signing key %.64q; it names %s",
 			a.role.maxTokenAge(), a.token.JWS.Signatures[0].Header.KeyID, who)
 	}
-	detail = "Kubernetes' TokenReview authenticated " + who
+	detail = "Kubernetes' TokenReview" + a.state.routeNote() + " authenticated " + who
 	if a.role.mode() != reviewAlways {
 		detail += " (not kept: explain does not fill the review cache)"
 	}
@@ -148,7 +148,7 @@ func reviewNote(a *attempt) string {
 	case verifiedByLocal:
 		return " (hybrid mode, checked against the cluster's signing keys)"
 	}
-	return reviewedInstead(a)
+	return a.state.routeNote() + reviewedInstead(a)
 }
 
 // reviewFresh asks for a TokenReview, sharing one with concurrent logins of

@@ -19,6 +19,7 @@ const (
 	credentialConfigured = "token_reviewer_jwt"
 	credentialPodToken   = "pod_token_file"
 	credentialLoginJWT   = "login_jwt"
+	credentialClientCert = "token_reviewer_client_cert"
 )
 
 func credentialSourceName(c kube.Credential) string {
@@ -27,6 +28,8 @@ func credentialSourceName(c kube.Credential) string {
 		return credentialConfigured
 	case *kube.TokenFile:
 		return credentialPodToken
+	case kube.ClientCertificate:
+		return credentialClientCert
 	default:
 		return credentialLoginJWT
 	}
@@ -165,10 +168,7 @@ func ReviewerIdentity(user authv1.UserInfo, err error, cred kube.Credential) (Re
 			who.credentialRejected = true
 			r.Status = Failed
 			r.Detail = fmt.Sprintf("the API server does not accept %s (HTTP 401): it has expired, been revoked, or its service account was deleted; every login fails", cred)
-			r.Fix = "mint a new token for the reviewer service account and write it as token_reviewer_jwt"
-			if credentialSourceName(cred) == credentialPodToken {
-				r.Fix = "check the pod's service-account token volume, or set token_reviewer_jwt"
-			}
+			r.Fix = rejectedCredentialFix(credentialSourceName(cred))
 		case http.StatusForbidden:
 			// Authenticated, or it would be a 401: the credential works,
 			// only this question is not allowed.
@@ -184,6 +184,14 @@ func ReviewerIdentity(user authv1.UserInfo, err error, cred kube.Credential) (Re
 		}
 		return r, who
 	}
+	if user.Username == anonymousUser {
+		// A client certificate the API server does not trust is not an
+		// error to it: the call goes on as an anonymous one.
+		r.Status = Failed
+		r.Detail = fmt.Sprintf("the API server does not recognize %s: it sees an anonymous caller, and every login fails", cred)
+		r.Fix = rejectedCredentialFix(credentialSourceName(cred))
+		return r, reviewerAccount{username: user.Username, credentialRejected: true}
+	}
 	who := reviewerAccount{username: user.Username}
 	if ns, name, ok := satoken.ParseUsername(user.Username); ok {
 		who.namespace, who.saName = ns, name
@@ -196,6 +204,22 @@ func ReviewerIdentity(user authv1.UserInfo, err error, cred kube.Credential) (Re
 	r.Status = Passed
 	r.Detail = fmt.Sprintf("Kubernetes authenticates %s as %s", cred, user.Username)
 	return r, who
+}
+
+// anonymousUser is who the API server says an unauthenticated caller is.
+const anonymousUser = "system:anonymous"
+
+// rejectedCredentialFix is how to replace a credential the API server does
+// not accept, by where it comes from.
+func rejectedCredentialFix(source string) string {
+	switch source {
+	case credentialPodToken:
+		return "check the pod's service-account token volume, or set token_reviewer_jwt"
+	case credentialClientCert:
+		return "issue token_reviewer_client_cert from the CA in the API server's --client-ca-file (and write its key as token_reviewer_client_key)"
+	default:
+		return "mint a new token for the reviewer service account and write it as token_reviewer_jwt"
+	}
 }
 
 // permission is one thing the reviewer must be allowed to do.

@@ -22,6 +22,10 @@ type Client interface {
 	MayI(ctx context.Context, attrs authzv1.ResourceAttributes) (authzv1.SubjectAccessReviewStatus, error)
 	Discovery(ctx context.Context) (kube.Discovery, error)
 	PublishedKeys(ctx context.Context) ([]kube.PublishedKey, error)
+	// Addresses and ProbeAddress: every address of the API server, and a
+	// probe of one alone (kubernetes_addresses).
+	Addresses() []kube.AddressState
+	ProbeAddress(ctx context.Context, i int, now func() time.Time) kube.Probe
 }
 
 // Settings are what the checks read of a cluster's stored config.
@@ -32,6 +36,8 @@ type Settings struct {
 	DisableISSValidation          bool
 	PEMKeys                       bool // pem_keys is set
 	UseAnnotationsAsAliasMetadata bool
+	Route                         Route             // the proxy and server name
+	ClientCert                    *x509.Certificate // token_reviewer_client_cert's leaf, when set
 }
 
 // Target is the cluster the checks look at: how to ask it, its settings,
@@ -91,8 +97,12 @@ func (r *run) server() {
 	t := r.t
 	probe := t.Client.Probe(r.ctx, t.Now)
 	ca := caSource(t.Settings.CACert, t.PodCA, t.PodCAPath)
-	api := APIServer(probe, t.Client.Host(), ca)
+	api := APIServer(probe, t.Client.Host(), ca, t.Settings.Route)
 	r.add(api)
+	if len(t.Client.Addresses()) > 1 {
+		states, probes := probeEach(r.ctx, t.Client, t.Now)
+		r.add(Addresses(states, probes, ca, t.Settings.Route))
+	}
 	r.add(CA(t.CACerts, ca, t.CAErr, t.Now()))
 	if probe.Err != nil {
 		r.add(Skip(CheckClock, "the API server did not answer (see kubernetes_api)"))
@@ -109,6 +119,10 @@ func (r *run) server() {
 func (r *run) credential() {
 	cred := r.t.Client.Credential()
 	r.source = credentialSourceName(cred)
+	if r.source == credentialClientCert {
+		r.add(ClientCertCredential(r.t.Settings.ClientCert, r.t.Now()))
+		return
+	}
 	var token, path string
 	var tokenErr error
 	if !r.selfReview() {

@@ -23,6 +23,24 @@ type fakeClient struct {
 	cred   kube.Credential
 	whoErr error    // SelfSubjectReview's failure
 	calls  []string // WhoAmI, MayI, Discovery, PublishedKeys, in order
+	// addrs are the addresses (none: one, Host's); probes answer
+	// ProbeAddress by index.
+	addrs  []kube.AddressState
+	probes []kube.Probe
+}
+
+func (f *fakeClient) Addresses() []kube.AddressState {
+	if len(f.addrs) == 0 {
+		return []kube.AddressState{{URL: f.Host()}}
+	}
+	return f.addrs
+}
+
+func (f *fakeClient) ProbeAddress(ctx context.Context, i int, now func() time.Time) kube.Probe {
+	if len(f.probes) == 0 {
+		return f.Probe(ctx, now)
+	}
+	return f.probes[i]
 }
 
 func (f *fakeClient) Probe(_ context.Context, now func() time.Time) kube.Probe {

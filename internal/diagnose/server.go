@@ -26,11 +26,17 @@ func caSource(caCertSet, podCA bool, podCAPath string) string {
 
 // APIServer: the API server answers, over TLS verified with the
 // configured CA, and how fast.
-func APIServer(p kube.Probe, host, ca string) Result {
+func APIServer(p kube.Probe, host, ca string, route Route) Result {
 	r := Result{Name: CheckAPI, Data: map[string]any{"host": host}}
+	if route.Proxy != "" {
+		r.Data["proxy"] = route.Proxy
+	}
+	if route.ServerName != "" {
+		r.Data["tls_server_name"] = route.ServerName
+	}
 	if p.Err != nil {
 		r.Status, r.Detail = Failed, p.Err.Error()
-		r.Fix = apiFailureFix(p.Err, host, ca)
+		r.Fix = apiFailureFix(p.Err, host, ca, route)
 		return r
 	}
 	r.Data["round_trip"] = p.RoundTrip.Round(time.Microsecond).String()
@@ -78,7 +84,10 @@ const (
 )
 
 // apiFailureFix says what to change when the API server cannot be used.
-func apiFailureFix(err error, host, ca string) string {
+func apiFailureFix(err error, host, ca string, route Route) string {
+	if fix := routeFix(err, host, route); fix != "" {
+		return fix
+	}
 	var api *kube.APIError
 	if !errors.As(err, &api) {
 		return "check kubernetes_host"
@@ -90,6 +99,8 @@ func apiFailureFix(err error, host, ca string) string {
 		return "set kubernetes_ca_cert to the PEM bundle of the CA that signed the API server's serving certificate"
 	case api.TLS:
 		return "set kubernetes_ca_cert to the PEM bundle of the CA that signed the API server's serving certificate (" + ca + " does not verify it)"
+	case route.Proxy != "":
+		return "check that kubernetes_host (" + host + ") is the API server's address and that the proxy kubernetes_proxy_url (" + route.Proxy + ") lets Vault reach it"
 	default:
 		return "check that kubernetes_host (" + host + ") is the API server's address and that Vault can reach it (DNS, routes, firewalls, proxies)"
 	}

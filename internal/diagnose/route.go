@@ -1,0 +1,204 @@
+package diagnose
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
+)
+
+// The checks of how Vault reaches the API server beyond one address: each
+// address of kubernetes_hosts, the proxy, the certificate's name, and a
+// client certificate as the reviewer.
+
+// CheckAddresses, on a config with several addresses: whether each answers.
+const CheckAddresses = "kubernetes_addresses"
+
+// Route is how calls travel to the API server, for the fixes that name it.
+type Route struct {
+	Proxy      string // kubernetes_proxy_url as a read shows it; "" none
+	ServerName string // tls_server_name; "" the dialled host
+}
+
+// Addresses: each address of kubernetes_hosts asked on its own, whether it
+// is in turn or not, with what the client knows of it.
+func Addresses(states []kube.AddressState, probes []kube.Probe, ca string, route Route) Result {
+	r := Result{Name: CheckAddresses}
+	var failing []string
+	list := make([]map[string]any, len(states))
+	for i, st := range states {
+		entry := map[string]any{"address": st.URL, "in_turn": !st.Down}
+		if st.Down {
+			entry["down_since"] = rfc3339(st.Since)
+			entry["last_error"] = st.LastErr
+		}
+		if p := probes[i]; p.Err != nil || p.Status >= 500 {
+			failing = append(failing, st.URL)
+			entry["problem"] = addressProblem(p)
+			entry["fix"] = addressFix(p, st.URL, ca, route)
+		} else {
+			entry["round_trip_ms"] = float64(p.RoundTrip.Microseconds()) / 1000
+		}
+		list[i] = entry
+	}
+	r.Data = map[string]any{"addresses": list}
+	switch {
+	case len(failing) == 0:
+		r.Status = Passed
+		r.Detail = fmt.Sprintf("all %d addresses answer GET /version", len(states))
+	case len(failing) == len(states):
+		r.Status = Failed
+		r.Detail = "no address answers: " + strings.Join(failing, ", ") + "; every login fails"
+		r.Fix = "see each address's problem and fix in data.addresses"
+	default:
+		r.Status = Warning
+		r.Detail = fmt.Sprintf("%d of %d addresses do not answer (%s): logins fail over to the others, with no spare left for another failure",
+			len(failing), len(states), strings.Join(failing, ", "))
+		r.Fix = "see each address's problem and fix in data.addresses, or remove the address from kubernetes_hosts"
+	}
+	return r
+}
+
+func addressProblem(p kube.Probe) string {
+	if p.Err != nil {
+		return p.Err.Error()
+	}
+	return fmt.Sprintf("answered GET /version with HTTP %d", p.Status)
+}
+
+func addressFix(p kube.Probe, host, ca string, route Route) string {
+	if p.Err != nil {
+		return apiFailureFix(p.Err, host, ca, route)
+	}
+	return "check the API server's health at " + host
+}
+
+// probeEach asks every address of the client on its own.
+func probeEach(ctx context.Context, c Client, now func() time.Time) ([]kube.AddressState, []kube.Probe) {
+	states := c.Addresses()
+	probes := make([]kube.Probe, len(states))
+	for i := range states {
+		probes[i] = c.ProbeAddress(ctx, i, now)
+	}
+	return states, probes
+}
+
+// routeFix is the fix for a failure the proxy or the certificate's name
+// explains, or "".
+func routeFix(err error, host string, route Route) string {
+	if route.Proxy != "" {
+		if fix := proxyFix(err, route.Proxy); fix != "" {
+			return fix
+		}
+	}
+	var hostErr x509.HostnameError
+	if errors.As(err, &hostErr) && hostErr.Certificate != nil {
+		names := certificateNames(hostErr.Certificate)
+		if route.ServerName != "" {
+			return fmt.Sprintf("the API server's certificate does not name tls_server_name %q; set tls_server_name to a name it holds (%s)",
+				route.ServerName, names)
+		}
+		return fmt.Sprintf("the API server's certificate does not name the address dialled (%s); set tls_server_name to a name it holds (%s), "+
+			"or set kubernetes_host to such a name", hostOf(host), names)
+	}
+	return ""
+}
+
+// proxyFix names the proxy when it is what failed: unreachable, refusing
+// its credentials, or refusing the tunnel.
+func proxyFix(err error, proxy string) string {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "proxyconnect" {
+		return fmt.Sprintf("Vault cannot reach the proxy kubernetes_proxy_url (%s): check its address and that it listens", proxy)
+	}
+	switch text := innermost(err); {
+	case text == http.StatusText(http.StatusProxyAuthRequired):
+		return fmt.Sprintf("the proxy kubernetes_proxy_url (%s) refused its credentials (HTTP 407): write the proxy's user and password in the URL (http://user:password@host:port)", proxy)
+	case isStatusText(text):
+		return fmt.Sprintf("the proxy kubernetes_proxy_url (%s) refused to open a tunnel to the API server (%s): allow CONNECT to kubernetes_host's address and port on the proxy", proxy, text)
+	}
+	return ""
+}
+
+// innermost is the message of the error at the bottom of err's chain:
+// where net/http puts the proxy's answer to a CONNECT it refused.
+func innermost(err error) string {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
+}
+
+// isStatusText says whether s is the text of an HTTP error status.
+func isStatusText(s string) bool {
+	for code := 400; code < 600; code++ {
+		if t := http.StatusText(code); t != "" && t == s {
+			return true
+		}
+	}
+	return false
+}
+
+func certificateNames(c *x509.Certificate) string {
+	names := append([]string{}, c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		names = append(names, ip.String())
+	}
+	if len(names) == 0 {
+		return "none: it has no subject alternative name"
+	}
+	return strings.Join(FirstN(names, 5), ", ")
+}
+
+func hostOf(host string) string {
+	if u, err := url.Parse(host); err == nil && u.Hostname() != "" {
+		return u.Hostname()
+	}
+	return host
+}
+
+// ClientCertCredential: the reviewer's client certificate, who it names
+// and when it expires. Whether the API server trusts it is
+// reviewer_identity's answer.
+func ClientCertCredential(cert *x509.Certificate, now time.Time) Result {
+	if cert == nil {
+		return Result{Name: CheckCredential, Status: Failed, Data: map[string]any{"source": credentialClientCert},
+			Detail: "token_reviewer_client_cert and token_reviewer_client_key do not make a usable certificate and key",
+			Fix:    "write token_reviewer_client_cert and its own key, token_reviewer_client_key, again"}
+	}
+	r := Result{Name: CheckCredential, Data: map[string]any{
+		"source":     credentialClientCert,
+		"subject":    cert.Subject.CommonName,
+		"groups":     cert.Subject.Organization,
+		"issuer":     cert.Issuer.String(),
+		"not_before": rfc3339(cert.NotBefore),
+		"not_after":  rfc3339(cert.NotAfter),
+	}}
+	renew := "issue a new client certificate from the API server's client CA for the same user and write it with its key as token_reviewer_client_cert and token_reviewer_client_key"
+	lifetime := cert.NotAfter.Sub(cert.NotBefore)
+	switch {
+	case now.Before(cert.NotBefore):
+		r.Status, r.Fix = Failed, "check Vault's clock, or "+renew
+		r.Detail = fmt.Sprintf("token_reviewer_client_cert is not valid before %s: the API server refuses it until then", rfc3339(cert.NotBefore))
+	case !now.Before(cert.NotAfter):
+		r.Status, r.Fix = Failed, renew
+		r.Detail = fmt.Sprintf("token_reviewer_client_cert expired on %s (%s ago): the API server refuses it, so every login fails", rfc3339(cert.NotAfter), roughly(now.Sub(cert.NotAfter)))
+	case cert.NotAfter.Sub(now) < lifetime/5:
+		r.Status, r.Fix = Warning, renew
+		r.Detail = fmt.Sprintf("token_reviewer_client_cert expires on %s, in %s: logins fail from then on", rfc3339(cert.NotAfter), roughly(cert.NotAfter.Sub(now)))
+	default:
+		r.Status = Passed
+		r.Detail = fmt.Sprintf("token_reviewer_client_cert names user %q and expires on %s, in %s", cert.Subject.CommonName, rfc3339(cert.NotAfter), roughly(cert.NotAfter.Sub(now)))
+	}
+	return r
+}
