@@ -135,15 +135,67 @@ func expectFailsFast(t *testing.T, m *mount, role, jwt string, n int, l latency,
 	t.Logf("every address down: failed logins took %v", took)
 }
 
+// addressEntries is config/check's kubernetes_addresses: its status and
+// what it says of each address, in order.
+func addressEntries(t *testing.T, m *mount) (string, []realstack.Object, checkAnswer) {
+	t.Helper()
+	a := m.configCheck(t)
+	c := a.checks["kubernetes_addresses"]
+	list, _ := c.Object("data")["addresses"].([]any)
+	entries := make([]realstack.Object, len(list))
+	for i, e := range list {
+		entries[i], _ = e.(map[string]any)
+	}
+	return c.Str("status"), entries, a
+}
+
+// expectAddresses checks that kubernetes_addresses has the status and
+// lists the hosts in order, each in turn or not, as want says, and with a
+// problem and its fix exactly where it does not answer.
+func expectAddresses(t *testing.T, m *mount, status string, hosts []string, inTurn, answers []bool) {
+	t.Helper()
+	got, entries, a := addressEntries(t, m)
+	if got != status || len(entries) != len(hosts) {
+		t.Fatalf("kubernetes_addresses: want %s with %d addresses, got %s", status, len(hosts), a.reply)
+	}
+	for i, e := range entries {
+		if e.Str("address") != hosts[i] || e["in_turn"] != inTurn[i] {
+			t.Errorf("kubernetes_addresses[%d]: %v; want address %s, in_turn %v", i, e, hosts[i], inTurn[i])
+		}
+		if answers[i] == (e.Str("problem") != "") || answers[i] == (e.Str("fix") != "") {
+			t.Errorf("kubernetes_addresses[%d] (%s answering: %v): problem %q, fix %q", i, hosts[i], answers[i], e.Str("problem"), e.Str("fix"))
+		}
+	}
+}
+
+// waitInTurn reads config/check until the address at index i is in turn
+// again (its background probe found it answering) and says how long that
+// took; it fails the test after window.
+func waitInTurn(t *testing.T, m *mount, i int, since time.Time, window time.Duration) time.Duration {
+	t.Helper()
+	for {
+		_, entries, a := addressEntries(t, m)
+		if i < len(entries) && entries[i]["in_turn"] == true {
+			return time.Since(since)
+		}
+		if time.Since(since) > window {
+			t.Fatalf("address %d still not in turn %s after it came back (bound %s): %s", i, time.Since(since), window, a.reply)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
 // kubernetes_hosts with an HA pair (two API servers on one etcd, one
 // signing key and issuer): logins pass; the first address frozen (it
 // accepts connections and never answers), logins keep passing on the
 // second at their normal latency, at most one of them paying one failover
 // wait; the second killed and the first thawed, logins recover on the
-// first within the background probe's backoff; the second back (and given
-// its probe's backoff to be in turn again) and the first frozen again,
-// logins go on on the second as before; with both down, logins fail fast
-// with the generic fault.
+// first within the background probe's backoff; the second back (in turn
+// again within that backoff) and the first frozen again, logins go on on
+// the second as before; with both down, logins fail fast with the generic
+// fault. Throughout, config/check's kubernetes_addresses lists each
+// address, whether it is in turn, and the problem of one that does not
+// answer.
 func TestKubernetesHostsFailOverBetweenAnHAPair(t *testing.T) {
 	t.Parallel()
 	a, b := startHAPair(t)
@@ -154,6 +206,7 @@ func TestKubernetesHostsFailOverBetweenAnHAPair(t *testing.T) {
 	if got := read.Strs("kubernetes_hosts"); !slices.Equal(got, hosts) || read.Str("kubernetes_host") != a.Host {
 		t.Fatalf("config reads kubernetes_host %q, kubernetes_hosts %v; want %s and %v", read.Str("kubernetes_host"), got, a.Host, hosts)
 	}
+	expectAddresses(t, m, "passed", hosts, []bool{true, true}, []bool{true, true})
 	w := a.Mirror(t, stk.NewWorkload(t, "app", nil))
 	m.bindRole(t, "app", w, nil)
 	jwt := clusterToken(t, a, w)
@@ -163,6 +216,7 @@ func TestKubernetesHostsFailOverBetweenAnHAPair(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectFailedOver(t, "first address frozen", loginTimes(t, m, "app", jwt, 15), l)
+	expectAddresses(t, m, "warning", hosts, []bool{false, true}, []bool{false, true})
 
 	b.Kill()
 	if err := a.Thaw(); err != nil {
@@ -172,6 +226,7 @@ func TestKubernetesHostsFailOverBetweenAnHAPair(t *testing.T) {
 	if med := median(loginTimes(t, m, "app", jwt, 10)); med > l.normal {
 		t.Errorf("back on the first address: median login %s, over the normal %s", med, l.normal)
 	}
+	expectAddresses(t, m, "warning", hosts, []bool{true, false}, []bool{true, false})
 
 	// The second address back: its background probe puts it in turn
 	// within recoverWithin. Only then is there somewhere to fail over to:
@@ -179,7 +234,7 @@ func TestKubernetesHostsFailOverBetweenAnHAPair(t *testing.T) {
 	if err := b.Restart(realstack.KubeCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(recoverWithin)
+	t.Logf("the restarted second address was back in turn after %s", waitInTurn(t, m, 1, time.Now(), recoverWithin))
 	if err := a.Freeze(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,3 @@
-//go:build e2e19pending
-
 package e2e
 
 import (
@@ -107,7 +105,7 @@ func TestKubernetesProxyURLThroughARealConnectProxy(t *testing.T) {
 		if p.Refused() == 0 || p.Connects() != before {
 			t.Errorf("with a wrong password the proxy refused %d and tunneled %d more; want some refused and none tunneled", p.Refused(), p.Connects()-before)
 		}
-		expectCheckFails(t, m, "kubernetes_api", []string{"proxy"}, []string{"kubernetes_proxy_url"})
+		expectCheckFails(t, m, "kubernetes_api", []string{"proxy"}, []string{"kubernetes_proxy_url", "credentials"})
 	})
 
 	t.Run("nothing listens at the proxy address", func(t *testing.T) {
