@@ -36,16 +36,22 @@ func measureLatency(t *testing.T, m *mount, role, jwt string) latency {
 	return l
 }
 
+// timedLogin logs in once and says how long it took.
+func timedLogin(t *testing.T, m *mount, role, jwt string) (*realstack.Reply, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	r := m.login(t, role, jwt)
+	return r, time.Since(start)
+}
+
 // loginTimes logs in n times, one after another, and returns each time;
 // every login must pass.
 func loginTimes(t *testing.T, m *mount, role, jwt string, n int) []time.Duration {
 	t.Helper()
 	took := make([]time.Duration, n)
 	for i := range took {
-		start := time.Now()
-		r := m.login(t, role, jwt)
-		took[i] = time.Since(start)
-		if r.Status != http.StatusOK {
+		var r *realstack.Reply
+		if r, took[i] = timedLogin(t, m, role, jwt); r.Status != http.StatusOK {
 			t.Fatalf("login %d of %d: %s", i+1, n, r)
 		}
 	}
@@ -89,9 +95,7 @@ func loginsRecover(t *testing.T, m *mount, role, jwt string, since time.Time, wi
 	t.Helper()
 	failed := 0
 	for {
-		start := time.Now()
-		r := m.login(t, role, jwt)
-		took := time.Since(start)
+		r, took := timedLogin(t, m, role, jwt)
 		if r.Status == http.StatusOK {
 			t.Logf("logins recovered %s after the change (%d failed on the way)", time.Since(since).Round(time.Millisecond), failed)
 			return time.Since(since)
@@ -116,9 +120,8 @@ func expectFailsFast(t *testing.T, m *mount, role, jwt string, n int, l latency,
 	t.Helper()
 	took := make([]time.Duration, n)
 	for i := range took {
-		start := time.Now()
-		r := m.login(t, role, jwt)
-		took[i] = time.Since(start)
+		var r *realstack.Reply
+		r, took[i] = timedLogin(t, m, role, jwt)
 		expectGenericFault(t, r)
 		for _, h := range hosts {
 			if strings.Contains(string(r.Raw), strings.TrimPrefix(h, "https://")) {
@@ -135,26 +138,24 @@ func expectFailsFast(t *testing.T, m *mount, role, jwt string, n int, l latency,
 	t.Logf("every address down: failed logins took %v", took)
 }
 
-// addressEntries is config/check's kubernetes_addresses: its status and
+// addressEntries is a check answer's kubernetes_addresses: its status and
 // what it says of each address, in order.
-func addressEntries(t *testing.T, m *mount) (string, []realstack.Object, checkAnswer) {
-	t.Helper()
-	a := m.configCheck(t)
+func addressEntries(a checkAnswer) (string, []realstack.Object) {
 	c := a.checks["kubernetes_addresses"]
 	list, _ := c.Object("data")["addresses"].([]any)
 	entries := make([]realstack.Object, len(list))
 	for i, e := range list {
 		entries[i], _ = e.(map[string]any)
 	}
-	return c.Str("status"), entries, a
+	return c.Str("status"), entries
 }
 
-// expectAddresses checks that kubernetes_addresses has the status and
-// lists the hosts in order, each in turn or not, as want says, and with a
-// problem and its fix exactly where it does not answer.
-func expectAddresses(t *testing.T, m *mount, status string, hosts []string, inTurn, answers []bool) {
+// expectAddresses checks that a check answer's kubernetes_addresses has
+// the status and lists the hosts in order, each in turn or not as inTurn
+// says, with a problem and its fix exactly where it does not answer.
+func expectAddresses(t *testing.T, a checkAnswer, status string, hosts []string, inTurn, answers []bool) {
 	t.Helper()
-	got, entries, a := addressEntries(t, m)
+	got, entries := addressEntries(a)
 	if got != status || len(entries) != len(hosts) {
 		t.Fatalf("kubernetes_addresses: want %s with %d addresses, got %s", status, len(hosts), a.reply)
 	}
@@ -174,7 +175,8 @@ func expectAddresses(t *testing.T, m *mount, status string, hosts []string, inTu
 func waitInTurn(t *testing.T, m *mount, i int, since time.Time, window time.Duration) time.Duration {
 	t.Helper()
 	for {
-		_, entries, a := addressEntries(t, m)
+		a := m.configCheck(t)
+		_, entries := addressEntries(a)
 		if i < len(entries) && entries[i]["in_turn"] == true {
 			return time.Since(since)
 		}
@@ -206,7 +208,7 @@ func TestKubernetesHostsFailOverBetweenAnHAPair(t *testing.T) {
 	if got := read.Strs("kubernetes_hosts"); !slices.Equal(got, hosts) || read.Str("kubernetes_host") != a.Host {
 		t.Fatalf("config reads kubernetes_host %q, kubernetes_hosts %v; want %s and %v", read.Str("kubernetes_host"), got, a.Host, hosts)
 	}
-	expectAddresses(t, m, "passed", hosts, []bool{true, true}, []bool{true, true})
+	expectAddresses(t, m.configCheck(t), "passed", hosts, []bool{true, true}, []bool{true, true})
 	w := a.Mirror(t, stk.NewWorkload(t, "app", nil))
 	m.bindRole(t, "app", w, nil)
 	jwt := clusterToken(t, a, w)
@@ -216,7 +218,7 @@ func TestKubernetesHostsFailOverBetweenAnHAPair(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectFailedOver(t, "first address frozen", loginTimes(t, m, "app", jwt, 15), l)
-	expectAddresses(t, m, "warning", hosts, []bool{false, true}, []bool{false, true})
+	expectAddresses(t, m.configCheck(t), "warning", hosts, []bool{false, true}, []bool{false, true})
 
 	b.Kill()
 	if err := a.Thaw(); err != nil {
@@ -226,7 +228,7 @@ func TestKubernetesHostsFailOverBetweenAnHAPair(t *testing.T) {
 	if med := median(loginTimes(t, m, "app", jwt, 10)); med > l.normal {
 		t.Errorf("back on the first address: median login %s, over the normal %s", med, l.normal)
 	}
-	expectAddresses(t, m, "warning", hosts, []bool{true, false}, []bool{true, false})
+	expectAddresses(t, m.configCheck(t), "warning", hosts, []bool{true, false}, []bool{true, false})
 
 	// The second address back: its background probe puts it in turn
 	// within recoverWithin. Only then is there somewhere to fail over to:
@@ -242,4 +244,43 @@ func TestKubernetesHostsFailOverBetweenAnHAPair(t *testing.T) {
 
 	b.Kill()
 	expectFailsFast(t, m, "app", jwt, 8, l, hosts...)
+}
+
+// kubernetes_hosts on a cluster/<name> entry: the HA pair as a second
+// cluster behind a mount whose config is the suite's cluster. With the
+// pair's first API server frozen, the named cluster's tokens keep logging
+// in to that cluster at their normal latency (at most one login paying one
+// failover wait), the suite's cluster's logins through a role that takes
+// every cluster are untouched, and cluster/<name>/check lists each
+// address of the pair.
+func TestKubernetesHostsOnANamedCluster(t *testing.T) {
+	t.Parallel()
+	a, b := startHAPair(t)
+	hosts := []string{a.Host, b.Host}
+	m := configuredMount(t)
+	m.addCluster(t, "ha", a, map[string]any{"kubernetes_hosts": hosts})
+	w := stk.NewWorkload(t, "app", nil)
+	mirror := a.Mirror(t, w)
+	every := m.role("every")
+	m.bindRole(t, every, w, map[string]any{"bound_clusters": "*"})
+	haJWT, homeJWT := clusterToken(t, a, mirror), vaultToken(t, w)
+	ha := measureLatency(t, m, every, haJWT)
+	home := measureLatency(t, m, every, homeJWT)
+	expectAddresses(t, m.clusterCheck(t, "ha"), "passed", hosts, []bool{true, true}, []bool{true, true})
+
+	if err := a.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	expectFailedOver(t, "cluster/ha, first address frozen", loginTimes(t, m, every, haJWT, 15), ha)
+	took := loginTimes(t, m, every, homeJWT, 15)
+	for _, d := range took {
+		if d >= failoverAfter {
+			t.Errorf("the suite's cluster's login waited %s with cluster/ha's first address frozen: %v", d, took)
+		}
+	}
+	if med := median(took); med > home.normal {
+		t.Errorf("the suite's cluster's median login %s, over its normal %s: %v", med, home.normal, took)
+	}
+	expectCluster(t, m, m.mustLogin(t, every, haJWT), "ha", mirror)
+	expectAddresses(t, m.clusterCheck(t, "ha"), "warning", hosts, []bool{false, true}, []bool{false, true})
 }
