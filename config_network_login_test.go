@@ -2,6 +2,7 @@ package kubeauth
 
 import (
 	"encoding/base64"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -170,7 +171,10 @@ func TestLoginFailsOver(t *testing.T) {
 			}
 			e.writeConfig(map[string]any{"kubernetes_host": nil, "kubernetes_hosts": []string{first.srv.URL, e.kube.srv.URL}})
 			mustLogIn(t, e)
-			reviews := first.reviews.Load()
+			calls := first.calls.Load()
+			if failure != "closed" && calls == 0 {
+				t.Fatal("the first address was never tried")
+			}
 			for range 3 {
 				start := time.Now()
 				mustLogIn(t, e)
@@ -178,8 +182,8 @@ func TestLoginFailsOver(t *testing.T) {
 					t.Fatalf("a login after the failover took %s", d)
 				}
 			}
-			if n := first.reviews.Load(); n != reviews {
-				t.Fatalf("the failed address got %d more reviews while down", n-reviews)
+			if n := first.calls.Load(); n != calls {
+				t.Fatalf("the failed address got %d more calls while down", n-calls)
 			}
 		})
 	}
@@ -257,4 +261,40 @@ func TestExplainShowsRoute(t *testing.T) {
 		t.Fatal("explain shows the proxy's password")
 	}
 	requireStep(t, out, "review", "passed", "", "(sent to the first of 2 of 2 addresses")
+}
+
+// With every address out of turn, logins fail at once as a Kubernetes
+// fault, telling the caller nothing of the addresses; the log names them.
+func TestEveryAddressDownFailsFast(t *testing.T) {
+	e := configured(t)
+	e.b.failoverAfter = 200 * time.Millisecond
+	a, b := newFakeKube(t, e.signer.Public()), newFakeKube(t, e.signer.Public())
+	a.answerStatus(everyPath, http.StatusServiceUnavailable, "down")
+	b.answerStatus(everyPath, http.StatusBadGateway, "down")
+	e.writeConfig(map[string]any{"kubernetes_host": nil, "kubernetes_hosts": []string{a.srv.URL, b.srv.URL}})
+	mustNotLogIn(t, e) // takes both out of turn
+	calls := a.calls.Load() + b.calls.Load()
+	if calls == 0 {
+		t.Fatal("no address was tried")
+	}
+	for range 5 {
+		start := time.Now()
+		resp, err := e.login(testRole, e.token())
+		if d := time.Since(start); d > 100*time.Millisecond {
+			t.Fatalf("a login with every address down took %s", d)
+		}
+		if err == nil && resp != nil && resp.Auth != nil {
+			t.Fatal("login succeeded")
+		}
+		answer := fmt.Sprint(resp, err)
+		if strings.Contains(answer, a.srv.URL) || strings.Contains(answer, b.srv.URL) {
+			t.Fatalf("the caller's answer names an address: %s", answer)
+		}
+	}
+	if n := a.calls.Load() + b.calls.Load(); n != calls {
+		t.Fatalf("%d calls sent while every address was down", n-calls)
+	}
+	if logs := e.logs.String(); !strings.Contains(logs, "kubernetes_unreachable") || !strings.Contains(logs, "every address of kubernetes_hosts is down") {
+		t.Fatalf("the log does not say every address is down as fault kubernetes_unreachable:\n%s", logs)
+	}
 }

@@ -88,6 +88,9 @@ type fakeKube struct {
 	clientCertUser string
 	// bearersSeen counts requests that carried an Authorization header.
 	bearersSeen atomic.Int64
+	// calls counts every request but the background probe's /readyz,
+	// intercepted or not.
+	calls atomic.Int64
 
 	reviews atomic.Int64
 	// namespaceGets counts GETs of namespaces; jwksGets and discoveryGets
@@ -303,6 +306,9 @@ func (f *fakeKube) serve(w http.ResponseWriter, r *http.Request) {
 	if offset != 0 {
 		// net/http adds a Date header only when the handler set none.
 		w.Header().Set("Date", time.Now().Add(offset).UTC().Format(http.TimeFormat))
+	}
+	if r.URL.Path != "/readyz" {
+		f.calls.Add(1)
 	}
 	if intercept != nil && intercept(w, r) {
 		return

@@ -42,26 +42,30 @@ func (f *failover) RoundTrip(req *http.Request) (*http.Response, error) {
 	if len(order) == 0 {
 		return nil, &AllDownError{Addresses: f.pool.states()}
 	}
-	for n, i := range order {
-		last := n == len(order)-1
-		timeout := f.attemptTimeout
-		if last {
-			timeout = 0 // the last address has the call's whole time
-		}
-		resp, err := f.attempt(rewound(req, n), i, timeout)
-		failure := attemptFailure(resp, err)
-		if failure == nil || req.Context().Err() != nil {
-			// An answer, or a caller that went away: neither says
-			// anything about the address.
-			return resp, err
-		}
-		f.pool.markDown(i, failure)
-		if last || !canRewind(req) {
+	last := len(order) - 1
+	for n, i := range order[:last] {
+		resp, err := f.attempt(rewound(req, n), i, f.attemptTimeout)
+		if !f.failed(req, i, resp, err) || !canRewind(req) {
 			return resp, err
 		}
 		discard(resp)
 	}
-	panic("unreachable: the last address returns")
+	// The last address has the call's whole time.
+	resp, err := f.attempt(rewound(req, last), order[last], 0)
+	f.failed(req, order[last], resp, err)
+	return resp, err
+}
+
+// failed says whether an attempt on address i failed for the address's
+// sake, and takes the address out of turn if so. An answer, or a caller
+// that went away, says nothing about the address.
+func (f *failover) failed(req *http.Request, i int, resp *http.Response, err error) bool {
+	failure := attemptFailure(resp, err)
+	if failure == nil || req.Context().Err() != nil {
+		return false
+	}
+	f.pool.markDown(i, failure)
+	return true
 }
 
 // attemptFailure is why an attempt moves the call on, or nil.
