@@ -3,7 +3,6 @@ package e2e
 import (
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -47,15 +46,7 @@ func blackhole(t *testing.T) string {
 // test on any login that is not a 200.
 func timedLogins(t *testing.T, m *mount, role, jwt string, n int) time.Duration {
 	t.Helper()
-	took := make([]time.Duration, n)
-	for i := range took {
-		start := time.Now()
-		r := m.login(t, role, jwt)
-		took[i] = time.Since(start)
-		expectStatus(t, r, http.StatusOK)
-	}
-	slices.Sort(took)
-	return took[n/2]
+	return median(loginTimes(t, m, role, jwt, n))
 }
 
 // A cluster whose API server accepts connections and never answers

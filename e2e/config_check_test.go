@@ -56,6 +56,28 @@ func (m *mount) checkEventually(t *testing.T, name, status string) checkAnswer {
 	}
 }
 
+// expectCheckFails reads config/check and requires the named check to
+// fail with a detail and a fix that hold each of the words (in any case).
+func expectCheckFails(t *testing.T, m *mount, check string, detailWords, fixWords []string) checkAnswer {
+	t.Helper()
+	a := m.configCheck(t)
+	c := a.checks[check]
+	if c.Str("status") != "failed" || strings.HasPrefix(a.verdict, "ok") {
+		t.Fatalf("config/check: want %s failed, got %s", check, a.reply)
+	}
+	for _, w := range detailWords {
+		if !strings.Contains(strings.ToLower(c.Str("detail")), strings.ToLower(w)) {
+			t.Errorf("config/check %s: the detail %q does not name %q", check, c.Str("detail"), w)
+		}
+	}
+	for _, w := range fixWords {
+		if !strings.Contains(strings.ToLower(c.Str("fix")), strings.ToLower(w)) {
+			t.Errorf("config/check %s: the fix %q does not name %q", check, c.Str("fix"), w)
+		}
+	}
+	return a
+}
+
 // On the suite's setup, with every feature that needs a check in use (a
 // namespace selector, annotations as alias metadata, a pod selector, an
 // enforced issuer, pem_keys), every check applies and passes against the real apiserver;

@@ -72,12 +72,20 @@ func TestLoginReviewerWithoutPermission(t *testing.T) {
 
 func bindAuthDelegator(t *testing.T, w realstack.Workload) {
 	t.Helper()
+	bindSubjectAuthDelegator(t, w.Namespace+"-"+w.SA.Name+"-auth-delegator",
+		rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: w.SA.Name, Namespace: w.Namespace})
+}
+
+// bindSubjectAuthDelegator binds a subject (a service account, a user) to
+// system:auth-delegator, what a reviewer needs to create TokenReviews.
+func bindSubjectAuthDelegator(t *testing.T, binding string, subject rbacv1.Subject) {
+	t.Helper()
 	_, err := stk.Kube.RbacV1().ClusterRoleBindings().Create(realstack.KubeCtx(t), &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: w.Namespace + "-" + w.SA.Name + "-auth-delegator"},
+		ObjectMeta: metav1.ObjectMeta{Name: binding},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:auth-delegator"},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: w.SA.Name, Namespace: w.Namespace}},
+		Subjects:   []rbacv1.Subject{subject},
 	}, metav1.CreateOptions{})
 	if err != nil {
-		t.Fatalf("binding %s/%s to system:auth-delegator: %v", w.Namespace, w.SA.Name, err)
+		t.Fatalf("binding %s %s to system:auth-delegator: %v", subject.Kind, subject.Name, err)
 	}
 }

@@ -29,25 +29,31 @@ const clusterSlots = 3
 // ends, whatever happened, and the test may stop it earlier.
 func startCluster(t *testing.T, issuer string) *realstack.Cluster {
 	t.Helper()
-	var port int
+	return startClusterWith(t, realstack.ClusterOptions{Issuer: issuer})
+}
+
+// startClusterWith is startCluster with more options; the name and port
+// are the suite's to choose.
+func startClusterWith(t *testing.T, opts realstack.ClusterOptions) *realstack.Cluster {
+	t.Helper()
 	select {
-	case port = <-stk.clusterPorts:
+	case opts.Port = <-stk.clusterPorts:
 	case <-time.After(10 * time.Minute):
 		t.Fatal("no port for a second cluster freed up within 10 minutes")
 	}
-	name := realstack.UniqueName(t, "c")
+	opts.Name = realstack.UniqueName(t, "c")
 	start := time.Now()
-	c, err := stk.StartCluster(realstack.KubeCtx(t), realstack.ClusterOptions{Name: name, Port: port, Issuer: issuer})
+	c, err := stk.StartCluster(realstack.KubeCtx(t), opts)
 	if err != nil {
-		stk.clusterPorts <- port
+		stk.clusterPorts <- opts.Port
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		c.Stop()
-		stk.clusterPorts <- port
+		stk.clusterPorts <- opts.Port
 	})
 	t.Logf("cluster %s: kube-apiserver on %s (issuer %s) ready after %v; log %s",
-		name, c.Host, issuer, time.Since(start).Round(100*time.Millisecond), c.LogPath)
+		opts.Name, c.Host, opts.Issuer, time.Since(start).Round(100*time.Millisecond), c.LogPath)
 	return c
 }
 

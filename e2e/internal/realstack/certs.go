@@ -1,6 +1,7 @@
 package realstack
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -8,6 +9,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
+	"fmt"
 	"math/big"
 	"net"
 	"time"
@@ -21,34 +24,98 @@ const certLifetime = 365 * 24 * time.Hour
 // NewServingCert makes a CA and a serving certificate for 127.0.0.1 and
 // localhost signed by it, all PEM.
 func NewServingCert(caName, serverName string) (caPEM, certPEM, keyPEM []byte, err error) {
-	caKey, caDER, err := newCA(caName)
+	return NewServingCertFor(caName, serverName, ServingNames{
+		IPs:      []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames: []string{"localhost", "kubernetes", "kubernetes.default.svc"},
+	})
+}
+
+// ServingNames are the names a serving certificate is valid for.
+type ServingNames struct {
+	IPs      []net.IP
+	DNSNames []string
+}
+
+// NewServingCertFor makes a CA and a serving certificate for exactly the
+// given names signed by it, all PEM: without 127.0.0.1 among them, a client
+// dialing the loopback address verifies it only against one of the DNS
+// names (a TLS server name).
+func NewServingCertFor(caName, serverName string, names ServingNames) (caPEM, certPEM, keyPEM []byte, err error) {
+	caKey, ca, err := newCA(caName)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	certPEM, keyPEM, err = newLeaf(caKey, caDER, &x509.Certificate{
+	certPEM, keyPEM, err = newLeaf(caKey, ca, &x509.Certificate{
 		Subject:     pkix.Name{CommonName: serverName},
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:    []string{"localhost", "kubernetes", "kubernetes.default.svc"},
+		IPAddresses: names.IPs,
+		DNSNames:    names.DNSNames,
 	})
-	return pemCert(caDER), certPEM, keyPEM, err
+	return pemCert(ca.Raw), certPEM, keyPEM, err
 }
 
 // NewClientCert makes a client CA and a client certificate signed by it for
 // the user name in the groups, all PEM: with the group system:masters, what
 // an API server that trusts the CA (--client-ca-file) takes as its admin.
 func NewClientCert(caName, user string, groups ...string) (caPEM, certPEM, keyPEM []byte, err error) {
-	caKey, caDER, err := newCA(caName)
+	caKey, ca, err := newCA(caName)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	certPEM, keyPEM, err = newLeaf(caKey, caDER, &x509.Certificate{
+	certPEM, keyPEM, err = newLeaf(caKey, ca, clientTemplate(user, groups))
+	return pemCert(ca.Raw), certPEM, keyPEM, err
+}
+
+// IssueClientCert signs a client certificate for the user name in the
+// groups with an existing CA (its certificate and private key, PEM; the key
+// PKCS #1, PKCS #8 or SEC 1, as openssl and Go write them): what an API
+// server that trusts the CA authenticates as that user.
+func IssueClientCert(caCertPEM, caKeyPEM []byte, user string, groups ...string) (certPEM, keyPEM []byte, err error) {
+	block, _ := pem.Decode(caCertPEM)
+	if block == nil {
+		return nil, nil, errors.New("the CA certificate is not PEM")
+	}
+	ca, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the CA certificate: %w", err)
+	}
+	caKey, err := parseSigner(caKeyPEM)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the CA key: %w", err)
+	}
+	return newLeaf(caKey, ca, clientTemplate(user, groups))
+}
+
+func clientTemplate(user string, groups []string) *x509.Certificate {
+	return &x509.Certificate{
 		Subject:     pkix.Name{CommonName: user, Organization: groups},
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	})
-	return pemCert(caDER), certPEM, keyPEM, err
+	}
+}
+
+// parseSigner reads a PEM private key of any of the usual encodings.
+func parseSigner(keyPEM []byte) (crypto.Signer, error) {
+	block, _ := pem.Decode(keyPEM)
+	if block == nil {
+		return nil, errors.New("not PEM")
+	}
+	if k, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+		return k, nil
+	}
+	if k, err := x509.ParseECPrivateKey(block.Bytes); err == nil {
+		return k, nil
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	signer, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("a %T cannot sign", k)
+	}
+	return signer, nil
 }
 
 // NewSigningKey makes an RSA key pair for signing service-account tokens:
@@ -68,7 +135,7 @@ func NewSigningKey() (key *rsa.PrivateKey, keyPEM, pubPEM []byte, err error) {
 		pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), nil
 }
 
-func newCA(name string) (*ecdsa.PrivateKey, []byte, error) {
+func newCA(name string) (*ecdsa.PrivateKey, *x509.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err
@@ -84,15 +151,15 @@ func newCA(name string) (*ecdsa.PrivateKey, []byte, error) {
 		IsCA:                  true,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	return key, der, err
-}
-
-// newLeaf signs tmpl (subject, usages, names) with the CA, for a fresh key.
-func newLeaf(caKey *ecdsa.PrivateKey, caDER []byte, tmpl *x509.Certificate) (certPEM, keyPEM []byte, err error) {
-	ca, err := x509.ParseCertificate(caDER)
 	if err != nil {
 		return nil, nil, err
 	}
+	ca, err := x509.ParseCertificate(der)
+	return key, ca, err
+}
+
+// newLeaf signs tmpl (subject, usages, names) with the CA, for a fresh key.
+func newLeaf(caKey crypto.Signer, ca *x509.Certificate, tmpl *x509.Certificate) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err

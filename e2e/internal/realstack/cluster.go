@@ -7,14 +7,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,19 +28,25 @@ import (
 // the etcd process and every other flag. It has the reviewer the stack has
 // (bound to system:auth-delegator and the lookups role).
 type Cluster struct {
+	// APIServer is its first API server: Host, LogPath, Stop, Freeze...
+	// StartPeer starts more over the same etcd prefix.
+	*APIServer
 	Name        string
-	Host        string // https://127.0.0.1:<port>
 	CA          string // PEM of its serving CA
 	Issuer      string // its --service-account-issuer
 	SAKey       *rsa.PrivateKey
 	SAPubPEM    string
 	Kube        *kubernetes.Clientset // its admin (O=system:masters)
 	ReviewerJWT string                // a day-long token of its reviewer
-	LogPath     string
+	// ServerName is the name its serving certificate is verified against
+	// when that does not name 127.0.0.1 (ClusterOptions.ServingDNSNames);
+	// "" when it does.
+	ServerName string
 
-	port    int
+	admin   *rest.Config
+	dir     string
 	lookups string
-	proc    *Process
+	peers   atomic.Int32 // how many StartPeer started, for their names
 }
 
 // ClusterOptions say which cluster to start.
@@ -56,6 +60,11 @@ type ClusterOptions struct {
 	// clusters that differ only by their signing keys. An https URL, or the
 	// API server serves no discovery document.
 	Issuer string
+	// ServingDNSNames, when set, are the only names of its serving
+	// certificate: no IP address, so a client dialing 127.0.0.1 verifies
+	// it only against one of them, as for an API server reached through a
+	// tunnel or a private endpoint. The harness uses the first.
+	ServingDNSNames []string
 }
 
 // clustersDir holds the clusters' files; Start empties it.
@@ -68,51 +77,46 @@ func (s *Stack) StartCluster(ctx context.Context, opts ClusterOptions) (*Cluster
 	if len(s.APIServerArgv) == 0 {
 		return nil, errors.New("the stack apiserver's command line is unknown: is the stack up?")
 	}
-	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(opts.Port)))
-	if err != nil {
-		return nil, fmt.Errorf("cluster %s: port %d is taken: %w", opts.Name, opts.Port, err)
-	}
-	_ = l.Close()
 	dir := filepath.Join(s.clustersDir(), opts.Name)
-	files, admin, err := writeClusterFiles(dir, opts.Name)
+	files, admin, err := writeClusterFiles(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", opts.Name, err)
 	}
 	c := &Cluster{
 		Name:     opts.Name,
-		Host:     fmt.Sprintf("https://127.0.0.1:%d", opts.Port),
 		CA:       files.servingCA,
 		Issuer:   opts.Issuer,
 		SAKey:    files.saKey,
 		SAPubPEM: files.saPub,
-		LogPath:  filepath.Join(dir, "kube-apiserver.log"),
-		port:     opts.Port,
+		dir:      dir,
 		lookups:  s.reviewerLookups(),
 	}
-	argv := ReplaceFlags(s.APIServerArgv, []string{"--cert-dir"},
-		Flag{"--secure-port", strconv.Itoa(opts.Port)},
-		Flag{"--tls-cert-file", filepath.Join(dir, "serving.crt")},
-		Flag{"--tls-private-key-file", filepath.Join(dir, "serving.key")},
-		Flag{"--client-ca-file", filepath.Join(dir, "client-ca.crt")},
-		Flag{"--service-account-issuer", opts.Issuer},
-		Flag{"--api-audiences", opts.Issuer},
-		Flag{"--service-account-key-file", filepath.Join(dir, "sa.pub")},
-		Flag{"--service-account-signing-key-file", filepath.Join(dir, "sa.key")},
-		Flag{"--etcd-prefix", "/kubeauth-cluster-" + opts.Name},
-	)
-	if c.proc, err = s.Procs.Start("kube-apiserver-"+opts.Name, c.LogPath, argv, CleanEnv()); err != nil {
-		return nil, err
+	if len(opts.ServingDNSNames) > 0 {
+		c.ServerName = opts.ServingDNSNames[0]
 	}
 	cfg := &rest.Config{
-		Host: c.Host,
+		Host: fmt.Sprintf("https://127.0.0.1:%d", opts.Port),
 		TLSClientConfig: rest.TLSClientConfig{
-			CAData: []byte(c.CA), CertData: admin.cert, KeyData: admin.key,
+			CAData: []byte(c.CA), CertData: admin.cert, KeyData: admin.key, ServerName: c.ServerName,
 		},
 		QPS: 200, Burst: 400,
 	}
-	if err := c.waitReady(ctx, cfg, 3*time.Minute); err != nil {
-		c.Stop()
+	c.admin = cfg
+	client, err := harnessTLS(cfg.TLSClientConfig)
+	if err != nil {
 		return nil, err
+	}
+	c.APIServer = &APIServer{
+		Host:    cfg.Host,
+		LogPath: filepath.Join(dir, "kube-apiserver.log"),
+		name:    "kube-apiserver-" + opts.Name,
+		port:    opts.Port,
+		argv:    c.apiserverArgv(s.APIServerArgv, opts.Port),
+		client:  client,
+		procs:   s.Procs,
+	}
+	if err := startAPIServer(ctx, c.APIServer); err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", opts.Name, err)
 	}
 	if c.Kube, err = kubernetes.NewForConfig(cfg); err != nil {
 		c.Stop()
@@ -123,6 +127,43 @@ func (s *Stack) StartCluster(ctx context.Context, opts ClusterOptions) (*Cluster
 		return nil, fmt.Errorf("cluster %s: %w", opts.Name, err)
 	}
 	return c, nil
+}
+
+// apiserverArgv is the command line of one of the cluster's API servers:
+// the stack's, with the cluster's files, issuer and etcd prefix, on port.
+func (c *Cluster) apiserverArgv(stack []string, port int) []string {
+	return ReplaceFlags(stack, []string{"--cert-dir"},
+		Flag{"--secure-port", strconv.Itoa(port)},
+		Flag{"--tls-cert-file", filepath.Join(c.dir, "serving.crt")},
+		Flag{"--tls-private-key-file", filepath.Join(c.dir, "serving.key")},
+		Flag{"--client-ca-file", filepath.Join(c.dir, "client-ca.crt")},
+		Flag{"--service-account-issuer", c.Issuer},
+		Flag{"--api-audiences", c.Issuer},
+		Flag{"--service-account-key-file", filepath.Join(c.dir, "sa.pub")},
+		Flag{"--service-account-signing-key-file", filepath.Join(c.dir, "sa.key")},
+		Flag{"--etcd-prefix", "/kubeauth-cluster-" + c.Name},
+	)
+}
+
+// AdminOn is the cluster's admin client for one of its API servers (a
+// peer's host, say).
+func (c *Cluster) AdminOn(host string) (*kubernetes.Clientset, error) {
+	cfg := rest.CopyConfig(c.admin)
+	cfg.Host = host
+	return kubernetes.NewForConfig(cfg)
+}
+
+// harnessTLS is the TLS config of the harness's own calls to an API server.
+func harnessTLS(c rest.TLSClientConfig) (*tls.Config, error) {
+	cert, err := tls.X509KeyPair(c.CertData, c.KeyData)
+	if err != nil {
+		return nil, err
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(c.CAData) {
+		return nil, errors.New("no CA certificate in the PEM")
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: roots, ServerName: c.ServerName}, nil
 }
 
 // clusterFiles are what writeClusterFiles wrote and the caller needs.
@@ -137,12 +178,13 @@ type pemPair struct{ cert, key []byte }
 // writeClusterFiles writes a cluster's serving certificate, client CA and
 // signing key pair to dir and returns the admin's client certificate,
 // which only the harness holds.
-func writeClusterFiles(dir, name string) (clusterFiles, pemPair, error) {
+func writeClusterFiles(dir string, opts ClusterOptions) (clusterFiles, pemPair, error) {
+	name := opts.Name
 	var f clusterFiles
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return f, pemPair{}, err
 	}
-	servingCA, servingCert, servingKey, err := NewServingCert("kubeauth cluster "+name+" serving CA", "kube-apiserver-"+name)
+	servingCA, servingCert, servingKey, err := newClusterServingCert(name, opts.ServingDNSNames)
 	if err != nil {
 		return f, pemPair{}, err
 	}
@@ -167,61 +209,13 @@ func writeClusterFiles(dir, name string) (clusterFiles, pemPair, error) {
 	return f, pemPair{cert: adminCert, key: adminKey}, nil
 }
 
-// waitReady polls /readyz as the admin until the API server answers ok,
-// exits or the timeout passes.
-func (c *Cluster) waitReady(ctx context.Context, cfg *rest.Config, timeout time.Duration) error {
-	cert, err := tls.X509KeyPair(cfg.CertData, cfg.KeyData)
-	if err != nil {
-		return err
+func newClusterServingCert(name string, dnsNames []string) (caPEM, certPEM, keyPEM []byte, err error) {
+	caName, serverName := "kubeauth cluster "+name+" serving CA", "kube-apiserver-"+name
+	if len(dnsNames) == 0 {
+		return NewServingCert(caName, serverName)
 	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(cfg.CAData)
-	client := &http.Client{
-		Timeout:   3 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: roots}},
-	}
-	defer client.CloseIdleConnections()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for {
-		if !c.proc.Running() {
-			return fmt.Errorf("kube-apiserver of cluster %s exited during startup\n%s", c.Name, tail(c.LogPath, 30))
-		}
-		resp, err := client.Get(c.Host + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("kube-apiserver of cluster %s not ready after %v (last: %s)\n%s", c.Name, timeout, last, tail(c.LogPath, 30))
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for cluster %s: %w", c.Name, ctx.Err())
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
+	return NewServingCertFor(caName, serverName, ServingNames{DNSNames: dnsNames})
 }
-
-// Stop stops the cluster's API server and returns once it has exited (its
-// port is free then). Its objects stay in etcd under its prefix, unused.
-// Stopping a stopped cluster is a no-op.
-func (c *Cluster) Stop() {
-	if c.proc != nil {
-		c.proc.Stop(30 * time.Second)
-	}
-}
-
-// Port is the API server's port.
-func (c *Cluster) Port() int { return c.port }
-
-// Running is false once the API server has exited.
-func (c *Cluster) Running() bool { return c.proc != nil && c.proc.Running() }
 
 // RequestToken mints a projected service-account token in this cluster
 // (TokenRequest): signed with its key, its issuer in iss.

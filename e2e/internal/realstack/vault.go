@@ -68,6 +68,12 @@ func (o Object) Num(key string) int64 {
 	return int64(f)
 }
 
+// Object reads a nested object.
+func (o Object) Object(key string) Object {
+	m, _ := o[key].(map[string]any)
+	return m
+}
+
 // StringMap reads an object of strings, such as token or alias metadata.
 func (o Object) StringMap(key string) map[string]string {
 	in, _ := o[key].(map[string]any)
