@@ -137,7 +137,10 @@ func NewTestKey(name string) (private, public []byte, err error) {
 	if err := e.Serialize(w); err != nil {
 		return nil, nil, err
 	}
-	return priv.Bytes(), pub.Bytes(), w.Close()
+	if err := w.Close(); err != nil {
+		return nil, nil, err
+	}
+	return priv.Bytes(), pub.Bytes(), nil
 }
 
 // Dearmor is the binary form of an armored key, the keyring format gpgv
