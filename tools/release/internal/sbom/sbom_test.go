@@ -1,6 +1,7 @@
 package sbom
 
 import (
+	"bytes"
 	"debug/buildinfo"
 	"fmt"
 	"os"
@@ -22,7 +23,7 @@ var built struct {
 	err  error
 }
 
-func testBinary(t *testing.T) (path string, raw []byte) {
+func testBinary(t testing.TB) (path string, raw []byte) {
 	t.Helper()
 	built.once.Do(func() {
 		dir, err := os.MkdirTemp("", "sbom-test-")
@@ -190,4 +191,41 @@ func TestCheckImage(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
+}
+
+// A downloaded SBOM is untrusted: any bytes are refused or accepted without
+// a panic, and an accepted one lists exactly the binary's modules (read
+// here straight from debug/buildinfo), the toolchain and nothing else.
+func FuzzCheckBinary(f *testing.F) {
+	path, raw := testBinary(f)
+	doc, err := ForBinary(path, "v1.2.3")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(doc)
+	f.Add([]byte(`{"bomFormat":"CycloneDX","metadata":{"component":{"name":"x"}}}`))
+	f.Add([]byte(`{"bomFormat":"CycloneDX","metadata":{"component":{}},"components":[{"hashes":null}]}`))
+	bi, err := buildinfo.Read(bytes.NewReader(raw))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		bom, err := Parse(doc)
+		if err != nil || CheckBinary(bom, raw, "v1.2.3") != nil {
+			return
+		}
+		want := map[string]bool{"std": true}
+		for _, d := range bi.Deps {
+			want[d.Path] = true
+		}
+		for _, c := range *bom.Components {
+			if !want[c.Name] {
+				t.Fatalf("accepted an SBOM listing %s", c.Name)
+			}
+			delete(want, c.Name)
+		}
+		if len(want) != 0 {
+			t.Fatalf("accepted an SBOM without %v", want)
+		}
+	})
 }

@@ -194,41 +194,42 @@ func TestTamperedReleasesAreRefused(t *testing.T) {
 		name       string
 		change     func(t *testing.T, dir string)
 		otherKey   bool
-		wantFile   string // the file the refusing sentence names
+		wantCheck  string // the check that refuses it (others may too)
+		wantFile   string // the file its sentence names
 		gpgvRefuse bool   // gpgv refuses SHA256SUMS too
 	}{
 		{"SHA256SUMS lists another digest", func(t *testing.T, dir string) {
 			rewrite(t, dir, sumsName, func(raw []byte) []byte {
 				return bytes.Replace(raw, []byte(sums.Bytes(readFile(t, filepath.Join(dir, zipName)))), []byte(strings.Repeat("0", 64)), 1)
 			})
-		}, false, sumsName, true},
+		}, false, "signature", sumsName, true},
 		{"SHA256SUMS with a line added", func(t *testing.T, dir string) {
 			rewrite(t, dir, sumsName, func(raw []byte) []byte { return append(raw, strings.Repeat("1", 64)+"  extra\n"...) })
-		}, false, sumsName, true},
-		{"the binary changed", func(t *testing.T, dir string) { rewrite(t, dir, bin, flip) }, false, bin, false},
-		{"the zip changed", func(t *testing.T, dir string) { rewrite(t, dir, zipName, flip) }, false, zipName, false},
-		{"signed by another key", func(*testing.T, string) {}, true, names.Signature(sumsName), true},
+		}, false, "signature", sumsName, true},
+		{"the binary changed", func(t *testing.T, dir string) { rewrite(t, dir, bin, flip) }, false, "digest", bin, false},
+		{"the zip changed", func(t *testing.T, dir string) { rewrite(t, dir, zipName, flip) }, false, "digest", zipName, false},
+		{"signed by another key", func(*testing.T, string) {}, true, "signature", names.Signature(sumsName), true},
 		{"the signature removed", func(t *testing.T, dir string) {
 			if err := os.Remove(filepath.Join(dir, names.Signature(sumsName))); err != nil {
 				t.Fatal(err)
 			}
-		}, false, names.Signature(sumsName), false},
+		}, false, "signature", names.Signature(sumsName), false},
 		{"an SBOM that does not match its binary, listed and signed", func(t *testing.T, dir string) {
 			rewrite(t, dir, sbomName, func(raw []byte) []byte {
 				return bytes.Replace(raw, []byte(`"name": "golang.org/x/`), []byte(`"name": "golang.org/y/`), 1)
 			})
 			resign(t, dir, sbomName)
-		}, false, sbomName, false},
+		}, false, "sbom", sbomName, false},
 		{"the provenance changed", func(t *testing.T, dir string) {
 			rewrite(t, dir, names.Provenance(version), func(raw []byte) []byte {
 				return bytes.Replace(raw, []byte(sums.Bytes(readFile(t, filepath.Join(dir, bin)))), []byte(strings.Repeat("0", 64)), 1)
 			})
-		}, false, names.Provenance(version), false},
+		}, false, "signature", names.Provenance(version), false},
 		{"a file SHA256SUMS does not list", func(t *testing.T, dir string) {
 			if err := os.WriteFile(filepath.Join(dir, names.Zip(version, "linux_arm64")), []byte("x"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-		}, false, names.Zip(version, "linux_arm64"), false},
+		}, false, "digest", names.Zip(version, "linux_arm64"), false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -242,8 +243,8 @@ func TestTamperedReleasesAreRefused(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !refusedNaming(results, tc.wantFile) {
-				t.Errorf("no failed check names %s:\n%s", tc.wantFile, format(results))
+			if !refusedNaming(results, tc.wantCheck, tc.wantFile) {
+				t.Errorf("no failed %s check names %s:\n%s", tc.wantCheck, tc.wantFile, format(results))
 			}
 			if tc.gpgvRefuse && gpgvOK(t, key, filepath.Join(dir, names.Signature(sumsName)), filepath.Join(dir, sumsName)) {
 				t.Errorf("gpgv accepts %s", sumsName)
@@ -258,9 +259,9 @@ func TestTamperedReleasesAreRefused(t *testing.T) {
 	}
 }
 
-func refusedNaming(results []Result, file string) bool {
+func refusedNaming(results []Result, check, file string) bool {
 	for _, r := range results {
-		if r.Status == Fail && strings.Contains(r.Detail, file) {
+		if r.Status == Fail && r.Check == check && strings.Contains(r.Detail, file) {
 			return true
 		}
 	}
