@@ -153,7 +153,7 @@ func (r *release) attachImageSBOM() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }()
 	var bins []sbom.ImageBinary
 	for arch, raw := range img.Binaries {
 		bin := names.Binary(r.version, "linux_"+arch)

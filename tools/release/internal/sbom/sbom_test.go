@@ -34,7 +34,7 @@ func testBinary(t testing.TB) (path string, raw []byte) {
 		built.path = filepath.Join(dir, "verify-release")
 		out, err := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-o", built.path, "../../cmd/verify-release").CombinedOutput()
 		if err != nil {
-			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+			built.err = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if built.err != nil {

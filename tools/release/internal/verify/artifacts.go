@@ -83,7 +83,7 @@ func (r *run) binary(platform string) (raw []byte, from string, err error) {
 	if err != nil {
 		return nil, from, fmt.Errorf("%s is not a zip: %w", z, err)
 	}
-	defer zr.Close()
+	defer func() { _ = zr.Close() }()
 	if len(zr.File) != 1 || zr.File[0].Name != names.Plugin {
 		return nil, from, fmt.Errorf("%s holds %d files, want only %s", z, len(zr.File), names.Plugin)
 	}

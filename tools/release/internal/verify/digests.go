@@ -43,7 +43,11 @@ func (r *run) checkDigests() {
 	if missing > 0 {
 		r.add(Skip, "digest", "%d files %s lists are not in %s and were not checked", missing, sumsName, r.dir)
 	}
-	for _, f := range r.unlisted() {
+	unlisted, err := r.unlisted()
+	if err != nil {
+		r.add(Fail, "digest", "%s cannot be listed, so files %s does not list may hide in it: %v", r.dir, sumsName, err)
+	}
+	for _, f := range unlisted {
 		r.add(Fail, "digest", "%s is not listed in %s: nothing vouches for it", f, sumsName)
 	}
 }
@@ -52,16 +56,16 @@ func (r *run) checkDigests() {
 // release's version, the image layout's included) that SHA256SUMS does not
 // list, other than the signatures and the provenance, which are checked on
 // their own.
-func (r *run) unlisted() []string {
+func (r *run) unlisted() ([]string, error) {
 	own := map[string]bool{
 		names.Sums(r.version): true, names.Signature(names.Sums(r.version)): true,
 		names.Provenance(r.version): true, names.Signature(names.Provenance(r.version)): true,
 	}
 	stem := strings.TrimSuffix(names.Sums(r.version), "SHA256SUMS")
 	var out []string
-	_ = filepath.WalkDir(r.dir, func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(r.dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return nil
+			return err
 		}
 		rel, _ := filepath.Rel(r.dir, path)
 		rel = filepath.ToSlash(rel)
@@ -76,5 +80,5 @@ func (r *run) unlisted() []string {
 		}
 		return nil
 	})
-	return out
+	return out, err
 }
