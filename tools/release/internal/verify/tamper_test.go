@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/tools/release/internal/image"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/tools/release/internal/names"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/tools/release/internal/pgp"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/tools/release/internal/sums"
@@ -223,6 +224,18 @@ func TestTamperedReleasesAreRefused(t *testing.T) {
 			})
 			resign(t, dir, sbomName)
 		}, false, "sbom", sbomName, false},
+		{"the image's SBOM replaced by another's, listed and signed", func(t *testing.T, dir string) {
+			layout := filepath.Join(dir, names.Layout(version))
+			rewrite(t, dir, names.Layout(version)+"/index.json", func(raw []byte) []byte { return raw }) // unlink before the layout writes it
+			img, err := image.Read(layout, version)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := image.AttachSBOM(layout, img, "x.cdx.json", readFile(t, filepath.Join(dir, sbomName))); err != nil {
+				t.Fatal(err)
+			}
+			resignLayout(t, dir)
+		}, false, "sbom", names.Layout(version), false},
 		{"the provenance changed", func(t *testing.T, dir string) {
 			rewrite(t, dir, names.Provenance(version), func(raw []byte) []byte {
 				return bytes.Replace(raw, []byte(sums.Bytes(readFile(t, filepath.Join(dir, bin)))), []byte(strings.Repeat("0", 64)), 1)
@@ -259,6 +272,26 @@ func TestTamperedReleasesAreRefused(t *testing.T) {
 	rewrite(t, dir, bin, flip)
 	if out := mustVerify(t, dir, b.public, 1); !strings.Contains(out, "FAIL digest     "+bin) {
 		t.Errorf("verify-release does not name %s:\n%s", bin, out)
+	}
+}
+
+// resignLayout lists every file of the image layout in SHA256SUMS, as
+// `make release` does, and signs it again with the release's key.
+func resignLayout(t *testing.T, dir string) {
+	t.Helper()
+	root := filepath.Join(dir, names.Layout(version))
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err == nil {
+			resign(t, dir, filepath.ToSlash(rel))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
