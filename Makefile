@@ -15,7 +15,7 @@ GOLANGCI ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.
 
 export CGO_ENABLED ?= 0
 
-.PHONY: all build release image image-check release-test test unit-test fuzz-smoke fuzz e2e-test ops-test test-ops lint fmt fmt-check vet tidy-check bench bench-unit print-version clean
+.PHONY: all build release verify-release image image-check release-test test unit-test fuzz-smoke fuzz e2e-test ops-test test-ops lint fmt fmt-check vet tidy-check bench bench-unit print-version clean
 
 all: build
 
@@ -25,22 +25,36 @@ build:
 	$(GO) build -trimpath -buildvcs=false -ldflags "$(LDFLAGS)" -o $(BINARY) ./cmd/vault-plugin-auth-kubernetes
 
 ## release: reproducible release artifacts in $(DIST) for RELEASE_PLATFORMS: per platform
-## vault-plugin-auth-kubernetes_<version without v>_<os>_<arch>.zip and the binary unpacked
-## beside it, and vault-plugin-auth-kubernetes_<version without v>_SHA256SUMS (scripts/release)
+## vault-plugin-auth-kubernetes_<version without v>_<os>_<arch>.zip, the binary unpacked beside
+## it and its CycloneDX SBOM (.sbom.cdx.json) (scripts/release, then tools/release); the OCI
+## image of the linux platforms with its SBOM attached (tools/image); ..._SHA256SUMS over all of
+## them; the in-toto provenance (..._provenance.intoto.json); and, with SIGNING_KEY=<file with an
+## armored OpenPGP private key>, a detached signature (.sig) of SHA256SUMS and of the provenance
 DIST ?= dist
 RELEASE_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+SIGNING_KEY ?=
+IMAGE_ARCHS := $(patsubst linux/%,%,$(filter linux/%,$(RELEASE_PLATFORMS)))
 release:
 	$(GO) run ./scripts/release -version $(VERSION) -out $(DIST) -platforms "$(RELEASE_PLATFORMS)"
+	rm -rf $(abspath $(DIST))/vault-plugin-auth-kubernetes_$(VERSION:v%=%)_oci
+	$(if $(IMAGE_ARCHS),cd tools/image && $(GO) run . -dist $(abspath $(DIST)) -version $(VERSION) -archs "$(IMAGE_ARCHS)")
+	cd tools/release && $(GO) run ./cmd/attest -src $(CURDIR) -dist $(abspath $(DIST)) -version $(VERSION) $(if $(SIGNING_KEY),-signing-key $(abspath $(SIGNING_KEY)))
+
+## verify-release: scripts/verify-release on $(DIST); PUBLIC_KEY=<file> checks the signatures too
+verify-release:
+	scripts/verify-release $(DIST) $(PUBLIC_KEY)
 
 ## image: the OCI image (linux/amd64, linux/arm64) as an OCI layout in $(DIST), built from
-## the release binaries without a container daemon (tools/image, a module of its own)
+## the release binaries without a container daemon (tools/image, a module of its own); part
+## of `make release`, whose SHA256SUMS lists its files
 image: release
-	cd tools/image && $(GO) run . -dist $(CURDIR)/$(DIST) -version $(VERSION)
 
 ## image-check: open the image and check each binary against SHA256SUMS, its ELF
-## architecture, and that this machine's runs -version and -install
+## architecture, and that this machine's runs -version and -install; then verify the
+## whole release as an operator would (scripts/verify-release)
 image-check: image
-	cd tools/image && $(GO) vet ./... && KUBEAUTH_DIST=$(CURDIR)/$(DIST) KUBEAUTH_VERSION=$(VERSION) $(GO) test -count=1 ./...
+	cd tools/image && $(GO) vet ./... && KUBEAUTH_DIST=$(abspath $(DIST)) KUBEAUTH_VERSION=$(VERSION) $(GO) test -count=1 ./...
+	scripts/verify-release $(DIST)
 
 ## print-version: the version `make build` stamps into the binary
 print-version:
@@ -55,10 +69,12 @@ unit-test:
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 	cd bench && $(GO) test -count=1 ./...
 
-## release-test: two release builds of the same source, from two directories in two
-## time zones, give the same bytes (scripts/release; the unit run leaves it out)
+## release-test: `make release` with a throwaway signing key and again, unsigned, from a clean
+## copy of the source in another directory and time zone: the same bytes; the signatures checked
+## with gpgv and scripts/verify-release, and tampered files, a wrong key and a mismatched SBOM
+## refused (tools/release; needs gpgv, see CONTRIBUTING.md)
 release-test:
-	KUBEAUTH_RELEASE_TEST=1 $(GO) test -count=1 -run '^TestReleaseIsReproducible$$' ./scripts/release
+	cd tools/release && $(GO) vet ./... && KUBEAUTH_RELEASE_TEST=1 $(GO) test -count=1 ./...
 
 ## fuzz-smoke: every fuzz target for FUZZ_SMOKE_TIME (default 3s) each, as part of make test
 FUZZ_SMOKE_TIME ?= 3s
@@ -97,6 +113,7 @@ lint:
 	cd e2e && $(GOLANGCI) run --config ../.golangci.yml ./...
 	cd bench && $(GOLANGCI) run --config ../.golangci.yml ./...
 	cd tools/image && $(GOLANGCI) run --config ../../.golangci.yml ./...
+	cd tools/release && $(GOLANGCI) run --config ../../.golangci.yml ./...
 
 ## fmt: rewrite Go files with gofmt
 fmt:

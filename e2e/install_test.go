@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -62,8 +63,10 @@ func readSums(t *testing.T, path string) map[string]string {
 }
 
 // The README's install steps, run as written with bash against the real
-// Vault, from the release's zip and SHA256SUMS in dist/ (`make release`):
-// verify, unpack, verify the binary, -install into Vault's plugin
+// Vault, from the release's files in dist/ (`make release`) as an operator
+// downloads them for one platform: first the verifier (signature when the
+// release is signed, digests, the SBOM against the zipped binary, the
+// provenance), then the steps: verify, unpack, verify the binary, -install into Vault's plugin
 // directory, register with the printed SHA-256 and the version, enable. The
 // mount then logs a workload in. Two things are adapted: the mount path
 // (auth/kubernetes belongs to another test) and the platform, when this
@@ -93,15 +96,9 @@ func TestReadmeInstall(t *testing.T) {
 	t.Cleanup(func() { root(t, http.MethodDelete, "sys/auth/"+m.path, nil) })
 
 	work := t.TempDir()
-	for _, f := range []string{base + "_SHA256SUMS", base + "_" + platform + ".zip"} {
-		raw, err := os.ReadFile(filepath.Join(dist, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(work, f), raw, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	download(t, dist, work, base+"_SHA256SUMS", base+"_"+platform+".zip", base+"_"+platform+".sbom.cdx.json",
+		base+"_provenance.intoto.json", base+"_SHA256SUMS.sig", base+"_provenance.intoto.json.sig")
+	verifyRelease(t, work, base+"_"+platform)
 	path := t.TempDir()
 	if err := os.Symlink(stk.VaultBin, filepath.Join(path, "vault")); err != nil {
 		t.Fatal(err)
@@ -140,4 +137,53 @@ func TestReadmeInstall(t *testing.T) {
 	w := stk.NewWorkload(t, "app", nil)
 	m.bindRole(t, "app", w, nil)
 	m.mustLogin(t, "app", vaultToken(t, w))
+}
+
+// download copies the release files an operator downloads for one
+// platform into work; the signatures only when the release has them.
+func download(t *testing.T, dist, work string, files ...string) {
+	t.Helper()
+	for _, f := range files {
+		raw, err := os.ReadFile(filepath.Join(dist, f))
+		if errors.Is(err, os.ErrNotExist) && strings.HasSuffix(f, ".sig") {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(work, f), raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// releaseKeyEnv names the public key of a release made with SIGNING_KEY;
+// without it the release is verified unsigned, and the verifier says so.
+const releaseKeyEnv = "KUBEAUTH_RELEASE_PUBLIC_KEY"
+
+// verifyRelease runs the README's first install step, the verifier, on
+// the downloaded files before anything is installed: it must pass, and
+// must have checked the zip's digest and held the SBOM against the binary
+// in the zip.
+func verifyRelease(t *testing.T, work, platformBase string) {
+	t.Helper()
+	args := []string{work}
+	if key := os.Getenv(releaseKeyEnv); key != "" {
+		args = append(args, key)
+	}
+	cmd := exec.Command(filepath.Join(stk.RepoRoot, "scripts", "verify-release"), args...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("scripts/verify-release refuses the release: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"OK   digest     " + platformBase + ".zip matches",
+		"OK   sbom       " + platformBase + ".sbom.cdx.json describes the binary in " + platformBase + ".zip",
+		"OK   provenance ",
+		"VERIFIED",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("verify-release did not say %q:\n%s", want, out)
+		}
+	}
 }

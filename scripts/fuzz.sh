@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every Go fuzz target of the plugin package and of the packages under
-# internal/, one after another (Go fuzzes one target per process), each for
+# Runs every Go fuzz target of the plugin package, of the packages under
+# internal/ and of tools/release's, one after another (Go fuzzes one target per process), each for
 # FUZZTIME. The seed corpora live in testdata/fuzz/<Target>/ of each package;
 # a crasher that Go finds is written there too and then fails the plain
 # `go test` run until it is fixed.
@@ -16,17 +16,32 @@ cd "$REPO_ROOT"
 fuzztime="${FUZZTIME:-10m}"
 filter="${1:-.}"
 
-# Each target as "package target"; `go list` prints nothing when there is no
-# internal/ package yet.
+# Each target as "package target", the package relative to the repository;
+# `go list` prints nothing when there is no internal/ package yet. The
+# release tools' parsers of downloaded files (tools/release, a module of its
+# own) are fuzzed too.
 mapfile -t packages < <(
   echo .
   go list ./internal/... 2>/dev/null | sed "s|^$(go list -m)/|./|" || true
+  (cd tools/release && go list ./internal/... | sed "s|^$(go list -m)/|./tools/release/|")
 )
+
+# gotest runs go test for a package given relative to the repository, from
+# the module that holds it.
+gotest() {
+  local pkg="$1"
+  shift
+  case "$pkg" in
+  ./tools/release/*) go -C tools/release test "$@" "./${pkg#./tools/release/}" ;;
+  *) go test "$@" "$pkg" ;;
+  esac
+}
+
 targets=()
 for pkg in "${packages[@]}"; do
   while read -r t; do
     targets+=("$pkg $t")
-  done < <(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' | grep -E -- "$filter" || true)
+  done < <(gotest "$pkg" -list '^Fuzz' | grep '^Fuzz' | grep -E -- "$filter" || true)
 done
 ((${#targets[@]} > 0)) || die "no fuzz target matches '$filter'"
 
@@ -56,7 +71,7 @@ fuzz_one() {
   local pkg="$1" t="$2" out before after rc=0
   out="$(mktemp)"
   before="$(corpus_size "$pkg" "$t")"
-  go test -run '^$' -fuzz "^${t}\$" -fuzztime "$fuzztime" "$pkg" 2>&1 | tee "$out" || rc=1
+  gotest "$pkg" -run '^$' -fuzz "^${t}\$" -fuzztime "$fuzztime" 2>&1 | tee "$out" || rc=1
   after="$(corpus_size "$pkg" "$t")"
   if ((rc != 0)) && ((after == before)) && deadline_race "$t" "$out"; then
     rc=2
