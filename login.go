@@ -553,6 +553,7 @@ func (a *attempt) auth() *logical.Auth {
 	if a.role.podBindings.used() {
 		addPodMetadata(metadata, &a.reviewed)
 	}
+	addTokenID(metadata, a.role, a.token.Claims.ID)
 	internal := map[string]interface{}{metaRole: a.roleName}
 	if a.clusters != nil {
 		// Only on a mount with named clusters: one with config alone issues

@@ -96,6 +96,7 @@ func pathRoles(b *backend) []*framework.Path {
 	}
 	reviewFieldSchemas(fields)
 	podFieldSchemas(fields)
+	tokenIDField(fields)
 	clusterFieldSchemas(fields)
 	tokenutil.AddTokenFields(fields)
 
@@ -324,6 +325,7 @@ func applyBindingFields(r *roleEntry, d *framework.FieldData) error {
 	if v, ok := d.GetOk("alias_name_source"); ok {
 		r.AliasNameSource = v.(string)
 	}
+	applyTokenID(r, d)
 	return applyAudiences(r, d)
 }
 

@@ -33,8 +33,10 @@ type roleEntry struct {
 	Audience                        string   `json:"audience"`
 	// Audiences is the plugin's own: any one of them will do (see
 	// audiences). Stored only when set.
-	Audiences       []string `json:"audiences,omitempty"`
-	AliasNameSource string   `json:"alias_name_source"`
+	Audiences []string `json:"audiences,omitempty"`
+	// IncludeTokenID is the plugin's own (role_token_id.go).
+	IncludeTokenID  bool   `json:"include_token_id,omitempty"`
+	AliasNameSource string `json:"alias_name_source"`
 
 	legacyRoleFields
 	reviewSettings
@@ -146,6 +148,7 @@ func (r *roleEntry) responseData() map[string]interface{} {
 	if len(r.Audiences) > 0 {
 		data["audiences"] = r.Audiences
 	}
+	r.tokenIDReadData(data)
 	r.PopulateTokenData(data)
 	r.legacyReadData(data)
 	r.reviewReadData(data)
