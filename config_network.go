@@ -247,6 +247,9 @@ func (c *clusterConfig) networkReadData(data map[string]any) {
 	if c.TLSServerName != "" {
 		data["tls_server_name"] = c.TLSServerName
 	}
+	if c.JWKSURL != "" {
+		data["jwks_url"] = c.JWKSURL
+	}
 	if c.ReviewerClientCert != "" || c.ReviewerClientKey != "" {
 		data["token_reviewer_client_cert"] = c.ReviewerClientCert
 		data["token_reviewer_client_key_set"] = c.ReviewerClientKey != ""

@@ -243,7 +243,6 @@ func (cfg *clusterConfig) readData() map[string]interface{} {
 		"disable_local_ca_jwt":              cfg.DisableLocalCAJwt,
 		"token_reviewer_jwt_set":            cfg.TokenReviewerJWT != "",
 		"use_annotations_as_alias_metadata": cfg.UseAnnotationsAsAliasMetadata,
-		"jwks_url":                          cfg.JWKSURL,
 	}
 	cfg.networkReadData(data)
 	return data

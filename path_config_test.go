@@ -41,7 +41,6 @@ func TestConfigWriteAndRead(t *testing.T) {
 		"disable_local_ca_jwt":              true,
 		"token_reviewer_jwt_set":            true,
 		"use_annotations_as_alias_metadata": true,
-		"jwks_url":                          "",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("read config:\n got %#v\nwant %#v", got, want)

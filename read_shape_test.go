@@ -31,7 +31,6 @@ func TestConfigReadShape(t *testing.T) {
 		"disable_local_ca_jwt":              false,
 		"token_reviewer_jwt_set":            true,
 		"use_annotations_as_alias_metadata": false,
-		"jwks_url":                          "",
 	}
 	requireSameJSON(t, "config read", readJSON(t, e, "config"), want)
 	if raw := e.rawEntry("config"); !reflect.DeepEqual(raw["pem_keys"], []any{}) {
