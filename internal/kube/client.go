@@ -101,7 +101,7 @@ func New(o Options) (*Client, error) {
 		return nil, fmt.Errorf("building the Kubernetes client for %s: %w", host, err)
 	}
 	var base http.RoundTripper = transport
-	pool, err := failoverPool(hosts, transport)
+	pool, err := failoverPool(hosts, transport, o.Credential)
 	if err != nil {
 		return nil, err
 	}
@@ -181,9 +181,9 @@ func newClientset(host string, rt http.RoundTripper, o Options) (*http.Client, k
 	return httpClient, clientset, nil
 }
 
-// failoverPool is the address pool of several hosts, probed through t with
-// no credential; nil for one host, which is used exactly as before.
-func failoverPool(hosts []string, t *http.Transport) (*addressPool, error) {
+// failoverPool is the address pool of several hosts, probed through t (see
+// readyProbe); nil for one host, which is used exactly as before.
+func failoverPool(hosts []string, t *http.Transport, cred Credential) (*addressPool, error) {
 	if len(hosts) < 2 {
 		return nil, nil
 	}
@@ -195,27 +195,38 @@ func failoverPool(hosts []string, t *http.Transport) (*addressPool, error) {
 		}
 		bases[i] = u
 	}
-	return newAddressPool(bases, readyProbe(t)), nil
+	return newAddressPool(bases, readyProbe(t, cred)), nil
 }
 
-// readyProbe asks an address's /readyz with no credential, which every API
-// server lets anyone read. Any HTTP answer below 500 means the server is up
-// and answering, whatever it thinks of an anonymous caller.
-func readyProbe(t *http.Transport) func(context.Context, *url.URL) error {
+// readyProbe asks an address's /readyz, with the reviewer credential when
+// there is one (never a login's JWT: the probe is no login's), else with
+// none. Only 200 puts an address back: an API server that is starting
+// answers other codes (403 before its RBAC caches load, 500 before its
+// post-start hooks) while it cannot yet serve a TokenReview. Without a
+// credential, 401 also counts: the server answers, and refuses anonymous
+// callers, so its readiness cannot be read any better.
+func readyProbe(t *http.Transport, cred Credential) func(context.Context, *url.URL) error {
 	return func(ctx context.Context, base *url.URL) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base.String(), "/")+"/readyz", nil)
 		if err != nil {
 			return err
+		}
+		anonymous := true
+		if !ReviewsItself(cred) {
+			if token, err := cred.Token(""); err == nil && token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+				anonymous = false
+			}
 		}
 		resp, err := t.RoundTrip(req)
 		if err != nil {
 			return err
 		}
 		discard(resp)
-		if resp.StatusCode >= 500 {
-			return fmt.Errorf("HTTP %d from /readyz", resp.StatusCode)
+		if resp.StatusCode == http.StatusOK || anonymous && resp.StatusCode == http.StatusUnauthorized {
+			return nil
 		}
-		return nil
+		return fmt.Errorf("HTTP %d from /readyz", resp.StatusCode)
 	}
 }
 

@@ -361,3 +361,41 @@ func TestCloseStopsProbes(t *testing.T) {
 		t.Fatal("Close did not return: a probe outlived the client")
 	}
 }
+
+// The background probe puts an address back only on 200 (a starting API
+// server answers 403 or 500 while it cannot serve yet), or on 401 when it
+// asks without a credential; it sends the reviewer's token, never a
+// login's.
+func TestReadyProbe(t *testing.T) {
+	var lastAuth atomic.Value
+	code := atomic.Int64{}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lastAuth.Store(r.Header.Get("Authorization"))
+		w.WriteHeader(int(code.Load()))
+	}))
+	defer srv.Close()
+	base, _ := url.Parse(srv.URL)
+	tr := srv.Client().Transport.(*http.Transport)
+	cases := []struct {
+		cred Credential
+		code int
+		up   bool
+		auth string
+	}{
+		{StaticToken("reviewer"), http.StatusOK, true, "Bearer reviewer"},
+		{StaticToken("reviewer"), http.StatusForbidden, false, "Bearer reviewer"},
+		{StaticToken("reviewer"), http.StatusUnauthorized, false, "Bearer reviewer"},
+		{StaticToken("reviewer"), http.StatusInternalServerError, false, "Bearer reviewer"},
+		{LoginJWT{}, http.StatusOK, true, ""},
+		{LoginJWT{}, http.StatusUnauthorized, true, ""},
+		{LoginJWT{}, http.StatusForbidden, false, ""},
+		{ClientCertificate{}, http.StatusOK, true, ""},
+	}
+	for _, c := range cases {
+		code.Store(int64(c.code))
+		err := readyProbe(tr, c.cred)(t.Context(), base)
+		if (err == nil) != c.up || lastAuth.Load() != c.auth {
+			t.Errorf("%s answering %d: err %v, auth %q; want up %v, auth %q", c.cred, c.code, err, lastAuth.Load(), c.up, c.auth)
+		}
+	}
+}
