@@ -198,7 +198,7 @@ func TestHostsAndHost(t *testing.T) {
 func TestPatchRouteNeverSendsStoredReviewerElsewhere(t *testing.T) {
 	e := newTestEnv(t)
 	e.b.requestTimeout = 3 * time.Second
-	e.b.failoverAfter = 200 * time.Millisecond
+	e.b.failoverAfter = time.Second
 	capture := newCaptureServer(t)
 	second := newFakeKube(t, e.signer.Public())
 	second.setReviewerToken(testReviewer)
