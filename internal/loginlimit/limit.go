@@ -54,7 +54,9 @@ func (l Limit) rate() rate.Limit {
 // of a Retry-After header.
 func (l Limit) RetryAfter(tokens float64) time.Duration {
 	need := math.Max(1-tokens, 0)
-	secs := math.Ceil(need / float64(l.rate()))
+	// Less a nanosecond's worth, so that float rounding (7/12 of a token
+	// short of one at 1/12 a second) does not add a whole second.
+	secs := math.Ceil(need/float64(l.rate()) - 1e-9)
 	if secs < 1 || math.IsNaN(secs) {
 		secs = 1
 	}
