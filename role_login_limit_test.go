@@ -269,3 +269,25 @@ func TestLoginRateLimitField(t *testing.T) {
 		t.Fatalf("after a PATCH null the role stores %v", after)
 	}
 }
+
+// Concurrent logins of one workload all pass the peek while its bucket is
+// full; the take after the review decides, so no more than the burst pass.
+func TestLoginRateLimitConcurrentLoginsTakeAtMostTheBurst(t *testing.T) {
+	e := configured(t)
+	e.writeRole(testRole, map[string]any{"login_rate_limit": "3/1h"})
+	passed, limited := 0, 0
+	for _, err := range e.loginsSharingReview(12, e.token()) {
+		var coded logical.HTTPCodedError
+		switch {
+		case err == nil:
+			passed++
+		case errors.As(err, &coded) && coded.Code() == http.StatusTooManyRequests:
+			limited++
+		default:
+			t.Fatalf("login: %v", err)
+		}
+	}
+	if passed != 3 || limited != 9 {
+		t.Fatalf("%d passed and %d were limited, want 3 and 9", passed, limited)
+	}
+}
