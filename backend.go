@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/loginlimit"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/metrics"
 )
 
@@ -115,6 +116,9 @@ type backend struct {
 	// metrics are this mount's, kept across config writes. Set once by
 	// newBackend; safe for concurrent use.
 	metrics *metrics.Metrics
+	// loginLimits are the buckets of login_rate_limit, per workload, on
+	// this node. Set once by newBackend; safe for concurrent use.
+	loginLimits *loginlimit.Buckets
 
 	// storage is the mount's storage as Setup was given it: invalidate
 	// gets only a key, and must read whether it still exists.
@@ -130,6 +134,7 @@ func newBackend() *backend {
 		clusterWait:    defaultClusterWait,
 		localFiles:     defaultLocalFiles(),
 		metrics:        newMetrics(),
+		loginLimits:    loginlimit.NewBuckets(loginlimit.DefaultMaxBuckets),
 		slots:          map[string]*stateSlot{},
 	}
 	b.steps = newStepTables(b)

@@ -24,6 +24,7 @@ var layers = map[string]int{
 	"metrics":     0,
 	"logcut":      0,
 	"reviewcache": 0,
+	"loginlimit":  0,
 	"testkit":     0,
 }
 

@@ -113,6 +113,9 @@ func newStepTables(b *backend) stepTables {
 		{"signature", stepSignature, explainSignature, nil},
 	}
 	all := append(slices.Clip(local),
+		// After the cheap local checks, before the TokenReview: a workload
+		// over its limit costs the cluster nothing.
+		loginStep{"login_rate_limit", b.stepLoginRateLimit, b.explainLoginRateLimit, nil},
 		loginStep{"review", b.stepReview, explainReview, reviewNote},
 		loginStep{"namespace_selector", stepNamespaceSelector, explainNamespaceSelector, nil},
 		loginStep{"pod", b.stepPod, explainPod, nil},

@@ -163,6 +163,10 @@ func (b *backend) pathLogin(ctx context.Context, req *logical.Request, d *framew
 	if err == nil {
 		err = runSteps(ctx, b.loginSteps(), a)
 	}
+	if err == nil {
+		// Only a login that passed every step counts against its workload.
+		err = b.takeLoginLimit(a)
+	}
 	// Read once: the count, the answer and the log line agree on it.
 	o := refusal.Classify(refusal.CallerGone(ctx, err))
 	b.countLogin(a, o)

@@ -97,6 +97,7 @@ func pathRoles(b *backend) []*framework.Path {
 	reviewFieldSchemas(fields)
 	podFieldSchemas(fields)
 	tokenIDField(fields)
+	loginLimitField(fields)
 	clusterFieldSchemas(fields)
 	tokenutil.AddTokenFields(fields)
 
@@ -326,6 +327,9 @@ func applyBindingFields(r *roleEntry, d *framework.FieldData) error {
 		r.AliasNameSource = v.(string)
 	}
 	applyTokenID(r, d)
+	if err := applyLoginLimit(r, d); err != nil {
+		return err
+	}
 	return applyAudiences(r, d)
 }
 
@@ -439,6 +443,8 @@ func (r *roleEntry) unset(field string) bool {
 		r.TokenBoundToWorkload = false
 	case "bound_clusters":
 		r.BoundClusters = nil
+	case "login_rate_limit":
+		r.LoginRateLimit = ""
 	default:
 		return false
 	}

@@ -35,7 +35,10 @@ type roleEntry struct {
 	// audiences). Stored only when set.
 	Audiences []string `json:"audiences,omitempty"`
 	// IncludeTokenID is the plugin's own (role_token_id.go).
-	IncludeTokenID  bool   `json:"include_token_id,omitempty"`
+	IncludeTokenID bool `json:"include_token_id,omitempty"`
+	// LoginRateLimit is the plugin's own (role_login_limit.go), stored as
+	// written and only when set.
+	LoginRateLimit  string `json:"login_rate_limit,omitempty"`
 	AliasNameSource string `json:"alias_name_source"`
 
 	legacyRoleFields
@@ -149,6 +152,7 @@ func (r *roleEntry) responseData() map[string]interface{} {
 		data["audiences"] = r.Audiences
 	}
 	r.tokenIDReadData(data)
+	r.loginLimitReadData(data)
 	r.PopulateTokenData(data)
 	r.legacyReadData(data)
 	r.reviewReadData(data)

@@ -2,6 +2,11 @@ package refusal
 
 import (
 	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -33,6 +38,8 @@ type Outcome struct {
 	// Detail is the refusal's detail, the bad input's message or the
 	// fault's error text, uncut.
 	Detail string
+	// RetryAfter is a rate_limited refusal's: when to log in again.
+	RetryAfter time.Duration
 	// public is what an unauthenticated caller is told of a fault.
 	public error
 }
@@ -46,7 +53,7 @@ func Classify(err error) Outcome {
 	case err == nil:
 		return Outcome{Class: Passed}
 	case errors.As(err, &ref):
-		return Outcome{Class: Refused, Code: ref.Reason, Detail: ref.Detail}
+		return Outcome{Class: Refused, Code: ref.Reason, Detail: ref.Detail, RetryAfter: ref.RetryAfter}
 	case errors.As(err, &bad):
 		return Outcome{Class: Malformed, Detail: bad.Msg}
 	default:
@@ -56,11 +63,15 @@ func Classify(err error) Outcome {
 }
 
 // Answer is what the unauthenticated caller gets: 403 "permission denied"
-// for a refusal, a 400 naming the field for bad input, and for a fault the
-// generic error of its kind. Nothing of the setup is in any of them.
+// for a refusal (429 for rate_limited), a 400 naming the field for bad
+// input, and for a fault the generic error of its kind. Nothing of the setup
+// is in any of them.
 func (o Outcome) Answer() (*logical.Response, error) {
 	switch o.Class {
 	case Refused:
+		if o.Code == ReasonRateLimited {
+			return rateLimitedAnswer(o.RetryAfter)
+		}
 		return nil, logical.ErrPermissionDenied
 	case Malformed:
 		return logical.ErrorResponse(o.Detail), nil
@@ -80,4 +91,21 @@ func (o Outcome) LogFields() []any {
 		return []any{"kind", o.Code, "error", logcut.String(o.Detail, logcut.ErrorMax)}
 	}
 	return nil
+}
+
+// RetryAfterHeader is the header a rate_limited answer carries. Vault
+// passes a plugin's response headers on only when the mount lists them in
+// allowed_response_headers; the message says the same for callers of a
+// mount that does not.
+const RetryAfterHeader = "Retry-After"
+
+// rateLimitedAnswer is HTTP 429 with a Retry-After in whole seconds (at
+// least one). The error is coded so that its status crosses the plugin's
+// gRPC boundary; the response only carries the header.
+func rateLimitedAnswer(retryAfter time.Duration) (*logical.Response, error) {
+	secs := int64(math.Ceil(retryAfter.Seconds()))
+	secs = max(secs, 1)
+	resp := &logical.Response{Headers: map[string][]string{RetryAfterHeader: {strconv.FormatInt(secs, 10)}}}
+	msg := fmt.Sprintf("login rate limited: this workload logs in too often; retry in %d seconds", secs)
+	return resp, logical.CodedError(http.StatusTooManyRequests, msg)
 }

@@ -75,3 +75,30 @@ func callerGoneFor(err error) error {
 	cancel()
 	return CallerGone(ctx, err)
 }
+
+// A rate_limited refusal is answered 429 with a Retry-After of whole
+// seconds, at least one, and a message that says only when to retry.
+func TestRateLimitedAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		after time.Duration
+		want  string
+	}{
+		{0, "1"}, {time.Millisecond, "1"}, {time.Second, "1"}, {1500 * time.Millisecond, "2"}, {12 * time.Second, "12"},
+	} {
+		o := Classify(fmt.Errorf("wrapped: %w", Limited(tc.after, "workload pod:ns/p/uid over 5/1m")))
+		if o.Class != Refused || o.Code != ReasonRateLimited {
+			t.Fatalf("Classify = %+v, want a rate_limited refusal", o)
+		}
+		resp, err := o.Answer()
+		var coded logical.HTTPCodedError
+		if !errors.As(err, &coded) || coded.Code() != http.StatusTooManyRequests {
+			t.Fatalf("after %v: Answer error = %v, want a coded 429", tc.after, err)
+		}
+		if got := resp.Headers[RetryAfterHeader]; len(got) != 1 || got[0] != tc.want {
+			t.Errorf("after %v: Retry-After = %q, want %q", tc.after, got, tc.want)
+		}
+		if strings.Contains(err.Error(), "5/1m") || strings.Contains(err.Error(), "pod:") || !strings.Contains(err.Error(), "retry in "+tc.want+" seconds") {
+			t.Errorf("after %v: the caller is told %q", tc.after, err)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
 )
@@ -19,6 +20,9 @@ import (
 type Refusal struct {
 	Reason string
 	Detail string
+	// RetryAfter is set on a rate_limited refusal only (see Limited): when
+	// the workload may log in again.
+	RetryAfter time.Duration
 }
 
 func (r *Refusal) Error() string { return r.Reason + ": " + r.Detail }
@@ -63,7 +67,16 @@ const (
 	// ReasonClusterNotBound: the token's cluster is not in the role's
 	// bound_clusters.
 	ReasonClusterNotBound = "cluster_not_bound"
+	// ReasonRateLimited: the workload logged in more often than the role's
+	// login_rate_limit allows (HTTP 429, not 403; see Limited).
+	ReasonRateLimited = "rate_limited"
 )
+
+// Limited is the refusal of a login over its workload's limit: the caller
+// is answered HTTP 429 and told to retry after retryAfter (see Answer).
+func Limited(retryAfter time.Duration, format string, args ...any) error {
+	return &Refusal{Reason: ReasonRateLimited, Detail: fmt.Sprintf(format, args...), RetryAfter: retryAfter}
+}
 
 // Reason codes only a renewal gives: the token no longer fits its role, or
 // cannot be checked.
@@ -85,7 +98,7 @@ var ReasonCodes = []string{
 	ReasonCIDR, ReasonAlgorithm, ReasonExpired, ReasonNotYetValid, ReasonSignature,
 	ReasonIssuer, ReasonAudienceMismatch, ReasonClaims, ReasonName, ReasonNamespace,
 	ReasonReviewRejected, ReasonReviewMismatch, ReasonReviewForbidden, ReasonSigningKeyUnknown, ReasonTokenTooOld,
-	ReasonPodNotBound, ReasonNodeNotBound, ReasonClusterUnknown, ReasonClusterAmbiguous, ReasonClusterNotBound,
+	ReasonPodNotBound, ReasonNodeNotBound, ReasonClusterUnknown, ReasonClusterAmbiguous, ReasonClusterNotBound, ReasonRateLimited,
 	ReasonRoleGone, ReasonPoliciesChanged, ReasonWorkloadGone, ReasonReviewerRequired,
 }
 
