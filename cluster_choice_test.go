@@ -237,7 +237,7 @@ func TestClusterStateDoesNotHoldOthersLogins(t *testing.T) {
 				// The logins do not wait for the blackholed cluster, so on a
 				// loaded machine they may finish before the plugin's request
 				// to it arrives; it must arrive, or the test proves nothing.
-				if hole != nil && state == "blackholed" && !eventually(30*time.Second, func() bool { return hole.held.Load() > 0 }) {
+				if hole != nil && state == "blackholed" && !testkit.Eventually(30*time.Second, func() bool { return hole.held.Load() > 0 }) {
 					t.Fatal("no request reached the blackholed cluster: the test proves nothing")
 				}
 				if got := c.clusters[1].kube.reviews.Load(); got != 0 {
@@ -342,16 +342,4 @@ func TestClusterChoiceWarnsWhenTheDefaultIssuerCannotBeKnown(t *testing.T) {
 	if !warned(resp) {
 		t.Fatalf("a config write that removes the issuer does not warn: %#v", resp)
 	}
-}
-
-// eventually polls cond until it holds or within passes.
-func eventually(within time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return true
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	authv1 "k8s.io/api/authentication/v1"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
 )
 
 // apiServer is one address of a test API server: it counts the calls it
@@ -209,15 +211,11 @@ func TestEveryAddressDownFailsAtOnceThenRecovers(t *testing.T) {
 	}
 
 	b.set("ok")
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := k.Review(t.Context(), "jwt", nil); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the answering address was not brought back by its probe")
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !testkit.Eventually(5*time.Second, func() bool {
+		_, err := k.Review(t.Context(), "jwt", nil)
+		return err == nil
+	}) {
+		t.Fatal("the answering address was not brought back by its probe")
 	}
 	if st := k.Addresses(); !st[0].Down || st[1].Down {
 		t.Fatalf("states %+v, want only the first down", st)
@@ -257,12 +255,8 @@ func TestReprobeBackoff(t *testing.T) {
 		}
 		fire <- time.Time{}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(p.up()) != 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("address not back after the probe answered: %+v", p.states())
-		}
-		time.Sleep(time.Millisecond)
+	if !testkit.Eventually(5*time.Second, func() bool { return len(p.up()) == 2 }) {
+		t.Fatalf("address not back after the probe answered: %+v", p.states())
 	}
 	if n := probes.Load(); n != okAfter {
 		t.Fatalf("%d probes, want %d", n, okAfter)
