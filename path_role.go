@@ -444,7 +444,7 @@ func (r *roleEntry) unset(field string) bool {
 	case "bound_clusters":
 		r.BoundClusters = nil
 	case "login_rate_limit":
-		r.LoginRateLimit = ""
+		r.LoginRateLimit, r.limit = "", parsedLimit{}
 	default:
 		return false
 	}

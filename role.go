@@ -40,6 +40,9 @@ type roleEntry struct {
 	// written and only when set.
 	LoginRateLimit  string `json:"login_rate_limit,omitempty"`
 	AliasNameSource string `json:"alias_name_source"`
+	// limit is LoginRateLimit parsed once, by loadRole and
+	// applyLoginLimit (see loginLimit), not on every login.
+	limit parsedLimit
 
 	legacyRoleFields
 	reviewSettings
@@ -131,6 +134,7 @@ func loadRole(ctx context.Context, s logical.Storage, name string) (*roleEntry, 
 	r.fillFromLegacy()
 	r.parseSelector()
 	r.parsePodSelector()
+	r.limit = parseLimit(r.LoginRateLimit)
 	return r, nil
 }
 

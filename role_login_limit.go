@@ -36,7 +36,27 @@ func applyLoginLimit(r *roleEntry, d *framework.FieldData) error {
 		}
 	}
 	r.LoginRateLimit = s
+	r.limit = parseLimit(s)
 	return nil
+}
+
+// parsedLimit is a role's login_rate_limit as logins use it.
+type parsedLimit struct {
+	limit loginlimit.Limit
+	on    bool
+	err   error
+}
+
+// parseLimit reads a stored login_rate_limit; "" is no limit.
+func parseLimit(s string) parsedLimit {
+	if s == "" {
+		return parsedLimit{}
+	}
+	l, err := loginlimit.Parse(s)
+	if err != nil {
+		return parsedLimit{err: fmt.Errorf("stored role is invalid: login_rate_limit: %w", err)}
+	}
+	return parsedLimit{limit: l, on: true}
 }
 
 // loginLimitReadData adds login_rate_limit to a read when it is set; a
@@ -50,13 +70,7 @@ func (r *roleEntry) loginLimitReadData(data map[string]any) {
 // loginLimit is the role's limit; on is false when it has none. A stored
 // limit that no longer parses is a fault, never a login let through.
 func (r *roleEntry) loginLimit() (l loginlimit.Limit, on bool, err error) {
-	if r.LoginRateLimit == "" {
-		return l, false, nil
-	}
-	if l, err = loginlimit.Parse(r.LoginRateLimit); err != nil {
-		return l, false, fmt.Errorf("stored role is invalid: login_rate_limit: %w", err)
-	}
-	return l, true, nil
+	return r.limit.limit, r.limit.on, r.limit.err
 }
 
 // loginLimitKey is the attempt's bucket: the role (by its stored name), the
