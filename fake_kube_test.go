@@ -63,6 +63,9 @@ type fakeKube struct {
 	serviceAccounts map[string]fakeServiceAccount // "ns/name"
 	namespaces      map[string]map[string]string  // name -> labels
 	pods            map[string]fakePod            // "ns/name"
+	// owned are the ReplicaSets and Jobs, by "replicasets/ns/name" and
+	// "jobs/ns/name": their UID and owner references.
+	owned map[string]metav1.ObjectMeta
 	// sendNodeName: TokenReviews name the node of a token that carries
 	// one, as recent API servers do.
 	sendNodeName bool
@@ -98,6 +101,8 @@ type fakeKube struct {
 	namespaceGets, jwksGets, discoveryGets atomic.Int64
 	// podGets and serviceAccountGets count GETs of pods and service accounts.
 	podGets, serviceAccountGets atomic.Int64
+	// ownerGets counts GETs of ReplicaSets and Jobs.
+	ownerGets atomic.Int64
 	// open counts client connections the server holds open.
 	open atomic.Int64
 }
@@ -105,6 +110,7 @@ type fakeKube struct {
 type fakePod struct {
 	uid, nodeName string
 	labels        map[string]string
+	owners        []metav1.OwnerReference
 	// deleted, when set, is the pod's deletionTimestamp: deleted
 	// gracefully and still Terminating, as with a lost node or a finalizer.
 	deleted time.Time
@@ -123,6 +129,7 @@ func newFakeKube(t testing.TB, key crypto.PublicKey) *fakeKube {
 		serviceAccounts: map[string]fakeServiceAccount{},
 		namespaces:      map[string]map[string]string{},
 		pods:            map[string]fakePod{},
+		owned:           map[string]metav1.ObjectMeta{},
 		published:       map[string]crypto.PublicKey{testKeyID(t, key): key},
 		reviewerUser:    "system:serviceaccount:" + fakeReviewerNamespace + ":" + fakeReviewerName,
 		denied:          map[string]bool{},
@@ -166,6 +173,14 @@ func (f *fakeKube) putPod(namespace, name string, pod fakePod) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.pods[namespace+"/"+name] = pod
+}
+
+// putOwned adds a ReplicaSet ("replicasets") or Job ("jobs").
+func (f *fakeKube) putOwned(resource, namespace string, meta metav1.ObjectMeta) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	meta.Namespace = namespace
+	f.owned[resource+"/"+namespace+"/"+meta.Name] = meta
 }
 
 func (f *fakeKube) deletePod(namespace, name string) {
@@ -347,6 +362,9 @@ func (f *fakeKube) serve(w http.ResponseWriter, r *http.Request) {
 		f.serveNamespace(w, parts[3])
 	case r.Method == http.MethodGet && len(parts) == 6 && parts[2] == "namespaces" && parts[4] == "pods":
 		f.servePod(w, parts[3], parts[5])
+	case r.Method == http.MethodGet && len(parts) == 7 && parts[0] == "apis" && parts[3] == "namespaces" &&
+		(parts[1]+"/"+parts[5] == "apps/replicasets" || parts[1]+"/"+parts[5] == "batch/jobs"):
+		f.serveOwned(w, parts[5], parts[4], parts[6])
 	case r.Method == http.MethodGet && len(parts) == 6 && parts[2] == "namespaces" && parts[4] == "serviceaccounts":
 		f.serveServiceAccount(w, parts[3], parts[5])
 	default:
@@ -515,7 +533,7 @@ func (f *fakeKube) servePod(w http.ResponseWriter, namespace, name string) {
 		writeStatus(w, http.StatusNotFound, fmt.Sprintf("pods %q not found", name))
 		return
 	}
-	meta := metav1.ObjectMeta{Name: name, Namespace: namespace, UID: types.UID(pod.uid), Labels: pod.labels}
+	meta := metav1.ObjectMeta{Name: name, Namespace: namespace, UID: types.UID(pod.uid), Labels: pod.labels, OwnerReferences: pod.owners}
 	if !pod.deleted.IsZero() {
 		meta.DeletionTimestamp = &metav1.Time{Time: pod.deleted}
 	}
@@ -524,6 +542,27 @@ func (f *fakeKube) servePod(w http.ResponseWriter, namespace, name string) {
 		ObjectMeta: meta,
 		Spec:       corev1.PodSpec{NodeName: pod.nodeName},
 	})
+}
+
+// serveOwned answers a GET of a ReplicaSet or Job with its metadata alone
+// (all the plugin reads of it).
+func (f *fakeKube) serveOwned(w http.ResponseWriter, resource, namespace, name string) {
+	f.ownerGets.Add(1)
+	f.mu.Lock()
+	meta, ok := f.owned[resource+"/"+namespace+"/"+name]
+	f.mu.Unlock()
+	if !ok {
+		writeStatus(w, http.StatusNotFound, fmt.Sprintf("%s %q not found", resource, name))
+		return
+	}
+	typ := metav1.TypeMeta{APIVersion: "apps/v1", Kind: "ReplicaSet"}
+	if resource == "jobs" {
+		typ = metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"}
+	}
+	writeJSON(w, http.StatusOK, struct {
+		metav1.TypeMeta   `json:",inline"`
+		metav1.ObjectMeta `json:"metadata"`
+	}{typ, meta})
 }
 
 func (f *fakeKube) serveServiceAccount(w http.ResponseWriter, namespace, name string) {

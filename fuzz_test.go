@@ -94,7 +94,7 @@ func FuzzRoleWrite(f *testing.F) {
 		"ttl", "max_ttl", "period", "token_num_uses", "num_uses",
 		"token_policies", "policies", "token_bound_cidrs", "bound_cidrs",
 		"token_type", "alias_metadata", "alias_name_source", "audience",
-		"bound_clusters",
+		"bound_clusters", "alias_metadata_pod_labels", "alias_metadata_owner",
 	}
 	f.Add(uint8(0), "1h")
 	f.Add(uint8(4), "3600")
@@ -107,6 +107,8 @@ func FuzzRoleWrite(f *testing.F) {
 	f.Add(uint8(13), "batch")
 	f.Add(uint8(14), `{"team":"a"}`)
 	f.Add(uint8(17), "default,*, east,,DEFAULT")
+	f.Add(uint8(18), "app,app.kubernetes.io/name,a_b,a.b")
+	f.Add(uint8(19), "yes")
 	f.Fuzz(func(t *testing.T, which uint8, value string) {
 		e.t = t
 		field := fields[int(which)%len(fields)]
@@ -143,6 +145,8 @@ func FuzzStoredRole(f *testing.F) {
 	f.Add([]byte(`{"bound_service_account_names":null,"token_type":7,"alias_name_source":"?"}`))
 	f.Add([]byte(`{"bound_service_account_names":["*"],"bound_service_account_namespace_selector":"{}"}`))
 	f.Add([]byte(`not json`))
+	f.Add([]byte(`{"bound_service_account_names":["*"],"bound_service_account_namespaces":["*"],"alias_metadata_pod_labels":["` +
+		strings.Repeat("a", 300) + `","a..b",""],"alias_metadata_owner":true}`))
 	f.Fuzz(func(t *testing.T, stored []byte) {
 		e.t = t
 		if err := e.storage.Put(t.Context(), &logical.StorageEntry{Key: "role/stored", Value: stored}); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/helper/cidrutil"
 	"github.com/hashicorp/vault/sdk/logical"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
@@ -50,6 +51,10 @@ type attempt struct {
 	// vouch for a young token, so it was reviewed: why (explain).
 	localFallback string
 	aliasMetadata map[string]string
+	// pod is the live pod the reviewed token is bound to, once a step read
+	// it (livePod); workloadMetadata what the role copies of it.
+	pod              *corev1.Pod
+	workloadMetadata map[string]string
 	// dryRun is set by explain: the caches may be read, never filled, so
 	// that an operator's question does not warm what logins rely on.
 	dryRun bool
@@ -120,6 +125,7 @@ func newStepTables(b *backend) stepTables {
 		loginStep{"namespace_selector", stepNamespaceSelector, explainNamespaceSelector, nil},
 		loginStep{"pod", b.stepPod, explainPod, nil},
 		loginStep{"alias_metadata", stepAliasMetadata, explainAliasMetadata, nil},
+		loginStep{"workload_metadata", b.stepWorkloadMetadata, explainWorkloadMetadata, nil},
 	)
 	return stepTables{local: slices.Clip(local), all: slices.Clip(all)}
 }
@@ -557,6 +563,12 @@ func (a *attempt) auth() *logical.Auth {
 		addPodMetadata(metadata, &a.reviewed)
 	}
 	addTokenID(metadata, a.role, a.token.Claims.ID)
+	for k, v := range a.workloadMetadata {
+		// In both: the token's metadata is what Vault's audit log shows of
+		// each login, the alias's what templated policies read.
+		metadata[k] = v
+		aliasMeta[k] = v
+	}
 	internal := map[string]interface{}{metaRole: a.roleName}
 	if a.clusters != nil {
 		// Only on a mount with named clusters: one with config alone issues

@@ -127,6 +127,9 @@ func (b *backend) roleUsage(ctx context.Context, s logical.Storage, cluster stri
 		if r.TokenBoundToWorkload {
 			u.BoundToWorkload = append(u.BoundToWorkload, name)
 		}
+		if r.workloadMetadata.Owner {
+			u.WithOwner = append(u.WithOwner, name)
+		}
 	}
 	return u, nil
 }

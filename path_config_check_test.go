@@ -102,7 +102,8 @@ func (e *testEnv) useReviewerJWT(jwt string, overrides map[string]any) {
 
 var allChecks = []string{
 	diagnose.CheckAPI, diagnose.CheckCA, diagnose.CheckClock, diagnose.CheckCredential, diagnose.CheckIdentity,
-	diagnose.CheckTokenReviews, diagnose.CheckNamespaces, diagnose.CheckServiceAccounts, diagnose.CheckPods, diagnose.CheckIssuer, diagnose.CheckPEMKeys,
+	diagnose.CheckTokenReviews, diagnose.CheckNamespaces, diagnose.CheckServiceAccounts, diagnose.CheckPods, diagnose.CheckReplicaSets,
+	diagnose.CheckJobs, diagnose.CheckIssuer, diagnose.CheckPEMKeys,
 	diagnose.CheckClusterKeys,
 }
 
@@ -124,6 +125,7 @@ func TestConfigCheckAllPassed(t *testing.T) {
 	e.writeRole("selected", map[string]any{"bound_service_account_namespaces": nil,
 		"bound_service_account_namespace_selector": `{"matchLabels":{"vault":"yes"}}`})
 	e.writeRole("pods", map[string]any{"bound_pod_label_selector": `{"matchLabels":{"app":"web"}}`})
+	e.writeRole("owners", map[string]any{"alias_metadata_owner": true})
 
 	a := e.configCheck(t)
 	var names []string
@@ -139,7 +141,7 @@ func TestConfigCheckAllPassed(t *testing.T) {
 	if !slices.Equal(names, allChecks) {
 		t.Fatalf("checks %v, want %v", names, allChecks)
 	}
-	if want := "ok: 11 checks passed, 1 skipped"; a.Verdict != want {
+	if want := "ok: 13 checks passed, 1 skipped"; a.Verdict != want {
 		t.Fatalf("verdict %q, want %q", a.Verdict, want)
 	}
 	for _, part := range append(strings.Split(jwt, "."), jwt) {
@@ -160,8 +162,13 @@ func TestConfigCheckAllPassed(t *testing.T) {
 	if got := a.get(t, diagnose.CheckNamespaces).Data["roles_with_selector"]; !slices.Equal(toStrings(got), []string{"selected"}) {
 		t.Fatalf("get_namespaces roles_with_selector %v", got)
 	}
-	if got := a.get(t, diagnose.CheckPods).Data["roles_reading_pods"]; !slices.Equal(toStrings(got), []string{"pods"}) {
+	if got := a.get(t, diagnose.CheckPods).Data["roles_reading_pods"]; !slices.Equal(toStrings(got), []string{"owners", "pods"}) {
 		t.Fatalf("get_pods roles_reading_pods %v", got)
+	}
+	for _, check := range []string{diagnose.CheckReplicaSets, diagnose.CheckJobs} {
+		if got := a.get(t, check).Data["roles_with_owner"]; !slices.Equal(toStrings(got), []string{"owners"}) {
+			t.Fatalf("%s roles_with_owner %v", check, got)
+		}
 	}
 }
 
@@ -190,11 +197,13 @@ func TestConfigCheckSkipsWhatDoesNotApply(t *testing.T) {
 		diagnose.CheckNamespaces:      diagnose.Skipped,
 		diagnose.CheckServiceAccounts: diagnose.Skipped,
 		diagnose.CheckPods:            diagnose.Skipped,
+		diagnose.CheckReplicaSets:     diagnose.Skipped,
+		diagnose.CheckJobs:            diagnose.Skipped,
 		diagnose.CheckIssuer:          diagnose.Skipped,
 		diagnose.CheckPEMKeys:         diagnose.Skipped,
 		diagnose.CheckClusterKeys:     diagnose.Skipped,
 	})
-	if want := "ok: 5 checks passed, 7 skipped"; a.Verdict != want {
+	if want := "ok: 5 checks passed, 9 skipped"; a.Verdict != want {
 		t.Fatalf("verdict %q, want %q", a.Verdict, want)
 	}
 	if d := a.get(t, diagnose.CheckIssuer).Detail; !strings.Contains(d, "disable_iss_validation=true") || !strings.Contains(d, testkit.Issuer) {

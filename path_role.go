@@ -96,6 +96,7 @@ func pathRoles(b *backend) []*framework.Path {
 	}
 	reviewFieldSchemas(fields)
 	podFieldSchemas(fields)
+	workloadMetadataFields(fields)
 	tokenIDField(fields)
 	loginLimitField(fields)
 	clusterFieldSchemas(fields)
@@ -258,7 +259,8 @@ func (b *backend) updateRole(ctx context.Context, req *logical.Request, name str
 		// Whether the config has a reviewer credential decides whether the
 		// pod fields can work; without a config there is nothing to say yet.
 		if cfg, err := loadConfig(ctx, req.Storage); err == nil && cfg != nil {
-			for _, w := range podWarnings(&r.podBindings, kube.ReviewsItself(b.reviewerCredential(cfg))) {
+			selfReview := kube.ReviewsItself(b.reviewerCredential(cfg))
+			for _, w := range append(podWarnings(&r.podBindings, selfReview), workloadWarnings(&r.workloadMetadata, selfReview)...) {
 				resp.AddWarning(w)
 			}
 		}
@@ -280,6 +282,9 @@ func applyRoleFields(r *roleEntry, req *logical.Request, d *framework.FieldData)
 		return err
 	}
 	if err := applyPodFields(&r.podBindings, d); err != nil {
+		return err
+	}
+	if err := applyWorkloadMetadata(&r.workloadMetadata, d); err != nil {
 		return err
 	}
 	if err := applyClusterFields(&r.clusterBindings, d); err != nil {

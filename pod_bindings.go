@@ -258,10 +258,7 @@ func (b *backend) stepPod(ctx context.Context, a *attempt) error {
 	}
 	id := &a.reviewed
 	pod := boundPod{namespace: id.Namespace, name: id.PodName, uid: id.PodUID, node: id.NodeName}
-	client := a.state.kube
-	err := checkPodBindings(ctx, p, &pod, b.now(), func(ctx context.Context) (*corev1.Pod, error) {
-		return readPod(ctx, client, a.rawJWT, pod.namespace, pod.name)
-	})
+	err := checkPodBindings(ctx, p, &pod, b.now(), a.livePod)
 	id.NodeName = pod.node
 	return err
 }

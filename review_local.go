@@ -117,6 +117,9 @@ func lookupsNeeded(a *attempt) []string {
 	if a.state.config.UseAnnotationsAsAliasMetadata {
 		what = append(what, "use_annotations_as_alias_metadata")
 	}
+	if a.role.workloadMetadata.used() && a.reviewed.PodName != "" {
+		what = append(what, "alias_metadata_pod_labels or alias_metadata_owner")
+	}
 	return what
 }
 
@@ -128,7 +131,7 @@ func roleLookups(r *roleEntry, cfg *clusterConfig) []string {
 		what = append(what, "bound_service_account_namespace_selector")
 	}
 	if r.readsPods() {
-		what = append(what, "bound_pod_label_selector, bound_node_names or token_bound_to_workload")
+		what = append(what, "bound_pod_label_selector, bound_node_names, token_bound_to_workload, alias_metadata_pod_labels or alias_metadata_owner")
 	}
 	if cfg.UseAnnotationsAsAliasMetadata {
 		what = append(what, "the cluster's use_annotations_as_alias_metadata")

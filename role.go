@@ -47,6 +47,7 @@ type roleEntry struct {
 	legacyRoleFields
 	reviewSettings
 	podBindings
+	workloadMetadata
 	clusterBindings
 
 	// namespaceSelector is ServiceAccountNamespaceSelector parsed once, by
@@ -161,6 +162,7 @@ func (r *roleEntry) responseData() map[string]interface{} {
 	r.legacyReadData(data)
 	r.reviewReadData(data)
 	r.podReadData(data)
+	r.workloadReadData(data)
 	r.clusterReadData(data)
 	return data
 }

@@ -37,7 +37,7 @@ func kubectl(t *testing.T, args ...string) string {
 // reviewer that does what the README says: with it a mount's config/check
 // passes and the login matrix holds (a good login, a wrong namespace
 // refused, a namespace selector that needs get namespaces, annotations that
-// need get serviceaccounts, a pod label selector that needs get pods). Taking the optional namespaces grant away again
+// need get serviceaccounts, a pod label selector that needs get pods, an owner that needs get replicasets and jobs). Taking the optional namespaces grant away again
 // breaks the selector role, so the test also sees that file is what grants
 // it. The manifests cannot drift from what the plugin needs without this
 // test failing.
@@ -85,11 +85,15 @@ func TestManifestsReviewer(t *testing.T) {
 	// A pod-bound role reads the pod's live labels.
 	pod := newBoundPod(t, good.Namespace, "app", "web-0", "", map[string]string{"app": "web"})
 	m.bindRole(t, "pod", good, map[string]any{"bound_pod_label_selector": `{"matchLabels":{"app":"web"}}`})
+	// One that follows the pod's owner reads replicasets and jobs too.
+	m.bindRole(t, "owner", good, map[string]any{"alias_metadata_owner": true})
 
 	// RBAC sees the new bindings a moment after they are written.
 	m.checkEventually(t, "create_tokenreviews", "passed")
 	m.checkEventually(t, "get_namespaces", "passed")
 	m.checkEventually(t, "get_pods", "passed")
+	m.checkEventually(t, "get_replicasets", "passed")
+	m.checkEventually(t, "get_jobs", "passed")
 	a := m.checkEventually(t, "get_serviceaccounts", "passed")
 	if !strings.HasPrefix(a.verdict, "ok: ") {
 		t.Fatalf("config/check verdict %q with the manifests' reviewer: %s", a.verdict, a.reply)

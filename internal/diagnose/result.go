@@ -26,6 +26,8 @@ const (
 	CheckNamespaces      = "get_namespaces"
 	CheckServiceAccounts = "get_serviceaccounts"
 	CheckPods            = "get_pods"
+	CheckReplicaSets     = "get_replicasets"
+	CheckJobs            = "get_jobs"
 	CheckIssuer          = "issuer"
 	CheckPEMKeys         = "pem_keys"
 	CheckClusterKeys     = "cluster_keys"

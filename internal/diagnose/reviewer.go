@@ -248,7 +248,17 @@ var (
 	permPods = permission{
 		check:       CheckPods,
 		attrs:       authzv1.ResourceAttributes{Resource: "pods", Verb: "get"},
-		consequence: "logins through roles with bound_pod_label_selector fail, and renewals of token_bound_to_workload tokens are refused",
+		consequence: "logins through roles with bound_pod_label_selector, alias_metadata_pod_labels or alias_metadata_owner fail, and renewals of token_bound_to_workload tokens are refused",
+	}
+	permReplicaSets = permission{
+		check:       CheckReplicaSets,
+		attrs:       authzv1.ResourceAttributes{Group: "apps", Resource: "replicasets", Verb: "get"},
+		consequence: "logins through roles with alias_metadata_owner fail for pods a ReplicaSet owns",
+	}
+	permJobs = permission{
+		check:       CheckJobs,
+		attrs:       authzv1.ResourceAttributes{Group: "batch", Resource: "jobs", Verb: "get"},
+		consequence: "logins through roles with alias_metadata_owner fail for pods a Job owns",
 	}
 	permServiceAccounts = permission{
 		check:       CheckServiceAccounts,
@@ -272,8 +282,12 @@ func (p permission) fix(who reviewerAccount) string {
 			p.role, who.bindingName(strings.ReplaceAll(strings.TrimPrefix(p.role, "system:"), ":", "-")), p.role, who.subjectFlag())
 	}
 	role := "vault-reviewer-" + p.attrs.Verb + "-" + p.attrs.Resource
+	resource := p.attrs.Resource // kubectl's resource.group form
+	if p.attrs.Group != "" {
+		resource += "." + p.attrs.Group
+	}
 	return fmt.Sprintf("grant the reviewer %s in every namespace: kubectl create clusterrole %s --verb=%s --resource=%s, then kubectl create clusterrolebinding %s --clusterrole=%s %s",
-		p, role, p.attrs.Verb, p.attrs.Resource, who.bindingName(p.attrs.Verb+"-"+p.attrs.Resource), role, who.subjectFlag())
+		p, role, p.attrs.Verb, resource, who.bindingName(p.attrs.Verb+"-"+p.attrs.Resource), role, who.subjectFlag())
 }
 
 // Permission: the SelfSubjectAccessReview's answer for one permission.

@@ -180,9 +180,21 @@ func wantedPermissions(cfg Settings, usage Usage) []wanted {
 		},
 		{
 			perm: permPods, applies: len(usage.WithPods) > 0,
-			notApplies: "no role uses bound_pod_label_selector, bound_node_names or token_bound_to_workload, so pods are never read",
+			notApplies: "no role uses bound_pod_label_selector, bound_node_names, token_bound_to_workload, alias_metadata_pod_labels or alias_metadata_owner, so pods are never read",
 			data:       map[string]any{"roles_reading_pods": FirstN(usage.WithPods, 10), "roles_reading_pods_count": len(usage.WithPods)},
 		},
+		ownerPermission(permReplicaSets, usage),
+		ownerPermission(permJobs, usage),
+	}
+}
+
+// ownerPermission is one of the reads alias_metadata_owner makes to follow a
+// pod's owner to its workload.
+func ownerPermission(p permission, usage Usage) wanted {
+	return wanted{
+		perm: p, applies: len(usage.WithOwner) > 0,
+		notApplies: "no role uses alias_metadata_owner, so " + p.attrs.Resource + " are never read",
+		data:       map[string]any{"roles_with_owner": FirstN(usage.WithOwner, 10), "roles_with_owner_count": len(usage.WithOwner)},
 	}
 }
 
@@ -316,8 +328,12 @@ type Usage struct {
 	// Hybrid verify young tokens with the cluster's issuer and keys.
 	Hybrid []string
 	// WithPods read pods (bound_pod_label_selector, bound_node_names,
-	// token_bound_to_workload): the reviewer needs get on pods.
+	// token_bound_to_workload, alias_metadata_pod_labels,
+	// alias_metadata_owner): the reviewer needs get on pods.
 	WithPods []string
+	// WithOwner follow a pod's owner (alias_metadata_owner): the reviewer
+	// needs get on replicasets.apps and jobs.batch.
+	WithOwner []string
 	// BoundToWorkload read service accounts at renewal.
 	BoundToWorkload []string
 	// Local verify every token with the cluster's issuer and keys and

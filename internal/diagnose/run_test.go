@@ -82,7 +82,7 @@ func (f *fakeClient) PublishedKeys(context.Context) ([]kube.PublishedKey, error)
 func TestRunSkipsWhatCannotBeChecked(t *testing.T) {
 	t.Parallel()
 	want := []string{CheckAPI, CheckCA, CheckClock, CheckCredential, CheckIdentity, CheckTokenReviews, CheckNamespaces,
-		CheckServiceAccounts, CheckPods, CheckIssuer, CheckPEMKeys, CheckClusterKeys}
+		CheckServiceAccounts, CheckPods, CheckReplicaSets, CheckJobs, CheckIssuer, CheckPEMKeys, CheckClusterKeys}
 	creds := map[string]kube.Credential{"static": kube.StaticToken("not-a-jwt"), "login JWT": kube.LoginJWT{}, "unreadable pod token": kube.NewTokenFile("/nonexistent/token")}
 	for _, down := range []bool{false, true} {
 		for credName, cred := range creds {
