@@ -229,13 +229,13 @@ func jsonText(t *testing.T, v any) string {
 	return string(b)
 }
 
-// query asks Prometheus's HTTP API for an instant vector and returns the
-// values of its samples.
-func (p *prometheus) query(t *testing.T, q string) []float64 {
+// get reads a JSON answer of Prometheus's HTTP API into out, whatever its
+// status: an error's answer says what was wrong in its "error" field.
+func (p *prometheus) get(t *testing.T, path string, out any) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.addr+"/api/v1/query?query="+url.QueryEscape(q), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.addr+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,6 +244,15 @@ func (p *prometheus) query(t *testing.T, q string) []float64 {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		t.Fatalf("GET %s: HTTP %d: %v", path, resp.StatusCode, err)
+	}
+}
+
+// query asks Prometheus's HTTP API for an instant vector and returns the
+// values of its samples.
+func (p *prometheus) query(t *testing.T, q string) []float64 {
+	t.Helper()
 	var out struct {
 		Status string `json:"status"`
 		Error  string `json:"error"`
@@ -253,9 +262,7 @@ func (p *prometheus) query(t *testing.T, q string) []float64 {
 			} `json:"result"`
 		} `json:"data"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatalf("query %s: %v", q, err)
-	}
+	p.get(t, "/api/v1/query?query="+url.QueryEscape(q), &out)
 	if out.Status != "success" {
 		t.Fatalf("query %s: %s %s", q, out.Status, out.Error)
 	}

@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -131,7 +128,9 @@ func (p *prometheus) waitForHealthyRules(t *testing.T) []string {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var out struct {
-			Data struct {
+			Status string `json:"status"`
+			Error  string `json:"error"`
+			Data   struct {
 				Groups []struct {
 					Rules []struct {
 						Name      string `json:"name"`
@@ -143,6 +142,9 @@ func (p *prometheus) waitForHealthyRules(t *testing.T) []string {
 			} `json:"data"`
 		}
 		p.get(t, "/api/v1/rules", &out)
+		if out.Status != "success" {
+			t.Fatalf("GET /api/v1/rules: %s %s", out.Status, out.Error)
+		}
 		var records, waiting []string
 		for _, g := range out.Data.Groups {
 			for _, r := range g.Rules {
@@ -165,27 +167,5 @@ func (p *prometheus) waitForHealthyRules(t *testing.T) []string {
 			t.Fatalf("after 30 s Prometheus has %d rule groups and has not evaluated %v (log: %s)", len(out.Data.Groups), waiting, p.log)
 		}
 		time.Sleep(500 * time.Millisecond)
-	}
-}
-
-// get reads a JSON answer of Prometheus's HTTP API into out.
-func (p *prometheus) get(t *testing.T, path string, out any) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.addr+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: HTTP %d", path, resp.StatusCode)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		t.Fatalf("GET %s: %v", path, err)
 	}
 }
