@@ -104,7 +104,7 @@ func TestMistakesAreFound(t *testing.T) {
 		{"le outside _bucket", `kubeauth_tokenreview_duration_seconds_count{le="1"}`, `has no label "le"`},
 		{"fault kind not documented", `kubeauth_faults_total{kind="kubernetes_down"}`, `kind="kubernetes_down" is no documented kind`},
 		{"reason in a regexp", `kubeauth_refusals_total{reason=~"token_expired|token_expird"}`, `reason="token_expird" is no documented reason`},
-		{"negated outcome", `kubeauth_logins_total{outcome!="sucess"}`, `outcome="sucess" is not a value the plugin exports`},
+		{"negated outcome", `kubeauth_logins_total{outcome!="succes"}`, `outcome="succes" is not a value the plugin exports`},
 		{"result of another family", `kubeauth_review_cache_total{result="authenticated"}`, `result="authenticated" is not a value`},
 		{"grouping", `sum by (namespace) (kubeauth_logins_total)`, `groups by "namespace"`},
 		{"matching", `kubeauth_logins_total / on (pod) kubeauth_refusals_total`, `groups by "pod"`},

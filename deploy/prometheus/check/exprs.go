@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 )
@@ -92,7 +93,7 @@ func (c *Catalog) checkGrouping(names []string) []string {
 func (c *Catalog) checkSelector(vs *parser.VectorSelector) (*series, []string) {
 	name := vs.Name
 	for _, m := range vs.LabelMatchers {
-		if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+		if m.Name == model.MetricNameLabel && m.Type == labels.MatchEqual {
 			name = m.Value
 		}
 	}
@@ -102,7 +103,7 @@ func (c *Catalog) checkSelector(vs *parser.VectorSelector) (*series, []string) {
 	}
 	var problems []string
 	for _, m := range vs.LabelMatchers {
-		if m.Name == labels.MetricName {
+		if m.Name == model.MetricNameLabel {
 			continue
 		}
 		if !s.labels[m.Name] {
@@ -153,7 +154,7 @@ func (c *Catalog) CheckSample(metric string) []string {
 }
 
 func (c *Catalog) checkLabels(lset labels.Labels, mayBeRecorded bool) []string {
-	name := lset.Get(labels.MetricName)
+	name := lset.Get(model.MetricNameLabel)
 	s := c.series[name]
 	switch {
 	case s == nil:
@@ -164,7 +165,7 @@ func (c *Catalog) checkLabels(lset labels.Labels, mayBeRecorded bool) []string {
 	var problems []string
 	lset.Range(func(l labels.Label) {
 		switch {
-		case l.Name == labels.MetricName:
+		case l.Name == model.MetricNameLabel:
 		case !s.labels[l.Name]:
 			problems = append(problems, fmt.Sprintf("%s: no label %q", name, l.Name))
 		default:
