@@ -164,3 +164,15 @@ func TestVocabularyNeedsBothSections(t *testing.T) {
 		t.Fatal("a page without fault kinds was accepted")
 	}
 }
+
+// Every alert has its annotations, a runbook that opens with the call to make, a `for`, and
+// tests that see it fire and stay quiet; every recorded series is read by a test.
+func TestRulesAreAnnotatedAndTested(t *testing.T) {
+	problems, err := Coverage(rulesFile, ruleTestsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
+}
