@@ -15,7 +15,7 @@ GOLANGCI ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.
 
 export CGO_ENABLED ?= 0
 
-.PHONY: all build release verify-release image image-check release-test test unit-test fuzz-smoke fuzz e2e-test ops-test test-ops lint fmt fmt-check vet tidy-check bench bench-unit print-version clean
+.PHONY: all build release verify-release image image-check release-test test unit-test rules-test fuzz-smoke fuzz e2e-test ops-test test-ops lint fmt fmt-check vet tidy-check bench bench-unit print-version clean
 
 all: build
 
@@ -60,14 +60,22 @@ image-check: image
 print-version:
 	@echo $(VERSION)
 
-## test: everything CI runs (format, vet, unit tests with -race, every fuzz target briefly,
-## the release and its image checked, end-to-end tests)
-test: fmt-check vet unit-test fuzz-smoke release-test image-check e2e-test ops-test
+## test: everything CI runs (format, vet, unit tests with -race, the Prometheus rules, every
+## fuzz target briefly, the release and its image checked, end-to-end tests)
+test: fmt-check vet unit-test rules-test fuzz-smoke release-test image-check e2e-test ops-test
 
 ## unit-test: the plugin's unit tests with the race detector, and the load tool's
 unit-test:
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 	cd bench && $(GO) test -count=1 ./...
+
+## rules-test: deploy/prometheus: `promtool check rules` and `promtool test rules` (promtool built
+## into the stack cache the first time), then the check that the rules, their tests and the
+## dashboard name only series the plugin exports (deploy/prometheus/check, a module of its own)
+rules-test:
+	$(STACK_SCRIPTS)/build-stack.sh promtool
+	bash -c 'source $(STACK_SCRIPTS)/lib.sh && cd deploy/prometheus && "$$PROMTOOL_BIN" check rules kubeauth.rules.yml && "$$PROMTOOL_BIN" test rules kubeauth.rules_test.yml'
+	cd deploy/prometheus/check && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 ## release-test: `make release` with a throwaway signing key and again, unsigned, from a clean
 ## copy of the source in another directory and time zone: the same bytes; the signatures checked
@@ -114,6 +122,7 @@ lint:
 	cd bench && $(GOLANGCI) run --config ../.golangci.yml ./...
 	cd tools/image && $(GOLANGCI) run --config ../../.golangci.yml ./...
 	cd tools/release && $(GOLANGCI) run --config ../../.golangci.yml ./...
+	cd deploy/prometheus/check && $(GOLANGCI) run --config ../../../.golangci.yml ./...
 
 ## fmt: rewrite Go files with gofmt
 fmt:

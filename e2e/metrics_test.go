@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -92,7 +93,7 @@ func TestMetricsScrapedByPrometheus(t *testing.T) {
 	}
 
 	// A real Prometheus scrapes the same endpoint.
-	prom := startPrometheus(t, m.path, scraper)
+	prom := startPrometheus(t, m.path, scraper, promSetup{})
 	prom.waitFor(t, `up{job="kubeauth"}`, 1)
 	prom.waitFor(t, `kubeauth_logins_total{job="kubeauth",outcome="success",role="`+role+`"}`, 3)
 	prom.waitFor(t, `sum(kubeauth_refusals_total{job="kubeauth",reason="service_account_name_not_bound"})`, 1)
@@ -130,19 +131,37 @@ type prometheus struct {
 	log  string
 }
 
+// promSetup is what a test adds to the Prometheus startPrometheus runs.
+type promSetup struct {
+	ruleFiles []string          // rule files to load, evaluated every second
+	labels    map[string]string // target labels of the mount's scrape
+}
+
+// prometheusPort is held by the test whose Prometheus listens on
+// E2E_PROMETHEUS_PORT, so that tests running in parallel take turns.
+var prometheusPort sync.Mutex
+
 // startPrometheus runs Prometheus on E2E_PROMETHEUS_PORT with one scrape
-// job for the mount's metrics, every second, until the test ends. Its log
-// goes to the stack's logs folder.
-func startPrometheus(t *testing.T, mount, token string) *prometheus {
+// job for the mount's metrics, every second, until the test ends (another
+// test's waits until then). Its log goes to the stack's logs folder.
+func startPrometheus(t *testing.T, mount, token string, setup promSetup) *prometheus {
 	t.Helper()
 	vaultURL, err := url.Parse(stk.Vault.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if setup.ruleFiles == nil {
+		setup.ruleFiles = []string{}
+	}
+	if setup.labels == nil {
+		setup.labels = map[string]string{}
+	}
 	dir := t.TempDir()
 	config := fmt.Sprintf(`global:
   scrape_interval: 1s
   scrape_timeout: 1s
+  evaluation_interval: 1s
+rule_files: %s
 scrape_configs:
   - job_name: kubeauth
     scheme: %s
@@ -153,7 +172,8 @@ scrape_configs:
       credentials: %q
     static_configs:
       - targets: [%q]
-`, vaultURL.Scheme, mount, token, vaultURL.Host)
+        labels: %s
+`, jsonText(t, setup.ruleFiles), vaultURL.Scheme, mount, token, vaultURL.Host, jsonText(t, setup.labels))
 	cfgFile := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgFile, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -166,6 +186,8 @@ scrape_configs:
 	if err != nil {
 		t.Fatal(err)
 	}
+	prometheusPort.Lock()
+	t.Cleanup(prometheusPort.Unlock)
 	cmd := exec.Command(stk.PrometheusBin,
 		"--config.file="+cfgFile,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
@@ -197,13 +219,23 @@ scrape_configs:
 	}
 }
 
-// query asks Prometheus's HTTP API for an instant vector and returns the
-// values of its samples.
-func (p *prometheus) query(t *testing.T, q string) []float64 {
+// jsonText is v as JSON, which YAML reads as a flow list or map.
+func jsonText(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// get reads a JSON answer of Prometheus's HTTP API into out, whatever its
+// status: an error's answer says what was wrong in its "error" field.
+func (p *prometheus) get(t *testing.T, path string, out any) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.addr+"/api/v1/query?query="+url.QueryEscape(q), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.addr+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,6 +244,15 @@ func (p *prometheus) query(t *testing.T, q string) []float64 {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		t.Fatalf("GET %s: HTTP %d: %v", path, resp.StatusCode, err)
+	}
+}
+
+// query asks Prometheus's HTTP API for an instant vector and returns the
+// values of its samples.
+func (p *prometheus) query(t *testing.T, q string) []float64 {
+	t.Helper()
 	var out struct {
 		Status string `json:"status"`
 		Error  string `json:"error"`
@@ -221,9 +262,7 @@ func (p *prometheus) query(t *testing.T, q string) []float64 {
 			} `json:"result"`
 		} `json:"data"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatalf("query %s: %v", q, err)
-	}
+	p.get(t, "/api/v1/query?query="+url.QueryEscape(q), &out)
 	if out.Status != "success" {
 		t.Fatalf("query %s: %s %s", q, out.Status, out.Error)
 	}
