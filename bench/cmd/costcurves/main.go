@@ -50,22 +50,29 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "costcurves: setup:", err)
 		return 1
 	}
+	// A dimension that fails is reported and the next one still runs: the
+	// dimensions are independent mounts, and a long run should not lose
+	// the curves it can still measure.
 	var curves []*curve
+	failures := 0
 	for _, d := range o.dims {
 		cv, err := c.measureDimension(ctx, d)
-		if cv != nil {
+		if cv != nil && len(cv.points) > 0 {
 			curves = append(curves, cv)
 		}
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "costcurves: %s: %v\n", d, err)
-			break
+			failures++
+			c.notes.Add("%s: %v (the points measured before it are kept)", d, err)
+			if ctx.Err() != nil {
+				break
+			}
 		}
 	}
 	if err := writeResults(o, c, curves); err != nil {
 		fmt.Fprintln(os.Stderr, "costcurves:", err)
 		return 1
 	}
-	if len(curves) < len(o.dims) {
+	if failures > 0 {
 		return 1
 	}
 	return 0
