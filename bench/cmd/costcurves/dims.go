@@ -42,6 +42,9 @@ func (c *costs) measureDimension(ctx context.Context, dim string) (*curve, error
 	}
 	role := targets.Role(t, c.o.role)
 	if dim == DimNamespaces {
+		if err := setup.GrantNamespaceReads(ctx, c.st.Kube); err != nil {
+			return nil, err
+		}
 		delete(role, "bound_service_account_namespaces")
 		role["bound_service_account_namespace_selector"] = fmt.Sprintf(`{"matchLabels":{%q:%q}}`, nsLabel, nsLabelValue)
 	}

@@ -7,8 +7,11 @@ import (
 
 	vault "github.com/hashicorp/vault/api"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/bench/internal/fixture"
 )
 
 // What costcurves needs of setup beyond Prepare: mounts of this plugin
@@ -70,4 +73,29 @@ func RequestTokens(ctx context.Context, kc kubernetes.Interface, accounts []Acco
 		return err
 	})
 	return out, err
+}
+
+// namespaceReader is the ClusterRole (and its binding's name) that lets the
+// reviewer read namespaces, which a role with a namespace selector needs.
+const namespaceReader = "kubeauth-curves-namespace-reader"
+
+// GrantNamespaceReads lets the reviewer get namespaces: a selector role's
+// login reads its namespace's labels with the reviewer's credential.
+func GrantNamespaceReads(ctx context.Context, kc kubernetes.Interface) error {
+	cr := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: namespaceReader},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get"}}},
+	}
+	if _, err := kc.RbacV1().ClusterRoles().Create(ctx, cr, metav1.CreateOptions{}); ignoreExists(err) != nil {
+		return fmt.Errorf("cluster role %s: %w", namespaceReader, err)
+	}
+	crb := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: namespaceReader},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: namespaceReader},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: reviewerSA, Namespace: fixture.Namespace}},
+	}
+	if _, err := kc.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); ignoreExists(err) != nil {
+		return fmt.Errorf("cluster role binding %s: %w", namespaceReader, err)
+	}
+	return nil
 }
