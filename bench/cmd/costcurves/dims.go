@@ -123,7 +123,7 @@ func (c *costs) clusterGrower() grower {
 	}
 }
 
-// namespaceGrower makes labelled namespaces up to n, with one workload
+// namespaceGrower makes labeled namespaces up to n, with one workload
 // account each and a token of it; each login comes from the next
 // namespace, so the selector role looks up the labels of all n in turn.
 func (c *costs) namespaceGrower() grower {

@@ -3,6 +3,7 @@ package curves
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -19,7 +20,7 @@ func circleTitles(t *testing.T, doc []byte) []string {
 	inCircle, inTitle, root := false, false, ""
 	for {
 		tok, err := dec.Token()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
