@@ -36,8 +36,12 @@ down:
 demo:
 	$(STACK_SCRIPTS)/demo.sh
 
-.PHONY: bench-stack
+.PHONY: bench-stack bench-curves
 
 ## bench-stack: issue 9's benchmark of record on a private stack: no-op plugin, upstream plugin, this plugin (always/cached/hybrid), built-in method, auth/token/create; distinct and repeat tokens; logins/s, p50/p99, TokenReviews and CPU per login, plugin CPU profile (scripts/bench.sh; BENCH_ARGS passed to loginbench)
 bench-stack:
 	$(STACK_SCRIPTS)/bench.sh $(BENCH_ARGS)
+
+## bench-curves: cost as the work grows, on a private stack: logins/s, plugin CPU per login and memory as roles, clusters, namespaces, service accounts and a flood of bad tokens grow; one SVG chart each (scripts/bench-curves.sh; CURVES_ARGS passed to costcurves)
+bench-curves:
+	$(STACK_SCRIPTS)/bench-curves.sh $(CURVES_ARGS)

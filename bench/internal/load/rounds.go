@@ -177,3 +177,10 @@ func (b *Bench) logRun(r *Result) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// MeasuredRun is one closed-loop run of Schedule.Duration with the
+// instruments read around it, for a target outside the catalog (costcurves
+// mounts one per dimension).
+func (b *Bench) MeasuredRun(ctx context.Context, t targets.Target, workload string, clients int) (*Result, error) {
+	return b.measuredRun(ctx, t, workload, clients)
+}

@@ -39,6 +39,8 @@ type Result struct {
 	// shortest interval between two logins with the same token.
 	DrawsPool bool
 	Reuse     ReuseTracker
+	// late: requests of a paced run that no worker was free to start.
+	late int
 }
 
 // maxErrKinds bounds the distinct error texts kept per run; a failing server
@@ -82,6 +84,18 @@ type Tokens struct {
 	// the policies, metadata and TTL a login on the built-in mount returned.
 	FloorTokens []string
 	FloorBody   map[string]any
+	// Roles, when set, spreads the logins over roles: the login with the
+	// pool's token k names Roles[k mod len(Roles)] (costcurves' roles
+	// dimension). Empty: every login names fixture.RoleName.
+	Roles []string
+}
+
+// roleFor is the role the login with the pool's token k (-1: none) names.
+func (tk *Tokens) roleFor(k int) string {
+	if len(tk.Roles) == 0 || k < 0 {
+		return fixture.RoleName
+	}
+	return tk.Roles[k%len(tk.Roles)]
 }
 
 func (tk *Tokens) requestFor(t targets.Target, workload string) (request, bool) {
@@ -97,7 +111,7 @@ func (tk *Tokens) requestFor(t targets.Target, workload string) (request, bool) 
 		path: t.LoginPath(),
 		body: func(client int) (map[string]any, int) {
 			jwt, k := choose(client)
-			return map[string]any{"role": fixture.RoleName, "jwt": jwt}, k
+			return map[string]any{"role": tk.roleFor(k), "jwt": jwt}, k
 		},
 	}, draws
 }

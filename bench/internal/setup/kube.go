@@ -38,7 +38,13 @@ type PoolStats struct {
 }
 
 func (b *builder) newKubeClient() (kubernetes.Interface, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", b.cfg.Kube.Kubeconfig)
+	return NewKubeClient(b.cfg.Kube.Kubeconfig)
+}
+
+// NewKubeClient is the admin client of kubeconfig, allowed as many requests
+// per second as setup sends.
+func NewKubeClient(kubeconfig string) (kubernetes.Interface, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return nil, err
 	}
@@ -70,14 +76,7 @@ func (b *builder) setupKube(ctx context.Context) (string, error) {
 	for i := range b.cfg.Accounts.ServiceAccounts {
 		names = append(names, workloadSAName(i))
 	}
-	err := parallel(ctx, len(names), func(i int) error {
-		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: names[i], Namespace: fixture.Namespace}}
-		if _, err := kc.CoreV1().ServiceAccounts(fixture.Namespace).Create(ctx, sa, metav1.CreateOptions{}); ignoreExists(err) != nil {
-			return fmt.Errorf("service account %s: %w", names[i], err)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := CreateServiceAccounts(ctx, kc, fixture.Namespace, names); err != nil {
 		return "", err
 	}
 	crb := &rbacv1.ClusterRoleBinding{
@@ -129,7 +128,11 @@ func (b *builder) setupPool(ctx context.Context) error {
 	return nil
 }
 
-func workloadSAName(i int) string { return fmt.Sprintf("%s%04d", fixture.WorkloadSAPrefix, i) }
+func workloadSAName(i int) string { return WorkloadSAName(i) }
+
+// WorkloadSAName is the i-th workload service account's name, which the
+// roles' bench-sa-* matches.
+func WorkloadSAName(i int) string { return fmt.Sprintf("%s%04d", fixture.WorkloadSAPrefix, i) }
 
 // createPool requests the distinct workload's tokens, token k for account
 // k mod -service-accounts, until it has -pool of them or -pool-setup-limit
@@ -229,11 +232,16 @@ func parallel(ctx context.Context, n int, fn func(i int) error) error {
 }
 
 func requestToken(ctx context.Context, kc kubernetes.Interface, sa string, audiences []string, ttl time.Duration) (string, error) {
+	return RequestToken(ctx, kc, fixture.Namespace, sa, audiences, ttl)
+}
+
+// RequestToken asks the TokenRequest API for a token of namespace/sa.
+func RequestToken(ctx context.Context, kc kubernetes.Interface, namespace, sa string, audiences []string, ttl time.Duration) (string, error) {
 	secs := int64(ttl / time.Second)
 	tr := &authv1.TokenRequest{Spec: authv1.TokenRequestSpec{Audiences: audiences, ExpirationSeconds: &secs}}
-	out, err := kc.CoreV1().ServiceAccounts(fixture.Namespace).CreateToken(ctx, sa, tr, metav1.CreateOptions{})
+	out, err := kc.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, sa, tr, metav1.CreateOptions{})
 	if err != nil {
-		return "", fmt.Errorf("token for %s/%s: %w", fixture.Namespace, sa, err)
+		return "", fmt.Errorf("token for %s/%s: %w", namespace, sa, err)
 	}
 	return out.Status.Token, nil
 }

@@ -49,6 +49,9 @@ type Stack struct {
 	// mode verifies a token locally only while it is younger than the
 	// role's local_max_token_age.
 	TokensMinted time.Time
+	// MountConfig is the config every kubernetes mount was given
+	// (kubernetes_host, its CA, the reviewer's JWT), for mounts made later.
+	MountConfig map[string]any
 }
 
 // Facts are what setup found out that the report states.
@@ -103,11 +106,12 @@ func Prepare(ctx context.Context, cfg Config, notes *progress.Notes) (*Stack, er
 	if err := b.mountTargets(ctx); err != nil {
 		return nil, err
 	}
-	logins, err := b.configureAndLogin(ctx, map[string]any{
+	b.st.MountConfig = map[string]any{
 		"kubernetes_host":    cfg.Kube.Host,
 		"kubernetes_ca_cert": string(caPEM),
 		"token_reviewer_jwt": reviewerJWT,
-	})
+	}
+	logins, err := b.configureAndLogin(ctx, b.st.MountConfig)
 	if err != nil {
 		return nil, err
 	}
