@@ -88,3 +88,113 @@ func Recovery(answers []Answer, lifted, until time.Time) (d time.Duration, recov
 	}
 	return lastFail.Sub(lifted), passedAfter
 }
+
+// Judgement is the run's verdict: it passes when Failures is empty.
+type Judgement struct {
+	Failures []string
+	Leaks    []LeakRow     // per resource, on the longest-lived process
+	Recovery []RecoveryRow // per fault phase
+	Wrong    int
+}
+
+// LeakRow is one resource's leak judgement.
+type LeakRow struct {
+	Resource string
+	Leaks    bool
+	Detail   string
+}
+
+// RecoveryRow is one fault's recovery judgement.
+type RecoveryRow struct {
+	Phase     string
+	Took      time.Duration
+	Recovered bool
+}
+
+// Judge applies the three rules to a run: no wrong answer, no resource of
+// the longest-lived plugin process growing beyond its tolerance, and
+// logins that must pass passing again within RecoverWithin after each
+// fault. A phase without a single passed login fails too: a soak that
+// sent nothing proves nothing.
+func Judge(r *Run) Judgement {
+	var j Judgement
+	for _, a := range r.Attempts {
+		if a.Wrong() {
+			j.Wrong++
+		}
+	}
+	if j.Wrong > 0 {
+		j.Failures = append(j.Failures, fmt.Sprintf("%d wrong answers", j.Wrong))
+	}
+	proc := longest(processes(r.Samples))
+	for _, res := range []string{ResRSS, ResGoroutines, ResFDs, ResConns} {
+		series := resourceSeries(proc, res)
+		row := LeakRow{Resource: res}
+		if series == nil {
+			row.Detail = "not sampled"
+		} else {
+			row.Leaks, row.Detail = Leak(series, Tolerances[res])
+		}
+		if row.Leaks {
+			j.Failures = append(j.Failures, fmt.Sprintf("%s of plugin process %d %s", res, proc[0].PID, row.Detail))
+		}
+		j.Leaks = append(j.Leaks, row)
+	}
+	answers := make([]Answer, 0, len(r.Attempts))
+	for _, a := range r.Attempts {
+		if a.Kind == "login" {
+			answers = append(answers, Answer{At: a.At, MustPass: a.Expect == ExpectPass, Passed: a.Outcome == OutSuccess})
+		}
+	}
+	passed := make([]int, len(r.Phases))
+	for _, a := range answers {
+		if a.Passed {
+			passed[r.phaseOf(a.At)]++
+		}
+	}
+	for i, p := range r.Phases {
+		if passed[i] == 0 {
+			j.Failures = append(j.Failures, fmt.Sprintf("phase %s: no login passed", p.Name))
+		}
+		if p.Fault == FaultNone {
+			continue
+		}
+		row := RecoveryRow{Phase: p.Name}
+		if p.Lifted.IsZero() {
+			j.Failures = append(j.Failures, fmt.Sprintf("phase %s: the fault was never lifted", p.Name))
+		} else {
+			row.Took, row.Recovered = Recovery(answers, p.Lifted, p.Ended)
+			if !row.Recovered || row.Took > RecoverWithin {
+				j.Failures = append(j.Failures, fmt.Sprintf("phase %s: logins recovered after %v (recovered: %v), want within %v",
+					p.Name, row.Took.Round(time.Millisecond), row.Recovered, RecoverWithin))
+			}
+		}
+		j.Recovery = append(j.Recovery, row)
+	}
+	return j
+}
+
+// resourceSeries is one resource's values over a process's samples; nil
+// when it was never read (goroutines without a profiling endpoint).
+func resourceSeries(proc []Sample, res string) []float64 {
+	out := make([]float64, 0, len(proc))
+	for _, s := range proc {
+		switch res {
+		case ResRSS:
+			out = append(out, float64(s.RSS))
+		case ResFDs:
+			out = append(out, float64(s.FDs))
+		case ResConns:
+			out = append(out, float64(s.TotalConns()))
+		case ResGoroutines:
+			if s.Goroutines < 0 {
+				continue
+			}
+			out = append(out, float64(s.Goroutines))
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
