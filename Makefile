@@ -105,8 +105,9 @@ test-ops: ops-test
 ## soak: a day of production in SOAK_DURATION (default 30m) on a real stack: logins,
 ## writes and a schedule of faults; the report goes to docs/soak/ (docs/soak/README.md)
 SOAK_DURATION ?= 30m
+SOAK_TIMEOUT ?= 90m
 soak: build stack
-	cd e2e && SOAK_DURATION=$(SOAK_DURATION) $(GO) test -count=1 -timeout 3h -v -run '^TestSoak$$' ./soak/
+	cd e2e && SOAK_DURATION=$(SOAK_DURATION) $(GO) test -count=1 -timeout $(SOAK_TIMEOUT) -v -run '^TestSoak$$' ./soak/
 
 ## vet: go vet over the plugin and the load tool (e2e-test vets e2e/)
 vet:

@@ -40,8 +40,8 @@ type env struct {
 	pluginExe string // the plugin file in the soak Vault's plugin directory: its processes' exe
 	pprofAddr string // where the plugin process serves its goroutine profile
 
-	a     *realstack.Cluster   // cluster A's first API server and its files
-	peer  *realstack.APIServer // cluster A's second API server
+	a     *realstack.Cluster      // cluster A's first API server and its files
+	peer  *realstack.APIServer    // cluster A's second API server
 	aKube []*kubernetes.Clientset // admins of A's two API servers, trusting both serving CAs
 	bKube *kubernetes.Clientset
 
@@ -313,4 +313,3 @@ func (e *env) pluginPID() int {
 	}
 	return best
 }
-

@@ -58,9 +58,9 @@ func TestJudgeAndReportOfAPassingRun(t *testing.T) {
 func TestJudgeFailsOnWrongAnswersLeaksAndSlowRecovery(t *testing.T) {
 	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	cases := []struct {
-		name  string
+		name   string
 		break_ func(r *Run)
-		want  string
+		want   string
 	}{
 		{"a forged token let in", func(r *Run) { r.Attempts[201].Outcome = OutSuccess }, "1 wrong answers"},
 		{"a good token refused", func(r *Run) { r.Attempts[200].Outcome = OutRefused }, "1 wrong answers"},

@@ -73,7 +73,6 @@ func jitter(n int, base, amp float64) []float64 {
 	return s
 }
 
-
 func TestMedian(t *testing.T) {
 	for _, tc := range []struct {
 		in   []float64
