@@ -178,3 +178,14 @@ func parseGoroutineTotal(r io.Reader) (int, error) {
 	}
 	return n, nil
 }
+
+// loadAvg is the 1, 5 and 15 minute load averages of /proc/loadavg: the
+// machine is shared, and every timing of the report depends on them.
+func loadAvg() string {
+	var one, five, fifteen string
+	raw, _ := os.ReadFile("/proc/loadavg")
+	if n, _ := fmt.Sscan(string(raw), &one, &five, &fifteen); n < 3 {
+		return "unknown"
+	}
+	return one + " " + five + " " + fifteen
+}
