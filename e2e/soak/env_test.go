@@ -260,7 +260,13 @@ func (e *env) configBody() map[string]any {
 	e.mu.Lock()
 	ca := e.caPEM
 	e.mu.Unlock()
-	return e.a.ReviewerConfig(map[string]any{"kubernetes_hosts": []string{e.a.Host, e.peer.Host}, "kubernetes_ca_cert": ca})
+	return e.a.ReviewerConfig(map[string]any{"kubernetes_hosts": []string{e.a.Host, e.peer.Host}, "kubernetes_ca_cert": ca, "issuer": e.a.Issuer})
+}
+
+// bClusterBody is cluster/b: the stack's API server, its issuer set as an
+// operator sets it (a login's cluster is chosen by its token's issuer).
+func bClusterBody() map[string]any {
+	return stk.ReviewerConfig(map[string]any{"issuer": stk.SAIssuer})
 }
 
 func (e *env) writeMount(ctx context.Context) error {
@@ -270,7 +276,7 @@ func (e *env) writeMount(ctx context.Context) error {
 	if err := e.must(ctx, http.MethodPost, "auth/"+mount+"/config", e.configBody()); err != nil {
 		return err
 	}
-	if err := e.must(ctx, http.MethodPost, "auth/"+mount+"/cluster/b", stk.ReviewerConfig(nil)); err != nil {
+	if err := e.must(ctx, http.MethodPost, "auth/"+mount+"/cluster/b", bClusterBody()); err != nil {
 		return err
 	}
 	for name := range roles {

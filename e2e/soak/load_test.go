@@ -161,7 +161,7 @@ func (e *env) opsWorker(ctx context.Context, p *pool, rec *recorder) {
 			r, err = root.Do(ctx, client, http.MethodPost, "auth/"+mount+"/role/"+name, roleBody(name, ttls[rng.IntN(2)]))
 		case 4:
 			kind = "cluster write"
-			r, err = root.Do(ctx, client, http.MethodPost, "auth/"+mount+"/cluster/b", stk.ReviewerConfig(nil))
+			r, err = root.Do(ctx, client, http.MethodPost, "auth/"+mount+"/cluster/b", bClusterBody())
 		case 5:
 			kind = "config write"
 			e.configMu.Lock()
