@@ -44,12 +44,12 @@ func SVG(r *Run) string {
 		}
 		i := bucketOf(a.At.Sub(r.Started), bucket)
 		answered[i] += 1 / secs
-		switch {
-		case a.Outcome == OutSuccess:
+		switch a.Outcome {
+		case OutSuccess:
 			passed[i] += 1 / secs
-		case a.Outcome == OutFault:
+		case OutFault:
 			faults[i] += 1 / secs
-		case a.Outcome == OutUnavailable || a.Outcome == OutOther:
+		case OutUnavailable, OutOther:
 			unavailable[i] += 1 / secs
 		}
 		if a.Wrong() {

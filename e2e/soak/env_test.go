@@ -62,7 +62,7 @@ type env struct {
 	signGen   int              // the generation the soak signs its own tokens with
 	caPEM     string           // the CA bundle the mount's config holds for cluster A
 
-	// configMu serialises the writes of config: the ca-rotation fault's and
+	// configMu serializes the writes of config: the ca-rotation fault's and
 	// the mix's.
 	configMu sync.Mutex
 }
@@ -185,7 +185,7 @@ func createWorkload(ctx context.Context, kube kubernetes.Interface, ns string, l
 	return sa, nil
 }
 
-// startVault starts the soak Vault, initialises and unseals it, and
+// startVault starts the soak Vault, initializes and unseals it, and
 // registers the plugin with its profiling endpoint on (goroutine counts).
 func (e *env) startVault(ctx context.Context) error {
 	pluginDir := filepath.Join(e.dir, "plugins")

@@ -96,11 +96,11 @@ func parseVmRSS(status string) (int64, error) {
 		if len(f) != 2 || f[1] != "kB" {
 			return 0, fmt.Errorf("VmRSS line %q: want <n> kB", strings.TrimSpace(line))
 		}
-		kb, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil || kb < 0 {
-			return 0, fmt.Errorf("VmRSS line %q: %v", strings.TrimSpace(line), err)
+		kb, err := strconv.ParseUint(f[0], 10, 40)
+		if err != nil {
+			return 0, fmt.Errorf("VmRSS line %q: %w", strings.TrimSpace(line), err)
 		}
-		return kb << 10, nil
+		return int64(kb) << 10, nil
 	}
 	return 0, fmt.Errorf("no VmRSS line")
 }

@@ -13,7 +13,7 @@ import (
 
 // soakVault is a Vault server with file storage, so that stopping and
 // starting it (the vault-restart fault) keeps the mount, its config, roles
-// and the tokens it issued, as a production Vault does. It is initialised
+// and the tokens it issued, as a production Vault does. It is initialized
 // with one unseal key, which the soak keeps to unseal it after a restart.
 type soakVault struct {
 	api       realstack.Vault
@@ -92,7 +92,7 @@ func (v *soakVault) stop() {
 }
 
 // waitHealth polls sys/health until its status satisfies ok (200 active,
-// 501 not initialised, 503 sealed), for up to 90 s.
+// 501 not initialized, 503 sealed), for up to 90 s.
 func (v *soakVault) waitHealth(ctx context.Context, ok func(status int) bool) error {
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
