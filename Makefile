@@ -15,7 +15,7 @@ GOLANGCI ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.
 
 export CGO_ENABLED ?= 0
 
-.PHONY: all build release verify-release image image-check release-test test unit-test rules-test fuzz-smoke fuzz e2e-test ops-test test-ops lint fmt fmt-check vet tidy-check bench bench-unit print-version clean
+.PHONY: all build release verify-release image image-check release-test test unit-test rules-test fuzz-smoke fuzz e2e-test ops-test test-ops soak lint fmt fmt-check vet tidy-check bench bench-unit print-version clean
 
 all: build
 
@@ -101,6 +101,7 @@ fuzz:
 ## suites run one after the other so neither's timing checks see the other's load.
 e2e-test: build release stack stack-prometheus
 	cd e2e && $(GO) vet ./... && $(GO) test -count=1 -timeout 30m . ./internal/...
+	cd e2e && $(GO) test -count=1 -skip '^TestSoak$$' ./soak/
 
 ## ops-test: restarts, upgrades, switch-over, a 3-node Raft cluster, Kubernetes API
 ## outages, a killed plugin process, in-pod credentials and load (e2e/ops/README.md)
@@ -109,6 +110,13 @@ ops-test: build stack
 
 ## test-ops: alias of ops-test
 test-ops: ops-test
+
+## soak: a day of production in SOAK_DURATION (default 30m) on a real stack: logins,
+## writes and a schedule of faults; the report goes to docs/soak/ (docs/soak/README.md)
+SOAK_DURATION ?= 30m
+SOAK_TIMEOUT ?= 90m
+soak: build stack
+	cd e2e && SOAK_DURATION=$(SOAK_DURATION) $(GO) test -count=1 -timeout $(SOAK_TIMEOUT) -v -run '^TestSoak$$' ./soak/
 
 ## vet: go vet over the plugin and the load tool (e2e-test vets e2e/)
 vet:
