@@ -83,7 +83,7 @@ unit-test:
 ## with gpgv and scripts/verify-release, and tampered files, a wrong key and a mismatched SBOM
 ## refused (tools/release; needs gpgv, see CONTRIBUTING.md)
 release-test:
-	cd tools/release && $(GO) vet ./... && KUBEAUTH_RELEASE_TEST=1 $(GO) test -count=1 ./...
+	cd tools/release && $(GO) vet ./... && KUBEAUTH_RELEASE_TEST=1 $(GO) test -count=1 -timeout 30m ./...
 
 ## test-fips: the unit tests of the plugin's packages built with GOFIPS140=$(FIPS_MODULE) and run
 ## with GODEBUG=fips140=only (scripts/test-fips.sh: which tests it leaves out, and why)

@@ -51,6 +51,7 @@ func TestFIPSOnlyRefusesStoredPEMKeysAtLogin(t *testing.T) {
 	e := configured(t)
 	data := e.configData()
 	data["pem_keys"] = []string{smallRSAPEM(t)}
+	e.b.fipsOnly = false
 	e.mustDo(logical.UpdateOperation, configPath, data)
 	e.b.fipsOnly = true
 	e.b.resetState(defaultCluster)
