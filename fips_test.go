@@ -56,7 +56,7 @@ func TestFIPSOnlyRefusesStoredPEMKeysAtLogin(t *testing.T) {
 	e.b.fipsOnly = true
 	e.b.resetState(defaultCluster)
 	resp, err := e.do(logical.UpdateOperation, "login", map[string]any{"role": testRole, "jwt": e.token()})
-	e.requireFault(refusal.ErrInternalFault, resp, err, "pem_keys[0]: an RSA key of 1024 bits", "GODEBUG=fips140=only")
+	e.requireFault(refusal.ErrInternalFault, resp, err, "the stored config of config is unusable: pem_keys[0]: an RSA key of 1024 bits", "GODEBUG=fips140=only")
 	e.requireReviews(0, "logins with an unusable stored config")
 }
 
