@@ -15,27 +15,36 @@ GOLANGCI ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.
 
 export CGO_ENABLED ?= 0
 
-.PHONY: all build release verify-release image image-check release-test test unit-test rules-test fuzz-smoke fuzz e2e-test ops-test test-ops soak lint fmt fmt-check vet tidy-check bench bench-unit print-version clean
+.PHONY: all build build-fips test-fips release verify-release image image-check release-test test unit-test rules-test fuzz-smoke fuzz e2e-test ops-test test-ops soak lint fmt fmt-check vet tidy-check bench bench-unit print-version clean
 
 all: build
 
-## build: compile the plugin into bin/
-build:
+## build: compile the plugin into bin/; FIPS=1 also builds bin/vault-plugin-auth-kubernetes-fips (build-fips)
+build: $(if $(FIPS),build-fips)
 	@mkdir -p bin
 	$(GO) build -trimpath -buildvcs=false -ldflags "$(LDFLAGS)" -o $(BINARY) ./cmd/vault-plugin-auth-kubernetes
+
+## build-fips: the plugin built with Go's FIPS 140-3 module GOFIPS140=$(FIPS_MODULE) (README.md, FIPS 140-3)
+FIPS ?=
+FIPS_MODULE ?= v1.0.0
+FIPS_BINARY := $(BINARY)-fips
+build-fips:
+	@mkdir -p bin
+	GOFIPS140=$(FIPS_MODULE) $(GO) build -trimpath -buildvcs=false -ldflags "$(LDFLAGS)" -o $(FIPS_BINARY) ./cmd/vault-plugin-auth-kubernetes
 
 ## release: reproducible release artifacts in $(DIST) for RELEASE_PLATFORMS: per platform
 ## vault-plugin-auth-kubernetes_<version without v>_<os>_<arch>.zip, the binary unpacked beside
 ## it and its CycloneDX SBOM (.sbom.cdx.json) (scripts/release, then tools/release); the OCI
 ## image of the linux platforms with its SBOM attached (tools/image); ..._SHA256SUMS over all of
 ## them; the in-toto provenance (..._provenance.intoto.json); and, with SIGNING_KEY=<file with an
-## armored OpenPGP private key>, a detached signature (.sig) of SHA256SUMS and of the provenance
+## armored OpenPGP private key>, a detached signature (.sig) of SHA256SUMS and of the provenance;
+## FIPS=1 adds each platform built with GOFIPS140=$(FIPS_MODULE), as <os>_<arch>_fips
 DIST ?= dist
 RELEASE_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
 SIGNING_KEY ?=
 IMAGE_ARCHS := $(patsubst linux/%,%,$(filter linux/%,$(RELEASE_PLATFORMS)))
 release:
-	$(GO) run ./scripts/release -version $(VERSION) -out $(DIST) -platforms "$(RELEASE_PLATFORMS)"
+	$(GO) run ./scripts/release -version $(VERSION) -out $(DIST) -platforms "$(RELEASE_PLATFORMS)" $(if $(FIPS),-fips $(FIPS_MODULE))
 	rm -rf $(abspath $(DIST))/vault-plugin-auth-kubernetes_$(VERSION:v%=%)_oci
 	$(if $(IMAGE_ARCHS),cd tools/image && $(GO) run . -dist $(abspath $(DIST)) -version $(VERSION) -archs "$(IMAGE_ARCHS)")
 	cd tools/release && $(GO) run ./cmd/attest -src $(CURDIR) -dist $(abspath $(DIST)) -version $(VERSION) $(if $(SIGNING_KEY),-signing-key $(abspath $(SIGNING_KEY)))
@@ -82,7 +91,12 @@ rules-test:
 ## with gpgv and scripts/verify-release, and tampered files, a wrong key and a mismatched SBOM
 ## refused (tools/release; needs gpgv, see CONTRIBUTING.md)
 release-test:
-	cd tools/release && $(GO) vet ./... && KUBEAUTH_RELEASE_TEST=1 $(GO) test -count=1 ./...
+	cd tools/release && $(GO) vet ./... && KUBEAUTH_RELEASE_TEST=1 $(GO) test -count=1 -timeout 30m ./...
+
+## test-fips: the unit tests of the plugin's packages built with GOFIPS140=$(FIPS_MODULE) and run
+## with GODEBUG=fips140=only (scripts/test-fips.sh: which tests it leaves out, and why)
+test-fips:
+	FIPS_MODULE=$(FIPS_MODULE) scripts/test-fips.sh
 
 ## fuzz-smoke: every fuzz target for FUZZ_SMOKE_TIME (default 3s) each, as part of make test
 FUZZ_SMOKE_TIME ?= 3s
@@ -99,7 +113,7 @@ fuzz:
 ## real Prometheus, installed from the release as the README says (e2e/ is its own module; it starts and stops a stack of its own, see
 ## e2e/README.md). The module's root package and its harness (internal/): e2e/ops is ops-test's, and the two
 ## suites run one after the other so neither's timing checks see the other's load.
-e2e-test: build release stack stack-prometheus
+e2e-test: build build-fips release stack stack-prometheus
 	cd e2e && $(GO) vet ./... && $(GO) test -count=1 -timeout 30m . ./internal/...
 	cd e2e && $(GO) test -count=1 -skip '^TestSoak$$' ./soak/
 
@@ -150,7 +164,7 @@ bench: bench-unit bench-stack
 
 ## bench-unit: BenchmarkLogin against its in-process TokenReview baseline (see CONTRIBUTING.md)
 bench-unit:
-	$(GO) test -run '^$$' -bench 'BenchmarkLogin|BenchmarkTokenReviewOnly' -benchmem -count 5 .
+	$(GO) test -run '^$$' -bench 'BenchmarkLogin|BenchmarkTokenReviewOnly|BenchmarkLoginRateLimit' -benchmem -count 5 .
 
 clean:
 	rm -rf bin $(DIST)

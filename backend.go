@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/fips"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/loginlimit"
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/metrics"
 )
@@ -120,6 +121,11 @@ type backend struct {
 	// this node. Set once by newBackend; safe for concurrent use.
 	loginLimits *loginlimit.Buckets
 
+	// fipsOnly: the process runs in FIPS 140-only mode, where config
+	// refuses the keys the FIPS 140-3 module refuses (fips.go). A field so
+	// tests can set it.
+	fipsOnly bool
+
 	// storage is the mount's storage as Setup was given it: invalidate
 	// gets only a key, and must read whether it still exists.
 	storage logical.Storage
@@ -136,6 +142,7 @@ func newBackend() *backend {
 		metrics:        newMetrics(),
 		loginLimits:    loginlimit.NewBuckets(loginlimit.DefaultMaxBuckets),
 		slots:          map[string]*stateSlot{},
+		fipsOnly:       fips.Current().Enforced,
 	}
 	b.steps = newStepTables(b)
 	b.Backend = &framework.Backend{

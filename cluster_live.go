@@ -49,6 +49,9 @@ func (b *backend) buildState(name string, cfg *clusterConfig, mode satoken.Mode)
 	if err != nil {
 		return nil, err
 	}
+	if err := checkFIPSKeys(keys, clientCert, b.fipsOnly); err != nil {
+		return nil, err
+	}
 	proxy, err := parseProxyURL(cfg.ProxyURL)
 	if err != nil {
 		return nil, err

@@ -25,6 +25,7 @@ var layers = map[string]int{
 	"logcut":      0,
 	"reviewcache": 0,
 	"loginlimit":  0,
+	"fips":        0,
 	"testkit":     0,
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/vault/sdk/plugin"
 
 	kubeauth "github.com/kubeauth/vault-plugin-auth-kubernetes"
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/fips"
 )
 
 // newLogger is the plugin's logger. Vault decides what of the plugin's log
@@ -32,7 +33,7 @@ func main() {
 		os.Exit(2)
 	}
 	if *showVersion {
-		fmt.Println(kubeauth.Version)
+		fmt.Print(versionText(kubeauth.Version, fips.Current()))
 		return
 	}
 	if isFlagSet(flags, "install") {
@@ -44,6 +45,7 @@ func main() {
 	}
 
 	logger := newLogger(os.Stderr)
+	logFIPSMode(logger, fips.Current())
 	if v := os.Getenv(pprofAddrEnv); v != "" {
 		addr, err := pprofListenAddr(v)
 		if err != nil {

@@ -15,6 +15,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	josejson "github.com/go-jose/go-jose/v4/json"
+
+	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/fips"
 )
 
 // Limits on what the API server may send. A kube-apiserver's JWKS holds one
@@ -152,6 +154,24 @@ func parseJWK(raw []byte) (kid string, key crypto.PublicKey, skip string, err er
 // A declared alg must fit the key: an EC key announced for RS256 is a
 // mistake in the set, not a key to guess about.
 func unusable(key crypto.PublicKey, alg string) string {
+	return unusableIn(key, alg, fips.Current().Enforced)
+}
+
+// unusableIn is unusable with FIPS 140-only mode given: there, a key the
+// FIPS 140-3 module refuses to verify with is skipped too, naming the
+// setting.
+func unusableIn(key crypto.PublicKey, alg string, fipsOnly bool) string {
+	if why := unfit(key, alg); why != "" {
+		return why
+	}
+	if err := fips.CheckKey(key, fipsOnly); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// unfit says why a key cannot verify the accepted algorithms in any mode.
+func unfit(key crypto.PublicKey, alg string) string {
 	switch k := key.(type) {
 	case *rsa.PublicKey:
 		if n := k.N.BitLen(); n < minRSABits {

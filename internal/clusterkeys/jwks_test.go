@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/fips140"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
@@ -25,7 +26,11 @@ func TestParseJWKS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	small, err := rsa.GenerateKey(rand.Reader, 1024)
+	// Only its public half is published; FIPS 140-only mode (make
+	// test-fips) refuses to generate a key this small, so it is made
+	// outside enforcement.
+	var small *rsa.PrivateKey
+	fips140.WithoutEnforcement(func() { small, err = rsa.GenerateKey(rand.Reader, 1024) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,4 +212,31 @@ func jwkField(t testing.TB, key any, name string) string {
 		t.Fatalf("no member %q", name)
 	}
 	return s
+}
+
+// In FIPS 140-only mode a key the FIPS 140-3 module refuses is skipped,
+// naming the setting; a key unfit in any mode keeps its own reason.
+func TestUnusableInFIPSOnlyMode(t *testing.T) {
+	rsa2048 := pemKey(t, "apiserver-sa.pub").(*rsa.PublicKey)
+	exp3 := &rsa.PublicKey{N: rsa2048.N, E: 3}
+	for _, tc := range []struct {
+		name     string
+		key      crypto.PublicKey
+		alg      string
+		fipsOnly bool
+		want     string
+	}{
+		{"allowed key, off", rsa2048, "RS256", false, ""},
+		{"allowed key, only", rsa2048, "RS256", true, ""},
+		{"exponent 3, off", exp3, "RS256", false, ""},
+		{"exponent 3, only", exp3, "RS256", true, "public exponent 3 (it must be above 65536) is not allowed in FIPS 140-only mode (GODEBUG=fips140=only)"},
+		{"wrong alg, only", exp3, "ES256", true, `alg "ES256" does not fit an RSA key`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := unusableIn(tc.key, tc.alg, tc.fipsOnly)
+			if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+				t.Fatalf("unusableIn = %q, want %q", got, tc.want)
+			}
+		})
+	}
 }

@@ -2,7 +2,9 @@
 // for each platform a zip named as Vault's own plugins are released
 // (vault-plugin-auth-kubernetes_<version without v>_<os>_<arch>.zip, holding
 // the binary vault-plugin-auth-kubernetes), the same binary unpacked beside
-// it, and one <name>_<version>_SHA256SUMS file covering both.
+// it, and one <name>_<version>_SHA256SUMS file covering both. With -fips,
+// each platform is built again with Go's FIPS 140-3 module, its files named
+// <os>_<arch>_fips where the standard ones say <os>_<arch>.
 //
 // The builds are reproducible: the same source, version and Go toolchain
 // give the same bytes on any machine and in any directory, so anyone can
@@ -65,6 +67,11 @@ func artifactBase(version string, p platform) string {
 	return fmt.Sprintf("%s_%s_%s_%s", name, strings.TrimPrefix(version, "v"), p.os, p.arch)
 }
 
+// fipsSuffix marks the artifacts of a platform built with Go's FIPS 140-3
+// module: "<os>_<arch>_fips" stands where "<os>_<arch>" does, so each FIPS
+// file sits beside the standard one and is never taken for it.
+const fipsSuffix = "_fips"
+
 // sumsName is the checksum file's name for a version.
 func sumsName(version string) string {
 	return fmt.Sprintf("%s_%s_SHA256SUMS", name, strings.TrimPrefix(version, "v"))
@@ -82,9 +89,51 @@ func buildArgs(version, out string) []string {
 	}
 }
 
-// release builds every platform from the module in srcDir into outDir and
+// build is one binary of the release: a platform, and the FIPS 140-3
+// module it is built with ("" for the standard build).
+type build struct {
+	platform
+	fipsModule string
+}
+
+// base is the build's artifact name without extension.
+func (b build) base(version string) string {
+	if b.fipsModule != "" {
+		return artifactBase(version, b.platform) + fipsSuffix
+	}
+	return artifactBase(version, b.platform)
+}
+
+// env is the build's environment on top of the caller's: GOFIPS140 only
+// for a FIPS build, so the standard build's environment, and its bytes,
+// are what they were before FIPS builds existed.
+func (b build) env() []string {
+	env := append(os.Environ(), "CGO_ENABLED=0", "GOOS="+b.os, "GOARCH="+b.arch, "GOFLAGS=")
+	if b.fipsModule != "" {
+		env = append(env, "GOFIPS140="+b.fipsModule)
+	}
+	return env
+}
+
+// builds are the standard build of every platform, then, with a FIPS 140-3
+// module given, the FIPS build of every platform.
+func builds(platforms []platform, fipsModule string) []build {
+	var out []build
+	for _, p := range platforms {
+		out = append(out, build{platform: p})
+	}
+	if fipsModule != "" {
+		for _, p := range platforms {
+			out = append(out, build{platform: p, fipsModule: fipsModule})
+		}
+	}
+	return out
+}
+
+// release builds every platform from the module in srcDir into outDir, and
+// each again with the FIPS 140-3 module fipsModule when it is not "", and
 // returns the checksum file's path.
-func release(goTool, srcDir, outDir, version string, platforms []platform) (string, error) {
+func release(goTool, srcDir, outDir, version string, platforms []platform, fipsModule string) (string, error) {
 	if !semver.MatchString(version) {
 		return "", fmt.Errorf("version %q is not a v-prefixed semantic version (vX.Y.Z), which Vault's catalog requires", version)
 	}
@@ -92,8 +141,8 @@ func release(goTool, srcDir, outDir, version string, platforms []platform) (stri
 		return "", err
 	}
 	sums := map[string]string{}
-	for _, p := range platforms {
-		base := artifactBase(version, p)
+	for _, p := range builds(platforms, fipsModule) {
+		base := p.base(version)
 		binRel := base + "/" + name
 		bin := filepath.Join(outDir, filepath.FromSlash(binRel))
 		if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
@@ -105,10 +154,10 @@ func release(goTool, srcDir, outDir, version string, platforms []platform) (stri
 		}
 		cmd := exec.Command(goTool, buildArgs(version, abs)...)
 		cmd.Dir = srcDir
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.os, "GOARCH="+p.arch, "GOFLAGS=")
+		cmd.Env = p.env()
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
-			return "", fmt.Errorf("building %s/%s: %w", p.os, p.arch, err)
+			return "", fmt.Errorf("building %s: %w", base, err)
 		}
 		raw, err := os.ReadFile(bin)
 		if err != nil {
@@ -172,11 +221,12 @@ func main() {
 	version := flag.String("version", "", "release version, vX.Y.Z")
 	out := flag.String("out", "dist", "directory to write the artifacts into")
 	platforms := flag.String("platforms", "linux/amd64 linux/arm64 darwin/amd64 darwin/arm64", "GOOS/GOARCH pairs, space or comma separated")
+	fipsModule := flag.String("fips", "", "also build every platform with this Go FIPS 140-3 module (a GOFIPS140 value such as v1.0.0), as <os>_<arch>"+fipsSuffix)
 	flag.Parse()
 	ps, err := parsePlatforms(*platforms)
 	if err == nil {
 		var sums string
-		if sums, err = release("go", ".", *out, *version, ps); err == nil {
+		if sums, err = release("go", ".", *out, *version, ps, *fipsModule); err == nil {
 			fmt.Println(sums)
 			return
 		}

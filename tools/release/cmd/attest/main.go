@@ -227,6 +227,12 @@ func (r *release) provenance(imageDigest string, signed bool) ([]byte, error) {
 			settings[s.Key] = s.Value
 		}
 		in.Builds[bin] = settings
+		if m := settings["GOFIPS140"]; m != "" {
+			// A platform's FIPS build: the platform is listed once, from its
+			// standard build, and the module beside the platforms.
+			ext.FIPSModule = m
+			continue
+		}
 		ext.Platforms = append(ext.Platforms, settings["GOOS"]+"/"+settings["GOARCH"])
 	}
 	return provenance.Encode(provenance.New(subjects, sourceOf(r.src), ext, in))

@@ -61,6 +61,9 @@ type ExternalParameters struct {
 	Version   string   `json:"version"`
 	Platforms []string `json:"platforms"`
 	Signed    bool     `json:"signed"`
+	// FIPSModule is the Go FIPS 140-3 module (GOFIPS140) the platforms were
+	// built with again, as <os>_<arch>_fips; empty without FIPS builds.
+	FIPSModule string `json:"fipsModule,omitempty"`
 }
 
 // InternalParameters are what the build itself fixed: the toolchain, and
