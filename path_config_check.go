@@ -127,7 +127,7 @@ func (b *backend) roleUsage(ctx context.Context, s logical.Storage, cluster stri
 		if r.TokenBoundToWorkload {
 			u.BoundToWorkload = append(u.BoundToWorkload, name)
 		}
-		if r.workloadMetadata.Owner {
+		if r.AliasOwner {
 			u.WithOwner = append(u.WithOwner, name)
 		}
 	}

@@ -36,12 +36,12 @@ const (
 // and the workload that owns it. Vault's built-in method has neither;
 // they are stored only when set.
 type workloadMetadata struct {
-	PodLabels []string `json:"alias_metadata_pod_labels,omitempty"`
-	Owner     bool     `json:"alias_metadata_owner,omitempty"`
+	AliasPodLabels []string `json:"alias_metadata_pod_labels,omitempty"`
+	AliasOwner     bool     `json:"alias_metadata_owner,omitempty"`
 }
 
 // used says whether the role copies anything of the pod.
-func (w *workloadMetadata) used() bool { return len(w.PodLabels) > 0 || w.Owner }
+func (w *workloadMetadata) used() bool { return len(w.AliasPodLabels) > 0 || w.AliasOwner }
 
 // readsPods shadows podBindings.readsPods for the role as a whole: either
 // set of fields makes logins read the pod.
@@ -74,10 +74,10 @@ func applyWorkloadMetadata(w *workloadMetadata, d *framework.FieldData) error {
 		if err := validatePodLabelKeys(keys); err != nil {
 			return err
 		}
-		w.PodLabels = keys
+		w.AliasPodLabels = keys
 	}
 	if v, ok := d.GetOk("alias_metadata_owner"); ok {
-		w.Owner = v.(bool)
+		w.AliasOwner = v.(bool)
 	}
 	return nil
 }
@@ -120,17 +120,17 @@ func (w *workloadMetadata) workloadReadData(data map[string]any) {
 	if !w.used() {
 		return
 	}
-	data["alias_metadata_pod_labels"] = nonNil(w.PodLabels)
-	data["alias_metadata_owner"] = w.Owner
+	data["alias_metadata_pod_labels"] = nonNil(w.AliasPodLabels)
+	data["alias_metadata_owner"] = w.AliasOwner
 }
 
 // isWorkloadMetadataKey says whether k is a key the role's fields may set:
 // a service-account annotation must not set it in their place.
 func (w *workloadMetadata) isWorkloadMetadataKey(k string) bool {
-	if w.Owner && (k == metaOwnerKind || k == metaOwnerName) {
+	if w.AliasOwner && (k == metaOwnerKind || k == metaOwnerName) {
 		return true
 	}
-	return len(w.PodLabels) > 0 && strings.HasPrefix(k, metaPodLabelPrefix)
+	return len(w.AliasPodLabels) > 0 && strings.HasPrefix(k, metaPodLabelPrefix)
 }
 
 // podLabelMetadata copies the listed labels of a pod. A value that is not
@@ -174,8 +174,8 @@ func (b *backend) stepWorkloadMetadata(ctx context.Context, a *attempt) error {
 	if err := checkSamePod(pod, &boundPod{namespace: id.Namespace, name: id.PodName, uid: id.PodUID}, b.now()); err != nil {
 		return err
 	}
-	md := podLabelMetadata(w.PodLabels, pod.Labels)
-	if w.Owner {
+	md := podLabelMetadata(w.AliasPodLabels, pod.Labels)
+	if w.AliasOwner {
 		client := a.state.kube
 		owner, ok, err := resolveOwner(ctx, pod, ownerReaderOf(client, a.rawJWT, pod.Namespace))
 		if err != nil {

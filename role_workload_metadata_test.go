@@ -347,7 +347,9 @@ func vaultMetadataKey(k string) bool {
 		return false
 	}
 	for _, c := range k {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("=/+_-", c)) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', strings.ContainsRune("=/+_-", c):
+		default:
 			return false
 		}
 	}
