@@ -99,6 +99,7 @@ func TestConfigCheckPasses(t *testing.T) {
 		"audience": "vault",
 	})
 	m.bindRole(t, "pod-bound", w, map[string]any{"bound_pod_label_selector": `{"matchLabels":{"app":"web"}}`})
+	m.bindRole(t, "owner", w, map[string]any{"alias_metadata_owner": true})
 
 	a := m.configCheck(t)
 	for _, name := range a.names {
@@ -110,7 +111,7 @@ func TestConfigCheckPasses(t *testing.T) {
 			t.Errorf("%s: %s, want %s: %s (fix: %s)", name, c.Str("status"), want, c.Str("detail"), c.Str("fix"))
 		}
 	}
-	if want := "ok: 11 checks passed, 1 skipped"; a.verdict != want {
+	if want := "ok: 13 checks passed, 1 skipped"; a.verdict != want {
 		t.Fatalf("verdict %q, want %q: %s", a.verdict, want, a.reply)
 	}
 	if strings.Contains(string(a.reply.Raw), strings.Split(stk.ReviewerJWT, ".")[2]) {
@@ -134,7 +135,7 @@ func TestConfigCheckPasses(t *testing.T) {
 	if keys.Str("status") != "passed" || !strings.Contains(keys.Str("detail"), "the issuer the cluster announces ("+stk.SAIssuer+")") {
 		t.Fatalf("cluster_keys: %s", a.reply)
 	}
-	if want := "ok: 7 checks passed, 5 skipped"; a.verdict != want {
+	if want := "ok: 7 checks passed, 7 skipped"; a.verdict != want {
 		t.Fatalf("verdict %q, want %q: %s", a.verdict, want, a.reply)
 	}
 	h.mustLogin(t, "fast", vaultToken(t, w))

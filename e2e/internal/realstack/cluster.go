@@ -226,7 +226,7 @@ func (c *Cluster) RequestToken(ctx context.Context, namespace, name string, opts
 // CreateBoundServiceAccount creates a service account in this cluster that
 // may review tokens, as the stack's does.
 func (c *Cluster) CreateBoundServiceAccount(ctx context.Context, namespace, name string) error {
-	return createBoundServiceAccount(ctx, c.Kube, c.lookups, namespace, name)
+	return createBoundServiceAccount(ctx, c.Kube, namespace, name, c.lookups)
 }
 
 // Mirror creates in this cluster the namespace and service account of w,

@@ -59,7 +59,20 @@ func createReviewer(ctx context.Context, kube kubernetes.Interface, lookups stri
 	}, metav1.CreateOptions{}); err != nil {
 		return "", fmt.Errorf("creating cluster role %s: %w", lookups, err)
 	}
-	if err := createBoundServiceAccount(ctx, kube, lookups, ReviewerNamespace, ReviewerName); err != nil {
+	// The suite's reviewer may also follow a pod's owner
+	// (alias_metadata_owner); reviewers made by CreateBoundServiceAccount
+	// may not, so a test can see config/check name what is missing.
+	owners := lookups + "-owners"
+	if _, err := kube.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: owners},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{"apps"}, Resources: []string{"replicasets"}, Verbs: []string{"get"}},
+			{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"get"}},
+		},
+	}, metav1.CreateOptions{}); err != nil {
+		return "", fmt.Errorf("creating cluster role %s: %w", owners, err)
+	}
+	if err := createBoundServiceAccount(ctx, kube, ReviewerNamespace, ReviewerName, lookups, owners); err != nil {
 		return "", err
 	}
 	return requestToken(ctx, kube, ReviewerNamespace, ReviewerName, TokenOptions{TTL: 24 * time.Hour})
@@ -69,17 +82,17 @@ func createReviewer(ctx context.Context, kube kubernetes.Interface, lookups stri
 // tokens: bound (by name, so a recreated account with the same name stays
 // bound) to system:auth-delegator and the lookups role.
 func (s *Stack) CreateBoundServiceAccount(ctx context.Context, namespace, name string) error {
-	return createBoundServiceAccount(ctx, s.Kube, s.reviewerLookups(), namespace, name)
+	return createBoundServiceAccount(ctx, s.Kube, namespace, name, s.reviewerLookups())
 }
 
-func createBoundServiceAccount(ctx context.Context, kube kubernetes.Interface, lookups, namespace, name string) error {
+func createBoundServiceAccount(ctx context.Context, kube kubernetes.Interface, namespace, name string, roles ...string) error {
 	if _, err := kube.CoreV1().ServiceAccounts(namespace).Create(ctx, &corev1.ServiceAccount{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 	}, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("creating service account %s/%s: %w", namespace, name, err)
 	}
 	subject := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: namespace}
-	for _, role := range []string{"system:auth-delegator", lookups} {
+	for _, role := range append([]string{"system:auth-delegator"}, roles...) {
 		_, err := kube.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: namespace + "-" + name + "-" + strings.ReplaceAll(role, ":", "-")},
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
