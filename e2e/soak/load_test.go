@@ -134,7 +134,9 @@ func (e *env) opsWorker(ctx context.Context, p *pool, rec *recorder) {
 		case 0:
 			tok := rec.renewable(rng)
 			if tok == "" {
-				break
+				// No good login yet to renew: nothing was sent.
+				sleep(ctx, opsInterval)
+				continue
 			}
 			sent := time.Now()
 			r, err = root.WithToken(tok).Do(ctx, client, http.MethodPost, "auth/token/renew-self", map[string]any{})
