@@ -61,6 +61,7 @@ type env struct {
 	keyStates map[int]KeyState // cluster A's key generations, as the faults moved them
 	signGen   int              // the generation the soak signs its own tokens with
 	caPEM     string           // the CA bundle the mount's config holds for cluster A
+	reviewer  string           // the reviewer token the mount's config holds for cluster A
 
 	// configMu serializes the writes of config: the ca-rotation fault's and
 	// the mix's.
@@ -122,7 +123,7 @@ func (e *env) makeNextKeys() error {
 		e.kids[kid] = gen
 	}
 	e.keyStates = map[int]KeyState{0: {AllVerify: time.Now()}}
-	e.caPEM = e.a.CA
+	e.caPEM, e.reviewer = e.a.CA, e.a.ReviewerJWT
 	e.newCA, e.newCert, e.newKey, err = realstack.NewServingCert("kubeauth cluster soak-a serving CA 2", "kube-apiserver-soak-a")
 	return err
 }
@@ -255,12 +256,12 @@ func roleBody(name, ttl string) map[string]any {
 }
 
 // configBody is the mount's config for cluster A: both API servers of the
-// pair, the CA bundle the soak holds now and A's reviewer.
+// pair, the CA bundle and the reviewer token the soak holds now.
 func (e *env) configBody() map[string]any {
 	e.mu.Lock()
-	ca := e.caPEM
+	ca, reviewer := e.caPEM, e.reviewer
 	e.mu.Unlock()
-	return e.a.ReviewerConfig(map[string]any{"kubernetes_hosts": []string{e.a.Host, e.peer.Host}, "kubernetes_ca_cert": ca, "issuer": e.a.Issuer})
+	return e.a.ReviewerConfig(map[string]any{"kubernetes_hosts": []string{e.a.Host, e.peer.Host}, "kubernetes_ca_cert": ca, "token_reviewer_jwt": reviewer, "issuer": e.a.Issuer})
 }
 
 // bClusterBody is cluster/b: the stack's API server, its issuer set as an

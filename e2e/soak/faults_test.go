@@ -152,8 +152,34 @@ func (e *env) rotateKeys(hold time.Duration) func(context.Context, func(time.Dur
 		e.mu.Lock()
 		e.signGen = 1
 		e.mu.Unlock()
-		return []string{"both API servers restarted accepting the new key, then restarted signing with it (the old key still accepted)"}, nil
+		if err := e.reissueReviewer(ctx); err != nil {
+			return nil, err
+		}
+		return []string{"both API servers restarted accepting the new key, then restarted signing with it (the old key still accepted)",
+			"the reviewer's token re-issued (signed with the new key) and written to config"}, nil
 	}
+}
+
+// reissueReviewer gives the mount a new token of cluster A's reviewer, as
+// an operator must between a new key signing and the old key's removal:
+// the old token is signed with the old key, and once the API servers stop
+// accepting it every TokenReview the plugin sends is refused (401), which
+// is every login's fault until config is written again. A kubelet does the
+// same for a projected token.
+func (e *env) reissueReviewer(ctx context.Context) error {
+	var last error
+	for _, kube := range e.aKube {
+		raw, err := tokenRequest(ctx, kube, realstack.ReviewerNamespace, realstack.ReviewerName, nil, 24*time.Hour, nil)
+		if err != nil {
+			last = err
+			continue
+		}
+		e.mu.Lock()
+		e.reviewer = raw
+		e.mu.Unlock()
+		return e.writeConfig(ctx)
+	}
+	return last
 }
 
 // removeOldKey is the last step: both API servers accept the new key only.

@@ -64,7 +64,7 @@ func (e *env) mintRound(ctx context.Context) (mint, error) {
 	a := func(ns string, aud string, pod *corev1.Pod) (token, error) {
 		var last error
 		for _, kube := range e.aKube {
-			raw, err := tokenRequest(ctx, kube, ns, aud, pod)
+			raw, err := tokenRequest(ctx, kube, ns, saName, []string{aud}, time.Hour, pod)
 			if err == nil {
 				return e.tokenOf(raw, false)
 			}
@@ -87,7 +87,7 @@ func (e *env) mintRound(ctx context.Context) (mint, error) {
 	if m.otherNS, err = a(otherNS, "vault", nil); err != nil {
 		return m, err
 	}
-	raw, err := tokenRequest(ctx, e.bKube, bNS, "vault", nil)
+	raw, err := tokenRequest(ctx, e.bKube, bNS, saName, []string{"vault"}, time.Hour, nil)
 	if err != nil {
 		return m, err
 	}
@@ -95,17 +95,19 @@ func (e *env) mintRound(ctx context.Context) (mint, error) {
 	return m, err
 }
 
-func tokenRequest(ctx context.Context, kube kubernetes.Interface, ns, aud string, pod *corev1.Pod) (string, error) {
+// tokenRequest mints a token of service account ns/sa for auds (none: the
+// API server's own audience), valid for ttl, bound to pod when given.
+func tokenRequest(ctx context.Context, kube kubernetes.Interface, ns, sa string, auds []string, ttl time.Duration, pod *corev1.Pod) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	secs := int64(3600)
-	spec := authnv1.TokenRequestSpec{Audiences: []string{aud}, ExpirationSeconds: &secs}
+	secs := int64(ttl / time.Second)
+	spec := authnv1.TokenRequestSpec{Audiences: auds, ExpirationSeconds: &secs}
 	if pod != nil {
 		spec.BoundObjectRef = &authnv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID}
 	}
-	tr, err := kube.CoreV1().ServiceAccounts(ns).CreateToken(ctx, saName, &authnv1.TokenRequest{Spec: spec}, metav1.CreateOptions{})
+	tr, err := kube.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa, &authnv1.TokenRequest{Spec: spec}, metav1.CreateOptions{})
 	if err != nil {
-		return "", fmt.Errorf("TokenRequest for %s/%s: %w", ns, saName, err)
+		return "", fmt.Errorf("TokenRequest for %s/%s: %w", ns, sa, err)
 	}
 	return tr.Status.Token, nil
 }
