@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every Go fuzz target of the plugin package, of the packages under
-# internal/ and of tools/release's, one after another (Go fuzzes one target per process), each for
+# internal/, of tools/release's and of the bench module's, one after another (Go fuzzes one target per process), each for
 # FUZZTIME. The seed corpora live in testdata/fuzz/<Target>/ of each package;
 # a crasher that Go finds is written there too and then fails the plain
 # `go test` run until it is fixed.
@@ -19,11 +19,13 @@ filter="${1:-.}"
 # Each target as "package target", the package relative to the repository;
 # `go list` prints nothing when there is no internal/ package yet. The
 # release tools' parsers of downloaded files (tools/release, a module of its
-# own) are fuzzed too.
+# own) and the benchmarks' parsers of /proc and of tokens (bench, another)
+# are fuzzed too.
 mapfile -t packages < <(
   echo .
   go list ./internal/... 2>/dev/null | sed "s|^$(go list -m)/|./|" || true
   (cd tools/release && go list ./internal/... | sed "s|^$(go list -m)/|./tools/release/|")
+  (cd bench && go list ./... | sed "s|^$(go list -m)/|./bench/|")
 )
 
 # gotest runs go test for a package given relative to the repository, from
@@ -33,6 +35,7 @@ gotest() {
   shift
   case "$pkg" in
   ./tools/release/*) go -C tools/release test "$@" "./${pkg#./tools/release/}" ;;
+  ./bench/*) go -C bench test "$@" "./${pkg#./bench/}" ;;
   *) go test "$@" "$pkg" ;;
   esac
 }
