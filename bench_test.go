@@ -27,11 +27,11 @@ import (
 // young bound token each login against the cluster's key (one RSA
 // signature check per login).
 //
-// "clusters-always" and "clusters-cached" are "always" and "cached" on
-// mounts with one cluster (config alone) and with ten (config and nine
-// cluster/<name> entries): what choosing a login's cluster from the token
-// costs (issue 12). Compare their mount= sub-benchmarks with
-// `benchstat -col /mount`.
+// "clusters-always", "clusters-cached" and "clusters-hybrid" are those
+// modes on mounts with one cluster (config alone), ten and fifty (config
+// and cluster/<name> entries): what choosing a login's cluster from the
+// token costs (issue 12), up to the cost curves' largest mount. Compare
+// their mount= sub-benchmarks with `benchstat -col /mount`.
 func BenchmarkLogin(b *testing.B) {
 	b.Run("always-tls", func(b *testing.B) {
 		e := configured(b)
@@ -76,7 +76,7 @@ func BenchmarkLogin(b *testing.B) {
 			}
 		})
 	}
-	for _, mode := range []string{reviewAlways, reviewCached} {
+	for _, mode := range []string{reviewAlways, reviewCached, reviewHybrid} {
 		b.Run("clusters-"+mode, func(b *testing.B) {
 			for _, m := range clusterMounts {
 				b.Run("mount="+m.name, func(b *testing.B) { benchClusterChoice(b, mode, m) })
@@ -159,6 +159,8 @@ var clusterMounts = []clusterMount{
 	// further cluster adds.
 	{name: "2-issuer", extra: 1},
 	{name: "10-issuer", extra: 9},
+	// The top of the cost curve's clusters dimension (make bench-curves).
+	{name: "50-issuer", extra: 49},
 	{name: "10-announced", extra: 9, announced: true},
 	{name: "10-issuer-last", extra: 9, last: true},
 	{name: "10-announced-last", extra: 9, announced: true, last: true},
@@ -200,7 +202,18 @@ func benchClusterChoice(b *testing.B, mode string, m clusterMount) {
 		role["bound_clusters"] = "*"
 	}
 	e.writeRole(testRole, role)
-	token := testkit.SignJWTWithKid(b, e.signer, testKeyID(b, e.signer.Public()), claims)
+	tokens := []string{testkit.SignJWTWithKid(b, e.signer, testKeyID(b, e.signer.Public()), claims)}
+	if mode == reviewHybrid {
+		// A different young token each login, as the cost curves' mounts
+		// see them: each is verified against the cluster's key.
+		tokens = make([]string, 256)
+		now := time.Now()
+		for i := range tokens {
+			claims["iat"], claims["nbf"], claims["exp"] = now.Unix(), now.Unix(), now.Add(time.Hour).Unix()
+			claims["jti"] = fmt.Sprint(i)
+			tokens[i] = testkit.SignJWTWithKid(b, e.signer, testKeyID(b, e.signer.Public()), claims)
+		}
+	}
 
 	st, err := e.b.liveCluster(b.Context(), e.storage, cluster)
 	if err != nil || st == nil {
@@ -211,14 +224,16 @@ func benchClusterChoice(b *testing.B, mode string, m clusterMount) {
 
 	// Warm: the states of every cluster, the issuers announced, the role,
 	// the review cache. The token must land on the cluster meant.
-	resp := benchLogin(b, e, token)
+	resp := benchLogin(b, e, tokens[0])
 	if got := resp.Auth.Metadata["cluster"]; m.extra > 0 && got != cluster {
 		b.Fatalf("login chose cluster %q, want %q", got, cluster)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	i := 0
 	for b.Loop() {
-		benchLogin(b, e, token)
+		benchLogin(b, e, tokens[i%len(tokens)])
+		i++
 	}
 	b.StopTimer()
 	for i, kube := range servers {
@@ -227,8 +242,10 @@ func benchClusterChoice(b *testing.B, mode string, m clusterMount) {
 		}
 		// With named clusters the default cluster's issuer is the one its
 		// API server announces too; each announced issuer is read once.
+		// So is the default cluster's in hybrid mode, which checks the
+		// token's issuer against it.
 		want := int64(0)
-		if m.extra > 0 && (i == 0 || m.announced) {
+		if (m.extra > 0 || mode == reviewHybrid) && (i == 0 || m.announced) {
 			want = 1
 		}
 		if n := kube.discoveryGets.Load(); n != want {

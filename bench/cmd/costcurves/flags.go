@@ -23,6 +23,7 @@ type options struct {
 	duration      time.Duration
 	warmup        time.Duration
 	rounds        int
+	reference     bool
 	baseAccounts  int
 	tokenLifetime time.Duration
 	validRate     float64 // the flood's valid logins per second
@@ -69,6 +70,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of one measured run")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up before the rounds of each size")
 	fs.IntVar(&o.rounds, "rounds", 2, "measured runs per size")
+	fs.BoolVar(&o.reference, "reference", true, "alternate each round with a round of the reference mount (plugin-hybrid: one cluster, one role, the base accounts), so a drift of the machine shows in both and cancels in their ratio")
 	fs.IntVar(&o.baseAccounts, "base-accounts", 300, "workload accounts whose tokens every dimension but accounts and namespaces logs in with")
 	fs.DurationVar(&o.tokenLifetime, "token-lifetime", 2*time.Hour, "lifetime asked for each workload token")
 	fs.Float64Var(&o.validRate, "flood-valid-rate", 100, "valid logins per second during the flood; the bad tokens come at -flood times this")

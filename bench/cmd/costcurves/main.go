@@ -85,6 +85,9 @@ type costs struct {
 	st    *setup.Stack
 	bench *load.Bench
 	notes *progress.Notes
+	// ref is the reference mount (-reference): loginbench's plugin-hybrid,
+	// one cluster and one role, logged in with the base tokens.
+	ref targets.Target
 	// base are tokens of the first -base-accounts workload accounts of
 	// fixture.Namespace, made once.
 	base []string
@@ -121,6 +124,24 @@ func prepare(ctx context.Context, o *options) (*costs, error) {
 	if c.base, err = setup.RequestTokens(ctx, st.Kube, accounts, []string{fixture.Audience}, o.tokenLifetime); err != nil {
 		return nil, err
 	}
+	if o.reference {
+		if err := c.primeReference(ctx); err != nil {
+			return nil, err
+		}
+	}
 	c.loadAtStart = measure.LoadAverage()
 	return c, os.MkdirAll(filepath.Clean(o.outDir), 0o755)
+}
+
+// primeReference logs in once with every base token on the reference
+// mount, so its entities exist before its first measured round, as the
+// dimensions' do.
+func (c *costs) primeReference(ctx context.Context) error {
+	c.ref = targets.ByName[targets.PluginHybrid]
+	c.usePool(c.base, nil)
+	prime, err := c.st.Load.Run(ctx, load.Spec{Target: c.ref, Workload: load.Distinct, Clients: c.o.clients, Count: len(c.base)})
+	if err != nil {
+		return fmt.Errorf("priming the reference mount %s: %w", c.ref.Mount, err)
+	}
+	return failed("priming the reference mount "+c.ref.Mount, prime)
 }

@@ -17,6 +17,10 @@ type point struct {
 	n     int
 	setup time.Duration // making the dimension this large
 	runs  []*load.Result
+	// ref are the reference mount's rounds, run beside runs (-reference):
+	// the same machine at the same minutes with the dimension at its
+	// smallest, so a ratio to them is free of the machine's drift.
+	ref []*load.Result
 	// rss is the plugin process's resident memory after the runs.
 	rss int64
 	// flood: the bad tokens' runs beside runs (the valid logins), and the
@@ -44,6 +48,17 @@ func (c *costs) measurePoint(ctx context.Context, t targets.Target, pool, roles 
 	}
 	p := &point{}
 	for round := 1; round <= c.o.rounds; round++ {
+		// The reference goes first in odd rounds and last in even ones,
+		// so a drift within the point favors neither.
+		refFirst := round%2 == 1
+		if c.o.reference && refFirst {
+			if err := c.referenceRound(ctx, p, round); err != nil {
+				return nil, err
+			}
+		}
+		if c.o.reference {
+			c.usePool(pool, roles)
+		}
 		r, err := c.bench.MeasuredRun(ctx, t, load.Distinct, c.o.clients)
 		if err != nil {
 			return nil, err
@@ -54,9 +69,31 @@ func (c *costs) measurePoint(ctx context.Context, t targets.Target, pool, roles 
 		}
 		p.runs = append(p.runs, r)
 		progress.Printf("  round %d: %.0f logins/s, plugin %.0f µs/login", round, r.Rate(), perLoginUS(r, measure.ProcPlugin))
+		if c.o.reference && !refFirst {
+			if err := c.referenceRound(ctx, p, round); err != nil {
+				return nil, err
+			}
+		}
 	}
 	p.rss = c.pluginRSS()
 	return p, nil
+}
+
+// referenceRound is one round of the reference mount with the base
+// accounts' tokens, added to p.ref.
+func (c *costs) referenceRound(ctx context.Context, p *point, round int) error {
+	c.usePool(c.base, nil)
+	r, err := c.bench.MeasuredRun(ctx, c.ref, load.Distinct, c.o.clients)
+	if err != nil {
+		return err
+	}
+	r.Round = round
+	if err := failed("reference run", r); err != nil {
+		return err
+	}
+	p.ref = append(p.ref, r)
+	progress.Printf("  round %d, reference: %.0f logins/s, plugin %.0f µs/login", round, r.Rate(), perLoginUS(r, measure.ProcPlugin))
+	return nil
 }
 
 func (c *costs) pluginRSS() int64 {
@@ -104,10 +141,40 @@ func sumRate(runs []*load.Result) float64 {
 }
 
 // cpuUS is proc's CPU per login over every round, in µs.
-func (p *point) cpuUS(proc string) float64 {
+func (p *point) cpuUS(proc string) float64 { return cpuPerLoginUS(p.runs, proc) }
+
+// Over the reference: the point's cost divided by the reference's,
+// measured in the same minutes (0 without reference rounds).
+
+func (p *point) rateOverRef() float64 { return ratio(sumRate(p.runs), sumRate(p.ref)) }
+
+func (p *point) cpuOverRef() float64 {
+	return ratio(cpuPerLoginUS(p.runs, measure.ProcPlugin), cpuPerLoginUS(p.ref, measure.ProcPlugin))
+}
+
+// roundRatios are f of each round over f of the reference's round of the
+// same number.
+func (p *point) roundRatios(f func(*load.Result) float64) []float64 {
+	var out []float64
+	for i, r := range p.runs {
+		if i < len(p.ref) {
+			out = append(out, ratio(f(r), f(p.ref[i])))
+		}
+	}
+	return out
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func cpuPerLoginUS(runs []*load.Result, proc string) float64 {
 	var cpu time.Duration
 	ok := 0
-	for _, r := range p.runs {
+	for _, r := range runs {
 		cpu += r.CPU[proc]
 		ok += r.OK()
 	}
@@ -121,14 +188,18 @@ func (p *point) cpuUS(proc string) float64 {
 // spread is the largest minus the smallest per-round value of f: how much
 // the same size moved between rounds.
 func (p *point) spread(f func(*load.Result) float64) float64 {
-	if len(p.runs) == 0 {
+	var vs []float64
+	for _, r := range p.runs {
+		vs = append(vs, f(r))
+	}
+	return spreadOf(vs)
+}
+
+func spreadOf(vs []float64) float64 {
+	if len(vs) == 0 {
 		return 0
 	}
-	lo, hi := f(p.runs[0]), f(p.runs[0])
-	for _, r := range p.runs[1:] {
-		lo, hi = min(lo, f(r)), max(hi, f(r))
-	}
-	return hi - lo
+	return slices.Max(vs) - slices.Min(vs)
 }
 
 // latency is the p-th percentile (nearest rank) of every round's logins, in ms.

@@ -57,3 +57,50 @@ func TestWriteResults(t *testing.T) {
 		t.Errorf("the chart lacks the plugin's 500 µs at N=1000:\n%s", svg)
 	}
 }
+
+// When the machine slows down, the dimension's rounds and the reference's
+// beside them slow alike: the raw cost then seems to grow with N, and the
+// cost over the reference's stays flat, whatever the size the slowdown
+// hits and however large it is. A cost the dimension itself adds grows
+// over the reference too.
+func TestReferenceCancelsDrift(t *testing.T) {
+	sizes := []int{1, 2, 5, 10, 20, 50}
+	for hit := 1; hit < len(sizes); hit++ {
+		for _, slow := range []float64{1.3, 1.6, 2.5} {
+			for _, own := range []float64{0, 2} { // µs the dimension adds per unit of N
+				cv := &curve{dim: DimClusters}
+				for i, n := range sizes {
+					f := 1.0
+					if i >= hit {
+						f = slow
+					}
+					refPer := time.Duration(f * 500 * float64(time.Microsecond))
+					per := time.Duration(f * (500 + own*float64(n)) * float64(time.Microsecond))
+					okRef, ok := int(1000/f), int(1000/f*500/(500+own*float64(n)))
+					cv.points = append(cv.points, &point{n: n,
+						runs: []*load.Result{fakeRun(ok, time.Duration(ok)*per), fakeRun(ok, time.Duration(ok)*per)},
+						ref:  []*load.Result{fakeRun(okRef, time.Duration(okRef)*refPer), fakeRun(okRef, time.Duration(okRef)*refPer)}})
+				}
+				ms := metrics(cv.dim, cv.hasRef())
+				kinds := map[string]string{}
+				for _, m := range ms {
+					g, err := growth(cv, m)
+					if err != nil {
+						t.Fatal(err)
+					}
+					kinds[m.name] = string(g.Kind)
+				}
+				raw, over := kinds["plugin CPU per login (µs)"], kinds["plugin CPU per login over the reference's"]
+				overRate := kinds["logins/s over the reference's"]
+				if own == 0 && (raw == "flat" || over != "flat" || overRate != "flat") {
+					t.Errorf("slowdown ×%v from N=%d, nothing added: raw CPU %s, over reference %s, rate over reference %s; want not flat, flat, flat",
+						slow, sizes[hit], raw, over, overRate)
+				}
+				if own > 0 && (over == "flat" || overRate == "flat") {
+					t.Errorf("slowdown ×%v from N=%d, +%v µs per N: CPU over reference %s, rate over reference %s; want both growing",
+						slow, sizes[hit], own, over, overRate)
+				}
+			}
+		}
+	}
+}
