@@ -18,8 +18,8 @@ type point struct {
 	setup time.Duration // making the dimension this large
 	runs  []*load.Result
 	// ref are the reference mount's rounds, run beside runs (-reference):
-	// the same machine at the same minutes with the dimension at its
-	// smallest, so a ratio to them is free of the machine's drift.
+	// a mount that never changes, on the same machine in the same
+	// minutes, so a ratio to them is free of the machine's drift.
 	ref []*load.Result
 	// rss is the plugin process's resident memory after the runs.
 	rss int64
@@ -31,7 +31,8 @@ type point struct {
 
 // measurePoint logs in once with every token of the pool (the first login
 // of an account creates its entity in Vault; no later login does), warms
-// up, then runs the rounds and reads the plugin's memory.
+// up, then runs the rounds (each beside a reference round, with
+// -reference) and reads the plugin's memory.
 func (c *costs) measurePoint(ctx context.Context, t targets.Target, pool, roles []string) (*point, error) {
 	c.usePool(pool, roles)
 	prime, err := c.st.Load.Run(ctx, load.Spec{Target: t, Workload: load.Distinct, Clients: c.o.clients, Count: len(pool)})
