@@ -88,7 +88,7 @@ func TestReferenceCancelsDrift(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					kinds[m.name] = string(g.Kind)
+					kinds[m.name] = g.Kind
 				}
 				raw, over := kinds["plugin CPU per login (µs)"], kinds["plugin CPU per login over the reference's"]
 				overRate := kinds["logins/s over the reference's"]
