@@ -110,7 +110,7 @@ func prepare(ctx context.Context, o *options) (*costs, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &costs{o: o, st: st, notes: notes, started: time.Now()}
+	c := &costs{o: o, st: st, notes: notes, started: time.Now(), ref: targets.ByName[targets.PluginHybrid]}
 	c.bench = &load.Bench{
 		Loader:      st.Load,
 		Instruments: load.Instruments{Kube: st.Kube, Procs: measure.Procs{StackDir: o.stackDir}, PluginFiles: st.PluginFiles},
@@ -137,7 +137,6 @@ func prepare(ctx context.Context, o *options) (*costs, error) {
 // mount, so its entities exist before its first measured round, as the
 // dimensions' do.
 func (c *costs) primeReference(ctx context.Context) error {
-	c.ref = targets.ByName[targets.PluginHybrid]
 	c.usePool(c.base, nil)
 	prime, err := c.st.Load.Run(ctx, load.Spec{Target: c.ref, Workload: load.Distinct, Clients: c.o.clients, Count: len(c.base)})
 	if err != nil {
