@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -91,9 +93,16 @@ func (f *failover) attempt(req *http.Request, i int, timeout time.Duration) (*ht
 		return f.next.RoundTrip(r)
 	}
 	ctx, cancel := context.WithCancel(req.Context())
-	timer := time.AfterFunc(timeout, cancel)
+	race := new(headersRace)
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotFirstResponseByte: func() { race.answered() }})
+	timer := time.AfterFunc(timeout, func() {
+		if race.expire() {
+			cancel()
+		}
+	})
 	resp, err := f.next.RoundTrip(r.WithContext(ctx))
-	if !timer.Stop() {
+	timer.Stop()
+	if !race.answered() {
 		discard(resp)
 		cancel()
 		return nil, &attemptTimeoutError{after: timeout}
@@ -106,6 +115,32 @@ func (f *failover) attempt(req *http.Request, i int, timeout time.Duration) (*ht
 	// after RoundTrip returns.
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 	return resp, nil
+}
+
+// headersRace settles, once, whether an attempt's answer or its timeout
+// came first. The answer is its first byte, as the transport reads it: the
+// goroutine that sent the request may return from RoundTrip later (the
+// machine is busy), and a timer checked only then would throw away an
+// answer that came in time and take its address out of turn.
+type headersRace struct{ state atomic.Int32 }
+
+const (
+	raceOpen int32 = iota
+	raceAnswered
+	raceExpired
+)
+
+// answered settles the race for the answer, unless the timeout won it; it
+// says whether the answer won.
+func (h *headersRace) answered() bool {
+	h.state.CompareAndSwap(raceOpen, raceAnswered)
+	return h.state.Load() == raceAnswered
+}
+
+// expire settles the race for the timeout, unless the answer won it; it
+// says whether the timeout won.
+func (h *headersRace) expire() bool {
+	return h.state.CompareAndSwap(raceOpen, raceExpired)
 }
 
 // moveUnder rebases path from under the primary address's path prefix to
