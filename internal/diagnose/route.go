@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,7 +19,8 @@ import (
 // address of kubernetes_hosts, the proxy, the certificate's name, and a
 // client certificate as the reviewer.
 
-// CheckAddresses, on a config with several addresses: whether each answers.
+// CheckAddresses, on a config with several addresses: whether each answers,
+// and whether they are one cluster.
 const CheckAddresses = "kubernetes_addresses"
 
 // Route is how calls travel to the API server, for the fixes that name it.
@@ -28,10 +30,13 @@ type Route struct {
 }
 
 // Addresses: each address of kubernetes_hosts asked on its own, whether it
-// is in turn or not, with what the client knows of it.
-func Addresses(states []kube.AddressState, probes []kube.Probe, ca string, route Route) Result {
+// is in turn or not, with what the client knows of it and the keys it
+// publishes (keys[i], read only from an address that answered; asker is
+// who read them, nil for no one).
+func Addresses(states []kube.AddressState, probes []kube.Probe, keys []AddressKeys, asker kube.Credential, ca string, route Route) Result {
 	r := Result{Name: CheckAddresses}
-	var failing []string
+	ref, foreign := foreignAddresses(keys)
+	var failing, others []string
 	list := make([]map[string]any, len(states))
 	for i, st := range states {
 		entry := map[string]any{"address": st.URL, "in_turn": !st.Down}
@@ -39,20 +44,41 @@ func Addresses(states []kube.AddressState, probes []kube.Probe, ca string, route
 			entry["down_since"] = rfc3339(st.Since)
 			entry["last_error"] = st.LastErr
 		}
-		if p := probes[i]; p.Err != nil || p.Status >= 500 {
+		p := probes[i]
+		switch {
+		case p.Err != nil || p.Status >= 500:
 			failing = append(failing, st.URL)
 			entry["problem"] = addressProblem(p)
 			entry["fix"] = addressFix(p, st.URL, ca, route)
-		} else {
+		case slices.Contains(foreign, i):
+			others = append(others, st.URL)
+			entry["problem"] = fmt.Sprintf("publishes none of the service-account keys that %s publishes: it is an API server of another cluster", states[ref].URL)
+			entry["fix"] = "remove " + st.URL + " from kubernetes_hosts: every address must be an API server of the same cluster " +
+				"(another cluster can be written as a cluster/<name> entry of its own)"
+		}
+		if p.Err == nil && p.Status < 500 {
 			entry["round_trip_ms"] = float64(p.RoundTrip.Microseconds()) / 1000
+			if k := keysAt(keys, i); k.read() {
+				entry["key_ids"] = keyIDs(k.Keys)
+			} else {
+				entry["keys_unknown"] = keysUnknown(k, asker)
+			}
 		}
 		list[i] = entry
 	}
 	r.Data = map[string]any{"addresses": list}
 	switch {
+	case len(others) > 0:
+		r.Status = Failed
+		r.Detail = fmt.Sprintf("%s publish none of the service-account keys of %s: they are API servers of another cluster, "+
+			"which would review that cluster's tokens as this one's whenever a login fails over to them", strings.Join(others, ", "), states[ref].URL)
+		if len(failing) > 0 {
+			r.Detail += "; and " + strings.Join(failing, ", ") + " do not answer"
+		}
+		r.Fix = "see each address's problem and fix in data.addresses"
 	case len(failing) == 0:
 		r.Status = Passed
-		r.Detail = fmt.Sprintf("all %d addresses answer GET /version", len(states))
+		r.Detail = fmt.Sprintf("all %d addresses answer GET /version", len(states)) + sameClusterNote(keys, ref)
 	case len(failing) == len(states):
 		r.Status = Failed
 		r.Detail = "no address answers: " + strings.Join(failing, ", ") + "; every login fails"
@@ -64,6 +90,40 @@ func Addresses(states []kube.AddressState, probes []kube.Probe, ca string, route
 		r.Fix = "see each address's problem and fix in data.addresses, or remove the address from kubernetes_hosts"
 	}
 	return r
+}
+
+// keysAt is keys[i], or an unknown set where none was read.
+func keysAt(keys []AddressKeys, i int) AddressKeys {
+	if i < len(keys) {
+		return keys[i]
+	}
+	return AddressKeys{Err: errors.New("not read")}
+}
+
+// keysUnknown is why an answering address's keys are not known.
+func keysUnknown(k AddressKeys, asker kube.Credential) string {
+	if k.Err == nil {
+		return "it published no service-account key"
+	}
+	return discoveryUnavailable("its service-account key set", k.Err, asker)
+}
+
+// sameClusterNote says how far the addresses are known to be one cluster.
+func sameClusterNote(keys []AddressKeys, ref int) string {
+	unknown := 0
+	for _, k := range keys {
+		if !k.read() {
+			unknown++
+		}
+	}
+	switch {
+	case ref < 0:
+		return "; whether they are one cluster is not known: none of their service-account key sets could be read (see keys_unknown)"
+	case unknown > 0:
+		return fmt.Sprintf("; %d of them share service-account keys, and the key sets of %d could not be read (see keys_unknown)", len(keys)-unknown, unknown)
+	default:
+		return " and publish the same cluster's service-account keys"
+	}
 }
 
 func addressProblem(p kube.Probe) string {
@@ -80,14 +140,21 @@ func addressFix(p kube.Probe, host, ca string, route Route) string {
 	return "check the API server's health at " + host
 }
 
-// probeEach asks every address of the client on its own.
-func probeEach(ctx context.Context, c Client, now func() time.Time) ([]kube.AddressState, []kube.Probe) {
+// probeEach asks every address of the client on its own, and reads the
+// keys of each that answers.
+func probeEach(ctx context.Context, c Client, now func() time.Time) ([]kube.AddressState, []kube.Probe, []AddressKeys) {
 	states := c.Addresses()
 	probes := make([]kube.Probe, len(states))
+	keys := make([]AddressKeys, len(states))
 	for i := range states {
 		probes[i] = c.ProbeAddress(ctx, i, now)
+		if probes[i].Err != nil || probes[i].Status >= 500 {
+			keys[i].Err = errors.New("the address did not answer")
+			continue
+		}
+		keys[i].Keys, keys[i].Err = c.PublishedKeysAt(ctx, i)
 	}
-	return states, probes
+	return states, probes, keys
 }
 
 // routeFix is the fix for a failure the proxy or the certificate's name

@@ -41,7 +41,7 @@ func TestAddressesVerdict(t *testing.T) {
 							bad++
 						}
 					}
-					r := Addresses(states, probes, "kubernetes_ca_cert", Route{})
+					r := Addresses(states, probes, nil, nil, "kubernetes_ca_cert", Route{})
 					want := map[int]string{0: Passed, 1: Warning, 2: Warning, 3: Failed}[bad]
 					if r.Status != want {
 						t.Fatalf("status %s, want %s: %s", r.Status, want, r.Detail)

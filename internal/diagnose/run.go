@@ -26,6 +26,9 @@ type Client interface {
 	// probe of one alone (kubernetes_addresses).
 	Addresses() []kube.AddressState
 	ProbeAddress(ctx context.Context, i int, now func() time.Time) kube.Probe
+	// PublishedKeysAt is PublishedKeys of one address alone: whether the
+	// addresses are one cluster.
+	PublishedKeysAt(ctx context.Context, i int) ([]kube.PublishedKey, error)
 }
 
 // Settings are what the checks read of a cluster's stored config.
@@ -101,8 +104,8 @@ func (r *run) server() {
 	api := APIServer(probe, t.Client.Host(), ca, t.Settings.Route)
 	r.add(api)
 	if len(t.Client.Addresses()) > 1 {
-		states, probes := probeEach(r.ctx, t.Client, t.Now)
-		r.add(Addresses(states, probes, ca, t.Settings.Route))
+		states, probes, keys := probeEach(r.ctx, t.Client, t.Now)
+		r.add(Addresses(states, probes, keys, r.keysAsker(), ca, t.Settings.Route))
 	}
 	r.add(CA(t.CACerts, ca, t.CAErr, t.Now()))
 	if probe.Err != nil {
@@ -246,10 +249,17 @@ func (r *run) readPublished() publishedRead {
 			p.keys, p.keysErr = r.t.Client.PublishedKeys(r.ctx)
 		}
 	}
-	if !r.selfReview() {
-		p.asker = r.t.Client.Credential()
-	}
+	p.asker = r.keysAsker()
 	return p
+}
+
+// keysAsker is who reads what the cluster publishes: the reviewer, or no
+// one when each login's JWT reviews itself.
+func (r *run) keysAsker() kube.Credential {
+	if r.selfReview() {
+		return nil
+	}
+	return r.t.Client.Credential()
 }
 
 // published: issuer, pem_keys and cluster_keys, against what the cluster

@@ -27,6 +27,15 @@ type fakeClient struct {
 	// ProbeAddress by index.
 	addrs  []kube.AddressState
 	probes []kube.Probe
+	// addrKeys answer PublishedKeysAt by index (none: not published).
+	addrKeys []AddressKeys
+}
+
+func (f *fakeClient) PublishedKeysAt(_ context.Context, i int) ([]kube.PublishedKey, error) {
+	if i >= len(f.addrKeys) {
+		return nil, &kube.APIError{Status: http.StatusNotFound, Err: errors.New("the server could not find the requested resource")}
+	}
+	return f.addrKeys[i].Keys, f.addrKeys[i].Err
 }
 
 func (f *fakeClient) Addresses() []kube.AddressState {

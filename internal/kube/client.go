@@ -471,9 +471,27 @@ func (k *Client) ProbeAddress(ctx context.Context, i int, now func() time.Time) 
 		return k.Probe(ctx, now)
 	}
 	p := k.Probe(pinAddress(ctx, i), now)
+	k.nameAddress(p.Err, i)
+	return p
+}
+
+// PublishedKeysAt is PublishedKeys read from address i alone, whether it
+// is in turn or not, and counting nothing against it: the addresses of one
+// cluster publish its keys, another cluster's publish others.
+func (k *Client) PublishedKeysAt(ctx context.Context, i int) ([]PublishedKey, error) {
+	if k.pool == nil {
+		return k.PublishedKeys(ctx)
+	}
+	keys, err := k.PublishedKeys(pinAddress(ctx, i))
+	k.nameAddress(err, i)
+	return keys, err
+}
+
+// nameAddress makes a pinned call's error name the address it went to,
+// not the first one.
+func (k *Client) nameAddress(err error, i int) {
 	var api *APIError
-	if errors.As(p.Err, &api) {
+	if errors.As(err, &api) {
 		api.Host = k.pool.addrs[i].base.String()
 	}
-	return p
 }

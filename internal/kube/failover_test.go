@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	authv1 "k8s.io/api/authentication/v1"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/testkit"
@@ -382,6 +383,56 @@ func TestReadyProbe(t *testing.T) {
 		err := readyProbe(tr, c.cred)(t.Context(), base)
 		if (err == nil) != c.up || lastAuth.Load() != c.auth {
 			t.Errorf("%s answering %d: err %v, auth %q; want up %v, auth %q", c.cred, c.code, err, lastAuth.Load(), c.up, c.auth)
+		}
+	}
+}
+
+// config/check's read of one address's published keys reaches that
+// address alone, in turn or not, counts nothing against it, and a refusal
+// names the address that refused.
+func TestPublishedKeysAtIsPinned(t *testing.T) {
+	jwks := func(kid string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != JWKSPath {
+				status(http.StatusNotFound)(w, r)
+				return
+			}
+			key := testkit.PrivateKey(t, "ec-signer.key").Public()
+			writeJSON(w, http.StatusOK, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key, KeyID: kid, Algorithm: "ES256", Use: "sig"}}})
+		}
+	}
+	servers := []*httptest.Server{
+		httptest.NewTLSServer(jwks("first")),
+		httptest.NewTLSServer(jwks("second")),
+		httptest.NewTLSServer(status(http.StatusForbidden)),
+	}
+	hosts := make([]string, len(servers))
+	for i, s := range servers {
+		t.Cleanup(s.Close)
+		hosts[i] = s.URL
+	}
+	k, err := New(Options{
+		Host: hosts[0], Hosts: hosts, CAPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: servers[0].Certificate().Raw})),
+		Credential: StaticToken("reviewer"), Timeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { k.Close() })
+	for i, want := range []string{"first", "second"} {
+		keys, err := k.PublishedKeysAt(t.Context(), i)
+		if err != nil || len(keys) != 1 || keys[0].KID != want {
+			t.Fatalf("keys of address %d: %+v, %v; want the one key %q", i, keys, err, want)
+		}
+	}
+	_, err = k.PublishedKeysAt(t.Context(), 2)
+	var api *APIError
+	if !errors.As(err, &api) || api.Status != http.StatusForbidden || api.Host != hosts[2] {
+		t.Fatalf("keys of the refusing address: %v; want its HTTP 403, naming %s", err, hosts[2])
+	}
+	for i, st := range k.Addresses() {
+		if st.Down {
+			t.Fatalf("a pinned read changed address %d's state: %+v", i, st)
 		}
 	}
 }
