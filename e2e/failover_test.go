@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/e2e/internal/realstack"
 )
@@ -283,4 +287,71 @@ func TestKubernetesHostsOnANamedCluster(t *testing.T) {
 	}
 	expectCluster(t, m, m.mustLogin(t, every, haJWT), "ha", mirror)
 	expectAddresses(t, m.clusterCheck(t, "ha"), "warning", hosts, []bool{false, true}, []bool{false, true})
+}
+
+// kubernetes_hosts naming an API server of another cluster beside an HA
+// pair, with no reviewer (each login's JWT reviews itself) and both
+// clusters letting anyone read their published keys: the mistake that
+// would let the other cluster's service accounts log in as this one's
+// whenever a login fails over. config/check fails kubernetes_addresses,
+// naming that address with its problem and fix, and gives the pair's
+// servers the same key IDs; with the address removed it passes.
+func TestKubernetesHostsOfAnotherClusterFailTheCheck(t *testing.T) {
+	t.Parallel()
+	a, b := startHAPair(t)
+	other := startCluster(t, otherIssuer(t))
+	for _, c := range []*realstack.Cluster{a, other} {
+		allowAnonymousKeyReads(t, c)
+	}
+	m := newMount(t)
+	bundle := strings.TrimSpace(a.CA) + "\n" + strings.TrimSpace(other.CA) + "\n"
+	hosts := []string{a.Host, b.Host, other.Host}
+	expectOK(t, root(t, http.MethodPost, "auth/"+m.path+"/config", map[string]any{"kubernetes_hosts": hosts, "kubernetes_ca_cert": bundle}))
+	check := m.configCheck(t)
+	status, entries := addressEntries(check)
+	if status != "failed" || len(entries) != 3 {
+		t.Fatalf("kubernetes_addresses with another cluster's address: %s, want failed with 3 addresses: %s", status, check.reply)
+	}
+	t.Logf("kubernetes_addresses: %s", check.checks["kubernetes_addresses"].Str("detail"))
+	pairKeys := sameKeyIDs(t, check, entries[0], entries[1])
+	if problem := entries[2].Str("problem"); !strings.Contains(problem, "another cluster") || !strings.Contains(problem, a.Host) ||
+		!strings.Contains(entries[2].Str("fix"), other.Host) {
+		t.Errorf("the other cluster's address: problem %q, fix %q; want it named as another cluster's", problem, entries[2].Str("fix"))
+	}
+	if ids := entries[2]["key_ids"]; ids == nil || fmt.Sprint(ids) == pairKeys {
+		t.Errorf("the other cluster's key_ids %v, want its own, not the pair's %s", ids, pairKeys)
+	}
+
+	hosts = hosts[:2]
+	expectOK(t, root(t, http.MethodPost, "auth/"+m.path+"/config", map[string]any{"kubernetes_hosts": hosts, "kubernetes_ca_cert": bundle}))
+	check = m.configCheck(t)
+	expectAddresses(t, check, "passed", hosts, []bool{true, true}, []bool{true, true})
+	_, entries = addressEntries(check)
+	sameKeyIDs(t, check, entries[0], entries[1])
+}
+
+// sameKeyIDs checks that two addresses published the same, non-empty key
+// IDs, and gives them.
+func sameKeyIDs(t *testing.T, check checkAnswer, x, y realstack.Object) string {
+	t.Helper()
+	xs, ys := fmt.Sprint(x["key_ids"]), fmt.Sprint(y["key_ids"])
+	if x["key_ids"] == nil || xs == "[]" || xs != ys || x.Str("problem") != "" || y.Str("problem") != "" {
+		t.Fatalf("the HA pair's addresses: key_ids %s and %s, problems %q and %q; want the same keys, no problem: %s",
+			xs, ys, x.Str("problem"), y.Str("problem"), check.reply)
+	}
+	return xs
+}
+
+// allowAnonymousKeyReads lets callers without credentials read cluster c's
+// discovery document and published keys, as clusters that serve OIDC
+// discovery to outside verifiers do.
+func allowAnonymousKeyReads(t *testing.T, c *realstack.Cluster) {
+	t.Helper()
+	if _, err := c.Kube.RbacV1().ClusterRoleBindings().Create(realstack.KubeCtx(t), &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "anonymous-service-account-issuer-discovery"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:service-account-issuer-discovery"},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: "system:unauthenticated"}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -70,10 +70,15 @@ func Addresses(states []kube.AddressState, probes []kube.Probe, keys []AddressKe
 	switch {
 	case len(others) > 0:
 		r.Status = Failed
-		r.Detail = fmt.Sprintf("%s publish none of the service-account keys of %s: they are API servers of another cluster, "+
-			"which would review that cluster's tokens as this one's whenever a login fails over to them", strings.Join(others, ", "), states[ref].URL)
+		verb, noun, pronoun := "publishes", "an API server", "it"
+		if len(others) > 1 {
+			verb, noun, pronoun = "publish", "API servers", "them"
+		}
+		r.Detail = fmt.Sprintf("%s %s none of the service-account keys of %s: %s of another cluster, "+
+			"which would review that cluster's tokens as this one's whenever a login fails over to %s",
+			strings.Join(others, ", "), verb, states[ref].URL, noun, pronoun)
 		if len(failing) > 0 {
-			r.Detail += "; and " + strings.Join(failing, ", ") + " do not answer"
+			r.Detail += "; and not answering: " + strings.Join(failing, ", ")
 		}
 		r.Fix = "see each address's problem and fix in data.addresses"
 	case len(failing) == 0:
