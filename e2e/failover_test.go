@@ -295,7 +295,9 @@ func TestKubernetesHostsOnANamedCluster(t *testing.T) {
 // would let the other cluster's service accounts log in as this one's
 // whenever a login fails over. config/check fails kubernetes_addresses,
 // naming that address with its problem and fix, and gives the pair's
-// servers the same key IDs; with the address removed it passes.
+// servers the same key IDs; with the pair's reviewer it fails too, the
+// other cluster refusing the credential; with the address removed it
+// passes.
 func TestKubernetesHostsOfAnotherClusterFailTheCheck(t *testing.T) {
 	t.Parallel()
 	a, b := startHAPair(t)
@@ -322,8 +324,21 @@ func TestKubernetesHostsOfAnotherClusterFailTheCheck(t *testing.T) {
 		t.Errorf("the other cluster's key_ids %v, want its own, not the pair's %s", ids, pairKeys)
 	}
 
+	// With the pair's reviewer, the other cluster refuses the credential.
+	expectOK(t, root(t, http.MethodPost, "auth/"+m.path+"/config", a.ReviewerConfig(map[string]any{"kubernetes_hosts": hosts, "kubernetes_ca_cert": bundle})))
+	check = m.configCheck(t)
+	status, entries = addressEntries(check)
+	if status != "failed" || len(entries) != 3 {
+		t.Fatalf("kubernetes_addresses with another cluster's address, with a reviewer: %s, want failed with 3 addresses: %s", status, check.reply)
+	}
+	t.Logf("kubernetes_addresses with a reviewer: %s", check.checks["kubernetes_addresses"].Str("detail"))
+	sameKeyIDs(t, check, entries[0], entries[1])
+	if problem := entries[2].Str("problem"); !strings.Contains(problem, "refuses the reviewer credential") || !strings.Contains(problem, a.Host) {
+		t.Errorf("the other cluster's address, with the pair's reviewer: problem %q; want it to refuse the credential", problem)
+	}
+
 	hosts = hosts[:2]
-	expectOK(t, root(t, http.MethodPost, "auth/"+m.path+"/config", map[string]any{"kubernetes_hosts": hosts, "kubernetes_ca_cert": bundle}))
+	expectOK(t, root(t, http.MethodPost, "auth/"+m.path+"/config", a.ReviewerConfig(map[string]any{"kubernetes_hosts": hosts, "kubernetes_ca_cert": bundle})))
 	check = m.configCheck(t)
 	expectAddresses(t, check, "passed", hosts, []bool{true, true}, []bool{true, true})
 	_, entries = addressEntries(check)

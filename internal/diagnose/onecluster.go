@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"crypto/x509"
+	"net/http"
 	"slices"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/kube"
@@ -66,6 +67,24 @@ func foreignAddresses(keys []AddressKeys) (ref int, foreign []int) {
 		}
 	}
 	return ref, foreign
+}
+
+// refusingAddresses is the addresses that refused the reviewer credential
+// (HTTP 401) the keys that another address gave it. An API server of the
+// cluster accepts the credential everywhere; where it does not, no login's
+// review passes either. Without a reviewer (asker nil) the reads are
+// anonymous, and a refusal says nothing.
+func refusingAddresses(keys []AddressKeys, asker kube.Credential) []int {
+	if asker == nil || !slices.ContainsFunc(keys, AddressKeys.read) {
+		return nil
+	}
+	var refusing []int
+	for i, k := range keys {
+		if kube.Status(k.Err) == http.StatusUnauthorized {
+			refusing = append(refusing, i)
+		}
+	}
+	return refusing
 }
 
 // keyIdentities names each key by its encoded public key, or its key ID

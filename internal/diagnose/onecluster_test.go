@@ -22,6 +22,7 @@ type addressKind struct {
 	answers bool
 	keys    []int    // indexes of the keys it publishes; none: its keys cannot be read
 	kids    []string // their key IDs
+	refuses int      // with no keys: the HTTP status it refuses the read with
 }
 
 // The invariant of the one-cluster check, over every layout of three
@@ -29,12 +30,15 @@ type addressKind struct {
 // a key rotation (old key, both, new key), one that publishes the old key
 // under another ID, another cluster's (a key of its own, once under an ID
 // that collides with this cluster's), an address whose keys cannot be read
-// (403) and one that does not answer. An address is reported as another
-// cluster's exactly when no chain of shared public keys links it to the
-// first address whose keys were read; key IDs never link two keys. Such an
-// address fails the check, with a problem and a fix that name it and the
-// reference; no other answering address gets a problem; an address whose
-// keys are unknown is said so and never judged.
+// (403), one that refuses the reader (401) and one that does not answer;
+// read by the reviewer and by no one (no reviewer). An address is reported
+// as another cluster's exactly when no chain of shared public keys links
+// it to the first address whose keys were read; key IDs never link two
+// keys. An address that refuses the reviewer (401) what another gave it is
+// reported too; refused to no one, it says nothing. Such addresses fail
+// the check, with a problem and a fix that name them and the reference; no
+// other answering address gets a problem; an address whose keys are
+// unknown is said so and otherwise not judged.
 func TestAddressesAreOneCluster(t *testing.T) {
 	t.Parallel()
 	var pub []crypto.PublicKey
@@ -52,7 +56,8 @@ func TestAddressesAreOneCluster(t *testing.T) {
 		"a-renamed":  {answers: true, keys: []int{0}, kids: []string{"renamed"}},
 		"b":          {answers: true, keys: []int{2}, kids: []string{"b"}},
 		"b-same-kid": {answers: true, keys: []int{2}, kids: []string{"old"}},
-		"403":        {answers: true},
+		"403":        {answers: true, refuses: http.StatusForbidden},
+		"401":        {answers: true, refuses: http.StatusUnauthorized},
 		"down":       {},
 	}
 	names := slices.Sorted(func(yield func(string) bool) {
@@ -66,16 +71,17 @@ func TestAddressesAreOneCluster(t *testing.T) {
 		for _, y := range names {
 			for _, z := range names {
 				layout := []string{x, y, z}
-				t.Run(strings.Join(layout, ","), func(t *testing.T) {
-					t.Parallel()
-					checkOneCluster(t, layout, kinds, pub)
-				})
+				for _, asker := range []kube.Credential{kube.StaticToken("reviewer"), nil} {
+					t.Run(fmt.Sprintf("%s/reviewer=%v", strings.Join(layout, ","), asker != nil), func(t *testing.T) {
+						checkOneCluster(t, layout, kinds, pub, asker)
+					})
+				}
 			}
 		}
 	}
 }
 
-func checkOneCluster(t *testing.T, layout []string, kinds map[string]addressKind, pub []crypto.PublicKey) {
+func checkOneCluster(t *testing.T, layout []string, kinds map[string]addressKind, pub []crypto.PublicKey, asker kube.Credential) {
 	states := make([]kube.AddressState, len(layout))
 	probes := make([]kube.Probe, len(layout))
 	keys := make([]AddressKeys, len(layout))
@@ -88,7 +94,7 @@ func checkOneCluster(t *testing.T, layout []string, kinds map[string]addressKind
 			keys[i].Err = errors.New("the address did not answer")
 			continue
 		case len(k.keys) == 0:
-			keys[i].Err = &kube.APIError{Status: http.StatusForbidden, Err: errors.New("forbidden")}
+			keys[i].Err = &kube.APIError{Status: k.refuses, Err: errors.New(http.StatusText(k.refuses))}
 		}
 		probes[i] = kube.Probe{Status: http.StatusOK, RoundTrip: time.Millisecond}
 		for j, ki := range k.keys {
@@ -96,7 +102,7 @@ func checkOneCluster(t *testing.T, layout []string, kinds map[string]addressKind
 		}
 	}
 	wantForeign, ref := modelForeign(layout, kinds)
-	r := Addresses(states, probes, keys, kube.StaticToken("reviewer"), "kubernetes_ca_cert", Route{})
+	r := Addresses(states, probes, keys, asker, "kubernetes_ca_cert", Route{})
 	entries := r.Data["addresses"].([]map[string]any)
 	answering := 0
 	for i, name := range layout {
@@ -106,10 +112,14 @@ func checkOneCluster(t *testing.T, layout []string, kinds map[string]addressKind
 		if k.answers {
 			answering++
 		}
+		refusing := asker != nil && ref >= 0 && k.refuses == http.StatusUnauthorized
 		switch {
-		case wantForeign[i]:
+		case wantForeign[i] || refusing:
 			if !strings.Contains(problem, "another cluster") || !strings.Contains(problem, states[ref].URL) || !strings.Contains(fix, states[i].URL) {
 				t.Errorf("address %d (%s) is another cluster's: problem %q, fix %q", i, name, problem, fix)
+			}
+			if refusing {
+				wantForeign[i] = true // for the verdict below
 			}
 		case k.answers && problem != "":
 			t.Errorf("address %d (%s) answers and is this cluster's or unknown, yet: %q", i, name, problem)

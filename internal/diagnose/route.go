@@ -36,7 +36,8 @@ type Route struct {
 func Addresses(states []kube.AddressState, probes []kube.Probe, keys []AddressKeys, asker kube.Credential, ca string, route Route) Result {
 	r := Result{Name: CheckAddresses}
 	ref, foreign := foreignAddresses(keys)
-	var failing, others []string
+	refusing := refusingAddresses(keys, asker)
+	var failing, others, refusers []string
 	list := make([]map[string]any, len(states))
 	for i, st := range states {
 		entry := map[string]any{"address": st.URL, "in_turn": !st.Down}
@@ -55,6 +56,12 @@ func Addresses(states []kube.AddressState, probes []kube.Probe, keys []AddressKe
 			entry["problem"] = fmt.Sprintf("publishes none of the service-account keys that %s publishes: it is an API server of another cluster", states[ref].URL)
 			entry["fix"] = "remove " + st.URL + " from kubernetes_hosts: every address must be an API server of the same cluster " +
 				"(another cluster can be written as a cluster/<name> entry of its own)"
+		case slices.Contains(refusing, i):
+			refusers = append(refusers, st.URL)
+			entry["problem"] = fmt.Sprintf("refuses the reviewer credential (HTTP 401) that %s accepts: it is an API server of another cluster, "+
+				"or one that authenticates differently, and every login reviewed there fails", states[ref].URL)
+			entry["fix"] = "remove " + st.URL + " from kubernetes_hosts, or give it the same authentication as the others " +
+				"(--service-account-key-file, --client-ca-file)"
 		}
 		if p.Err == nil && p.Status < 500 {
 			entry["round_trip_ms"] = float64(p.RoundTrip.Microseconds()) / 1000
@@ -68,18 +75,9 @@ func Addresses(states []kube.AddressState, probes []kube.Probe, keys []AddressKe
 	}
 	r.Data = map[string]any{"addresses": list}
 	switch {
-	case len(others) > 0:
+	case len(others)+len(refusers) > 0:
 		r.Status = Failed
-		verb, noun, pronoun := "publishes", "an API server", "it"
-		if len(others) > 1 {
-			verb, noun, pronoun = "publish", "API servers", "them"
-		}
-		r.Detail = fmt.Sprintf("%s %s none of the service-account keys of %s: %s of another cluster, "+
-			"which would review that cluster's tokens as this one's whenever a login fails over to %s",
-			strings.Join(others, ", "), verb, states[ref].URL, noun, pronoun)
-		if len(failing) > 0 {
-			r.Detail += "; and not answering: " + strings.Join(failing, ", ")
-		}
+		r.Detail = notOneCluster(others, refusers, failing, states[ref].URL)
 		r.Fix = "see each address's problem and fix in data.addresses"
 	case len(failing) == 0:
 		r.Status = Passed
@@ -97,6 +95,34 @@ func Addresses(states []kube.AddressState, probes []kube.Probe, keys []AddressKe
 	return r
 }
 
+// notOneCluster is the detail of a check that found addresses of another
+// cluster, by their keys (others) or by the reviewer credential they
+// refuse (refusers); ref is the address they were compared with.
+func notOneCluster(others, refusers, failing []string, ref string) string {
+	var parts []string
+	if len(others) > 0 {
+		verb, noun, pronoun := "publishes", "an API server", "it"
+		if len(others) > 1 {
+			verb, noun, pronoun = "publish", "API servers", "them"
+		}
+		parts = append(parts, fmt.Sprintf("%s %s none of the service-account keys of %s: %s of another cluster, "+
+			"which would review that cluster's tokens as this one's whenever a login fails over to %s",
+			strings.Join(others, ", "), verb, ref, noun, pronoun))
+	}
+	if len(refusers) > 0 {
+		verb := "refuses"
+		if len(refusers) > 1 {
+			verb = "refuse"
+		}
+		parts = append(parts, fmt.Sprintf("%s %s the reviewer credential (HTTP 401) that %s accepts: another cluster, or other authentication; "+
+			"every login reviewed there fails", strings.Join(refusers, ", "), verb, ref))
+	}
+	if len(failing) > 0 {
+		parts = append(parts, "not answering: "+strings.Join(failing, ", "))
+	}
+	return strings.Join(parts, "; ")
+}
+
 // keysAt is keys[i], or an unknown set where none was read.
 func keysAt(keys []AddressKeys, i int) AddressKeys {
 	if i < len(keys) {
@@ -107,8 +133,11 @@ func keysAt(keys []AddressKeys, i int) AddressKeys {
 
 // keysUnknown is why an answering address's keys are not known.
 func keysUnknown(k AddressKeys, asker kube.Credential) string {
-	if k.Err == nil {
+	switch {
+	case k.Err == nil:
 		return "it published no service-account key"
+	case asker != nil && kube.Status(k.Err) == http.StatusUnauthorized:
+		return fmt.Sprintf("the API server does not accept %s (HTTP 401)", asker)
 	}
 	return discoveryUnavailable("its service-account key set", k.Err, asker)
 }
