@@ -145,6 +145,7 @@ func newBackend() *backend {
 		fipsOnly:       fips.Current().Enforced,
 	}
 	b.steps = newStepTables(b)
+	b.metrics.WatchCacheEntries(b.cacheSizes)
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeCredential,

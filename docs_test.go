@@ -203,3 +203,32 @@ func TestTroubleshootingCoversEveryCode(t *testing.T) {
 		}
 	}
 }
+
+// metricsRow is a row of the metrics table in docs/operations.md: the
+// family and its type.
+var metricsRow = regexp.MustCompile("^\\| `(kubeauth_[a-z_]+)` \\| ([a-z]+) \\|")
+
+// Every family a mount exports has its row in docs/operations.md, with its
+// type, and every row is a family that is exported.
+func TestOperationsDocListsEveryMetric(t *testing.T) {
+	rows := map[string]string{}
+	for _, line := range strings.Split(readDoc(t, "docs/operations.md"), "\n") {
+		if m := metricsRow.FindStringSubmatch(line); m != nil {
+			rows[m[1]] = m[2]
+		}
+	}
+	families, err := newMetrics().Families()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, f := range families {
+		if typ, ok := rows[name]; !ok || typ != f.Type {
+			t.Errorf("docs/operations.md: the metrics table's row of %s is %q, want its type %q", name, typ, f.Type)
+		}
+	}
+	for name := range rows {
+		if _, ok := families[name]; !ok {
+			t.Errorf("docs/operations.md: the metrics table lists %s, which no mount exports", name)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package kubeauth
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/kubeauth/vault-plugin-auth-kubernetes/internal/metrics"
@@ -38,4 +39,32 @@ func (b *backend) countLogin(a *attempt, o refusal.Outcome) {
 	default:
 		b.metrics.LoginFaulted(role, cluster, o.Code)
 	}
+}
+
+// cacheSizes is what kubeauth_cache_entries reads at each scrape: the
+// review and namespace caches of every cluster whose state the mount holds
+// (built by a login or a config write, and not replaced since), and the
+// mount's login-limit buckets. It holds b.mu only to list the states, and
+// each cache's own lock only to count it.
+func (b *backend) cacheSizes() []metrics.CacheSize {
+	type held struct {
+		name  string
+		state *liveCluster
+	}
+	b.mu.Lock()
+	states := make([]held, 0, len(b.slots))
+	for name, slot := range b.slots {
+		if slot.state != nil {
+			states = append(states, held{name, slot.state})
+		}
+	}
+	b.mu.Unlock()
+	slices.SortFunc(states, func(x, y held) int { return strings.Compare(x.name, y.name) })
+	sizes := make([]metrics.CacheSize, 0, 2*len(states)+1)
+	for _, h := range states {
+		sizes = append(sizes,
+			metrics.CacheSize{Cache: metrics.CacheReviews, Cluster: h.name, Entries: h.state.reviews.Len()},
+			metrics.CacheSize{Cache: metrics.CacheNamespaces, Cluster: h.name, Entries: h.state.namespaces.Len()})
+	}
+	return append(sizes, metrics.CacheSize{Cache: metrics.CacheLoginLimits, Entries: b.loginLimits.Len()})
 }

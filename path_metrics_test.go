@@ -3,6 +3,7 @@ package kubeauth
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -349,4 +350,49 @@ func TestMetricsKeyRefreshes(t *testing.T) {
 		wantSeries{"kubeauth_key_refreshes_total", []string{"cluster", "default", "result", "success"}, 1},
 		wantSeries{"kubeauth_key_refreshes_total", []string{"cluster", "default", "result", "failure"}, 1},
 	)
+}
+
+// kubeauth_cache_entries is what the caches hold at each scrape: a kept
+// answer per token a cached-mode role let in, none for a flood of forged
+// or expired tokens (only answers that let a login in are kept), a
+// login-limit bucket per limited workload that logged in, and a config
+// write starts the cluster's caches anew.
+func TestMetricsCacheEntries(t *testing.T) {
+	e := configured(t)
+	requireCaches := func(reviews, limits float64) {
+		t.Helper()
+		mfs := e.scrape()
+		requireSeries(t, mfs,
+			wantSeries{"kubeauth_cache_entries", []string{"cache", "reviews", "cluster", "default"}, reviews},
+			wantSeries{"kubeauth_cache_entries", []string{"cache", "namespaces", "cluster", "default"}, 0},
+			wantSeries{"kubeauth_cache_entries", []string{"cache", "login_limits", "cluster", ""}, limits},
+		)
+		if n := len(mfs["kubeauth_cache_entries"].GetMetric()); n != 3 {
+			t.Errorf("kubeauth_cache_entries has %d series, want 3", n)
+		}
+	}
+	requireCaches(0, 0)
+
+	e.writeRole(testRole, map[string]any{"review_mode": "cached", "review_cache_ttl": "5m", "login_rate_limit": "100/1m"})
+	for range 2 {
+		for n := range 4 {
+			e.mustLogin(testRole, e.tokenNo(n))
+		}
+	}
+	requireCaches(4, 1)
+
+	other := testkit.PrivateKey(t, "other.key")
+	for n := range 40 {
+		claims := testkit.Claims(testkit.Namespace, testkit.SAName, testkit.SAUID, "vault")
+		claims["jti"] = fmt.Sprint("forged-", n)
+		for _, jwt := range []string{testkit.SignJWT(t, other, jose.RS256, claims), e.expiredToken()} {
+			if resp, err := e.login(testRole, jwt); err == nil && resp != nil && resp.Auth != nil {
+				t.Fatal("a forged or expired token logged in")
+			}
+		}
+	}
+	requireCaches(4, 1)
+
+	e.writeConfig(nil)
+	requireCaches(0, 1)
 }

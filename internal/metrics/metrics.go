@@ -98,6 +98,7 @@ type Metrics struct {
 	keyRefreshes *prometheus.CounterVec
 	inFlight     prometheus.Gauge
 	keysAge      *keysAge
+	cacheEntries *cacheEntries
 
 	reasons, kinds []string
 
@@ -139,6 +140,8 @@ func New(v Vocabulary) *Metrics {
 	m.add(m.inFlight, LoginsInFlightName, inFlightHelp, "gauge")
 	m.keysAge = newKeysAge()
 	m.add(m.keysAge, KeysAgeName, keysAgeHelp, "gauge")
+	m.cacheEntries = newCacheEntries()
+	m.add(m.cacheEntries, CacheEntriesName, cacheEntriesHelp, "gauge")
 
 	m.Cluster(DefaultCluster)
 	return m

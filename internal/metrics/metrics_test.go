@@ -222,6 +222,7 @@ func TestFamiliesJSONShape(t *testing.T) {
 	for name, typ := range map[string]string{
 		LoginsName: "counter", RefusalsName: "counter", FaultsName: "counter", TokenReviewName: "histogram",
 		ReviewCacheName: "counter", KeyRefreshesName: "counter", LoginsInFlightName: "gauge", KeysAgeName: "gauge",
+		CacheEntriesName: "gauge",
 	} {
 		f, ok := got[name]
 		if !ok {
@@ -235,8 +236,8 @@ func TestFamiliesJSONShape(t *testing.T) {
 			t.Errorf("%s: samples %#v is not a list", name, f["samples"])
 		}
 	}
-	if len(got) != 8 {
-		t.Errorf("%d families, want 8: %s", len(got), raw)
+	if len(got) != 9 {
+		t.Errorf("%d families, want 9: %s", len(got), raw)
 	}
 	if s := got[FaultsName]["samples"].([]any); len(s) != 0 {
 		t.Errorf("faults before any fault: %v", s)
