@@ -243,6 +243,7 @@ func toJSON(t *testing.T, v any) string {
 func TestDiscoveryUnavailable(t *testing.T) {
 	notFound := &kube.APIError{Status: http.StatusNotFound, Err: errors.New("not found")}
 	forbidden := &kube.APIError{Status: http.StatusForbidden, Err: errors.New("forbidden")}
+	unauthorized := &kube.APIError{Status: http.StatusUnauthorized, Err: errors.New("Unauthorized")}
 	for _, tc := range []struct {
 		name string
 		err  error
@@ -252,6 +253,8 @@ func TestDiscoveryUnavailable(t *testing.T) {
 		{"not served", notFound, kube.StaticToken("x"), "is not an https URL"},
 		{"refused to the reviewer", forbidden, kube.StaticToken("x"), "to token_reviewer_jwt (HTTP 403), so there is nothing to compare with; ClusterRole system:service-account-issuer-discovery"},
 		{"refused without credentials", forbidden, nil, "to a caller without credentials (HTTP 403)"},
+		{"reviewer not accepted", unauthorized, kube.StaticToken("x"), "does not accept token_reviewer_jwt (HTTP 401)"},
+		{"unauthorized without credentials", unauthorized, nil, "to a caller without credentials (HTTP 401)"},
 		{"other", errors.New("connection reset"), kube.StaticToken("x"), "could not read the key set: connection reset"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -287,7 +287,9 @@ func discoveryUnavailable(what string, err error, cred kube.Credential) string {
 	case (status == http.StatusUnauthorized || status == http.StatusForbidden) && cred == nil:
 		return fmt.Sprintf("the API server refused %s to a caller without credentials (HTTP %d), the only way to ask without a reviewer credential, "+
 			"so there is nothing to compare with", what, status)
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+	case status == http.StatusUnauthorized:
+		return fmt.Sprintf("the API server does not accept %s (HTTP 401), so there is nothing to compare with", cred)
+	case status == http.StatusForbidden:
 		return fmt.Sprintf("the API server refused %s to %s (HTTP %d), so there is nothing to compare with; "+
 			"ClusterRole system:service-account-issuer-discovery allows reading it", what, cred, status)
 	default:

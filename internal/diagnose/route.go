@@ -47,7 +47,7 @@ func Addresses(states []kube.AddressState, probes []kube.Probe, keys []AddressKe
 		}
 		p := probes[i]
 		switch {
-		case p.Err != nil || p.Status >= 500:
+		case !answered(p):
 			failing = append(failing, st.URL)
 			entry["problem"] = addressProblem(p)
 			entry["fix"] = addressFix(p, st.URL, ca, route)
@@ -63,7 +63,7 @@ func Addresses(states []kube.AddressState, probes []kube.Probe, keys []AddressKe
 			entry["fix"] = "remove " + st.URL + " from kubernetes_hosts, or give it the same authentication as the others " +
 				"(--service-account-key-file, --client-ca-file)"
 		}
-		if p.Err == nil && p.Status < 500 {
+		if answered(p) {
 			entry["round_trip_ms"] = float64(p.RoundTrip.Microseconds()) / 1000
 			if k := keysAt(keys, i); k.read() {
 				entry["key_ids"] = keyIDs(k.Keys)
@@ -123,6 +123,10 @@ func notOneCluster(others, refusers, failing []string, ref string) string {
 	return strings.Join(parts, "; ")
 }
 
+// answered says whether an address's probe got an answer from the API
+// server itself: any HTTP status but a 5xx.
+func answered(p kube.Probe) bool { return p.Err == nil && p.Status < 500 }
+
 // keysAt is keys[i], or an unknown set where none was read.
 func keysAt(keys []AddressKeys, i int) AddressKeys {
 	if i < len(keys) {
@@ -133,11 +137,8 @@ func keysAt(keys []AddressKeys, i int) AddressKeys {
 
 // keysUnknown is why an answering address's keys are not known.
 func keysUnknown(k AddressKeys, asker kube.Credential) string {
-	switch {
-	case k.Err == nil:
+	if k.Err == nil {
 		return "it published no service-account key"
-	case asker != nil && kube.Status(k.Err) == http.StatusUnauthorized:
-		return fmt.Sprintf("the API server does not accept %s (HTTP 401)", asker)
 	}
 	return discoveryUnavailable("its service-account key set", k.Err, asker)
 }
@@ -182,7 +183,7 @@ func probeEach(ctx context.Context, c Client, now func() time.Time) ([]kube.Addr
 	keys := make([]AddressKeys, len(states))
 	for i := range states {
 		probes[i] = c.ProbeAddress(ctx, i, now)
-		if probes[i].Err != nil || probes[i].Status >= 500 {
+		if !answered(probes[i]) {
 			keys[i].Err = errors.New("the address did not answer")
 			continue
 		}
